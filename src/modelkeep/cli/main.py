@@ -1,0 +1,142 @@
+"""The ``modelkeep`` / ``mk`` command line: the app, set-up commands, and error handling.
+
+Exit codes (``shared/CLI.md``): 0 ok; 1 bad input, not found or conflict; 2 usage error;
+3 integrity failure; 4 permission denied. Errors print one ``error: ...`` line (and a hint)
+on stderr; ``--debug`` shows the traceback instead. Command modules import the services
+inside each command so ``mk --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from modelkeep.cli import model as model_commands
+from modelkeep.cli.output import emit_json, err_console, out_console
+from modelkeep.errors import (
+    IntegrityError,
+    ModelKeepError,
+    PermissionDenied,
+)
+
+app = typer.Typer(
+    name="mk",
+    help="modelkeep: version everything that makes an ML model what it is.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+config_app = typer.Typer(help="Read and change the repository configuration.", no_args_is_help=True)
+app.add_typer(model_commands.app, name="model")
+app.add_typer(config_app, name="config")
+
+_DEBUG = False
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    """modelkeep: version everything that makes an ML model what it is."""
+    global _DEBUG
+    _DEBUG = debug or bool(os.environ.get("MODELKEEP_DEBUG"))
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create .modelkeep/ in.")] = Path("."),
+    db: Annotated[str | None, typer.Option("--db", help="Database URL (default: SQLite inside).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create .modelkeep/ (config, SQLite database in WAL mode, local object folder)."""
+    from modelkeep.services.workspace import init_workspace
+
+    workspace, created = init_workspace(directory, db)
+    info = {
+        "root": str(workspace.config.root),
+        "created": created,
+        "db": _safe_url(workspace.config.db_url),
+        "store": str(workspace.config.store_path),
+    }
+    workspace.close()
+    if json_out:
+        emit_json(info)
+        return
+    verb = "Initialized" if created else "Reinitialized (schema checked)"
+    out_console().print(f"{verb} modelkeep repository in {info['root']}")
+    out_console().print(f"  database: {info['db']}\n  objects:  {info['store']}")
+
+
+def _safe_url(url: str) -> str:
+    """A database URL with any password masked."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@config_app.command("get")
+def config_get(
+    key: Annotated[str, typer.Argument(help="e.g. db.url, store.url, user.name")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print one configuration value (exit 1 if unset)."""
+    from modelkeep.config import find_root, load_config
+    from modelkeep.errors import NotFound
+
+    config = load_config(find_root())
+    value = config.get(key)
+    if json_out:
+        emit_json({"key": key, "value": value})
+        return
+    if value is None:
+        raise NotFound(f"config key {key!r} is not set")
+    typer.echo(value)
+
+
+@config_app.command("set")
+def config_set(
+    key: Annotated[str, typer.Argument(help="e.g. db.url, store.url, user.name")],
+    value: Annotated[str, typer.Argument()],
+) -> None:
+    """Set a configuration value."""
+    from modelkeep.config import find_root, load_config
+
+    load_config(find_root()).set(key, value)
+    err_console().print(f"{key} = {value}")
+
+
+EXIT_CODES: list[tuple[type[ModelKeepError], int]] = [(IntegrityError, 3), (PermissionDenied, 4)]
+
+
+def _fail(message: str, hint: str | None, code: int) -> NoReturn:
+    err = err_console()
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    if hint:
+        err.print(f"hint: {hint}", markup=False, highlight=False, soft_wrap=True)
+    raise SystemExit(code)
+
+
+def run() -> None:
+    """Console-script entry point: run the app, turning errors into messages and exit codes."""
+    try:
+        app()
+    except ModelKeepError as exc:
+        if _DEBUG:
+            raise
+        code = next((c for kind, c in EXIT_CODES if isinstance(exc, kind)), 1)
+        _fail(str(exc), exc.hint, code)
+    except KeyboardInterrupt:
+        _fail("interrupted", None, 130)
+    except Exception as exc:  # an unexpected failure: a message, never a traceback
+        if _DEBUG:
+            raise
+        _fail(f"{type(exc).__name__}: {exc}", "run again with --debug for the traceback", 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run())

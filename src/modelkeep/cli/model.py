@@ -1,0 +1,231 @@
+"""``mk model ...``: register, list, show, search, diff, alias, delete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from modelkeep.cli.output import emit_json, err_console, out_console
+
+if TYPE_CHECKING:
+    from modelkeep.services.workspace import Workspace
+
+app = typer.Typer(help="Register, find, compare and pin model versions.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+def _workspace() -> Workspace:
+    from modelkeep.services.workspace import open_workspace
+
+    return open_workspace()
+
+
+def _document(path: Path | None, what: str) -> Any:
+    if path is None:
+        return None
+    from modelkeep.services.metadata import load_document
+
+    return load_document(path, what)
+
+
+@app.command()
+def register(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    path: Annotated[Path | None, typer.Argument(help="Artifact file or folder.")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="K=V hyperparameter.")] = None,
+    metric: Annotated[
+        list[str] | None, typer.Option("--metric", help="K=V, K[SPLIT]=V or K[DATASET:SPLIT]=V.")
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="K=V tag.")] = None,
+    data: Annotated[list[str] | None, typer.Option("--data", help="Training dataset NAME@N.")] = None,
+    parent: Annotated[str | None, typer.Option(help="Parent version (default: latest).")] = None,
+    bump: Annotated[
+        str, typer.Option(help="auto, major, minor, patch, data or experiment.")
+    ] = "auto",
+    version: Annotated[str | None, typer.Option("--version", help="Exact version to use.")] = None,
+    experiment: Annotated[bool, typer.Option("--experiment", help="Mark as an experiment.")] = False,
+    signature: Annotated[Path | None, typer.Option(help="Signature JSON/YAML file.")] = None,
+    metadata: Annotated[Path | None, typer.Option(help="Structured metadata JSON/YAML file.")] = None,
+    description: Annotated[str, typer.Option("--description", "-d")] = "",
+    composite: Annotated[
+        list[str] | None, typer.Option("--composite", help="Component NAME@VERSION (repeat).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Composite config file.")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Register a new version; the bump part is proposed from the differences with its parent."""
+    from modelkeep.services.inputs import parse_metric_label, parse_pairs
+
+    metrics = [parse_metric_label(k, v) for k, v in parse_pairs(metric or [], "metric").items()]
+    workspace = _workspace()
+    view = workspace.registry.register(
+        name,
+        path,
+        params=parse_pairs(param or [], "param"),
+        metrics=metrics,
+        tags=parse_pairs(tag or [], "tag"),
+        data=data or [],
+        parent=parent,
+        bump=bump,
+        version=version,
+        experiment=experiment,
+        signature=_document(signature, "signature"),
+        metadata=_document(metadata, "metadata"),
+        description=description,
+        components=composite or [],
+        composite_config=_document(config, "composite config"),
+    )
+    if json_out:
+        emit_json(view.to_dict())
+        return
+    out = out_console()
+    out.print(f"Registered [bold]{view.ref}[/bold] ({view.bump} bump)")
+    for reason in view.reasons:
+        out.print(f"  - {reason}", markup=False)
+
+
+@app.command("list")
+def list_(
+    name: Annotated[str | None, typer.Argument(help="List this model's versions.")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """List models, or the versions of one model."""
+    registry = _workspace().registry
+    if name is None:
+        models = registry.list_models()
+        if json_out:
+            emit_json([m.to_dict() for m in models])
+            return
+        from rich.table import Table
+
+        table = Table()
+        for column in ("model", "versions", "latest", "aliases"):
+            table.add_column(column)
+        for m in models:
+            aliases = ", ".join(f"{a}→{v}" for a, v in m.aliases.items())
+            table.add_row(m.name, str(m.versions), m.latest or "-", aliases)
+        out_console().print(table)
+        return
+    views = registry.list_versions(name)
+    if json_out:
+        emit_json([v.to_dict() for v in views])
+        return
+    from modelkeep.cli.render import versions_table
+
+    out_console().print(versions_table(views))
+
+
+@app.command()
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME@SPEC: a version, 2.1.*, ^2.1, latest or an alias.")],
+    json_out: JsonFlag = False,
+) -> None:
+    """Show one version: params, metrics, lineage, bump and its reasons."""
+    view = _workspace().registry.get(ref)
+    if json_out:
+        emit_json(view.to_dict())
+        return
+    from modelkeep.cli.render import version_table
+
+    out_console().print(version_table(view))
+
+
+@app.command()
+def search(
+    filter_text: Annotated[
+        str, typer.Argument(metavar="FILTER", help="e.g. \"metrics.auc > 0.9 and tags.team = 'risk'\"")
+    ] = "",
+    order_by: Annotated[str | None, typer.Option("--order-by", help="FIELD [asc|desc] or -FIELD.")] = None,
+    limit: Annotated[int, typer.Option(help="Results per page (1-1000).")] = 50,
+    cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page.")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Search versions by name, version, tags, params, metrics, aliases and dates."""
+    from modelkeep.services.search import search_versions
+
+    page = search_versions(_workspace().db, filter_text, order_by=order_by, limit=limit, cursor=cursor)
+    if json_out:
+        emit_json(page.to_dict())
+        return
+    from modelkeep.cli.render import versions_table
+
+    out_console().print(versions_table(page.results))
+    if page.next_cursor:
+        err_console().print(f"more: --cursor {page.next_cursor}", markup=False)
+
+
+@app.command()
+def diff(
+    a: Annotated[str, typer.Argument(help="NAME@SPEC")],
+    b: Annotated[str, typer.Argument(help="NAME@SPEC")],
+    json_out: JsonFlag = False,
+) -> None:
+    """Compare two versions: params, metrics (with deltas), signature, data, code, artifacts."""
+    from modelkeep.services.diff import diff_versions
+
+    workspace = _workspace()
+    document = diff_versions(workspace.store, workspace.registry.get(a), workspace.registry.get(b))
+    if json_out:
+        emit_json(document)
+        return
+    from modelkeep.cli.render import diff_tables
+
+    for table in diff_tables(document):
+        out_console().print(table)
+
+
+@app.command()
+def alias(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION (or NAME with --delete).")],
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS")],
+    delete: Annotated[bool, typer.Option("--delete", help="Remove the alias.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Point an alias (e.g. production) at a version, or remove it."""
+    registry = _workspace().registry
+    if delete:
+        registry.delete_alias(ref.partition("@")[0], alias_name)
+        if json_out:
+            emit_json({"name": ref.partition("@")[0], "alias": alias_name, "deleted": True})
+        else:
+            err_console().print(f"Removed alias {alias_name} of {ref.partition('@')[0]}", markup=False)
+        return
+    view = registry.set_alias(ref, alias_name)
+    if json_out:
+        emit_json({"name": view.name, "alias": alias_name, "version": view.version})
+        return
+    out_console().print(f"{view.name}@{alias_name} → {view.version}", markup=False)
+
+
+@app.command()
+def delete(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION, or NAME with --all.")],
+    all_versions: Annotated[bool, typer.Option("--all", help="Delete the model and every version.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Delete a version (refused while an alias holds it or a composite pins it)."""
+    from modelkeep.errors import InvalidInput
+
+    registry = _workspace().registry
+    if all_versions:
+        if "@" in ref:
+            raise InvalidInput("--all takes a model NAME, not NAME@VERSION")
+        if not yes and not typer.confirm(f"Delete model {ref} and all its versions?"):
+            raise typer.Exit(1)
+        count = registry.delete_model(ref)
+        if json_out:
+            emit_json({"name": ref, "deleted_versions": count})
+        else:
+            err_console().print(f"Deleted model {ref} ({count} versions)", markup=False)
+        return
+    if "@" not in ref:
+        raise InvalidInput(f"give NAME@VERSION to delete one version, or --all to delete model {ref}")
+    view = registry.delete_version(ref)
+    if json_out:
+        emit_json({"name": view.name, "version": view.version, "deleted": True})
+    else:
+        err_console().print(f"Deleted {view.ref}", markup=False)

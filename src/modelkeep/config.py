@@ -1,0 +1,166 @@
+"""Where a modelkeep repository lives and how it is configured.
+
+A repository is a ``.modelkeep/`` folder holding ``config.toml``, the SQLite database
+``registry.db`` (unless the configuration names another database) and the local object folder
+``objects/``. Commands find it like git: ``MODELKEEP_HOME`` if set (the ``.modelkeep`` folder
+itself or the folder that contains it), otherwise the nearest ``.modelkeep/`` walking up from
+the current directory.
+
+Settings are dotted keys (``db.url``, ``store.url``, ``user.name``, ``remote.origin``);
+environment variables override the file: ``MODELKEEP_DB`` for ``db.url``, ``MODELKEEP_USER``
+for ``user.name``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelkeep.errors import InvalidInput, NotFound
+
+DIR_NAME = ".modelkeep"
+CONFIG_FILE = "config.toml"
+DB_FILE = "registry.db"
+OBJECTS_DIR = "objects"
+
+KNOWN_KEYS = {
+    "db.url": "database URL (sqlite:///... or postgresql+psycopg://user@host/db)",
+    "store.url": "object store location (a folder path or file:// URL)",
+    "user.name": "the name recorded as created_by",
+    "remote.origin": "the default remote store for push/pull",
+}
+_KEY = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_.-]*\Z")
+
+
+@dataclass
+class RepoConfig:
+    """The resolved configuration of one repository."""
+
+    root: Path  # the .modelkeep folder
+    values: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def db_url(self) -> str:
+        url = os.environ.get("MODELKEEP_DB") or self.values.get("db.url")
+        return url or f"sqlite:///{self.root / DB_FILE}"
+
+    @property
+    def store_path(self) -> Path:
+        url = self.values.get("store.url")
+        if not url:
+            return self.root / OBJECTS_DIR
+        if url.startswith("file://"):
+            url = url[len("file://") :]
+        path = Path(url)
+        return path if path.is_absolute() else (self.root / path)
+
+    @property
+    def user(self) -> str:
+        name = os.environ.get("MODELKEEP_USER") or self.values.get("user.name")
+        if name:
+            return name
+        try:
+            return getpass.getuser()
+        except Exception:  # no login name in some containers
+            return "unknown"
+
+    def get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    def set(self, key: str, value: str) -> None:
+        """Set a key and write the file atomically."""
+        if not _KEY.match(key):
+            raise InvalidInput(
+                f"invalid config key {key!r}: keys are SECTION.NAME in lower case, "
+                f"e.g. {', '.join(sorted(KNOWN_KEYS))}"
+            )
+        self.values[key] = value
+        write_config(self.root / CONFIG_FILE, self.values)
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def write_config(path: Path, values: dict[str, str]) -> None:
+    """Write flat dotted keys as TOML sections (temp file + rename, so never half-written)."""
+    sections: dict[str, dict[str, str]] = {}
+    for key in sorted(values):
+        section, _, name = key.partition(".")
+        sections.setdefault(section, {})[name] = values[key]
+    lines = ["# modelkeep repository configuration"]
+    for section, entries in sections.items():
+        lines.append(f"\n[{section}]")
+        lines.extend(f'"{name}" = {_toml_string(v)}' for name, v in entries.items())
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_config(root: Path) -> RepoConfig:
+    path = root / CONFIG_FILE
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        data = {}
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{path} is not valid TOML: {exc}") from exc
+    return RepoConfig(root=root, values=_flatten(data))
+
+
+def find_root(start: Path | None = None) -> Path:
+    """Locate the ``.modelkeep`` folder (see the module docstring).
+
+    Raises:
+        NotFound: when there is none, with a hint to run ``mk init``.
+    """
+    env = os.environ.get("MODELKEEP_HOME")
+    if env:
+        home = Path(env).expanduser().resolve()
+        if home.name != DIR_NAME and (home / DIR_NAME).is_dir():
+            home = home / DIR_NAME
+        if not home.is_dir():
+            raise NotFound(
+                f"MODELKEEP_HOME={env} is not a modelkeep repository",
+                hint="run 'mk init' there or unset MODELKEEP_HOME",
+            )
+        return home
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / DIR_NAME
+        if candidate.is_dir():
+            return candidate
+    raise NotFound(
+        f"no modelkeep repository in {here} or any parent folder",
+        hint="run 'mk init' to create one, or set MODELKEEP_HOME",
+    )
+
+
+def init_root(directory: Path) -> tuple[Path, bool]:
+    """Create ``DIRECTORY/.modelkeep`` with its config and object folder.
+
+    Returns the folder and whether it was created (False: it existed already).
+    """
+    root = directory.resolve() / DIR_NAME
+    created = not root.exists()
+    (root / OBJECTS_DIR).mkdir(parents=True, exist_ok=True)
+    if not (root / CONFIG_FILE).exists():
+        write_config(root / CONFIG_FILE, {})
+    return root, created

@@ -1,0 +1,107 @@
+"""Opening the registry database: engines, SQLite pragmas, and the schema check.
+
+SQLite runs in WAL mode with ``busy_timeout`` so readers never block the writer and writers
+queue instead of failing. Write transactions start with ``BEGIN IMMEDIATE`` (the write lock is
+taken up front), so two writers never both read and then deadlock on the upgrade to a write
+lock; that is what makes version allocation safe across processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
+
+from modelkeep.errors import InvalidInput, ModelKeepError
+
+# The newest migration; a test checks it equals Alembic's head.
+SCHEMA_HEAD = "0002_search_indexes"
+SQLITE_BUSY_MS = 60_000
+
+
+@dataclass
+class Database:
+    """A registry database: a read engine and a write engine over one pool."""
+
+    url: str
+    engine: Engine
+    write_engine: Engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def reader(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def writer(self) -> Session:
+        return Session(self.write_engine, expire_on_commit=False)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # We emit BEGIN ourselves (below); the driver must not.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def connect(url: str) -> Database:
+    """Create engines for ``url`` (no schema check; see :func:`open_database`)."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
+            _sqlite_setup(engine)
+            write_engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+            write_engine = engine
+    except (ArgumentError, ImportError) as exc:
+        raise InvalidInput(
+            f"cannot use database URL {url!r}: {exc}; valid forms are sqlite:///PATH and "
+            "postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DB"
+        ) from exc
+    return Database(url=url, engine=engine, write_engine=write_engine)
+
+
+def current_revision(db: Database) -> str | None:
+    try:
+        with db.engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError) as exc:
+        if "alembic_version" in str(exc):
+            return None
+        raise ModelKeepError(f"cannot open the registry database {db.url}: {exc.orig}") from exc
+
+
+def open_database(url: str, *, migrate: bool = True) -> Database:
+    """Connect and make sure the schema is at :data:`SCHEMA_HEAD`, upgrading it if allowed."""
+    db = connect(url)
+    revision = current_revision(db)
+    if revision != SCHEMA_HEAD:
+        if not migrate:
+            raise ModelKeepError(
+                f"the registry database is at schema {revision or 'none'}, this modelkeep needs "
+                f"{SCHEMA_HEAD}",
+                hint="run 'mk init' to upgrade it",
+            )
+        from modelkeep.meta.migrate import upgrade  # Alembic is slow to import: only when needed
+
+        upgrade(db)
+    return db

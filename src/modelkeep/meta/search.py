@@ -1,0 +1,353 @@
+"""The search filter language and its translation to SQL.
+
+Grammar (keywords case-insensitive)::
+
+    filter     := or
+    or         := and ("or" and)*
+    and        := not ("and" not)*
+    not        := "not" not | "(" filter ")" | comparison
+    comparison := FIELD OP VALUE | FIELD "in" "(" VALUE ("," VALUE)* ")"
+    OP         := = | == | != | < | <= | > | >= | like
+    FIELD      := name | version | status | bump | digest | description | created_by
+                | created_at | alias | tags.KEY | params.KEY | metrics.KEY
+    VALUE      := 'text' | "text" | number | version (1.2 or 2.1.0.3.0) | date (2026-11-01)
+
+``version`` compares as an ML version (``version >= 1.2`` means ``>= 1.2.0.0.0``);
+``created_at`` takes ISO dates or date-times (UTC); ``metrics.*`` compare as numbers;
+``params.*`` compare as numbers when the value given is a number, as text otherwise;
+``tags.*``, ``name`` and the other text fields compare as text (``like`` takes ``%`` and ``_``).
+A key with characters outside ``[A-Za-z0-9_-/]`` can be quoted with backticks:
+``metrics.`val auc` > 0.8``.
+
+Every comparison on a child table is a semi-join on an indexed ``(key, value)`` pair, so a
+filter touches only matching rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, not_, or_, select
+from sqlalchemy.sql.elements import ColumnElement as _ColumnElement
+
+from modelkeep.errors import InvalidInput
+from modelkeep.meta.tables import Alias, Model, ModelVersion, VersionMetric, VersionParam, VersionTag
+from modelkeep.version import MLVersion
+
+FIELDS = "name, version, status, bump, digest, description, created_by, created_at, alias, tags.KEY, params.KEY, metrics.KEY"
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+      | (?P<op><=|>=|!=|==|<>|=|<|>|\(|\)|,)
+      | (?P<word>(?:[A-Za-z0-9_\-/:.+]|`[^`]*`)+)
+    )""",
+    re.VERBOSE,
+)
+_OPS = {"=", "==", "!=", "<>", "<", "<=", ">", ">=", "like"}
+_TEXT_FIELDS = {
+    "name": Model.name,
+    "status": ModelVersion.status,
+    "bump": ModelVersion.bump,
+    "digest": ModelVersion.digest,
+    "description": ModelVersion.description,
+    "created_by": ModelVersion.created_by,
+}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # "str", "op", "word", "end"
+    text: str
+    pos: int
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
+    pos = 0
+    text = text.rstrip()
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match or match.end() == pos:
+            raise InvalidInput(f"filter: unexpected character {text[pos:].lstrip()[:1]!r} at {pos}")
+        kind = match.lastgroup or "word"
+        tokens.append(Token(kind, match.group(kind), match.start(kind)))
+        pos = match.end()
+    tokens.append(Token("end", "", len(text)))
+    return tokens
+
+
+def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    if op in ("=", "=="):
+        return column == value
+    if op in ("!=", "<>"):
+        return column != value
+    if op == "<":
+        return column < value
+    if op == "<=":
+        return column <= value
+    if op == ">":
+        return column > value
+    if op == ">=":
+        return column >= value
+    return column.like(value)
+
+
+def _number(literal: Token, field: str) -> float:
+    try:
+        return float(literal.text)
+    except ValueError:
+        raise InvalidInput(f"filter: {field} compares numbers, got {literal.text!r}") from None
+
+
+def _text(literal: Token) -> str:
+    if literal.kind == "str":
+        body = literal.text[1:-1]
+        return re.sub(r"\\(.)", r"\1", body)
+    return literal.text
+
+
+def parse_datetime(text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"filter: invalid date {text!r}: use an ISO date or date-time, e.g. 2026-11-01 "
+            "or 2026-11-01T12:00:00"
+        ) from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(tz=None).replace(tzinfo=None)
+    return parsed
+
+
+def _split_key(field: str) -> tuple[str, str]:
+    prefix, _, key = field.partition(".")
+    key = key.replace("`", "")
+    if not key:
+        raise InvalidInput(f"filter: {prefix}. needs a key, e.g. {prefix}.auc")
+    return prefix, key
+
+
+def condition(field: str, op: str, literal: Token) -> ColumnElement[bool]:
+    """The SQL condition on ModelVersion (joined with Model) for one comparison."""
+    lowered = field.lower()
+    if lowered in _TEXT_FIELDS:
+        return _compare(_TEXT_FIELDS[lowered], op, _text(literal))
+    if lowered == "version":
+        if op == "like":
+            raise InvalidInput("filter: version takes =, !=, <, <=, >, >= (not like)")
+        return _compare(ModelVersion.sort_key, op, MLVersion.parse(_text(literal)).sort_key)
+    if lowered == "created_at":
+        return _compare(ModelVersion.created_at, op, parse_datetime(_text(literal)))
+    if lowered in ("alias", "aliases"):
+        sub = select(Alias.version_id).where(_compare(Alias.name, op, _text(literal)))
+        return ModelVersion.id.in_(sub)
+    prefix, key = _split_key(field)
+    if prefix == "tags":
+        sub = select(VersionTag.version_id).where(
+            VersionTag.key == key, _compare(VersionTag.value, op, _text(literal))
+        )
+    elif prefix == "metrics":
+        sub = select(VersionMetric.version_id).where(
+            VersionMetric.key == key, _compare(VersionMetric.value, op, _number(literal, field))
+        )
+    elif prefix == "params":
+        as_number = None if literal.kind == "str" or op == "like" else _maybe_number(literal.text)
+        if as_number is not None:
+            test = _compare(VersionParam.value_num, op, as_number)
+        else:
+            test = _compare(VersionParam.value, op, _text(literal))
+        sub = select(VersionParam.version_id).where(VersionParam.key == key, test)
+    else:
+        raise InvalidInput(f"filter: unknown field {field!r}; fields are {FIELDS}")
+    return ModelVersion.id.in_(sub)
+
+
+def _maybe_number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.index = 0
+
+    def peek(self) -> Token:
+        return self.tokens[self.index]
+
+    def take(self) -> Token:
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def keyword(self, word: str) -> bool:
+        token = self.peek()
+        if token.kind == "word" and token.text.lower() == word:
+            self.index += 1
+            return True
+        return False
+
+    def expect(self, text: str) -> None:
+        token = self.take()
+        if token.text != text:
+            raise self.error(token, f"expected {text!r}")
+
+    def error(self, token: Token, what: str) -> InvalidInput:
+        found = repr(token.text) if token.kind != "end" else "the end"
+        return InvalidInput(
+            f"filter: {what} at position {token.pos}, found {found} in {self.text!r}; "
+            "e.g. metrics.auc > 0.9 and tags.team = 'risk' and version >= 1.2"
+        )
+
+    def parse(self) -> ColumnElement[bool]:
+        result = self.parse_or()
+        if self.peek().kind != "end":
+            raise self.error(self.peek(), "expected 'and', 'or' or the end")
+        return result
+
+    def parse_or(self) -> ColumnElement[bool]:
+        terms = [self.parse_and()]
+        while self.keyword("or"):
+            terms.append(self.parse_and())
+        return terms[0] if len(terms) == 1 else or_(*terms)
+
+    def parse_and(self) -> ColumnElement[bool]:
+        terms = [self.parse_not()]
+        while self.keyword("and"):
+            terms.append(self.parse_not())
+        return terms[0] if len(terms) == 1 else and_(*terms)
+
+    def parse_not(self) -> ColumnElement[bool]:
+        if self.keyword("not"):
+            return not_(self.parse_not())
+        if self.peek().text == "(" and self.peek().kind == "op":
+            self.take()
+            inner = self.parse_or()
+            self.expect(")")
+            return inner
+        return self.parse_comparison()
+
+    def parse_comparison(self) -> ColumnElement[bool]:
+        field = self.take()
+        if field.kind != "word":
+            raise self.error(field, f"expected a field ({FIELDS})")
+        op_token = self.take()
+        op = op_token.text.lower()
+        if op == "in" and op_token.kind == "word":
+            self.expect("(")
+            values = [self.literal()]
+            while self.peek().text == ",":
+                self.take()
+                values.append(self.literal())
+            self.expect(")")
+            return or_(*(condition(field.text, "=", v) for v in values))
+        if op not in _OPS:
+            raise self.error(op_token, "expected an operator (=, !=, <, <=, >, >=, like, in)")
+        return condition(field.text, op, self.literal())
+
+    def literal(self) -> Token:
+        token = self.take()
+        if token.kind not in ("str", "word"):
+            raise self.error(token, "expected a value")
+        return token
+
+
+def parse_filter(text: str | None) -> ColumnElement[bool] | None:
+    """Parse a filter into a SQL condition, or None for an empty filter.
+
+    Raises:
+        InvalidInput: naming the position and what was expected.
+    """
+    if text is None or not text.strip():
+        return None
+    return _Parser(text).parse()
+
+
+# --- ordering and cursors -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Order:
+    """A parsed ``--order-by``: the SQL expression, its direction and how to (de)serialize it."""
+
+    field: str
+    expression: _ColumnElement[Any]
+    descending: bool
+    kind: str  # "text", "number", "datetime"
+    required: ColumnElement[bool] | None = None  # rows without the value are left out
+
+
+def parse_order(text: str | None) -> Order:
+    """``FIELD [asc|desc]`` or ``-FIELD``; default newest first."""
+    if not text or not text.strip():
+        return Order("created", ModelVersion.id, True, "number")
+    words = text.strip().split()
+    field, descending = words[0], False
+    if field.startswith("-"):
+        field, descending = field[1:], True
+    if len(words) == 2 and words[1].lower() in ("asc", "desc"):
+        descending = words[1].lower() == "desc"
+    elif len(words) > 1:
+        raise InvalidInput(f"invalid order {text!r}: use FIELD, FIELD asc, FIELD desc or -FIELD")
+    lowered = field.lower()
+    if lowered in ("created", "created_at", "id"):
+        return Order(field, ModelVersion.id, descending, "number")
+    if lowered == "version":
+        return Order(field, ModelVersion.sort_key, descending, "text")
+    if lowered in _TEXT_FIELDS:
+        return Order(field, _TEXT_FIELDS[lowered], descending, "text")
+    prefix, key = _split_key(field)
+    table: Any
+    if prefix == "metrics":
+        table, column, kind = VersionMetric, VersionMetric.value, "number"
+    elif prefix == "params":
+        table, column, kind = VersionParam, VersionParam.value_num, "number"
+    elif prefix == "tags":
+        table, column, kind = VersionTag, VersionTag.value, "text"
+    else:
+        raise InvalidInput(f"cannot order by {field!r}; fields are {FIELDS}")
+    value = (
+        select(func.max(column))
+        .where(table.version_id == ModelVersion.id, table.key == key)
+        .scalar_subquery()
+    )
+    return Order(field, value, descending, kind, required=value.is_not(None))
+
+
+def encode_cursor(order: Order, filter_text: str, value: Any, last_id: int) -> str:
+    payload = {"o": order.field, "d": order.descending, "f": filter_text, "v": value, "i": last_id}
+    raw = json.dumps(payload, separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, order: Order, filter_text: str) -> tuple[Any, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw)
+        value, last_id = payload["v"], int(payload["i"])
+        same = payload["o"] == order.field and payload["d"] == order.descending
+        same = same and payload["f"] == filter_text
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput(f"invalid cursor {cursor!r}: pass next_cursor from a previous page") from None
+    if not same:
+        raise InvalidInput("this cursor belongs to a different filter or order; start again without it")
+    return value, last_id
+
+
+def after_cursor(order: Order, value: Any, last_id: int) -> ColumnElement[bool]:
+    """Keyset condition: rows strictly after ``(value, last_id)`` in the order."""
+    if order.expression is ModelVersion.id:
+        return ModelVersion.id < last_id if order.descending else ModelVersion.id > last_id
+    if order.descending:
+        return or_(
+            order.expression < value, and_(order.expression == value, ModelVersion.id < last_id)
+        )
+    return or_(order.expression > value, and_(order.expression == value, ModelVersion.id > last_id))

@@ -1,0 +1,198 @@
+"""The registry's tables (SQLAlchemy 2.0, typed).
+
+Rows only: nothing here knows about bytes or the object store. The schema is created and
+changed only by the Alembic migrations in ``meta/migrations``; a test checks that they produce
+exactly these tables.
+
+Invariants the services rely on:
+
+* ``(model_id, sort_key)`` is unique: a version number is allocated once per model.
+* A composite's components are rows of ``composite_components`` with ``ON DELETE RESTRICT`` on
+  the component, so a pinned version cannot be deleted, even by a raw DELETE.
+* Lineage edges join typed node references (``model_version:42``, ``dataset:train@3``) so that
+  later services (data, runs, deployments) add node kinds without a migration.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NewType
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ModelId = NewType("ModelId", int)
+VersionId = NewType("VersionId", int)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Model(Base):
+    """A named model; its versions carry everything else."""
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class ModelVersion(Base):
+    """One immutable version of a model."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("model_id", "sort_key"),
+        Index("ix_model_versions_created_at", "created_at"),
+        Index("ix_model_versions_sort_key", "sort_key"),
+        Index("ix_model_versions_digest", "digest"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(64))
+    sort_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="ready")
+    description: Mapped[str] = mapped_column(Text, default="")
+    # Artifact: kind is "file", "tree" or "composite"; digest is the BLAKE3 content id.
+    artifact_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    artifact_size: Mapped[int] = mapped_column(Integer, default=0)
+    signature: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
+    environment: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    code: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    composite_config: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL"), nullable=True
+    )
+    bump: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class VersionParam(Base):
+    """A hyperparameter; ``value_num`` is set when the value reads as a number."""
+
+    __tablename__ = "version_params"
+    __table_args__ = (
+        Index("ix_version_params_key_value", "key", "value"),
+        Index("ix_version_params_key_num", "key", "value_num"),
+    )
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    value_num: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class VersionMetric(Base):
+    """A metric value, optionally for one evaluation dataset and split ('' when not given)."""
+
+    __tablename__ = "version_metrics"
+    __table_args__ = (Index("ix_version_metrics_key_value", "key", "value"),)
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    dataset: Mapped[str] = mapped_column(String(255), primary_key=True, default="")
+    split: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
+    value: Mapped[float] = mapped_column(Float)
+
+
+class VersionTag(Base):
+    """A free key/value tag."""
+
+    __tablename__ = "version_tags"
+    __table_args__ = (Index("ix_version_tags_key_value", "key", "value"),)
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Alias(Base):
+    """A movable name (``production``) pointing at one version of a model."""
+
+    __tablename__ = "aliases"
+    __table_args__ = (Index("ix_aliases_version_id", "version_id"),)
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="RESTRICT"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_by: Mapped[str] = mapped_column(String(128))
+
+
+class CompositeComponent(Base):
+    """One pinned component of a composite version (ensemble member or pipeline stage)."""
+
+    __tablename__ = "composite_components"
+    __table_args__ = (Index("ix_composite_components_component_id", "component_id"),)
+
+    composite_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    component_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="RESTRICT")
+    )
+    role: Mapped[str] = mapped_column(String(128), default="")
+
+
+class LineageEdge(Base):
+    """A typed edge ``src --kind--> dst`` between node references like ``model_version:42``.
+
+    Kinds: trained_on, derived_from, component_of, parent_of, produced_by.
+    """
+
+    __tablename__ = "lineage_edges"
+    __table_args__ = (
+        UniqueConstraint("src", "dst", "kind"),
+        Index("ix_lineage_edges_dst", "dst"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    src: Mapped[str] = mapped_column(String(300))
+    dst: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+EDGE_KINDS = ("trained_on", "derived_from", "component_of", "parent_of", "produced_by")
+
+
+def version_node(version_id: int) -> str:
+    """The lineage node reference of a model version."""
+    return f"model_version:{version_id}"

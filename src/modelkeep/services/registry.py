@@ -1,0 +1,561 @@
+"""The model registry service: register, resolve, list, alias and delete model versions.
+
+This is the in-process implementation of the registry interface; the CLI and the SDK call it
+directly for a local repository (and, later, through the server for a remote one).
+
+Version allocation is safe under concurrency: a registration runs in one write transaction
+that first locks the model (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on
+PostgreSQL), then reads the latest version, proposes the bump and inserts. The unique
+``(model_id, sort_key)`` constraint is the backstop; a transient lock or a lost race is retried
+with backoff and never reaches the user.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, func, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session
+
+from modelkeep.errors import Conflict, InvalidInput, NotFound
+from modelkeep.meta.db import Database
+from modelkeep.meta.tables import (
+    Alias,
+    CompositeComponent,
+    LineageEdge,
+    Model,
+    ModelVersion,
+    VersionMetric,
+    VersionParam,
+    VersionTag,
+    version_node,
+)
+from modelkeep.services import bump as bumps
+from modelkeep.services.inputs import (
+    MetricValue,
+    check_name,
+    normalize_data_refs,
+    normalize_metrics,
+    normalize_params,
+    normalize_tags,
+    param_number,
+    split_ref,
+)
+from modelkeep.services.metadata import (
+    validate_composite_config,
+    validate_metadata,
+    validate_signature,
+)
+from modelkeep.services.views import DATASET_PREFIX, VersionView, load_views
+from modelkeep.store.objects import ObjectStore, StoredArtifact
+from modelkeep.version import MLVersion, Part, VersionSpec, sort_key_prefix, validate_alias
+
+T = TypeVar("T")
+FIRST_VERSION = MLVersion(1, 0, 0, 0, 0)
+RETRIES = 12
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass
+class ModelSummary:
+    name: str
+    description: str
+    versions: int
+    latest: str | None
+    aliases: dict[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "versions": self.versions,
+            "latest": self.latest,
+            "aliases": dict(self.aliases),
+            "created_at": self.created_at.isoformat() + "Z" if self.created_at else None,
+        }
+
+
+@dataclass
+class Candidate:
+    """A checked registration request (everything validated before the transaction)."""
+
+    params: dict[str, str]
+    metrics: list[MetricValue]
+    tags: dict[str, str]
+    data: list[str]
+    signature: dict[str, Any] | None
+    metadata: dict[str, Any] | None
+    code: dict[str, Any] | None
+    environment: dict[str, Any] | None
+    description: str
+    artifact: StoredArtifact | None
+    components: list[VersionView]
+    composite_config: dict[str, Any] | None
+
+    @property
+    def digest(self) -> str | None:
+        return self.artifact.digest if self.artifact else None
+
+    def snapshot(self) -> bumps.Snapshot:
+        return bumps.Snapshot(
+            params=self.params,
+            tags=self.tags,
+            signature=self.signature,
+            metadata=self.metadata,
+            data=self.data,
+            digest=self.digest,
+            code=self.code,
+            components=[c.ref for c in self.components],
+            composite_config=self.composite_config,
+        )
+
+
+def _snapshot(view: VersionView) -> bumps.Snapshot:
+    return bumps.Snapshot(
+        params=view.params,
+        tags=view.tags,
+        signature=view.signature,
+        metadata=view.metadata,
+        data=view.data,
+        digest=view.digest,
+        code=view.code,
+        components=view.components,
+        composite_config=view.composite_config,
+    )
+
+
+def _transient(exc: Exception) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
+    return any(
+        marker in text
+        for marker in ("database is locked", "unique", "duplicate key", "deadlock", "serializ", "busy")
+    )
+
+
+class Registry:
+    """Model versions in one registry database and object store."""
+
+    def __init__(self, db: Database, store: ObjectStore, user: str) -> None:
+        self.db = db
+        self.store = store
+        self.user = user
+
+    # --- transactions ---------------------------------------------------------------------
+
+    def _write(self, work: Callable[[Session], T], *, retry: bool = True) -> T:
+        """Run ``work`` in one write transaction, retrying transient conflicts with backoff."""
+        for attempt in range(RETRIES):
+            session = self.db.writer()
+            try:
+                with session.begin():
+                    return work(session)
+            except (sa_exc.OperationalError, sa_exc.IntegrityError) as exc:
+                if not retry or not _transient(exc) or attempt == RETRIES - 1:
+                    if isinstance(exc, sa_exc.IntegrityError):
+                        raise Conflict(f"the registry refused the change: {exc.orig}") from exc
+                    raise
+                time.sleep(min(0.5, 0.005 * 2**attempt) * (0.5 + random.random()))
+            finally:
+                session.close()
+        raise AssertionError("unreachable")
+
+    # --- resolving ------------------------------------------------------------------------
+
+    def _model(self, session: Session, name: str, *, lock: bool = False) -> Model:
+        query = select(Model).where(Model.name == name)
+        if lock:
+            query = query.with_for_update()
+        model = session.scalars(query).first()
+        if model is None:
+            raise NotFound(f"model {name!r} does not exist", hint="see 'mk model list'")
+        return model
+
+    def _resolve_row(self, session: Session, model: Model, spec_text: str) -> ModelVersion:
+        spec = VersionSpec.parse(spec_text)
+        query = select(ModelVersion).where(ModelVersion.model_id == model.id)
+        if spec.kind == "alias":
+            alias = session.get(Alias, (model.id, spec.alias))
+            if alias is None:
+                raise NotFound(
+                    f"{model.name} has no version or alias {spec.text!r}",
+                    hint="see 'mk model show NAME' for its aliases",
+                )
+            row = session.get(ModelVersion, alias.version_id)
+            assert row is not None
+            return row
+        if spec.kind == "exact":
+            assert spec.lower is not None
+            query = query.where(ModelVersion.sort_key == spec.lower.sort_key)
+        else:
+            if spec.lower is not None:
+                query = query.where(ModelVersion.sort_key >= spec.lower.sort_key)
+            if spec.upper is not None:
+                query = query.where(ModelVersion.sort_key < spec.upper.sort_key)
+        row = session.scalars(query.order_by(ModelVersion.sort_key.desc()).limit(1)).first()
+        if row is None:
+            raise NotFound(f"no version of {model.name} matches {spec.text!r}")
+        return row
+
+    def get(self, ref: str) -> VersionView:
+        """Resolve ``NAME@SPEC`` (version, spec, ``latest`` or alias) to one version."""
+        name, spec = split_ref(ref)
+        with self.db.reader() as session:
+            model = self._model(session, name)
+            row = self._resolve_row(session, model, spec)
+            return load_views(session, [(row, model.name)])[0]
+
+    def list_models(self) -> list[ModelSummary]:
+        with self.db.reader() as session:
+            counts = dict(
+                session.execute(
+                    select(ModelVersion.model_id, func.count()).group_by(ModelVersion.model_id)
+                ).all()
+            )
+            latest = dict(
+                session.execute(
+                    select(ModelVersion.model_id, func.max(ModelVersion.sort_key)).group_by(
+                        ModelVersion.model_id
+                    )
+                ).all()
+            )
+            aliases: dict[int, dict[str, str]] = {}
+            for model_id, alias, version in session.execute(
+                select(Alias.model_id, Alias.name, ModelVersion.version).join(
+                    ModelVersion, ModelVersion.id == Alias.version_id
+                )
+            ):
+                aliases.setdefault(model_id, {})[alias] = version
+            return [
+                ModelSummary(
+                    name=m.name,
+                    description=m.description,
+                    versions=counts.get(m.id, 0),
+                    latest=str(MLVersion.from_sort_key(latest[m.id])) if m.id in latest else None,
+                    aliases=aliases.get(m.id, {}),
+                    created_at=m.created_at,
+                )
+                for m in session.scalars(select(Model).order_by(Model.name))
+            ]
+
+    def list_versions(self, name: str) -> list[VersionView]:
+        check_name(name)
+        with self.db.reader() as session:
+            model = self._model(session, name)
+            rows = session.scalars(
+                select(ModelVersion)
+                .where(ModelVersion.model_id == model.id)
+                .order_by(ModelVersion.sort_key)
+            ).all()
+            return load_views(session, [(row, model.name) for row in rows])
+
+    # --- registering ----------------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        path: str | Path | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | Iterable[MetricValue] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        data: Iterable[str] | None = None,
+        parent: str | None = None,
+        bump: str = "auto",
+        version: str | None = None,
+        experiment: bool = False,
+        signature: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        code: dict[str, Any] | None = None,
+        environment: dict[str, Any] | None = None,
+        description: str = "",
+        components: Iterable[str] | None = None,
+        composite_config: dict[str, Any] | None = None,
+    ) -> VersionView:
+        """Register a new version of ``name`` (creating the model on first use).
+
+        The version number is ``version`` if given, else the parent (``parent`` or the latest
+        version) bumped at ``bump``; ``bump="auto"`` proposes the part from the differences
+        with the parent and records the reasons.
+
+        Raises:
+            InvalidInput: malformed input; nothing is registered.
+            Conflict: ``version`` exists already.
+            NotFound: ``parent`` or a component does not exist.
+        """
+        check_name(name)
+        explicit = MLVersion.parse(version) if version is not None else None
+        bump_part = None if bump in (None, "auto") else Part.parse(bump)
+        if explicit is not None and bump_part is not None:
+            raise InvalidInput("give either --version or --bump PART, not both")
+        component_refs = list(components or [])
+        if component_refs and path is not None:
+            raise InvalidInput("a composite version pins components; it takes no artifact path")
+        if composite_config is not None and not component_refs:
+            raise InvalidInput("a composite config needs components (--composite NAME@VERSION ...)")
+        resolved = [self.get(ref) for ref in component_refs]
+        if len({c.id for c in resolved}) != len(resolved):
+            raise InvalidInput("a composite lists each component version once")
+        config = (
+            validate_composite_config(composite_config or {"strategy": "average"}, len(resolved))
+            if resolved
+            else None
+        )
+        candidate = Candidate(
+            params=normalize_params(params),
+            metrics=normalize_metrics(metrics),
+            tags=normalize_tags(tags),
+            data=normalize_data_refs(data),
+            signature=validate_signature(signature),
+            metadata=validate_metadata(metadata),
+            code=code,
+            environment=environment,
+            description=description or "",
+            artifact=None,
+            components=resolved,
+            composite_config=config,
+        )
+        if path is not None:
+            candidate.artifact = self.store.put_path(Path(path))
+        elif resolved:
+            pinned = [{"ref": c.ref, "digest": c.digest} for c in resolved]
+            document = {"components": pinned, "config": config}
+            encoded = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+            candidate.artifact = StoredArtifact("composite", self.store.put_bytes(encoded), 0)
+
+        def work(session: Session) -> VersionView:
+            return self._insert(session, name, candidate, parent, bump_part, explicit, experiment)
+
+        return self._write(work, retry=explicit is None)
+
+    def _ensure_model(self, session: Session, name: str) -> Model:
+        dialect = self.db.dialect
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        session.execute(
+            insert(Model)
+            .values(name=name, description="", created_at=utcnow(), created_by=self.user)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        return self._model(session, name, lock=True)
+
+    def _insert(
+        self,
+        session: Session,
+        name: str,
+        candidate: Candidate,
+        parent_spec: str | None,
+        bump_part: Part | None,
+        explicit: MLVersion | None,
+        experiment: bool,
+    ) -> VersionView:
+        model = self._ensure_model(session, name)
+        if parent_spec:
+            parent_row: ModelVersion | None = self._resolve_row(session, model, parent_spec)
+        else:
+            parent_row = session.scalars(
+                select(ModelVersion)
+                .where(ModelVersion.model_id == model.id)
+                .order_by(ModelVersion.sort_key.desc())
+                .limit(1)
+            ).first()
+        parent_view = load_views(session, [(parent_row, name)])[0] if parent_row else None
+
+        if parent_view is None:
+            part_label, reasons = "initial", [f"first version of {name}"]
+            number = explicit or FIRST_VERSION
+            if experiment:
+                reasons.append("marked as an experiment")
+        else:
+            if bump_part is not None:
+                part, reasons = bump_part, [f"{bump_part.label} bump requested"]
+            elif explicit is not None:
+                part, reasons = bumps.propose(
+                    _snapshot(parent_view), candidate.snapshot(), experiment=experiment
+                )
+                reasons = [f"version {explicit} given explicitly", *reasons]
+            else:
+                part, reasons = bumps.propose(
+                    _snapshot(parent_view), candidate.snapshot(), experiment=experiment
+                )
+            part_label = part.label
+            number = explicit or self._next_free(session, model.id, MLVersion.parse(parent_view.version), part)
+
+        if explicit is not None:
+            taken = session.scalars(
+                select(ModelVersion.id).where(
+                    ModelVersion.model_id == model.id, ModelVersion.sort_key == explicit.sort_key
+                )
+            ).first()
+            if taken is not None:
+                raise Conflict(
+                    f"{name}@{explicit} already exists; versions are immutable",
+                    hint="register without --version to get the next free number",
+                )
+
+        row = ModelVersion(
+            model_id=model.id,
+            version=str(number),
+            sort_key=number.sort_key,
+            status="ready",
+            description=candidate.description,
+            artifact_kind=candidate.artifact.kind if candidate.artifact else None,
+            digest=candidate.digest,
+            artifact_size=candidate.artifact.size if candidate.artifact else 0,
+            signature=candidate.signature,
+            meta=candidate.metadata,
+            environment=candidate.environment,
+            code=candidate.code,
+            composite_config=candidate.composite_config,
+            parent_id=parent_row.id if parent_row else None,
+            bump=part_label,
+            reasons=reasons,
+            created_at=utcnow(),
+            created_by=self.user,
+        )
+        session.add(row)
+        session.flush()
+        session.add_all(
+            VersionParam(version_id=row.id, key=k, value=v, value_num=param_number(v))
+            for k, v in candidate.params.items()
+        )
+        session.add_all(
+            VersionMetric(version_id=row.id, key=m.key, value=m.value, dataset=m.dataset, split=m.split)
+            for m in candidate.metrics
+        )
+        session.add_all(VersionTag(version_id=row.id, key=k, value=v) for k, v in candidate.tags.items())
+        now = row.created_at
+        node = version_node(row.id)
+        edges = [LineageEdge(kind="trained_on", src=DATASET_PREFIX + ref, dst=node, created_at=now) for ref in candidate.data]
+        if parent_row is not None:
+            edges.append(LineageEdge(kind="parent_of", src=version_node(parent_row.id), dst=node, created_at=now))
+        for position, component in enumerate(candidate.components):
+            session.add(CompositeComponent(composite_id=row.id, position=position, component_id=component.id, role=""))
+            edges.append(LineageEdge(kind="component_of", src=version_node(component.id), dst=node, created_at=now))
+        session.add_all(edges)
+        session.flush()
+        return load_views(session, [(row, name)])[0]
+
+    def _next_free(self, session: Session, model_id: int, parent: MLVersion, part: Part) -> MLVersion:
+        """The parent bumped at ``part``, moved past any sibling that already took the number.
+
+        Two experiments from the same parent get ``...0.1`` and ``...0.2``; a patch of an old
+        version whose patch exists becomes the next free patch in that line.
+        """
+        candidate = parent.bump(part)
+        prefix = sort_key_prefix(candidate.parts[: int(part)])
+        highest = session.scalars(
+            select(func.max(ModelVersion.sort_key)).where(
+                ModelVersion.model_id == model_id,
+                ModelVersion.sort_key.like(prefix + "%") if prefix else ModelVersion.sort_key.is_not(None),
+            )
+        ).first()
+        if highest is None:
+            return candidate
+        taken = MLVersion.from_sort_key(highest).parts[int(part)]
+        if taken < candidate.parts[int(part)]:
+            return candidate
+        parts = list(candidate.parts)
+        parts[int(part)] = taken + 1
+        return MLVersion(*parts)
+
+    # --- aliases --------------------------------------------------------------------------
+
+    def set_alias(self, ref: str, alias: str) -> VersionView:
+        """Point ``alias`` of the model at the version ``ref`` resolves to (moving it if set)."""
+        validate_alias(alias)
+        name, spec = split_ref(ref)
+
+        def work(session: Session) -> VersionView:
+            model = self._model(session, name, lock=True)
+            row = self._resolve_row(session, model, spec)
+            existing = session.get(Alias, (model.id, alias))
+            if existing is None:
+                session.add(Alias(model_id=model.id, name=alias, version_id=row.id, updated_at=utcnow(), updated_by=self.user))
+            else:
+                existing.version_id, existing.updated_at, existing.updated_by = row.id, utcnow(), self.user
+            session.flush()
+            return load_views(session, [(row, name)])[0]
+
+        return self._write(work)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        check_name(name)
+
+        def work(session: Session) -> None:
+            model = self._model(session, name, lock=True)
+            existing = session.get(Alias, (model.id, alias))
+            if existing is None:
+                raise NotFound(f"{name} has no alias {alias!r}")
+            session.delete(existing)
+
+        self._write(work)
+
+    # --- deleting -------------------------------------------------------------------------
+
+    def delete_version(self, ref: str) -> VersionView:
+        """Delete one version. Refused while an alias holds it or a composite pins it."""
+        name, spec = split_ref(ref)
+
+        def work(session: Session) -> VersionView:
+            model = self._model(session, name, lock=True)
+            row = self._resolve_row(session, model, spec)
+            view = load_views(session, [(row, name)])[0]
+            if view.aliases:
+                raise Conflict(
+                    f"{view.ref} is held by alias {', '.join(view.aliases)}",
+                    hint="move or delete the alias first",
+                )
+            pinned_by = session.execute(
+                select(Model.name, ModelVersion.version)
+                .join(ModelVersion, ModelVersion.model_id == Model.id)
+                .join(CompositeComponent, CompositeComponent.composite_id == ModelVersion.id)
+                .where(CompositeComponent.component_id == row.id)
+            ).all()
+            if pinned_by:
+                refs = ", ".join(f"{n}@{v}" for n, v in pinned_by)
+                raise Conflict(f"{view.ref} is pinned by composite {refs}; delete the composite first")
+            node = version_node(row.id)
+            session.execute(delete(LineageEdge).where(LineageEdge.dst == node))
+            session.delete(row)
+            return view
+
+        return self._write(work, retry=False)
+
+    def delete_model(self, name: str) -> int:
+        """Delete a model and all its versions; refused if another model's composite pins one."""
+        check_name(name)
+
+        def work(session: Session) -> int:
+            model = self._model(session, name, lock=True)
+            ids = session.scalars(select(ModelVersion.id).where(ModelVersion.model_id == model.id)).all()
+            outside = session.execute(
+                select(Model.name, ModelVersion.version)
+                .join(ModelVersion, ModelVersion.model_id == Model.id)
+                .join(CompositeComponent, CompositeComponent.composite_id == ModelVersion.id)
+                .where(CompositeComponent.component_id.in_(ids), Model.id != model.id)
+            ).all()
+            if outside:
+                refs = ", ".join(f"{n}@{v}" for n, v in outside)
+                raise Conflict(f"versions of {name} are pinned by composite {refs}")
+            session.execute(delete(Alias).where(Alias.model_id == model.id))
+            session.execute(delete(CompositeComponent).where(CompositeComponent.composite_id.in_(ids)))
+            session.execute(delete(LineageEdge).where(LineageEdge.dst.in_([version_node(i) for i in ids])))
+            session.execute(delete(ModelVersion).where(ModelVersion.model_id == model.id))
+            session.delete(model)
+            return len(ids)
+
+        return self._write(work, retry=False)

@@ -1,0 +1,71 @@
+"""Searching model versions with the filter language of :mod:`modelkeep.meta.search`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from modelkeep.errors import InvalidInput
+from modelkeep.meta.db import Database
+from modelkeep.meta.search import after_cursor, decode_cursor, encode_cursor, parse_filter, parse_order
+from modelkeep.meta.tables import Model, ModelVersion
+from modelkeep.services.views import VersionView, load_views
+
+MAX_LIMIT = 1000
+
+
+@dataclass
+class SearchPage:
+    results: list[VersionView]
+    next_cursor: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "results": [v.to_dict() for v in self.results],
+            "next_cursor": self.next_cursor,
+            "count": len(self.results),
+        }
+
+
+def search_versions(
+    db: Database,
+    filter_text: str | None = None,
+    *,
+    order_by: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> SearchPage:
+    """One page of versions matching ``filter_text``, in ``order_by`` order (newest first).
+
+    ``next_cursor`` continues after the last result (keyset pagination: stable while new
+    versions arrive, and as fast on page 1,000 as on page 1).
+    """
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    text = filter_text or ""
+    condition = parse_filter(text)
+    order = parse_order(order_by)
+    query = select(ModelVersion, Model.name, order.expression).join(Model, Model.id == ModelVersion.model_id)
+    if condition is not None:
+        query = query.where(condition)
+    if order.required is not None:
+        query = query.where(order.required)
+    if cursor:
+        value, last_id = decode_cursor(cursor, order, text)
+        query = query.where(after_cursor(order, value, last_id))
+    if order.descending:
+        query = query.order_by(order.expression.desc(), ModelVersion.id.desc())
+    else:
+        query = query.order_by(order.expression.asc(), ModelVersion.id.asc())
+    query = query.limit(limit + 1)
+    with db.reader() as session:
+        rows = session.execute(query).all()
+        page, more = rows[:limit], len(rows) > limit
+        views = load_views(session, [(row[0], row[1]) for row in page])
+    next_cursor = None
+    if more and page:
+        last = page[-1]
+        next_cursor = encode_cursor(order, text, last[2], last[0].id)
+    return SearchPage(views, next_cursor)

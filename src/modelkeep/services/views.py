@@ -1,0 +1,179 @@
+"""Read models of the registry: what ``show``, ``list`` and ``search`` return.
+
+``VersionView.to_dict()`` is the JSON contract of ``mk model show --json`` (keys in
+``shared/CLI.md``); add keys freely, rename none.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from modelkeep.meta.tables import (
+    Alias,
+    CompositeComponent,
+    LineageEdge,
+    Model,
+    ModelVersion,
+    VersionMetric,
+    VersionParam,
+    VersionTag,
+    version_node,
+)
+
+DATASET_PREFIX = "dataset:"
+
+
+def metric_label(key: str, dataset: str, split: str) -> str:
+    """``auc``, ``auc[test]`` or ``auc[fraud-eval@3:test]``: one name per (key, dataset, split)."""
+    if not dataset and not split:
+        return key
+    scope = f"{dataset}:{split}" if dataset and split else (dataset or split)
+    return f"{key}[{scope}]"
+
+
+@dataclass
+class VersionView:
+    id: int
+    name: str
+    version: str
+    status: str
+    description: str
+    bump: str
+    reasons: list[str]
+    digest: str | None
+    artifact_kind: str | None
+    artifact_size: int
+    signature: dict[str, Any] | None
+    metadata: dict[str, Any] | None
+    environment: dict[str, Any] | None
+    code: dict[str, Any] | None
+    composite_config: dict[str, Any] | None
+    parent: str | None
+    created_at: datetime
+    created_by: str
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+    data: list[str] = field(default_factory=list)
+    components: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "status": self.status,
+            "description": self.description,
+            "bump": self.bump,
+            "reasons": list(self.reasons),
+            "parent": self.parent,
+            "params": dict(self.params),
+            "metrics": dict(self.metrics),
+            "tags": dict(self.tags),
+            "aliases": list(self.aliases),
+            "data": list(self.data),
+            "digest": self.digest,
+            "artifact": {"kind": self.artifact_kind, "size": self.artifact_size},
+            "signature": self.signature,
+            "metadata": self.metadata or {},
+            "environment": self.environment or {},
+            "code": self.code or {},
+            "components": list(self.components),
+            "composite_config": self.composite_config,
+            "created_at": self.created_at.isoformat() + "Z",
+            "created_by": self.created_by,
+        }
+
+
+def load_views(session: Session, rows: list[tuple[ModelVersion, str]]) -> list[VersionView]:
+    """Build views for ``(version row, model name)`` pairs with a fixed number of queries."""
+    if not rows:
+        return []
+    ids = [row.id for row, _ in rows]
+    params: dict[int, dict[str, str]] = defaultdict(dict)
+    for version_id, key, value in session.execute(
+        select(VersionParam.version_id, VersionParam.key, VersionParam.value).where(
+            VersionParam.version_id.in_(ids)
+        )
+    ):
+        params[version_id][key] = value
+    metrics: dict[int, dict[str, float]] = defaultdict(dict)
+    for m in session.scalars(select(VersionMetric).where(VersionMetric.version_id.in_(ids))):
+        metrics[m.version_id][metric_label(m.key, m.dataset, m.split)] = m.value
+    tags: dict[int, dict[str, str]] = defaultdict(dict)
+    for version_id, key, value in session.execute(
+        select(VersionTag.version_id, VersionTag.key, VersionTag.value).where(
+            VersionTag.version_id.in_(ids)
+        )
+    ):
+        tags[version_id][key] = value
+    aliases: dict[int, list[str]] = defaultdict(list)
+    for version_id, name in session.execute(
+        select(Alias.version_id, Alias.name).where(Alias.version_id.in_(ids)).order_by(Alias.name)
+    ):
+        aliases[version_id].append(name)
+    nodes = {version_node(i): i for i in ids}
+    data: dict[int, list[str]] = defaultdict(list)
+    for src, dst in session.execute(
+        select(LineageEdge.src, LineageEdge.dst).where(
+            LineageEdge.dst.in_(list(nodes)), LineageEdge.kind == "trained_on"
+        )
+    ):
+        if src.startswith(DATASET_PREFIX):
+            data[nodes[dst]].append(src[len(DATASET_PREFIX) :])
+    components: dict[int, list[str]] = defaultdict(list)
+    parent_ids = {row.parent_id for row, _ in rows if row.parent_id}
+    component_rows = session.execute(
+        select(CompositeComponent.composite_id, Model.name, ModelVersion.version)
+        .join(ModelVersion, ModelVersion.id == CompositeComponent.component_id)
+        .join(Model, Model.id == ModelVersion.model_id)
+        .where(CompositeComponent.composite_id.in_(ids))
+        .order_by(CompositeComponent.composite_id, CompositeComponent.position)
+    )
+    for composite_id, name, version in component_rows:
+        components[composite_id].append(f"{name}@{version}")
+    parents = dict(
+        session.execute(
+            select(ModelVersion.id, ModelVersion.version).where(ModelVersion.id.in_(parent_ids))
+        ).all()
+    ) if parent_ids else {}
+    return [
+        VersionView(
+            id=row.id,
+            name=name,
+            version=row.version,
+            status=row.status,
+            description=row.description,
+            bump=row.bump,
+            reasons=list(row.reasons or []),
+            digest=row.digest,
+            artifact_kind=row.artifact_kind,
+            artifact_size=row.artifact_size,
+            signature=row.signature,
+            metadata=row.meta,
+            environment=row.environment,
+            code=row.code,
+            composite_config=row.composite_config,
+            parent=parents.get(row.parent_id) if row.parent_id else None,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            params=params[row.id],
+            metrics=metrics[row.id],
+            tags=tags[row.id],
+            aliases=aliases[row.id],
+            data=sorted(data[row.id]),
+            components=components[row.id],
+        )
+        for row, name in rows
+    ]

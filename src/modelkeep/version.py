@@ -37,7 +37,7 @@ SPEC_FORMS = (
 PART_NAMES = ("major", "minor", "patch", "data", "experiment")
 MAX_PART = 10**9 - 1  # keeps sort keys fixed-width (9 digits a part)
 
-_NUMBER = re.compile(r"0|[1-9][0-9]*\Z")
+_NUMBER = re.compile(r"(?:0|[1-9][0-9]*)\Z")
 ALIAS_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}\Z")
 
 

@@ -59,7 +59,7 @@ def register(
     """Register a new version; the bump part is proposed from the differences with its parent."""
     from modelkeep.services.inputs import parse_metric_label, parse_pairs
 
-    metrics = [parse_metric_label(k, v) for k, v in parse_pairs(metric or [], "metric").items()]
+    metrics = [parse_metric_label(k, v) for k, v in parse_pairs(metric or [], "metric", check_keys=False).items()]
     workspace = _workspace()
     view = workspace.registry.register(
         name,

@@ -124,9 +124,11 @@ def parse_datetime(text: str) -> datetime:
     return parsed
 
 
-def _split_key(field: str) -> tuple[str, str]:
+def _split_key(field: str, what: str = "filter: unknown field") -> tuple[str, str]:
     prefix, _, key = field.partition(".")
     key = key.replace("`", "")
+    if prefix not in ("tags", "params", "metrics"):
+        raise InvalidInput(f"{what} {field!r}; fields are {FIELDS}")
     if not key:
         raise InvalidInput(f"filter: {prefix}. needs a key, e.g. {prefix}.auc")
     return prefix, key
@@ -304,7 +306,7 @@ def parse_order(text: str | None) -> Order:
         return Order(field, ModelVersion.sort_key, descending, "text")
     if lowered in _TEXT_FIELDS:
         return Order(field, _TEXT_FIELDS[lowered], descending, "text")
-    prefix, key = _split_key(field)
+    prefix, key = _split_key(field, "cannot order by")
     table: Any
     if prefix == "metrics":
         table, column, kind = VersionMetric, VersionMetric.value, "number"

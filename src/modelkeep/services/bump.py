@@ -130,7 +130,8 @@ def propose(parent: Snapshot, candidate: Snapshot, *, experiment: bool = False) 
     if data_changes:
         found[Part.DATA].append("training data changed: " + "; ".join(data_changes))
     elif (
-        parent.digest
+        not found[Part.PATCH]
+        and parent.digest
         and candidate.digest
         and parent.digest != candidate.digest
         and not candidate.components

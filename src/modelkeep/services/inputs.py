@@ -41,14 +41,14 @@ def check_key(key: str, what: str) -> str:
     return key
 
 
-def parse_pairs(pairs: Iterable[str], what: str) -> dict[str, str]:
+def parse_pairs(pairs: Iterable[str], what: str, *, check_keys: bool = True) -> dict[str, str]:
     """``["k=v", ...]`` from the command line into a dict; a key given twice is an error."""
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise InvalidInput(f"invalid {what} {pair!r}: expected KEY=VALUE")
-        key = check_key(key.strip(), what)
+        key = check_key(key.strip(), what) if check_keys else key.strip()
         if key in out:
             raise InvalidInput(f"{what} {key!r} is given twice")
         out[key] = value

@@ -119,7 +119,7 @@ def validate_composite_config(data: dict[str, Any], count: int) -> dict[str, Any
     except ValidationError as exc:
         raise _describe(exc, "composite config") from exc
     config.check_components(count)
-    return config.model_dump(exclude_none=True)
+    return config.model_dump(exclude_none=True, exclude_defaults=True)
 
 
 def validate_signature(data: Any) -> dict[str, Any] | None:

@@ -1,0 +1,65 @@
+"""Shared fixtures: real SQLite repositories and a real private PostgreSQL server."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelkeep.services.workspace import Workspace, init_workspace
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    from tests.pgserver import PgServer
+
+    server = PgServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MODELKEEP_HOME", "MODELKEEP_DB", "MODELKEEP_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MODELKEEP_USER", "tester")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh empty database URL, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry.db'}"
+    server = request.getfixturevalue("pg_server")
+    return server.create_database(f"mk_{os.getpid()}_{next(_counter)}")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """A fresh SQLite repository in a temporary folder."""
+    ws, _ = init_workspace(tmp_path)
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def any_workspace(tmp_path: Path, db_url: str) -> Iterator[Workspace]:
+    """A fresh repository on each database."""
+    ws, _ = init_workspace(tmp_path, db_url if db_url.startswith("postgresql") else None)
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def pg_or_tmp_second(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> str:
+    """A second fresh database of the same kind as ``db_url``."""
+    if db_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / 'second.db'}"
+    server = request.getfixturevalue("pg_server")
+    return server.create_database(f"mk_{os.getpid()}_{next(_counter)}")

@@ -1,0 +1,102 @@
+"""The command line as users and scripts see it: JSON on stdout, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MK = [sys.executable, "-m", "modelkeep.cli.main"]
+
+
+def mk(cwd: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MODELKEEP_USER": "cli-tester", "COLUMNS": "200"}
+    env.pop("MODELKEEP_HOME", None)
+    result = subprocess.run([*MK, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == code, (result.stdout, result.stderr)
+    return result
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    mk(tmp_path, "init")
+    (tmp_path / "model.bin").write_text("weights-1")
+    return tmp_path
+
+
+def test_register_show_search_diff_alias_json(repo: Path) -> None:
+    first = json.loads(mk(repo, "model", "register", "fraud", "model.bin", "--param", "depth=3",
+                          "--metric", "auc=0.90", "--tag", "team=risk", "--json").stdout)
+    assert first["version"] == "1.0.0.0.0" and first["bump"] == "initial" and len(first["digest"]) == 64
+    (repo / "model.bin").write_text("weights-2")
+    second = json.loads(mk(repo, "model", "register", "fraud", "model.bin", "--param", "depth=5",
+                           "--metric", "auc=0.93", "--metric", "auc[holdout:test]=0.91", "--json").stdout)
+    assert second["bump"] == "patch" and second["reasons"] == ["hyperparameters changed: depth 3 → 5"]
+    sub = repo / "deep" / "folder"
+    sub.mkdir(parents=True)
+    shown = json.loads(mk(sub, "model", "show", "fraud@latest", "--json").stdout)  # found walking up
+    for key in ("name", "version", "bump", "reasons", "params", "metrics", "tags", "aliases", "data",
+                "digest", "created_at", "created_by", "components"):
+        assert key in shown
+    assert shown["created_by"] == "cli-tester"
+    assert shown["metrics"] == {"auc": 0.93, "auc[holdout:test]": 0.91}
+    mk(repo, "model", "alias", "fraud@1.0.0", "production")
+    assert json.loads(mk(repo, "model", "show", "fraud@production", "--json").stdout)["version"] == "1.0.0.0.0"
+    page = json.loads(mk(repo, "model", "search", "metrics.auc > 0.91", "--json").stdout)
+    assert [r["version"] for r in page["results"]] == ["1.0.1.0.0"] and page["next_cursor"] is None
+    diff = json.loads(mk(repo, "model", "diff", "fraud@1.0.0", "fraud@1.0.1", "--json").stdout)
+    for key in ("params", "metrics", "data", "signature", "artifacts", "environment"):
+        assert key in diff
+    auc = next(r for r in diff["metrics"] if r["key"] == "auc")
+    assert auc["a"] == 0.90 and auc["b"] == 0.93 and abs(auc["delta"] - 0.03) < 1e-9
+    assert diff["artifacts"]["changed"] == [{"path": "artifact", "size_a": 9, "size_b": 9}]
+    listing = json.loads(mk(repo, "model", "list", "--json").stdout)
+    assert listing[0]["name"] == "fraud" and listing[0]["aliases"] == {"production": "1.0.0.0.0"}
+    table = mk(repo, "model", "diff", "fraud@1.0.0", "fraud@1.0.1").stdout
+    assert "depth" in table and "+0.03" in table
+
+
+def test_errors_are_one_line_with_exit_codes(repo: Path) -> None:
+    result = mk(repo, "model", "show", "nope@latest", code=1)
+    assert result.stderr.startswith("error: model 'nope' does not exist")
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    bad = mk(repo, "model", "register", "m", "model.bin", "--version", "1.2.x", code=1)
+    assert "MAJOR.MINOR.PATCH.DATA.EXPERIMENT" in bad.stderr and "Traceback" not in bad.stderr
+    mk(repo, "model", "register", "m", "model.bin", "--version", "1.0.0")
+    conflict = mk(repo, "model", "register", "m", "model.bin", "--version", "1.0.0", code=1)
+    assert "already exists" in conflict.stderr
+    filt = mk(repo, "model", "search", "metrics.auc >", code=1)
+    assert "expected a value" in filt.stderr
+    usage = mk(repo, "model", "register", code=2)
+    assert "Missing argument" in usage.stderr or "Usage" in usage.stderr
+    debug = mk(repo, "--debug", "model", "show", "nope", code=1)
+    assert "Traceback" in debug.stderr
+
+
+def test_outside_a_repository(tmp_path: Path) -> None:
+    result = mk(tmp_path, "model", "list", code=1)
+    assert "no modelkeep repository" in result.stderr and "mk init" in result.stderr
+
+
+def test_modelkeep_home_and_config(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    other = tmp_path_factory.mktemp("elsewhere")
+    env_home = {**os.environ, "MODELKEEP_HOME": str(repo)}
+    out = subprocess.run([*MK, "model", "list", "--json"], cwd=other, env=env_home,
+                         capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+    mk(repo, "config", "set", "user.name", "alice")
+    assert mk(repo, "config", "get", "user.name").stdout.strip() == "alice"
+    mk(repo, "config", "set", "BAD KEY", "x", code=1)
+
+
+def test_delete_commands(repo: Path) -> None:
+    mk(repo, "model", "register", "m", "model.bin")
+    mk(repo, "model", "delete", "m", code=1)  # needs NAME@VERSION or --all
+    mk(repo, "model", "delete", "m@1.0.0")
+    mk(repo, "model", "register", "m", "model.bin")
+    result = json.loads(mk(repo, "model", "delete", "m", "--all", "--yes", "--json").stdout)
+    assert result == {"name": "m", "deleted_versions": 1}

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from modelkeep.meta.db import SCHEMA_HEAD, connect, current_revision, open_database
+from modelkeep.meta.migrate import head_revision, upgrade
+from modelkeep.meta.tables import Base
+
+
+def _schema(url: str) -> dict[str, object]:
+    db = connect(url)
+    insp = inspect(db.engine)
+    schema = {
+        table: (
+            sorted((c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table)),
+            sorted(i["name"] for i in insp.get_indexes(table)),
+            sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(table)),
+        )
+        for table in sorted(insp.get_table_names())
+    }
+    db.dispose()
+    return schema
+
+
+def test_head_constant_matches_alembic() -> None:
+    assert head_revision() == SCHEMA_HEAD
+
+
+def test_fresh_and_upgraded_databases_reach_the_same_schema(db_url: str, pg_or_tmp_second: str) -> None:
+    fresh = open_database(db_url)
+    assert current_revision(fresh) == SCHEMA_HEAD
+    fresh.dispose()
+
+    old = connect(pg_or_tmp_second)
+    upgrade(old, "0001_registry_core")
+    assert current_revision(old) == "0001_registry_core"
+    upgrade(old)  # what `mk init` / opening does for an older repository
+    assert current_revision(old) == SCHEMA_HEAD
+    old.dispose()
+
+    assert _schema(db_url) == _schema(pg_or_tmp_second)
+
+
+def test_migrations_match_the_table_definitions(db_url: str) -> None:
+    db = open_database(db_url)
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    db.dispose()
+    assert diff == []

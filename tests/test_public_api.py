@@ -1,0 +1,62 @@
+"""The SDK's public surface is what we meant, and the layers point one way."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import modelkeep as mk
+
+PACKAGE = Path(mk.__file__).parent
+
+
+def test_exported_members() -> None:
+    assert mk.__all__ == sorted(mk.__all__)
+    assert set(mk.__all__) == {
+        "Conflict", "IntegrityError", "InvalidInput", "MLVersion", "ModelKeepError", "NotFound", "Part",
+        "PermissionDenied", "VersionSpec", "__version__", "delete", "delete_alias", "diff", "get", "init",
+        "list_models", "list_versions", "open", "register", "search", "set_alias",
+    }
+    for name in mk.__all__:
+        assert getattr(mk, name) is not None
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("modelkeep"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("modelkeep"))
+    return found
+
+
+def test_layers_point_down() -> None:
+    forbidden = {
+        "store": ("modelkeep.meta", "modelkeep.services", "modelkeep.cli", "modelkeep.sdk"),
+        "meta": ("modelkeep.store", "modelkeep.services", "modelkeep.cli", "modelkeep.sdk"),
+        "services": ("modelkeep.cli", "modelkeep.sdk"),
+    }
+    for layer, banned in forbidden.items():
+        for module in (PACKAGE / layer).rglob("*.py"):
+            bad = [imp for imp in _imports(module) if imp.startswith(banned)]
+            assert bad == [], f"{module.relative_to(PACKAGE)} imports {bad}"
+
+
+def test_sdk_end_to_end(tmp_path: Path, monkeypatch: object) -> None:
+    import pytest
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    monkeypatch.chdir(tmp_path)
+    mk.init(tmp_path)
+    art = tmp_path / "m.bin"
+    art.write_text("x")
+    v1 = mk.register("fraud", art, params={"lr": 0.1}, metrics={"auc": 0.8})
+    v2 = mk.register("fraud", art, params={"lr": 0.05}, metrics={"auc": 0.85})
+    mk.set_alias(v2.ref, "production")
+    assert mk.get("fraud@production").version == v2.version
+    assert [v.ref for v in mk.search("metrics.auc >= 0.85").results] == [v2.ref]
+    assert mk.diff(v1.ref, v2.ref)["params"][0]["status"] == "changed"
+    assert [m.name for m in mk.list_models()] == ["fraud"]
+    assert len(mk.list_versions("fraud")) == 2

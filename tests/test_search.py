@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelkeep.errors import InvalidInput
+from modelkeep.services.search import search_versions
+from modelkeep.services.workspace import Workspace
+
+
+@pytest.fixture
+def populated(any_workspace: Workspace, tmp_path: Path) -> Workspace:
+    reg = any_workspace.registry
+    for i in range(12):
+        path = tmp_path / f"m{i}"
+        path.write_text(str(i))
+        reg.register(
+            "fraud" if i % 2 == 0 else "churn",
+            path,
+            params={"depth": i, "optimizer": "adam" if i < 6 else "sgd"},
+            metrics={"auc": 0.80 + i / 100, "loss[test]": 1.0 - i / 20},
+            tags={"team": "risk" if i % 3 == 0 else "growth"},
+        )
+    reg.set_alias("fraud@latest", "production")
+    return any_workspace
+
+
+def names(page: object) -> list[str]:
+    return [v.ref for v in page.results]  # type: ignore[attr-defined]
+
+
+def test_filter_language(populated: Workspace) -> None:
+    db = populated.db
+    page = search_versions(db, "metrics.auc > 0.85 and tags.team = 'risk' and version >= 1.0.1")
+    assert all(v.metrics["auc"] > 0.85 and v.tags["team"] == "risk" for v in page.results)
+    assert {v.ref for v in page.results} == {"fraud@1.0.3.0.0", "churn@1.0.4.0.0"}
+    assert len(search_versions(db, "name = 'fraud'").results) == 6
+    assert len(search_versions(db, "params.depth >= 10").results) == 2
+    assert len(search_versions(db, "params.optimizer = 'sgd'").results) == 6
+    assert names(search_versions(db, "alias = 'production'")) == ["fraud@1.0.5.0.0"]
+    assert len(search_versions(db, "metrics.loss < 0.5").results) == 1
+    assert len(search_versions(db, "name like 'fr%' and not tags.team = 'risk'").results) == 4
+    assert len(search_versions(db, "(name = 'fraud' or name = 'churn') and version < 1.0.1").results) == 2
+    assert len(search_versions(db, "tags.team in ('risk', 'growth')").results) == 12
+    assert len(search_versions(db, "created_at > 2000-01-01 and created_by = 'tester'").results) == 12
+    assert len(search_versions(db, "bump = 'patch'").results) == 10
+
+
+def test_order_and_cursor_pagination(populated: Workspace) -> None:
+    db = populated.db
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = search_versions(db, "", order_by="metrics.auc desc", limit=5, cursor=cursor)
+        seen.extend(names(page))
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    aucs = [populated.registry.get(ref).metrics["auc"] for ref in seen]
+    assert len(seen) == 12 == len(set(seen))
+    assert aucs == sorted(aucs, reverse=True)
+    by_version = names(search_versions(db, "name = 'fraud'", order_by="version", limit=100))
+    assert by_version == [f"fraud@1.0.{i}.0.0" for i in range(6)]
+    with pytest.raises(InvalidInput, match="different filter"):
+        first = search_versions(db, "", order_by="version", limit=2)
+        search_versions(db, "name = 'x'", order_by="version", cursor=first.next_cursor)
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        ("metrics.auc >", "expected a value"),
+        ("metrics.auc > high", "compares numbers"),
+        ("colour = 'red'", "unknown field"),
+        ("version >= 1.x", "MAJOR.MINOR"),
+        ("name = 'a' and", "expected a field"),
+        ("(name = 'a'", "expected"),
+        ("created_at > yesterday", "ISO date"),
+        ("name ! 'a'", "unexpected character|operator"),
+    ],
+)
+def test_bad_filters_say_what_is_valid(workspace: Workspace, bad: str, match: str) -> None:
+    with pytest.raises(InvalidInput, match=match):
+        search_versions(workspace.db, bad)
+
+
+def test_bad_order_and_limit(workspace: Workspace) -> None:
+    with pytest.raises(InvalidInput, match="cannot order by"):
+        search_versions(workspace.db, "", order_by="colour")
+    with pytest.raises(InvalidInput, match="limit"):
+        search_versions(workspace.db, "", limit=0)
+    with pytest.raises(InvalidInput, match="cursor"):
+        search_versions(workspace.db, "", cursor="!!notacursor")

@@ -1,0 +1,30 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: demo test venv test-deps bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test,demo]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(PY) demo/demo.py
+
+test-deps: venv
+	bash scripts/ensure-postgres.sh
+
+test: test-deps
+	$(VENV)/bin/pytest -q -n 2
+
+bench: venv
+	$(PY) benchmarks/registry.py
+
+clean:
+	rm -rf $(VENV) demo/work .pytest_cache

@@ -1,0 +1,127 @@
+"""The main job, end to end, on the embedded default (SQLite + a local object folder).
+
+Trains a small scikit-learn model on generated data and walks the registry: automatic PATCH
+and EXPERIMENT bumps with their reasons, a composite (ensemble) version, a diff, an alias and
+a search. Everything lands in demo/work/ (recreated on each run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.tree import DecisionTreeClassifier
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+MK = [str(Path(sys.executable).with_name("mk"))]
+
+
+def say(text: str) -> None:
+    print(f"\n\033[1m== {text}\033[0m" if sys.stdout.isatty() else f"\n== {text}", flush=True)
+
+
+def mk(*args: str, show: bool = True) -> str:
+    print("$ mk " + " ".join(args), flush=True)
+    result = subprocess.run([*MK, *args], cwd=WORK, capture_output=True, text=True)
+    if result.returncode != 0:
+        print(result.stderr, file=sys.stderr)
+        raise SystemExit(f"demo step failed: mk {' '.join(args)}")
+    if show:
+        print(result.stdout.rstrip() or result.stderr.rstrip())
+    return result.stdout
+
+
+def make_data(seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(4000, 6))
+    logits = 1.5 * x[:, 0] - 2.0 * x[:, 1] + 0.7 * x[:, 2] * x[:, 3] + rng.normal(scale=0.5, size=4000)
+    return x, (logits > 0).astype(int)
+
+
+def save_model(model: object, name: str) -> Path:
+    import skops.io as sio
+
+    path = WORK / "artifacts" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sio.dump(model, path)
+    return path
+
+
+def main() -> None:
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    os.environ.setdefault("MODELKEEP_USER", "demo-scientist")
+    x, y = make_data()
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0)
+    signature = WORK / "signature.json"
+    signature.write_text(json.dumps({
+        "inputs": [{"name": f"f{i}", "type": "double"} for i in range(6)],
+        "outputs": [{"name": "fraud_probability", "type": "double"}],
+    }))
+
+    say("1. Create the repository (SQLite in WAL mode + a local object folder)")
+    mk("init")
+
+    say("2. Train and register a first model (decision tree, depth 3)")
+    tree3 = DecisionTreeClassifier(max_depth=3, random_state=0).fit(x_train, y_train)
+    auc3 = roc_auc_score(y_test, tree3.predict_proba(x_test)[:, 1])
+    mk("model", "register", "fraud", str(save_model(tree3, "tree-d3.skops")), "--param", "max_depth=3",
+       "--metric", f"auc[test]={auc3:.4f}", "--tag", "team=risk", "--tag", "architecture=tree",
+       "--signature", "signature.json", "-d", "first tree")
+
+    say("3. Change a hyperparameter: modelkeep proposes a PATCH bump and says why")
+    tree6 = DecisionTreeClassifier(max_depth=6, random_state=0).fit(x_train, y_train)
+    auc6 = roc_auc_score(y_test, tree6.predict_proba(x_test)[:, 1])
+    mk("model", "register", "fraud", str(save_model(tree6, "tree-d6.skops")), "--param", "max_depth=6",
+       "--metric", f"auc[test]={auc6:.4f}", "--tag", "team=risk", "--tag", "architecture=tree",
+       "--signature", "signature.json")
+
+    say("4. Try a variation as an experiment: EXPERIMENT bump")
+    tree8 = DecisionTreeClassifier(max_depth=8, min_samples_leaf=20, random_state=0).fit(x_train, y_train)
+    auc8 = roc_auc_score(y_test, tree8.predict_proba(x_test)[:, 1])
+    mk("model", "register", "fraud", str(save_model(tree8, "tree-d8.skops")), "--param", "max_depth=8",
+       "--param", "min_samples_leaf=20", "--metric", f"auc[test]={auc8:.4f}", "--tag", "team=risk",
+       "--tag", "architecture=tree", "--signature", "signature.json", "--experiment")
+
+    say("5. A second model, and an ensemble (composite version) pinning both")
+    logreg = LogisticRegression(C=1.0).fit(x_train, y_train)
+    auc_lr = roc_auc_score(y_test, logreg.predict_proba(x_test)[:, 1])
+    mk("model", "register", "fraud-linear", str(save_model(logreg, "logreg.skops")), "--param", "C=1.0",
+       "--metric", f"auc[test]={auc_lr:.4f}", "--tag", "team=risk", "--signature", "signature.json")
+    blend = 0.6 * tree6.predict_proba(x_test)[:, 1] + 0.4 * logreg.predict_proba(x_test)[:, 1]
+    auc_blend = roc_auc_score(y_test, blend)
+    (WORK / "ensemble.json").write_text(json.dumps({"strategy": "weighted", "weights": [0.6, 0.4]}))
+    mk("model", "register", "fraud-ensemble", "--composite", "fraud@1.0.1", "--composite",
+       "fraud-linear@1.0.0", "--config", "ensemble.json", "--metric", f"auc[test]={auc_blend:.4f}")
+    mk("model", "show", "fraud-ensemble@latest")
+
+    say("6. Compare the two trees side by side")
+    mk("model", "diff", "fraud@1.0.0", "fraud@1.0.1")
+
+    say("7. Pin the better tree as production and resolve it by alias")
+    mk("model", "alias", "fraud@1.0.1", "production")
+    shown = json.loads(mk("model", "show", "fraud@production", "--json", show=False))
+    print(f"fraud@production → {shown['version']} (digest {shown['digest'][:16]}…)")
+
+    say("8. Search across every model")
+    mk("model", "search", "metrics.auc > 0.8 and tags.team = 'risk' and version >= 1.0.1")
+    mk("model", "list")
+
+    say("Where everything went")
+    print(f"repository:  {WORK / '.modelkeep'}")
+    print(f"database:    {WORK / '.modelkeep' / 'registry.db'} (SQLite, WAL)")
+    print(f"artifacts:   {WORK / '.modelkeep' / 'objects'} (content-addressed by BLAKE3)")
+    print("try:         cd demo/work && ../../.venv/bin/mk model list")
+
+
+if __name__ == "__main__":
+    main()

@@ -316,8 +316,12 @@ def parse_order(text: str | None) -> Order:
         table, column, kind = VersionTag, VersionTag.value, "text"
     else:
         raise InvalidInput(f"cannot order by {field!r}; fields are {FIELDS}")
+    # max() of an expression, not of the bare column: on the bare column SQLite's min/max
+    # optimization walks the (key, value) index for every row instead of probing the primary
+    # key (version_id, key) — quadratic in the number of versions.
+    plain = column + 0 if kind == "number" else column.concat("")
     value = (
-        select(func.max(column))
+        select(func.max(plain))
         .where(table.version_id == ModelVersion.id, table.key == key)
         .scalar_subquery()
     )

@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
@@ -54,13 +55,14 @@ from modelkeep.services.metadata import (
     validate_metadata,
     validate_signature,
 )
-from modelkeep.services.views import DATASET_PREFIX, VersionView, load_views
+from modelkeep.services.views import DATASET_PREFIX, VersionView, load_views, metric_label
 from modelkeep.store.objects import ObjectStore, StoredArtifact
 from modelkeep.version import MLVersion, Part, VersionSpec, sort_key_prefix, validate_alias
 
 T = TypeVar("T")
 FIRST_VERSION = MLVersion(1, 0, 0, 0, 0)
 RETRIES = 12
+SNAPSHOT_CACHE = 256
 
 
 def utcnow() -> datetime:
@@ -108,6 +110,37 @@ class Candidate:
     def digest(self) -> str | None:
         return self.artifact.digest if self.artifact else None
 
+    def view(
+        self, version_id: int, name: str, values: dict[str, Any], parent: str | None
+    ) -> VersionView:
+        """The view of the version just inserted from this candidate (no read-back needed)."""
+        return VersionView(
+            id=version_id,
+            name=name,
+            version=values["version"],
+            status=values["status"],
+            description=self.description,
+            bump=values["bump"],
+            reasons=list(values["reasons"]),
+            digest=self.digest,
+            artifact_kind=values["artifact_kind"],
+            artifact_size=values["artifact_size"],
+            signature=self.signature,
+            metadata=self.metadata,
+            environment=self.environment,
+            code=self.code,
+            composite_config=self.composite_config,
+            parent=parent,
+            created_at=values["created_at"],
+            created_by=values["created_by"],
+            params=dict(self.params),
+            metrics={metric_label(m.key, m.dataset, m.split): m.value for m in self.metrics},
+            tags=dict(self.tags),
+            aliases=[],
+            data=list(self.data),
+            components=[c.ref for c in self.components],
+        )
+
     def snapshot(self) -> bumps.Snapshot:
         return bumps.Snapshot(
             params=self.params,
@@ -144,6 +177,18 @@ def _transient(exc: Exception) -> bool:
     )
 
 
+def _within(query: Any, spec: VersionSpec) -> Any:
+    """Restrict a ModelVersion query to the versions a (non-alias) spec admits."""
+    if spec.kind == "exact":
+        assert spec.lower is not None
+        return query.where(ModelVersion.sort_key == spec.lower.sort_key)
+    if spec.lower is not None:
+        query = query.where(ModelVersion.sort_key >= spec.lower.sort_key)
+    if spec.upper is not None:
+        query = query.where(ModelVersion.sort_key < spec.upper.sort_key)
+    return query
+
+
 class Registry:
     """Model versions in one registry database and object store."""
 
@@ -151,6 +196,20 @@ class Registry:
         self.db = db
         self.store = store
         self.user = user
+        # Versions are immutable, so what the bump proposal needs of one never goes stale.
+        self._snapshots: OrderedDict[int, bumps.Snapshot] = OrderedDict()
+
+    def _snapshot_of(self, session: Session, row: ModelVersion, name: str) -> bumps.Snapshot:
+        snapshot = self._snapshots.get(row.id)
+        if snapshot is None:
+            snapshot = _snapshot(load_views(session, [(row, name)])[0])
+            self._remember(row.id, snapshot)
+        return snapshot
+
+    def _remember(self, version_id: int, snapshot: bumps.Snapshot) -> None:
+        self._snapshots[version_id] = snapshot
+        while len(self._snapshots) > SNAPSHOT_CACHE:
+            self._snapshots.popitem(last=False)
 
     # --- transactions ---------------------------------------------------------------------
 
@@ -195,26 +254,27 @@ class Registry:
             row = session.get(ModelVersion, alias.version_id)
             assert row is not None
             return row
-        if spec.kind == "exact":
-            assert spec.lower is not None
-            query = query.where(ModelVersion.sort_key == spec.lower.sort_key)
-        else:
-            if spec.lower is not None:
-                query = query.where(ModelVersion.sort_key >= spec.lower.sort_key)
-            if spec.upper is not None:
-                query = query.where(ModelVersion.sort_key < spec.upper.sort_key)
-        row = session.scalars(query.order_by(ModelVersion.sort_key.desc()).limit(1)).first()
+        row = session.scalars(_within(query, spec).order_by(ModelVersion.sort_key.desc()).limit(1)).first()
         if row is None:
             raise NotFound(f"no version of {model.name} matches {spec.text!r}")
         return row
 
     def get(self, ref: str) -> VersionView:
         """Resolve ``NAME@SPEC`` (version, spec, ``latest`` or alias) to one version."""
-        name, spec = split_ref(ref)
+        name, spec_text = split_ref(ref)
+        spec = VersionSpec.parse(spec_text)
         with self.db.reader() as session:
-            model = self._model(session, name)
-            row = self._resolve_row(session, model, spec)
-            return load_views(session, [(row, model.name)])[0]
+            # One query on the hot path; the model is looked up separately only to explain a miss.
+            query = select(ModelVersion).join(Model, Model.id == ModelVersion.model_id).where(Model.name == name)
+            if spec.kind == "alias":
+                query = query.join(Alias, Alias.version_id == ModelVersion.id).where(Alias.name == spec.alias)
+            else:
+                query = _within(query, spec).order_by(ModelVersion.sort_key.desc()).limit(1)
+            row = session.scalars(query).first()
+            if row is None:
+                model = self._model(session, name)
+                row = self._resolve_row(session, model, spec_text)  # raises the precise NotFound
+            return load_views(session, [(row, name)])[0]
 
     def list_models(self) -> list[ModelSummary]:
         with self.db.reader() as session:
@@ -337,11 +397,17 @@ class Registry:
         def work(session: Session) -> VersionView:
             return self._insert(session, name, candidate, parent, bump_part, explicit, experiment)
 
-        return self._write(work, retry=explicit is None)
+        view = self._write(work, retry=explicit is None)
+        self._remember(view.id, candidate.snapshot())  # only once committed: ids of rolled-back rows recur
+        return view
 
     def _ensure_model(self, session: Session, name: str) -> Model:
-        dialect = self.db.dialect
-        if dialect == "postgresql":
+        """The model row, created on first use, locked for this transaction (PostgreSQL)."""
+        query = select(Model).where(Model.name == name).with_for_update()
+        model = session.scalars(query).first()
+        if model is not None:
+            return model
+        if self.db.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
@@ -350,7 +416,7 @@ class Registry:
             .values(name=name, description="", created_at=utcnow(), created_by=self.user)
             .on_conflict_do_nothing(index_elements=["name"])
         )
-        return self._model(session, name, lock=True)
+        return session.scalars(query).one()
 
     def _insert(
         self,
@@ -372,9 +438,8 @@ class Registry:
                 .order_by(ModelVersion.sort_key.desc())
                 .limit(1)
             ).first()
-        parent_view = load_views(session, [(parent_row, name)])[0] if parent_row else None
 
-        if parent_view is None:
+        if parent_row is None:
             part_label, reasons = "initial", [f"first version of {name}"]
             number = explicit or FIRST_VERSION
             if experiment:
@@ -382,17 +447,20 @@ class Registry:
         else:
             if bump_part is not None:
                 part, reasons = bump_part, [f"{bump_part.label} bump requested"]
-            elif explicit is not None:
-                part, reasons = bumps.propose(
-                    _snapshot(parent_view), candidate.snapshot(), experiment=experiment
-                )
-                reasons = [f"version {explicit} given explicitly", *reasons]
             else:
                 part, reasons = bumps.propose(
-                    _snapshot(parent_view), candidate.snapshot(), experiment=experiment
+                    self._snapshot_of(session, parent_row, name), candidate.snapshot(), experiment=experiment
                 )
+                if explicit is not None:
+                    reasons = [f"version {explicit} given explicitly", *reasons]
             part_label = part.label
-            number = explicit or self._next_free(session, model.id, MLVersion.parse(parent_view.version), part)
+            parent_version = MLVersion.parse(parent_row.version)
+            if explicit is not None:
+                number = explicit
+            elif parent_spec:
+                number = self._next_free(session, model.id, parent_version, part)
+            else:
+                number = parent_version.bump(part)  # the parent is the highest: nothing can be in the way
 
         if explicit is not None:
             taken = session.scalars(
@@ -406,48 +474,58 @@ class Registry:
                     hint="register without --version to get the next free number",
                 )
 
-        row = ModelVersion(
-            model_id=model.id,
-            version=str(number),
-            sort_key=number.sort_key,
-            status="ready",
-            description=candidate.description,
-            artifact_kind=candidate.artifact.kind if candidate.artifact else None,
-            digest=candidate.digest,
-            artifact_size=candidate.artifact.size if candidate.artifact else 0,
-            signature=candidate.signature,
-            meta=candidate.metadata,
-            environment=candidate.environment,
-            code=candidate.code,
-            composite_config=candidate.composite_config,
-            parent_id=parent_row.id if parent_row else None,
-            bump=part_label,
-            reasons=reasons,
-            created_at=utcnow(),
-            created_by=self.user,
-        )
-        session.add(row)
-        session.flush()
-        session.add_all(
-            VersionParam(version_id=row.id, key=k, value=v, value_num=param_number(v))
-            for k, v in candidate.params.items()
-        )
-        session.add_all(
-            VersionMetric(version_id=row.id, key=m.key, value=m.value, dataset=m.dataset, split=m.split)
-            for m in candidate.metrics
-        )
-        session.add_all(VersionTag(version_id=row.id, key=k, value=v) for k, v in candidate.tags.items())
-        now = row.created_at
-        node = version_node(row.id)
-        edges = [LineageEdge(kind="trained_on", src=DATASET_PREFIX + ref, dst=node, created_at=now) for ref in candidate.data]
+        artifact = candidate.artifact
+        values = {
+            "model_id": model.id,
+            "version": str(number),
+            "sort_key": number.sort_key,
+            "status": "ready",
+            "description": candidate.description,
+            "artifact_kind": artifact.kind if artifact else None,
+            "digest": candidate.digest,
+            "artifact_size": artifact.size if artifact else 0,
+            "signature": candidate.signature,
+            "metadata": candidate.metadata,
+            "environment": candidate.environment,
+            "code": candidate.code,
+            "composite_config": candidate.composite_config,
+            "parent_id": parent_row.id if parent_row else None,
+            "bump": part_label,
+            "reasons": reasons,
+            "created_at": utcnow(),
+            "created_by": self.user,
+        }
+        # Core inserts, not the unit of work: registration is the write hot path.
+        version_id = session.execute(insert(ModelVersion.__table__).values(values)).inserted_primary_key[0]
+        if candidate.params:
+            session.execute(insert(VersionParam.__table__), [
+                {"version_id": version_id, "key": k, "value": v, "value_num": param_number(v)}
+                for k, v in candidate.params.items()
+            ])
+        if candidate.metrics:
+            session.execute(insert(VersionMetric.__table__), [
+                {"version_id": version_id, "key": m.key, "value": m.value, "dataset": m.dataset, "split": m.split}
+                for m in candidate.metrics
+            ])
+        if candidate.tags:
+            session.execute(insert(VersionTag.__table__), [
+                {"version_id": version_id, "key": k, "value": v} for k, v in candidate.tags.items()
+            ])
+        if candidate.components:
+            session.execute(insert(CompositeComponent.__table__), [
+                {"composite_id": version_id, "position": i, "component_id": c.id, "role": ""}
+                for i, c in enumerate(candidate.components)
+            ])
+        node, now = version_node(version_id), values["created_at"]
+        edges = [("trained_on", DATASET_PREFIX + ref) for ref in candidate.data]
         if parent_row is not None:
-            edges.append(LineageEdge(kind="parent_of", src=version_node(parent_row.id), dst=node, created_at=now))
-        for position, component in enumerate(candidate.components):
-            session.add(CompositeComponent(composite_id=row.id, position=position, component_id=component.id, role=""))
-            edges.append(LineageEdge(kind="component_of", src=version_node(component.id), dst=node, created_at=now))
-        session.add_all(edges)
-        session.flush()
-        return load_views(session, [(row, name)])[0]
+            edges.append(("parent_of", version_node(parent_row.id)))
+        edges.extend(("component_of", version_node(c.id)) for c in candidate.components)
+        if edges:
+            session.execute(insert(LineageEdge.__table__), [
+                {"kind": kind, "src": src, "dst": node, "created_at": now} for kind, src in edges
+            ])
+        return candidate.view(version_id, name, values, parent_row.version if parent_row else None)
 
     def _next_free(self, session: Session, model_id: int, parent: MLVersion, part: Part) -> MLVersion:
         """The parent bumped at ``part``, moved past any sibling that already took the number.

@@ -133,21 +133,25 @@ def load_views(session: Session, rows: list[tuple[ModelVersion, str]]) -> list[V
         if src.startswith(DATASET_PREFIX):
             data[nodes[dst]].append(src[len(DATASET_PREFIX) :])
     components: dict[int, list[str]] = defaultdict(list)
+    composite_ids = [row.id for row, _ in rows if row.artifact_kind == "composite"]
+    if composite_ids:
+        component_rows = session.execute(
+            select(CompositeComponent.composite_id, Model.name, ModelVersion.version)
+            .join(ModelVersion, ModelVersion.id == CompositeComponent.component_id)
+            .join(Model, Model.id == ModelVersion.model_id)
+            .where(CompositeComponent.composite_id.in_(composite_ids))
+            .order_by(CompositeComponent.composite_id, CompositeComponent.position)
+        )
+        for composite_id, name, version in component_rows:
+            components[composite_id].append(f"{name}@{version}")
     parent_ids = {row.parent_id for row, _ in rows if row.parent_id}
-    component_rows = session.execute(
-        select(CompositeComponent.composite_id, Model.name, ModelVersion.version)
-        .join(ModelVersion, ModelVersion.id == CompositeComponent.component_id)
-        .join(Model, Model.id == ModelVersion.model_id)
-        .where(CompositeComponent.composite_id.in_(ids))
-        .order_by(CompositeComponent.composite_id, CompositeComponent.position)
-    )
-    for composite_id, name, version in component_rows:
-        components[composite_id].append(f"{name}@{version}")
-    parents = dict(
-        session.execute(
-            select(ModelVersion.id, ModelVersion.version).where(ModelVersion.id.in_(parent_ids))
-        ).all()
-    ) if parent_ids else {}
+    parents: dict[int, str] = {}
+    if parent_ids:
+        parents = dict(
+            session.execute(  # type: ignore[arg-type]
+                select(ModelVersion.id, ModelVersion.version).where(ModelVersion.id.in_(parent_ids))
+            ).all()
+        )
     return [
         VersionView(
             id=row.id,

@@ -109,12 +109,12 @@ def bulk_fill(ws: Workspace, target: int) -> None:
             session.execute(insert(VersionMetric), metrics)
             session.execute(insert(VersionTag), tags)
         remaining -= n
-    if ws.db.dialect == "sqlite":
-        with ws.db.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
-    else:
-        with ws.db.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
+    with ws.db.engine.begin() as conn:
+        if ws.db.dialect == "postgresql":  # explicit ids above do not advance the sequence
+            conn.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('model_versions', 'id'), (SELECT max(id) FROM model_versions))"
+            )
+        conn.exec_driver_sql("ANALYZE")
 
 
 def run_size(ws: Workspace, size: int, tmp: Path) -> list[tuple[str, str, str]]:

@@ -34,10 +34,19 @@ def test_register_proposes_patch_then_experiment(any_workspace: Workspace, tmp_p
 
 def test_data_bump_from_linked_datasets(any_workspace: Workspace, tmp_path: Path) -> None:
     reg = any_workspace.registry
+    data = tmp_path / "train.csv"
+    data.write_text("a,b\n1,2\n")
+    first = any_workspace.datasets.add(data, "train")
+    data.write_text("a,b\n1,2\n3,4\n")
+    second = any_workspace.datasets.add(data, "train")
     reg.register("m", _artifact(tmp_path, "a"), data=["train@1"])
-    v = reg.register("m", _artifact(tmp_path, "b"), data=["train@2"])
+    v = reg.register("m", _artifact(tmp_path, "b"), data=[f"train@{second.digest[:10]}"])
     assert v.bump == "data" and v.version == "1.0.0.1.0"
-    assert v.data == ["train@2"]
+    assert v.data == ["train@2"]  # stored canonically, whatever form was given
+    assert v.reasons == ["training data changed: train@1 → train@2"]
+    assert first.number == 1
+    with pytest.raises(NotFound, match="no version 7"):
+        reg.register("m", _artifact(tmp_path, "c"), data=["train@7"])
 
 
 def test_specs_and_aliases_resolve(any_workspace: Workspace, tmp_path: Path) -> None:

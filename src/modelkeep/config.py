@@ -50,14 +50,19 @@ class RepoConfig:
         return url or f"sqlite:///{self.root / DB_FILE}"
 
     @property
-    def store_path(self) -> Path:
-        url = self.values.get("store.url")
+    def store_url(self) -> str:
+        """The object store: a folder (relative paths are inside .modelkeep) or a backend URL."""
+        url = os.environ.get("MODELKEEP_STORE") or self.values.get("store.url")
         if not url:
-            return self.root / OBJECTS_DIR
-        if url.startswith("file://"):
-            url = url[len("file://") :]
-        path = Path(url)
-        return path if path.is_absolute() else (self.root / path)
+            return str(self.root / OBJECTS_DIR)
+        if "://" in url:
+            return url
+        path = Path(url).expanduser()
+        return str(path if path.is_absolute() else self.root / path)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
 
     @property
     def user(self) -> str:

@@ -61,7 +61,7 @@ def init(
         "root": str(workspace.config.root),
         "created": created,
         "db": _safe_url(workspace.config.db_url),
-        "store": str(workspace.config.store_path),
+        "store": workspace.config.store_url,
     }
     workspace.close()
     if json_out:

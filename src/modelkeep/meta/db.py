@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from modelkeep.errors import InvalidInput, ModelKeepError
 
 # The newest migration; a test checks it equals Alembic's head.
-SCHEMA_HEAD = "0002_search_indexes"
+SCHEMA_HEAD = "0003_datasets"
 SQLITE_BUSY_MS = 60_000
 
 

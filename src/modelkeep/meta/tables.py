@@ -20,6 +20,7 @@ from typing import Any, NewType
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -80,7 +81,7 @@ class ModelVersion(Base):
     # Artifact: kind is "file", "tree" or "composite"; digest is the BLAKE3 content id.
     artifact_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
     digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    artifact_size: Mapped[int] = mapped_column(Integer, default=0)
+    artifact_size: Mapped[int] = mapped_column(BigInteger, default=0)
     signature: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
     environment: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -196,3 +197,59 @@ EDGE_KINDS = ("trained_on", "derived_from", "component_of", "parent_of", "produc
 def version_node(version_id: int) -> str:
     """The lineage node reference of a model version."""
     return f"model_version:{version_id}"
+
+
+class Dataset(Base):
+    """A named dataset; its versions are numbered 1, 2, ... and pin a root digest."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    partition_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class DatasetVersion(Base):
+    """One committed version of a dataset: a root object (tree, or one file) and its numbers."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "number"),
+        Index("ix_dataset_versions_digest", "digest"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))
+    root_kind: Mapped[str] = mapped_column(String(16))  # "tree", "blob" or "chunked"
+    message: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(Text, default="")
+    files: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    bytes_new: Mapped[int] = mapped_column(BigInteger)
+    bytes_stored: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class DatasetPartition(Base):
+    """A partition (``date=2026-11-01``) pinned by a dataset version."""
+
+    __tablename__ = "dataset_partitions"
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    files: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+def dataset_node(name: str, number: int) -> str:
+    """The lineage node reference of a dataset version."""
+    return f"dataset:{name}@{number}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelkeep.services.views import VersionView
-from modelkeep.store.objects import ObjectStore
+from modelkeep.store.artifacts import ArtifactStore
 
 
 def _keyed(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
@@ -48,7 +48,7 @@ def _signature(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, 
     return out
 
 
-def _artifacts(store: ObjectStore, a: VersionView, b: VersionView) -> dict[str, Any]:
+def _artifacts(store: ArtifactStore, a: VersionView, b: VersionView) -> dict[str, Any]:
     files_a = {f.path: f for f in store.files_of(a.artifact_kind, a.digest, "artifact")}
     files_b = {f.path: f for f in store.files_of(b.artifact_kind, b.digest, "artifact")}
     added = [{"path": p, "size": files_b[p].size} for p in sorted(set(files_b) - set(files_a))]
@@ -68,7 +68,7 @@ def _artifacts(store: ObjectStore, a: VersionView, b: VersionView) -> dict[str, 
     }
 
 
-def diff_versions(store: ObjectStore, a: VersionView, b: VersionView) -> dict[str, Any]:
+def diff_versions(store: ArtifactStore, a: VersionView, b: VersionView) -> dict[str, Any]:
     """The JSON document of ``mk model diff A B``."""
     return {
         "a": a.ref,

@@ -56,7 +56,7 @@ from modelkeep.services.metadata import (
     validate_signature,
 )
 from modelkeep.services.views import DATASET_PREFIX, VersionView, load_views, metric_label
-from modelkeep.store.objects import ObjectStore, StoredArtifact
+from modelkeep.store.artifacts import ArtifactStore, StoredArtifact
 from modelkeep.version import MLVersion, Part, VersionSpec, sort_key_prefix, validate_alias
 
 T = TypeVar("T")
@@ -192,10 +192,12 @@ def _within(query: Any, spec: VersionSpec) -> Any:
 class Registry:
     """Model versions in one registry database and object store."""
 
-    def __init__(self, db: Database, store: ObjectStore, user: str) -> None:
+    def __init__(self, db: Database, store: ArtifactStore, user: str) -> None:
         self.db = db
         self.store = store
         self.user = user
+        # Set by the workspace: checks a dataset reference and returns it as NAME@N.
+        self.resolve_dataset: Callable[[str], str] | None = None
         # Versions are immutable, so what the bump proposal needs of one never goes stale.
         self._snapshots: OrderedDict[int, bumps.Snapshot] = OrderedDict()
 
@@ -376,7 +378,9 @@ class Registry:
             params=normalize_params(params),
             metrics=normalize_metrics(metrics),
             tags=normalize_tags(tags),
-            data=normalize_data_refs(data),
+            data=normalize_data_refs(
+                [self.resolve_dataset(r) for r in data or []] if self.resolve_dataset else data
+            ),
             signature=validate_signature(signature),
             metadata=validate_metadata(metadata),
             code=code,

@@ -7,8 +7,12 @@ from pathlib import Path
 
 from modelkeep.config import RepoConfig, find_root, init_root, load_config
 from modelkeep.meta.db import Database, open_database
+from modelkeep.services.datasets import Datasets
 from modelkeep.services.registry import Registry
-from modelkeep.store.objects import ObjectStore
+from modelkeep.store.artifacts import ArtifactStore
+from modelkeep.store.backends import open_backend
+from modelkeep.store.ingest import StatCache
+from modelkeep.store.repository import Repository
 
 
 @dataclass
@@ -17,20 +21,33 @@ class Workspace:
 
     config: RepoConfig
     db: Database
-    store: ObjectStore
+    repo: Repository
+    store: ArtifactStore
     registry: Registry
+    datasets: Datasets
+
+    def stat_cache(self) -> StatCache:
+        return StatCache(self.config.cache_dir / "stat.json")
 
     def close(self) -> None:
         self.db.dispose()
 
 
+def _assemble(config: RepoConfig, *, migrate: bool, create_store: bool) -> Workspace:
+    db = open_database(config.db_url, migrate=migrate)
+    repo = Repository.open(open_backend(config.store_url), create=create_store)
+    cache = StatCache(config.cache_dir / "stat.json")
+    store = ArtifactStore(repo, cache)
+    registry = Registry(db, store, config.user)
+    datasets = Datasets(db, repo, config.user, cache)
+    registry.resolve_dataset = datasets.canonical_ref
+    return Workspace(config, db, repo, store, registry, datasets)
+
+
 def open_workspace(home: Path | None = None, *, migrate: bool = True) -> Workspace:
     """Open the repository found from ``home`` (see :func:`modelkeep.config.find_root`)."""
-    root = find_root(home)
-    config = load_config(root)
-    db = open_database(config.db_url, migrate=migrate)
-    store = ObjectStore(config.store_path)
-    return Workspace(config, db, store, Registry(db, store, config.user))
+    config = load_config(find_root(home))
+    return _assemble(config, migrate=migrate, create_store=True)
 
 
 def init_workspace(directory: Path, db_url: str | None = None) -> tuple[Workspace, bool]:
@@ -39,7 +56,4 @@ def init_workspace(directory: Path, db_url: str | None = None) -> tuple[Workspac
     config = load_config(root)
     if db_url:
         config.set("db.url", db_url)
-    config.store_path.mkdir(parents=True, exist_ok=True)
-    db = open_database(config.db_url, migrate=True)
-    store = ObjectStore(config.store_path)
-    return Workspace(config, db, store, Registry(db, store, config.user)), created
+    return _assemble(config, migrate=True, create_store=True), created

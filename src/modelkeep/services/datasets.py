@@ -1,0 +1,386 @@
+"""Dataset versioning: add, status, log, ls, cat, checkout (diff lives in ``dataset_diff``).
+
+A dataset version pins one root object in the store (a tree for a folder, a blob or manifest
+for a single file) and is numbered per dataset. Ordering makes it crash-safe: objects are
+written and flushed (packs, then indexes) before the version row is committed in one
+transaction, so a killed ``add`` leaves unreferenced packs at worst, never a visible partial
+version; the next ``add`` reuses whatever it finds already stored.
+
+Partitioned datasets (``--partition-by KEY``) keep each first-level ``KEY=VALUE`` folder as its
+own subtree and record it; adding one partition (``--partition KEY=VALUE``) makes a new version
+that pins that partition's new content and every other partition of the latest version, in one
+commit, so a reader sees one consistent set.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session
+
+from modelkeep.errors import Conflict, InvalidInput, NotFound
+from modelkeep.meta.db import Database
+from modelkeep.meta.tables import Dataset, DatasetPartition, DatasetVersion
+from modelkeep.services.inputs import check_name
+from modelkeep.services.registry import utcnow
+from modelkeep.store.checkout import materialize
+from modelkeep.store.format import ObjectId, TreeEntry
+from modelkeep.store.ingest import Ingestor, ScannedFile, StatCache, scan
+from modelkeep.store.repository import Repository
+
+Progress = Callable[[int], None]
+_PARTITION_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]*\Z")
+
+
+@dataclass
+class DatasetVersionView:
+    name: str
+    number: int
+    digest: str
+    root_kind: str
+    message: str
+    source: str
+    files: int
+    bytes: int
+    bytes_new: int
+    bytes_stored: int
+    created_at: datetime
+    created_by: str
+    partitions: dict[str, str] = field(default_factory=dict)
+    unchanged: bool = False
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.number}"
+
+    @property
+    def root(self) -> TreeEntry:
+        return TreeEntry(self.name, self.root_kind, ObjectId(self.digest), self.bytes, 0o644 if self.root_kind != "tree" else 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.number,
+            "ref": self.ref,
+            "digest": self.digest,
+            "kind": self.root_kind,
+            "files": self.files,
+            "bytes": self.bytes,
+            "bytes_new": self.bytes_new,
+            "bytes_stored": self.bytes_stored,
+            "message": self.message,
+            "source": self.source,
+            "partitions": dict(self.partitions),
+            "unchanged": self.unchanged,
+            "created_at": self.created_at.isoformat() + "Z",
+            "created_by": self.created_by,
+        }
+
+
+def _view(session: Session, row: DatasetVersion, name: str) -> DatasetVersionView:
+    parts = dict(
+        session.execute(
+            select(DatasetPartition.name, DatasetPartition.digest)
+            .where(DatasetPartition.version_id == row.id)
+            .order_by(DatasetPartition.name)
+        ).all()
+    )
+    return DatasetVersionView(
+        name, row.number, row.digest, row.root_kind, row.message, row.source, row.files, row.bytes,
+        row.bytes_new, row.bytes_stored, row.created_at, row.created_by, parts,
+    )
+
+
+def split_dataset_ref(ref: str) -> tuple[str, str | None]:
+    name, _, spec = ref.strip().partition("@")
+    check_name(name, "dataset name")
+    return name, spec or None
+
+
+class Datasets:
+    """Dataset versions in one registry database and object store."""
+
+    def __init__(self, db: Database, repo: Repository, user: str, cache: StatCache) -> None:
+        self.db = db
+        self.repo = repo
+        self.user = user
+        self.cache = cache
+
+    # --- resolving ------------------------------------------------------------------------
+
+    def _dataset(self, session: Session, name: str) -> Dataset:
+        dataset = session.scalars(select(Dataset).where(Dataset.name == name)).first()
+        if dataset is None:
+            raise NotFound(f"dataset {name!r} does not exist", hint="see 'mk data log NAME' or add it with 'mk data add'")
+        return dataset
+
+    def _resolve(self, session: Session, dataset: Dataset, spec: str | None) -> DatasetVersion:
+        query = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
+        if spec is None or spec == "latest":
+            row = session.scalars(query.order_by(DatasetVersion.number.desc()).limit(1)).first()
+        elif spec.isdigit():
+            row = session.scalars(query.where(DatasetVersion.number == int(spec))).first()
+        elif re.fullmatch(r"[0-9a-f]{6,64}", spec):
+            rows = session.scalars(query.where(DatasetVersion.digest.startswith(spec))).all()
+            if len({r.digest for r in rows}) > 1:
+                raise InvalidInput(f"digest prefix {spec!r} matches several versions of {dataset.name}; give more digits")
+            row = rows[0] if rows else None
+        else:
+            raise InvalidInput(
+                f"invalid dataset version {spec!r}: use NAME@N (a number), NAME@DIGEST (6+ hex digits) or NAME"
+            )
+        if row is None:
+            raise NotFound(f"dataset {dataset.name} has no version {spec or 'yet'}")
+        return row
+
+    def get(self, ref: str) -> DatasetVersionView:
+        name, spec = split_dataset_ref(ref)
+        with self.db.reader() as session:
+            return _view(session, self._resolve(session, self._dataset(session, name), spec), name)
+
+    def canonical_ref(self, ref: str) -> str:
+        """``NAME@N`` for a dataset reference (``NAME@N``, ``NAME@DIGEST`` or ``NAME``) that exists."""
+        if not isinstance(ref, str) or "@" not in ref:
+            raise InvalidInput(f"invalid dataset reference {ref!r}: use NAME@N, e.g. fraud-train@3")
+        return self.get(ref).ref
+
+    def log(self, name: str) -> list[DatasetVersionView]:
+        check_name(name, "dataset name")
+        with self.db.reader() as session:
+            dataset = self._dataset(session, name)
+            rows = session.scalars(
+                select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id).order_by(DatasetVersion.number.desc())
+            ).all()
+            return [_view(session, row, name) for row in rows]
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.db.reader() as session:
+            rows = session.execute(
+                select(Dataset.name, func.max(DatasetVersion.number), Dataset.partition_key)
+                .join(DatasetVersion, DatasetVersion.dataset_id == Dataset.id, isouter=True)
+                .group_by(Dataset.id, Dataset.name, Dataset.partition_key)
+                .order_by(Dataset.name)
+            ).all()
+        return [{"name": n, "latest": v, "partition_by": p} for n, v, p in rows]
+
+    # --- adding ---------------------------------------------------------------------------
+
+    def add(
+        self,
+        path: Path,
+        name: str,
+        *,
+        message: str = "",
+        partition_by: str | None = None,
+        partition: str | None = None,
+        progress: Progress | None = None,
+        on_total: Callable[[int], None] | None = None,
+    ) -> DatasetVersionView:
+        """Version ``path`` (a file or a folder) as the next version of ``name``.
+
+        With ``partition="KEY=VALUE"`` the path is the content of that one partition and the
+        other partitions are carried over from the latest version. If the content equals the
+        latest version, no version is made and that one is returned with ``unchanged=True``.
+        """
+        check_name(name, "dataset name")
+        path = Path(path)
+        if partition_by is not None and partition is not None:
+            raise InvalidInput("give --partition-by (a whole partitioned folder) or --partition (one partition), not both")
+        items = scan(path)
+        if on_total:
+            on_total(sum(i.size for i in items))
+        with self.db.reader() as session:
+            existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
+            latest = self._resolve(session, existing, None) if existing and self._has_versions(session, existing) else None
+            latest_view = _view(session, latest, name) if latest else None
+        key = partition_by or (existing.partition_key if existing else None)
+        if partition is not None:
+            key, value = _parse_partition(partition)
+            if existing is not None and existing.partition_key not in (None, key):
+                raise InvalidInput(f"dataset {name} is partitioned by {existing.partition_key!r}, not {key!r}")
+
+        with Ingestor(self.repo, self.cache, progress) as ingest:
+            if partition is not None:
+                if not path.is_dir():
+                    raise InvalidInput(f"a partition must be a folder; {path} is not")
+                part_entry = ingest.build_tree(ingest.add_files(items))
+                parts = self._partitions_of(latest_view) if latest_view else {}
+                parts[f"{key}={value}"] = part_entry
+                root = ingest.build_tree_from_entries(parts)
+            elif key is not None and path.is_dir():
+                entries = ingest.add_files(items)
+                _check_partitioned(entries, key, path)
+                root = ingest.build_tree(entries)
+                parts = {e.name: e for e in self.repo.read_tree(root.id)}
+            elif path.is_dir():
+                root = ingest.build_tree(ingest.add_files(items))
+                parts = {}
+            else:
+                if key is not None:
+                    raise InvalidInput(f"--partition-by needs a folder of {key}=VALUE folders; {path} is a file")
+                root = ingest.add_file(items[0])
+                parts = {}
+            self.repo.flush()  # packs and indexes are durable before the version row exists
+            stats = ingest.stats
+
+        if latest_view is not None and latest_view.digest == root.id:
+            latest_view.unchanged = True
+            return latest_view
+        files = len(list(self.repo.walk(root.id))) if root.kind == "tree" else 1
+        total = sum(e.size for _, e in self.repo.walk(root.id)) if root.kind == "tree" else root.size
+        return self._commit(
+            name, key, root, parts, message, str(path.resolve()), files, total, stats.bytes_new, stats.bytes_stored
+        )
+
+    def _has_versions(self, session: Session, dataset: Dataset) -> bool:
+        return session.scalars(select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset.id).limit(1)).first() is not None
+
+    def _partitions_of(self, view: DatasetVersionView) -> dict[str, TreeEntry]:
+        if view.root_kind != "tree":
+            return {}
+        return {e.name: e for e in self.repo.read_tree(view.digest) if e.kind == "tree" and e.name in view.partitions}
+
+    def _commit(
+        self,
+        name: str,
+        key: str | None,
+        root: TreeEntry,
+        parts: dict[str, TreeEntry],
+        message: str,
+        source: str,
+        files: int,
+        total: int,
+        bytes_new: int,
+        bytes_stored: int,
+    ) -> DatasetVersionView:
+        for attempt in range(10):
+            session = self.db.writer()
+            try:
+                with session.begin():
+                    return self._insert(session, name, key, root, parts, message, source, files, total, bytes_new, bytes_stored)
+            except sa_exc.IntegrityError:
+                if attempt == 9:
+                    raise Conflict(f"could not allocate a version number for dataset {name}") from None
+            finally:
+                session.close()
+        raise AssertionError("unreachable")
+
+    def _insert(
+        self, session: Session, name: str, key: str | None, root: TreeEntry, parts: dict[str, TreeEntry],
+        message: str, source: str, files: int, total: int, bytes_new: int, bytes_stored: int,
+    ) -> DatasetVersionView:
+        query = select(Dataset).where(Dataset.name == name).with_for_update()
+        dataset = session.scalars(query).first()
+        if dataset is None:
+            session.add(Dataset(name=name, description="", partition_key=key, created_at=utcnow(), created_by=self.user))
+            session.flush()
+            dataset = session.scalars(query).one()
+        elif key and not dataset.partition_key:
+            dataset.partition_key = key
+        number = (session.scalar(select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == dataset.id)) or 0) + 1
+        version_id = session.execute(
+            insert(DatasetVersion.__table__).values(
+                dataset_id=dataset.id, number=number, digest=root.id, root_kind=root.kind, message=message,
+                source=source, files=files, bytes=total, bytes_new=bytes_new, bytes_stored=bytes_stored,
+                created_at=utcnow(), created_by=self.user,
+            )
+        ).inserted_primary_key[0]
+        if parts:
+            session.execute(insert(DatasetPartition.__table__), [
+                {"version_id": version_id, "name": part, "digest": e.id, "files": _count_files(self.repo, e), "bytes": e.size}
+                for part, e in sorted(parts.items())
+            ])
+        row = session.get(DatasetVersion, version_id)
+        assert row is not None
+        return _view(session, row, name)
+
+    # --- reading --------------------------------------------------------------------------
+
+    def files(self, ref: str) -> dict[str, TreeEntry]:
+        """``path -> entry`` of every file in a version (a file dataset has one, its name)."""
+        view = self.get(ref)
+        return self.files_of(view)
+
+    def files_of(self, view: DatasetVersionView) -> dict[str, TreeEntry]:
+        if view.root_kind != "tree":
+            source_name = Path(view.source).name or view.name
+            return {source_name: TreeEntry(source_name, view.root_kind, ObjectId(view.digest), view.bytes)}
+        return dict(self.repo.walk(view.digest))
+
+    def cat(self, ref: str, file: str | None = None) -> Iterator[bytes]:
+        view = self.get(ref)
+        files = self.files_of(view)
+        if file is None:
+            if len(files) != 1:
+                raise InvalidInput(f"{view.ref} has {len(files)} files; name one (see 'mk data ls {view.ref}')")
+            file = next(iter(files))
+        entry = files.get(file.strip("/"))
+        if entry is None:
+            raise NotFound(f"{view.ref} has no file {file!r}", hint=f"see 'mk data ls {view.ref}'")
+        return self.repo.iter_file(entry.kind, entry.id)
+
+    def checkout(self, ref: str, dest: Path, progress: Progress | None = None) -> tuple[DatasetVersionView, int]:
+        view = self.get(ref)
+        target = dest
+        if view.root_kind != "tree" and (dest.is_dir() or str(dest).endswith("/")):
+            target = dest / (Path(view.source).name or view.name)
+        return view, materialize(self.repo, view.root, target, progress)
+
+    def status(self, name: str, path: Path | None = None) -> dict[str, Any]:
+        """What ``add`` would record for ``path`` (default: where the latest version came from),
+        compared with the latest version. Reads only files the stat cache cannot vouch for."""
+        latest = self.get(name)
+        source = Path(path) if path is not None else Path(latest.source)
+        items = scan(source)
+        with Ingestor(self.repo, self.cache, dry_run=True) as ingest:
+            if source.is_dir():
+                current = {rel: e for rel, e in ingest.add_files(items).items()}
+            else:
+                entry = ingest.add_file(items[0])
+                current = {Path(latest.source).name or name: entry}
+        recorded = self.files_of(latest)
+        return compare_files(recorded, current) | {"version": latest.ref, "path": str(source)}
+
+
+def compare_files(old: dict[str, TreeEntry], new: dict[str, TreeEntry]) -> dict[str, Any]:
+    added = [{"path": p, "size": new[p].size} for p in sorted(set(new) - set(old))]
+    removed = [{"path": p, "size": old[p].size} for p in sorted(set(old) - set(new))]
+    modified = [
+        {"path": p, "size_a": old[p].size, "size_b": new[p].size}
+        for p in sorted(set(old) & set(new))
+        if old[p].id != new[p].id
+    ]
+    return {"added": added, "removed": removed, "modified": modified, "clean": not (added or removed or modified)}
+
+
+def _parse_partition(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) or not _PARTITION_VALUE.match(value):
+        raise InvalidInput(f"invalid partition {text!r}: use KEY=VALUE, e.g. date=2026-11-01")
+    return key, value
+
+
+def _check_partitioned(entries: dict[str, TreeEntry], key: str, path: Path) -> None:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+        raise InvalidInput(f"invalid partition key {key!r}: letters, digits and '_'")
+    for rel in entries:
+        top = rel.split("/", 1)[0]
+        if "/" not in rel or not top.startswith(f"{key}=") or not _PARTITION_VALUE.match(top[len(key) + 1 :]):
+            raise InvalidInput(
+                f"{path / rel} is not inside a {key}=VALUE folder; a dataset partitioned by {key!r} holds only "
+                f"{key}=VALUE folders at its top level"
+            )
+
+
+def _count_files(repo: Repository, entry: TreeEntry) -> int:
+    return sum(1 for _ in repo.walk(entry.id)) if entry.kind == "tree" else 1
+
+
+__all__ = ["Datasets", "DatasetVersionView", "ScannedFile", "compare_files", "split_dataset_ref"]

@@ -1,0 +1,75 @@
+"""Model artifacts in the repository: the narrow seam the registry uses.
+
+An artifact is a file (its id is the BLOB or MANIFEST id of its content) or a folder (a TREE),
+stored with the same chunking as datasets, so successive checkpoints of a model share their
+unchanged chunks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelkeep.errors import InvalidInput
+from modelkeep.store.checkout import materialize
+from modelkeep.store.format import BLOB, ObjectId, TreeEntry
+from modelkeep.store.ingest import Ingestor, StatCache
+from modelkeep.store.repository import Repository
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    object_id: ObjectId
+    size: int
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    kind: str  # "file", "tree" or "composite"
+    digest: ObjectId
+    size: int
+    files: tuple[FileEntry, ...] = field(default_factory=tuple)
+    bytes_new: int = 0
+
+
+class ArtifactStore:
+    def __init__(self, repo: Repository, cache: StatCache | None = None) -> None:
+        self.repo = repo
+        self.cache = cache
+
+    def put_path(self, path: Path) -> StoredArtifact:
+        if not path.exists():
+            raise InvalidInput(f"artifact path {path} does not exist")
+        with Ingestor(self.repo, self.cache) as ingest:
+            entry, _items = ingest.add_path(path)
+            self.repo.flush()
+        kind = "tree" if entry.kind == "tree" else "file"
+        return StoredArtifact(kind, entry.id, entry.size, self.files_of(kind, entry.id, path.name), ingest.stats.bytes_new)
+
+    def put_bytes(self, data: bytes) -> ObjectId:
+        oid, _ = self.repo.put(data, BLOB)
+        self.repo.flush()
+        return oid
+
+    def get_bytes(self, oid: str) -> bytes:
+        return self.repo.get(oid)
+
+    def _entry(self, kind: str, digest: str, name: str = "artifact") -> TreeEntry:
+        if kind == "tree":
+            return TreeEntry(name, "tree", ObjectId(digest), 0, 0)
+        return TreeEntry(name, self.repo.kind_of(digest), ObjectId(digest), self.repo.entry(digest).raw_length)
+
+    def files_of(self, kind: str | None, digest: str | None, name: str = "artifact") -> tuple[FileEntry, ...]:
+        """The files of an artifact (one entry named ``name`` for a file artifact)."""
+        if not digest or kind not in ("file", "tree"):
+            return ()
+        if kind == "tree":
+            return tuple(FileEntry(p, e.id, e.size) for p, e in self.repo.walk(digest))
+        entry = self._entry(kind, digest, name)
+        size = sum(n for _, n in self.repo.chunks_of(entry.kind, digest)) if entry.kind == "chunked" else entry.size
+        return (FileEntry(name, ObjectId(digest), size),)
+
+    def materialize(self, kind: str, digest: str, dest: Path) -> Path:
+        materialize(self.repo, self._entry(kind, digest, dest.name), dest)
+        return dest

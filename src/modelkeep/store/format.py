@@ -1,0 +1,124 @@
+"""The repository format: object ids, object types, index records, manifests and trees.
+
+Written down for a second implementation in ``docs/format.md``; this module is the reference.
+
+* Object id: BLAKE3-256 of the object's *uncompressed* content, 64 lower-case hex digits.
+* Types: ``BLOB`` (a chunk or a whole small file), ``MANIFEST`` (the chunk list of a large
+  file), ``TREE`` (a folder). The type is not part of the id.
+* Manifest: canonical JSON ``{"chunks":[[id,size],...],"size":N}``.
+* Tree: canonical JSON ``{"entries":[[name,kind,id,size,mode],...]}``, entries sorted by the
+  UTF-8 bytes of ``name``; ``kind`` is ``"blob"`` (id of one BLOB: the file's content),
+  ``"chunked"`` (id of a MANIFEST) or ``"tree"`` (a sub-folder); ``mode`` is 0o644 or 0o755
+  (0 for trees). Canonical JSON: no spaces, separators ``,`` and ``:``, UTF-8, no escapes
+  beyond what JSON requires.
+* Index record (50 bytes, big-endian): id (32 raw bytes), type (1), flags (1; bit 0 = zstd),
+  offset in the pack (8), stored length (4), raw length (4).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from typing import NewType
+
+from blake3 import blake3
+
+from modelkeep.errors import IntegrityError, InvalidInput
+
+ObjectId = NewType("ObjectId", str)
+
+BLOB, MANIFEST, TREE = 1, 2, 3
+TYPE_NAMES = {BLOB: "blob", MANIFEST: "manifest", TREE: "tree"}
+FLAG_ZSTD = 1
+
+RECORD = struct.Struct(">32sBBQII")
+INDEX_MAGIC = b"MKIDX1\n\x00"
+PACK_TRAILER_MAGIC = b"MKPACK1\x00"
+TRAILER = struct.Struct(">I8s")  # record count, magic — the last 12 bytes of a pack
+
+FORMAT_VERSION = 1
+DEFAULT_CONFIG = {
+    "format": FORMAT_VERSION,
+    "hash": "blake3-256",
+    "chunker": {"algorithm": "fastcdc-2020", "min_size": 16384, "avg_size": 65536, "max_size": 262144, "seed": 0},
+    "compression": {"algorithm": "zstd", "level": 1, "keep_if_below": 0.97},
+    "small_file_limit": 262144,
+    "pack_target_size": 33554432,
+}
+
+
+def object_id(data: bytes | memoryview) -> ObjectId:
+    return ObjectId(blake3(data).hexdigest())
+
+
+def check_id(text: str) -> ObjectId:
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise InvalidInput(f"invalid object id {text!r}: 64 lower-case hex digits")
+    return ObjectId(text)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """Where one object lives: which pack, where in it, and how it is stored."""
+
+    pack: str
+    type: int
+    flags: int
+    offset: int
+    stored_length: int
+    raw_length: int
+
+
+def encode_records(entries: list[tuple[ObjectId, int, int, int, int, int]]) -> bytes:
+    """Index records for (id, type, flags, offset, stored, raw) tuples."""
+    return b"".join(RECORD.pack(bytes.fromhex(i), t, f, o, s, r) for i, t, f, o, s, r in entries)
+
+
+def decode_records(data: bytes, pack: str) -> dict[ObjectId, IndexEntry]:
+    if len(data) % RECORD.size:
+        raise IntegrityError(f"index of pack {pack} is truncated ({len(data)} bytes)")
+    out: dict[ObjectId, IndexEntry] = {}
+    for raw_id, typ, flags, offset, stored, raw in RECORD.iter_unpack(data):
+        out[ObjectId(raw_id.hex())] = IndexEntry(pack, typ, flags, offset, stored, raw)
+    return out
+
+
+def canonical(document: object) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class TreeEntry:
+    name: str
+    kind: str  # "blob", "chunked" or "tree"
+    id: ObjectId
+    size: int
+    mode: int = 0o644
+
+
+def encode_tree(entries: list[TreeEntry]) -> bytes:
+    rows = sorted(entries, key=lambda e: e.name.encode())
+    names = [e.name for e in rows]
+    if len(set(names)) != len(names):
+        raise InvalidInput("a tree may not hold two entries with the same name")
+    return canonical({"entries": [[e.name, e.kind, e.id, e.size, e.mode] for e in rows]})
+
+
+def decode_tree(data: bytes) -> list[TreeEntry]:
+    try:
+        rows = json.loads(data)["entries"]
+        return [TreeEntry(n, k, ObjectId(i), int(s), int(m)) for n, k, i, s, m in rows]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IntegrityError(f"a tree object does not decode: {exc}") from exc
+
+
+def encode_manifest(chunks: list[tuple[ObjectId, int]]) -> bytes:
+    return canonical({"chunks": [[c, n] for c, n in chunks], "size": sum(n for _, n in chunks)})
+
+
+def decode_manifest(data: bytes) -> list[tuple[ObjectId, int]]:
+    try:
+        return [(ObjectId(c), int(n)) for c, n in json.loads(data)["chunks"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IntegrityError(f"a manifest object does not decode: {exc}") from exc

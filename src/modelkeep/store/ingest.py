@@ -1,0 +1,330 @@
+"""Turning files and folders into objects: chunking, hashing, compression, the stat cache.
+
+* A file up to ``small_file_limit`` bytes is one BLOB. A larger file is cut by FastCDC into
+  chunks (parameters from the repository config) and described by a MANIFEST, so an append,
+  an insertion or scattered edits store only the chunks they touch.
+* Hashing and compression run on a thread pool (BLAKE3 and zstd release the GIL), so both cores
+  work; chunks of a large file are processed in a bounded window, so memory stays flat
+  whatever the file size.
+* A chunk is stored zstd-compressed only when that saves at least 3 %; after a run of chunks
+  that did not compress, only every 16th is tried, so incompressible data costs hashing only.
+* A file whose size or mtime changes while it is read is refused (nothing is committed).
+* The stat cache maps (path, size, mtime, inode, ctime) to the entry made last time, so a
+  repeated ``add`` or a ``status`` hashes only files that changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat as stat_mod
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyfastcdc import FastCDC
+
+from modelkeep.errors import InvalidInput
+from modelkeep.store.format import BLOB, MANIFEST, TREE, ObjectId, TreeEntry, encode_manifest, encode_tree, object_id
+from modelkeep.store.repository import Repository
+
+WINDOW = 32  # chunks in flight per file
+Progress = Callable[[int], None]
+
+
+@dataclass
+class IngestStats:
+    files: int = 0
+    bytes: int = 0
+    bytes_new: int = 0  # raw bytes of objects that were not in the store
+    bytes_stored: int = 0  # what those objects take in the store (after compression)
+    objects_new: int = 0
+    hashed_files: int = 0  # files read and hashed (not answered by the stat cache)
+
+    def add_object(self, raw: int, stored: int) -> None:
+        self.bytes_new += raw
+        self.bytes_stored += stored
+        self.objects_new += 1
+
+
+@dataclass
+class ScannedFile:
+    path: Path
+    rel: str
+    size: int
+    st: os.stat_result
+
+
+class StatCache:
+    """``path -> [size, mtime_ns, ino, ctime_ns, kind, id]`` in a JSON file, written atomically."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.entries: dict[str, list[Any]] = {}
+        self.dirty = False
+        if path is not None and path.exists():
+            try:
+                self.entries = json.loads(path.read_text())
+            except (ValueError, OSError):
+                self.entries = {}  # a damaged cache only costs re-hashing
+
+    @staticmethod
+    def _key(st: os.stat_result) -> list[int]:
+        return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+
+    def lookup(self, path: Path, st: os.stat_result) -> tuple[str, ObjectId] | None:
+        row = self.entries.get(str(path))
+        if row is not None and row[:4] == self._key(st):
+            return row[4], ObjectId(row[5])
+        return None
+
+    def remember(self, path: Path, st: os.stat_result, kind: str, oid: str, started: float) -> None:
+        # A file modified in the last second could change again within the same mtime tick.
+        if st.st_mtime_ns >= (started - 1.0) * 1e9:
+            return
+        self.entries[str(path)] = [*self._key(st), kind, oid]
+        self.dirty = True
+
+    def save(self) -> None:
+        if self.path is None or not self.dirty:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.entries, separators=(",", ":")))
+        os.replace(tmp, self.path)
+        self.dirty = False
+
+
+def _check_name(name: str, where: Path) -> None:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{where / name!r} has a name that is not valid UTF-8; rename it") from None
+
+
+def scan(root: Path) -> list[ScannedFile]:
+    """Every regular file under ``root`` (following symlinks, refusing loops and specials)."""
+    if not os.path.lexists(root):
+        raise InvalidInput(f"{root} does not exist")
+    try:
+        st = root.stat()
+    except FileNotFoundError:
+        raise InvalidInput(f"{root} is a broken symbolic link") from None
+    if stat_mod.S_ISREG(st.st_mode):
+        return [ScannedFile(root, root.name, st.st_size, st)]
+    if not stat_mod.S_ISDIR(st.st_mode):
+        raise InvalidInput(f"{root} is neither a file nor a folder")
+    out: list[ScannedFile] = []
+    visiting: set[tuple[int, int]] = set()
+
+    def walk(folder: Path, rel: str, dir_st: os.stat_result) -> None:
+        ident = (dir_st.st_dev, dir_st.st_ino)
+        if ident in visiting:
+            raise InvalidInput(f"symbolic link loop at {folder}: it leads back to a folder above it")
+        visiting.add(ident)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except PermissionError:
+            raise InvalidInput(f"cannot read folder {folder}: permission denied") from None
+        for item in entries:
+            _check_name(item.name, folder)
+            path = folder / item.name
+            try:
+                item_st = os.stat(path)  # follows symlinks
+            except FileNotFoundError:
+                raise InvalidInput(f"{path} is a broken symbolic link") from None
+            child = f"{rel}{item.name}"
+            if stat_mod.S_ISDIR(item_st.st_mode):
+                walk(path, child + "/", item_st)
+            elif stat_mod.S_ISREG(item_st.st_mode):
+                out.append(ScannedFile(path, child, item_st.st_size, item_st))
+            else:
+                raise InvalidInput(f"{path} is not a regular file (fifo, socket or device); remove it or add a subfolder")
+        visiting.discard(ident)
+
+    walk(root, "", st)
+    return out
+
+
+class Ingestor:
+    """Adds files and folders to a repository (one instance per operation)."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        cache: StatCache | None = None,
+        progress: Progress | None = None,
+        threads: int | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> None:
+        self.repo = repo
+        self.dry_run = dry_run  # compute ids only; store nothing (for status)
+        self.cache = cache or StatCache(None)
+        self.progress = progress or (lambda n: None)
+        chunker = repo.config["chunker"]
+        self.cdc = FastCDC(
+            chunker["avg_size"], min_size=chunker["min_size"], max_size=chunker["max_size"], seed=chunker.get("seed", 0)
+        )
+        self.small_limit = int(repo.config["small_file_limit"])
+        self.stats = IngestStats()
+        self.pool = ThreadPoolExecutor(max_workers=threads or max(2, os.cpu_count() or 2))
+        self.started = time.time()
+        self._incompressible = 0
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self.cache.save()
+
+    def __enter__(self) -> Ingestor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- objects --------------------------------------------------------------------------
+
+    def _store_chunk(self, data: bytes | memoryview, type_: int = BLOB) -> tuple[ObjectId, int, int]:
+        oid = object_id(data)
+        if self.dry_run or self.repo.has(oid):
+            return oid, 0, 0
+        # After 8 chunks in a row that did not compress, try only every 16th one.
+        skip = self._incompressible >= 8 and self._incompressible % 16
+        if skip:
+            self._incompressible += 1
+            flags, stored = 0, data
+        else:
+            flags, stored = self.repo.compress(data)
+            self._incompressible = self._incompressible + 1 if not flags else 0
+        if self.repo.put_stored(oid, type_, flags, stored, len(data)):
+            return oid, len(data), len(stored)
+        return oid, 0, 0
+
+    def _account(self, raw: int, stored: int) -> None:
+        if raw:
+            self.stats.add_object(raw, stored)
+
+    # --- files ----------------------------------------------------------------------------
+
+    def _read_small(self, item: ScannedFile) -> tuple[str, ObjectId]:
+        try:
+            with open(item.path, "rb") as handle:
+                data = handle.read()
+        except PermissionError:
+            raise InvalidInput(f"cannot read {item.path}: permission denied") from None
+        if len(data) != item.size:
+            raise InvalidInput(f"{item.path} changed while it was being added; nothing was committed")
+        oid, raw, stored = self._store_chunk(data)
+        self._account(raw, stored)
+        return "blob", oid
+
+    def add_file(self, item: ScannedFile) -> TreeEntry:
+        """One file → a tree entry (``blob`` or ``chunked``), using the stat cache."""
+        mode = 0o755 if item.st.st_mode & 0o111 else 0o644
+        cached = self.cache.lookup(item.path, item.st)
+        if cached is not None and (self.dry_run or self.repo.has(cached[1])):
+            self.stats.files += 1
+            self.stats.bytes += item.size
+            self.progress(item.size)
+            return TreeEntry(item.path.name, cached[0], cached[1], item.size, mode)
+        self.stats.hashed_files += 1
+        if item.size <= self.small_limit:
+            kind, oid = self._read_small(item)
+            self.progress(item.size)
+        else:
+            kind, oid = self._read_large(item)
+        after = os.stat(item.path)
+        if (after.st_size, after.st_mtime_ns) != (item.st.st_size, item.st.st_mtime_ns):
+            raise InvalidInput(f"{item.path} changed while it was being added; nothing was committed")
+        self.cache.remember(item.path, item.st, kind, oid, self.started)
+        self.stats.files += 1
+        self.stats.bytes += item.size
+        return TreeEntry(item.path.name, kind, oid, item.size, mode)
+
+    def _read_large(self, item: ScannedFile) -> tuple[str, ObjectId]:
+        chunks: list[tuple[ObjectId, int]] = []
+        window: deque[tuple[Future[tuple[ObjectId, int, int]], int]] = deque()
+
+        def drain_one() -> None:
+            future, length = window.popleft()
+            oid, raw, stored = future.result()
+            self._account(raw, stored)
+            chunks.append((oid, length))
+            self.progress(length)
+
+        try:
+            # cut_stream with a copy per chunk, not cut_file: an mmap of the whole file would
+            # count the file in this process's resident memory.
+            with open(item.path, "rb", buffering=0) as handle:
+                for chunk in self.cdc.cut_stream(handle):
+                    window.append((self.pool.submit(self._store_chunk, bytes(chunk.data)), chunk.length))
+                    if len(window) >= WINDOW:
+                        drain_one()
+            while window:
+                drain_one()
+        except PermissionError:
+            raise InvalidInput(f"cannot read {item.path}: permission denied") from None
+        if sum(n for _, n in chunks) != item.size:
+            raise InvalidInput(f"{item.path} changed while it was being added; nothing was committed")
+        manifest = encode_manifest(chunks)
+        oid, raw, stored = self._store_chunk(manifest, MANIFEST)
+        self._account(raw, stored)
+        return "chunked", oid
+
+    # --- folders --------------------------------------------------------------------------
+
+    def add_files(self, items: list[ScannedFile]) -> dict[str, TreeEntry]:
+        """Entries for many files, small ones read in parallel; keyed by relative path."""
+        out: dict[str, TreeEntry] = {}
+        small = [i for i in items if i.size <= self.small_limit]
+        large = [i for i in items if i.size > self.small_limit]
+        for item, entry in zip(small, self.pool.map(self.add_file, small), strict=True):
+            out[item.rel] = entry
+        for item in large:  # each large file already uses the whole pool
+            out[item.rel] = self.add_file(item)
+        return out
+
+    def build_tree(self, entries: dict[str, TreeEntry]) -> TreeEntry:
+        """Nested trees (one per folder) from ``relative path -> file entry``; returns the root."""
+        folders: dict[str, list[TreeEntry]] = {"": []}
+        for rel in entries:
+            parts = rel.split("/")
+            for depth in range(1, len(parts)):
+                folders.setdefault("/".join(parts[:depth]), [])
+        for rel, entry in entries.items():
+            parent = rel.rsplit("/", 1)[0] if "/" in rel else ""
+            folders[parent].append(TreeEntry(rel.rsplit("/", 1)[-1], entry.kind, entry.id, entry.size, entry.mode))
+        # Deepest folders first, so each subtree exists before its parent lists it.
+        for folder in sorted(folders, key=lambda f: f.count("/") + (1 if f else 0), reverse=True):
+            if not folder:
+                continue
+            tree_id, size = self.put_tree(folders[folder])
+            parent = folder.rsplit("/", 1)[0] if "/" in folder else ""
+            folders[parent].append(TreeEntry(folder.rsplit("/", 1)[-1], "tree", tree_id, size, 0))
+        root_id, size = self.put_tree(folders[""])
+        return TreeEntry("", "tree", root_id, size, 0)
+
+    def build_tree_from_entries(self, entries: dict[str, TreeEntry]) -> TreeEntry:
+        """A root tree holding ``name -> entry`` as its direct children (used for partitions)."""
+        children = [TreeEntry(name, e.kind, e.id, e.size, e.mode) for name, e in entries.items()]
+        root_id, size = self.put_tree(children)
+        return TreeEntry("", "tree", root_id, size, 0)
+
+    def put_tree(self, entries: list[TreeEntry]) -> tuple[ObjectId, int]:
+        oid, raw, stored = self._store_chunk(encode_tree(entries), TREE)
+        self._account(raw, stored)
+        return oid, sum(e.size for e in entries)
+
+    def add_path(self, path: Path) -> tuple[TreeEntry, list[ScannedFile]]:
+        """A file (→ blob/chunked entry) or a folder (→ tree entry)."""
+        items = scan(path)
+        if path.is_dir():
+            entries = self.add_files(items)
+            return self.build_tree(entries), items
+        entry = self.add_file(items[0])
+        return entry, items
+

@@ -1,0 +1,273 @@
+"""A repository: content-addressed objects in packs on one backend.
+
+Layers (restic-style): ``format`` (ids, records, trees) → ``packs`` (pack files and indexes)
+→ this module (objects: put, get with verification, dedup against the index) → ``ingest``
+(files and folders into objects) and ``transfer`` (push/pull). Knows bytes and hashes,
+nothing about models or datasets.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import zstandard
+
+from modelkeep.errors import IntegrityError, InvalidInput, NotFound
+from modelkeep.store.backends import Backend
+from modelkeep.store.format import (
+    BLOB,
+    DEFAULT_CONFIG,
+    FLAG_ZSTD,
+    FORMAT_VERSION,
+    MANIFEST,
+    TREE,
+    IndexEntry,
+    ObjectId,
+    TreeEntry,
+    check_id,
+    decode_manifest,
+    decode_tree,
+    object_id,
+)
+from modelkeep.store.packs import PackWriter, index_key, pack_key, read_index
+
+CONFIG_KEY = "config"
+READ_SPAN = 8 << 20  # merge reads of neighbouring objects in one pack up to this many bytes
+_local = threading.local()
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    dctx = getattr(_local, "dctx", None)
+    if dctx is None:
+        dctx = _local.dctx = zstandard.ZstdDecompressor()
+    return dctx
+
+
+class Repository:
+    """Objects in packs on ``backend``. Create with :meth:`open`."""
+
+    def __init__(self, backend: Backend, config: dict[str, Any]) -> None:
+        self.backend = backend
+        self.config = config
+        self._index: dict[ObjectId, IndexEntry] | None = None
+        self._known_indexes: set[str] = set()
+        self._index_lock = threading.Lock()
+        self.writer = PackWriter(backend, int(config["pack_target_size"]), self._merge)
+        level = int(config["compression"]["level"])
+        self._level = level
+        self._keep_ratio = float(config["compression"].get("keep_if_below", 0.97))
+
+    @classmethod
+    def open(cls, backend: Backend, *, create: bool = False) -> Repository:
+        """Open the repository on ``backend``; with ``create``, initialize an empty one."""
+        try:
+            config = json.loads(backend.get(CONFIG_KEY))
+        except NotFound:
+            if not create:
+                raise NotFound(
+                    f"no modelkeep store at {backend.url}", hint="check the URL, or push to create it"
+                ) from None
+            config = dict(DEFAULT_CONFIG)
+            backend.put(CONFIG_KEY, json.dumps(config, indent=2).encode())
+        except (ValueError, TypeError) as exc:
+            raise IntegrityError(f"the store config at {backend.url} is not valid JSON") from exc
+        if config.get("format") != FORMAT_VERSION:
+            raise IntegrityError(f"store at {backend.url} has format {config.get('format')}, expected {FORMAT_VERSION}")
+        return cls(backend, config)
+
+    # --- the index ------------------------------------------------------------------------
+
+    @property
+    def index(self) -> dict[ObjectId, IndexEntry]:
+        if self._index is None:
+            self.refresh_index()
+        assert self._index is not None
+        return self._index
+
+    def refresh_index(self) -> None:
+        """Load index files not seen yet (others may have written packs since)."""
+        with self._index_lock:
+            index = self._index if self._index is not None else {}
+            names = {key.rsplit("/", 1)[-1] for key in self.backend.list("index/")}
+            new = sorted(names - self._known_indexes)
+            if new:
+                with ThreadPoolExecutor(max_workers=8) as pool:
+                    for part in pool.map(lambda n: read_index(self.backend, n), new):
+                        index.update(part)
+            self._known_indexes |= set(new)
+            self._index = index
+
+    def has(self, oid: ObjectId) -> bool:
+        return oid in self.index or self.writer.pending(oid)
+
+    def _merge(self, entries: dict[ObjectId, IndexEntry]) -> None:
+        """Called by the pack writer once a pack and its index are stored."""
+        if entries:
+            index = self.index  # loads what is already stored, if not yet loaded
+            with self._index_lock:
+                index.update(entries)
+                self._known_indexes |= {e.pack for e in entries.values()}
+
+    def flush(self) -> None:
+        """Write pending objects; after this, everything put so far is durable and indexed."""
+        self.writer.flush()
+
+    # --- writing --------------------------------------------------------------------------
+
+    def compress(self, data: bytes | memoryview) -> tuple[int, bytes | memoryview]:
+        """(flags, stored bytes): zstd if that saves enough, else the raw bytes."""
+        if self._level is None or len(data) < 64:
+            return 0, data
+        cctx = getattr(_local, "cctx", None)
+        if cctx is None or getattr(_local, "level", None) != self._level:
+            cctx = _local.cctx = zstandard.ZstdCompressor(level=self._level)
+            _local.level = self._level
+        packed = cctx.compress(data)
+        if len(packed) < self._keep_ratio * len(data):
+            return FLAG_ZSTD, packed
+        return 0, data
+
+    def put_stored(self, oid: ObjectId, type_: int, flags: int, stored: bytes | memoryview, raw_length: int) -> bool:
+        """Add an already hashed (and maybe compressed) object; False if it was present."""
+        if self.has(oid):
+            return False
+        return self.writer.add(oid, type_, flags, stored, raw_length)
+
+    def put(self, data: bytes | memoryview, type_: int = BLOB) -> tuple[ObjectId, int]:
+        """Store ``data``; returns its id and the bytes newly stored (0 if it was present)."""
+        oid = object_id(data)
+        if self.has(oid):
+            return oid, 0
+        flags, stored = self.compress(data)
+        self.put_stored(oid, type_, flags, stored, len(data))
+        return oid, len(stored)
+
+    # --- reading --------------------------------------------------------------------------
+
+    def entry(self, oid: str) -> IndexEntry:
+        entry = self.index.get(ObjectId(oid))
+        if entry is None:
+            self.flush()
+            entry = self.index.get(ObjectId(oid))
+        if entry is None:
+            self.refresh_index()
+            entry = self.index.get(ObjectId(oid))
+        if entry is None:
+            raise NotFound(f"object {oid} is not in the store {self.backend.url}")
+        return entry
+
+    def _decode(self, oid: str, entry: IndexEntry, stored: bytes) -> bytes:
+        if len(stored) != entry.stored_length:
+            raise IntegrityError(f"object {oid} is damaged: pack {entry.pack} is truncated")
+        try:
+            data = _decompressor().decompress(stored, max_output_size=entry.raw_length) if entry.flags & FLAG_ZSTD else stored
+        except zstandard.ZstdError as exc:
+            raise IntegrityError(f"object {oid} is damaged: {exc}") from exc
+        if object_id(data) != oid:
+            raise IntegrityError(f"object {oid} is damaged: its content hash differs (pack {entry.pack})")
+        return bytes(data)
+
+    def get(self, oid: str) -> bytes:
+        """An object's content, verified against its id (never returns damaged data)."""
+        check_id(oid)
+        entry = self.entry(oid)
+        stored = self.backend.get_range(pack_key(entry.pack), entry.offset, entry.stored_length)
+        return self._decode(oid, entry, stored)
+
+    def get_stored(self, oid: str) -> tuple[IndexEntry, bytes]:
+        """The stored (possibly compressed) bytes of an object, for copying between stores."""
+        entry = self.entry(oid)
+        return entry, self.backend.get_range(pack_key(entry.pack), entry.offset, entry.stored_length)
+
+    def get_many(self, oids: Iterable[str], *, threads: int = 2) -> Iterator[bytes]:
+        """Contents of ``oids`` in order, reading neighbouring objects of a pack in one request
+        and decompressing/verifying on ``threads`` threads."""
+        wanted = [(oid, self.entry(oid)) for oid in oids]
+        spans: list[tuple[str, int, int, list[tuple[str, IndexEntry]]]] = []
+        for oid, entry in wanted:
+            if spans:
+                pack, start, end, members = spans[-1]
+                if pack == entry.pack and entry.offset == end and end - start + entry.stored_length <= READ_SPAN:
+                    members.append((oid, entry))
+                    spans[-1] = (pack, start, end + entry.stored_length, members)
+                    continue
+            spans.append((entry.pack, entry.offset, entry.offset + entry.stored_length, [(oid, entry)]))
+
+        def decode_span(span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[bytes]:
+            pack, start, end, members = span
+            raw = self.backend.get_range(pack_key(pack), start, end - start)
+            view = memoryview(raw)
+            return [
+                self._decode(oid, e, bytes(view[e.offset - start : e.offset - start + e.stored_length]))
+                for oid, e in members
+            ]
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            # Bounded look-ahead keeps memory at a few spans whatever the file size.
+            pending = []
+            for span in spans:
+                pending.append(pool.submit(decode_span, span))
+                if len(pending) > threads * 2:
+                    yield from pending.pop(0).result()
+            for future in pending:
+                yield from future.result()
+
+    def read_tree(self, oid: str) -> list[TreeEntry]:
+        return decode_tree(self.get(oid))
+
+    def read_manifest(self, oid: str) -> list[tuple[ObjectId, int]]:
+        return decode_manifest(self.get(oid))
+
+    def chunks_of(self, kind: str, oid: str) -> list[tuple[ObjectId, int]]:
+        """The chunk list of a file entry (one chunk for a blob)."""
+        if kind == "chunked":
+            return self.read_manifest(oid)
+        return [(ObjectId(oid), self.entry(oid).raw_length)]
+
+    def iter_file(self, kind: str, oid: str) -> Iterator[bytes]:
+        """A file's content, chunk by chunk, verified."""
+        yield from self.get_many([c for c, _ in self.chunks_of(kind, oid)])
+
+    def walk(self, tree_id: str, prefix: str = "") -> Iterator[tuple[str, TreeEntry]]:
+        """Every file under a tree, as (POSIX path, entry), in path order."""
+        for entry in self.read_tree(tree_id):
+            path = f"{prefix}{entry.name}"
+            if entry.kind == "tree":
+                yield from self.walk(entry.id, path + "/")
+            else:
+                yield path, entry
+
+    def reachable(self, kind: str, oid: str, seen: set[str] | None = None) -> set[str]:
+        """Ids of every object reachable from one root (tree, manifest or blob)."""
+        seen = set() if seen is None else seen
+        if oid in seen:
+            return seen
+        seen.add(oid)
+        if kind == "tree":
+            for entry in self.read_tree(oid):
+                self.reachable(entry.kind, entry.id, seen)
+        elif kind == "chunked":
+            seen.update(c for c, _ in self.read_manifest(oid))
+        return seen
+
+    def kind_of(self, oid: str) -> str:
+        """``blob``, ``chunked`` or ``tree``, from the index."""
+        type_ = self.entry(oid).type
+        return {BLOB: "blob", MANIFEST: "chunked", TREE: "tree"}[type_]
+
+    def delete_pack(self, pack_id: str) -> None:
+        """Remove a pack and its index (garbage collection only)."""
+        self.backend.delete(index_key(pack_id))
+        self.backend.delete(pack_key(pack_id))
+        if self._index is not None:
+            self._index = {k: v for k, v in self._index.items() if v.pack != pack_id}
+
+
+def validate_level(level: Any) -> int:
+    if not isinstance(level, int) or not -7 <= level <= 19:
+        raise InvalidInput(f"compression level {level!r}: an integer from -7 (fastest) to 19")
+    return level

@@ -15,7 +15,9 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from modelkeep.cli import data as data_commands
 from modelkeep.cli import model as model_commands
+from modelkeep.cli import storage as storage_commands
 from modelkeep.cli.output import emit_json, err_console, out_console
 from modelkeep.errors import (
     IntegrityError,
@@ -33,6 +35,10 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Read and change the repository configuration.", no_args_is_help=True)
 app.add_typer(model_commands.app, name="model")
+app.add_typer(data_commands.app, name="data")
+app.command()(storage_commands.push)
+app.command()(storage_commands.pull)
+app.command()(storage_commands.verify)
 app.add_typer(config_app, name="config")
 
 _DEBUG = False

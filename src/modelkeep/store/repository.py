@@ -183,12 +183,11 @@ class Repository:
         entry = self.entry(oid)
         return entry, self.backend.get_range(pack_key(entry.pack), entry.offset, entry.stored_length)
 
-    def get_many(self, oids: Iterable[str], *, threads: int = 2) -> Iterator[bytes]:
-        """Contents of ``oids`` in order, reading neighbouring objects of a pack in one request
-        and decompressing/verifying on ``threads`` threads."""
-        wanted = [(oid, self.entry(oid)) for oid in oids]
+    def _spans(self, oids: Iterable[str]) -> list[tuple[str, int, int, list[tuple[str, IndexEntry]]]]:
+        """Group objects that sit next to each other in one pack, in the order given."""
         spans: list[tuple[str, int, int, list[tuple[str, IndexEntry]]]] = []
-        for oid, entry in wanted:
+        for oid in oids:
+            entry = self.entry(oid)
             if spans:
                 pack, start, end, members = spans[-1]
                 if pack == entry.pack and entry.offset == end and end - start + entry.stored_length <= READ_SPAN:
@@ -196,25 +195,31 @@ class Repository:
                     spans[-1] = (pack, start, end + entry.stored_length, members)
                     continue
             spans.append((entry.pack, entry.offset, entry.offset + entry.stored_length, [(oid, entry)]))
+        return spans
+
+    def iter_stored(self, oids: Iterable[str], *, threads: int = 2) -> Iterator[tuple[str, IndexEntry, bytes]]:
+        """(id, index entry, stored bytes) for each id, in order, one request per span."""
+
+        def read_span(span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[tuple[str, IndexEntry, bytes]]:
+            pack, start, end, members = span
+            view = memoryview(self.backend.get_range(pack_key(pack), start, end - start))
+            return [(oid, e, bytes(view[e.offset - start : e.offset - start + e.stored_length])) for oid, e in members]
+
+        yield from _ordered_map(read_span, self._spans(oids), threads)
+
+    def get_many(self, oids: Iterable[str], *, threads: int = 2) -> Iterator[bytes]:
+        """Contents of ``oids`` in order, reading neighbouring objects of a pack in one request
+        and decompressing/verifying on ``threads`` threads (memory: a few spans at a time)."""
 
         def decode_span(span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[bytes]:
             pack, start, end, members = span
-            raw = self.backend.get_range(pack_key(pack), start, end - start)
-            view = memoryview(raw)
+            view = memoryview(self.backend.get_range(pack_key(pack), start, end - start))
             return [
                 self._decode(oid, e, bytes(view[e.offset - start : e.offset - start + e.stored_length]))
                 for oid, e in members
             ]
 
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            # Bounded look-ahead keeps memory at a few spans whatever the file size.
-            pending = []
-            for span in spans:
-                pending.append(pool.submit(decode_span, span))
-                if len(pending) > threads * 2:
-                    yield from pending.pop(0).result()
-            for future in pending:
-                yield from future.result()
+        yield from _ordered_map(decode_span, self._spans(oids), threads)
 
     def read_tree(self, oid: str) -> list[TreeEntry]:
         return decode_tree(self.get(oid))
@@ -265,6 +270,18 @@ class Repository:
         self.backend.delete(pack_key(pack_id))
         if self._index is not None:
             self._index = {k: v for k, v in self._index.items() if v.pack != pack_id}
+
+
+def _ordered_map(fn: Any, items: list[Any], threads: int) -> Iterator[Any]:
+    """``fn`` over ``items`` on a thread pool with bounded look-ahead; flattens the results in order."""
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending = []
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > threads * 2:
+                yield from pending.pop(0).result()
+        for future in pending:
+            yield from future.result()
 
 
 def validate_level(level: Any) -> int:

@@ -92,7 +92,9 @@ class S3Backend:
         return int(head["ContentLength"])
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        full = self._key(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
+        if prefix:
+            check_key(prefix.rstrip("/"))
+        full = (f"{self.prefix}/" if self.prefix else "") + prefix
         strip = len(self.prefix) + 1 if self.prefix else 0
         paginator = self.client.get_paginator("list_objects_v2")
         pages = self._do(prefix, lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=full)))

@@ -35,6 +35,9 @@ class SQLBackend:
         except sa_exc.OperationalError as exc:
             raise TransientError(f"cannot reach the SQL store {url}: {exc.orig}") from exc
 
+    def close(self) -> None:
+        self.engine.dispose()
+
     def _run(self, fn):  # type: ignore[no-untyped-def]
         try:
             return fn()

@@ -1,0 +1,177 @@
+"""``mk data ...``: add, status, diff, log, ls, cat, checkout."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from modelkeep.cli.output import emit_json, err_console, out_console
+from modelkeep.cli.progress import byte_progress
+
+if TYPE_CHECKING:
+    from modelkeep.services.workspace import Workspace
+
+app = typer.Typer(help="Version datasets: files and folders, chunked and deduplicated.", no_args_is_help=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+def _workspace() -> Workspace:
+    from modelkeep.services.workspace import open_workspace
+
+    return open_workspace()
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return str(n)
+
+
+@app.command()
+def add(
+    path: Annotated[Path, typer.Argument(help="File or folder to version.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Dataset name.")],
+    message: Annotated[str, typer.Option("-m", "--message", help="What changed.")] = "",
+    partition_by: Annotated[str | None, typer.Option("--partition-by", help="Partition key of the top-level KEY=VALUE folders.")] = None,
+    partition: Annotated[str | None, typer.Option("--partition", help="PATH is this one partition (KEY=VALUE); others carry over.")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Add a new version of a dataset (only changed chunks are stored)."""
+    workspace = _workspace()
+    with byte_progress(f"adding {path.name or path}") as progress:
+        view = workspace.datasets.add(
+            path, name, message=message, partition_by=partition_by, partition=partition,
+            progress=progress.advance, on_total=progress.set_total,
+        )
+    if json_out:
+        emit_json(view.to_dict())
+        return
+    out = out_console()
+    if view.unchanged:
+        out.print(f"{view.ref} unchanged: {path} matches it ({view.files:,} files, {_size(view.bytes)})", markup=False)
+        return
+    out.print(
+        f"Added [bold]{view.ref}[/bold] {view.digest[:12]}: {view.files:,} files, {_size(view.bytes)}; "
+        f"new {_size(view.bytes_new)}, stored {_size(view.bytes_stored)}"
+    )
+    if view.partitions:
+        out.print(f"  partitions: {', '.join(view.partitions)}", markup=False)
+
+
+def _changes_table(doc: dict, title: str) -> None:  # type: ignore[type-arg]
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("change", "path", "size"):
+        table.add_column(column)
+    for row in doc["added"]:
+        table.add_row("added", row["path"], _size(row["size"]))
+    for row in doc["removed"]:
+        table.add_row("removed", row["path"], _size(row["size"]))
+    for row in doc["modified"]:
+        table.add_row("modified", row["path"], f"{_size(row['size_a'])} → {_size(row['size_b'])}")
+    out_console().print(table)
+
+
+@app.command()
+def status(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    path: Annotated[Path | None, typer.Argument(help="Folder or file to compare (default: where it was added from).")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """What changed on disk since the latest version (hashes only files whose stat changed)."""
+    doc = _workspace().datasets.status(name, path)
+    if json_out:
+        emit_json(doc)
+        return
+    if doc["clean"]:
+        out_console().print(f"{doc['path']} matches {doc['version']}", markup=False)
+        return
+    _changes_table(doc, f"{doc['path']} vs {doc['version']}")
+
+
+@app.command()
+def diff(
+    a: Annotated[str, typer.Argument(help="NAME@N")],
+    b: Annotated[str, typer.Argument(help="NAME@N")],
+    json_out: JsonFlag = False,
+) -> None:
+    """Files added, removed and modified between two versions; row counts for CSV and Parquet."""
+    from modelkeep.services.dataset_diff import diff_dataset_versions
+
+    workspace = _workspace()
+    doc = diff_dataset_versions(workspace.datasets, a, b)
+    if json_out:
+        emit_json(doc)
+        return
+    _changes_table(doc, f"{doc['a']} → {doc['b']}")
+    for path, rows in doc["rows"].items():
+        out_console().print(
+            f"{path}: rows {rows['rows_a']:,} → {rows['rows_b']:,} (+{rows['added']:,} / -{rows['removed']:,})",
+            markup=False,
+        )
+
+
+@app.command()
+def log(name: Annotated[str, typer.Argument()], json_out: JsonFlag = False) -> None:
+    """The versions of a dataset, newest first."""
+    views = _workspace().datasets.log(name)
+    if json_out:
+        emit_json([v.to_dict() for v in views])
+        return
+    from rich.table import Table
+
+    table = Table()
+    for column in ("version", "digest", "files", "size", "new", "stored", "created", "message"):
+        table.add_column(column)
+    for v in views:
+        table.add_row(
+            str(v.number), v.digest[:12], f"{v.files:,}", _size(v.bytes), _size(v.bytes_new), _size(v.bytes_stored),
+            f"{v.created_at:%Y-%m-%d %H:%M}", v.message,
+        )
+    out_console().print(table)
+
+
+@app.command("ls")
+def ls(ref: Annotated[str, typer.Argument(help="NAME@N")], json_out: JsonFlag = False) -> None:
+    """The files of a dataset version."""
+    files = _workspace().datasets.files(ref)
+    if json_out:
+        emit_json([{"path": p, "size": e.size, "digest": e.id} for p, e in files.items()])
+        return
+    for path, entry in files.items():
+        sys.stdout.write(f"{entry.size:>14,}  {path}\n")
+
+
+@app.command()
+def cat(
+    ref: Annotated[str, typer.Argument(help="NAME@N")],
+    file: Annotated[str | None, typer.Argument(help="Path inside the version.")] = None,
+) -> None:
+    """Write one file of a dataset version to stdout (verified)."""
+    out = sys.stdout.buffer
+    for data in _workspace().datasets.cat(ref, file):
+        out.write(data)
+    out.flush()
+
+
+@app.command()
+def checkout(
+    ref: Annotated[str, typer.Argument(help="NAME@N")],
+    to: Annotated[Path, typer.Option("--to", help="Destination folder (or file).")],
+    json_out: JsonFlag = False,
+) -> None:
+    """Materialize a dataset version (fresh copies, every chunk verified)."""
+    workspace = _workspace()
+    view = workspace.datasets.get(ref)
+    with byte_progress(f"checkout {view.ref}", view.bytes) as progress:
+        view, count = workspace.datasets.checkout(ref, to, progress.advance)
+    if json_out:
+        emit_json({"ref": view.ref, "to": str(to), "files": count, "bytes": view.bytes})
+        return
+    err_console().print(f"Checked out {view.ref} to {to} ({count:,} files, {_size(view.bytes)})", markup=False)

@@ -1,0 +1,78 @@
+"""``mk push``, ``mk pull`` and ``mk verify``: the store as a whole."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelkeep.cli.output import emit_json, err_console, out_console
+from modelkeep.cli.progress import byte_progress
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+def _size(n: int) -> str:
+    from modelkeep.cli.data import _size as size
+
+    return size(n)
+
+
+def push(
+    remote: Annotated[str | None, typer.Argument(help="Remote name (config remote.NAME) or URL; default origin.")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Copy the objects of every dataset and model version to a remote store (only missing ones)."""
+    from modelkeep.services.sync import push as do_push
+    from modelkeep.services.workspace import open_workspace
+
+    ws = open_workspace()
+    with byte_progress("push") as progress:
+        result = do_push(ws.config, ws.db, ws.repo, remote, progress.advance)
+    if json_out:
+        emit_json(result)
+        return
+    err_console().print(f"pushed {result['objects']:,} objects ({_size(result['bytes'])}) to {result['remote']}", markup=False)
+
+
+def pull(
+    remote: Annotated[str | None, typer.Argument(help="Remote name (config remote.NAME) or URL; default origin.")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Fetch the objects this registry references from a remote store (verified on arrival)."""
+    from modelkeep.services.sync import pull as do_pull
+    from modelkeep.services.workspace import open_workspace
+
+    ws = open_workspace()
+    with byte_progress("pull") as progress:
+        result = do_pull(ws.config, ws.db, ws.repo, remote, progress.advance)
+    if json_out:
+        emit_json(result)
+        return
+    err_console().print(f"pulled {result['objects']:,} objects ({_size(result['bytes'])}) from {result['remote']}", markup=False)
+    if result["unavailable"]:
+        err_console().print(f"not in the remote either: {', '.join(result['unavailable'])}", markup=False)
+
+
+def verify(
+    sample: Annotated[float | None, typer.Option("--sample", help="Check this percentage of objects.")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Read and hash every reachable object; name the versions any damage affects (exit 3)."""
+    from modelkeep.services.integrity import verify as do_verify
+    from modelkeep.services.workspace import open_workspace
+
+    ws = open_workspace()
+    with byte_progress("verify") as progress:
+        result = do_verify(ws.db, ws.repo, sample=sample, progress=progress.advance)
+    if json_out:
+        emit_json(result)
+    elif result["ok"]:
+        out_console().print(f"ok: {result['checked']:,} of {result['reachable']:,} reachable objects checked", markup=False)
+    else:
+        out = err_console()
+        for item in result["damaged"]:
+            out.print(f"damaged: {item['object']}: {item['error']}", markup=False)
+        out.print(f"affected: {', '.join(result['affected'])}", markup=False)
+    if not result["ok"]:
+        raise typer.Exit(3)

@@ -1,0 +1,131 @@
+"""Objects, packs and indexes; chunk-level dedup; damage is detected, never returned."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from modelkeep.errors import IntegrityError, NotFound
+from modelkeep.store.backends import open_backend
+from modelkeep.store.checkout import materialize
+from modelkeep.store.format import BLOB, TREE, TreeEntry, decode_tree, encode_tree, object_id
+from modelkeep.store.ingest import Ingestor, StatCache
+from modelkeep.store.packs import pack_key
+from modelkeep.store.repository import Repository
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repository:
+    return Repository.open(open_backend(str(tmp_path / "store")), create=True)
+
+
+def _random_lines(n: int, seed: int = 1) -> bytes:
+    rng = random.Random(seed)
+    return b"".join(f"{i},{rng.random():.12f},{rng.choice(['a', 'b', 'c'])}\n".encode() for i in range(n))
+
+
+def test_put_get_dedup_and_persistence(repo: Repository, tmp_path: Path) -> None:
+    oid, stored = repo.put(b"x" * 10_000)
+    assert oid == object_id(b"x" * 10_000) and 0 < stored < 10_000  # compressed
+    assert repo.put(b"x" * 10_000) == (oid, 0)
+    repo.flush()
+    reopened = Repository.open(open_backend(str(tmp_path / "store")))
+    assert reopened.get(oid) == b"x" * 10_000
+    with pytest.raises(NotFound):
+        reopened.get("0" * 64)
+
+
+def test_incompressible_data_is_stored_raw(repo: Repository) -> None:
+    data = os.urandom(50_000)
+    oid, stored = repo.put(data)
+    assert stored == len(data)
+    repo.flush()
+    assert repo.entry(oid).flags == 0 and repo.get(oid) == data
+
+
+def test_damage_is_detected_and_never_returned(repo: Repository, tmp_path: Path) -> None:
+    oid, _ = repo.put(b"precious" * 1000, BLOB)
+    repo.flush()
+    entry = repo.entry(oid)
+    path = tmp_path / "store" / pack_key(entry.pack)
+    raw = bytearray(path.read_bytes())
+    raw[entry.offset + 3] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(IntegrityError, match="damaged"):
+        Repository.open(open_backend(str(tmp_path / "store"))).get(oid)
+
+
+def test_tree_encoding_is_canonical() -> None:
+    a = TreeEntry("b.txt", "blob", object_id(b"b"), 1)
+    b = TreeEntry("a.txt", "blob", object_id(b"a"), 1)
+    assert encode_tree([a, b]) == encode_tree([b, a])
+    assert decode_tree(encode_tree([a, b])) == [b, a]
+    assert encode_tree([b]).startswith(b'{"entries":[["a.txt","blob",')
+
+
+def test_cdc_stores_only_changed_chunks(repo: Repository, tmp_path: Path) -> None:
+    base = _random_lines(120_000)  # ~3.6 MB: chunked
+    path = tmp_path / "big.csv"
+    path.write_bytes(base)
+    with Ingestor(repo) as ing:
+        first = ing.add_path(path)[0]
+        repo.flush()
+    assert first.kind == "chunked"
+    # Insert 100 KB near the start: every later byte shifts, CDC re-synchronizes.
+    insert = _random_lines(3000, seed=2)
+    path.write_bytes(base[:50_000] + insert + base[50_000:])
+    with Ingestor(repo) as ing:
+        second = ing.add_path(path)[0]
+        repo.flush()
+    assert ing.stats.bytes_new < len(insert) + 3 * 262_144  # changed bytes + a few chunks
+    # Append 1 %.
+    path.write_bytes(base[:50_000] + insert + base[50_000:] + _random_lines(1200, seed=3))
+    with Ingestor(repo) as ing:
+        ing.add_path(path)
+        repo.flush()
+    assert ing.stats.bytes_new < 40_000 + 2 * 262_144
+    out = tmp_path / "out.csv"
+    materialize(repo, second, out)
+    assert out.read_bytes() == base[:50_000] + insert + base[50_000:]
+
+
+def test_folder_trees_and_stat_cache(repo: Repository, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "a" / "b").mkdir(parents=True)
+    for i in range(20):
+        (src / "a" / f"f{i}.bin").write_bytes(os.urandom(3000))
+    (src / "a" / "b" / "deep.txt").write_text("deep")
+    (src / "top.txt").write_text("top")
+    past = 1_600_000_000
+    for f in src.rglob("*"):
+        os.utime(f, (past, past))  # old enough for the stat cache to trust
+    cache = StatCache(tmp_path / "stat.json")
+    with Ingestor(repo, cache) as ing:
+        root, _ = ing.add_path(src)
+        repo.flush()
+    assert ing.stats.hashed_files == 22
+    assert repo.entry(root.id).type == TREE
+    with Ingestor(repo, StatCache(tmp_path / "stat.json")) as ing:
+        again, _ = ing.add_path(src)
+    assert again.id == root.id and ing.stats.hashed_files == 0  # nothing re-read
+    out = tmp_path / "out"
+    assert materialize(repo, root, out) == 22
+    assert (out / "a" / "b" / "deep.txt").read_text() == "deep"
+    assert sorted(p for p, _ in repo.walk(root.id))[:2] == ["a/b/deep.txt", "a/f0.bin"]
+
+
+def test_checkout_copies_do_not_share_bytes(repo: Repository, tmp_path: Path) -> None:
+    src = tmp_path / "f.bin"
+    src.write_bytes(b"v1" * 1000)
+    with Ingestor(repo) as ing:
+        entry = ing.add_path(src)[0]
+        repo.flush()
+    first, second = tmp_path / "c1", tmp_path / "c2"
+    materialize(repo, entry, first)
+    materialize(repo, entry, second)
+    first.write_bytes(b"changed")
+    assert second.read_bytes() == b"v1" * 1000
+    assert repo.get(entry.id) == b"v1" * 1000

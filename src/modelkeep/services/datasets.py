@@ -327,10 +327,11 @@ class Datasets:
         return self.repo.iter_file(entry.kind, entry.id)
 
     def checkout(self, ref: str, dest: Path, progress: Progress | None = None) -> tuple[DatasetVersionView, int]:
+        """Write a version into the folder ``dest`` (a single-file dataset keeps its file name)."""
         view = self.get(ref)
-        target = dest
-        if view.root_kind != "tree" and (dest.is_dir() or str(dest).endswith("/")):
-            target = dest / (Path(view.source).name or view.name)
+        if dest.exists() and not dest.is_dir():
+            raise InvalidInput(f"{dest} exists and is not a folder; --to takes a folder")
+        target = dest if view.root_kind == "tree" else dest / (Path(view.source).name or view.name)
         return view, materialize(self.repo, view.root, target, progress)
 
     def status(self, name: str, path: Path | None = None) -> dict[str, Any]:

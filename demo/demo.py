@@ -1,8 +1,9 @@
 """The main job, end to end, on the embedded default (SQLite + a local object folder).
 
-Trains a small scikit-learn model on generated data and walks the registry: automatic PATCH
-and EXPERIMENT bumps with their reasons, a composite (ensemble) version, a diff, an alias and
-a search. Everything lands in demo/work/ (recreated on each run).
+Versions generated training data, trains a small scikit-learn model on it and walks the
+registry: automatic PATCH, EXPERIMENT and DATA bumps with their reasons, new data that stores
+only its changed bytes, a composite (ensemble) version, a diff, an alias, a search and a full
+verify. Everything lands in demo/work/ (recreated on each run).
 """
 
 from __future__ import annotations
@@ -40,11 +41,25 @@ def mk(*args: str, show: bool = True) -> str:
     return result.stdout
 
 
-def make_data(seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+def make_data(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(4000, 6))
-    logits = 1.5 * x[:, 0] - 2.0 * x[:, 1] + 0.7 * x[:, 2] * x[:, 3] + rng.normal(scale=0.5, size=4000)
+    x = rng.normal(size=(rows, 6))
+    logits = 1.5 * x[:, 0] - 2.0 * x[:, 1] + 0.7 * x[:, 2] * x[:, 3] + rng.normal(scale=0.5, size=rows)
     return x, (logits > 0).astype(int)
+
+
+def write_csv(path: Path, x: np.ndarray, y: np.ndarray, append: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a" if append else "w") as handle:
+        if not append:
+            handle.write(",".join(f"f{i}" for i in range(x.shape[1])) + ",label\n")
+        for row, label in zip(x, y, strict=True):
+            handle.write(",".join(f"{v:.6f}" for v in row) + f",{label}\n")
+
+
+def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    table = np.loadtxt(path, delimiter=",", skiprows=1)
+    return table[:, :-1], table[:, -1].astype(int)
 
 
 def save_model(model: object, name: str) -> Path:
@@ -60,66 +75,83 @@ def main() -> None:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     os.environ.setdefault("MODELKEEP_USER", "demo-scientist")
-    x, y = make_data()
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0)
+    train_csv = WORK / "data" / "train.csv"
+    write_csv(train_csv, *make_data(20_000, seed=7))
+    x_test, y_test = make_data(5_000, seed=99)
+    x_train, y_train = read_csv(train_csv)
     signature = WORK / "signature.json"
     signature.write_text(json.dumps({
         "inputs": [{"name": f"f{i}", "type": "double"} for i in range(6)],
         "outputs": [{"name": "fraud_probability", "type": "double"}],
     }))
 
-    say("1. Create the repository (SQLite in WAL mode + a local object folder)")
+    say("1. Create the repository (SQLite in WAL mode + a chunked, content-addressed store)")
     mk("init")
+    mk("data", "add", "data", "--name", "fraud-train", "-m", "20k labelled transactions")
 
     say("2. Train and register a first model (decision tree, depth 3)")
     tree3 = DecisionTreeClassifier(max_depth=3, random_state=0).fit(x_train, y_train)
     auc3 = roc_auc_score(y_test, tree3.predict_proba(x_test)[:, 1])
     mk("model", "register", "fraud", str(save_model(tree3, "tree-d3.skops")), "--param", "max_depth=3",
        "--metric", f"auc[test]={auc3:.4f}", "--tag", "team=risk", "--tag", "architecture=tree",
-       "--signature", "signature.json", "-d", "first tree")
+       "--signature", "signature.json", "--data", "fraud-train@1", "-d", "first tree")
 
     say("3. Change a hyperparameter: modelkeep proposes a PATCH bump and says why")
     tree6 = DecisionTreeClassifier(max_depth=6, random_state=0).fit(x_train, y_train)
     auc6 = roc_auc_score(y_test, tree6.predict_proba(x_test)[:, 1])
     mk("model", "register", "fraud", str(save_model(tree6, "tree-d6.skops")), "--param", "max_depth=6",
        "--metric", f"auc[test]={auc6:.4f}", "--tag", "team=risk", "--tag", "architecture=tree",
-       "--signature", "signature.json")
+       "--signature", "signature.json", "--data", "fraud-train@1")
 
     say("4. Try a variation as an experiment: EXPERIMENT bump")
     tree8 = DecisionTreeClassifier(max_depth=8, min_samples_leaf=20, random_state=0).fit(x_train, y_train)
     auc8 = roc_auc_score(y_test, tree8.predict_proba(x_test)[:, 1])
     mk("model", "register", "fraud", str(save_model(tree8, "tree-d8.skops")), "--param", "max_depth=8",
        "--param", "min_samples_leaf=20", "--metric", f"auc[test]={auc8:.4f}", "--tag", "team=risk",
-       "--tag", "architecture=tree", "--signature", "signature.json", "--experiment")
+       "--tag", "architecture=tree", "--signature", "signature.json", "--data", "fraud-train@1", "--experiment")
 
-    say("5. A second model, and an ensemble (composite version) pinning both")
-    logreg = LogisticRegression(C=1.0).fit(x_train, y_train)
+    say("5. New labelled data arrives: only the appended bytes are stored; retraining gives a DATA bump")
+    write_csv(train_csv, *make_data(2_000, seed=8), append=True)
+    mk("data", "status", "fraud-train")
+    mk("data", "add", "data", "--name", "fraud-train", "-m", "+2k transactions from November")
+    mk("data", "diff", "fraud-train@1", "fraud-train@2")
+    x_train2, y_train2 = read_csv(train_csv)
+    tree6b = DecisionTreeClassifier(max_depth=6, random_state=0).fit(x_train2, y_train2)
+    auc6b = roc_auc_score(y_test, tree6b.predict_proba(x_test)[:, 1])
+    mk("model", "register", "fraud", str(save_model(tree6b, "tree-d6-nov.skops")), "--param", "max_depth=6",
+       "--metric", f"auc[test]={auc6b:.4f}", "--tag", "team=risk", "--tag", "architecture=tree",
+       "--signature", "signature.json", "--data", "fraud-train@2", "--parent", "1.0.1")
+
+    say("6. A second model, and an ensemble (composite version) pinning both")
+    logreg = LogisticRegression(C=1.0).fit(x_train2, y_train2)
     auc_lr = roc_auc_score(y_test, logreg.predict_proba(x_test)[:, 1])
     mk("model", "register", "fraud-linear", str(save_model(logreg, "logreg.skops")), "--param", "C=1.0",
-       "--metric", f"auc[test]={auc_lr:.4f}", "--tag", "team=risk", "--signature", "signature.json")
-    blend = 0.6 * tree6.predict_proba(x_test)[:, 1] + 0.4 * logreg.predict_proba(x_test)[:, 1]
+       "--metric", f"auc[test]={auc_lr:.4f}", "--tag", "team=risk", "--signature", "signature.json",
+       "--data", "fraud-train@2")
+    blend = 0.6 * tree6b.predict_proba(x_test)[:, 1] + 0.4 * logreg.predict_proba(x_test)[:, 1]
     auc_blend = roc_auc_score(y_test, blend)
     (WORK / "ensemble.json").write_text(json.dumps({"strategy": "weighted", "weights": [0.6, 0.4]}))
-    mk("model", "register", "fraud-ensemble", "--composite", "fraud@1.0.1", "--composite",
+    mk("model", "register", "fraud-ensemble", "--composite", "fraud@1.0.1.1", "--composite",
        "fraud-linear@1.0.0", "--config", "ensemble.json", "--metric", f"auc[test]={auc_blend:.4f}")
     mk("model", "show", "fraud-ensemble@latest")
 
-    say("6. Compare the two trees side by side")
-    mk("model", "diff", "fraud@1.0.0", "fraud@1.0.1")
+    say("7. Compare the tree before and after the new data, side by side")
+    mk("model", "diff", "fraud@1.0.1", "fraud@1.0.1.1")
 
-    say("7. Pin the better tree as production and resolve it by alias")
-    mk("model", "alias", "fraud@1.0.1", "production")
+    say("8. Pin the retrained tree as production and resolve it by alias")
+    mk("model", "alias", "fraud@1.0.1.1", "production")
     shown = json.loads(mk("model", "show", "fraud@production", "--json", show=False))
     print(f"fraud@production → {shown['version']} (digest {shown['digest'][:16]}…)")
 
-    say("8. Search across every model")
+    say("9. Search across every model, then check every stored byte")
     mk("model", "search", "metrics.auc > 0.8 and tags.team = 'risk' and version >= 1.0.1")
     mk("model", "list")
+    mk("verify")
 
     say("Where everything went")
     print(f"repository:  {WORK / '.modelkeep'}")
     print(f"database:    {WORK / '.modelkeep' / 'registry.db'} (SQLite, WAL)")
-    print(f"artifacts:   {WORK / '.modelkeep' / 'objects'} (content-addressed by BLAKE3)")
+    print(f"objects:     {WORK / '.modelkeep' / 'objects'} (packs of BLAKE3-addressed chunks; see docs/format.md)")
     print("try:         cd demo/work && ../../.venv/bin/mk model list")
 
 

@@ -69,18 +69,26 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'modelkeep' has no attribute {name!r}")
 
 
-__all__ = sorted(
-    [
-        "Conflict",
-        "IntegrityError",
-        "InvalidInput",
-        "MLVersion",
-        "ModelKeepError",
-        "NotFound",
-        "Part",
-        "PermissionDenied",
-        "VersionSpec",
-        "__version__",
-        *_SDK,
-    ]
-)
+__all__ = [
+    "Conflict",
+    "IntegrityError",
+    "InvalidInput",
+    "MLVersion",
+    "ModelKeepError",
+    "NotFound",
+    "Part",
+    "PermissionDenied",
+    "VersionSpec",
+    "__version__",
+    "delete",
+    "delete_alias",
+    "diff",
+    "get",
+    "init",
+    "list_models",
+    "list_versions",
+    "open",
+    "register",
+    "search",
+    "set_alias",
+]

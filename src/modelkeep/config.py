@@ -33,6 +33,7 @@ KNOWN_KEYS = {
     "store.url": "object store location (a folder path or file:// URL)",
     "user.name": "the name recorded as created_by",
     "remote.origin": "the default remote store for push/pull",
+    "store.compression": "zstd level for new chunks (-7..19) or 'off' (default: the store's config, level 1)",
 }
 _KEY = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_.-]*\Z")
 

@@ -85,7 +85,11 @@ def status(
     json_out: JsonFlag = False,
 ) -> None:
     """What changed on disk since the latest version (hashes only files whose stat changed)."""
-    doc = _workspace().datasets.status(name, path)
+    from modelkeep.services.data_status import fast_status
+
+    doc = fast_status(name, path)
+    if doc is None:
+        doc = _workspace().datasets.status(name, path)
     if json_out:
         emit_json(doc)
         return
@@ -163,14 +167,15 @@ def cat(
 @app.command()
 def checkout(
     ref: Annotated[str, typer.Argument(help="NAME@N")],
-    to: Annotated[Path, typer.Option("--to", help="Destination folder (or file).")],
+    to: Annotated[Path, typer.Option("--to", help="Destination folder.")],
+    prune: Annotated[bool, typer.Option("--prune", help="Delete files in the folder that the version does not hold.")] = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Materialize a dataset version (fresh copies, every chunk verified)."""
     workspace = _workspace()
     view = workspace.datasets.get(ref)
     with byte_progress(f"checkout {view.ref}", view.bytes) as progress:
-        view, count = workspace.datasets.checkout(ref, to, progress.advance)
+        view, count = workspace.datasets.checkout(ref, to, progress.advance, prune=prune)
     if json_out:
         emit_json({"ref": view.ref, "to": str(to), "files": count, "bytes": view.bytes})
         return

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from modelkeep.errors import InvalidInput, ModelKeepError
 
-# The newest migration; a test checks it equals Alembic's head.
-SCHEMA_HEAD = "0003_datasets"
+from modelkeep.meta.schema import SCHEMA_HEAD  # noqa: E402 - re-exported
+
 SQLITE_BUSY_MS = 60_000
 
 

@@ -28,11 +28,12 @@ from sqlalchemy.orm import Session
 from modelkeep.errors import Conflict, InvalidInput, NotFound
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import Dataset, DatasetPartition, DatasetVersion
+from modelkeep.services.data_status import compare_files, recorded_files, status_of
 from modelkeep.services.inputs import check_name
 from modelkeep.services.registry import utcnow
 from modelkeep.store.checkout import materialize
 from modelkeep.store.format import ObjectId, TreeEntry
-from modelkeep.store.ingest import Ingestor, ScannedFile, StatCache, scan
+from modelkeep.store.ingest import Ingestor, StatCache, scan
 from modelkeep.store.repository import Repository
 
 Progress = Callable[[int], None]
@@ -309,10 +310,7 @@ class Datasets:
         return self.files_of(view)
 
     def files_of(self, view: DatasetVersionView) -> dict[str, TreeEntry]:
-        if view.root_kind != "tree":
-            source_name = Path(view.source).name or view.name
-            return {source_name: TreeEntry(source_name, view.root_kind, ObjectId(view.digest), view.bytes)}
-        return dict(self.repo.walk(view.digest))
+        return recorded_files(self.repo, view.name, view.digest, view.root_kind, view.source, view.bytes)
 
     def cat(self, ref: str, file: str | None = None) -> Iterator[bytes]:
         view = self.get(ref)
@@ -326,39 +324,25 @@ class Datasets:
             raise NotFound(f"{view.ref} has no file {file!r}", hint=f"see 'mk data ls {view.ref}'")
         return self.repo.iter_file(entry.kind, entry.id)
 
-    def checkout(self, ref: str, dest: Path, progress: Progress | None = None) -> tuple[DatasetVersionView, int]:
+    def checkout(
+        self, ref: str, dest: Path, progress: Progress | None = None, *, prune: bool = False
+    ) -> tuple[DatasetVersionView, int]:
         """Write a version into the folder ``dest`` (a single-file dataset keeps its file name)."""
         view = self.get(ref)
         if dest.exists() and not dest.is_dir():
             raise InvalidInput(f"{dest} exists and is not a folder; --to takes a folder")
         target = dest if view.root_kind == "tree" else dest / (Path(view.source).name or view.name)
-        return view, materialize(self.repo, view.root, target, progress)
+        count = materialize(self.repo, view.root, target, progress, self.cache, prune=prune and view.root_kind == "tree")
+        self.cache.save()
+        return view, count
 
     def status(self, name: str, path: Path | None = None) -> dict[str, Any]:
         """What ``add`` would record for ``path`` (default: where the latest version came from),
         compared with the latest version. Reads only files the stat cache cannot vouch for."""
         latest = self.get(name)
-        source = Path(path) if path is not None else Path(latest.source)
-        items = scan(source)
-        with Ingestor(self.repo, self.cache, dry_run=True) as ingest:
-            if source.is_dir():
-                current = {rel: e for rel, e in ingest.add_files(items).items()}
-            else:
-                entry = ingest.add_file(items[0])
-                current = {Path(latest.source).name or name: entry}
-        recorded = self.files_of(latest)
-        return compare_files(recorded, current) | {"version": latest.ref, "path": str(source)}
-
-
-def compare_files(old: dict[str, TreeEntry], new: dict[str, TreeEntry]) -> dict[str, Any]:
-    added = [{"path": p, "size": new[p].size} for p in sorted(set(new) - set(old))]
-    removed = [{"path": p, "size": old[p].size} for p in sorted(set(old) - set(new))]
-    modified = [
-        {"path": p, "size_a": old[p].size, "size_b": new[p].size}
-        for p in sorted(set(old) & set(new))
-        if old[p].id != new[p].id
-    ]
-    return {"added": added, "removed": removed, "modified": modified, "clean": not (added or removed or modified)}
+        summary = {"number": latest.number, "digest": latest.digest, "root_kind": latest.root_kind,
+                   "source": latest.source, "bytes": latest.bytes}
+        return status_of(self.repo, self.cache, name, summary, path)
 
 
 def _parse_partition(text: str) -> tuple[str, str]:
@@ -384,4 +368,4 @@ def _count_files(repo: Repository, entry: TreeEntry) -> int:
     return sum(1 for _ in repo.walk(entry.id)) if entry.kind == "tree" else 1
 
 
-__all__ = ["Datasets", "DatasetVersionView", "ScannedFile", "compare_files", "split_dataset_ref"]
+__all__ = ["Datasets", "DatasetVersionView", "compare_files", "split_dataset_ref"]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelkeep.config import RepoConfig, find_root, init_root, load_config
+from modelkeep.errors import InvalidInput
 from modelkeep.meta.db import Database, open_database
 from modelkeep.services.datasets import Datasets
 from modelkeep.services.registry import Registry
@@ -36,12 +37,22 @@ class Workspace:
 def _assemble(config: RepoConfig, *, migrate: bool, create_store: bool) -> Workspace:
     db = open_database(config.db_url, migrate=migrate)
     repo = Repository.open(open_backend(config.store_url), create=create_store)
+    compression = config.get("store.compression")
+    if compression is not None:
+        repo.set_compression(None if compression in ("off", "none", "0") else _level(compression))
     cache = StatCache(config.cache_dir / "stat.json")
     store = ArtifactStore(repo, cache)
     registry = Registry(db, store, config.user)
     datasets = Datasets(db, repo, config.user, cache)
     registry.resolve_dataset = datasets.canonical_ref
     return Workspace(config, db, repo, store, registry, datasets)
+
+
+def _level(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(f"store.compression {text!r}: 'off' or a zstd level from -7 to 19") from None
 
 
 def open_workspace(home: Path | None = None, *, migrate: bool = True) -> Workspace:

@@ -57,8 +57,8 @@ class Repository:
         self._known_indexes: set[str] = set()
         self._index_lock = threading.Lock()
         self.writer = PackWriter(backend, int(config["pack_target_size"]), self._merge)
-        level = int(config["compression"]["level"])
-        self._level = level
+        level = config["compression"].get("level")
+        self._level: int | None = None if level is None else int(level)
         self._keep_ratio = float(config["compression"].get("keep_if_below", 0.97))
 
     @classmethod
@@ -117,6 +117,10 @@ class Repository:
         self.writer.flush()
 
     # --- writing --------------------------------------------------------------------------
+
+    def set_compression(self, level: int | None) -> None:
+        """Override the store's zstd level for new objects (None: store raw). Ids do not depend on it."""
+        self._level = None if level is None else validate_level(level)
 
     def compress(self, data: bytes | memoryview) -> tuple[int, bytes | memoryview]:
         """(flags, stored bytes): zstd if that saves enough, else the raw bytes."""

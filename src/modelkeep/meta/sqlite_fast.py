@@ -1,0 +1,39 @@
+"""Read-only queries on a SQLite registry with the standard library's sqlite3.
+
+For commands whose whole cost must stay near process start-up (``mk data status``), importing
+SQLAlchemy alone would take longer than the work. Returns None whenever the fast path does not
+apply (not SQLite, schema not current, any error), and the caller takes the normal path.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from modelkeep.meta.schema import SCHEMA_HEAD
+
+
+def latest_dataset_version(db_url: str, name: str) -> dict[str, Any] | None:
+    prefix = "sqlite:///"
+    if not db_url.startswith(prefix):
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{db_url[len(prefix):]}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return None
+    try:
+        if conn.execute("SELECT version_num FROM alembic_version").fetchone() != (SCHEMA_HEAD,):
+            return None
+        row = conn.execute(
+            "SELECT v.number, v.digest, v.root_kind, v.source, v.bytes FROM dataset_versions v "
+            "JOIN datasets d ON d.id = v.dataset_id WHERE d.name = ? ORDER BY v.number DESC LIMIT 1",
+            (name,),
+        ).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    if row is None:
+        return None
+    number, digest, root_kind, source, size = row
+    return {"number": number, "digest": digest, "root_kind": root_kind, "source": source, "bytes": size}

@@ -43,7 +43,7 @@ def _region(repo: Repository, chunks: list[tuple[ObjectId, int]], lo: int, hi: i
 def count_rows(repo: Repository, entry: TreeEntry) -> int:
     total, last = 0, b"\n"
     for data in repo.iter_file(entry.kind, entry.id):
-        total += data.count(b"\n")
+        total += bytes(data).count(b"\n")
         if data:
             last = data[-1:]
     return total + (0 if last == b"\n" else 1)

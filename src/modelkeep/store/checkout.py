@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat as stat_mod
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from modelkeep.errors import IntegrityError, InvalidInput
 from modelkeep.store.format import TreeEntry, object_id
 from modelkeep.store.ingest import StatCache
 from modelkeep.store.repository import Repository
+
+
+LARGE = 64 << 20  # files above this size are replaced with the unlink in the background
 
 
 def _safe_target(dest: Path, rel: str) -> Path:
@@ -27,8 +31,16 @@ def _safe_target(dest: Path, rel: str) -> Path:
 
 
 def write_file(repo: Repository, entry: TreeEntry, target: Path, progress: Callable[[int], None] | None = None) -> None:
+    """Write one file via a temporary name; a file it replaces is unlinked in the background
+    meanwhile (freeing a large file's blocks takes as long as writing them, so overlap them)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.mk-tmp")
+    remover = None
+    if target.exists() and entry.size > LARGE:
+        old = target.with_name(f".{target.name}.mk-old")
+        os.replace(target, old)
+        remover = threading.Thread(target=old.unlink, kwargs={"missing_ok": True}, daemon=True)
+        remover.start()
     try:
         with open(tmp, "wb") as handle:
             for data in repo.iter_file(entry.kind, entry.id):
@@ -40,6 +52,9 @@ def write_file(repo: Repository, entry: TreeEntry, target: Path, progress: Calla
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        if remover is not None:
+            remover.join()
 
 
 def _write_bytes(target: Path, data: bytes, mode: int) -> None:

@@ -172,7 +172,8 @@ class Ingestor:
         )
         self.small_limit = int(repo.config["small_file_limit"])
         self.stats = IngestStats()
-        self.pool = ThreadPoolExecutor(max_workers=threads or max(2, os.cpu_count() or 2))
+        # One more worker than cores: a worker blocked on the pack queue leaves a core to the others.
+        self.pool = ThreadPoolExecutor(max_workers=threads or (os.cpu_count() or 2) + 1)
         self.started = time.time()
         self._incompressible = 0
 

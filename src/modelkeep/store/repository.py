@@ -164,23 +164,24 @@ class Repository:
             raise NotFound(f"object {oid} is not in the store {self.backend.url}")
         return entry
 
-    def _decode(self, oid: str, entry: IndexEntry, stored: bytes) -> bytes:
+    def _decode(self, oid: str, entry: IndexEntry, stored: bytes | memoryview) -> bytes | memoryview:
+        """The verified content of a stored object (a view into ``stored`` when it is raw)."""
         if len(stored) != entry.stored_length:
             raise IntegrityError(f"object {oid} is damaged: pack {entry.pack} is truncated")
         try:
             data = _decompressor().decompress(stored, max_output_size=entry.raw_length) if entry.flags & FLAG_ZSTD else stored
         except zstandard.ZstdError as exc:
             raise IntegrityError(f"object {oid} is damaged: {exc}") from exc
-        if object_id(data) != oid:
+        if len(data) != entry.raw_length or object_id(data) != oid:
             raise IntegrityError(f"object {oid} is damaged: its content hash differs (pack {entry.pack})")
-        return bytes(data)
+        return data
 
     def get(self, oid: str) -> bytes:
         """An object's content, verified against its id (never returns damaged data)."""
         check_id(oid)
         entry = self.entry(oid)
         stored = self.backend.get_range(pack_key(entry.pack), entry.offset, entry.stored_length)
-        return self._decode(oid, entry, stored)
+        return bytes(self._decode(oid, entry, stored))
 
     def get_stored(self, oid: str) -> tuple[IndexEntry, bytes]:
         """The stored (possibly compressed) bytes of an object, for copying between stores."""
@@ -211,17 +212,14 @@ class Repository:
 
         yield from _ordered_map(read_span, self._spans(oids), threads)
 
-    def get_many(self, oids: Iterable[str], *, threads: int = 2) -> Iterator[bytes]:
+    def get_many(self, oids: Iterable[str], *, threads: int = 2) -> Iterator[bytes | memoryview]:
         """Contents of ``oids`` in order, reading neighbouring objects of a pack in one request
         and decompressing/verifying on ``threads`` threads (memory: a few spans at a time)."""
 
         def decode_span(span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[bytes]:
             pack, start, end, members = span
             view = memoryview(self.backend.get_range(pack_key(pack), start, end - start))
-            return [
-                self._decode(oid, e, bytes(view[e.offset - start : e.offset - start + e.stored_length]))
-                for oid, e in members
-            ]
+            return [self._decode(oid, e, view[e.offset - start : e.offset - start + e.stored_length]) for oid, e in members]
 
         yield from _ordered_map(decode_span, self._spans(oids), threads)
 
@@ -237,7 +235,7 @@ class Repository:
             return self.read_manifest(oid)
         return [(ObjectId(oid), self.entry(oid).raw_length)]
 
-    def iter_file(self, kind: str, oid: str) -> Iterator[bytes]:
+    def iter_file(self, kind: str, oid: str) -> Iterator[bytes | memoryview]:
         """A file's content, chunk by chunk, verified."""
         yield from self.get_many([c for c, _ in self.chunks_of(kind, oid)])
 

@@ -34,7 +34,7 @@ def test_killed_add_and_push_leave_no_partial_version(tmp_path: Path) -> None:
     (data / "big.csv").write_bytes(b"".join(f"{i},{i * 31 % 977},{i % 7}\n".encode() for i in range(1_200_000)))
     for i in range(300):
         (data / f"blob{i}.bin").write_bytes(os.urandom(20_000))
-    for attempt in range(6):
+    for _attempt in range(6):
         _kill_after(tmp_path, rng.uniform(0.25, 1.2), "data", "add", "data", "--name", "ds")
         log = _mk(tmp_path, "data", "log", "ds", "--json")
         versions = json.loads(log.stdout) if log.returncode == 0 else []

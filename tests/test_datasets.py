@@ -10,6 +10,7 @@ import pytest
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.services.dataset_diff import diff_dataset_versions
 from modelkeep.services.integrity import verify
+from modelkeep.services.roots import registry_roots
 from modelkeep.services.sync import pull, push
 from modelkeep.services.workspace import Workspace, init_workspace
 from modelkeep.store.packs import pack_key
@@ -135,14 +136,14 @@ def test_push_pull_between_teammates_via_s3(tmp_path: Path, s3_bucket: str) -> N
     model = tmp_path / "model.bin"
     model.write_bytes(os.urandom(5000))
     alice.registry.register("m", model, data=["shared@1"])
-    first = push(alice.config, alice.db, alice.repo)
+    first = push(alice.config, registry_roots(alice.db), alice.repo)
     assert first["objects"] > 0 and first["bytes"] > 0
-    again = push(alice.config, alice.db, alice.repo)
+    again = push(alice.config, registry_roots(alice.db), alice.repo)
     assert again["objects"] == 0  # only missing objects move
     # Bob shares the registry database but has an empty store of his own.
     bob, _ = init_workspace(tmp_path / "bob", alice.config.db_url)
     bob.config.set("remote.origin", s3_bucket)
-    result = pull(bob.config, bob.db, bob.repo)
+    result = pull(bob.config, registry_roots(bob.db), bob.repo)
     assert result["objects"] == first["objects"]
     bob.datasets.checkout("shared@1", tmp_path / "bob-out")
     assert (tmp_path / "bob-out" / "data.csv").read_bytes() == data.read_bytes()

@@ -92,3 +92,14 @@ def test_bad_order_and_limit(workspace: Workspace) -> None:
         search_versions(workspace.db, "", limit=0)
     with pytest.raises(InvalidInput, match="cursor"):
         search_versions(workspace.db, "", cursor="!!notacursor")
+
+
+def test_exists_and_in_strategies_agree(populated: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unselective conditions are probed per version (EXISTS); the answers do not change."""
+    import modelkeep.meta.search as search_module
+
+    filters = ["metrics.auc > 0.85 and tags.team = 'risk'", "params.depth >= 3", "tags.team in ('risk', 'growth')"]
+    before = [names(search_versions(populated.db, f, limit=100)) for f in filters]
+    monkeypatch.setattr(search_module, "SEMIJOIN_CAP", 1)
+    after = [names(search_versions(populated.db, f, limit=100)) for f in filters]
+    assert before == after and all(before)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelkeep.cli.output import emit_json, err_console, out_console
 from modelkeep.cli.progress import byte_progress
+
+if TYPE_CHECKING:
+    from modelkeep.config import RepoConfig
+    from modelkeep.services.roots import Root
+    from modelkeep.store.repository import Repository
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
@@ -18,17 +23,33 @@ def _size(n: int) -> str:
     return size(n)
 
 
+def _roots_and_store() -> tuple[RepoConfig, list[Root], Repository]:
+    """(config, registry roots, local repository), without SQLAlchemy on a SQLite registry."""
+    from modelkeep.config import find_root, load_config
+    from modelkeep.services.roots import fast_roots, registry_roots
+    from modelkeep.store.backends import open_backend
+    from modelkeep.store.repository import Repository
+
+    config = load_config(find_root())
+    roots = fast_roots(config.db_url)
+    if roots is None:
+        from modelkeep.services.workspace import open_workspace
+
+        workspace = open_workspace()
+        return workspace.config, registry_roots(workspace.db), workspace.repo
+    return config, roots, Repository.open(open_backend(config.store_url), create=True)
+
+
 def push(
     remote: Annotated[str | None, typer.Argument(help="Remote name (config remote.NAME) or URL; default origin.")] = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Copy the objects of every dataset and model version to a remote store (only missing ones)."""
     from modelkeep.services.sync import push as do_push
-    from modelkeep.services.workspace import open_workspace
 
-    ws = open_workspace()
+    config, roots, repo = _roots_and_store()
     with byte_progress("push") as progress:
-        result = do_push(ws.config, ws.db, ws.repo, remote, progress.advance)
+        result = do_push(config, roots, repo, remote, progress.advance)
     if json_out:
         emit_json(result)
         return
@@ -41,11 +62,10 @@ def pull(
 ) -> None:
     """Fetch the objects this registry references from a remote store (verified on arrival)."""
     from modelkeep.services.sync import pull as do_pull
-    from modelkeep.services.workspace import open_workspace
 
-    ws = open_workspace()
+    config, roots, repo = _roots_and_store()
     with byte_progress("pull") as progress:
-        result = do_pull(ws.config, ws.db, ws.repo, remote, progress.advance)
+        result = do_pull(config, roots, repo, remote, progress.advance)
     if json_out:
         emit_json(result)
         return

@@ -28,11 +28,12 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, not_, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement as _ColumnElement
 
 from modelkeep.errors import InvalidInput
@@ -134,8 +135,25 @@ def _split_key(field: str, what: str = "filter: unknown field") -> tuple[str, st
     return prefix, key
 
 
-def condition(field: str, op: str, literal: Token) -> ColumnElement[bool]:
-    """The SQL condition on ModelVersion (joined with Model) for one comparison."""
+Probe = Callable[[Any], int]
+# A child-table condition matching at least this many rows is tested per candidate version
+# (EXISTS, a primary-key probe) instead of being collected up front (IN): collecting 20k ids
+# costs more than probing the few hundred versions a page of results needs.
+SEMIJOIN_CAP = 2000
+
+
+def _semijoin(sub: Any, table: Any, probe: Probe | None) -> ColumnElement[bool]:
+    if probe is not None and probe(sub.limit(SEMIJOIN_CAP)) >= SEMIJOIN_CAP:
+        return exists(sub.where(table.version_id == ModelVersion.id))
+    return ModelVersion.id.in_(sub)
+
+
+def condition(field: str, op: str, literal: Token, probe: Probe | None = None) -> ColumnElement[bool]:
+    """The SQL condition on ModelVersion (joined with Model) for one comparison.
+
+    ``probe`` counts the rows of a capped subquery; with it, each tag, param or metric condition
+    picks IN or EXISTS by how many rows it matches (see ``SEMIJOIN_CAP``).
+    """
     lowered = field.lower()
     if lowered in _TEXT_FIELDS:
         return _compare(_TEXT_FIELDS[lowered], op, _text(literal))
@@ -147,7 +165,7 @@ def condition(field: str, op: str, literal: Token) -> ColumnElement[bool]:
         return _compare(ModelVersion.created_at, op, parse_datetime(_text(literal)))
     if lowered in ("alias", "aliases"):
         sub = select(Alias.version_id).where(_compare(Alias.name, op, _text(literal)))
-        return ModelVersion.id.in_(sub)
+        return ModelVersion.id.in_(sub)  # aliases are few
     prefix, key = _split_key(field)
     if prefix == "tags":
         sub = select(VersionTag.version_id).where(
@@ -166,7 +184,7 @@ def condition(field: str, op: str, literal: Token) -> ColumnElement[bool]:
         sub = select(VersionParam.version_id).where(VersionParam.key == key, test)
     else:
         raise InvalidInput(f"filter: unknown field {field!r}; fields are {FIELDS}")
-    return ModelVersion.id.in_(sub)
+    return _semijoin(sub, {"tags": VersionTag, "metrics": VersionMetric, "params": VersionParam}[prefix], probe)
 
 
 def _maybe_number(text: str) -> float | None:
@@ -177,8 +195,9 @@ def _maybe_number(text: str) -> float | None:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, probe: Probe | None = None) -> None:
         self.text = text
+        self.probe = probe
         self.tokens = tokenize(text)
         self.index = 0
 
@@ -250,10 +269,10 @@ class _Parser:
                 self.take()
                 values.append(self.literal())
             self.expect(")")
-            return or_(*(condition(field.text, "=", v) for v in values))
+            return or_(*(condition(field.text, "=", v, self.probe) for v in values))
         if op not in _OPS:
             raise self.error(op_token, "expected an operator (=, !=, <, <=, >, >=, like, in)")
-        return condition(field.text, op, self.literal())
+        return condition(field.text, op, self.literal(), self.probe)
 
     def literal(self) -> Token:
         token = self.take()
@@ -262,7 +281,7 @@ class _Parser:
         return token
 
 
-def parse_filter(text: str | None) -> ColumnElement[bool] | None:
+def parse_filter(text: str | None, probe: Probe | None = None) -> ColumnElement[bool] | None:
     """Parse a filter into a SQL condition, or None for an empty filter.
 
     Raises:
@@ -270,7 +289,7 @@ def parse_filter(text: str | None) -> ColumnElement[bool] | None:
     """
     if text is None or not text.strip():
         return None
-    return _Parser(text).parse()
+    return _Parser(text, probe).parse()
 
 
 # --- ordering and cursors -------------------------------------------------------------------

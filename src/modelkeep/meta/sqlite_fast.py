@@ -13,17 +13,26 @@ from typing import Any
 from modelkeep.meta.schema import SCHEMA_HEAD
 
 
-def latest_dataset_version(db_url: str, name: str) -> dict[str, Any] | None:
+def _connect(db_url: str) -> sqlite3.Connection | None:
+    """A read-only connection to a current-schema SQLite registry, or None."""
     prefix = "sqlite:///"
     if not db_url.startswith(prefix):
         return None
     try:
         conn = sqlite3.connect(f"file:{db_url[len(prefix):]}?mode=ro", uri=True, timeout=5)
+        if conn.execute("SELECT version_num FROM alembic_version").fetchone() != (SCHEMA_HEAD,):
+            conn.close()
+            return None
     except sqlite3.Error:
         return None
+    return conn
+
+
+def latest_dataset_version(db_url: str, name: str) -> dict[str, Any] | None:
+    conn = _connect(db_url)
+    if conn is None:
+        return None
     try:
-        if conn.execute("SELECT version_num FROM alembic_version").fetchone() != (SCHEMA_HEAD,):
-            return None
         row = conn.execute(
             "SELECT v.number, v.digest, v.root_kind, v.source, v.bytes FROM dataset_versions v "
             "JOIN datasets d ON d.id = v.dataset_id WHERE d.name = ? ORDER BY v.number DESC LIMIT 1",
@@ -37,3 +46,25 @@ def latest_dataset_version(db_url: str, name: str) -> dict[str, Any] | None:
         return None
     number, digest, root_kind, source, size = row
     return {"number": number, "digest": digest, "root_kind": root_kind, "source": source, "bytes": size}
+
+
+def registry_root_rows(
+    db_url: str,
+) -> tuple[list[tuple[str, int, str, str]], list[tuple[str, str, str, str]]] | None:
+    """(dataset versions, model versions) as (name, version, kind, digest) rows, or None."""
+    conn = _connect(db_url)
+    if conn is None:
+        return None
+    try:
+        datasets = conn.execute(
+            "SELECT d.name, v.number, v.root_kind, v.digest FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id"
+        ).fetchall()
+        models = conn.execute(
+            "SELECT m.name, v.version, v.artifact_kind, v.digest FROM model_versions v JOIN models m ON m.id = v.model_id "
+            "WHERE v.digest IS NOT NULL"
+        ).fetchall()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return datasets, models

@@ -50,11 +50,6 @@ from modelkeep.services.inputs import (
     param_number,
     split_ref,
 )
-from modelkeep.services.metadata import (
-    validate_composite_config,
-    validate_metadata,
-    validate_signature,
-)
 from modelkeep.services.views import DATASET_PREFIX, VersionView, load_views, metric_label
 from modelkeep.store.artifacts import ArtifactStore, StoredArtifact
 from modelkeep.version import MLVersion, Part, VersionSpec, sort_key_prefix, validate_alias
@@ -369,6 +364,12 @@ class Registry:
         resolved = [self.get(ref) for ref in component_refs]
         if len({c.id for c in resolved}) != len(resolved):
             raise InvalidInput("a composite lists each component version once")
+        from modelkeep.services.metadata import (  # pydantic: imported only when registering
+            validate_composite_config,
+            validate_metadata,
+            validate_signature,
+        )
+
         config = (
             validate_composite_config(composite_config or {"strategy": "average"}, len(resolved))
             if resolved

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from modelkeep.errors import InvalidInput
 from modelkeep.meta.db import Database
@@ -45,7 +45,12 @@ def search_versions(
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
     text = filter_text or ""
-    condition = parse_filter(text)
+    with db.reader() as session:
+
+        def probe(sub: Any) -> int:
+            return int(session.scalar(select(func.count()).select_from(sub.subquery())) or 0)
+
+        condition = parse_filter(text, probe)
     order = parse_order(order_by)
     query = select(ModelVersion, Model.name, order.expression).join(Model, Model.id == ModelVersion.model_id)
     if condition is not None:

@@ -16,8 +16,7 @@ from typing import Any
 
 from modelkeep.config import RepoConfig
 from modelkeep.errors import InvalidInput, NotFound
-from modelkeep.meta.db import Database
-from modelkeep.services.roots import registry_roots, resolve_kind
+from modelkeep.services.roots import Root, resolve_kind
 from modelkeep.store.backends import open_backend
 from modelkeep.store.format import object_id
 from modelkeep.store.repository import Repository
@@ -59,13 +58,13 @@ def _listing(repo: Repository) -> list[str]:
 
 
 def push(
-    config: RepoConfig, db: Database, local: Repository, remote: str | None = None,
+    config: RepoConfig, roots: list[Root], local: Repository, remote: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
+    """Copy what ``roots`` reach (the registry's roots) to the remote; only missing objects move."""
     name, url = remote_url(config, remote)
     target = Repository.open(open_backend(url), create=True)
     state = RemoteState(config.cache_dir / f"remote-{name}.json")
-    roots = registry_roots(db)
     listing = _listing(target)
     todo = [r for r in roots if r.digest not in state.roots] if listing == state.indexes else roots
     if not todo:
@@ -81,9 +80,10 @@ def push(
 
 
 def pull(
-    config: RepoConfig, db: Database, local: Repository, remote: str | None = None,
+    config: RepoConfig, roots: list[Root], local: Repository, remote: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
+    """Fetch from the remote what ``roots`` reach and this store lacks, verifying each object."""
     name, url = remote_url(config, remote)
     try:
         source = Repository.open(open_backend(url))
@@ -91,7 +91,7 @@ def pull(
         raise InvalidInput(f"remote {name} ({url}) holds no modelkeep store yet; push to it first") from exc
     ids: set[str] = set()
     missing_roots = []
-    for root in registry_roots(db):
+    for root in roots:
         if root.digest in source.index or source.writer.pending(root.digest):  # type: ignore[arg-type]
             source.reachable(resolve_kind(source, root), root.digest, ids)
         elif not local.has(root.digest):  # type: ignore[arg-type]

@@ -194,13 +194,15 @@ class Ingestor:
         if self.dry_run or self.repo.has(oid):
             return oid, 0, 0
         # After 8 chunks in a row that did not compress, try only every 16th one.
-        skip = self._incompressible >= 8 and self._incompressible % 16
+        # Trees and manifests (hex ids) always compress well: never skip them.
+        skip = type_ == BLOB and self._incompressible >= 8 and self._incompressible % 16
         if skip:
             self._incompressible += 1
             flags, stored = 0, data
         else:
             flags, stored = self.repo.compress(data)
-            self._incompressible = self._incompressible + 1 if not flags else 0
+            if type_ == BLOB:
+                self._incompressible = self._incompressible + 1 if not flags else 0
         if self.repo.put_stored(oid, type_, flags, stored, len(data)):
             return oid, len(data), len(stored)
         return oid, 0, 0

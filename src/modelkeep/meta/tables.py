@@ -253,3 +253,69 @@ class DatasetPartition(Base):
 def dataset_node(name: str, number: int) -> str:
     """The lineage node reference of a dataset version."""
     return f"dataset:{name}@{number}"
+
+
+class Run(Base):
+    """One execution that logged params, metrics and inputs, and maybe produced model versions."""
+
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_project_started", "project", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    project: Mapped[str] = mapped_column(String(128), default="default")
+    status: Mapped[str] = mapped_column(String(16))  # running, finished, failed, killed
+    command: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    environment: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    code: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    seeds: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    warnings: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class RunParam(Base):
+    __tablename__ = "run_params"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class RunMetric(Base):
+    """One point of a metric's step series."""
+
+    __tablename__ = "run_metrics"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+    logged_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class RunTag(Base):
+    __tablename__ = "run_tags"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class RunArtifact(Base):
+    """A file or folder a run stored (or, for ``mk run``, named as an output)."""
+
+    __tablename__ = "run_artifacts"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+def run_node(run_id: int) -> str:
+    """The lineage node reference of a run."""
+    return f"run:{run_id}"

@@ -17,7 +17,9 @@ import queue
 import threading
 from collections.abc import Callable
 
-from modelkeep.store.backends import Backend
+from blake3 import blake3
+
+from modelkeep.store.backends import Backend, put_parts
 from modelkeep.store.format import (
     INDEX_MAGIC,
     PACK_TRAILER_MAGIC,
@@ -26,7 +28,6 @@ from modelkeep.store.format import (
     ObjectId,
     decode_records,
     encode_records,
-    object_id,
 )
 
 
@@ -48,7 +49,7 @@ class PackWriter:
     writes the partial pack, waits for the queue and re-raises any write error.
     """
 
-    QUEUE = 2
+    QUEUE = 1
 
     def __init__(
         self,
@@ -64,7 +65,7 @@ class PackWriter:
         self._records: list[tuple[ObjectId, int, int, int, int, int]] = []
         self._pending: set[ObjectId] = set()
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[bytes, bytes, list[ObjectId]] | None] = queue.Queue(self.QUEUE)
+        self._queue: queue.Queue[tuple[list[bytes | memoryview], bytes, list[ObjectId]] | None] = queue.Queue(self.QUEUE)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.packs_written = 0
@@ -106,18 +107,17 @@ class PackWriter:
             error, self._error = self._error, None
             raise error
 
-    def _seal_locked(self) -> tuple[bytes, bytes, list[ObjectId]]:
+    def _seal_locked(self) -> tuple[list[bytes | memoryview], bytes, list[ObjectId]]:
         records = encode_records(self._records)
-        self._parts += [records, TRAILER.pack(len(self._records), PACK_TRAILER_MAGIC)]
+        data = [*self._parts, records, TRAILER.pack(len(self._records), PACK_TRAILER_MAGIC)]
         oids = [r[0] for r in self._records]
-        data = b"".join(self._parts)  # one copy, at the end
         self._parts, self._size, self._records = [], 0, []
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="modelkeep-pack-writer", daemon=True)
             self._thread.start()
         return data, records, oids
 
-    def _enqueue(self, sealed: tuple[bytes, bytes, list[ObjectId]]) -> None:
+    def _enqueue(self, sealed: tuple[list[bytes | memoryview], bytes, list[ObjectId]]) -> None:
         self._queue.put(sealed)  # blocks while QUEUE packs wait: bounded memory
 
     def _run(self) -> None:
@@ -126,13 +126,16 @@ class PackWriter:
             try:
                 if item is None:
                     return
-                data, records, oids = item
+                parts, records, oids = item
                 if self._error is None:
-                    pack_id = object_id(data)
-                    self.backend.put(pack_key(pack_id), data)  # the pack first ...
+                    hasher = blake3()
+                    for part in parts:
+                        hasher.update(part)
+                    pack_id = hasher.hexdigest()
+                    put_parts(self.backend, pack_key(pack_id), parts)  # the pack first ...
                     self.backend.put(index_key(pack_id), INDEX_MAGIC + records)  # ... then its index
                     self.packs_written += 1
-                    self.bytes_written += len(data)
+                    self.bytes_written += sum(len(p) for p in parts)
                     self.on_written(decode_records(records, pack_id))
                 with self._lock:
                     self._pending.difference_update(oids)

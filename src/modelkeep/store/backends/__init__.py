@@ -65,6 +65,16 @@ class Backend(Protocol):
     def delete(self, key: str) -> None: ...
 
 
+def put_parts(backend: Backend, key: str, parts: list[bytes | memoryview]) -> None:
+    """Store the concatenation of ``parts``; a backend that can write them in sequence
+    (an optional ``put_parts`` method) avoids one large copy."""
+    writer = getattr(backend, "put_parts", None)
+    if writer is not None:
+        writer(key, parts)
+    else:
+        backend.put(key, b"".join(parts))
+
+
 def open_backend(url: str, *, retry: bool = True) -> Backend:
     """The backend for ``url``, wrapped in :class:`RetryBackend` unless ``retry`` is False."""
     from modelkeep.store.backends.retry import RetryBackend
@@ -92,4 +102,4 @@ def _open(url: str) -> Backend:
     return FsspecBackend(url)
 
 
-__all__ = ["Backend", "TransientError", "check_key", "open_backend"]
+__all__ = ["Backend", "TransientError", "check_key", "open_backend", "put_parts"]

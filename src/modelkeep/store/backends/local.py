@@ -26,13 +26,18 @@ class LocalBackend:
         return self.root / check_key(key)
 
     def put(self, key: str, data: bytes) -> None:
+        self.put_parts(key, [data])
+
+    def put_parts(self, key: str, parts: list[bytes | memoryview]) -> None:
+        """Like ``put`` of the parts joined, written in sequence (no large copy)."""
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self._tmp)
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                for part in parts:
+                    handle.write(part)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, target)

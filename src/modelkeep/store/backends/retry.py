@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from modelkeep.store.backends import Backend, TransientError
+from modelkeep.store.backends import Backend, TransientError, put_parts
 
 T = TypeVar("T")
 
@@ -37,6 +37,9 @@ class RetryBackend:
 
     def put(self, key: str, data: bytes) -> None:
         self._call(lambda: self.inner.put(key, data))
+
+    def put_parts(self, key: str, parts: list[bytes | memoryview]) -> None:
+        self._call(lambda: put_parts(self.inner, key, parts))
 
     def get(self, key: str) -> bytes:
         return self._call(lambda: self.inner.get(key))

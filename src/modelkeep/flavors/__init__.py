@@ -1,0 +1,51 @@
+"""Flavors: how a framework's model object becomes files in a folder, and back.
+
+A saved model is a folder holding the framework's files and ``modelkeep-model.json``
+(flavor, format, class, framework version, signature). Loading never unpickles anything unless
+the caller opts in explicitly (``allow_pickle=True``); skops files load only the types skops
+considers safe unless the caller trusts more (``trusted=[...]``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from modelkeep.errors import InvalidInput
+
+DESCRIPTOR = "modelkeep-model.json"
+FLAVORS = ("sklearn", "folder")
+
+
+def save_model(model: Any, dest: Path, flavor: str, *, serialization: str = "skops", signature: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``model`` into the empty folder ``dest``; returns the descriptor."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if flavor == "sklearn":
+        from modelkeep.flavors.sklearn import save
+
+        descriptor = save(model, dest, serialization)
+    elif flavor == "folder":
+        from modelkeep.flavors.folder import save
+
+        descriptor = save(model, dest)
+    else:
+        raise InvalidInput(f"unknown flavor {flavor!r}: valid flavors are {', '.join(FLAVORS)}")
+    descriptor["signature"] = signature
+    (dest / DESCRIPTOR).write_text(json.dumps(descriptor, indent=2, sort_keys=True))
+    return descriptor
+
+
+def load_model(path: Path, *, allow_pickle: bool = False, trusted: list[str] | None = None) -> Any:
+    """Load a saved model folder (see the module docstring for the trust rules)."""
+    try:
+        descriptor = json.loads((path / DESCRIPTOR).read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"{path} is not a saved modelkeep model: {DESCRIPTOR} is missing or unreadable") from exc
+    if descriptor["flavor"] == "sklearn":
+        from modelkeep.flavors.sklearn import load
+
+        return load(path, descriptor, allow_pickle=allow_pickle, trusted=trusted)
+    if descriptor["flavor"] == "folder":
+        return path
+    raise InvalidInput(f"unknown flavor {descriptor['flavor']!r} in {path / DESCRIPTOR}")

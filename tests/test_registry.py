@@ -84,8 +84,8 @@ def test_explicit_version_conflict_and_bad_input(any_workspace: Workspace, tmp_p
         reg.register("bad name", _artifact(tmp_path, "b"))
     with pytest.raises(InvalidInput, match="does not exist"):
         reg.register("m", tmp_path / "missing.bin")
-    with pytest.raises(InvalidInput, match="dataset reference"):
-        reg.register("m", data=["train"])
+    with pytest.raises(InvalidInput, match="dataset name"):
+        reg.register("m", data=["no such/name@1"])
     with pytest.raises(InvalidInput, match="metadata"):
         reg.register("m", metadata={"business": {"risk_tier": "extreme"}})
     # Nothing half-written: still exactly one version.

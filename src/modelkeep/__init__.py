@@ -37,12 +37,15 @@ _SDK = {
     "diff",
     "get",
     "init",
+    "lineage",
     "list_models",
     "list_versions",
     "open",
     "register",
     "search",
+    "seed_everything",
     "set_alias",
+    "start_run",
 }
 
 if TYPE_CHECKING:
@@ -52,12 +55,15 @@ if TYPE_CHECKING:
         diff,
         get,
         init,
+        lineage,
         list_models,
         list_versions,
         open,
         register,
         search,
+        seed_everything,
         set_alias,
+        start_run,
     )
 
 
@@ -85,10 +91,13 @@ __all__ = [
     "diff",
     "get",
     "init",
+    "lineage",
     "list_models",
     "list_versions",
     "open",
     "register",
     "search",
+    "seed_everything",
     "set_alias",
+    "start_run",
 ]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelkeep.services.diff import diff_versions
 from modelkeep.services.registry import ModelSummary
 from modelkeep.services.search import SearchPage, search_versions
 from modelkeep.services.views import VersionView
 from modelkeep.services.workspace import Workspace, init_workspace, open_workspace
+
+if TYPE_CHECKING:
+    from modelkeep.services.runs import ActiveRun
 
 _lock = threading.Lock()
 _current: Workspace | None = None
@@ -81,6 +84,27 @@ def delete_alias(name: str, alias: str) -> None:
     _workspace().registry.delete_alias(name, alias)
 
 
+def start_run(name: str | None = None, project: str = "default") -> ActiveRun:
+    """Start a run (``with mk.start_run(name=..., project=...) as run:``): the environment and
+    git state are captured now; params, metrics, inputs and models are logged on ``run``."""
+    return _workspace().runs.start(name, project)
+
+
+def seed_everything(seed: int, *, deterministic: bool = False) -> dict[str, Any]:
+    """Seed random, NumPy and PyTorch (CPU and CUDA) when present; returns what was set."""
+    from modelkeep.capture.seeds import seed_everything as seed_all
+
+    return seed_all(seed, deterministic=deterministic)
+
+
+def lineage(ref: str, *, downstream: bool = False, depth: int | None = None) -> dict[str, Any]:
+    """The lineage graph of a model or dataset version (``nodes``, ``edges``)."""
+    from modelkeep.services.lineage import resolve_node, walk
+
+    ws = _workspace()
+    return walk(ws.db, resolve_node(ws.db, ws.registry, ws.datasets, ref), downstream=downstream, max_depth=depth)
+
+
 def delete(ref: str) -> VersionView:
     """Delete one version (``NAME@VERSION``)."""
     return _workspace().registry.delete_version(ref)
@@ -92,10 +116,13 @@ __all__ = [
     "diff",
     "get",
     "init",
+    "lineage",
     "list_models",
     "list_versions",
     "open",
     "register",
     "search",
+    "seed_everything",
     "set_alias",
+    "start_run",
 ]

@@ -17,6 +17,7 @@ import typer
 
 from modelkeep.cli import data as data_commands
 from modelkeep.cli import model as model_commands
+from modelkeep.cli import runs as run_commands
 from modelkeep.cli import storage as storage_commands
 from modelkeep.cli.output import emit_json, err_console, out_console
 from modelkeep.errors import (
@@ -39,6 +40,10 @@ app.add_typer(data_commands.app, name="data")
 app.command()(storage_commands.push)
 app.command()(storage_commands.pull)
 app.command()(storage_commands.verify)
+app.command(context_settings={"allow_interspersed_args": False})(run_commands.run)
+app.add_typer(run_commands.runs_app, name="runs")
+app.add_typer(run_commands.env_app, name="env")
+app.command()(run_commands.lineage)
 app.add_typer(config_app, name="config")
 
 _DEBUG = False

@@ -147,8 +147,9 @@ class Datasets:
             return _view(session, self._resolve(session, self._dataset(session, name), spec), name)
 
     def canonical_ref(self, ref: str) -> str:
-        """``NAME@N`` for a dataset reference (``NAME@N``, ``NAME@DIGEST`` or ``NAME``) that exists."""
-        if not isinstance(ref, str) or "@" not in ref:
+        """``NAME@N`` for a dataset reference (``NAME@N``, ``NAME@DIGEST``, or ``NAME`` for the
+        latest) that exists: what is stored is always the exact version."""
+        if not isinstance(ref, str):
             raise InvalidInput(f"invalid dataset reference {ref!r}: use NAME@N, e.g. fraud-train@3")
         return self.get(ref).ref
 

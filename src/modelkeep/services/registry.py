@@ -273,6 +273,14 @@ class Registry:
                 row = self._resolve_row(session, model, spec_text)  # raises the precise NotFound
             return load_views(session, [(row, name)])[0]
 
+    def get_by_id(self, version_id: int) -> VersionView:
+        with self.db.reader() as session:
+            row = session.get(ModelVersion, version_id)
+            if row is None:
+                raise NotFound(f"model version {version_id} does not exist")
+            name = session.scalar(select(Model.name).where(Model.id == row.model_id))
+            return load_views(session, [(row, str(name))])[0]
+
     def list_models(self) -> list[ModelSummary]:
         with self.db.reader() as session:
             counts = dict(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelkeep.config import RepoConfig, find_root, init_root, load_config
 from modelkeep.errors import InvalidInput
@@ -14,6 +15,9 @@ from modelkeep.store.artifacts import ArtifactStore
 from modelkeep.store.backends import open_backend
 from modelkeep.store.ingest import StatCache
 from modelkeep.store.repository import Repository
+
+if TYPE_CHECKING:
+    from modelkeep.services.runs import Runs
 
 
 @dataclass
@@ -26,6 +30,12 @@ class Workspace:
     store: ArtifactStore
     registry: Registry
     datasets: Datasets
+
+    @property
+    def runs(self) -> Runs:
+        from modelkeep.services.runs import Runs
+
+        return Runs(self.db, self.registry, self.datasets, self.store, self.config.user)
 
     def stat_cache(self) -> StatCache:
         return StatCache(self.config.cache_dir / "stat.json")

@@ -1,0 +1,201 @@
+"""``mk run -- CMD``, ``mk runs list|show|delete``, ``mk env show|diff`` and ``mk lineage``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from modelkeep.cli.output import emit_json, err_console, out_console
+
+runs_app = typer.Typer(help="Runs: list, show and delete.", no_args_is_help=True)
+env_app = typer.Typer(help="Captured environments: show one, diff two.", no_args_is_help=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+def run(
+    command: Annotated[list[str], typer.Argument(help="The command, after --.", metavar="-- CMD [ARGS]...")],
+    name: Annotated[str | None, typer.Option("--name", help="Run name (default: the command).")] = None,
+    project: Annotated[str, typer.Option("--project", help="Project the run belongs to.")] = "default",
+    output: Annotated[list[Path] | None, typer.Option("--output", "-o", help="A file or folder the command writes (repeat).")] = None,
+) -> None:
+    """Run any command as a run: environment, git state, exit status, duration and outputs.
+
+    The command finds its run id in MODELKEEP_RUN_ID, so mk.start_run() inside it logs to the
+    same run. Exits with the command's exit status.
+    """
+    from modelkeep.services.runs import RUN_ENV
+    from modelkeep.services.workspace import open_workspace
+
+    workspace = open_workspace()
+    active = workspace.runs.start(name or " ".join(command)[:200], project, command=list(command))
+    err_console().print(f"run {active.id}: {' '.join(command)}", markup=False)
+    try:
+        code = subprocess.run(command, env={**os.environ, RUN_ENV: str(active.id)}).returncode
+    except FileNotFoundError:
+        active.end("failed", exit_code=127)
+        from modelkeep.errors import InvalidInput
+
+        raise InvalidInput(f"command not found: {command[0]}") from None
+    except KeyboardInterrupt:
+        active.end("killed", exit_code=130)
+        raise
+    for path in output or []:
+        if path.exists():
+            active.log_artifact(path)
+        else:
+            active.warn(f"output {path} was not written by the command", emit=False)
+            err_console().print(f"warning: output {path} was not written by the command", markup=False)
+    active.end("finished" if code == 0 else "failed", exit_code=code)
+    err_console().print(f"run {active.id} {'finished' if code == 0 else f'failed (exit {code})'}", markup=False)
+    raise typer.Exit(code)
+
+
+@runs_app.command("list")
+def runs_list(
+    project: Annotated[str | None, typer.Option("--project")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 50,
+    json_out: JsonFlag = False,
+) -> None:
+    """The latest runs, newest first."""
+    from modelkeep.services.workspace import open_workspace
+
+    rows = open_workspace().runs.list(project, limit)
+    if json_out:
+        emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table()
+    for column in ("id", "name", "project", "status", "exit", "started"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(str(r["id"]), r["name"], r["project"], r["status"], "" if r["exit_code"] is None else str(r["exit_code"]), r["started_at"])
+    out_console().print(table)
+
+
+@runs_app.command("show")
+def runs_show(run_id: Annotated[int, typer.Argument()], json_out: JsonFlag = False) -> None:
+    """One run: params, metric series, inputs, artifacts, models, code and seeds."""
+    from modelkeep.services.workspace import open_workspace
+
+    doc = open_workspace().runs.get(run_id).to_dict()
+    if json_out:
+        emit_json(doc)
+        return
+    doc.pop("environment")
+    for key, value in doc.items():
+        out_console().print(f"[bold]{key}[/bold]: {value}")
+
+
+@runs_app.command("delete")
+def runs_delete(run_id: Annotated[int, typer.Argument()]) -> None:
+    """Delete a run (its model versions and their lineage stay)."""
+    from modelkeep.services.workspace import open_workspace
+
+    open_workspace().runs.delete(run_id)
+    err_console().print(f"deleted run {run_id}", markup=False)
+
+
+def _environment_of(ref: str | None) -> tuple[str, dict[str, Any]]:
+    if ref is None:
+        from modelkeep.capture.environment import capture
+
+        return "this machine, now", capture()
+    from modelkeep.services.workspace import open_workspace
+
+    workspace = open_workspace()
+    text = ref[4:] if ref.startswith("run:") else ref
+    if text.isdigit():
+        view = workspace.runs.get(int(text))
+        return f"run {view.id}", view.environment
+    version = workspace.registry.get(ref)
+    return version.ref, version.environment or {}
+
+
+@env_app.command("show")
+def env_show(
+    ref: Annotated[str | None, typer.Argument(help="run:ID, a run id, or NAME@VERSION (default: now).")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Show a captured environment."""
+    label, environment = _environment_of(ref)
+    if json_out:
+        emit_json(environment)
+        return
+    from modelkeep.capture.environment import flatten
+
+    out_console().print(f"[bold]{label}[/bold]")
+    for key, value in flatten(environment).items():
+        if key == "cpu.flags":
+            value = f"{len(value)} flags"
+        out_console().print(f"  {key} = {value}", markup=False)
+
+
+@env_app.command("diff")
+def env_diff(
+    a: Annotated[str, typer.Argument(help="run:ID, a run id, or NAME@VERSION")],
+    b: Annotated[str, typer.Argument(help="run:ID, a run id, or NAME@VERSION")],
+    json_out: JsonFlag = False,
+) -> None:
+    """What differs between two environments, most relevant first (GPU, frameworks, numerics flags...)."""
+    from modelkeep.capture.environment import diff
+
+    label_a, env_a = _environment_of(a)
+    label_b, env_b = _environment_of(b)
+    rows = diff(env_a, env_b)
+    if json_out:
+        emit_json({"a": label_a, "b": label_b, "differences": rows})
+        return
+    if not rows:
+        out_console().print(f"{label_a} and {label_b}: same environment", markup=False)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{label_a} → {label_b}")
+    for column in ("key", label_a, label_b):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["key"], str(row["a"]), str(row["b"]))
+    out_console().print(table)
+
+
+def lineage(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION of a model or dataset (model:/dataset: to disambiguate).")],
+    downstream: Annotated[bool, typer.Option("--downstream", help="What depends on it, instead of what made it.")] = False,
+    depth: Annotated[int | None, typer.Option("--depth", help="Stop after this many hops.")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Upstream (what made it) or downstream (what it feeds) lineage of a version."""
+    from modelkeep.services.lineage import resolve_node, walk
+    from modelkeep.services.workspace import open_workspace
+
+    workspace = open_workspace()
+    start = resolve_node(workspace.db, workspace.registry, workspace.datasets, ref)
+    graph = walk(workspace.db, start, downstream=downstream, max_depth=depth)
+    if json_out:
+        emit_json(graph)
+        return
+    from rich.tree import Tree
+
+    labels = {n["id"]: f"{n['kind']}: {n['label']}" + (f" [{', '.join(n['aliases'])}]" if n.get("aliases") else "")
+              for n in graph["nodes"]}
+    children: dict[str, list[tuple[str, str]]] = {}
+    for edge in graph["edges"]:
+        parent, child = (edge["src"], edge["dst"]) if downstream else (edge["dst"], edge["src"])
+        children.setdefault(parent, []).append((edge["kind"], child))
+    tree = Tree(labels[start])
+    seen = {start}
+
+    def grow(node: str, branch: Tree) -> None:
+        for kind, child in sorted(children.get(node, [])):
+            sub = branch.add(f"{kind} ← {labels.get(child, child)}" if not downstream else f"{kind} → {labels.get(child, child)}")
+            if child not in seen:
+                seen.add(child)
+                grow(child, sub)
+
+    grow(start, tree)
+    out_console().print(tree)

@@ -15,7 +15,8 @@ def test_exported_members() -> None:
     assert set(mk.__all__) == {
         "Conflict", "IntegrityError", "InvalidInput", "MLVersion", "ModelKeepError", "NotFound", "Part",
         "PermissionDenied", "VersionSpec", "__version__", "delete", "delete_alias", "diff", "get", "init",
-        "list_models", "list_versions", "open", "register", "search", "set_alias",
+        "lineage", "list_models", "list_versions", "open", "register", "search", "seed_everything", "set_alias",
+        "start_run",
     }
     for name in mk.__all__:
         assert getattr(mk, name) is not None

@@ -16,7 +16,7 @@ def test_exported_members() -> None:
         "Conflict", "IntegrityError", "InvalidInput", "MLVersion", "ModelKeepError", "NotFound", "Part",
         "PermissionDenied", "VersionSpec", "__version__", "delete", "delete_alias", "diff", "get", "init",
         "lineage", "list_models", "list_versions", "open", "register", "search", "seed_everything", "set_alias",
-        "start_run",
+        "start_run", "step",
     }
     for name in mk.__all__:
         assert getattr(mk, name) is not None

@@ -46,6 +46,7 @@ _SDK = {
     "seed_everything",
     "set_alias",
     "start_run",
+    "step",
 }
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
         seed_everything,
         set_alias,
         start_run,
+        step,
     )
 
 
@@ -100,4 +102,5 @@ __all__ = [
     "seed_everything",
     "set_alias",
     "start_run",
+    "step",
 ]

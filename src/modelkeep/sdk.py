@@ -90,6 +90,25 @@ def start_run(name: str | None = None, project: str = "default") -> ActiveRun:
     return _workspace().runs.start(name, project)
 
 
+def step(
+    name: str,
+    *,
+    inputs: list[str] | None = None,
+    params: dict[str, Any] | None = None,
+    project: str = "pipeline",
+) -> ActiveRun:
+    """A data pipeline step (``with mk.step("clean", inputs=["raw@3"]) as step:``): a run that
+    records its input dataset versions, params, code and environment; ``step.log_dataset(path,
+    name, window=(start, end))`` versions its output, linked to the inputs."""
+    run = _workspace().runs.start(name, project)
+    run.set_tag("kind", "step")
+    for ref in inputs or []:
+        run.use_dataset(ref)
+    if params:
+        run.log_params(params)
+    return run
+
+
 def seed_everything(seed: int, *, deterministic: bool = False) -> dict[str, Any]:
     """Seed random, NumPy and PyTorch (CPU and CUDA) when present; returns what was set."""
     from modelkeep.capture.seeds import seed_everything as seed_all
@@ -125,4 +144,5 @@ __all__ = [
     "seed_everything",
     "set_alias",
     "start_run",
+    "step",
 ]

@@ -198,6 +198,9 @@ def flatten(env: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def diff(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
     """Differences between two environments, most relevant first."""
     flat_a, flat_b = flatten(a), flatten(b)
+    for noise in ("capture_ms",):  # how long capturing took is not part of the environment
+        flat_a.pop(noise, None)
+        flat_b.pop(noise, None)
     rows = []
     for key in set(flat_a) | set(flat_b):
         if flat_a.get(key) != flat_b.get(key):

@@ -44,6 +44,7 @@ app.command(context_settings={"allow_interspersed_args": False})(run_commands.ru
 app.add_typer(run_commands.runs_app, name="runs")
 app.add_typer(run_commands.env_app, name="env")
 app.command()(run_commands.lineage)
+app.command()(run_commands.reproduce)
 app.add_typer(config_app, name="config")
 
 _DEBUG = False

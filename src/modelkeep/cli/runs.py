@@ -199,3 +199,42 @@ def lineage(
 
     grow(start, tree)
     out_console().print(tree)
+
+
+def reproduce(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION of a model version.")],
+    to: Annotated[Path, typer.Option("--to", help="A new folder for code, data, lock and command.")],
+    verify: Annotated[bool, typer.Option("--verify", help="Re-run the command and compare the result.")] = False,
+    tolerance: Annotated[float, typer.Option("--tolerance", help="Relative/absolute tolerance for metrics.")] = 1e-6,
+    json_out: JsonFlag = False,
+) -> None:
+    """Rebuild what made a version: code commit (+ diff), exact data, requirements lock, command."""
+    from modelkeep.services.reproduce import reproduce as do_reproduce
+    from modelkeep.services.workspace import open_workspace
+
+    result = do_reproduce(open_workspace(), ref, to, check=verify, tolerance=tolerance)
+    if json_out:
+        emit_json(result)
+    else:
+        out = out_console()
+        out.print(f"[bold]{result['version']}[/bold] → {result['to']}")
+        out.print(f"  code: {result['code'].get('status')} {result['code'].get('commit', '')}", markup=False)
+        for data_ref, path in result["data"].items():
+            out.print(f"  data: {data_ref} → {path}", markup=False)
+        out.print(f"  requirements.lock: {result['requirements']} packages", markup=False)
+        out.print(f"  command: {' '.join(result['command'] or ['(none recorded)'])}", markup=False)
+        check = result.get("verify")
+        if check is not None:
+            verdict = "MATCHES" if check["match"] else "DIFFERS"
+            out.print(f"  verify: re-run {check['run']} → {check.get('produced')}: [bold]{verdict}[/bold]")
+            if "artifact" in check:
+                out.print(f"    artifact digest {'same' if check['artifact']['same'] else 'differs'}", markup=False)
+                for m in check["metrics"]:
+                    out.print(f"    {m['key']}: {m['a']} → {m['b']} ({'within' if m['within'] else 'OUTSIDE'} tolerance)", markup=False)
+                if not check["match"]:
+                    for row in check["environment"][:10]:
+                        out.print(f"    env {row['key']}: {row['a']} → {row['b']}", markup=False)
+            elif check.get("reason"):
+                out.print(f"    {check['reason']}", markup=False)
+    if result.get("verify") is not None and not result["verify"]["match"]:
+        raise typer.Exit(1)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 from typing import Any
+
+from blake3 import blake3
 
 from modelkeep.errors import InvalidInput, PermissionDenied
 
@@ -20,6 +23,7 @@ def save(model: Any, dest: Path, serialization: str = "skops") -> dict[str, Any]
         import skops.io as sio
 
         sio.dump(model, dest / "model.skops")
+        _normalize_zip(dest / "model.skops")
         file = "model.skops"
     elif serialization == "joblib":
         import joblib
@@ -32,6 +36,36 @@ def save(model: Any, dest: Path, serialization: str = "skops") -> dict[str, Any]
     cls = type(model)
     return {"flavor": "sklearn", "format": serialization, "file": file,
             "class": f"{cls.__module__}.{cls.__qualname__}", "sklearn_version": sklearn.__version__}
+
+
+def _normalize_zip(path: Path) -> None:
+    """Rewrite a zip with fixed timestamps and sorted members, so the same model always gives the
+    same bytes (and the same digest) — what ``reproduce --verify`` compares."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as source:
+        members = {info.filename: source.read(info) for info in source.infolist()}
+    # skops names array files after id(obj), which changes from process to process: name them
+    # after their content instead, and point schema.json at the new names.
+    renames = {name: f"{blake3(data).hexdigest()[:32]}.npy" for name, data in members.items()
+               if re.fullmatch(r"\d+\.npy", name)}
+    if "schema.json" in members:
+        schema = members["schema.json"].decode()
+        for old, new in renames.items():
+            schema = schema.replace(f'"{old}"', f'"{new}"')
+        # "__id__" (shared-reference markers) are id(obj) too: number them by first appearance.
+        numbers: dict[str, int] = {}
+        schema = re.sub(r'"__id__": (\d+)', lambda m: f'"__id__": {numbers.setdefault(m[1], len(numbers) + 1)}', schema)
+        members["schema.json"] = schema.encode()
+        members = {renames.get(name, name): data for name, data in members.items()}
+    tmp = path.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for name, data in sorted(members.items()):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            target.writestr(info, data)
+    tmp.replace(path)
 
 
 def load(path: Path, descriptor: dict[str, Any], *, allow_pickle: bool = False, trusted: list[str] | None = None) -> Any:

@@ -337,6 +337,18 @@ class Datasets:
         self.cache.save()
         return view, count
 
+    def cached_checkout(self, ref: str) -> Path:
+        """A read-only-by-convention folder with the files of ``ref`` (made once, then reused)."""
+        view = self.get(ref)
+        if self.cache.path is None:
+            raise InvalidInput("this repository has no cache folder")
+        folder = self.cache.path.parent / "checkouts" / f"{view.name}@{view.number}-{view.digest[:12]}"
+        if not folder.exists():
+            tmp = folder.with_name(folder.name + ".partial")
+            self.checkout(view.ref, tmp, prune=True)
+            tmp.rename(folder)
+        return folder
+
     def status(self, name: str, path: Path | None = None) -> dict[str, Any]:
         """What ``add`` would record for ``path`` (default: where the latest version came from),
         compared with the latest version. Reads only files the stat cache cannot vouch for."""

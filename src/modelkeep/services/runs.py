@@ -103,6 +103,8 @@ class Runs:
         environment = capture()
         git, diff = capture_git()
         code = dict(git or {})
+        if git and git.get("root"):
+            code["cwd"] = os.path.relpath(Path.cwd(), git["root"])
         if diff:
             code["diff_object"] = self.store.put_bytes(diff)
             code["diff_bytes"] = len(diff)
@@ -247,6 +249,12 @@ class ActiveRun:
                 session.execute(insert(LineageEdge.__table__).values(edge))
         return canonical
 
+    def dataset_path(self, ref: str) -> Path:
+        """Record ``ref`` as an input and return a local folder holding exactly that version
+        (materialized once under the repository's cache, verified)."""
+        canonical = self.use_dataset(ref)
+        return self._runs.datasets.cached_checkout(canonical)
+
     def seed(self, seed: int, *, deterministic: bool = False) -> dict[str, Any]:
         """``mk.seed_everything`` for this run, recorded with it."""
         record = seed_everything(seed, deterministic=deterministic)
@@ -284,6 +292,32 @@ class ActiveRun:
             session.execute(delete(RunArtifact).where(RunArtifact.run_id == self.id, RunArtifact.name == row["name"]))
             session.execute(insert(RunArtifact.__table__).values(row))
         return row
+
+    def log_dataset(
+        self, path: str | Path, name: str, *, message: str = "", window: tuple[str, str] | None = None
+    ) -> Any:
+        """Version ``path`` as the next version of dataset ``name``, made by this run from its
+        inputs: edges input --derived_from--> output and run --produced_by--> output, so an
+        intermediate dataset of a pipeline is a dataset version like any other."""
+        view = self._runs.get(self.id)
+        if window is not None:
+            start, end = window
+            if str(start) > str(end):
+                raise InvalidInput(f"time window starts after it ends: {start} > {end}")
+            self._runs._upsert(RunTag, self.id, {"window_start": str(start), "window_end": str(end)})
+        added = self._runs.datasets.add(Path(path), name, message=message or f"made by run {self.id} ({view.name})")
+        node = f"dataset:{added.ref}"
+        now = utcnow()
+        edges = [{"kind": "produced_by", "src": run_node(self.id), "dst": node, "created_at": now}]
+        edges += [{"kind": "derived_from", "src": f"dataset:{ref}", "dst": node, "created_at": now}
+                  for ref in view.inputs if ref != added.ref]
+        with self._runs.db.writer() as session, session.begin():
+            for edge in edges:
+                present = session.scalar(select(LineageEdge.id).where(
+                    LineageEdge.src == edge["src"], LineageEdge.dst == edge["dst"], LineageEdge.kind == edge["kind"]))
+                if present is None:
+                    session.execute(insert(LineageEdge.__table__).values(edge))
+        return added
 
     def log_model(
         self,

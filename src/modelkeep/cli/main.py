@@ -45,6 +45,7 @@ app.add_typer(run_commands.runs_app, name="runs")
 app.add_typer(run_commands.env_app, name="env")
 app.command()(run_commands.lineage)
 app.command()(run_commands.reproduce)
+app.command()(run_commands.export)
 app.add_typer(config_app, name="config")
 
 _DEBUG = False

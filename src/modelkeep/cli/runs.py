@@ -238,3 +238,26 @@ def reproduce(
                 out.print(f"    {check['reason']}", markup=False)
     if result.get("verify") is not None and not result["verify"]["match"]:
         raise typer.Exit(1)
+
+
+def export(
+    fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="openlineage or cyclonedx")],
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION of a model version.")],
+) -> None:
+    """Export a model version's lineage: OpenLineage run events or a CycloneDX 1.6 ML-BOM (JSON)."""
+    from modelkeep.errors import InvalidInput
+    from modelkeep.services import standards
+    from modelkeep.services.workspace import open_workspace
+
+    workspace = open_workspace()
+    try:
+        if fmt == "openlineage":
+            emit_json(standards.openlineage_events(workspace, ref))
+        elif fmt == "cyclonedx":
+            document = standards.cyclonedx_bom(workspace, ref)
+            standards.validate_cyclonedx(document)
+            emit_json(document)
+        else:
+            raise InvalidInput(f"unknown export format {fmt!r}: use openlineage or cyclonedx")
+    except ImportError as exc:
+        raise InvalidInput(f"exporting {fmt} needs {exc.name}: pip install 'modelkeep[standards]'") from exc

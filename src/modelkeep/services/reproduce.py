@@ -96,6 +96,7 @@ def verify(ws: Workspace, version: VersionView, result: dict[str, Any], toleranc
     rerun = ws.runs.start(f"reproduce {version.ref}", original_run.project, command=list(command))
     env = {**os.environ, **(version.environment or {}).get("env_vars", {}), RUN_ENV: str(rerun.id),
            "MODELKEEP_HOME": str(ws.config.root)}
+    Path(result["cwd"]).mkdir(parents=True, exist_ok=True)  # e.g. an ignored work folder the commit lacks
     code = subprocess.run(command, cwd=result["cwd"], env=env).returncode
     rerun.end("finished" if code == 0 else "failed", exit_code=code)
     again = ws.runs.get(rerun.id)

@@ -148,6 +148,19 @@ def main() -> None:
     mk("model", "list")
     mk("verify")
 
+    say("10. Train through mk.start_run inside `mk run`: environment, git state, data, model, all linked")
+    subprocess.run(["git", "worktree", "prune"], cwd=HERE, capture_output=True)
+    mk("run", "--name", "nightly", "--project", "fraud", "--", sys.executable, "../train.py")
+    env = json.loads(mk("env", "show", "run:1", "--json", show=False))
+    print(f"captured: {env['os']['platform']}, Python {env['python']['version']}, {env['cpu'].get('model', '?')}, "
+          f"{env['cpu']['logical_cores']} cores, {len(env['packages'])} packages, GPU: {env.get('gpu', 'none')}, "
+          f"numerics env: {env['env_vars'] or 'none set'} (in {env['capture_ms']} ms)")
+    mk("lineage", "fraud-nightly@latest")
+    mk("lineage", "fraud-train@1", "--downstream")
+
+    say("11. Reproduce the nightly model from its record, and verify the result matches")
+    mk("reproduce", "fraud-nightly@latest", "--to", "repro", "--verify")
+
     say("Where everything went")
     print(f"repository:  {WORK / '.modelkeep'}")
     print(f"database:    {WORK / '.modelkeep' / 'registry.db'} (SQLite, WAL)")

@@ -167,6 +167,7 @@ def lineage(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION of a model or dataset (model:/dataset: to disambiguate).")],
     downstream: Annotated[bool, typer.Option("--downstream", help="What depends on it, instead of what made it.")] = False,
     depth: Annotated[int | None, typer.Option("--depth", help="Stop after this many hops.")] = None,
+    parents: Annotated[bool, typer.Option("--parents", help="Follow parent_of edges (version history) too.")] = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Upstream (what made it) or downstream (what it feeds) lineage of a version."""
@@ -175,13 +176,14 @@ def lineage(
 
     workspace = open_workspace()
     start = resolve_node(workspace.db, workspace.registry, workspace.datasets, ref)
-    graph = walk(workspace.db, start, downstream=downstream, max_depth=depth)
+    graph = walk(workspace.db, start, downstream=downstream, max_depth=depth, parents=parents)
     if json_out:
         emit_json(graph)
         return
+    from rich.markup import escape
     from rich.tree import Tree
 
-    labels = {n["id"]: f"{n['kind']}: {n['label']}" + (f" [{', '.join(n['aliases'])}]" if n.get("aliases") else "")
+    labels = {n["id"]: escape(f"{n['kind']}: {n['label']}" + (f" [{', '.join(n['aliases'])}]" if n.get("aliases") else ""))
               for n in graph["nodes"]}
     children: dict[str, list[tuple[str, str]]] = {}
     for edge in graph["edges"]:

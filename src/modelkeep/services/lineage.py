@@ -58,8 +58,17 @@ def _describe(db: Database, nodes: set[str]) -> list[dict[str, Any]]:
     return out
 
 
-def walk(db: Database, start: str, *, downstream: bool = False, max_depth: int | None = None) -> dict[str, Any]:
-    """The graph reachable from ``start`` against (upstream) or along (downstream) the edges."""
+# A parent version is history, not an input: a dataset's downstream does not reach every later
+# version of a model through parent_of, only those that were trained on it.
+DATA_FLOW_KINDS = ("trained_on", "derived_from", "component_of", "produced_by")
+
+
+def walk(
+    db: Database, start: str, *, downstream: bool = False, max_depth: int | None = None, parents: bool = False
+) -> dict[str, Any]:
+    """The graph reachable from ``start`` against (upstream) or along (downstream) the edges
+    (``parents``: follow parent_of edges too)."""
+    kinds = DATA_FLOW_KINDS + (("parent_of",) if parents else ())
     seen = {start}
     edges: list[dict[str, str]] = []
     frontier = deque([start])
@@ -71,7 +80,9 @@ def walk(db: Database, start: str, *, downstream: bool = False, max_depth: int |
             column = LineageEdge.src if downstream else LineageEdge.dst
             for i in range(0, len(level), 500):
                 rows = session.execute(
-                    select(LineageEdge.src, LineageEdge.dst, LineageEdge.kind).where(column.in_(level[i : i + 500]))
+                    select(LineageEdge.src, LineageEdge.dst, LineageEdge.kind).where(
+                        column.in_(level[i : i + 500]), LineageEdge.kind.in_(kinds)
+                    )
                 ).all()
                 for src, dst, kind in rows:
                     edges.append({"src": src, "dst": dst, "kind": kind})

@@ -55,6 +55,7 @@ def _materialize_code(ws: Workspace, code: dict[str, Any], dest: Path) -> dict[s
 
 def plan(ws: Workspace, ref: str, dest: Path) -> tuple[VersionView, dict[str, Any]]:
     version = ws.registry.get(ref)
+    dest = dest.resolve()  # git runs in the recorded repository: relative paths would land there
     if dest.exists() and any(dest.iterdir()):
         raise Conflict(f"{dest} is not empty; reproduce into a new folder")
     dest.mkdir(parents=True, exist_ok=True)
@@ -95,7 +96,7 @@ def verify(ws: Workspace, version: VersionView, result: dict[str, Any], toleranc
     original_run = ws.runs.get(result["run"])
     rerun = ws.runs.start(f"reproduce {version.ref}", original_run.project, command=list(command))
     env = {**os.environ, **(version.environment or {}).get("env_vars", {}), RUN_ENV: str(rerun.id),
-           "MODELKEEP_HOME": str(ws.config.root)}
+           "MODELKEEP_HOME": str(ws.config.root), "MODELKEEP_REPRODUCES": version.ref}
     Path(result["cwd"]).mkdir(parents=True, exist_ok=True)  # e.g. an ignored work folder the commit lacks
     code = subprocess.run(command, cwd=result["cwd"], env=env).returncode
     rerun.end("finished" if code == 0 else "failed", exit_code=code)

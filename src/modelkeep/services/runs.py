@@ -343,6 +343,8 @@ class ActiveRun:
         metrics.update(register.pop("metrics", {}) or {})
         params = {**view.params, **(register.pop("params", {}) or {})}
         tags = {**view.tags, "run": str(self.id), **(register.pop("tags", {}) or {})}
+        if os.environ.get("MODELKEEP_REPRODUCES"):  # set by `mk reproduce --verify`
+            tags["reproduces"] = os.environ["MODELKEEP_REPRODUCES"]
         data = sorted(set(view.inputs) | set(register.pop("data", []) or []))
         environment = dict(view.environment)
         if view.seeds:

@@ -15,16 +15,36 @@ from typing import Any
 from modelkeep.errors import InvalidInput
 
 DESCRIPTOR = "modelkeep-model.json"
-FLAVORS = ("sklearn", "folder")
+FLAVORS = ("sklearn", "onnx", "pytorch", "folder")
 
 
-def save_model(model: Any, dest: Path, flavor: str, *, serialization: str = "skops", signature: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write ``model`` into the empty folder ``dest``; returns the descriptor."""
+def save_model(
+    model: Any,
+    dest: Path,
+    flavor: str,
+    *,
+    serialization: str = "skops",
+    signature: dict[str, Any] | None = None,
+    init_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write ``model`` into the empty folder ``dest``; returns the descriptor.
+
+    ``serialization`` (sklearn): skops, or pickle/joblib; ``init_kwargs`` (pytorch): the
+    arguments that rebuild the module before its state_dict is loaded.
+    """
     dest.mkdir(parents=True, exist_ok=True)
     if flavor == "sklearn":
         from modelkeep.flavors.sklearn import save
 
         descriptor = save(model, dest, serialization)
+    elif flavor == "pytorch":
+        from modelkeep.flavors.pytorch import save as save_torch
+
+        descriptor = save_torch(model, dest, init_kwargs)
+    elif flavor == "onnx":
+        from modelkeep.flavors.onnx import save as save_onnx
+
+        descriptor = save_onnx(model, dest)
     elif flavor == "folder":
         from modelkeep.flavors.folder import save
 
@@ -46,6 +66,14 @@ def load_model(path: Path, *, allow_pickle: bool = False, trusted: list[str] | N
         from modelkeep.flavors.sklearn import load
 
         return load(path, descriptor, allow_pickle=allow_pickle, trusted=trusted)
+    if descriptor["flavor"] == "pytorch":
+        from modelkeep.flavors.pytorch import load as load_torch
+
+        return load_torch(path, descriptor, trusted=trusted)
+    if descriptor["flavor"] == "onnx":
+        from modelkeep.flavors.onnx import load as load_onnx
+
+        return load_onnx(path, descriptor)
     if descriptor["flavor"] == "folder":
         return path
     raise InvalidInput(f"unknown flavor {descriptor['flavor']!r} in {path / DESCRIPTOR}")

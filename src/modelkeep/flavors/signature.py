@@ -8,6 +8,9 @@ from modelkeep.errors import InvalidInput
 
 
 def _dtype_name(dtype: Any) -> str:
+    if str(dtype).startswith("torch."):
+        name = str(dtype)[len("torch."):]
+        return "double" if name.startswith("float") else "long" if name.startswith(("int", "uint")) else name
     kind = getattr(dtype, "kind", "")
     return {"f": "double", "i": "long", "u": "long", "b": "boolean", "O": "string", "U": "string", "S": "binary",
             "M": "datetime"}.get(kind, str(dtype))
@@ -37,4 +40,9 @@ def infer_signature(sample_input: Any, model: Any | None = None) -> dict[str, An
     predict = getattr(model, "predict", None)
     if callable(predict):
         signature["outputs"] = _columns(predict(sample_input), "prediction")
+    elif type(model).__module__.startswith("torch") or hasattr(model, "state_dict"):
+        import torch
+
+        with torch.no_grad():
+            signature["outputs"] = _columns(model(sample_input), "output")
     return signature

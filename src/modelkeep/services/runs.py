@@ -327,6 +327,7 @@ class ActiveRun:
         flavor: str = "sklearn",
         sample_input: Any = None,
         serialization: str = "skops",
+        init_kwargs: dict[str, Any] | None = None,
         **register: Any,
     ) -> VersionView:
         """Save ``model`` with its flavor and register it as a version linked to this run."""
@@ -351,7 +352,7 @@ class ActiveRun:
             environment["seeds"] = view.seeds
         with tempfile.TemporaryDirectory(prefix="modelkeep-model-") as tmp:
             folder = Path(tmp) / name
-            save_model(model, folder, flavor, serialization=serialization, signature=signature)
+            save_model(model, folder, flavor, serialization=serialization, signature=signature, init_kwargs=init_kwargs)
             version = self._runs.registry.register(
                 name, folder, params=params, metrics=metrics, tags=tags, data=data, signature=signature,
                 environment=environment, code=view.code, **register,

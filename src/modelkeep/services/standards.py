@@ -127,7 +127,7 @@ def cyclonedx_bom(ws: Workspace, ref: str) -> dict[str, Any]:
         "properties": [
             {"name": "modelkeep:bump", "value": version.bump},
             *[{"name": f"modelkeep:param:{k}", "value": v} for k, v in sorted(version.params.items())],
-            *[{"name": f"modelkeep:alias", "value": a} for a in version.aliases],
+            *[{"name": "modelkeep:alias", "value": a} for a in version.aliases],
         ],
         "modelCard": card,
     }

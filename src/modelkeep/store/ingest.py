@@ -53,10 +53,14 @@ class IngestStats:
 
 @dataclass
 class ScannedFile:
-    path: Path
+    path: str  # a plain string: building 5,000 Path objects costs more than the stat calls
     rel: str
     size: int
     st: os.stat_result
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
 
 
 class StatCache:
@@ -76,13 +80,13 @@ class StatCache:
     def _key(st: os.stat_result) -> list[int]:
         return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
 
-    def lookup(self, path: Path, st: os.stat_result) -> tuple[str, ObjectId] | None:
+    def lookup(self, path: Path | str, st: os.stat_result) -> tuple[str, ObjectId] | None:
         row = self.entries.get(str(path))
         if row is not None and row[:4] == self._key(st):
             return row[4], ObjectId(row[5])
         return None
 
-    def remember(self, path: Path, st: os.stat_result, kind: str, oid: str, started: float) -> None:
+    def remember(self, path: Path | str, st: os.stat_result, kind: str, oid: str, started: float) -> None:
         # A file modified in the last second could change again within the same mtime tick.
         if st.st_mtime_ns >= (started - 1.0) * 1e9:
             return
@@ -99,11 +103,11 @@ class StatCache:
         self.dirty = False
 
 
-def _check_name(name: str, where: Path) -> None:
+def _check_name(name: str, where: str) -> None:
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidInput(f"{where / name!r} has a name that is not valid UTF-8; rename it") from None
+        raise InvalidInput(f"{os.path.join(where, name)!r} has a name that is not valid UTF-8; rename it") from None
 
 
 def scan(root: Path) -> list[ScannedFile]:
@@ -115,29 +119,29 @@ def scan(root: Path) -> list[ScannedFile]:
     except FileNotFoundError:
         raise InvalidInput(f"{root} is a broken symbolic link") from None
     if stat_mod.S_ISREG(st.st_mode):
-        return [ScannedFile(root, root.name, st.st_size, st)]
+        return [ScannedFile(str(root), root.name, st.st_size, st)]
     if not stat_mod.S_ISDIR(st.st_mode):
         raise InvalidInput(f"{root} is neither a file nor a folder")
     out: list[ScannedFile] = []
     visiting: set[tuple[int, int]] = set()
 
-    def walk(folder: Path, rel: str, dir_st: os.stat_result) -> None:
+    def walk(folder: str, rel: str, dir_st: os.stat_result) -> None:
         ident = (dir_st.st_dev, dir_st.st_ino)
         if ident in visiting:
             raise InvalidInput(f"symbolic link loop at {folder}: it leads back to a folder above it")
         visiting.add(ident)
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            names = sorted(os.listdir(folder))
         except PermissionError:
             raise InvalidInput(f"cannot read folder {folder}: permission denied") from None
-        for item in entries:
-            _check_name(item.name, folder)
-            path = folder / item.name
+        for name in names:
+            _check_name(name, folder)
+            path = os.path.join(folder, name)
             try:
                 item_st = os.stat(path)  # follows symlinks
             except FileNotFoundError:
                 raise InvalidInput(f"{path} is a broken symbolic link") from None
-            child = f"{rel}{item.name}"
+            child = f"{rel}{name}"
             if stat_mod.S_ISDIR(item_st.st_mode):
                 walk(path, child + "/", item_st)
             elif stat_mod.S_ISREG(item_st.st_mode):
@@ -146,7 +150,7 @@ def scan(root: Path) -> list[ScannedFile]:
                 raise InvalidInput(f"{path} is not a regular file (fifo, socket or device); remove it or add a subfolder")
         visiting.discard(ident)
 
-    walk(root, "", st)
+    walk(str(root), "", st)
     return out
 
 
@@ -225,15 +229,23 @@ class Ingestor:
         self._account(raw, stored)
         return "blob", oid
 
+    def _cached_entry(self, item: ScannedFile) -> TreeEntry | None:
+        """The entry the stat cache remembers for an unchanged file whose objects are stored."""
+        cached = self.cache.lookup(item.path, item.st)
+        if cached is None or not (self.dry_run or self.repo.has(cached[1])):
+            return None
+        self.stats.files += 1
+        self.stats.bytes += item.size
+        self.progress(item.size)
+        mode = 0o755 if item.st.st_mode & 0o111 else 0o644
+        return TreeEntry(item.name, cached[0], cached[1], item.size, mode)
+
     def add_file(self, item: ScannedFile) -> TreeEntry:
         """One file → a tree entry (``blob`` or ``chunked``), using the stat cache."""
+        cached = self._cached_entry(item)
+        if cached is not None:
+            return cached
         mode = 0o755 if item.st.st_mode & 0o111 else 0o644
-        cached = self.cache.lookup(item.path, item.st)
-        if cached is not None and (self.dry_run or self.repo.has(cached[1])):
-            self.stats.files += 1
-            self.stats.bytes += item.size
-            self.progress(item.size)
-            return TreeEntry(item.path.name, cached[0], cached[1], item.size, mode)
         self.stats.hashed_files += 1
         if item.size <= self.small_limit:
             kind, oid = self._read_small(item)
@@ -246,7 +258,7 @@ class Ingestor:
         self.cache.remember(item.path, item.st, kind, oid, self.started)
         self.stats.files += 1
         self.stats.bytes += item.size
-        return TreeEntry(item.path.name, kind, oid, item.size, mode)
+        return TreeEntry(item.name, kind, oid, item.size, mode)
 
     def _read_large(self, item: ScannedFile) -> tuple[str, ObjectId]:
         chunks: list[tuple[ObjectId, int]] = []
@@ -283,8 +295,15 @@ class Ingestor:
     def add_files(self, items: list[ScannedFile]) -> dict[str, TreeEntry]:
         """Entries for many files, small ones read in parallel; keyed by relative path."""
         out: dict[str, TreeEntry] = {}
-        small = [i for i in items if i.size <= self.small_limit]
-        large = [i for i in items if i.size > self.small_limit]
+        todo = []
+        for item in items:  # files the stat cache vouches for need no thread and no read
+            entry = self._cached_entry(item)
+            if entry is None:
+                todo.append(item)
+            else:
+                out[item.rel] = entry
+        small = [i for i in todo if i.size <= self.small_limit]
+        large = [i for i in todo if i.size > self.small_limit]
         # Batches, not one task per file: fewer hand-offs between threads (and of the GIL).
         batches = [small[i : i + 64] for i in range(0, len(small), 64)]
         for batch, entries in zip(batches, self.pool.map(lambda b: [self.add_file(i) for i in b], batches), strict=True):

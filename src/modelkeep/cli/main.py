@@ -16,6 +16,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from modelkeep.cli import data as data_commands
+from modelkeep.cli import governance as governance_commands
 from modelkeep.cli import model as model_commands
 from modelkeep.cli import runs as run_commands
 from modelkeep.cli import storage as storage_commands
@@ -46,6 +47,12 @@ app.add_typer(run_commands.env_app, name="env")
 app.command()(run_commands.lineage)
 app.command()(run_commands.reproduce)
 app.command()(run_commands.export)
+for command in ("promote", "approve", "reject", "comment", "withdraw", "rollback", "protect"):
+    app.command(name=command)(getattr(governance_commands, command))
+app.add_typer(governance_commands.audit_app, name="audit")
+app.add_typer(governance_commands.user_app, name="user")
+app.add_typer(governance_commands.token_app, name="token")
+app.add_typer(governance_commands.role_app, name="role")
 app.add_typer(config_app, name="config")
 
 _DEBUG = False

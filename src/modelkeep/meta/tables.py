@@ -319,3 +319,112 @@ class RunArtifact(Base):
 def run_node(run_id: int) -> str:
     """The lineage node reference of a run."""
     return f"run:{run_id}"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    disabled: Mapped[bool] = mapped_column(default=False)
+
+
+class ApiToken(Base):
+    """An API token: only its SHA-256 is stored; ``prefix`` finds the row without the secret."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (Index("ix_api_tokens_prefix", "prefix"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    prefix: Mapped[str] = mapped_column(String(16))
+    hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Role(Base):
+    """A named set of permissions (built-in: viewer, contributor, approver, admin)."""
+
+    __tablename__ = "roles"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    permissions: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class RoleBinding(Base):
+    """A role granted to a user globally (scope ''), on a project or on one model."""
+
+    __tablename__ = "role_bindings"
+    __table_args__ = (UniqueConstraint("user_id", "role", "scope_kind", "scope"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(ForeignKey("roles.name", ondelete="CASCADE"))
+    scope_kind: Mapped[str] = mapped_column(String(16))  # global, project, model
+    scope: Mapped[str] = mapped_column(String(128), default="")
+
+
+class AuditEntry(Base):
+    """One entry of the append-only, hash-chained audit log."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_target", "target"), Index("ix_audit_log_at", "at"))
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(300))
+    outcome: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(128), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AliasChange(Base):
+    """Every move of an alias, so a rollback knows the previous holder and T → holder is one query."""
+
+    __tablename__ = "alias_history"
+    __table_args__ = (Index("ix_alias_history_lookup", "model_id", "alias", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    alias: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str | None] = mapped_column(String(64), nullable=True)  # None: the alias was removed
+    previous: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(128))
+    via: Mapped[str] = mapped_column(String(16))  # direct, promotion, rollback
+
+
+class ProtectedAlias(Base):
+    """An alias that moves only through promotion requests (model '*' = every model)."""
+
+    __tablename__ = "protected_aliases"
+
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    required_approvals: Mapped[int] = mapped_column(Integer, default=1)
+    gates: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class PromotionRequest(Base):
+    __tablename__ = "promotion_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(64))
+    alias: Mapped[str] = mapped_column(String(64))
+    justification: Mapped[str] = mapped_column(Text)
+    ticket: Mapped[str] = mapped_column(String(128), default="")
+    requested_by: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))  # pending, applied, rejected, withdrawn, blocked
+    gates: Mapped[list[Any]] = mapped_column(JSON)
+    reviews: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from modelkeep.errors import Conflict, InvalidInput, NotFound
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import Dataset, DatasetPartition, DatasetVersion
+from modelkeep.services import audit
 from modelkeep.services.data_status import compare_files, recorded_files, status_of
 from modelkeep.services.inputs import check_name
 from modelkeep.services.registry import utcnow
@@ -113,6 +114,8 @@ class Datasets:
         self.repo = repo
         self.user = user
         self.cache = cache
+        # Set by the workspace: raises PermissionDenied unless the actor holds (permission, dataset).
+        self.authorize: Callable[[str, str], None] = lambda permission, name: None
 
     # --- resolving ------------------------------------------------------------------------
 
@@ -192,6 +195,7 @@ class Datasets:
         latest version, no version is made and that one is returned with ``unchanged=True``.
         """
         check_name(name, "dataset name")
+        self.authorize("data.write", name)
         path = Path(path)
         if partition_by is not None and partition is not None:
             raise InvalidInput("give --partition-by (a whole partitioned folder) or --partition (one partition), not both")
@@ -301,6 +305,8 @@ class Datasets:
             ])
         row = session.get(DatasetVersion, version_id)
         assert row is not None
+        audit.append(session, self.user, "dataset.add", f"dataset:{name}@{number}",
+                     detail={"digest": root.id, "files": files, "bytes": total, "partitions": sorted(parts)})
         return _view(session, row, name)
 
     # --- reading --------------------------------------------------------------------------

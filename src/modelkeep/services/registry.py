@@ -26,10 +26,12 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from modelkeep.errors import Conflict, InvalidInput, NotFound
+from modelkeep.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import (
     Alias,
+    AliasChange,
+    ProtectedAlias,
     CompositeComponent,
     LineageEdge,
     Model,
@@ -39,6 +41,7 @@ from modelkeep.meta.tables import (
     VersionTag,
     version_node,
 )
+from modelkeep.services import audit
 from modelkeep.services import bump as bumps
 from modelkeep.services.inputs import (
     MetricValue,
@@ -193,6 +196,8 @@ class Registry:
         self.user = user
         # Set by the workspace: checks a dataset reference and returns it as NAME@N.
         self.resolve_dataset: Callable[[str], str] | None = None
+        # Set by the workspace: raises PermissionDenied unless the actor holds (permission, model).
+        self.authorize: Callable[[str, str], None] = lambda permission, model: None
         # Versions are immutable, so what the bump proposal needs of one never goes stale.
         self._snapshots: OrderedDict[int, bumps.Snapshot] = OrderedDict()
 
@@ -360,6 +365,7 @@ class Registry:
             NotFound: ``parent`` or a component does not exist.
         """
         check_name(name)
+        self.authorize("model.write", name)
         explicit = MLVersion.parse(version) if version is not None else None
         bump_part = None if bump in (None, "auto") else Part.parse(bump)
         if explicit is not None and bump_part is not None:
@@ -538,6 +544,8 @@ class Registry:
             session.execute(insert(LineageEdge.__table__), [
                 {"kind": kind, "src": src, "dst": node, "created_at": now} for kind, src in edges
             ])
+        audit.append(session, self.user, "model.register", f"model:{name}@{number}",
+                     detail={"bump": part_label, "digest": candidate.digest, "reasons": reasons})
         return candidate.view(version_id, name, values, parent_row.version if parent_row else None)
 
     def _next_free(self, session: Session, model_id: int, parent: MLVersion, part: Part) -> MLVersion:
@@ -566,32 +574,64 @@ class Registry:
     # --- aliases --------------------------------------------------------------------------
 
     def set_alias(self, ref: str, alias: str) -> VersionView:
-        """Point ``alias`` of the model at the version ``ref`` resolves to (moving it if set)."""
+        """Point ``alias`` of the model at the version ``ref`` resolves to (moving it if set).
+
+        Raises:
+            PermissionDenied: the alias is protected (it moves only through a promotion request)
+                or the actor may not set it.
+        """
         validate_alias(alias)
         name, spec = split_ref(ref)
+        self.authorize(f"alias.set:{alias}", name)
 
         def work(session: Session) -> VersionView:
             model = self._model(session, name, lock=True)
+            self._refuse_protected(session, name, alias)
             row = self._resolve_row(session, model, spec)
-            existing = session.get(Alias, (model.id, alias))
-            if existing is None:
-                session.add(Alias(model_id=model.id, name=alias, version_id=row.id, updated_at=utcnow(), updated_by=self.user))
-            else:
-                existing.version_id, existing.updated_at, existing.updated_by = row.id, utcnow(), self.user
-            session.flush()
+            self.move_alias(session, model, row, alias, via="direct")
             return load_views(session, [(row, name)])[0]
 
         return self._write(work)
 
+    def _refuse_protected(self, session: Session, name: str, alias: str) -> None:
+        protected = session.scalar(
+            select(ProtectedAlias.alias).where(ProtectedAlias.alias == alias, ProtectedAlias.model.in_([name, "*"]))
+        )
+        if protected is not None:
+            raise PermissionDenied(
+                f"alias {alias!r} of {name} is protected: it moves only through a promotion request",
+                hint=f"mk promote {name}@VERSION --to {alias} --justification '...'",
+            )
+
+    def move_alias(self, session: Session, model: Model, row: ModelVersion | None, alias: str, *, via: str) -> None:
+        """Move (or with ``row`` None, remove) an alias inside the caller's transaction, recording
+        the change in the alias history and the audit log. Callers check permissions first."""
+        existing = session.get(Alias, (model.id, alias))
+        previous = session.get(ModelVersion, existing.version_id).version if existing else None  # type: ignore[union-attr]
+        if row is None:
+            if existing is None:
+                raise NotFound(f"{model.name} has no alias {alias!r}")
+            session.delete(existing)
+        elif existing is None:
+            session.add(Alias(model_id=model.id, name=alias, version_id=row.id, updated_at=utcnow(), updated_by=self.user))
+        else:
+            existing.version_id, existing.updated_at, existing.updated_by = row.id, utcnow(), self.user
+        version = row.version if row is not None else None
+        session.add(AliasChange(model_id=model.id, alias=alias, version=version, previous=previous, at=utcnow(),
+                                actor=self.user, via=via))
+        action = "alias.delete" if row is None else "alias.set"
+        audit.append(session, self.user, action, f"model:{model.name}@{version or previous}",
+                     detail={"alias": alias, "version": version, "previous": previous, "via": via})
+        session.flush()
+
     def delete_alias(self, name: str, alias: str) -> None:
         check_name(name)
+        self.authorize(f"alias.set:{alias}", name)
 
         def work(session: Session) -> None:
             model = self._model(session, name, lock=True)
-            existing = session.get(Alias, (model.id, alias))
-            if existing is None:
-                raise NotFound(f"{name} has no alias {alias!r}")
-            session.delete(existing)
+            self._refuse_protected(session, name, alias)
+            self.move_alias(session, model, None, alias, via="direct")
 
         self._write(work)
 
@@ -600,6 +640,7 @@ class Registry:
     def delete_version(self, ref: str) -> VersionView:
         """Delete one version. Refused while an alias holds it or a composite pins it."""
         name, spec = split_ref(ref)
+        self.authorize("model.write", name)
 
         def work(session: Session) -> VersionView:
             model = self._model(session, name, lock=True)
@@ -622,6 +663,7 @@ class Registry:
             node = version_node(row.id)
             session.execute(delete(LineageEdge).where(LineageEdge.dst == node))
             session.delete(row)
+            audit.append(session, self.user, "model.delete_version", f"model:{view.ref}", detail={"digest": view.digest})
             return view
 
         return self._write(work, retry=False)
@@ -629,6 +671,7 @@ class Registry:
     def delete_model(self, name: str) -> int:
         """Delete a model and all its versions; refused if another model's composite pins one."""
         check_name(name)
+        self.authorize("model.write", name)
 
         def work(session: Session) -> int:
             model = self._model(session, name, lock=True)
@@ -647,6 +690,7 @@ class Registry:
             session.execute(delete(LineageEdge).where(LineageEdge.dst.in_([version_node(i) for i in ids])))
             session.execute(delete(ModelVersion).where(ModelVersion.model_id == model.id))
             session.delete(model)
+            audit.append(session, self.user, "model.delete", f"model:{name}", detail={"versions": len(ids)})
             return len(ids)
 
         return self._write(work, retry=False)

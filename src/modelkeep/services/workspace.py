@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from modelkeep.config import RepoConfig, find_root, init_root, load_config
 from modelkeep.errors import InvalidInput
 from modelkeep.meta.db import Database, open_database
+from modelkeep.services.access import Access
 from modelkeep.services.datasets import Datasets
 from modelkeep.services.registry import Registry
 from modelkeep.store.artifacts import ArtifactStore
@@ -17,6 +18,7 @@ from modelkeep.store.ingest import StatCache
 from modelkeep.store.repository import Repository
 
 if TYPE_CHECKING:
+    from modelkeep.services.promotion import Promotions
     from modelkeep.services.runs import Runs
 
 
@@ -30,6 +32,17 @@ class Workspace:
     store: ArtifactStore
     registry: Registry
     datasets: Datasets
+    _access: Access
+
+    @property
+    def access(self) -> Access:
+        return self._access
+
+    @property
+    def promotions(self) -> Promotions:
+        from modelkeep.services.promotion import Promotions
+
+        return Promotions(self.registry, self._access)
 
     @property
     def runs(self) -> Runs:
@@ -55,7 +68,10 @@ def _assemble(config: RepoConfig, *, migrate: bool, create_store: bool) -> Works
     registry = Registry(db, store, config.user)
     datasets = Datasets(db, repo, config.user, cache)
     registry.resolve_dataset = datasets.canonical_ref
-    return Workspace(config, db, repo, store, registry, datasets)
+    access = Access(db, config.user)
+    registry.authorize = lambda permission, model: access.check(permission, model=model)
+    datasets.authorize = lambda permission, name: access.check(permission)
+    return Workspace(config, db, repo, store, registry, datasets, access)
 
 
 def _level(text: str) -> int:

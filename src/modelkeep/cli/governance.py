@@ -1,0 +1,212 @@
+"""Governance commands: promote / approve / reject / withdraw / rollback, protect, audit, users,
+tokens and roles. The acting user is ``user.name`` (or ``MODELKEEP_USER``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from modelkeep.cli.output import emit_json, err_console, out_console
+
+if TYPE_CHECKING:
+    from modelkeep.services.workspace import Workspace
+
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+user_app = typer.Typer(help="Users of a shared registry.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
+role_app = typer.Typer(help="Roles and role bindings.", no_args_is_help=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+def _ws() -> Workspace:
+    from modelkeep.services.workspace import open_workspace
+
+    return open_workspace()
+
+
+def _show_request(doc: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        emit_json(doc)
+        return
+    out = out_console()
+    out.print(f"promotion {doc['id']}: {doc['model']}@{doc['version']} → {doc['alias']} [bold]{doc['status']}[/bold]")
+    for gate in doc["gates"]:
+        out.print(f"  gate {'passed' if gate['passed'] else 'FAILED'}: {gate['gate']} ({gate['detail']})", markup=False)
+    for review in doc["reviews"]:
+        out.print(f"  {review['decision']} by {review['reviewer']}: {review['comment']}", markup=False)
+
+
+def promote(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION to promote.")],
+    to: Annotated[str, typer.Option("--to", help="The protected alias, e.g. production.")],
+    justification: Annotated[str, typer.Option("--justification", help="Why this version should hold it.")],
+    ticket: Annotated[str, typer.Option("--ticket", help="Change ticket, e.g. CHG-123.")] = "",
+    json_out: JsonFlag = False,
+) -> None:
+    """Request that a protected alias move to a version: gates run now, approvals follow."""
+    doc = _ws().promotions.request(ref, to, justification, ticket)
+    if json_out:
+        emit_json(doc)
+        return
+    typer.echo(doc["id"])
+    _show_request(doc, False)
+
+
+def approve(request_id: Annotated[int, typer.Argument()], message: Annotated[str, typer.Option("-m")] = "",
+            json_out: JsonFlag = False) -> None:
+    """Approve a promotion request (not your own); the last required approval applies it."""
+    _show_request(_ws().promotions.review(request_id, "approve", message), json_out)
+
+
+def reject(request_id: Annotated[int, typer.Argument()], message: Annotated[str, typer.Option("-m")] = "",
+           json_out: JsonFlag = False) -> None:
+    """Reject a promotion request."""
+    _show_request(_ws().promotions.review(request_id, "reject", message), json_out)
+
+
+def comment(request_id: Annotated[int, typer.Argument()], message: Annotated[str, typer.Option("-m")],
+            json_out: JsonFlag = False) -> None:
+    """Comment on a promotion request."""
+    _show_request(_ws().promotions.review(request_id, "comment", message), json_out)
+
+
+def withdraw(request_id: Annotated[int, typer.Argument()], json_out: JsonFlag = False) -> None:
+    """Withdraw your own promotion request."""
+    _show_request(_ws().promotions.withdraw(request_id), json_out)
+
+
+def rollback(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[str, typer.Option("--alias", help="The alias to return to its previous holder.")],
+    json_out: JsonFlag = False,
+) -> None:
+    """Return an alias to the version that held it before its last move (audited)."""
+    doc = _ws().promotions.rollback(name, alias)
+    if json_out:
+        emit_json(doc)
+        return
+    out_console().print(f"{name}@{alias}: {doc['from']} → {doc['to']} (rolled back)", markup=False)
+
+
+def protect(
+    model: Annotated[str, typer.Argument(help="Model name, or '*' for every model.")],
+    alias: Annotated[str, typer.Argument()],
+    approvals: Annotated[int, typer.Option("--approvals", help="Approvals required.")] = 1,
+    gates: Annotated[Path | None, typer.Option("--gates", help="JSON/YAML: min_metrics, compare_with_current, required_tags.")] = None,
+) -> None:
+    """Protect an alias: it then moves only through promotion requests (admin)."""
+    from modelkeep.services.metadata import load_document
+
+    ws = _ws()
+    ws.promotions.protect(model, alias, required_approvals=approvals, gates=load_document(gates, "gates") if gates else None)
+    err_console().print(f"{model}@{alias} is protected ({approvals} approval(s))", markup=False)
+
+
+@audit_app.command("log")
+def audit_log(
+    model: Annotated[str | None, typer.Option("--model")] = None,
+    user: Annotated[str | None, typer.Option("--user")] = None,
+    action: Annotated[str | None, typer.Option("--action", help="e.g. alias.* or promotion.approve")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="ISO date or date-time (UTC)")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 200,
+    json_out: JsonFlag = False,
+) -> None:
+    """Audit entries, newest first, filtered by model, user, action and time."""
+    from modelkeep.meta.search import parse_datetime
+    from modelkeep.services.audit import query
+
+    rows = query(_ws().db, model=model, actor=user, action=action, since=parse_datetime(since) if since else None, limit=limit)
+    if json_out:
+        emit_json(rows)
+        return
+    for row in rows:
+        out_console().print(f"{row['seq']:>6} {row['at']} {row['actor']:<12} {row['action']:<22} {row['target']} "
+                            f"{row['outcome']}", markup=False, soft_wrap=True)
+
+
+@audit_app.command("verify")
+def audit_verify(json_out: JsonFlag = False) -> None:
+    """Recompute the hash chain: detects any edited, removed or reordered entry (exit 3)."""
+    from modelkeep.services.audit import verify_chain
+
+    result = verify_chain(_ws().db)
+    if json_out:
+        emit_json(result)
+    elif result["ok"]:
+        out_console().print(f"ok: {result['entries']} entries, chain intact", markup=False)
+    else:
+        err_console().print(f"audit chain broken at entry {result['first_bad']}: {result['reason']}", markup=False)
+    if not result["ok"]:
+        raise typer.Exit(3)
+
+
+@audit_app.command("holder")
+def audit_holder(
+    name: Annotated[str, typer.Argument()],
+    alias: Annotated[str, typer.Argument()],
+    at: Annotated[str, typer.Option("--at", help="ISO date-time (UTC); default now")] = "",
+    json_out: JsonFlag = False,
+) -> None:
+    """Which version held NAME@ALIAS at a given time."""
+    from modelkeep.meta.search import parse_datetime
+
+    when = parse_datetime(at) if at else datetime.now(UTC).replace(tzinfo=None)
+    version = _ws().promotions.holder_at(name, alias, when)
+    if json_out:
+        emit_json({"model": name, "alias": alias, "at": when.isoformat() + "Z", "version": version})
+        return
+    typer.echo(version or "(none)")
+
+
+@user_app.command("add")
+def user_add(name: Annotated[str, typer.Argument()], role: Annotated[str | None, typer.Option("--role")] = None,
+             json_out: JsonFlag = False) -> None:
+    """Add a user (the first user turns a personal registry into a shared, permission-checked one)."""
+    doc = _ws().access.create_user(name, role=role)
+    emit_json(doc) if json_out else err_console().print(f"added user {name}", markup=False)
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Argument()],
+    name: Annotated[str, typer.Option("--name")] = "default",
+    expires_days: Annotated[float | None, typer.Option("--expires-days")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Create an API token; it is printed once and stored only as a hash."""
+    doc = _ws().access.create_token(user, name=name, expires_days=expires_days)
+    if json_out:
+        emit_json(doc)
+        return
+    typer.echo(doc["token"])
+    err_console().print("store it now: it is not shown again", markup=False)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument()]) -> None:
+    """Revoke a token by id."""
+    _ws().access.revoke_token(token_id)
+    err_console().print(f"revoked token {token_id}", markup=False)
+
+
+@role_app.command("bind")
+def role_bind(
+    user: Annotated[str, typer.Argument()],
+    role: Annotated[str, typer.Argument()],
+    model: Annotated[str | None, typer.Option("--model", help="Only for this model.")] = None,
+    project: Annotated[str | None, typer.Option("--project", help="Only for this project.")] = None,
+) -> None:
+    """Grant a role globally, per project or per model."""
+    scope_kind, scope = ("model", model) if model else ("project", project) if project else ("global", "")
+    _ws().access.bind(user, role, scope_kind, scope or "")
+    err_console().print(f"{user}: {role} ({scope_kind}{' ' + scope if scope else ''})", markup=False)
+
+
+@role_app.command("define")
+def role_define(name: Annotated[str, typer.Argument()], permissions: Annotated[list[str], typer.Argument()]) -> None:
+    """Define (or redefine) a custom role from named permissions."""
+    _ws().access.define_role(name, permissions)
+    err_console().print(f"role {name}: {', '.join(permissions)}", markup=False)

@@ -1,0 +1,206 @@
+"""Users, API tokens, roles and permission checks.
+
+Tokens are random (``mk_<prefix>_<secret>``, 256 bits of secret), shown once, and stored only as
+SHA-256; the prefix finds the row. Roles are sets of named permissions (``model.read``,
+``model.write``, ``data.write``, ``promotion.request``, ``promotion.approve``, ``alias.set:NAME``,
+``alias.rollback``, ``audit.read``, ``admin``; ``*`` is every permission), bound to a user
+globally, per project or per model. A registry with no users at all is a personal one: every
+check passes for its single local user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from modelkeep.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from modelkeep.meta.db import Database
+from modelkeep.meta.tables import ApiToken, Role, RoleBinding, User
+from modelkeep.services import audit
+from modelkeep.services.inputs import check_name
+from modelkeep.services.registry import utcnow
+
+VIEWER = ["model.read", "data.read", "audit.read"]
+BUILTIN_ROLES: dict[str, list[str]] = {
+    "viewer": VIEWER,
+    "contributor": [*VIEWER, "model.write", "data.write", "promotion.request", "alias.set:*"],
+    "approver": [*VIEWER, "promotion.approve", "alias.rollback"],
+    "admin": ["*"],
+}
+SCOPES = ("global", "project", "model")
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    user_id: int | None  # None: the single user of a personal registry
+
+
+class Access:
+    def __init__(self, db: Database, actor: str) -> None:
+        self.db = db
+        self.actor = actor
+        self._personal: tuple[float, bool] | None = None
+
+    # --- users, roles, tokens -----------------------------------------------------------
+
+    def _ensure_roles(self, session: Session) -> None:
+        present = set(session.scalars(select(Role.name)))
+        for name, permissions in BUILTIN_ROLES.items():
+            if name not in present:
+                session.add(Role(name=name, permissions=permissions))
+        session.flush()
+
+    def create_user(self, name: str, *, role: str | None = None) -> dict[str, Any]:
+        check_name(name, "user name")
+        self.check("admin")  # in a personal registry (no users yet) this bootstraps the first one
+        with self.db.writer() as session, session.begin():
+            self._ensure_roles(session)
+            if session.scalar(select(User.id).where(User.name == name)) is not None:
+                raise Conflict(f"user {name!r} exists already")
+            self._personal = None
+            user = User(name=name, created_at=utcnow(), disabled=False)
+            session.add(user)
+            session.flush()
+            if role:
+                self._bind(session, user, role, "global", "")
+            audit.append(session, self.actor, "user.create", f"user:{name}", detail={"role": role})
+            return {"name": name, "id": user.id, "roles": [role] if role else []}
+
+    def define_role(self, name: str, permissions: list[str]) -> None:
+        self.check("admin")
+        if name in BUILTIN_ROLES:
+            raise Conflict(f"{name!r} is a built-in role")
+        with self.db.writer() as session, session.begin():
+            self._ensure_roles(session)
+            existing = session.get(Role, name)
+            if existing is None:
+                session.add(Role(name=name, permissions=sorted(set(permissions))))
+            else:
+                existing.permissions = sorted(set(permissions))
+            audit.append(session, self.actor, "role.define", f"role:{name}", detail={"permissions": permissions})
+
+    def _bind(self, session: Session, user: User, role: str, scope_kind: str, scope: str) -> None:
+        if scope_kind not in SCOPES:
+            raise InvalidInput(f"invalid scope {scope_kind!r}: one of {', '.join(SCOPES)}")
+        if session.get(Role, role) is None:
+            raise NotFound(f"role {role!r} does not exist", hint=f"built-in roles: {', '.join(BUILTIN_ROLES)}")
+        session.add(RoleBinding(user_id=user.id, role=role, scope_kind=scope_kind, scope=scope if scope_kind != "global" else ""))
+        session.flush()
+
+    def bind(self, user_name: str, role: str, scope_kind: str = "global", scope: str = "") -> None:
+        self.check("admin")
+        with self.db.writer() as session, session.begin():
+            self._ensure_roles(session)
+            user = self._user(session, user_name)
+            self._bind(session, user, role, scope_kind, scope)
+            audit.append(session, self.actor, "role.bind", f"user:{user_name}",
+                         detail={"role": role, "scope_kind": scope_kind, "scope": scope})
+
+    def _user(self, session: Session, name: str) -> User:
+        user = session.scalars(select(User).where(User.name == name)).first()
+        if user is None:
+            raise NotFound(f"user {name!r} does not exist")
+        return user
+
+    def create_token(self, user_name: str, *, name: str = "default", expires_days: float | None = None) -> dict[str, Any]:
+        """A new token for ``user_name`` (admins: anyone's; users: their own); the plaintext is in
+        the result and nowhere else."""
+        if user_name != self.actor:
+            self.check("admin")
+        prefix = secrets.token_hex(4)
+        token = f"mk_{prefix}_{secrets.token_urlsafe(32)}"
+        with self.db.writer() as session, session.begin():
+            user = self._user(session, user_name)
+            expires = utcnow() + timedelta(days=expires_days) if expires_days else None
+            row = ApiToken(user_id=user.id, name=name, prefix=prefix, hash=_hash(token), created_at=utcnow(),
+                           expires_at=expires)
+            session.add(row)
+            session.flush()
+            audit.append(session, self.actor, "token.create", f"user:{user_name}", detail={"token_id": row.id, "name": name})
+            return {"id": row.id, "user": user_name, "token": token, "expires_at": expires.isoformat() + "Z" if expires else None}
+
+    def revoke_token(self, token_id: int) -> None:
+        with self.db.writer() as session, session.begin():
+            row = session.get(ApiToken, token_id)
+            if row is None:
+                raise NotFound(f"token {token_id} does not exist")
+            owner = session.get(User, row.user_id)
+            if owner is None or owner.name != self.actor:
+                self.check("admin")
+            row.revoked_at = utcnow()
+            audit.append(session, self.actor, "token.revoke", f"token:{token_id}")
+
+    def authenticate(self, token: str) -> Principal:
+        """The user a token belongs to; PermissionDenied for unknown, expired or revoked tokens."""
+        parts = token.split("_", 2) if isinstance(token, str) else []
+        if len(parts) != 3 or parts[0] != "mk":
+            raise PermissionDenied("not a modelkeep API token")
+        with self.db.reader() as session:
+            for row in session.scalars(select(ApiToken).where(ApiToken.prefix == parts[1])):
+                if hmac.compare_digest(row.hash, _hash(token)):
+                    now = utcnow()
+                    if row.revoked_at is not None:
+                        raise PermissionDenied("this token was revoked")
+                    if row.expires_at is not None and row.expires_at <= now:
+                        raise PermissionDenied("this token has expired")
+                    user = session.get(User, row.user_id)
+                    if user is None or user.disabled:
+                        raise PermissionDenied("this token's user is disabled")
+                    return Principal(user.name, user.id)
+        raise PermissionDenied("unknown API token")
+
+    # --- checks -------------------------------------------------------------------------
+
+    def permissions(self, user_name: str, *, model: str | None = None, project: str | None = None) -> set[str]:
+        with self.db.reader() as session:
+            rows = session.execute(
+                select(RoleBinding.scope_kind, RoleBinding.scope, Role.permissions)
+                .join(Role, Role.name == RoleBinding.role)
+                .join(User, User.id == RoleBinding.user_id)
+                .where(User.name == user_name, User.disabled.is_(False))
+            ).all()
+        granted: set[str] = set()
+        for scope_kind, scope, permissions in rows:
+            if scope_kind == "global" or (scope_kind == "model" and scope == model) or (
+                scope_kind == "project" and scope == project
+            ):
+                granted.update(permissions)
+        return granted
+
+    def personal(self) -> bool:
+        """True while the registry has no users (checked at most every 5 s: writes stay cheap)."""
+        now = time.monotonic()
+        if self._personal is None or now - self._personal[0] > 5.0:
+            with self.db.reader() as session:
+                self._personal = (now, not session.scalar(select(func.count()).select_from(User)))
+        return self._personal[1]
+
+    def allowed(self, user_name: str, permission: str, *, model: str | None = None, project: str | None = None) -> bool:
+        if self.personal():
+            return True
+        granted = self.permissions(user_name, model=model, project=project)
+        if "*" in granted or permission in granted:
+            return True
+        family = permission.split(":", 1)[0]
+        return f"{family}:*" in granted and ":" in permission
+
+    def check(self, permission: str, *, model: str | None = None, project: str | None = None, user: str | None = None) -> None:
+        who = user or self.actor
+        if not self.allowed(who, permission, model=model, project=project):
+            raise PermissionDenied(f"{who} may not {permission}" + (f" on {model}" if model else ""),
+                                   hint="ask an admin for a role that grants it (mk role bind)")
+
+

@@ -12,8 +12,9 @@ revision = "0005_governance"
 down_revision = "0004_runs"
 
 
-def _fk(column: str, table: str, target: str, ondelete: str = "CASCADE", type_: sa.types.TypeEngine = sa.Integer()) -> sa.Column:
+def _fk(column: str, table: str, target: str, ondelete: str = "CASCADE", type_: sa.types.TypeEngine | None = None) -> sa.Column:
     ref_table = target.split(".")[0]
+    type_ = type_ if type_ is not None else sa.Integer()
     return sa.Column(column, type_, sa.ForeignKey(target, ondelete=ondelete, name=f"fk_{table}_{column}_{ref_table}"),
                      nullable=False)
 

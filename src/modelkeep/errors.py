@@ -7,6 +7,7 @@
     ├── Conflict                                     the request clashes with what exists (duplicate, pinned, held)
     ├── InvalidInput        (also a ValueError)      malformed input; the message says what is valid
     ├── PermissionDenied    (also a PermissionError) the caller may not do this
+    │   └── Unauthenticated                          no valid credentials were presented
     └── IntegrityError                               stored bytes or rows are not what they claim to be
 
 Interfaces map these to exit codes (``cli/``) and HTTP statuses (``api/``) in one place each;
@@ -45,6 +46,10 @@ class PermissionDenied(ModelKeepError, PermissionError):
     """The caller lacks the permission for this operation."""
 
 
+class Unauthenticated(PermissionDenied):
+    """No token, or a token that is unknown, expired or revoked."""
+
+
 class IntegrityError(ModelKeepError):
     """Stored content does not match its digest, or the store is damaged."""
 
@@ -56,4 +61,5 @@ __all__ = [
     "ModelKeepError",
     "NotFound",
     "PermissionDenied",
+    "Unauthenticated",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from modelkeep.services.views import VersionView
 from modelkeep.services.workspace import Workspace, init_workspace, open_workspace
 
 if TYPE_CHECKING:
+    from modelkeep.client import RemoteRegistry
     from modelkeep.services.runs import ActiveRun
 
 _lock = threading.Lock()
@@ -43,14 +45,35 @@ def _workspace() -> Workspace:
         return _current
 
 
+_remote: RemoteRegistry | None = None
+
+
+def _server() -> RemoteRegistry | None:
+    """The remote transport when ``MODELKEEP_URL`` is set (with ``MODELKEEP_TOKEN``)."""
+    global _remote
+    url = os.environ.get("MODELKEEP_URL")
+    if not url:
+        return None
+    with _lock:
+        if _remote is None or _remote.url != url.rstrip("/"):
+            from modelkeep.client import RemoteRegistry
+
+            _remote = RemoteRegistry(url, os.environ.get("MODELKEEP_TOKEN"))
+        return _remote
+
+
 def register(name: str, path: str | Path | None = None, **options: Any) -> VersionView:
     """Register a model version; see :meth:`modelkeep.services.registry.Registry.register`."""
+    remote = _server()
+    if remote is not None:
+        return remote.register(name, path, **options)
     return _workspace().registry.register(name, path, **options)
 
 
 def get(ref: str) -> VersionView:
     """Resolve ``NAME@SPEC`` (``fraud@2.1.*``, ``fraud@^2.1``, ``fraud@production``)."""
-    return _workspace().registry.get(ref)
+    remote = _server()
+    return remote.get(ref) if remote is not None else _workspace().registry.get(ref)
 
 
 def list_models() -> list[ModelSummary]:
@@ -58,7 +81,8 @@ def list_models() -> list[ModelSummary]:
 
 
 def list_versions(name: str) -> list[VersionView]:
-    return _workspace().registry.list_versions(name)
+    remote = _server()
+    return remote.list_versions(name) if remote is not None else _workspace().registry.list_versions(name)
 
 
 def search(
@@ -68,20 +92,31 @@ def search(
     limit: int = 50,
     cursor: str | None = None,
 ) -> SearchPage:
+    remote = _server()
+    if remote is not None:
+        return remote.search(filter, order_by=order_by, limit=limit, cursor=cursor)
     return search_versions(_workspace().db, filter, order_by=order_by, limit=limit, cursor=cursor)
 
 
 def diff(a: str, b: str) -> dict[str, Any]:
+    remote = _server()
+    if remote is not None:
+        return remote.diff(a, b)
     workspace = _workspace()
     return diff_versions(workspace.store, workspace.registry.get(a), workspace.registry.get(b))
 
 
 def set_alias(ref: str, alias: str) -> VersionView:
-    return _workspace().registry.set_alias(ref, alias)
+    remote = _server()
+    return remote.set_alias(ref, alias) if remote is not None else _workspace().registry.set_alias(ref, alias)
 
 
 def delete_alias(name: str, alias: str) -> None:
-    _workspace().registry.delete_alias(name, alias)
+    remote = _server()
+    if remote is not None:
+        remote.delete_alias(name, alias)
+    else:
+        _workspace().registry.delete_alias(name, alias)
 
 
 def start_run(name: str | None = None, project: str = "default") -> ActiveRun:

@@ -19,6 +19,7 @@ from modelkeep.cli import data as data_commands
 from modelkeep.cli import governance as governance_commands
 from modelkeep.cli import model as model_commands
 from modelkeep.cli import runs as run_commands
+from modelkeep.cli import server as server_commands
 from modelkeep.cli import storage as storage_commands
 from modelkeep.cli.output import emit_json, err_console, out_console
 from modelkeep.errors import (
@@ -53,6 +54,7 @@ app.add_typer(governance_commands.audit_app, name="audit")
 app.add_typer(governance_commands.user_app, name="user")
 app.add_typer(governance_commands.token_app, name="token")
 app.add_typer(governance_commands.role_app, name="role")
+app.command()(server_commands.server)
 app.add_typer(config_app, name="config")
 
 _DEBUG = False

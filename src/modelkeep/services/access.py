@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from modelkeep.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from modelkeep.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import ApiToken, Role, RoleBinding, User
 from modelkeep.services import audit
@@ -147,20 +147,20 @@ class Access:
         """The user a token belongs to; PermissionDenied for unknown, expired or revoked tokens."""
         parts = token.split("_", 2) if isinstance(token, str) else []
         if len(parts) != 3 or parts[0] != "mk":
-            raise PermissionDenied("not a modelkeep API token")
+            raise Unauthenticated("not a modelkeep API token")
         with self.db.reader() as session:
             for row in session.scalars(select(ApiToken).where(ApiToken.prefix == parts[1])):
                 if hmac.compare_digest(row.hash, _hash(token)):
                     now = utcnow()
                     if row.revoked_at is not None:
-                        raise PermissionDenied("this token was revoked")
+                        raise Unauthenticated("this token was revoked")
                     if row.expires_at is not None and row.expires_at <= now:
-                        raise PermissionDenied("this token has expired")
+                        raise Unauthenticated("this token has expired")
                     user = session.get(User, row.user_id)
                     if user is None or user.disabled:
-                        raise PermissionDenied("this token's user is disabled")
+                        raise Unauthenticated("this token's user is disabled")
                     return Principal(user.name, user.id)
-        raise PermissionDenied("unknown API token")
+        raise Unauthenticated("unknown API token")
 
     # --- checks -------------------------------------------------------------------------
 

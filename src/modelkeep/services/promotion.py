@@ -65,7 +65,7 @@ class Promotions:
                 session.add(ProtectedAlias(model=model, alias=alias, required_approvals=required_approvals, gates=gates or {}))
             else:
                 row.required_approvals, row.gates = required_approvals, gates or {}
-            audit.append(session, self.user, "alias.protect", f"model:{model}",
+            audit.append(session, self.user, "alias.protect", f"model:{model}", source=self.registry.source,
                          detail={"alias": alias, "required_approvals": required_approvals, "gates": gates or {}})
 
     def _policy(self, session: Session, model: str, alias: str) -> ProtectedAlias | None:
@@ -121,7 +121,7 @@ class Promotions:
                                        created_at=utcnow())
             session.add(request)
             session.flush()
-            audit.append(session, self.user, "promotion.request", f"model:{version.ref}",
+            audit.append(session, self.user, "promotion.request", f"model:{version.ref}", source=self.registry.source,
                          detail={"request": request.id, "alias": alias, "status": status, "gates": gates, "ticket": ticket})
             if status == "pending" and policy.required_approvals == 0:
                 self._apply(session, request, model)
@@ -152,7 +152,7 @@ class Promotions:
                     raise Conflict(f"{self.user} already approved promotion {request_id}")
             request.reviews = [*request.reviews, {"reviewer": self.user, "decision": decision, "comment": comment,
                                                   "at": utcnow().isoformat() + "Z"}]
-            audit.append(session, self.user, f"promotion.{decision}", f"model:{model.name}@{request.version}",
+            audit.append(session, self.user, f"promotion.{decision}", f"model:{model.name}@{request.version}", source=self.registry.source,
                          detail={"request": request_id, "comment": comment})
             if decision == "reject":
                 request.status, request.decided_at = "rejected", utcnow()
@@ -171,7 +171,7 @@ class Promotions:
             if request.status not in ("pending", "blocked"):
                 raise Conflict(f"promotion {request_id} is {request.status}")
             request.status, request.decided_at = "withdrawn", utcnow()
-            audit.append(session, self.user, "promotion.withdraw", f"model:{model.name}@{request.version}",
+            audit.append(session, self.user, "promotion.withdraw", f"model:{model.name}@{request.version}", source=self.registry.source,
                          detail={"request": request_id})
             return _request_dict(request, model.name)
 
@@ -182,7 +182,7 @@ class Promotions:
             raise NotFound(f"{model.name}@{request.version} no longer exists")
         self.registry.move_alias(session, model, row, request.alias, via="promotion")
         request.status, request.decided_at = "applied", utcnow()
-        audit.append(session, self.user, "promotion.apply", f"model:{model.name}@{request.version}",
+        audit.append(session, self.user, "promotion.apply", f"model:{model.name}@{request.version}", source=self.registry.source,
                      detail={"request": request.id, "alias": request.alias})
 
     def get(self, request_id: int) -> dict[str, Any]:

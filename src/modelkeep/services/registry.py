@@ -194,6 +194,7 @@ class Registry:
         self.db = db
         self.store = store
         self.user = user
+        self.source = "local"  # where requests come from (the server sets the client address)
         # Set by the workspace: checks a dataset reference and returns it as NAME@N.
         self.resolve_dataset: Callable[[str], str] | None = None
         # Set by the workspace: raises PermissionDenied unless the actor holds (permission, model).
@@ -544,7 +545,7 @@ class Registry:
             session.execute(insert(LineageEdge.__table__), [
                 {"kind": kind, "src": src, "dst": node, "created_at": now} for kind, src in edges
             ])
-        audit.append(session, self.user, "model.register", f"model:{name}@{number}",
+        audit.append(session, self.user, "model.register", f"model:{name}@{number}", source=self.source,
                      detail={"bump": part_label, "digest": candidate.digest, "reasons": reasons})
         return candidate.view(version_id, name, values, parent_row.version if parent_row else None)
 
@@ -620,7 +621,7 @@ class Registry:
         session.add(AliasChange(model_id=model.id, alias=alias, version=version, previous=previous, at=utcnow(),
                                 actor=self.user, via=via))
         action = "alias.delete" if row is None else "alias.set"
-        audit.append(session, self.user, action, f"model:{model.name}@{version or previous}",
+        audit.append(session, self.user, action, f"model:{model.name}@{version or previous}", source=self.source,
                      detail={"alias": alias, "version": version, "previous": previous, "via": via})
         session.flush()
 
@@ -663,7 +664,7 @@ class Registry:
             node = version_node(row.id)
             session.execute(delete(LineageEdge).where(LineageEdge.dst == node))
             session.delete(row)
-            audit.append(session, self.user, "model.delete_version", f"model:{view.ref}", detail={"digest": view.digest})
+            audit.append(session, self.user, "model.delete_version", f"model:{view.ref}", source=self.source, detail={"digest": view.digest})
             return view
 
         return self._write(work, retry=False)
@@ -690,7 +691,7 @@ class Registry:
             session.execute(delete(LineageEdge).where(LineageEdge.dst.in_([version_node(i) for i in ids])))
             session.execute(delete(ModelVersion).where(ModelVersion.model_id == model.id))
             session.delete(model)
-            audit.append(session, self.user, "model.delete", f"model:{name}", detail={"versions": len(ids)})
+            audit.append(session, self.user, "model.delete", f"model:{name}", source=self.source, detail={"versions": len(ids)})
             return len(ids)
 
         return self._write(work, retry=False)

@@ -68,8 +68,23 @@ class VersionView:
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> VersionView:
+        """The inverse of :meth:`to_dict` (what the remote client receives)."""
+        return cls(
+            id=int(doc.get("id", 0)), name=doc["name"], version=doc["version"], status=doc["status"],
+            description=doc["description"], bump=doc["bump"], reasons=doc["reasons"], digest=doc["digest"],
+            artifact_kind=doc["artifact"]["kind"], artifact_size=doc["artifact"]["size"], signature=doc["signature"],
+            metadata=doc["metadata"] or None, environment=doc["environment"] or None, code=doc["code"] or None,
+            composite_config=doc["composite_config"], parent=doc["parent"],
+            created_at=datetime.fromisoformat(doc["created_at"].rstrip("Z")), created_by=doc["created_by"],
+            params=doc["params"], metrics=doc["metrics"], tags=doc["tags"], aliases=doc["aliases"], data=doc["data"],
+            components=doc["components"],
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "name": self.name,
             "version": self.version,
             "ref": self.ref,

@@ -50,6 +50,17 @@ class Workspace:
 
         return Runs(self.db, self.registry, self.datasets, self.store, self.config.user)
 
+    def as_user(self, name: str, source: str = "local") -> Workspace:
+        """The same database and store, acting as ``name`` (the server: one per request)."""
+        registry = Registry(self.db, self.store, name)
+        registry.source = source
+        datasets = Datasets(self.db, self.repo, name, self.datasets.cache)
+        registry.resolve_dataset = datasets.canonical_ref
+        access = Access(self.db, name)
+        registry.authorize = lambda permission, model: access.check(permission, model=model)
+        datasets.authorize = lambda permission, dataset: access.check(permission)
+        return Workspace(self.config, self.db, self.repo, self.store, registry, datasets, access)
+
     def stat_cache(self) -> StatCache:
         return StatCache(self.config.cache_dir / "stat.json")
 

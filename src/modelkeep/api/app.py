@@ -1,0 +1,189 @@
+"""The REST API (FastAPI): everything the CLI and SDK do to the registry, behind tokens.
+
+Every endpoint but ``/health`` needs ``Authorization: Bearer <token>``; each request acts as
+the token's user, so the services' permission checks and the audit log (with the client
+address as source) apply unchanged. Domain errors map to HTTP here and only here:
+NotFound 404, Conflict 409, InvalidInput 422, Unauthenticated 401, PermissionDenied 403,
+IntegrityError 500.
+The server keeps no state of its own (everything is in the database and the store), so
+several processes can serve one registry behind a load balancer.
+
+(No ``from __future__ import annotations`` here: FastAPI reads the annotations at runtime.)
+"""
+
+
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from modelkeep import __version__
+from modelkeep.errors import (
+    Conflict,
+    IntegrityError,
+    InvalidInput,
+    ModelKeepError,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
+from modelkeep.services.workspace import Workspace
+
+STATUS = [(NotFound, 404), (Conflict, 409), (InvalidInput, 422), (Unauthenticated, 401), (PermissionDenied, 403),
+          (IntegrityError, 500)]
+MAX_BODY = 8 << 20  # JSON requests; artifacts travel through the store, not through this API
+
+
+def create_app(workspace: Workspace) -> FastAPI:
+    app = FastAPI(title="modelkeep", version=__version__,
+                  description="Model registry, datasets, promotions and audit of modelkeep.")
+
+    @app.exception_handler(ModelKeepError)
+    async def domain_error(_request: Request, exc: ModelKeepError) -> JSONResponse:
+        status = next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
+        return JSONResponse({"error": type(exc).__name__, "message": str(exc), "hint": exc.hint}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        return JSONResponse({"error": "InvalidInput", "message": "invalid request", "problems": problems}, status_code=422)
+
+    @app.middleware("http")
+    async def limit_size(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY:
+            return JSONResponse({"error": "InvalidInput", "message": f"request body over {MAX_BODY} bytes"}, status_code=413)
+        return await call_next(request)
+
+    def acting(request: Request, authorization: Annotated[str | None, Header()] = None) -> Workspace:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise Unauthenticated("missing token: send 'Authorization: Bearer <token>'")
+        principal = workspace.access.authenticate(authorization[len("Bearer "):].strip())
+        source = request.client.host if request.client else "unknown"
+        return workspace.as_user(principal.name, source)
+
+    Ws = Annotated[Workspace, Depends(acting)]
+
+    def read(ws: Workspace, model: str | None = None) -> None:
+        ws.access.check("model.read", model=model)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/api/v1/models")
+    def list_models(ws: Ws) -> list[dict[str, Any]]:
+        read(ws)
+        return [m.to_dict() for m in ws.registry.list_models()]
+
+    @app.get("/api/v1/models/{name}/versions")
+    def list_versions(ws: Ws, name: str) -> list[dict[str, Any]]:
+        read(ws, name)
+        return [v.to_dict() for v in ws.registry.list_versions(name)]
+
+    @app.get("/api/v1/models/{name}/versions/{spec}")
+    def get_version(ws: Ws, name: str, spec: str) -> dict[str, Any]:
+        read(ws, name)
+        return ws.registry.get(f"{name}@{spec}").to_dict()
+
+    @app.post("/api/v1/models/{name}/versions", status_code=201)
+    def register(ws: Ws, name: str, body: Annotated[dict[str, Any], Body()] = None) -> dict[str, Any]:  # type: ignore[assignment]
+        allowed = {"params", "metrics", "tags", "data", "parent", "bump", "version", "experiment", "signature",
+                   "metadata", "description", "components", "composite_config"}
+        options = dict(body or {})
+        unknown = set(options) - allowed
+        if unknown:
+            raise InvalidInput(f"unknown fields {sorted(unknown)}; valid: {sorted(allowed)}")
+        return ws.registry.register(name, None, **options).to_dict()
+
+    @app.put("/api/v1/models/{name}/aliases/{alias}")
+    def set_alias(ws: Ws, name: str, alias: str, body: Annotated[dict[str, str], Body()]) -> dict[str, Any]:
+        if "version" not in body:
+            raise InvalidInput("body needs 'version'")
+        view = ws.registry.set_alias(f"{name}@{body['version']}", alias)
+        return {"name": name, "alias": alias, "version": view.version}
+
+    @app.delete("/api/v1/models/{name}/aliases/{alias}", status_code=204)
+    def delete_alias(ws: Ws, name: str, alias: str) -> None:
+        ws.registry.delete_alias(name, alias)
+
+    @app.delete("/api/v1/models/{name}/versions/{version}", status_code=204)
+    def delete_version(ws: Ws, name: str, version: str) -> None:
+        ws.registry.delete_version(f"{name}@{version}")
+
+    @app.get("/api/v1/search")
+    def search(ws: Ws, filter: str = "", order_by: str | None = None,  # noqa: A002
+               limit: Annotated[int, Query(ge=1, le=1000)] = 50, cursor: str | None = None) -> dict[str, Any]:
+        from modelkeep.services.search import search_versions
+
+        read(ws)
+        return search_versions(ws.db, filter, order_by=order_by, limit=limit, cursor=cursor).to_dict()
+
+    @app.get("/api/v1/diff")
+    def diff(ws: Ws, a: str, b: str) -> dict[str, Any]:
+        from modelkeep.services.diff import diff_versions
+
+        read(ws)
+        return diff_versions(ws.store, ws.registry.get(a), ws.registry.get(b))
+
+    @app.get("/api/v1/lineage")
+    def lineage(ws: Ws, ref: str, downstream: bool = False) -> dict[str, Any]:
+        from modelkeep.services.lineage import resolve_node, walk
+
+        read(ws)
+        return walk(ws.db, resolve_node(ws.db, ws.registry, ws.datasets, ref), downstream=downstream)
+
+    @app.post("/api/v1/promotions", status_code=201)
+    def promote(ws: Ws, body: Annotated[dict[str, str], Body()]) -> dict[str, Any]:
+        missing = {"ref", "alias", "justification"} - set(body)
+        if missing:
+            raise InvalidInput(f"body needs {sorted(missing)}")
+        return ws.promotions.request(body["ref"], body["alias"], body["justification"], body.get("ticket", ""))
+
+    @app.get("/api/v1/promotions/{request_id}")
+    def get_promotion(ws: Ws, request_id: int) -> dict[str, Any]:
+        read(ws)
+        return ws.promotions.get(request_id)
+
+    @app.post("/api/v1/promotions/{request_id}/reviews")
+    def review(ws: Ws, request_id: int, body: Annotated[dict[str, str], Body()]) -> dict[str, Any]:
+        return ws.promotions.review(request_id, body.get("decision", ""), body.get("comment", ""))
+
+    @app.post("/api/v1/promotions/{request_id}/withdraw")
+    def withdraw(ws: Ws, request_id: int) -> dict[str, Any]:
+        return ws.promotions.withdraw(request_id)
+
+    @app.post("/api/v1/models/{name}/aliases/{alias}/rollback")
+    def rollback(ws: Ws, name: str, alias: str) -> dict[str, Any]:
+        return ws.promotions.rollback(name, alias)
+
+    @app.get("/api/v1/audit")
+    def audit_log(ws: Ws, model: str | None = None, user: str | None = None, action: str | None = None,
+                  since: str | None = None, limit: Annotated[int, Query(ge=1, le=10000)] = 200) -> list[dict[str, Any]]:
+        from modelkeep.meta.search import parse_datetime
+        from modelkeep.services.audit import query
+
+        ws.access.check("audit.read")
+        return query(ws.db, model=model, actor=user, action=action, since=parse_datetime(since) if since else None,
+                     limit=limit)
+
+    @app.get("/api/v1/audit/verify")
+    def audit_verify(ws: Ws) -> dict[str, Any]:
+        from modelkeep.services.audit import verify_chain
+
+        ws.access.check("audit.read")
+        return verify_chain(ws.db)
+
+    return app
+
+
+def bootstrap(workspace: Workspace) -> str | None:
+    """On a registry without users: create ``admin`` with the admin role, protect ``production``
+    for every model, and return the admin's token (shown once). None if users exist."""
+    if not workspace.access.personal():
+        return None
+    workspace.access.create_user("admin", role="admin")
+    admin = workspace.as_user("admin")
+    admin.promotions.protect("*", "production", required_approvals=1)
+    return admin.access.create_token("admin", name="bootstrap")["token"]

@@ -1,0 +1,112 @@
+"""The remote transport: the SDK's registry operations over HTTP to ``mk server``.
+
+Selected by ``MODELKEEP_URL`` (and ``MODELKEEP_TOKEN``); errors come back as the same exception
+classes the in-process registry raises, so code works unchanged against either.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from modelkeep.errors import (
+    Conflict,
+    IntegrityError,
+    InvalidInput,
+    ModelKeepError,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
+from modelkeep.services.search import SearchPage
+from modelkeep.services.views import VersionView
+
+ERRORS: dict[int, type[ModelKeepError]] = {
+    401: Unauthenticated, 403: PermissionDenied, 404: NotFound, 409: Conflict, 413: InvalidInput, 422: InvalidInput,
+    500: IntegrityError,
+}
+
+
+class RemoteRegistry:
+    def __init__(self, url: str, token: str | None, *, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ModelKeepError(f"cannot reach the modelkeep server at {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"message": response.text}
+            kind = ERRORS.get(response.status_code, ModelKeepError)
+            raise kind(body.get("message", f"HTTP {response.status_code}"), hint=body.get("hint"))
+        return response.json() if response.content else None
+
+    @staticmethod
+    def _split(ref: str) -> tuple[str, str]:
+        name, _, spec = ref.partition("@")
+        return name, spec or "latest"
+
+    def get(self, ref: str) -> VersionView:
+        name, spec = self._split(ref)
+        return VersionView.from_dict(self._call("GET", f"/api/v1/models/{name}/versions/{spec}"))
+
+    def list_versions(self, name: str) -> list[VersionView]:
+        return [VersionView.from_dict(d) for d in self._call("GET", f"/api/v1/models/{name}/versions")]
+
+    def list_models(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/api/v1/models"))
+
+    def register(self, name: str, path: Any = None, **options: Any) -> VersionView:
+        if path is not None:
+            raise InvalidInput("registering an artifact file through the server is not supported yet: "
+                               "push the artifact to the shared store, or register metadata only")
+        return VersionView.from_dict(self._call("POST", f"/api/v1/models/{name}/versions", json=options))
+
+    def set_alias(self, ref: str, alias: str) -> VersionView:
+        name, spec = self._split(ref)
+        self._call("PUT", f"/api/v1/models/{name}/aliases/{alias}", json={"version": spec})
+        return self.get(f"{name}@{alias}")
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self._call("DELETE", f"/api/v1/models/{name}/aliases/{alias}")
+
+    def delete_version(self, ref: str) -> None:
+        name, spec = self._split(ref)
+        self._call("DELETE", f"/api/v1/models/{name}/versions/{spec}")
+
+    def search(self, filter_text: str | None = None, *, order_by: str | None = None, limit: int = 50,
+               cursor: str | None = None) -> SearchPage:
+        params = {"filter": filter_text or "", "limit": limit}
+        if order_by:
+            params["order_by"] = order_by
+        if cursor:
+            params["cursor"] = cursor
+        doc = self._call("GET", "/api/v1/search", params=params)
+        return SearchPage([VersionView.from_dict(d) for d in doc["results"]], doc["next_cursor"])
+
+    def diff(self, a: str, b: str) -> dict[str, Any]:
+        return dict(self._call("GET", "/api/v1/diff", params={"a": a, "b": b}))
+
+    def promote(self, ref: str, alias: str, justification: str, ticket: str = "") -> dict[str, Any]:
+        return dict(self._call("POST", "/api/v1/promotions",
+                               json={"ref": ref, "alias": alias, "justification": justification, "ticket": ticket}))
+
+    def review(self, request_id: int, decision: str, comment: str = "") -> dict[str, Any]:
+        return dict(self._call("POST", f"/api/v1/promotions/{request_id}/reviews",
+                               json={"decision": decision, "comment": comment}))
+
+    def rollback(self, name: str, alias: str) -> dict[str, Any]:
+        return dict(self._call("POST", f"/api/v1/models/{name}/aliases/{alias}/rollback"))
+
+    def audit(self, **filters: Any) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/api/v1/audit", params={k: v for k, v in filters.items() if v is not None}))

@@ -1,0 +1,146 @@
+"""The REST server on loopback: tokens, the role matrix over HTTP, JSON errors, the SDK remotely."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import modelkeep as mk
+from modelkeep.services.workspace import open_workspace
+
+MK = [sys.executable, "-m", "modelkeep.cli.main"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    root = tmp_path_factory.mktemp("server")
+    env = {**os.environ, "MODELKEEP_USER": "operator"}
+    for name in ("MODELKEEP_HOME", "MODELKEEP_URL", "MODELKEEP_TOKEN"):
+        env.pop(name, None)
+    subprocess.run([*MK, "init"], cwd=root, env=env, check=True, capture_output=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([*MK, "server", "--port", str(port), "--bootstrap-token-file", "admin.token"], cwd=root,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.time() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
+        time.sleep(0.2)
+    tokens = {"admin": (root / "admin.token").read_text().strip()}
+    old = os.environ.get("MODELKEEP_USER")
+    os.environ["MODELKEEP_USER"] = "admin"
+    admin = open_workspace(root)
+    for user, role in (("vera", "viewer"), ("carl", "contributor"), ("ada", "approver")):
+        admin.access.create_user(user, role=role)
+        tokens[user] = admin.access.create_token(user)["token"]
+    admin.close()
+    if old is not None:
+        os.environ["MODELKEEP_USER"] = old
+    yield {"url": url, **tokens}
+    proc.terminate()
+    proc.wait(timeout=10)
+    if proc.stderr:
+        proc.stderr.close()
+
+
+def call(server: dict[str, str], who: str | None, method: str, path: str, **kwargs: object) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {server[who]}"} if who else {}
+    return httpx.request(method, server["url"] + path, headers=headers, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+def test_tokens_are_required(server: dict[str, str]) -> None:
+    assert call(server, None, "GET", "/health").json()["status"] == "ok"
+    assert call(server, None, "GET", "/api/v1/models").status_code == 401
+    bad = httpx.get(server["url"] + "/api/v1/models", headers={"Authorization": "Bearer mk_00000000_nope"})
+    assert bad.status_code == 401 and bad.json()["error"] == "Unauthenticated"
+    assert call(server, None, "GET", "/openapi.json").status_code == 200
+
+
+def test_role_matrix_over_http(server: dict[str, str]) -> None:
+    created = call(server, "carl", "POST", "/api/v1/models/fraud/versions", json={"metrics": {"auc": 0.9}})
+    assert created.status_code == 201
+    call(server, "carl", "POST", "/api/v1/models/fraud/versions", json={"metrics": {"auc": 0.95}, "params": {"d": 2}})
+    expectations = [
+        # (who, method, path, body, status)
+        ("vera", "GET", "/api/v1/models/fraud/versions/latest", None, 200),
+        ("vera", "POST", "/api/v1/models/fraud/versions", {}, 403),
+        ("vera", "PUT", "/api/v1/models/fraud/aliases/staging", {"version": "1.0.0"}, 403),
+        ("carl", "PUT", "/api/v1/models/fraud/aliases/staging", {"version": "1.0.0"}, 200),
+        ("admin", "PUT", "/api/v1/models/fraud/aliases/production", {"version": "1.0.0"}, 403),  # protected for all
+        ("ada", "POST", "/api/v1/models/fraud/versions", {}, 403),
+        ("vera", "GET", "/api/v1/audit", None, 200),
+        ("carl", "GET", "/api/v1/search?filter=metrics.auc%20%3E%200.92", None, 200),
+        ("carl", "GET", "/api/v1/models/nope/versions/latest", None, 404),
+        ("carl", "GET", "/api/v1/search?filter=metrics.auc%20%3E", None, 422),
+        ("carl", "POST", "/api/v1/models/fraud/versions", {"colour": "red"}, 422),
+        ("carl", "POST", "/api/v1/models/fraud/versions", {"version": "1.0.0"}, 409),
+    ]
+    for who, method, path, body, status in expectations:
+        response = call(server, who, method, path, json=body) if body is not None else call(server, who, method, path)
+        assert response.status_code == status, (who, method, path, response.text)
+        if status >= 400:
+            assert set(response.json()) >= {"error", "message"}
+
+
+def test_promotion_through_the_api(server: dict[str, str]) -> None:
+    call(server, "carl", "POST", "/api/v1/models/churn/versions", json={"metrics": {"auc": 0.8}})
+    request = call(server, "carl", "POST", "/api/v1/promotions",
+                   json={"ref": "churn@1.0.0", "alias": "production", "justification": "first release"})
+    assert request.status_code == 201 and request.json()["status"] == "pending"
+    own = call(server, "carl", "POST", f"/api/v1/promotions/{request.json()['id']}/reviews", json={"decision": "approve"})
+    assert own.status_code == 403
+    approved = call(server, "ada", "POST", f"/api/v1/promotions/{request.json()['id']}/reviews",
+                    json={"decision": "approve", "comment": "ok"})
+    assert approved.status_code == 200 and approved.json()["status"] == "applied"
+    holder = call(server, "vera", "GET", "/api/v1/models/churn/versions/production").json()
+    assert holder["version"] == "1.0.0.0.0"
+    entries = call(server, "vera", "GET", "/api/v1/audit?model=churn").json()
+    assert {"promotion.request", "promotion.approve", "promotion.apply"} <= {e["action"] for e in entries}
+    assert all(e["source"] == "127.0.0.1" for e in entries)
+    assert call(server, "vera", "GET", "/api/v1/audit/verify").json()["ok"]
+
+
+@pytest.fixture
+def remote_sdk(server: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from modelkeep import sdk
+
+    monkeypatch.setenv("MODELKEEP_URL", server["url"])
+    monkeypatch.setenv("MODELKEEP_TOKEN", server["carl"])
+    yield
+    if sdk._remote is not None:
+        sdk._remote.close()
+        sdk._remote = None
+
+
+def test_sdk_against_the_live_server(server: dict[str, str], remote_sdk: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELKEEP_URL", server["url"])
+    monkeypatch.setenv("MODELKEEP_TOKEN", server["carl"])
+    v = mk.register("remote-model", params={"lr": 0.1}, metrics={"auc": 0.7})
+    v2 = mk.register("remote-model", params={"lr": 0.05}, metrics={"auc": 0.75})
+    assert (v.version, v2.bump) == ("1.0.0.0.0", "patch")
+    assert mk.get("remote-model@latest").metrics == {"auc": 0.75}
+    mk.set_alias("remote-model@1.0.0", "staging")
+    assert mk.get("remote-model@staging").version == "1.0.0.0.0"
+    assert [r.ref for r in mk.search("name = 'remote-model' and metrics.auc > 0.72").results] == [v2.ref]
+    assert mk.diff(v.ref, v2.ref)["params"][0]["status"] == "changed"
+    with pytest.raises(mk.PermissionDenied, match="protected"):
+        mk.set_alias("remote-model@1.0.1", "production")
+    with pytest.raises(mk.NotFound):
+        mk.get("missing@latest")

@@ -35,8 +35,29 @@ STATUS = [(NotFound, 404), (Conflict, 409), (InvalidInput, 422), (Unauthenticate
 MAX_BODY = 8 << 20  # JSON requests; artifacts travel through the store, not through this API
 
 
-def create_app(workspace: Workspace) -> FastAPI:
-    app = FastAPI(title="modelkeep", version=__version__,
+def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastAPI:
+    import threading
+    from contextlib import asynccontextmanager
+
+    stop = threading.Event()
+
+    def dispatcher() -> None:  # the outbox is in the database, so any replica may deliver it
+        hooks = workspace.as_user("modelkeep-server").webhooks
+        while not stop.wait(1.0):
+            try:
+                hooks.dispatch()
+            except Exception:  # a failing dispatch must not stop the loop; deliveries keep their state
+                continue
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> Any:
+        thread = threading.Thread(target=dispatcher, name="webhook-dispatcher", daemon=True)
+        if dispatch_webhooks:
+            thread.start()
+        yield
+        stop.set()
+
+    app = FastAPI(title="modelkeep", version=__version__, lifespan=lifespan,
                   description="Model registry, datasets, promotions and audit of modelkeep.")
 
     @app.exception_handler(ModelKeepError)

@@ -210,3 +210,58 @@ def role_define(name: Annotated[str, typer.Argument()], permissions: Annotated[l
     """Define (or redefine) a custom role from named permissions."""
     _ws().access.define_role(name, permissions)
     err_console().print(f"role {name}: {', '.join(permissions)}", markup=False)
+
+
+webhook_app = typer.Typer(help="Webhooks: signed, retried, replayable event deliveries.", no_args_is_help=True)
+
+
+@webhook_app.command("add")
+def webhook_add(
+    url: Annotated[str, typer.Argument()],
+    events: Annotated[list[str], typer.Option("--events", help="Event types (repeat), or '*'.")],
+    fmt: Annotated[str, typer.Option("--format", help="json, or slack for Slack-compatible incoming webhooks.")] = "json",
+    json_out: JsonFlag = False,
+) -> None:
+    """Subscribe a URL; prints the signing secret once."""
+    doc = _ws().webhooks.add(url, events, format=fmt)
+    if json_out:
+        emit_json(doc)
+        return
+    out_console().print(f"webhook {doc['id']} → {url} ({', '.join(doc['events'])})", markup=False)
+    out_console().print(f"signing secret (shown once): {doc['secret']}", markup=False)
+
+
+@webhook_app.command("dispatch")
+def webhook_dispatch(
+    loop: Annotated[bool, typer.Option("--loop", help="Keep dispatching every second.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Deliver pending events (the server does this in the background)."""
+    import time
+
+    hooks = _ws().webhooks
+    while True:
+        counts = hooks.dispatch()
+        if not loop:
+            break
+        time.sleep(1.0)
+    emit_json(counts) if json_out else err_console().print(f"{counts}", markup=False)
+
+
+@webhook_app.command("deliveries")
+def webhook_deliveries(webhook_id: Annotated[int | None, typer.Option("--webhook")] = None, json_out: JsonFlag = False) -> None:
+    """The delivery log: attempts, last status, errors."""
+    rows = _ws().webhooks.deliveries(webhook_id)
+    if json_out:
+        emit_json(rows)
+        return
+    for row in rows:
+        out_console().print(f"{row['id']:>5} {row['event']:<24} webhook {row['webhook_id']} {row['status']:<9} "
+                            f"attempts {row['attempts']} last {row['last_status'] or row['last_error'] or '-'}", markup=False)
+
+
+@webhook_app.command("replay")
+def webhook_replay(delivery_id: Annotated[int, typer.Argument()]) -> None:
+    """Send a delivery again."""
+    _ws().webhooks.replay(delivery_id)
+    err_console().print(f"delivery {delivery_id} queued again", markup=False)

@@ -54,6 +54,7 @@ app.add_typer(governance_commands.audit_app, name="audit")
 app.add_typer(governance_commands.user_app, name="user")
 app.add_typer(governance_commands.token_app, name="token")
 app.add_typer(governance_commands.role_app, name="role")
+app.add_typer(governance_commands.webhook_app, name="webhook")
 app.command()(server_commands.server)
 app.add_typer(config_app, name="config")
 

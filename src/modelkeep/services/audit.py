@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from modelkeep.meta.db import Database
-from modelkeep.meta.tables import AuditEntry
+from modelkeep.meta.tables import AuditEntry, Event
 
 GENESIS = "0" * 64
 _LOCK_KEY = 7_311_027  # advisory lock id for audit appends (PostgreSQL)
@@ -54,8 +54,35 @@ def append(
                        detail=detail, prev_hash=prev,
                        hash=_digest(prev, seq, at, actor, action, target, outcome, source, detail))
     session.add(entry)
+    event = event_type(action, detail, outcome)
+    if event is not None:  # the outbox row commits (or not) with the change itself
+        session.add(Event(type=event, created_at=at, payload={
+            "event": event, "at": at.isoformat() + "Z", "actor": actor, "target": target, "detail": detail,
+            "audit_seq": seq}))
     session.flush()
     return entry
+
+
+EVENTS = {
+    "model.register": "version.created",
+    "model.delete_version": "version.deleted",
+    "alias.set": "alias.moved",
+    "alias.delete": "alias.moved",
+    "promotion.request": "promotion.requested",
+    "promotion.approve": "promotion.approved",
+    "promotion.reject": "promotion.rejected",
+    "promotion.apply": "promotion.applied",
+    "dataset.add": "dataset_version.created",
+}
+EVENT_TYPES = sorted({*EVENTS.values(), "rollback", "alert"})
+
+
+def event_type(action: str, detail: dict[str, Any], outcome: str) -> str | None:
+    if outcome != "ok":
+        return None
+    if action == "alias.set" and detail.get("via") == "rollback":
+        return "rollback"
+    return EVENTS.get(action)
 
 
 def verify_chain(db: Database) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from modelkeep.store.repository import Repository
 if TYPE_CHECKING:
     from modelkeep.services.promotion import Promotions
     from modelkeep.services.runs import Runs
+    from modelkeep.services.webhooks import Webhooks
 
 
 @dataclass
@@ -43,6 +44,12 @@ class Workspace:
         from modelkeep.services.promotion import Promotions
 
         return Promotions(self.registry, self._access)
+
+    @property
+    def webhooks(self) -> Webhooks:
+        from modelkeep.services.webhooks import Webhooks, load_key
+
+        return Webhooks(self.db, self._access, load_key(self.config.root / "server.key"))
 
     @property
     def runs(self) -> Runs:

@@ -1,0 +1,160 @@
+"""Webhooks: deliver the events outbox to subscribers, signed, retried, logged and replayable.
+
+Events are written by :mod:`modelkeep.services.audit` in the same transaction as the change, so
+a crash between a change and its notification loses nothing: :func:`Webhooks.dispatch` fans new
+events out into ``deliveries`` (one per matching webhook, idempotently) and posts the due ones.
+
+Each POST carries ``X-Modelkeep-Event``, ``X-Modelkeep-Delivery`` and
+``X-Modelkeep-Signature: sha256=HMAC(secret, body)``. A webhook's secret is derived from the
+server key (``HMAC(key, "webhook:<id>")``), shown once at creation, and never stored. Failures
+are retried with exponential backoff (``RETRY_DELAYS``); after the last one the delivery is
+``failed`` and stays in the log until replayed. ``format="slack"`` posts a payload that
+Slack-compatible incoming webhooks accept (``{"text": ...}``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import insert, select
+
+from modelkeep.errors import InvalidInput, NotFound
+from modelkeep.meta.db import Database
+from modelkeep.meta.tables import Delivery, Event, Webhook
+from modelkeep.services import audit
+from modelkeep.services.access import Access
+from modelkeep.services.registry import utcnow
+
+RETRY_DELAYS = [1, 5, 30, 120, 600, 3600]  # seconds after attempt 1, 2, ...
+
+
+def load_key(path: Path) -> bytes:
+    """The server key (created on first use, mode 0600)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def slack_payload(event: dict[str, Any]) -> dict[str, Any]:
+    detail = event.get("detail", {})
+    extra = ", ".join(f"{k}={v}" for k, v in detail.items() if k in ("alias", "version", "previous", "status", "request"))
+    return {"text": f":package: *{event['event']}* {event['target']} by {event['actor']}" + (f" ({extra})" if extra else "")}
+
+
+class Webhooks:
+    def __init__(self, db: Database, access: Access, key: bytes, *, client: httpx.Client | None = None) -> None:
+        self.db = db
+        self.access = access
+        self.key = key
+        self.client = client or httpx.Client(timeout=10.0)
+
+    def secret(self, webhook_id: int) -> str:
+        return hmac.new(self.key, f"webhook:{webhook_id}".encode(), hashlib.sha256).hexdigest()
+
+    def add(self, url: str, events: list[str], *, format: str = "json") -> dict[str, Any]:  # noqa: A002
+        self.access.check("admin")
+        if not url.startswith(("http://", "https://")):
+            raise InvalidInput(f"webhook URL {url!r} must start with http:// or https://")
+        unknown = set(events) - set(audit.EVENT_TYPES) - {"*"}
+        if unknown or not events:
+            raise InvalidInput(f"unknown events {sorted(unknown)}; valid: {', '.join(audit.EVENT_TYPES)} or *")
+        if format not in ("json", "slack"):
+            raise InvalidInput("format is json or slack")
+        with self.db.writer() as session, session.begin():
+            hook = Webhook(url=url, events=sorted(events), format=format, active=True, created_at=utcnow())
+            session.add(hook)
+            session.flush()
+            audit.append(session, self.access.actor, "webhook.add", f"webhook:{hook.id}", detail={"url": url, "events": events})
+            return {"id": hook.id, "url": url, "events": hook.events, "format": format, "secret": self.secret(hook.id)}
+
+    def _fan_out(self) -> None:
+        """Create a delivery for every (event, matching active webhook) pair not yet planned."""
+        with self.db.writer() as session, session.begin():
+            hooks = session.scalars(select(Webhook).where(Webhook.active.is_(True))).all()
+            if not hooks:
+                return
+            newest = {h.id: session.scalar(select(Delivery.event_id).where(Delivery.webhook_id == h.id)
+                                           .order_by(Delivery.event_id.desc()).limit(1)) or 0 for h in hooks}
+            since = min(newest.values())
+            rows = []
+            for event in session.scalars(select(Event).where(Event.id > since).order_by(Event.id)):
+                for hook in hooks:
+                    if event.id > newest[hook.id] and event.created_at >= hook.created_at and (
+                        "*" in hook.events or event.type in hook.events
+                    ):
+                        rows.append({"event_id": event.id, "webhook_id": hook.id, "status": "pending", "attempts": 0,
+                                     "next_attempt_at": utcnow()})
+            if rows:
+                session.execute(insert(Delivery), rows)
+
+    def dispatch(self, *, limit: int = 100) -> dict[str, int]:
+        """Plan new deliveries and attempt the due ones once; returns counts."""
+        self._fan_out()
+        counts = {"delivered": 0, "retrying": 0, "failed": 0}
+        with self.db.reader() as session:
+            due = session.execute(
+                select(Delivery, Event, Webhook)
+                .join(Event, Event.id == Delivery.event_id)
+                .join(Webhook, Webhook.id == Delivery.webhook_id)
+                .where(Delivery.status == "pending", Delivery.next_attempt_at <= utcnow())
+                .order_by(Delivery.id).limit(limit)
+            ).all()
+        for delivery, event, hook in due:
+            body_doc = slack_payload(event.payload) if hook.format == "slack" else event.payload
+            body = json.dumps(body_doc, separators=(",", ":"), sort_keys=True).encode()
+            headers = {"Content-Type": "application/json", "X-Modelkeep-Event": event.type,
+                       "X-Modelkeep-Delivery": str(delivery.id), "X-Modelkeep-Signature": sign(self.secret(hook.id), body)}
+            status, error = None, None
+            try:
+                response = self.client.post(hook.url, content=body, headers=headers)
+                status = response.status_code
+                ok = 200 <= status < 300
+            except httpx.HTTPError as exc:
+                ok, error = False, f"{type(exc).__name__}: {exc}"
+            with self.db.writer() as session, session.begin():
+                row = session.get(Delivery, delivery.id)
+                assert row is not None
+                row.attempts += 1
+                row.last_status, row.last_error = status, error if not ok else None
+                if ok:
+                    row.status, row.delivered_at = "delivered", utcnow()
+                    counts["delivered"] += 1
+                elif row.attempts > len(RETRY_DELAYS):
+                    row.status = "failed"
+                    counts["failed"] += 1
+                else:
+                    row.next_attempt_at = utcnow() + timedelta(seconds=RETRY_DELAYS[row.attempts - 1])
+                    counts["retrying"] += 1
+        return counts
+
+    def deliveries(self, webhook_id: int | None = None) -> list[dict[str, Any]]:
+        with self.db.reader() as session:
+            query = select(Delivery, Event.type).join(Event, Event.id == Delivery.event_id).order_by(Delivery.id)
+            if webhook_id is not None:
+                query = query.where(Delivery.webhook_id == webhook_id)
+            return [{"id": d.id, "event_id": d.event_id, "event": t, "webhook_id": d.webhook_id, "status": d.status,
+                     "attempts": d.attempts, "last_status": d.last_status, "last_error": d.last_error}
+                    for d, t in session.execute(query)]
+
+    def replay(self, delivery_id: int) -> None:
+        """Send a delivery again (whatever its state), on the next dispatch."""
+        self.access.check("admin")
+        with self.db.writer() as session, session.begin():
+            row = session.get(Delivery, delivery_id)
+            if row is None:
+                raise NotFound(f"delivery {delivery_id} does not exist")
+            row.status, row.next_attempt_at, row.attempts = "pending", utcnow(), 0
+            audit.append(session, self.access.actor, "webhook.replay", f"delivery:{delivery_id}")

@@ -1,0 +1,106 @@
+"""Events through the outbox to a real HTTP receiver: signed, retried, logged, replayable."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from modelkeep.errors import InvalidInput
+from modelkeep.meta.tables import Delivery
+from modelkeep.services.registry import utcnow
+from modelkeep.services.workspace import Workspace
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.fail_next = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                status = 500 if receiver.fail_next > 0 else 200
+                receiver.fail_next -= 1
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def _due_now(workspace: Workspace) -> None:
+    with workspace.db.writer() as session, session.begin():
+        session.execute(update(Delivery).values(next_attempt_at=utcnow()))
+
+
+def test_signed_retried_logged_and_replayed(workspace: Workspace, receiver: Receiver, tmp_path: Path) -> None:
+    hooks = workspace.webhooks
+    hook = hooks.add(receiver.url, ["version.created", "alias.moved"])
+    art = tmp_path / "m.bin"
+    art.write_text("x")
+    workspace.registry.register("fraud", art)
+    workspace.registry.set_alias("fraud@latest", "staging")
+    receiver.fail_next = 1  # the first attempt fails: it must be retried
+    assert hooks.dispatch() == {"delivered": 1, "retrying": 1, "failed": 0}
+    _due_now(workspace)
+    assert hooks.dispatch()["delivered"] == 1
+    events = [json.loads(body)["event"] for _, body in receiver.requests]
+    assert sorted(set(events)) == ["alias.moved", "version.created"]
+    for headers, body in receiver.requests:
+        expected = "sha256=" + hmac.new(hook["secret"].encode(), body, hashlib.sha256).hexdigest()
+        assert headers["X-Modelkeep-Signature"] == expected
+    log = hooks.deliveries()
+    assert [d["status"] for d in log] == ["delivered", "delivered"] and sorted(d["attempts"] for d in log) == [1, 2]
+    hooks.replay(log[0]["id"])
+    assert hooks.dispatch()["delivered"] == 1 and len(receiver.requests) == 4
+    assert hooks.dispatch() == {"delivered": 0, "retrying": 0, "failed": 0}  # nothing twice
+
+
+def test_slack_format_and_bad_input(workspace: Workspace, receiver: Receiver) -> None:
+    hooks = workspace.webhooks
+    hooks.add(receiver.url, ["*"], format="slack")
+    workspace.registry.register("churn", params={"a": 1})
+    hooks.dispatch()
+    (_, body), = receiver.requests
+    assert set(json.loads(body)) == {"text"} and "version.created" in json.loads(body)["text"]
+    with pytest.raises(InvalidInput, match="unknown events"):
+        hooks.add(receiver.url, ["nonsense"])
+    with pytest.raises(InvalidInput, match="http"):
+        hooks.add("ftp://x", ["*"])
+
+
+def test_events_commit_with_the_change(workspace: Workspace, receiver: Receiver) -> None:
+    """A change that rolls back leaves no event; one that commits always has its event."""
+    hooks = workspace.webhooks
+    hooks.add(receiver.url, ["version.created"])
+    workspace.registry.register("m", params={"a": 1}, version="1.0.0")
+    with pytest.raises(Exception):
+        workspace.registry.register("m", params={"a": 2}, version="1.0.0")  # conflict: rolled back
+    hooks.dispatch()
+    assert [json.loads(b)["target"] for _, b in receiver.requests] == ["model:m@1.0.0.0.0"]

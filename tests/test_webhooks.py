@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from modelkeep.errors import InvalidInput
+from modelkeep.errors import Conflict, InvalidInput
 from modelkeep.meta.tables import Delivery
 from modelkeep.services.registry import utcnow
 from modelkeep.services.workspace import Workspace
@@ -100,7 +100,7 @@ def test_events_commit_with_the_change(workspace: Workspace, receiver: Receiver)
     hooks = workspace.webhooks
     hooks.add(receiver.url, ["version.created"])
     workspace.registry.register("m", params={"a": 1}, version="1.0.0")
-    with pytest.raises(Exception):
-        workspace.registry.register("m", params={"a": 2}, version="1.0.0")  # conflict: rolled back
+    with pytest.raises(Conflict, match="already exists"):
+        workspace.registry.register("m", params={"a": 2}, version="1.0.0")  # rolled back
     hooks.dispatch()
     assert [json.loads(b)["target"] for _, b in receiver.requests] == ["model:m@1.0.0.0.0"]

@@ -49,10 +49,21 @@ class Principal:
 
 
 class Access:
+    CACHE_S = 2.0  # how stale a permission or token answer may be (revocation takes effect within this)
+
     def __init__(self, db: Database, actor: str) -> None:
         self.db = db
         self.actor = actor
         self._personal: tuple[float, bool] | None = None
+        self._granted: dict[tuple[str, str | None, str | None], tuple[float, set[str]]] = {}
+        self._tokens: dict[str, tuple[float, Principal]] = {}
+
+    def for_actor(self, actor: str) -> Access:
+        """An Access for another actor sharing this one's caches (the server: one per request)."""
+        other = Access(self.db, actor)
+        other._granted, other._tokens = self._granted, self._tokens
+        other._personal = self._personal
+        return other
 
     # --- users, roles, tokens -----------------------------------------------------------
 
@@ -71,6 +82,7 @@ class Access:
             if session.scalar(select(User.id).where(User.name == name)) is not None:
                 raise Conflict(f"user {name!r} exists already")
             self._personal = None
+            self._granted.clear()
             user = User(name=name, created_at=utcnow(), disabled=False)
             session.add(user)
             session.flush()
@@ -106,6 +118,7 @@ class Access:
             self._ensure_roles(session)
             user = self._user(session, user_name)
             self._bind(session, user, role, scope_kind, scope)
+            self._granted.clear()
             audit.append(session, self.actor, "role.bind", f"user:{user_name}",
                          detail={"role": role, "scope_kind": scope_kind, "scope": scope})
 
@@ -141,10 +154,21 @@ class Access:
             if owner is None or owner.name != self.actor:
                 self.check("admin")
             row.revoked_at = utcnow()
+            self._tokens.clear()
             audit.append(session, self.actor, "token.revoke", f"token:{token_id}")
 
     def authenticate(self, token: str) -> Principal:
-        """The user a token belongs to; PermissionDenied for unknown, expired or revoked tokens."""
+        """The user a token belongs to; Unauthenticated for unknown, expired or revoked tokens.
+        Answers are cached for ``CACHE_S`` seconds, keyed by the token's hash."""
+        key = _hash(token) if isinstance(token, str) else ""
+        cached = self._tokens.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self.CACHE_S:
+            return cached[1]
+        principal = self._authenticate(token)
+        self._tokens[key] = (time.monotonic(), principal)
+        return principal
+
+    def _authenticate(self, token: str) -> Principal:
         parts = token.split("_", 2) if isinstance(token, str) else []
         if len(parts) != 3 or parts[0] != "mk":
             raise Unauthenticated("not a modelkeep API token")
@@ -165,6 +189,15 @@ class Access:
     # --- checks -------------------------------------------------------------------------
 
     def permissions(self, user_name: str, *, model: str | None = None, project: str | None = None) -> set[str]:
+        key = (user_name, model, project)
+        cached = self._granted.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self.CACHE_S:
+            return cached[1]
+        granted = self._permissions(user_name, model=model, project=project)
+        self._granted[key] = (time.monotonic(), granted)
+        return granted
+
+    def _permissions(self, user_name: str, *, model: str | None = None, project: str | None = None) -> set[str]:
         with self.db.reader() as session:
             rows = session.execute(
                 select(RoleBinding.scope_kind, RoleBinding.scope, Role.permissions)

@@ -63,7 +63,7 @@ class Workspace:
         registry.source = source
         datasets = Datasets(self.db, self.repo, name, self.datasets.cache)
         registry.resolve_dataset = datasets.canonical_ref
-        access = Access(self.db, name)
+        access = self._access.for_actor(name)
         registry.authorize = lambda permission, model: access.check(permission, model=model)
         datasets.authorize = lambda permission, dataset: access.check(permission)
         return Workspace(self.config, self.db, self.repo, self.store, registry, datasets, access)

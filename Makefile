@@ -27,4 +27,4 @@ bench: venv
 	$(PY) benchmarks/registry.py
 
 clean:
-	rm -rf $(VENV) demo/work .pytest_cache
+	rm -rf $(VENV) demo/output .pytest_cache

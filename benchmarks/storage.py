@@ -158,7 +158,7 @@ def bench_dir(data: Path, work: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("ANCHORS", "/tmp/anchors")) / "data")
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("ANCHORS", ROOT / ".tmp" / "anchors")) / "data")
     parser.add_argument("--work", type=Path, default=ROOT / ".tmp" / "bench-storage")
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument("--skip-dir", action="store_true")

@@ -3,7 +3,7 @@
 Versions generated training data, trains a small scikit-learn model on it and walks the
 registry: automatic PATCH, EXPERIMENT and DATA bumps with their reasons, new data that stores
 only its changed bytes, a composite (ensemble) version, a diff, an alias, a search and a full
-verify. Everything lands in demo/work/ (recreated on each run).
+verify. Everything lands in demo/output/ (recreated on each run).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.tree import DecisionTreeClassifier
 
 HERE = Path(__file__).resolve().parent
-WORK = HERE / "work"
+WORK = HERE / "output"
 MK = [str(Path(sys.executable).with_name("mk"))]
 
 
@@ -164,7 +164,7 @@ def main() -> None:
     print(f"repository:  {WORK / '.modelkeep'}")
     print(f"database:    {WORK / '.modelkeep' / 'registry.db'} (SQLite, WAL)")
     print(f"objects:     {WORK / '.modelkeep' / 'objects'} (packs of BLAKE3-addressed chunks; see docs/format.md)")
-    print("try:         cd demo/work && ../../.venv/bin/mk model list")
+    print("try:         cd demo/output && ../../.venv/bin/mk model list")
 
 
 if __name__ == "__main__":

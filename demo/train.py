@@ -1,6 +1,6 @@
 """Nightly training job for the demo: everything it does is recorded by mk.start_run.
 
-Run it through `mk run -- python ../train.py` (from demo/work): the run captures the environment
+Run it through `mk run -- python ../train.py` (from demo/output): the run captures the environment
 and git state, reads the exact dataset version through the registry, and registers the model.
 `mk reproduce ... --verify` re-runs it from the recorded commit and compares the result.
 """

@@ -70,6 +70,65 @@ def save_model(model: object, name: str) -> Path:
     return path
 
 
+def server_demo() -> None:
+    import socket
+    import time
+
+    import httpx
+
+    from modelkeep.client import RemoteRegistry
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    print(f"$ mk server --port {port} --bootstrap-token-file admin.token   (in the background)")
+    server = subprocess.Popen([*MK, "server", "--port", str(port), "--bootstrap-token-file", "admin.token"], cwd=WORK,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"{url}/health", timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        admin_env = {**os.environ, "MODELKEEP_USER": "admin"}
+        tokens = {}
+        for user, role in (("carol", "contributor"), ("adam", "approver")):
+            subprocess.run([*MK, "user", "add", user, "--role", role], cwd=WORK, env=admin_env, check=True,
+                           capture_output=True)
+            tokens[user] = json.loads(subprocess.run([*MK, "token", "create", user, "--json"], cwd=WORK, env=admin_env,
+                                                     check=True, capture_output=True, text=True).stdout)["token"]
+        (WORK / "gates.json").write_text(json.dumps({
+            "min_metrics": {"auc[test]": 0.9},
+            "compare_with_current": {"metric": "auc[test]", "max_drop": 0.02},
+        }))
+        subprocess.run([*MK, "protect", "*", "production", "--approvals", "1", "--gates", "gates.json"], cwd=WORK,
+                       env=admin_env, check=True, capture_output=True)
+        print("users: carol (contributor), adam (approver); production is protected for every model, with gates "
+              "auc[test] >= 0.9 and no drop over 0.02 against the current holder")
+        carol, adam = RemoteRegistry(url, tokens["carol"]), RemoteRegistry(url, tokens["adam"])
+        request = carol.promote("fraud@1.0.1.0.1", "production", "experiment beats the current tree", ticket="CHG-42")
+        print(f"carol: promotion {request['id']} of fraud@1.0.1.0.1 → production: {request['status']}")
+        for gate in request["gates"]:
+            print(f"  gate {'passed' if gate['passed'] else 'FAILED'}: {gate['gate']} ({gate['detail']})")
+        try:
+            carol.review(request["id"], "approve")
+        except Exception as exc:  # the four-eyes rule
+            print(f"carol approves her own request: refused ({exc})")
+        applied = adam.review(request["id"], "approve", "metrics and gates look right")
+        print(f"adam approves: {applied['status']}; fraud@production = {adam.get('fraud@production').version}")
+        back = adam.rollback("fraud", "production")
+        print(f"adam rolls back: fraud@production {back['from']} → {back['to']}")
+        carol.close()
+        adam.close()
+        mk("audit", "log", "--model", "fraud", "--limit", "6")
+        mk("audit", "verify")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def main() -> None:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
@@ -159,6 +218,9 @@ def main() -> None:
 
     say("11. Reproduce the nightly model from its record, and verify the result matches")
     mk("reproduce", "fraud-nightly@latest", "--to", "repro", "--verify")
+
+    say("12. A shared registry: mk server, a contributor requests promotion, an approver approves, rollback, audit")
+    server_demo()
 
     say("Where everything went")
     print(f"repository:  {WORK / '.modelkeep'}")

@@ -108,7 +108,7 @@ def server_demo() -> None:
         print("users: carol (contributor), adam (approver); production is protected for every model, with gates "
               "auc[test] >= 0.9 and no drop over 0.02 against the current holder")
         carol, adam = RemoteRegistry(url, tokens["carol"]), RemoteRegistry(url, tokens["adam"])
-        request = carol.promote("fraud@1.0.1.0.1", "production", "experiment beats the current tree", ticket="CHG-42")
+        request = carol.request("fraud@1.0.1.0.1", "production", "experiment beats the current tree", ticket="CHG-42")
         print(f"carol: promotion {request['id']} of fraud@1.0.1.0.1 → production: {request['status']}")
         for gate in request["gates"]:
             print(f"  gate {'passed' if gate['passed'] else 'FAILED'}: {gate['gate']} ({gate['detail']})")

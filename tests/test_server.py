@@ -143,3 +143,30 @@ def test_sdk_against_the_live_server(server: dict[str, str], remote_sdk: None, m
         mk.set_alias("remote-model@1.0.1", "production")
     with pytest.raises(mk.NotFound):
         mk.get("missing@latest")
+
+
+def test_cli_against_the_server(server: dict[str, str], tmp_path: Path) -> None:
+    env = {**os.environ, "MODELKEEP_URL": server["url"], "MODELKEEP_TOKEN": server["carl"]}
+    env.pop("MODELKEEP_HOME", None)
+
+    def cli(*args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([*MK, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == code, done.stdout + done.stderr
+        return done
+
+    import json
+
+    made = json.loads(cli("model", "register", "cli-model", "--param", "k=1", "--metric", "auc[test]=0.8", "--json").stdout)
+    assert made["version"] == "1.0.0.0.0" and made["metrics"] == {"auc[test]": 0.8}
+    cli("model", "register", "cli-model", "--param", "k=2", "--metric", "auc[test]=0.85")
+    assert json.loads(cli("model", "show", "cli-model@latest", "--json").stdout)["bump"] == "patch"
+    assert len(json.loads(cli("model", "search", "name = 'cli-model'", "--json").stdout)["results"]) == 2
+    cli("model", "alias", "cli-model@1.0.0", "staging")
+    assert "production" in cli("model", "alias", "cli-model@1.0.1", "production", code=4).stderr
+    request_id = cli("promote", "cli-model@1.0.1", "--to", "production", "--justification", "better").stdout.split()[0]
+    assert "may not promotion.approve" in cli("approve", request_id, code=4).stderr
+    env["MODELKEEP_TOKEN"] = server["ada"]
+    assert "applied" in cli("approve", request_id, "-m", "ok").stdout
+    assert json.loads(cli("audit", "verify", "--json").stdout)["ok"]
+    env["MODELKEEP_TOKEN"] = "mk_bad_token"
+    assert "Unauthenticated" not in cli("model", "list", code=4).stderr  # one line, no traceback

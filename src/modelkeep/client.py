@@ -6,6 +6,7 @@ classes the in-process registry raises, so code works unchanged against either.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from modelkeep.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from modelkeep.services.registry import ModelSummary
 from modelkeep.services.search import SearchPage
 from modelkeep.services.views import VersionView
 
@@ -63,8 +65,13 @@ class RemoteRegistry:
     def list_versions(self, name: str) -> list[VersionView]:
         return [VersionView.from_dict(d) for d in self._call("GET", f"/api/v1/models/{name}/versions")]
 
-    def list_models(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/api/v1/models"))
+    def list_models(self) -> list[ModelSummary]:
+        out = []
+        for doc in self._call("GET", "/api/v1/models"):
+            created = doc.get("created_at")
+            out.append(ModelSummary(doc["name"], doc["description"], doc["versions"], doc["latest"], doc["aliases"],
+                                    datetime.fromisoformat(created.rstrip("Z")) if created else None))
+        return out
 
     def register(self, name: str, path: Any = None, **options: Any) -> VersionView:
         if path is not None:
@@ -80,9 +87,16 @@ class RemoteRegistry:
     def delete_alias(self, name: str, alias: str) -> None:
         self._call("DELETE", f"/api/v1/models/{name}/aliases/{alias}")
 
-    def delete_version(self, ref: str) -> None:
-        name, spec = self._split(ref)
-        self._call("DELETE", f"/api/v1/models/{name}/versions/{spec}")
+    def delete_version(self, ref: str) -> VersionView:
+        view = self.get(ref)
+        self._call("DELETE", f"/api/v1/models/{view.name}/versions/{view.version}")
+        return view
+
+    def withdraw(self, request_id: int) -> dict[str, Any]:
+        return dict(self._call("POST", f"/api/v1/promotions/{request_id}/withdraw"))
+
+    def audit_verify(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/api/v1/audit/verify"))
 
     def search(self, filter_text: str | None = None, *, order_by: str | None = None, limit: int = 50,
                cursor: str | None = None) -> SearchPage:
@@ -97,7 +111,8 @@ class RemoteRegistry:
     def diff(self, a: str, b: str) -> dict[str, Any]:
         return dict(self._call("GET", "/api/v1/diff", params={"a": a, "b": b}))
 
-    def promote(self, ref: str, alias: str, justification: str, ticket: str = "") -> dict[str, Any]:
+    def request(self, ref: str, alias: str, justification: str, ticket: str = "") -> dict[str, Any]:
+        """A promotion request (the same call as the local Promotions.request)."""
         return dict(self._call("POST", "/api/v1/promotions",
                                json={"ref": ref, "alias": alias, "justification": justification, "ticket": ticket}))
 

@@ -27,6 +27,13 @@ def _ws() -> Workspace:
     return open_workspace()
 
 
+def _promotions() -> Any:
+    """The server's promotion endpoints when MODELKEEP_URL is set, else the local service."""
+    from modelkeep.cli.model import _remote
+
+    return _remote() or _ws().promotions
+
+
 def _show_request(doc: dict[str, Any], json_out: bool) -> None:
     if json_out:
         emit_json(doc)
@@ -47,7 +54,7 @@ def promote(
     json_out: JsonFlag = False,
 ) -> None:
     """Request that a protected alias move to a version: gates run now, approvals follow."""
-    doc = _ws().promotions.request(ref, to, justification, ticket)
+    doc = _promotions().request(ref, to, justification, ticket)
     if json_out:
         emit_json(doc)
         return
@@ -58,24 +65,24 @@ def promote(
 def approve(request_id: Annotated[int, typer.Argument()], message: Annotated[str, typer.Option("-m")] = "",
             json_out: JsonFlag = False) -> None:
     """Approve a promotion request (not your own); the last required approval applies it."""
-    _show_request(_ws().promotions.review(request_id, "approve", message), json_out)
+    _show_request(_promotions().review(request_id, "approve", message), json_out)
 
 
 def reject(request_id: Annotated[int, typer.Argument()], message: Annotated[str, typer.Option("-m")] = "",
            json_out: JsonFlag = False) -> None:
     """Reject a promotion request."""
-    _show_request(_ws().promotions.review(request_id, "reject", message), json_out)
+    _show_request(_promotions().review(request_id, "reject", message), json_out)
 
 
 def comment(request_id: Annotated[int, typer.Argument()], message: Annotated[str, typer.Option("-m")],
             json_out: JsonFlag = False) -> None:
     """Comment on a promotion request."""
-    _show_request(_ws().promotions.review(request_id, "comment", message), json_out)
+    _show_request(_promotions().review(request_id, "comment", message), json_out)
 
 
 def withdraw(request_id: Annotated[int, typer.Argument()], json_out: JsonFlag = False) -> None:
     """Withdraw your own promotion request."""
-    _show_request(_ws().promotions.withdraw(request_id), json_out)
+    _show_request(_promotions().withdraw(request_id), json_out)
 
 
 def rollback(
@@ -84,7 +91,7 @@ def rollback(
     json_out: JsonFlag = False,
 ) -> None:
     """Return an alias to the version that held it before its last move (audited)."""
-    doc = _ws().promotions.rollback(name, alias)
+    doc = _promotions().rollback(name, alias)
     if json_out:
         emit_json(doc)
         return
@@ -115,10 +122,17 @@ def audit_log(
     json_out: JsonFlag = False,
 ) -> None:
     """Audit entries, newest first, filtered by model, user, action and time."""
-    from modelkeep.meta.search import parse_datetime
-    from modelkeep.services.audit import query
+    from modelkeep.cli.model import _remote
 
-    rows = query(_ws().db, model=model, actor=user, action=action, since=parse_datetime(since) if since else None, limit=limit)
+    remote = _remote()
+    if remote is not None:
+        rows = remote.audit(model=model, user=user, action=action, since=since, limit=limit)
+    else:
+        from modelkeep.meta.search import parse_datetime
+        from modelkeep.services.audit import query
+
+        rows = query(_ws().db, model=model, actor=user, action=action, since=parse_datetime(since) if since else None,
+                     limit=limit)
     if json_out:
         emit_json(rows)
         return
@@ -130,9 +144,15 @@ def audit_log(
 @audit_app.command("verify")
 def audit_verify(json_out: JsonFlag = False) -> None:
     """Recompute the hash chain: detects any edited, removed or reordered entry (exit 3)."""
-    from modelkeep.services.audit import verify_chain
+    from modelkeep.cli.model import _remote
 
-    result = verify_chain(_ws().db)
+    remote = _remote()
+    if remote is not None:
+        result = remote.audit_verify()
+    else:
+        from modelkeep.services.audit import verify_chain
+
+        result = verify_chain(_ws().db)
     if json_out:
         emit_json(result)
     elif result["ok"]:

@@ -10,6 +10,7 @@ import typer
 from modelkeep.cli.output import emit_json, err_console, out_console
 
 if TYPE_CHECKING:
+    from modelkeep.client import RemoteRegistry
     from modelkeep.services.workspace import Workspace
 
 app = typer.Typer(help="Register, find, compare and pin model versions.", no_args_is_help=True)
@@ -21,6 +22,22 @@ def _workspace() -> Workspace:
     from modelkeep.services.workspace import open_workspace
 
     return open_workspace()
+
+
+def _remote() -> RemoteRegistry | None:
+    """The server named by MODELKEEP_URL (with MODELKEEP_TOKEN), if any: then every model
+    command goes through the REST API instead of the local repository."""
+    import os
+
+    if not os.environ.get("MODELKEEP_URL"):
+        return None
+    from modelkeep.client import RemoteRegistry
+
+    return RemoteRegistry(os.environ["MODELKEEP_URL"], os.environ.get("MODELKEEP_TOKEN"))
+
+
+def _registry() -> Any:
+    return _remote() or _workspace().registry
 
 
 def _document(path: Path | None, what: str) -> Any:
@@ -59,9 +76,10 @@ def register(
     """Register a new version; the bump part is proposed from the differences with its parent."""
     from modelkeep.services.inputs import parse_metric_label, parse_pairs
 
-    metrics = [parse_metric_label(k, v) for k, v in parse_pairs(metric or [], "metric", check_keys=False).items()]
-    workspace = _workspace()
-    view = workspace.registry.register(
+    metric_pairs = parse_pairs(metric or [], "metric", check_keys=False)
+    remote = _remote()
+    metrics: Any = metric_pairs if remote else [parse_metric_label(k, v) for k, v in metric_pairs.items()]
+    view = (remote or _workspace().registry).register(
         name,
         path,
         params=parse_pairs(param or [], "param"),
@@ -93,7 +111,7 @@ def list_(
     json_out: JsonFlag = False,
 ) -> None:
     """List models, or the versions of one model."""
-    registry = _workspace().registry
+    registry = _registry()
     if name is None:
         models = registry.list_models()
         if json_out:
@@ -124,7 +142,7 @@ def show(
     json_out: JsonFlag = False,
 ) -> None:
     """Show one version: params, metrics, lineage, bump and its reasons."""
-    view = _workspace().registry.get(ref)
+    view = _registry().get(ref)
     if json_out:
         emit_json(view.to_dict())
         return
@@ -144,9 +162,13 @@ def search(
     json_out: JsonFlag = False,
 ) -> None:
     """Search versions by name, version, tags, params, metrics, aliases and dates."""
-    from modelkeep.services.search import search_versions
+    remote = _remote()
+    if remote is not None:
+        page = remote.search(filter_text, order_by=order_by, limit=limit, cursor=cursor)
+    else:
+        from modelkeep.services.search import search_versions
 
-    page = search_versions(_workspace().db, filter_text, order_by=order_by, limit=limit, cursor=cursor)
+        page = search_versions(_workspace().db, filter_text, order_by=order_by, limit=limit, cursor=cursor)
     if json_out:
         emit_json(page.to_dict())
         return
@@ -164,10 +186,14 @@ def diff(
     json_out: JsonFlag = False,
 ) -> None:
     """Compare two versions: params, metrics (with deltas), signature, data, code, artifacts."""
-    from modelkeep.services.diff import diff_versions
+    remote = _remote()
+    if remote is not None:
+        document = remote.diff(a, b)
+    else:
+        from modelkeep.services.diff import diff_versions
 
-    workspace = _workspace()
-    document = diff_versions(workspace.store, workspace.registry.get(a), workspace.registry.get(b))
+        workspace = _workspace()
+        document = diff_versions(workspace.store, workspace.registry.get(a), workspace.registry.get(b))
     if json_out:
         emit_json(document)
         return
@@ -185,7 +211,7 @@ def alias(
     json_out: JsonFlag = False,
 ) -> None:
     """Point an alias (e.g. production) at a version, or remove it."""
-    registry = _workspace().registry
+    registry = _registry()
     if delete:
         registry.delete_alias(ref.partition("@")[0], alias_name)
         if json_out:
@@ -210,7 +236,7 @@ def delete(
     """Delete a version (refused while an alias holds it or a composite pins it)."""
     from modelkeep.errors import InvalidInput
 
-    registry = _workspace().registry
+    registry = _registry()
     if all_versions:
         if "@" in ref:
             raise InvalidInput("--all takes a model NAME, not NAME@VERSION")

@@ -171,3 +171,14 @@ def test_cli_against_the_server(server: dict[str, str], tmp_path: Path) -> None:
     assert json.loads(cli("audit", "verify", "--json").stdout)["ok"]
     env["MODELKEEP_TOKEN"] = "mk_bad_token"
     assert "Unauthenticated" not in cli("model", "list", code=4).stderr  # one line, no traceback
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(server: dict[str, str]) -> None:
+    st = Path(sys.executable).with_name("st")
+    done = subprocess.run(
+        [str(st), "run", f"{server['url']}/openapi.json", "-H", f"Authorization: Bearer {server['admin']}",
+         "--max-examples", "10", "--seed", "1",
+         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]

@@ -14,7 +14,9 @@ several processes can serve one registry behind a load balancer.
 
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, Header, Query, Request
+from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -33,6 +35,26 @@ from modelkeep.services.workspace import Workspace
 STATUS = [(NotFound, 404), (Conflict, 409), (InvalidInput, 422), (Unauthenticated, 401), (PermissionDenied, 403),
           (IntegrityError, 500)]
 MAX_BODY = 8 << 20  # JSON requests; artifacts travel through the store, not through this API
+
+
+class ErrorBody(BaseModel):
+    error: str
+    message: str
+    hint: str | None = None
+    problems: list[dict[str, Any]] | None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in ((400, "malformed request body"), (401, "missing or invalid token"), (403, "not permitted"), (404, "not found"),
+                       (409, "conflicts with existing state"), (413, "request too large"), (422, "invalid input"),
+                       (500, "stored data failed an integrity check"))
+}
+Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", description="model name")]
+Spec = Annotated[str, Path(pattern=r"^[A-Za-z0-9^~*.][A-Za-z0-9^~*._-]{0,63}$",
+                           description="version, spec (2.1.*, ^2.1, ~2.1.0), latest or alias")]
+AliasName = Annotated[str, Path(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$", description="alias")]
+RequestId = Annotated[int, Path(ge=1, le=2**31 - 1, description="promotion request id")]
 
 
 def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastAPI:
@@ -57,7 +79,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         yield
         stop.set()
 
-    app = FastAPI(title="modelkeep", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="modelkeep", version=__version__, lifespan=lifespan, responses=ERROR_RESPONSES,
                   description="Model registry, datasets, promotions and audit of modelkeep.")
 
     @app.exception_handler(ModelKeepError)
@@ -69,6 +91,12 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         return JSONResponse({"error": "InvalidInput", "message": "invalid request", "problems": problems}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "InvalidInput" if exc.status_code in (400, 413, 422) else "NotFound" if exc.status_code == 404 else "Error"
+        return JSONResponse({"error": kind, "message": str(exc.detail)}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.middleware("http")
     async def limit_size(request: Request, call_next: Any) -> Any:
@@ -99,17 +127,17 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         return [m.to_dict() for m in ws.registry.list_models()]
 
     @app.get("/api/v1/models/{name}/versions")
-    def list_versions(ws: Ws, name: str) -> list[dict[str, Any]]:
+    def list_versions(ws: Ws, name: Name) -> list[dict[str, Any]]:
         read(ws, name)
         return [v.to_dict() for v in ws.registry.list_versions(name)]
 
     @app.get("/api/v1/models/{name}/versions/{spec}")
-    def get_version(ws: Ws, name: str, spec: str) -> dict[str, Any]:
+    def get_version(ws: Ws, name: Name, spec: Spec) -> dict[str, Any]:
         read(ws, name)
         return ws.registry.get(f"{name}@{spec}").to_dict()
 
     @app.post("/api/v1/models/{name}/versions", status_code=201)
-    def register(ws: Ws, name: str, body: Annotated[dict[str, Any], Body()] = None) -> dict[str, Any]:  # type: ignore[assignment]
+    def register(ws: Ws, name: Name, body: Annotated[dict[str, Any], Body()] = None) -> dict[str, Any]:  # type: ignore[assignment]
         allowed = {"params", "metrics", "tags", "data", "parent", "bump", "version", "experiment", "signature",
                    "metadata", "description", "components", "composite_config"}
         options = dict(body or {})
@@ -119,18 +147,18 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         return ws.registry.register(name, None, **options).to_dict()
 
     @app.put("/api/v1/models/{name}/aliases/{alias}")
-    def set_alias(ws: Ws, name: str, alias: str, body: Annotated[dict[str, str], Body()]) -> dict[str, Any]:
+    def set_alias(ws: Ws, name: Name, alias: AliasName, body: Annotated[dict[str, str], Body()]) -> dict[str, Any]:
         if "version" not in body:
             raise InvalidInput("body needs 'version'")
         view = ws.registry.set_alias(f"{name}@{body['version']}", alias)
         return {"name": name, "alias": alias, "version": view.version}
 
     @app.delete("/api/v1/models/{name}/aliases/{alias}", status_code=204)
-    def delete_alias(ws: Ws, name: str, alias: str) -> None:
+    def delete_alias(ws: Ws, name: Name, alias: AliasName) -> None:
         ws.registry.delete_alias(name, alias)
 
     @app.delete("/api/v1/models/{name}/versions/{version}", status_code=204)
-    def delete_version(ws: Ws, name: str, version: str) -> None:
+    def delete_version(ws: Ws, name: Name, version: Spec) -> None:
         ws.registry.delete_version(f"{name}@{version}")
 
     @app.get("/api/v1/search")
@@ -163,20 +191,20 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         return ws.promotions.request(body["ref"], body["alias"], body["justification"], body.get("ticket", ""))
 
     @app.get("/api/v1/promotions/{request_id}")
-    def get_promotion(ws: Ws, request_id: int) -> dict[str, Any]:
+    def get_promotion(ws: Ws, request_id: RequestId) -> dict[str, Any]:
         read(ws)
         return ws.promotions.get(request_id)
 
     @app.post("/api/v1/promotions/{request_id}/reviews")
-    def review(ws: Ws, request_id: int, body: Annotated[dict[str, str], Body()]) -> dict[str, Any]:
+    def review(ws: Ws, request_id: RequestId, body: Annotated[dict[str, str], Body()]) -> dict[str, Any]:
         return ws.promotions.review(request_id, body.get("decision", ""), body.get("comment", ""))
 
     @app.post("/api/v1/promotions/{request_id}/withdraw")
-    def withdraw(ws: Ws, request_id: int) -> dict[str, Any]:
+    def withdraw(ws: Ws, request_id: RequestId) -> dict[str, Any]:
         return ws.promotions.withdraw(request_id)
 
     @app.post("/api/v1/models/{name}/aliases/{alias}/rollback")
-    def rollback(ws: Ws, name: str, alias: str) -> dict[str, Any]:
+    def rollback(ws: Ws, name: Name, alias: AliasName) -> dict[str, Any]:
         return ws.promotions.rollback(name, alias)
 
     @app.get("/api/v1/audit")

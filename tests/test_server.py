@@ -47,7 +47,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     old = os.environ.get("MODELKEEP_USER")
     os.environ["MODELKEEP_USER"] = "admin"
     admin = open_workspace(root)
-    for user, role in (("vera", "viewer"), ("carl", "contributor"), ("ada", "approver")):
+    for user, role in (("vera", "viewer"), ("carl", "contributor"), ("ada", "approver"), ("dep", "deployer")):
         admin.access.create_user(user, role=role)
         tokens[user] = admin.access.create_token(user)["token"]
     admin.close()
@@ -182,3 +182,54 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(server: dict
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+ENDPOINTS = [
+    # (method, path, body, roles allowed) — every route of the API; "ok" means not 401/403.
+    ("GET", "/api/v1/models", None, {"viewer", "contributor", "approver", "admin"}),
+    ("GET", "/api/v1/models/matrix/versions", None, {"viewer", "contributor", "approver", "admin"}),
+    ("GET", "/api/v1/models/matrix/versions/latest", None, {"viewer", "contributor", "approver", "admin"}),
+    ("POST", "/api/v1/models/matrix/versions", {"params": {"r": 1}}, {"contributor", "admin"}),
+    ("PUT", "/api/v1/models/matrix/aliases/staging", {"version": "1.0.0"}, {"contributor", "admin"}),
+    ("DELETE", "/api/v1/models/matrix/aliases/staging", None, {"contributor", "admin"}),
+    ("GET", "/api/v1/search?filter=name%20%3D%20%27matrix%27", None, {"viewer", "contributor", "approver", "admin"}),
+    ("GET", "/api/v1/diff?a=matrix@1.0.0&b=matrix@latest", None, {"viewer", "contributor", "approver", "admin"}),
+    ("GET", "/api/v1/lineage?ref=matrix@latest", None, {"viewer", "contributor", "approver", "admin"}),
+    ("POST", "/api/v1/promotions", {"ref": "matrix@1.0.0", "alias": "production", "justification": "j"},
+     {"contributor", "admin"}),
+    ("GET", "/api/v1/promotions/1", None, {"viewer", "contributor", "approver", "admin"}),
+    ("POST", "/api/v1/promotions/999/reviews", {"decision": "approve"}, {"approver", "admin"}),
+    ("POST", "/api/v1/promotions/999/withdraw", None, {"contributor", "admin"}),
+    ("POST", "/api/v1/models/matrix/aliases/production/rollback", None, {"approver", "admin"}),
+    ("GET", "/api/v1/audit", None, {"viewer", "contributor", "approver", "admin"}),
+    ("GET", "/api/v1/audit/verify", None, {"viewer", "contributor", "approver", "admin"}),
+    ("DELETE", "/api/v1/models/matrix/versions/9.9.9", None, {"contributor", "admin"}),
+]
+ROLE_USERS = {"viewer": "vera", "contributor": "carl", "approver": "ada", "admin": "admin", "deployer": "dep"}
+
+
+def test_every_endpoint_for_every_role(server: dict[str, str]) -> None:
+    """Each route × each role: allowed roles never get 401/403, the others always get 403."""
+    call(server, "admin", "POST", "/api/v1/models/matrix/versions", json={"params": {"r": 0}})
+    call(server, "admin", "POST", "/api/v1/models/matrix/versions", json={"params": {"r": 2}})
+    for method, path, body, allowed in ENDPOINTS:
+        for role, user in ROLE_USERS.items():
+            kwargs = {"json": body} if body is not None else {}
+            status = call(server, user, method, path, **kwargs).status_code
+            if role in allowed:
+                assert status not in (401, 403), (role, method, path, status)
+            else:
+                assert status == 403, (role, method, path, status)
+        assert call(server, None, method, path).status_code == 401
+
+
+def test_deployment_tokens_read_approved_versions_only(server: dict[str, str]) -> None:
+    call(server, "carl", "POST", "/api/v1/models/svc/versions", json={"metrics": {"auc": 0.9}})
+    call(server, "carl", "POST", "/api/v1/models/svc/versions", json={"metrics": {"auc": 0.95}, "params": {"x": 1}})
+    assert call(server, "dep", "GET", "/api/v1/models/svc/versions/1.0.1").status_code == 403
+    request = call(server, "carl", "POST", "/api/v1/promotions",
+                   json={"ref": "svc@1.0.1", "alias": "production", "justification": "release"}).json()
+    call(server, "ada", "POST", f"/api/v1/promotions/{request['id']}/reviews", json={"decision": "approve"})
+    assert call(server, "dep", "GET", "/api/v1/models/svc/versions/production").json()["version"] == "1.0.1.0.0"
+    assert call(server, "dep", "GET", "/api/v1/models/svc/versions/1.0.0").status_code == 403
+    assert call(server, "dep", "GET", "/api/v1/models").status_code == 403

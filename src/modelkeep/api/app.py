@@ -133,6 +133,13 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
 
     @app.get("/api/v1/models/{name}/versions/{spec}")
     def get_version(ws: Ws, name: Name, spec: Spec) -> dict[str, Any]:
+        if not ws.access.allowed(ws.access.actor, "model.read", model=name) and ws.access.allowed(
+            ws.access.actor, "model.read_approved", model=name
+        ):
+            view = ws.registry.get(f"{name}@{spec}")  # a deployment system: approved versions only
+            if not ws.promotions.approved(view):
+                raise PermissionDenied(f"{view.ref} is not an approved version; deployment tokens read only those")
+            return view.to_dict()
         read(ws, name)
         return ws.registry.get(f"{name}@{spec}").to_dict()
 

@@ -33,6 +33,8 @@ BUILTIN_ROLES: dict[str, list[str]] = {
     "viewer": VIEWER,
     "contributor": [*VIEWER, "model.write", "data.write", "promotion.request", "alias.set:*"],
     "approver": [*VIEWER, "promotion.approve", "alias.rollback"],
+    # Deployment systems: read versions that passed a promotion (or hold a protected alias), nothing else.
+    "deployer": ["model.read_approved"],
     "admin": ["*"],
 }
 SCOPES = ("global", "project", "model")

@@ -139,10 +139,13 @@ class Promotions:
         """approve, reject or comment. Approving your own request is refused (four-eyes)."""
         if decision not in ("approve", "reject", "comment"):
             raise InvalidInput(f"invalid decision {decision!r}: approve, reject or comment")
+        needed = "model.read" if decision == "comment" else "promotion.approve"
         with self.db.writer() as session, session.begin():
+            if session.get(PromotionRequest, request_id) is None:
+                self.access.check(needed)  # who may not review learns nothing about which ids exist
             request, model = self._load(session, request_id)
+            self.access.check(needed, model=model.name)
             if decision != "comment":
-                self.access.check("promotion.approve", model=model.name)
                 if request.requested_by == self.user:
                     raise PermissionDenied(f"{self.user} requested promotion {request_id} and may not {decision} it",
                                            hint="another approver must review it (four-eyes rule)")
@@ -165,6 +168,8 @@ class Promotions:
 
     def withdraw(self, request_id: int) -> dict[str, Any]:
         with self.db.writer() as session, session.begin():
+            if session.get(PromotionRequest, request_id) is None:
+                self.access.check("promotion.request")
             request, model = self._load(session, request_id)
             if request.requested_by != self.user:
                 raise PermissionDenied(f"only {request.requested_by} may withdraw promotion {request_id}")
@@ -192,6 +197,20 @@ class Promotions:
                 raise NotFound(f"promotion request {request_id} does not exist")
             model = session.get(Model, request.model_id)
             return _request_dict(request, model.name if model else "?")
+
+    def approved(self, view: VersionView) -> bool:
+        """Whether a version was promoted (an applied request) or holds a protected alias now."""
+        with self.db.reader() as session:
+            model = session.scalars(select(Model).where(Model.name == view.name)).first()
+            if model is None:
+                return False
+            applied = session.scalar(select(PromotionRequest.id).where(
+                PromotionRequest.model_id == model.id, PromotionRequest.version == view.version,
+                PromotionRequest.status == "applied").limit(1))
+            if applied is not None:
+                return True
+            protected = {(p.model, p.alias) for p in session.scalars(select(ProtectedAlias))}
+        return any((view.name, a) in protected or ("*", a) in protected for a in view.aliases)
 
     # --- rollback and history -----------------------------------------------------------
 

@@ -6,6 +6,8 @@ Per backend, a fresh repository and server process: start-up to /health, idle RS
 sequential registers of one model (metadata), 200 calls each of get-by-alias, get, search
 returning all 1,000 versions, set-alias; then 4 concurrent writer processes × 250 versions (one
 model each). Prints p50/p99 beside MLflow 3.17's figures (shared/bench/README.md, SQLite).
+Then (``--soak``) two server processes on one PostgreSQL database and store take 32 concurrent
+clients for a minute: errors, acknowledged vs stored writes, and whether both answer alike.
 """
 
 from __future__ import annotations
@@ -133,10 +135,88 @@ def run_backend(backend: str) -> list[tuple[str, str]]:
     return rows
 
 
+def soak(seconds: float, clients: int) -> list[tuple[str, str]]:
+    """Two server processes on one PostgreSQL database and store; ``clients`` threads register
+    versions through both for ``seconds``; then every write is counted and both servers are
+    asked the same questions."""
+    import threading
+
+    from modelkeep.client import RemoteRegistry
+    from tests.pgserver import PgServer
+
+    rows: list[tuple[str, str]] = []
+    pg = PgServer()
+    pg.start()
+    procs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "MODELKEEP_USER": "bench"}
+        for name in ("MODELKEEP_URL", "MODELKEEP_TOKEN", "MODELKEEP_HOME"):
+            env.pop(name, None)
+        subprocess.run([*MK, "init", "--db", pg.create_database("soak")], cwd=tmp, env=env, check=True, capture_output=True)
+        urls = []
+        try:
+            for n in range(2):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", 0))
+                    port = sock.getsockname()[1]
+                procs.append(subprocess.Popen([*MK, "server", "--port", str(port), "--bootstrap-token-file", f"tok{n}"],
+                                              cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                urls.append(f"http://127.0.0.1:{port}")
+                while True:
+                    try:
+                        if httpx.get(f"{urls[-1]}/health", timeout=0.5).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        time.sleep(0.05)
+            token = (Path(tmp) / "tok0").read_text().strip()
+            done, errors, lock = [0], [0], threading.Lock()
+            deadline = time.monotonic() + seconds
+
+            def client(index: int) -> None:
+                remote = RemoteRegistry(urls[index % 2], token, timeout=60)
+                while time.monotonic() < deadline:
+                    try:
+                        remote.register(f"soak-{index % 8}", params={"client": index, "t": time.monotonic()})
+                        with lock:
+                            done[0] += 1
+                    except Exception:
+                        with lock:
+                            errors[0] += 1
+                remote.close()
+
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            a, b = (RemoteRegistry(u, token) for u in urls)
+            stored = sum(len(a.list_versions(f"soak-{m}")) for m in range(8))
+            same = all(a.get(f"soak-{m}@latest").to_dict() == b.get(f"soak-{m}@latest").to_dict() for m in range(8))
+            rows += [
+                (f"{clients} clients × {seconds:.0f} s, 2 servers", f"{done[0]:,} writes ({done[0] / seconds:.0f}/s), {errors[0]} errors"),
+                ("writes stored / acknowledged", f"{stored:,} / {done[0]:,} ({'no lost write' if stored == done[0] else 'MISMATCH'})"),
+                ("both servers answer alike", "yes" if same else "NO"),
+            ]
+            a.close()
+            b.close()
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait(timeout=10)
+            pg.stop()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--soak", type=float, default=60.0, help="seconds of the 32-client PostgreSQL soak (0: skip)")
+    parser.add_argument("--clients", type=int, default=32)
     args = parser.parse_args()
+    if args.soak:
+        print("soak: 2 servers on one PostgreSQL ...", file=sys.stderr)
+        for label, value in soak(args.soak, args.clients):
+            print(f"{label:<36}{value}")
     results = {backend: run_backend(backend) for backend in args.backends}
     print(f"\n{'measurement':<24}" + "".join(f"{'modelkeep ' + b:<46}" for b in args.backends) + "MLflow 3.17 (SQLite)")
     print("-" * (24 + 46 * len(args.backends) + 40))

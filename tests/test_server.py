@@ -204,6 +204,8 @@ ENDPOINTS = [
     ("GET", "/api/v1/audit", None, {"viewer", "contributor", "approver", "admin"}),
     ("GET", "/api/v1/audit/verify", None, {"viewer", "contributor", "approver", "admin"}),
     ("DELETE", "/api/v1/models/matrix/versions/9.9.9", None, {"contributor", "admin"}),
+    ("POST", "/api/v1/artifacts?filename=x.bin", None, {"contributor", "admin"}),
+    ("GET", "/api/v1/models/matrix/versions/latest/artifact", None, {"viewer", "contributor", "approver", "admin"}),
 ]
 ROLE_USERS = {"viewer": "vera", "contributor": "carl", "approver": "ada", "admin": "admin", "deployer": "dep"}
 
@@ -233,3 +235,21 @@ def test_deployment_tokens_read_approved_versions_only(server: dict[str, str]) -
     assert call(server, "dep", "GET", "/api/v1/models/svc/versions/production").json()["version"] == "1.0.1.0.0"
     assert call(server, "dep", "GET", "/api/v1/models/svc/versions/1.0.0").status_code == 403
     assert call(server, "dep", "GET", "/api/v1/models").status_code == 403
+
+
+def test_artifacts_stream_both_ways_and_reads_are_audited(server: dict[str, str], tmp_path: Path) -> None:
+    from modelkeep.client import RemoteRegistry
+
+    carl = RemoteRegistry(server["url"], server["carl"])
+    payload = os.urandom(3_000_000) + b"tail"
+    source = tmp_path / "weights.bin"
+    source.write_bytes(payload)
+    version = carl.register("streamed", source, params={"k": 1})
+    assert version.artifact_kind == "file" and version.artifact_size == len(payload)
+    dest = carl.download(f"streamed@{version.version}", tmp_path / "back.bin")
+    assert dest.read_bytes() == payload
+    with pytest.raises(mk.NotFound, match="upload it first"):
+        carl.register("streamed", artifact={"kind": "file", "digest": "0" * 64})
+    reads = [e for e in carl.audit(action="artifact.read") if e["target"] == f"model:{version.ref}"]
+    assert reads and reads[0]["actor"] == "carl"
+    carl.close()

@@ -7,6 +7,7 @@ classes the in-process registry raises, so code works unchanged against either.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -74,10 +75,32 @@ class RemoteRegistry:
         return out
 
     def register(self, name: str, path: Any = None, **options: Any) -> VersionView:
+        """Register a version; an artifact file is streamed to the server first."""
         if path is not None:
-            raise InvalidInput("registering an artifact file through the server is not supported yet: "
-                               "push the artifact to the shared store, or register metadata only")
+            file = Path(path)
+            if not file.is_file():
+                raise InvalidInput(f"{file} is not a file: through the server, artifacts are single files "
+                                   "(push folders to the shared store)")
+            with open(file, "rb") as handle:
+                options["artifact"] = self._call("POST", "/api/v1/artifacts", params={"filename": file.name},
+                                                 content=iter(lambda: handle.read(1 << 20), b""),
+                                                 headers={"Content-Type": "application/octet-stream"})
         return VersionView.from_dict(self._call("POST", f"/api/v1/models/{name}/versions", json=options))
+
+    def download(self, ref: str, dest: Path) -> Path:
+        """Stream a version's artifact file to ``dest`` (written via a temporary name)."""
+        name, spec = self._split(ref)
+        tmp = dest.with_name(dest.name + ".partial")
+        with self.http.stream("GET", f"/api/v1/models/{name}/versions/{spec}/artifact") as response:
+            if response.status_code >= 400:
+                response.read()
+                body = response.json()
+                raise ERRORS.get(response.status_code, ModelKeepError)(body.get("message", ""), hint=body.get("hint"))
+            with open(tmp, "wb") as handle:
+                for chunk in response.iter_bytes():
+                    handle.write(chunk)
+        tmp.replace(dest)
+        return dest
 
     def set_alias(self, ref: str, alias: str) -> VersionView:
         name, spec = self._split(ref)

@@ -18,7 +18,7 @@ from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from modelkeep import __version__
 from modelkeep.errors import (
@@ -146,12 +146,57 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     @app.post("/api/v1/models/{name}/versions", status_code=201)
     def register(ws: Ws, name: Name, body: Annotated[dict[str, Any], Body()] = None) -> dict[str, Any]:  # type: ignore[assignment]
         allowed = {"params", "metrics", "tags", "data", "parent", "bump", "version", "experiment", "signature",
-                   "metadata", "description", "components", "composite_config"}
+                   "metadata", "description", "components", "composite_config", "artifact"}
         options = dict(body or {})
         unknown = set(options) - allowed
         if unknown:
             raise InvalidInput(f"unknown fields {sorted(unknown)}; valid: {sorted(allowed)}")
         return ws.registry.register(name, None, **options).to_dict()
+
+    @app.post("/api/v1/artifacts", status_code=201)
+    async def upload_artifact(request: Request, ws: Ws,
+                              filename: Annotated[str, Query(pattern=r"^[^/\\]{1,255}$")] = "artifact") -> dict[str, Any]:
+        """Stream a file into the store (never whole in memory); register it with {"artifact": ...}."""
+        import os
+        import tempfile
+        from pathlib import Path as FilePath
+
+        from starlette.concurrency import run_in_threadpool
+
+        ws.access.check("model.write")
+        folder = tempfile.mkdtemp(prefix="modelkeep-upload-")
+        target = FilePath(folder) / "upload"  # the client's file name is never used on disk
+        try:
+            with open(target, "wb") as handle:
+                async for chunk in request.stream():
+                    handle.write(chunk)
+            stored = await run_in_threadpool(ws.store.put_path, target)
+        finally:
+            target.unlink(missing_ok=True)
+            os.rmdir(folder)
+        return {"kind": stored.kind, "digest": stored.digest, "size": stored.size, "filename": filename}
+
+    @app.get("/api/v1/models/{name}/versions/{spec}/artifact")
+    def download_artifact(ws: Ws, name: Name, spec: Spec) -> StreamingResponse:
+        """The artifact file of a version, streamed chunk by chunk, each chunk verified; audited."""
+        if not ws.access.allowed(ws.access.actor, "model.read", model=name):
+            ws.access.check("model.read_approved", model=name)
+            view = ws.registry.get(f"{name}@{spec}")
+            if not ws.promotions.approved(view):
+                raise PermissionDenied(f"{view.ref} is not an approved version; deployment tokens read only those")
+        else:
+            view = ws.registry.get(f"{name}@{spec}")
+        if view.artifact_kind != "file" or not view.digest:
+            raise InvalidInput(f"{view.ref} has a {view.artifact_kind or 'missing'} artifact; only files stream here "
+                               "(pull folders from the shared store)")
+        with ws.db.writer() as session, session.begin():
+            from modelkeep.services import audit
+
+            audit.append(session, ws.access.actor, "artifact.read", f"model:{view.ref}",
+                         source=ws.registry.source, detail={"digest": view.digest})
+        kind = ws.repo.kind_of(view.digest)
+        return StreamingResponse(ws.repo.iter_file(kind, view.digest), media_type="application/octet-stream",
+                                 headers={"X-Modelkeep-Digest": view.digest})
 
     @app.put("/api/v1/models/{name}/aliases/{alias}")
     def set_alias(ws: Ws, name: Name, alias: AliasName, body: Annotated[dict[str, str], Body()]) -> dict[str, Any]:

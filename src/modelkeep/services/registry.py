@@ -353,6 +353,7 @@ class Registry:
         description: str = "",
         components: Iterable[str] | None = None,
         composite_config: dict[str, Any] | None = None,
+        artifact: dict[str, Any] | None = None,
     ) -> VersionView:
         """Register a new version of ``name`` (creating the model on first use).
 
@@ -406,7 +407,11 @@ class Registry:
             components=resolved,
             composite_config=config,
         )
-        if path is not None:
+        if artifact is not None:  # already in the store (uploaded through the server): check, don't trust
+            if path is not None or component_refs:
+                raise InvalidInput("give an artifact path, an uploaded artifact or components, not several")
+            candidate.artifact = self.store.existing(artifact)
+        elif path is not None:
             candidate.artifact = self.store.put_path(Path(path))
         elif resolved:
             pinned = [{"ref": c.ref, "digest": c.digest} for c in resolved]

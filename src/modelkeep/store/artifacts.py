@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from modelkeep.errors import InvalidInput
 from modelkeep.store.checkout import materialize
@@ -46,6 +47,21 @@ class ArtifactStore:
             self.repo.flush()
         kind = "tree" if entry.kind == "tree" else "file"
         return StoredArtifact(kind, entry.id, entry.size, self.files_of(kind, entry.id, path.name), ingest.stats.bytes_new)
+
+    def existing(self, ref: dict[str, Any]) -> StoredArtifact:
+        """A stored artifact named by ``{"kind": "file"|"tree", "digest": ...}``, checked to exist."""
+        from modelkeep.errors import NotFound
+        from modelkeep.store.format import check_id
+
+        kind, digest = ref.get("kind"), check_id(str(ref.get("digest", "")))
+        if kind not in ("file", "tree"):
+            raise InvalidInput(f"artifact kind {kind!r}: file or tree")
+        if not self.repo.has(digest):
+            self.repo.refresh_index()
+            if not self.repo.has(digest):
+                raise NotFound(f"artifact {digest} is not in the store; upload it first")
+        files = self.files_of(kind, digest)
+        return StoredArtifact(kind, digest, sum(f.size for f in files), files)
 
     def put_bytes(self, data: bytes) -> ObjectId:
         oid, _ = self.repo.put(data, BLOB)

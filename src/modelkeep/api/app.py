@@ -30,6 +30,7 @@ from modelkeep.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from modelkeep.services.views import VersionView
 from modelkeep.services.workspace import Workspace
 
 STATUS = [(NotFound, 404), (Conflict, 409), (InvalidInput, 422), (Unauthenticated, 401), (PermissionDenied, 403),
@@ -131,17 +132,19 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         read(ws, name)
         return [v.to_dict() for v in ws.registry.list_versions(name)]
 
+    def readable_version(ws: Workspace, name: str, spec: str) -> VersionView:
+        """A version the caller may read: readers any, deployment systems approved ones only."""
+        if ws.access.allowed(ws.access.actor, "model.read", model=name):
+            return ws.registry.get(f"{name}@{spec}")
+        ws.access.check("model.read_approved", model=name)
+        view = ws.registry.get(f"{name}@{spec}")
+        if not ws.promotions.approved(view):
+            raise PermissionDenied(f"{view.ref} is not an approved version; deployment tokens read only those")
+        return view
+
     @app.get("/api/v1/models/{name}/versions/{spec}")
     def get_version(ws: Ws, name: Name, spec: Spec) -> dict[str, Any]:
-        if not ws.access.allowed(ws.access.actor, "model.read", model=name) and ws.access.allowed(
-            ws.access.actor, "model.read_approved", model=name
-        ):
-            view = ws.registry.get(f"{name}@{spec}")  # a deployment system: approved versions only
-            if not ws.promotions.approved(view):
-                raise PermissionDenied(f"{view.ref} is not an approved version; deployment tokens read only those")
-            return view.to_dict()
-        read(ws, name)
-        return ws.registry.get(f"{name}@{spec}").to_dict()
+        return readable_version(ws, name, spec).to_dict()
 
     @app.post("/api/v1/models/{name}/versions", status_code=201)
     def register(ws: Ws, name: Name, body: Annotated[dict[str, Any], Body()] = None) -> dict[str, Any]:  # type: ignore[assignment]
@@ -179,13 +182,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     @app.get("/api/v1/models/{name}/versions/{spec}/artifact")
     def download_artifact(ws: Ws, name: Name, spec: Spec) -> StreamingResponse:
         """The artifact file of a version, streamed chunk by chunk, each chunk verified; audited."""
-        if not ws.access.allowed(ws.access.actor, "model.read", model=name):
-            ws.access.check("model.read_approved", model=name)
-            view = ws.registry.get(f"{name}@{spec}")
-            if not ws.promotions.approved(view):
-                raise PermissionDenied(f"{view.ref} is not an approved version; deployment tokens read only those")
-        else:
-            view = ws.registry.get(f"{name}@{spec}")
+        view = readable_version(ws, name, spec)
         if view.artifact_kind != "file" or not view.digest:
             raise InvalidInput(f"{view.ref} has a {view.artifact_kind or 'missing'} artifact; only files stream here "
                                "(pull folders from the shared store)")

@@ -37,6 +37,7 @@ from modelkeep.meta.tables import (
     run_node,
     version_node,
 )
+from modelkeep.services import audit
 from modelkeep.services.datasets import Datasets
 from modelkeep.services.inputs import check_key, normalize_params, param_number
 from modelkeep.services.registry import Registry, utcnow
@@ -116,6 +117,8 @@ class Runs:
                     environment=environment, code=code, warnings=[], started_at=utcnow(), created_by=self.user,
                 )
             ).inserted_primary_key[0]
+            audit.append(session, self.user, "run.start", run_node(run_id),
+                         detail={"name": name, "project": project, "command": command, "commit": code.get("commit")})
         return ActiveRun(self, run_id, owns=True)
 
     def get(self, run_id: int) -> RunView:
@@ -172,6 +175,7 @@ class Runs:
             if session.get(Run, run_id) is None:
                 raise NotFound(f"run {run_id} does not exist")
             session.execute(delete(Run).where(Run.id == run_id))
+            audit.append(session, self.user, "run.delete", run_node(run_id))
 
     # --- writes used by ActiveRun ------------------------------------------------------------
 
@@ -209,6 +213,8 @@ class ActiveRun:
             run = session.get(Run, self.id)
             assert run is not None
             run.status, run.ended_at, run.exit_code = status, utcnow(), exit_code
+            audit.append(session, self._runs.user, "run.end", run_node(self.id),
+                         detail={"status": status, "exit_code": exit_code})
 
     def log_param(self, key: str, value: Any) -> None:
         self.log_params({key: value})

@@ -141,8 +141,9 @@ def soak(seconds: float, clients: int) -> list[tuple[str, str]]:
     asked the same questions."""
     import threading
 
-    from modelkeep.client import RemoteRegistry
     from tests.pgserver import PgServer
+
+    from modelkeep.client import RemoteRegistry
 
     rows: list[tuple[str, str]] = []
     pg = PgServer()

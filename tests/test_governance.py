@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from modelkeep.errors import Conflict, PermissionDenied
 from modelkeep.services.audit import verify_chain
-from modelkeep.services.registry import utcnow
+from modelkeep.services.clock import utcnow
 from modelkeep.services.workspace import Workspace, open_workspace
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from modelkeep.errors import Conflict, InvalidInput
 from modelkeep.meta.tables import Delivery
-from modelkeep.services.registry import utcnow
+from modelkeep.services.clock import utcnow
 from modelkeep.services.workspace import Workspace
 
 

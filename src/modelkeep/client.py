@@ -21,9 +21,8 @@ from modelkeep.errors import (
     PermissionDenied,
     Unauthenticated,
 )
-from modelkeep.services.registry import ModelSummary
 from modelkeep.services.search import SearchPage
-from modelkeep.services.views import VersionView
+from modelkeep.services.views import ModelSummary, VersionView
 
 ERRORS: dict[int, type[ModelKeepError]] = {
     401: Unauthenticated, 403: PermissionDenied, 404: NotFound, 409: Conflict, 413: InvalidInput, 422: InvalidInput,

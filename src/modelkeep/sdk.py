@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelkeep.services.diff import diff_versions
-from modelkeep.services.registry import ModelSummary
 from modelkeep.services.search import SearchPage, search_versions
-from modelkeep.services.views import VersionView
+from modelkeep.services.views import ModelSummary, VersionView
 from modelkeep.services.workspace import Workspace, init_workspace, open_workspace
 
 if TYPE_CHECKING:

@@ -16,7 +16,6 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from modelkeep.errors import InvalidInput, ModelKeepError
-
 from modelkeep.meta.schema import SCHEMA_HEAD  # noqa: E402 - re-exported
 
 SQLITE_BUSY_MS = 60_000

@@ -25,8 +25,8 @@ from modelkeep.errors import Conflict, InvalidInput, NotFound, PermissionDenied,
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import ApiToken, Role, RoleBinding, User
 from modelkeep.services import audit
+from modelkeep.services.clock import utcnow
 from modelkeep.services.inputs import check_name
-from modelkeep.services.registry import utcnow
 
 VIEWER = ["model.read", "data.read", "audit.read"]
 BUILTIN_ROLES: dict[str, list[str]] = {

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import AuditEntry, Event
+from modelkeep.services.clock import utcnow
 
 GENESIS = "0" * 64
 _LOCK_KEY = 7_311_027  # advisory lock id for audit appends (PostgreSQL)
@@ -42,8 +43,6 @@ def append(
     source: str = "local",
 ) -> AuditEntry:
     """Add one entry inside the caller's transaction (it commits or rolls back with the change)."""
-    from modelkeep.services.registry import utcnow
-
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
     last = session.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()

@@ -21,17 +21,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from modelkeep.errors import Conflict, InvalidInput, NotFound
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import Dataset, DatasetPartition, DatasetVersion
 from modelkeep.services import audit
+from modelkeep.services.clock import utcnow
 from modelkeep.services.data_status import compare_files, recorded_files, status_of
 from modelkeep.services.inputs import check_name
-from modelkeep.services.registry import utcnow
 from modelkeep.store.checkout import materialize
 from modelkeep.store.format import ObjectId, TreeEntry
 from modelkeep.store.ingest import Ingestor, StatCache, scan

@@ -17,8 +17,6 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,11 +29,11 @@ from modelkeep.meta.db import Database
 from modelkeep.meta.tables import (
     Alias,
     AliasChange,
-    ProtectedAlias,
     CompositeComponent,
     LineageEdge,
     Model,
     ModelVersion,
+    ProtectedAlias,
     VersionMetric,
     VersionParam,
     VersionTag,
@@ -43,6 +41,8 @@ from modelkeep.meta.tables import (
 )
 from modelkeep.services import audit
 from modelkeep.services import bump as bumps
+from modelkeep.services.candidate import Candidate, _snapshot
+from modelkeep.services.clock import utcnow
 from modelkeep.services.inputs import (
     MetricValue,
     check_name,
@@ -53,7 +53,7 @@ from modelkeep.services.inputs import (
     param_number,
     split_ref,
 )
-from modelkeep.services.views import DATASET_PREFIX, VersionView, load_views, metric_label
+from modelkeep.services.views import DATASET_PREFIX, ModelSummary, VersionView, load_views
 from modelkeep.store.artifacts import ArtifactStore, StoredArtifact
 from modelkeep.version import MLVersion, Part, VersionSpec, sort_key_prefix, validate_alias
 
@@ -61,110 +61,6 @@ T = TypeVar("T")
 FIRST_VERSION = MLVersion(1, 0, 0, 0, 0)
 RETRIES = 12
 SNAPSHOT_CACHE = 256
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-@dataclass
-class ModelSummary:
-    name: str
-    description: str
-    versions: int
-    latest: str | None
-    aliases: dict[str, str] = field(default_factory=dict)
-    created_at: datetime | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "versions": self.versions,
-            "latest": self.latest,
-            "aliases": dict(self.aliases),
-            "created_at": self.created_at.isoformat() + "Z" if self.created_at else None,
-        }
-
-
-@dataclass
-class Candidate:
-    """A checked registration request (everything validated before the transaction)."""
-
-    params: dict[str, str]
-    metrics: list[MetricValue]
-    tags: dict[str, str]
-    data: list[str]
-    signature: dict[str, Any] | None
-    metadata: dict[str, Any] | None
-    code: dict[str, Any] | None
-    environment: dict[str, Any] | None
-    description: str
-    artifact: StoredArtifact | None
-    components: list[VersionView]
-    composite_config: dict[str, Any] | None
-
-    @property
-    def digest(self) -> str | None:
-        return self.artifact.digest if self.artifact else None
-
-    def view(
-        self, version_id: int, name: str, values: dict[str, Any], parent: str | None
-    ) -> VersionView:
-        """The view of the version just inserted from this candidate (no read-back needed)."""
-        return VersionView(
-            id=version_id,
-            name=name,
-            version=values["version"],
-            status=values["status"],
-            description=self.description,
-            bump=values["bump"],
-            reasons=list(values["reasons"]),
-            digest=self.digest,
-            artifact_kind=values["artifact_kind"],
-            artifact_size=values["artifact_size"],
-            signature=self.signature,
-            metadata=self.metadata,
-            environment=self.environment,
-            code=self.code,
-            composite_config=self.composite_config,
-            parent=parent,
-            created_at=values["created_at"],
-            created_by=values["created_by"],
-            params=dict(self.params),
-            metrics={metric_label(m.key, m.dataset, m.split): m.value for m in self.metrics},
-            tags=dict(self.tags),
-            aliases=[],
-            data=list(self.data),
-            components=[c.ref for c in self.components],
-        )
-
-    def snapshot(self) -> bumps.Snapshot:
-        return bumps.Snapshot(
-            params=self.params,
-            tags=self.tags,
-            signature=self.signature,
-            metadata=self.metadata,
-            data=self.data,
-            digest=self.digest,
-            code=self.code,
-            components=[c.ref for c in self.components],
-            composite_config=self.composite_config,
-        )
-
-
-def _snapshot(view: VersionView) -> bumps.Snapshot:
-    return bumps.Snapshot(
-        params=view.params,
-        tags=view.tags,
-        signature=view.signature,
-        metadata=view.metadata,
-        data=view.data,
-        digest=view.digest,
-        code=view.code,
-        components=view.components,
-        composite_config=view.composite_config,
-    )
 
 
 def _transient(exc: Exception) -> bool:

@@ -38,9 +38,10 @@ from modelkeep.meta.tables import (
     version_node,
 )
 from modelkeep.services import audit
+from modelkeep.services.clock import utcnow
 from modelkeep.services.datasets import Datasets
 from modelkeep.services.inputs import check_key, normalize_params, param_number
-from modelkeep.services.registry import Registry, utcnow
+from modelkeep.services.registry import Registry
 from modelkeep.services.views import VersionView
 from modelkeep.store.artifacts import ArtifactStore
 

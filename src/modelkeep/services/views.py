@@ -196,3 +196,23 @@ def load_views(session: Session, rows: list[tuple[ModelVersion, str]]) -> list[V
         )
         for row, name in rows
     ]
+
+
+@dataclass
+class ModelSummary:
+    name: str
+    description: str
+    versions: int
+    latest: str | None
+    aliases: dict[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "versions": self.versions,
+            "latest": self.latest,
+            "aliases": dict(self.aliases),
+            "created_at": self.created_at.isoformat() + "Z" if self.created_at else None,
+        }

@@ -30,7 +30,7 @@ from modelkeep.meta.db import Database
 from modelkeep.meta.tables import Delivery, Event, Webhook
 from modelkeep.services import audit
 from modelkeep.services.access import Access
-from modelkeep.services.registry import utcnow
+from modelkeep.services.clock import utcnow
 
 RETRY_DELAYS = [1, 5, 30, 120, 600, 3600]  # seconds after attempt 1, 2, ...
 

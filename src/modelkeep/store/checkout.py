@@ -19,7 +19,6 @@ from modelkeep.store.format import TreeEntry, object_id
 from modelkeep.store.ingest import StatCache
 from modelkeep.store.repository import Repository
 
-
 LARGE = 64 << 20  # files above this size are replaced with the unlink in the background
 
 

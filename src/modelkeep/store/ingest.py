@@ -29,7 +29,16 @@ from typing import Any
 from pyfastcdc import FastCDC
 
 from modelkeep.errors import InvalidInput
-from modelkeep.store.format import BLOB, MANIFEST, TREE, ObjectId, TreeEntry, encode_manifest, encode_tree, object_id
+from modelkeep.store.format import (
+    BLOB,
+    MANIFEST,
+    TREE,
+    ObjectId,
+    TreeEntry,
+    encode_manifest,
+    encode_tree,
+    object_id,
+)
 from modelkeep.store.repository import Repository
 
 WINDOW = 32  # chunks in flight per file

@@ -206,6 +206,9 @@ ENDPOINTS = [
     ("DELETE", "/api/v1/models/matrix/versions/9.9.9", None, {"contributor", "admin"}),
     ("POST", "/api/v1/artifacts?filename=x.bin", None, {"contributor", "admin"}),
     ("GET", "/api/v1/models/matrix/versions/latest/artifact", None, {"viewer", "contributor", "approver", "admin"}),
+    ("POST", "/api/v1/store/presign", {"keys": ["config"], "method": "GET"}, {"viewer", "contributor", "approver", "admin"}),
+    ("POST", "/api/v1/store/presign", {"keys": ["index/" + "0" * 64], "method": "PUT"}, {"contributor", "admin"}),
+    ("GET", "/api/v1/store/keys?prefix=index/", None, {"viewer", "contributor", "approver", "admin"}),
 ]
 ROLE_USERS = {"viewer": "vera", "contributor": "carl", "approver": "ada", "admin": "admin", "deployer": "dep"}
 

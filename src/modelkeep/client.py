@@ -23,6 +23,7 @@ from modelkeep.errors import (
 )
 from modelkeep.services.search import SearchPage
 from modelkeep.services.views import ModelSummary, VersionView
+from modelkeep.store.repository import Repository
 
 ERRORS: dict[int, type[ModelKeepError]] = {
     401: Unauthenticated, 403: PermissionDenied, 404: NotFound, 409: Conflict, 413: InvalidInput, 422: InvalidInput,
@@ -85,6 +86,35 @@ class RemoteRegistry:
                                                  content=iter(lambda: handle.read(1 << 20), b""),
                                                  headers={"Content-Type": "application/octet-stream"})
         return VersionView.from_dict(self._call("POST", f"/api/v1/models/{name}/versions", json=options))
+
+    def direct_store(self) -> Repository:
+        """The server's S3 store, reached directly through presigned URLs."""
+        from modelkeep.store.backends.presigned import PresignedBackend
+
+        backend = PresignedBackend(
+            f"{self.url} (presigned)",
+            lambda keys, method: self._call("POST", "/api/v1/store/presign", json={"keys": keys, "method": method})["urls"],
+            lambda prefix: self._call("GET", "/api/v1/store/keys", params={"prefix": prefix}),
+        )
+        return Repository.open(backend)
+
+    def register_direct(self, name: str, path: Path, **options: Any) -> VersionView:
+        """Like :meth:`register`, but the file's chunks go straight to the S3 store (only missing
+        ones), and the server only records the version."""
+        from modelkeep.store.artifacts import ArtifactStore
+
+        stored = ArtifactStore(self.direct_store()).put_path(Path(path))
+        options["artifact"] = {"kind": stored.kind, "digest": stored.digest}
+        return VersionView.from_dict(self._call("POST", f"/api/v1/models/{name}/versions", json=options))
+
+    def download_direct(self, ref: str, dest: Path) -> Path:
+        """Fetch a version's artifact straight from the S3 store (every chunk verified here)."""
+        from modelkeep.store.artifacts import ArtifactStore
+
+        view = self.get(ref)
+        if not view.digest or view.artifact_kind not in ("file", "tree"):
+            raise InvalidInput(f"{view.ref} has no file or folder artifact")
+        return ArtifactStore(self.direct_store()).materialize(view.artifact_kind, view.digest, dest)
 
     def download(self, ref: str, dest: Path) -> Path:
         """Stream a version's artifact file to ``dest`` (written via a temporary name)."""

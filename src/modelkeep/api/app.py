@@ -195,6 +195,32 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         return StreamingResponse(ws.repo.iter_file(kind, view.digest), media_type="application/octet-stream",
                                  headers={"X-Modelkeep-Digest": view.digest})
 
+    @app.post("/api/v1/store/presign")
+    def presign(ws: Ws, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+        """Short-lived URLs to GET (readers) or PUT (writers: new packs and indexes only) store keys
+        directly, when the store is S3: artifact bytes then never pass through this server."""
+        import re
+
+        keys, method = body.get("keys"), body.get("method")
+        if method not in ("GET", "PUT") or not isinstance(keys, list) or not 0 < len(keys) <= 1000:
+            raise InvalidInput("body needs 'method' (GET or PUT) and 'keys' (1 to 1000 store keys)")
+        pattern = re.compile(r"(packs/[0-9a-f]{2}/[0-9a-f]{64}|index/[0-9a-f]{64}|config)\Z")
+        if not all(isinstance(k, str) and pattern.match(k) for k in keys) or (method == "PUT" and "config" in keys):
+            raise InvalidInput("keys must be packs/XX/<id>, index/<id> (or config, read-only)")
+        ws.access.check("model.write" if method == "PUT" else "model.read")
+        urls = {k: ws.repo.backend.presign(k, method) for k in keys}  # type: ignore[attr-defined]
+        with ws.db.writer() as session, session.begin():
+            from modelkeep.services import audit
+
+            audit.append(session, ws.access.actor, f"store.presign_{method.lower()}", "store",
+                         source=ws.registry.source, detail={"keys": len(keys)})
+        return {"urls": urls}
+
+    @app.get("/api/v1/store/keys")
+    def store_keys(ws: Ws, prefix: Annotated[str, Query(pattern=r"^(index/|packs/[0-9a-f]{2}/)$")] = "index/") -> list[str]:
+        ws.access.check("model.read")
+        return sorted(ws.repo.backend.list(prefix))
+
     @app.put("/api/v1/models/{name}/aliases/{alias}")
     def set_alias(ws: Ws, name: Name, alias: AliasName, body: Annotated[dict[str, str], Body()]) -> dict[str, Any]:
         if "version" not in body:

@@ -41,6 +41,14 @@ class RetryBackend:
     def put_parts(self, key: str, parts: list[bytes | memoryview]) -> None:
         self._call(lambda: put_parts(self.inner, key, parts))
 
+    def presign(self, key: str, method: str, expires: int = 900) -> str:
+        presign = getattr(self.inner, "presign", None)
+        if presign is None:
+            from modelkeep.errors import Conflict
+
+            raise Conflict(f"the store {self.url} cannot hand out presigned URLs (only S3 stores can)")
+        return str(presign(key, method, expires))
+
     def get(self, key: str) -> bytes:
         return self._call(lambda: self.inner.get(key))
 

@@ -102,5 +102,11 @@ class S3Backend:
             for item in page.get("Contents", []):
                 yield item["Key"][strip:]
 
+    def presign(self, key: str, method: str, expires: int = 900) -> str:
+        """A URL that lets its holder GET or PUT one key directly, for ``expires`` seconds."""
+        operation = {"GET": "get_object", "PUT": "put_object"}[method]
+        return str(self.client.generate_presigned_url(
+            operation, Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=expires))
+
     def delete(self, key: str) -> None:
         self._do(key, lambda: self.client.delete_object(Bucket=self.bucket, Key=self._key(key)))

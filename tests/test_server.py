@@ -144,6 +144,9 @@ def test_sdk_against_the_live_server(server: dict[str, str], remote_sdk: None, m
         mk.set_alias("remote-model@1.0.1", "production")
     with pytest.raises(mk.NotFound):
         mk.get("missing@latest")
+    assert "remote-model" in [m.name for m in mk.list_models()]
+    assert mk.delete("remote-model@1.0.1").version == "1.0.1.0.0"
+    assert [v.version for v in mk.list_versions("remote-model")] == ["1.0.0.0.0"]
 
 
 def test_cli_against_the_server(server: dict[str, str], tmp_path: Path) -> None:

@@ -76,7 +76,8 @@ def get(ref: str) -> VersionView:
 
 
 def list_models() -> list[ModelSummary]:
-    return _workspace().registry.list_models()
+    remote = _server()
+    return remote.list_models() if remote is not None else _workspace().registry.list_models()
 
 
 def list_versions(name: str) -> list[VersionView]:
@@ -160,7 +161,8 @@ def lineage(ref: str, *, downstream: bool = False, depth: int | None = None) -> 
 
 def delete(ref: str) -> VersionView:
     """Delete one version (``NAME@VERSION``)."""
-    return _workspace().registry.delete_version(ref)
+    remote = _server()
+    return remote.delete_version(ref) if remote is not None else _workspace().registry.delete_version(ref)
 
 
 __all__ = [

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Float, Integer, Text, cast, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from modelkeep.meta.tables import (
@@ -116,37 +116,39 @@ def load_views(session: Session, rows: list[tuple[ModelVersion, str]]) -> list[V
     if not rows:
         return []
     ids = [row.id for row, _ in rows]
-    params: dict[int, dict[str, str]] = defaultdict(dict)
-    for version_id, key, value in session.execute(
-        select(VersionParam.version_id, VersionParam.key, VersionParam.value).where(
-            VersionParam.version_id.in_(ids)
-        )
-    ):
-        params[version_id][key] = value
-    metrics: dict[int, dict[str, float]] = defaultdict(dict)
-    for m in session.scalars(select(VersionMetric).where(VersionMetric.version_id.in_(ids))):
-        metrics[m.version_id][metric_label(m.key, m.dataset, m.split)] = m.value
-    tags: dict[int, dict[str, str]] = defaultdict(dict)
-    for version_id, key, value in session.execute(
-        select(VersionTag.version_id, VersionTag.key, VersionTag.value).where(
-            VersionTag.version_id.in_(ids)
-        )
-    ):
-        tags[version_id][key] = value
-    aliases: dict[int, list[str]] = defaultdict(list)
-    for version_id, name in session.execute(
-        select(Alias.version_id, Alias.name).where(Alias.version_id.in_(ids)).order_by(Alias.name)
-    ):
-        aliases[version_id].append(name)
     nodes = {version_node(i): i for i in ids}
+    text_null, num_null, empty = cast(null(), Text), cast(null(), Float), literal("")
+    # One round trip for everything keyed by version (five on PostgreSQL would cost ~2 ms).
+    parts = union_all(
+        select(literal("p"), VersionParam.version_id, VersionParam.key, VersionParam.value, num_null, empty, empty)
+        .where(VersionParam.version_id.in_(ids)),
+        select(literal("m"), VersionMetric.version_id, VersionMetric.key, text_null, VersionMetric.value,
+               VersionMetric.dataset, VersionMetric.split).where(VersionMetric.version_id.in_(ids)),
+        select(literal("t"), VersionTag.version_id, VersionTag.key, VersionTag.value, num_null, empty, empty)
+        .where(VersionTag.version_id.in_(ids)),
+        select(literal("a"), Alias.version_id, Alias.name, text_null, num_null, empty, empty)
+        .where(Alias.version_id.in_(ids)),
+        select(literal("d"), cast(null(), Integer), LineageEdge.src, LineageEdge.dst, num_null, empty, empty)
+        .where(LineageEdge.dst.in_(list(nodes)), LineageEdge.kind == "trained_on"),
+    )
+    params: dict[int, dict[str, str]] = defaultdict(dict)
+    metrics: dict[int, dict[str, float]] = defaultdict(dict)
+    tags: dict[int, dict[str, str]] = defaultdict(dict)
+    aliases: dict[int, list[str]] = defaultdict(list)
     data: dict[int, list[str]] = defaultdict(list)
-    for src, dst in session.execute(
-        select(LineageEdge.src, LineageEdge.dst).where(
-            LineageEdge.dst.in_(list(nodes)), LineageEdge.kind == "trained_on"
-        )
-    ):
-        if src.startswith(DATASET_PREFIX):
-            data[nodes[dst]].append(src[len(DATASET_PREFIX) :])
+    for kind, version_id, key, value, number, dataset, split in session.execute(parts):
+        if kind == "p":
+            params[version_id][key] = value
+        elif kind == "m":
+            metrics[version_id][metric_label(key, dataset, split)] = number
+        elif kind == "t":
+            tags[version_id][key] = value
+        elif kind == "a":
+            aliases[version_id].append(key)
+        elif key.startswith(DATASET_PREFIX):
+            data[nodes[value]].append(key[len(DATASET_PREFIX) :])
+    for names in aliases.values():
+        names.sort()
     components: dict[int, list[str]] = defaultdict(list)
     composite_ids = [row.id for row, _ in rows if row.artifact_kind == "composite"]
     if composite_ids:

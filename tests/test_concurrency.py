@@ -6,6 +6,7 @@ import multiprocessing as mp
 import os
 from pathlib import Path
 
+from modelkeep.services.audit import verify_chain
 from modelkeep.services.workspace import Workspace
 
 WRITERS = 8
@@ -56,3 +57,6 @@ def test_concurrent_registration(any_workspace: Workspace) -> None:
     # Each writer's params survived with its own version (no write landed on another row).
     for view in any_workspace.registry.list_versions("shared"):
         assert set(view.params) == {"writer", "i"}
+    # The audit chain stayed one unbroken chain under concurrent appends.
+    chain = verify_chain(any_workspace.db)
+    assert chain["ok"] and chain["entries"] == WRITERS * EACH

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from modelkeep.cli.output import emit_json, err_console, out_console
+from modelkeep.cli.output import emit_json, err_console, human_bytes, out_console
 from modelkeep.cli.progress import byte_progress
 
 if TYPE_CHECKING:
@@ -22,14 +22,6 @@ def _workspace() -> Workspace:
     from modelkeep.services.workspace import open_workspace
 
     return open_workspace()
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    return str(n)
 
 
 @app.command()
@@ -53,11 +45,11 @@ def add(
         return
     out = out_console()
     if view.unchanged:
-        out.print(f"{view.ref} unchanged: {path} matches it ({view.files:,} files, {_size(view.bytes)})", markup=False)
+        out.print(f"{view.ref} unchanged: {path} matches it ({view.files:,} files, {human_bytes(view.bytes)})", markup=False)
         return
     out.print(
-        f"Added [bold]{view.ref}[/bold] {view.digest[:12]}: {view.files:,} files, {_size(view.bytes)}; "
-        f"new {_size(view.bytes_new)}, stored {_size(view.bytes_stored)}"
+        f"Added [bold]{view.ref}[/bold] {view.digest[:12]}: {view.files:,} files, {human_bytes(view.bytes)}; "
+        f"new {human_bytes(view.bytes_new)}, stored {human_bytes(view.bytes_stored)}"
     )
     if view.partitions:
         out.print(f"  partitions: {', '.join(view.partitions)}", markup=False)
@@ -70,11 +62,11 @@ def _changes_table(doc: dict, title: str) -> None:  # type: ignore[type-arg]
     for column in ("change", "path", "size"):
         table.add_column(column)
     for row in doc["added"]:
-        table.add_row("added", row["path"], _size(row["size"]))
+        table.add_row("added", row["path"], human_bytes(row["size"]))
     for row in doc["removed"]:
-        table.add_row("removed", row["path"], _size(row["size"]))
+        table.add_row("removed", row["path"], human_bytes(row["size"]))
     for row in doc["modified"]:
-        table.add_row("modified", row["path"], f"{_size(row['size_a'])} → {_size(row['size_b'])}")
+        table.add_row("modified", row["path"], f"{human_bytes(row['size_a'])} → {human_bytes(row['size_b'])}")
     out_console().print(table)
 
 
@@ -135,7 +127,7 @@ def log(name: Annotated[str, typer.Argument()], json_out: JsonFlag = False) -> N
         table.add_column(column)
     for v in views:
         table.add_row(
-            str(v.number), v.digest[:12], f"{v.files:,}", _size(v.bytes), _size(v.bytes_new), _size(v.bytes_stored),
+            str(v.number), v.digest[:12], f"{v.files:,}", human_bytes(v.bytes), human_bytes(v.bytes_new), human_bytes(v.bytes_stored),
             f"{v.created_at:%Y-%m-%d %H:%M}", v.message,
         )
     out_console().print(table)
@@ -179,4 +171,4 @@ def checkout(
     if json_out:
         emit_json({"ref": view.ref, "to": str(to), "files": count, "bytes": view.bytes})
         return
-    err_console().print(f"Checked out {view.ref} to {to} ({count:,} files, {_size(view.bytes)})", markup=False)
+    err_console().print(f"Checked out {view.ref} to {to} ({count:,} files, {human_bytes(view.bytes)})", markup=False)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from modelkeep.cli.output import emit_json, err_console, out_console
+from modelkeep.cli.remote import server_client
 
 if TYPE_CHECKING:
     from modelkeep.services.workspace import Workspace
@@ -29,9 +30,7 @@ def _ws() -> Workspace:
 
 def _promotions() -> Any:
     """The server's promotion endpoints when MODELKEEP_URL is set, else the local service."""
-    from modelkeep.cli.model import _remote
-
-    return _remote() or _ws().promotions
+    return server_client() or _ws().promotions
 
 
 def _show_request(doc: dict[str, Any], json_out: bool) -> None:
@@ -122,9 +121,7 @@ def audit_log(
     json_out: JsonFlag = False,
 ) -> None:
     """Audit entries, newest first, filtered by model, user, action and time."""
-    from modelkeep.cli.model import _remote
-
-    remote = _remote()
+    remote = server_client()
     if remote is not None:
         rows = remote.audit(model=model, user=user, action=action, since=since, limit=limit)
     else:
@@ -144,9 +141,7 @@ def audit_log(
 @audit_app.command("verify")
 def audit_verify(json_out: JsonFlag = False) -> None:
     """Recompute the hash chain: detects any edited, removed or reordered entry (exit 3)."""
-    from modelkeep.cli.model import _remote
-
-    remote = _remote()
+    remote = server_client()
     if remote is not None:
         result = remote.audit_verify()
     else:

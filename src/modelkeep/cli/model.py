@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from modelkeep.cli.output import emit_json, err_console, out_console
+from modelkeep.cli.remote import server_client
 
 if TYPE_CHECKING:
-    from modelkeep.client import RemoteRegistry
     from modelkeep.services.workspace import Workspace
 
 app = typer.Typer(help="Register, find, compare and pin model versions.", no_args_is_help=True)
@@ -24,20 +24,8 @@ def _workspace() -> Workspace:
     return open_workspace()
 
 
-def _remote() -> RemoteRegistry | None:
-    """The server named by MODELKEEP_URL (with MODELKEEP_TOKEN), if any: then every model
-    command goes through the REST API instead of the local repository."""
-    import os
-
-    if not os.environ.get("MODELKEEP_URL"):
-        return None
-    from modelkeep.client import RemoteRegistry
-
-    return RemoteRegistry(os.environ["MODELKEEP_URL"], os.environ.get("MODELKEEP_TOKEN"))
-
-
 def _registry() -> Any:
-    return _remote() or _workspace().registry
+    return server_client() or _workspace().registry
 
 
 def _document(path: Path | None, what: str) -> Any:
@@ -77,7 +65,7 @@ def register(
     from modelkeep.services.inputs import parse_metric_label, parse_pairs
 
     metric_pairs = parse_pairs(metric or [], "metric", check_keys=False)
-    remote = _remote()
+    remote = server_client()
     metrics: Any = metric_pairs if remote else [parse_metric_label(k, v) for k, v in metric_pairs.items()]
     view = (remote or _workspace().registry).register(
         name,
@@ -162,7 +150,7 @@ def search(
     json_out: JsonFlag = False,
 ) -> None:
     """Search versions by name, version, tags, params, metrics, aliases and dates."""
-    remote = _remote()
+    remote = server_client()
     if remote is not None:
         page = remote.search(filter_text, order_by=order_by, limit=limit, cursor=cursor)
     else:
@@ -186,7 +174,7 @@ def diff(
     json_out: JsonFlag = False,
 ) -> None:
     """Compare two versions: params, metrics (with deltas), signature, data, code, artifacts."""
-    remote = _remote()
+    remote = server_client()
     if remote is not None:
         document = remote.diff(a, b)
     else:

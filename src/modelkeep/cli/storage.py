@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from modelkeep.cli.output import emit_json, err_console, out_console
+from modelkeep.cli.output import emit_json, err_console, human_bytes, out_console
 from modelkeep.cli.progress import byte_progress
 
 if TYPE_CHECKING:
@@ -15,12 +15,6 @@ if TYPE_CHECKING:
     from modelkeep.store.repository import Repository
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-
-
-def _size(n: int) -> str:
-    from modelkeep.cli.data import _size as size
-
-    return size(n)
 
 
 def _roots_and_store() -> tuple[RepoConfig, list[Root], Repository]:
@@ -53,7 +47,7 @@ def push(
     if json_out:
         emit_json(result)
         return
-    err_console().print(f"pushed {result['objects']:,} objects ({_size(result['bytes'])}) to {result['remote']}", markup=False)
+    err_console().print(f"pushed {result['objects']:,} objects ({human_bytes(result['bytes'])}) to {result['remote']}", markup=False)
 
 
 def pull(
@@ -69,7 +63,7 @@ def pull(
     if json_out:
         emit_json(result)
         return
-    err_console().print(f"pulled {result['objects']:,} objects ({_size(result['bytes'])}) from {result['remote']}", markup=False)
+    err_console().print(f"pulled {result['objects']:,} objects ({human_bytes(result['bytes'])}) from {result['remote']}", markup=False)
     if result["unavailable"]:
         err_console().print(f"not in the remote either: {', '.join(result['unavailable'])}", markup=False)
 

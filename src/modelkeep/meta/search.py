@@ -34,7 +34,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select
-from sqlalchemy.sql.elements import ColumnElement as _ColumnElement
 
 from modelkeep.errors import InvalidInput
 from modelkeep.meta.tables import Alias, Model, ModelVersion, VersionMetric, VersionParam, VersionTag
@@ -300,7 +299,7 @@ class Order:
     """A parsed ``--order-by``: the SQL expression, its direction and how to (de)serialize it."""
 
     field: str
-    expression: _ColumnElement[Any]
+    expression: ColumnElement[Any]
     descending: bool
     kind: str  # "text", "number", "datetime"
     required: ColumnElement[bool] | None = None  # rows without the value are left out

@@ -113,7 +113,8 @@ def query(
 ) -> list[dict[str, Any]]:
     stmt = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)
     if model:
-        stmt = stmt.where(AuditEntry.target.like(f"model:{model}@%") | (AuditEntry.target == f"model:{model}"))
+        stmt = stmt.where(AuditEntry.target.startswith(f"model:{model}@", autoescape=True)
+                          | (AuditEntry.target == f"model:{model}"))
     if actor:
         stmt = stmt.where(AuditEntry.actor == actor)
     if action:

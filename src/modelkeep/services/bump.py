@@ -53,11 +53,8 @@ def _columns(signature: dict[str, Any] | None, side: str) -> list[dict[str, Any]
     return list((signature or {}).get(side, []))
 
 
-def _datasets(refs: list[str]) -> dict[str, str]:
-    return {ref.partition("@")[0]: ref.partition("@")[2] for ref in refs}
-
-
-def _components(refs: list[str]) -> dict[str, str]:
+def by_name(refs: list[str]) -> dict[str, str]:
+    """``["NAME@VERSION", ...]`` → ``{NAME: VERSION}`` (datasets and components alike)."""
     return {ref.partition("@")[0]: ref.partition("@")[2] for ref in refs}
 
 
@@ -95,7 +92,7 @@ def propose(parent: Snapshot, candidate: Snapshot, *, experiment: bool = False) 
         if retyped:
             found[Part.PATCH].append(f"input types changed: {', '.join(sorted(map(str, retyped)))}")
 
-    old_data, new_data = _datasets(parent.data), _datasets(candidate.data)
+    old_data, new_data = by_name(parent.data), by_name(candidate.data)
     if new_sources := sorted(set(new_data) - set(old_data)):
         found[Part.MINOR].append(f"new data sources: {', '.join(new_sources)}")
     data_changes = [
@@ -106,7 +103,7 @@ def propose(parent: Snapshot, candidate: Snapshot, *, experiment: bool = False) 
     if dropped := sorted(set(old_data) - set(new_data)):
         data_changes.append(f"data sources dropped: {', '.join(dropped)}")
 
-    old_parts, new_parts = _components(parent.components), _components(candidate.components)
+    old_parts, new_parts = by_name(parent.components), by_name(candidate.components)
     if removed_c := sorted(set(old_parts) - set(new_parts)):
         found[Part.MAJOR].append(f"components removed: {', '.join(removed_c)}")
     if added_c := sorted(set(new_parts) - set(old_parts)):

@@ -239,8 +239,11 @@ class Datasets:
         if latest_view is not None and latest_view.digest == root.id:
             latest_view.unchanged = True
             return latest_view
-        files = len(list(self.repo.walk(root.id))) if root.kind == "tree" else 1
-        total = sum(e.size for _, e in self.repo.walk(root.id)) if root.kind == "tree" else root.size
+        if root.kind == "tree":
+            sizes = [e.size for _, e in self.repo.walk(root.id)]  # one walk: partitions carry over files
+            files, total = len(sizes), sum(sizes)
+        else:
+            files, total = 1, root.size
         return self._commit(
             name, key, root, parts, message, str(path.resolve()), files, total, stats.bytes_new, stats.bytes_stored
         )

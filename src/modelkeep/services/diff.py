@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelkeep.services.bump import by_name
 from modelkeep.services.views import VersionView
 from modelkeep.store.artifacts import ArtifactStore
 
@@ -33,10 +34,6 @@ def _metrics(a: dict[str, float], b: dict[str, float]) -> list[dict[str, Any]]:
         else:
             row["delta"] = row["relative"] = None
     return rows
-
-
-def _by_name(refs: list[str]) -> dict[str, str]:
-    return {r.partition("@")[0]: r.partition("@")[2] for r in refs}
 
 
 def _signature(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any]:
@@ -78,10 +75,10 @@ def diff_versions(store: ArtifactStore, a: VersionView, b: VersionView) -> dict[
         "params": _keyed(a.params, b.params),
         "metrics": _metrics(a.metrics, b.metrics),
         "tags": _keyed(a.tags, b.tags),
-        "data": _keyed(_by_name(a.data), _by_name(b.data)),
+        "data": _keyed(by_name(a.data), by_name(b.data)),
         "signature": _signature(a.signature, b.signature),
         "code": {"a": a.code or {}, "b": b.code or {}, "same": (a.code or {}) == (b.code or {})},
         "environment": _keyed(a.environment or {}, b.environment or {}),
-        "components": _keyed(_by_name(a.components), _by_name(b.components)),
+        "components": _keyed(by_name(a.components), by_name(b.components)),
         "artifacts": _artifacts(store, a, b),
     }

@@ -45,13 +45,17 @@ def search_versions(
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
     text = filter_text or ""
+    order = parse_order(order_by)
     with db.reader() as session:
 
         def probe(sub: Any) -> int:
             return int(session.scalar(select(func.count()).select_from(sub.subquery())) or 0)
 
         condition = parse_filter(text, probe)
-    order = parse_order(order_by)
+        return _page(session, condition, order, text, limit, cursor)
+
+
+def _page(session: Any, condition: Any, order: Any, text: str, limit: int, cursor: str | None) -> SearchPage:
     query = select(ModelVersion, Model.name, order.expression).join(Model, Model.id == ModelVersion.model_id)
     if condition is not None:
         query = query.where(condition)
@@ -65,10 +69,9 @@ def search_versions(
     else:
         query = query.order_by(order.expression.asc(), ModelVersion.id.asc())
     query = query.limit(limit + 1)
-    with db.reader() as session:
-        rows = session.execute(query).all()
-        page, more = rows[:limit], len(rows) > limit
-        views = load_views(session, [(row[0], row[1]) for row in page])
+    rows = session.execute(query).all()
+    page, more = rows[:limit], len(rows) > limit
+    views = load_views(session, [(row[0], row[1]) for row in page])
     next_cursor = None
     if more and page:
         last = page[-1]

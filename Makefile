@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[test,demo]'
+	$(PIP) install -q -e '.[test,demo,serve]'
 	touch $@
 
 venv: $(VENV)/.installed

@@ -15,7 +15,7 @@ from typing import Any
 from modelkeep.errors import InvalidInput
 
 DESCRIPTOR = "modelkeep-model.json"
-FLAVORS = ("sklearn", "onnx", "pytorch", "folder")
+FLAVORS = ("sklearn", "onnx", "pytorch", "python", "folder")
 
 
 def save_model(
@@ -30,7 +30,8 @@ def save_model(
     """Write ``model`` into the empty folder ``dest``; returns the descriptor.
 
     ``serialization`` (sklearn): skops, or pickle/joblib; ``init_kwargs`` (pytorch): the
-    arguments that rebuild the module before its state_dict is loaded.
+    arguments that rebuild the module before its state_dict is loaded (python: the class's
+    keyword arguments).
     """
     dest.mkdir(parents=True, exist_ok=True)
     if flavor == "sklearn":
@@ -45,6 +46,10 @@ def save_model(
         from modelkeep.flavors.onnx import save as save_onnx
 
         descriptor = save_onnx(model, dest)
+    elif flavor == "python":
+        from modelkeep.flavors.python import save as save_python
+
+        descriptor = save_python(model, dest, init_kwargs)
     elif flavor == "folder":
         from modelkeep.flavors.folder import save
 
@@ -74,6 +79,10 @@ def load_model(path: Path, *, allow_pickle: bool = False, trusted: list[str] | N
         from modelkeep.flavors.onnx import load as load_onnx
 
         return load_onnx(path, descriptor)
+    if descriptor["flavor"] == "python":
+        from modelkeep.flavors.python import load as load_python
+
+        return load_python(path, descriptor, trusted=trusted)
     if descriptor["flavor"] == "folder":
         return path
     raise InvalidInput(f"unknown flavor {descriptor['flavor']!r} in {path / DESCRIPTOR}")

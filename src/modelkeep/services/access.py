@@ -3,7 +3,8 @@
 Tokens are random (``mk_<prefix>_<secret>``, 256 bits of secret), shown once, and stored only as
 SHA-256; the prefix finds the row. Roles are sets of named permissions (``model.read``,
 ``model.write``, ``data.write``, ``promotion.request``, ``promotion.approve``, ``alias.set:NAME``,
-``alias.rollback``, ``audit.read``, ``admin``; ``*`` is every permission), bound to a user
+``alias.rollback``, ``audit.read``, ``deployment.read``, ``deployment.write``, ``deployment.invoke``,
+``admin``; ``*`` is every permission), bound to a user
 globally, per project or per model. A registry with no users at all is a personal one: every
 check passes for its single local user.
 """
@@ -28,13 +29,14 @@ from modelkeep.services import audit
 from modelkeep.services.clock import utcnow
 from modelkeep.services.inputs import check_name
 
-VIEWER = ["model.read", "data.read", "audit.read"]
+VIEWER = ["model.read", "data.read", "audit.read", "deployment.read"]
 BUILTIN_ROLES: dict[str, list[str]] = {
     "viewer": VIEWER,
     "contributor": [*VIEWER, "model.write", "data.write", "promotion.request", "alias.set:*"],
     "approver": [*VIEWER, "promotion.approve", "alias.rollback"],
-    # Deployment systems: read versions that passed a promotion (or hold a protected alias), nothing else.
-    "deployer": ["model.read_approved"],
+    # Deployment systems: read versions that passed a promotion (or hold a protected alias), run
+    # deployments and their gateways, nothing else (migration 0007 grants the deployment ones).
+    "deployer": ["model.read_approved", "deployment.read", "deployment.write", "deployment.invoke"],
     "admin": ["*"],
 }
 SCOPES = ("global", "project", "model")

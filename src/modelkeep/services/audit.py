@@ -72,6 +72,13 @@ EVENTS = {
     "promotion.reject": "promotion.rejected",
     "promotion.apply": "promotion.applied",
     "dataset.add": "dataset_version.created",
+    "deployment.create": "deployment.updated",
+    "deployment.update": "deployment.updated",
+    "deployment.advance": "deployment.updated",
+    "deployment.promote": "deployment.updated",
+    "deployment.switch": "deployment.updated",
+    "deployment.rollback": "rollback",
+    "deployment.alert": "alert",
 }
 EVENT_TYPES = sorted({*EVENTS.values(), "rollback", "alert"})
 

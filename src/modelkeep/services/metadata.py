@@ -61,6 +61,8 @@ class VersionMetadata(_Strict):
     compute: ComputeRequirements | None = None
     deployment: DeploymentConstraints | None = None
     business: BusinessContext | None = None
+    # The training-data profile (modelkeep.stats.profile): the baseline live traffic is compared with.
+    baseline: dict[str, Any] | None = None
 
 
 Strategy = Literal["weighted", "average", "vote", "stacking", "fallback", "pipeline"]
@@ -97,7 +99,7 @@ class CompositeConfig(_Strict):
             )
 
 
-def _describe(exc: ValidationError, what: str) -> InvalidInput:
+def describe_error(exc: ValidationError, what: str) -> InvalidInput:
     problems = "; ".join(
         f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
     )
@@ -110,14 +112,14 @@ def validate_metadata(data: dict[str, Any] | None) -> dict[str, Any] | None:
     try:
         return VersionMetadata.model_validate(data).model_dump(exclude_none=True)
     except ValidationError as exc:
-        raise _describe(exc, "metadata") from exc
+        raise describe_error(exc, "metadata") from exc
 
 
 def validate_composite_config(data: dict[str, Any], count: int) -> dict[str, Any]:
     try:
         config = CompositeConfig.model_validate(data)
     except ValidationError as exc:
-        raise _describe(exc, "composite config") from exc
+        raise describe_error(exc, "composite config") from exc
     config.check_components(count)
     return config.model_dump(exclude_none=True, exclude_defaults=True)
 

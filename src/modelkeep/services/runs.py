@@ -335,9 +335,14 @@ class ActiveRun:
         sample_input: Any = None,
         serialization: str = "skops",
         init_kwargs: dict[str, Any] | None = None,
+        baseline: Any = None,
         **register: Any,
     ) -> VersionView:
-        """Save ``model`` with its flavor and register it as a version linked to this run."""
+        """Save ``model`` with its flavor and register it as a version linked to this run.
+
+        ``baseline`` (a feature table, usually the training data) is profiled with the model's
+        predictions on it and recorded as the version's monitoring baseline (``metadata.baseline``).
+        """
         from modelkeep.flavors import save_model
         from modelkeep.flavors.signature import infer_signature
 
@@ -357,6 +362,8 @@ class ActiveRun:
         environment = dict(view.environment)
         if view.seeds:
             environment["seeds"] = view.seeds
+        if baseline is not None:
+            register["metadata"] = {**(register.get("metadata") or {}), "baseline": baseline_profile(model, baseline)}
         with tempfile.TemporaryDirectory(prefix="modelkeep-model-") as tmp:
             folder = Path(tmp) / name
             save_model(model, folder, flavor, serialization=serialization, signature=signature, init_kwargs=init_kwargs)
@@ -367,3 +374,18 @@ class ActiveRun:
         edge = {"kind": "produced_by", "src": run_node(self.id), "dst": version_node(version.id), "created_at": utcnow()}
         self._runs._write(insert(LineageEdge.__table__).values(edge))
         return version
+
+
+def baseline_profile(model: Any, data: Any, *, names: list[str] | None = None) -> dict[str, Any]:
+    """The profile of ``data`` and of ``model``'s predictions on (up to 10,000 rows of) it."""
+    from modelkeep.stats.profile import profile
+
+    predict = getattr(model, "predict", None)
+    predictions = None
+    if callable(predict):
+        head = data[:10_000] if hasattr(data, "__getitem__") else data
+        try:
+            predictions = predict(head)
+        except Exception as exc:  # noqa: BLE001 - the model's own error, reported with context
+            raise InvalidInput(f"the model could not predict on the baseline data: {exc}") from exc
+    return profile(data, names=names, predictions=predictions)

@@ -18,6 +18,7 @@ from modelkeep.store.ingest import StatCache
 from modelkeep.store.repository import Repository
 
 if TYPE_CHECKING:
+    from modelkeep.services.deploy.deployments import Deployments
     from modelkeep.services.promotion import Promotions
     from modelkeep.services.runs import Runs
     from modelkeep.services.webhooks import Webhooks
@@ -50,6 +51,12 @@ class Workspace:
         from modelkeep.services.webhooks import Webhooks, load_key
 
         return Webhooks(self.db, self._access, load_key(self.config.root / "server.key"))
+
+    @property
+    def deployments(self) -> Deployments:
+        from modelkeep.services.deploy.deployments import Deployments
+
+        return Deployments(self.db, self.registry, self._access, source=self.registry.source)
 
     @property
     def runs(self) -> Runs:

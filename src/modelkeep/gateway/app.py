@@ -1,0 +1,282 @@
+"""The gateway's HTTP interface: Open Inference Protocol v2, plain JSON, feedback, metrics.
+
+Routes (every one but the liveness/readiness probes needs a bearer token with
+``deployment.invoke`` or ``deployment.read`` once the registry has users):
+
+* ``POST /v2/models/{name}/infer`` and ``POST /v2/models/{name}/versions/{version}/infer`` (OIP v2);
+  ``GET /v2``, ``/v2/health/live``, ``/v2/health/ready``, ``/v2/models/{name}``,
+  ``/v2/models/{name}/ready``;
+* ``POST /predict``: ``{"inputs": [[...], ...]}`` or ``{"instances": [{...}, ...]}``;
+* ``POST /feedback``: ``{"request_id", "label"?, "metrics"?}`` or a list of them;
+* ``POST /business``: ``{"version": ARM_OR_NAME@VER, "metric": ..., "values": [...]}``;
+* ``GET /metrics`` (Prometheus), ``GET /status`` (the gateway's last analysis).
+
+Every answer says which version served it (``model_version`` / ``version`` and the
+``X-Modelkeep-Version`` and ``X-Modelkeep-Arm`` headers). Malformed input is a 400 naming the
+field; a model that raises is a 500 for that request only, counted against its version.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from modelkeep import __version__
+from modelkeep.errors import InvalidInput, ModelKeepError, NotFound, PermissionDenied, Unauthenticated
+from modelkeep.gateway.runtime import Gateway, Unavailable
+from modelkeep.services.access import Access
+from modelkeep.services.deploy.predictor import ModelFailure
+
+MAX_BODY = 16 << 20
+DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64",
+             "BYTES"}
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def _status_of(exc: ModelKeepError) -> int:
+    if isinstance(exc, ModelFailure):
+        return 500
+    if isinstance(exc, Unavailable):
+        return 503
+    if isinstance(exc, Unauthenticated):
+        return 401
+    if isinstance(exc, PermissionDenied):
+        return 403
+    if isinstance(exc, NotFound):
+        return 404
+    return 400
+
+
+def oip_rows(body: Any, inputs: list[dict[str, Any]] | None) -> list[list[Any]]:
+    """OIP v2 input tensors → rows: one [N, K] tensor, or one [N] / [N, 1] tensor per named input."""
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or not body["inputs"]:
+        raise InvalidInput("inputs: expected a non-empty list of tensors {name, shape, datatype, data}")
+    columns: dict[str, list[Any]] = {}
+    for i, tensor in enumerate(body["inputs"]):
+        where = f"inputs[{i}]"
+        if not isinstance(tensor, dict):
+            raise InvalidInput(f"{where}: expected an object with name, shape, datatype and data")
+        for key in ("name", "shape", "datatype", "data"):
+            if key not in tensor:
+                raise InvalidInput(f"{where}.{key}: missing")
+        shape, data = tensor["shape"], tensor["data"]
+        if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and d >= 0 for d in shape) or len(shape) > 2:
+            raise InvalidInput(f"{where}.shape: expected [N] or [N, K] with non-negative integers, got {shape!r}")
+        if tensor["datatype"] not in DATATYPES:
+            raise InvalidInput(f"{where}.datatype: {tensor['datatype']!r} is not one of {', '.join(sorted(DATATYPES))}")
+        if not isinstance(data, list):
+            raise InvalidInput(f"{where}.data: expected a list")
+        flat = [v for row in data for v in row] if data and isinstance(data[0], list) else data
+        n = shape[0]
+        k = shape[1] if len(shape) == 2 else 1
+        if len(flat) != n * k:
+            raise InvalidInput(f"{where}.data: shape {shape} needs {n * k} values, got {len(flat)}")
+        if len(body["inputs"]) == 1 and (k > 1 or not inputs or len(inputs) == 1):
+            return [flat[r * k:(r + 1) * k] for r in range(n)]
+        if k != 1:
+            raise InvalidInput(f"{where}.shape: with several input tensors each must be [N] or [N, 1]")
+        columns[str(tensor["name"])] = flat
+    names = [str(c.get("name")) for c in inputs or []]
+    missing = [n for n in names if n not in columns]
+    if missing:
+        raise InvalidInput(f"inputs: no tensor named {missing[0]!r} (the model takes {', '.join(names)})")
+    lengths = {len(columns[n]) for n in names}
+    if len(lengths) != 1:
+        raise InvalidInput("inputs: every tensor must have the same first dimension")
+    return [[columns[n][r] for n in names] for r in range(lengths.pop())]
+
+
+def _datatype(values: list[Any]) -> str:
+    flat = values[0] if values and isinstance(values[0], list) else (values[0] if values else 0)
+    if isinstance(flat, bool):
+        return "BOOL"
+    if isinstance(flat, int):
+        return "INT64"
+    if isinstance(flat, float):
+        return "FP64"
+    return "BYTES"
+
+
+def create_gateway_app(gateway: Gateway, access: Access) -> Starlette:
+    deployment = gateway.name
+    sticky = lambda: gateway.current().spec.sticky  # noqa: E731 - the current revision's rule
+
+    def authorize(request: Request, permission: str) -> None:
+        if access.personal():
+            return
+        header = request.headers.get("authorization", "")
+        if not header.startswith("Bearer "):
+            raise Unauthenticated("missing token: send 'Authorization: Bearer <token>'")
+        principal = access.authenticate(header[7:].strip())
+        if not access.allowed(principal.name, permission, model=deployment):
+            raise PermissionDenied(f"{principal.name} may not {permission} on deployment {deployment}")
+
+    async def body_of(request: Request) -> Any:
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            raise InvalidInput(f"request body over {MAX_BODY} bytes")
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+
+    def key_of(request: Request, body: Any) -> str | None:
+        rule = sticky()
+        if rule.header:
+            value = request.headers.get(rule.header)
+            if value:
+                return value
+        if rule.field and isinstance(body, dict) and rule.field in body:
+            return str(body[rule.field])
+        if isinstance(body, dict) and isinstance(body.get("parameters"), dict) and "key" in body["parameters"]:
+            return str(body["parameters"]["key"])
+        return None
+
+    def served(result: dict[str, Any], payload: dict[str, Any]) -> JSONResponse:
+        return JSONResponse(payload, headers={"X-Modelkeep-Version": result["model"], "X-Modelkeep-Arm": result["arm"],
+                                              "X-Request-Id": result["request_id"]})
+
+    def guarded(handler: Any) -> Any:
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ModelFailure as exc:
+                return _error(500, str(exc), version=str(exc).split(" failed")[0])
+            except ModelKeepError as exc:
+                return _error(_status_of(exc), str(exc), **({"hint": exc.hint} if exc.hint else {}))
+        return wrapped
+
+    @guarded
+    async def predict(request: Request) -> Response:
+        authorize(request, "deployment.invoke")
+        body = await body_of(request)
+        if not isinstance(body, dict):
+            raise InvalidInput('body: expected an object like {"inputs": [[...]]} or {"instances": [{...}]}')
+        rows = body.get("inputs", body.get("instances"))
+        if rows is None:
+            raise InvalidInput("inputs: missing (send 'inputs' as rows of values or 'instances' as objects)")
+        result = gateway.infer(rows, key_of(request, body), request.headers.get("x-request-id"))
+        return served(result, {"predictions": result["predictions"], "version": result["model"], "arm": result["arm"],
+                               "deployment": deployment, "request_id": result["request_id"]})
+
+    def check_name(request: Request) -> str:
+        name = request.path_params["name"]
+        if name != deployment:
+            raise NotFound(f"this gateway serves {deployment!r}, not {name!r}")
+        return name
+
+    @guarded
+    async def infer(request: Request) -> Response:
+        authorize(request, "deployment.invoke")
+        check_name(request)
+        body = await body_of(request)
+        live = gateway.current()
+        arm_name = None
+        version = request.path_params.get("version")
+        if version is not None:
+            arm_name = next((a.name for a in live.spec.arms if a.model.partition("@")[2] == version or a.model == version),
+                            None)
+            if arm_name is None:
+                raise NotFound(f"version {version!r} is not live in {deployment} "
+                               f"(live: {', '.join(a.model for a in live.spec.arms)})")
+        first = live.arms.get(arm_name or live.spec.stable) or next(iter(live.arms.values()), None)
+        rows = oip_rows(body, first.inputs if first else None)
+        request_id = body.get("id") if isinstance(body.get("id"), str) else None
+        result = gateway.infer(rows, key_of(request, body), request_id, arm_name=arm_name)
+        preds = result["predictions"]
+        shape = [len(preds)] + ([len(preds[0])] if preds and isinstance(preds[0], list) else [])
+        flat = [v for p in preds for v in p] if len(shape) == 2 else preds
+        payload = {"model_name": deployment, "model_version": result["model"], "id": result["request_id"],
+                   "parameters": {"arm": result["arm"], "revision": result["revision"]},
+                   "outputs": [{"name": "predict", "shape": shape, "datatype": _datatype(flat), "data": flat}]}
+        return served(result, payload)
+
+    @guarded
+    async def feedback(request: Request) -> Response:
+        authorize(request, "deployment.invoke")
+        body = await body_of(request)
+        items = body if isinstance(body, list) else body.get("feedback", [body]) if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise InvalidInput("body: expected {request_id, label} or a list of them")
+        return JSONResponse(gateway.feedback(items))
+
+    @guarded
+    async def business(request: Request) -> Response:
+        authorize(request, "deployment.invoke")
+        body = await body_of(request)
+        if not isinstance(body, dict):
+            raise InvalidInput("body: expected {version, metric, values}")
+        values = body.get("values", [body["value"]] if "value" in body else None)
+        if not isinstance(body.get("version"), str) or not isinstance(body.get("metric"), str):
+            raise InvalidInput("version and metric: expected strings (an arm or NAME@VERSION, and a metric name)")
+        if not isinstance(values, list) or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            raise InvalidInput("values: expected a list of numbers")
+        return JSONResponse({"accepted": gateway.business(body["version"], body["metric"], [float(v) for v in values])})
+
+    async def live_probe(_request: Request) -> Response:
+        return JSONResponse({"live": True})
+
+    async def ready_probe(_request: Request) -> Response:
+        state = gateway.readiness()
+        return JSONResponse({"ready": state["ready"]}, status_code=200 if state["ready"] else 503)
+
+    @guarded
+    async def server_metadata(request: Request) -> Response:
+        authorize(request, "deployment.read")
+        return JSONResponse({"name": "modelkeep-gateway", "version": __version__, "extensions": ["modelkeep-routing"]})
+
+    @guarded
+    async def model_metadata(request: Request) -> Response:
+        authorize(request, "deployment.read")
+        check_name(request)
+        live = gateway.current()
+        signature = (live.spec.arm(live.spec.stable).signature or {})
+        tensors = lambda cols: [{"name": c.get("name"), "datatype": "FP64" if c.get("type") in ("double", "float")  # noqa: E731
+                                 else "INT64" if c.get("type") in ("long", "int") else "BYTES", "shape": [-1]}
+                                for c in cols]
+        return JSONResponse({"name": deployment, "versions": [a.model for a in live.spec.arms], "platform": "modelkeep",
+                             "inputs": tensors(signature.get("inputs", [])), "outputs": tensors(signature.get("outputs", [])),
+                             "parameters": {"strategy": live.spec.strategy, "revision": live.revision,
+                                            "traffic": live.router.share()}})
+
+    @guarded
+    async def model_ready(request: Request) -> Response:
+        authorize(request, "deployment.read")
+        check_name(request)
+        state = gateway.readiness()
+        return JSONResponse({"name": deployment, "ready": state["ready"]}, status_code=200 if state["ready"] else 503)
+
+    @guarded
+    async def status(request: Request) -> Response:
+        authorize(request, "deployment.read")
+        return JSONResponse({**gateway.readiness(), "analysis": gateway.last_report})
+
+    @guarded
+    async def metrics(request: Request) -> Response:
+        authorize(request, "deployment.read")
+        return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    routes = [
+        Route("/predict", predict, methods=["POST"]),
+        Route("/v2/models/{name}/infer", infer, methods=["POST"]),
+        Route("/v2/models/{name}/versions/{version}/infer", infer, methods=["POST"]),
+        Route("/feedback", feedback, methods=["POST"]),
+        Route("/business", business, methods=["POST"]),
+        Route("/v2/health/live", live_probe, methods=["GET"]),
+        Route("/v2/health/ready", ready_probe, methods=["GET"]),
+        Route("/v2", server_metadata, methods=["GET"]),
+        Route("/v2/models/{name}", model_metadata, methods=["GET"]),
+        Route("/v2/models/{name}/ready", model_ready, methods=["GET"]),
+        Route("/status", status, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    return Starlette(routes=routes)

@@ -1,0 +1,181 @@
+"""A pinned arm as a callable: its version (and preprocessing version) loaded through the flavors.
+
+Rows arrive as JSON (lists in signature order, or objects keyed by input name); they are checked
+against the arm's signature and turned into the array the framework expects. Bad input raises
+:class:`InvalidInput` naming the row and field; anything the model itself raises is the model's
+fault and surfaces as :class:`ModelFailure`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelkeep.errors import InvalidInput, ModelKeepError
+from modelkeep.flavors import load_model
+from modelkeep.services.deploy.spec import Pinned
+from modelkeep.services.registry import Registry
+from modelkeep.store.artifacts import ArtifactStore
+
+NUMERIC = {"double", "float", "long", "int", "integer", "boolean", "bool", "float32", "float64", "int32", "int64"}
+
+
+class ModelFailure(ModelKeepError):
+    """The model raised while predicting (a 5xx for that request, counted against its version)."""
+
+    exit_code = 1
+
+
+def rows_to_array(rows: Any, inputs: list[dict[str, Any]] | None, *, where: str = "inputs") -> np.ndarray:
+    """Check ``rows`` against the signature ``inputs`` and build the feature array."""
+    if not isinstance(rows, list) or not rows:
+        raise InvalidInput(f"{where}: expected a non-empty list of rows")
+    names = [str(c.get("name")) for c in inputs] if inputs else None
+    if isinstance(rows[0], dict):
+        if names is None:
+            raise InvalidInput(f"{where}: rows as objects need the model's signature; send lists of values")
+        table = []
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise InvalidInput(f"{where}[{i}]: expected an object like {where}[0]")
+            missing = [n for n in names if n not in row]
+            if missing:
+                raise InvalidInput(f"{where}[{i}]: missing field {missing[0]!r} (fields: {', '.join(names)})")
+            table.append([row[n] for n in names])
+        rows = table
+    width = len(names) if names else None
+    for i, row in enumerate(rows):
+        if not isinstance(row, list):
+            raise InvalidInput(f"{where}[{i}]: expected a list of {width or 'feature'} values")
+        if width is not None and len(row) != width:
+            raise InvalidInput(f"{where}[{i}]: expected {width} values ({', '.join(names or [])}), got {len(row)}")
+    numeric = not inputs or all(str(c.get("type")) in NUMERIC for c in inputs)
+    if not numeric:
+        return np.asarray(rows, dtype=object)
+    try:
+        array = np.asarray(rows, dtype=np.float64)
+    except (TypeError, ValueError):
+        for i, row in enumerate(rows):
+            for j, value in enumerate(row):
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    field = names[j] if names else str(j)
+                    raise InvalidInput(f"{where}[{i}].{field}: expected a number, got {value!r}") from None
+        raise InvalidInput(f"{where}: every row must be a flat list of numbers") from None
+    if array.ndim != 2:
+        raise InvalidInput(f"{where}: expected rows of plain values, got an array of shape {list(array.shape)}")
+    return array
+
+
+def to_json(values: Any) -> list[Any]:
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    return list(values) if not isinstance(values, list) else values
+
+
+class LoadedModel:
+    """One loaded version with the call that predicts (or transforms) with it."""
+
+    def __init__(self, obj: Any, flavor: str, *, preprocessing: bool = False) -> None:
+        self.obj = obj
+        self.flavor = flavor
+        if flavor == "onnx":
+            import onnxruntime
+
+            self.session = onnxruntime.InferenceSession(obj.SerializeToString(), providers=["CPUExecutionProvider"])
+            first = self.session.get_inputs()[0]
+            self.input_name = first.name
+            self.dtype = np.float32 if "float)" in first.type else np.float64 if "double" in first.type else np.int64
+            self.call = lambda x: self.session.run(None, {self.input_name: np.asarray(x, dtype=self.dtype)})[0]
+        elif flavor == "pytorch":
+            import torch
+
+            def call(x: Any) -> Any:
+                with torch.no_grad():
+                    return obj(torch.as_tensor(np.asarray(x, dtype=np.float32))).numpy()
+
+            self.call = call
+        else:
+            method = None
+            names = ("transform", "predict", "__call__") if preprocessing else ("predict", "__call__")
+            for name in names:
+                method = getattr(obj, name, None)
+                if callable(method):
+                    break
+            if method is None:
+                raise InvalidInput(f"{type(obj).__name__} has none of {', '.join(names)}")
+            self.call = method
+
+
+class ArmPredictor:
+    """A pinned arm, loaded: ``predict(array)`` runs preprocessing (if pinned) then the model."""
+
+    def __init__(self, pinned: Pinned, model: LoadedModel, preprocess: LoadedModel | None, load_ms: float) -> None:
+        self.pinned = pinned
+        self.model = model
+        self.preprocess = preprocess
+        self.load_ms = load_ms
+        self.inputs = (pinned.signature or {}).get("inputs") or None
+        self.warmup_ms: float | None = None
+
+    def predict(self, array: np.ndarray) -> list[Any]:
+        try:
+            x = self.preprocess.call(array) if self.preprocess is not None else array
+            return to_json(self.model.call(x))
+        except ModelKeepError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever the framework raises is the model's fault
+            raise ModelFailure(f"{self.pinned.model} failed: {type(exc).__name__}: {exc}") from exc
+
+    def warm_up(self, rows: list[Any]) -> None:
+        """Predict on ``rows`` (or a row of zeros) before the arm gets traffic; raises if it cannot."""
+        width = len(self.inputs) if self.inputs else None
+        sample = rows or ([[0.0] * width] if width else [])
+        if not sample:
+            self.warmup_ms = 0.0
+            return
+        started = time.perf_counter()
+        self.predict(rows_to_array(sample, self.inputs, where="warm-up rows"))
+        self.warmup_ms = (time.perf_counter() - started) * 1000
+
+
+class ModelLoader:
+    """Materializes pinned versions from the store (cached by digest) and loads them."""
+
+    def __init__(self, registry: Registry, store: ArtifactStore, cache: Path, *, trusted: list[str] | None = None,
+                 allow_pickle: bool = False) -> None:
+        self.registry = registry
+        self.store = store
+        self.cache = cache
+        self.trusted = list(trusted or [])
+        self.allow_pickle = allow_pickle
+
+    def _load(self, version_id: int, trusted: list[str], *, preprocessing: bool = False) -> LoadedModel:
+        import json
+
+        from modelkeep.flavors import DESCRIPTOR
+
+        version = self.registry.get_by_id(version_id)
+        if not version.digest or not version.artifact_kind:
+            raise InvalidInput(f"{version.name}@{version.version} has no model files to serve")
+        folder = self.cache / version.digest
+        if not (folder / DESCRIPTOR).exists():
+            staging = self.cache / f".{version.digest}.partial"
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.parent.mkdir(parents=True, exist_ok=True)
+            self.store.materialize(version.artifact_kind, version.digest, staging)
+            shutil.rmtree(folder, ignore_errors=True)
+            staging.rename(folder)
+        flavor = json.loads((folder / DESCRIPTOR).read_text())["flavor"]
+        obj = load_model(folder, allow_pickle=self.allow_pickle, trusted=trusted)
+        return LoadedModel(obj, flavor, preprocessing=preprocessing)
+
+    def load(self, pinned: Pinned, trusted: list[str]) -> ArmPredictor:
+        started = time.perf_counter()
+        trust = [*self.trusted, *trusted]
+        pre = self._load(pinned.preprocess_id, trust, preprocessing=True) if pinned.preprocess_id else None
+        model = self._load(pinned.version_id, trust)
+        return ArmPredictor(pinned, model, pre, (time.perf_counter() - started) * 1000)

@@ -1,0 +1,162 @@
+"""Drift of live values against a profile, and the significance tests used by rollout analysis.
+
+Numeric columns: PSI over the profile's decile bins and the one-sample Kolmogorov-Smirnov
+distance against the profile's quantiles (asymptotic p-value). Categorical columns: chi-square
+against the profile's frequencies (p-value from the regularized gamma function) and the
+Jensen-Shannon distance (base 2, 0..1). All pure NumPy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from modelkeep.stats.profile import OTHER
+
+EPS = 1e-4
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    psi: float = 0.2
+    ks_pvalue: float = 0.01
+    ks_min_distance: float = 0.1  # large windows make tiny, harmless shifts "significant"
+    chi2_pvalue: float = 0.01
+    js: float = 0.1
+    min_samples: int = 100
+
+
+def psi(expected: list[float], observed: np.ndarray | list[float]) -> float:
+    e = np.clip(np.asarray(expected, dtype=np.float64), EPS, None)
+    o = np.clip(np.asarray(observed, dtype=np.float64), EPS, None)
+    return float(np.sum((o - e) * np.log(o / e)))
+
+
+def kolmogorov_sf(x: float) -> float:
+    """P(K > x) for the Kolmogorov distribution (the KS statistic scaled by sqrt(n))."""
+    if x <= 0.0:
+        return 1.0
+    if x < 0.3:
+        return 1.0
+    total = sum((-1) ** (k - 1) * math.exp(-2.0 * k * k * x * x) for k in range(1, 101))
+    return float(min(1.0, max(0.0, 2.0 * total)))
+
+
+def ks_distance(quantiles: list[float], values: np.ndarray) -> float:
+    """sup |F_live - F_profile|, the profile's CDF interpolated between its percentiles."""
+    q = np.asarray(quantiles, dtype=np.float64)
+    x = np.sort(values)
+    n = x.size
+    points = np.concatenate([x, q])
+    f_live = np.searchsorted(x, points, side="right") / n
+    f_base = np.interp(points, q, np.linspace(0.0, 1.0, q.size), left=0.0, right=1.0)
+    return float(np.max(np.abs(f_live - f_base)))
+
+
+def _gammaincc(a: float, x: float) -> float:
+    """Regularized upper incomplete gamma Q(a, x) (series / continued fraction, Numerical Recipes)."""
+    if x <= 0:
+        return 1.0
+    gln = math.lgamma(a)
+    if x < a + 1.0:
+        term = total = 1.0 / a
+        ap = a
+        for _ in range(500):
+            ap += 1.0
+            term *= x / ap
+            total += term
+            if abs(term) < abs(total) * 1e-12:
+                break
+        return max(0.0, 1.0 - total * math.exp(-x + a * math.log(x) - gln))
+    b, c, d = x + 1.0 - a, 1.0 / 1e-300, 1.0 / (x + 1.0 - a)
+    h = d
+    for i in range(1, 500):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = 1e-300 if abs(d) < 1e-300 else d
+        c = b + an / c
+        c = 1e-300 if abs(c) < 1e-300 else c
+        d = 1.0 / d
+        h *= d * c
+        if abs(d * c - 1.0) < 1e-12:
+            break
+    return min(1.0, math.exp(-x + a * math.log(x) - gln) * h)
+
+
+def chi2_sf(statistic: float, dof: int) -> float:
+    return _gammaincc(dof / 2.0, statistic / 2.0) if dof > 0 else 1.0
+
+
+def js_distance(p: np.ndarray, q: np.ndarray) -> float:
+    p = p / p.sum()
+    q = q / q.sum()
+    m = 0.5 * (p + q)
+
+    def kl(a: np.ndarray, b: np.ndarray) -> float:
+        mask = a > 0
+        return float(np.sum(a[mask] * np.log2(a[mask] / b[mask])))
+
+    return math.sqrt(max(0.0, 0.5 * kl(p, m) + 0.5 * kl(q, m)))
+
+
+def column_drift(profile: dict[str, Any], values: list[Any], thresholds: DriftThresholds) -> dict[str, Any]:
+    """Drift of one column: its statistics, and ``drifted`` (None when there are too few values)."""
+    if profile["kind"] == "numeric":
+        try:
+            array = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            return {"kind": "numeric", "n": len(values), "drifted": True, "reason": "values are not numbers"}
+        array = array[np.isfinite(array)]
+        if array.size < thresholds.min_samples or not profile["edges"]:
+            return {"kind": "numeric", "n": int(array.size), "drifted": None}
+        counts = np.bincount(np.searchsorted(np.asarray(profile["edges"]), array, side="right"),
+                             minlength=len(profile["edges"]) + 1)
+        score = psi(profile["proportions"], counts / array.size)
+        distance = ks_distance(profile["quantiles"], array)
+        pvalue = kolmogorov_sf(math.sqrt(array.size) * distance)
+        drifted = score > thresholds.psi or (pvalue < thresholds.ks_pvalue and distance > thresholds.ks_min_distance)
+        return {"kind": "numeric", "n": int(array.size), "psi": round(score, 4), "ks": round(distance, 4),
+                "ks_pvalue": pvalue, "mean": float(array.mean()), "baseline_mean": profile["mean"],
+                "drifted": bool(drifted)}
+    if len(values) < thresholds.min_samples:
+        return {"kind": "categorical", "n": len(values), "drifted": None}
+    expected = dict(profile["frequencies"])
+    known = set(expected)
+    counts = Counter(str(v) if str(v) in known else OTHER for v in values)
+    keys = sorted(known | set(counts))
+    exp = np.array([expected.get(k, 0.0) for k in keys]) * len(values)
+    obs = np.array([counts.get(k, 0) for k in keys], dtype=np.float64)
+    statistic = float(np.sum((obs - exp) ** 2 / np.clip(exp, EPS * len(values), None)))
+    pvalue = chi2_sf(statistic, len(keys) - 1)
+    distance = js_distance(np.clip(exp, EPS, None), np.clip(obs, EPS, None))
+    drifted = distance > thresholds.js or (pvalue < thresholds.chi2_pvalue and distance > thresholds.js / 2)
+    return {"kind": "categorical", "n": len(values), "chi2": round(statistic, 3), "chi2_pvalue": pvalue,
+            "js": round(distance, 4), "drifted": bool(drifted)}
+
+
+def two_proportion_p(fail_a: int, n_a: int, fail_b: int, n_b: int) -> float:
+    """One-sided p-value that B's failure rate exceeds A's (pooled z-test)."""
+    if n_a == 0 or n_b == 0:
+        return 1.0
+    pooled = (fail_a + fail_b) / (n_a + n_b)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    if se == 0:
+        return 1.0
+    z = (fail_b / n_b - fail_a / n_a) / se
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def mean_drop_p(a: list[float], b: list[float]) -> float:
+    """One-sided p-value that B's mean is below A's (Welch z approximation)."""
+    if len(a) < 2 or len(b) < 2:
+        return 1.0
+    ma, mb = float(np.mean(a)), float(np.mean(b))
+    se = math.sqrt(float(np.var(a, ddof=1)) / len(a) + float(np.var(b, ddof=1)) / len(b))
+    if se == 0:
+        return 0.0 if mb < ma else 1.0
+    return 0.5 * math.erfc((ma - mb) / se / math.sqrt(2))

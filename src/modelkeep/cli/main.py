@@ -16,6 +16,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from modelkeep.cli import data as data_commands
+from modelkeep.cli import deploy as deploy_commands
 from modelkeep.cli import governance as governance_commands
 from modelkeep.cli import model as model_commands
 from modelkeep.cli import runs as run_commands
@@ -56,6 +57,12 @@ app.add_typer(governance_commands.token_app, name="token")
 app.add_typer(governance_commands.role_app, name="role")
 app.add_typer(governance_commands.webhook_app, name="webhook")
 app.command()(server_commands.server)
+deploy_app = deploy_commands.app
+for command in ("create", "update", "status", "history", "rollback", "switch"):
+    deploy_app.command(name=command)(getattr(deploy_commands, command))
+deploy_app.command(name="list")(deploy_commands.list_)
+app.add_typer(deploy_app, name="deploy")
+app.command()(deploy_commands.serve)
 app.add_typer(config_app, name="config")
 
 _DEBUG = False

@@ -281,7 +281,7 @@ class Deployments:
                         f"refusing to roll back {row.name} to revision {revision}: {pinned.model} does not match what "
                         f"clients send now (revision {row.revision}'s contract): {'; '.join(problems)}",
                         hint="clients would get errors; pass --force if they have been changed back too")
-        return target, "rolled_back"
+        return target, old.status  # the restored revision carries on as it was (a canary keeps rolling out)
 
     def switch(self, name: str) -> dict[str, Any]:
         """Blue-green: send all traffic to the other arm (the standby stays loaded and warm)."""

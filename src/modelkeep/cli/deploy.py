@@ -1,0 +1,286 @@
+"""``mk deploy ...`` (deployment records: create, update, status, history, rollback, switch) and
+``mk serve NAME`` (the gateway)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from modelkeep.cli.output import emit_json, err_console, out_console
+from modelkeep.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from modelkeep.services.deploy.deployments import Deployments
+    from modelkeep.services.workspace import Workspace
+
+app = typer.Typer(help="Deployments: what serves traffic, how it rolls out, when it rolls back.", no_args_is_help=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+Name = Annotated[str, typer.Argument(help="Deployment name.")]
+
+
+def _ws() -> Workspace:
+    from modelkeep.services.workspace import open_workspace
+
+    return open_workspace()
+
+
+def _weighted(values: list[str], what: str, *, fraction: bool = False) -> list[tuple[str, float | None]]:
+    out: list[tuple[str, float | None]] = []
+    for text in values:
+        ref, sep, number = text.rpartition("=") if "=" in text else (text, "", "")
+        try:
+            value = float(number) if sep else None
+        except ValueError:
+            raise InvalidInput(f"{what} {text!r}: expected REF or REF=NUMBER") from None
+        if value is not None and fraction and not 0 < value <= 1:
+            raise InvalidInput(f"{what} {text!r}: the fraction must be in (0, 1]")
+        out.append((ref, value))
+    return out
+
+
+def _doc(path: Path | None, what: str) -> Any:
+    from modelkeep.services.metadata import load_document
+
+    return load_document(path, what) if path is not None else None
+
+
+def _policy(path: Path | None, window: float | None, min_samples: int | None, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    policy = dict(base or {})
+    policy.update(_doc(path, "policy") or {})
+    if window is not None:
+        policy["window_s"] = window
+    if min_samples is not None:
+        policy["min_samples"] = min_samples
+    return policy
+
+
+def _steps(steps: str | None, bake: float | None, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    rollout = {k: v for k, v in (base or {}).items() if k != "step"}
+    if steps:
+        try:
+            rollout["steps"] = [float(s) for s in steps.split(",")]
+        except ValueError:
+            raise InvalidInput(f"--steps {steps!r}: expected comma-separated percentages, e.g. 5,25,50,100") from None
+    if bake is not None:
+        rollout["bake_s"] = bake
+    return rollout
+
+
+def _show(doc: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        emit_json(doc)
+        return
+    out = out_console()
+    out.print(f"deployment {doc['name']} revision {doc['revision']}: {doc['strategy']}, [bold]{doc['status']}[/bold]")
+    for arm in doc["arms"]:
+        pre = f" (preprocess {arm['preprocess']})" if arm.get("preprocess") else ""
+        out.print(f"  {arm['name']:<8} {arm['weight']:6.2f} %  {arm['model']}{pre}", markup=False)
+    for shadow in doc.get("shadows", []):
+        out.print(f"  {shadow['name']:<8} shadow {shadow['fraction']:.0%} {shadow['model']}", markup=False)
+    if doc.get("rollout"):
+        r = doc["rollout"]
+        out.print(f"  rollout step {r['step'] + 1}/{len(r['steps'])} of {r['steps']}, bake {r['bake_s']:g} s", markup=False)
+    for gw in doc.get("gateways", []):
+        att = gw.get("attribution", {})
+        out.print(f"  gateway {gw['gateway']} (revision {gw['revision']}, {gw['at']}): verdict {gw.get('verdict')}, "
+                  f"{att.get('message') or 'no fault found'}", markup=False)
+
+
+
+def create(
+    name: Name,
+    model: Annotated[str, typer.Option("--model", help="The stable version (NAME@SPEC).")],
+    candidate: Annotated[str | None, typer.Option("--candidate", help="The version to roll out (canary, bluegreen).")] = None,
+    strategy: Annotated[str | None, typer.Option("--strategy", help="single, canary, bluegreen, ab or shadow.")] = None,
+    steps: Annotated[str | None, typer.Option("--steps", help="Canary weight steps in percent, e.g. 5,25,50,100.")] = None,
+    bake: Annotated[float | None, typer.Option("--bake", help="Seconds each canary step must pass before the next.")] = None,
+    arm: Annotated[list[str], typer.Option("--arm", help="ab: another arm REF[=WEIGHT] (repeat).")] = [],  # noqa: B006
+    shadow: Annotated[list[str], typer.Option("--shadow", help="A shadow REF[=FRACTION] (repeat).")] = [],  # noqa: B006
+    preprocess: Annotated[str | None, typer.Option("--preprocess", help="Feature pipeline version pinned with the model.")] = None,
+    candidate_preprocess: Annotated[str | None, typer.Option("--candidate-preprocess", help="The candidate's pipeline, if different.")] = None,
+    sticky_header: Annotated[str | None, typer.Option("--sticky-header", help="Header with the routing key.")] = None,
+    sticky_field: Annotated[str | None, typer.Option("--sticky-field", help="Body field with the routing key.")] = None,
+    policy: Annotated[Path | None, typer.Option("--policy", help="Rollback policy (JSON or YAML).")] = None,
+    monitoring: Annotated[Path | None, typer.Option("--monitoring", help="Drift thresholds (JSON or YAML).")] = None,
+    window: Annotated[float | None, typer.Option("--window", help="Analysis window in seconds.")] = None,
+    min_samples: Annotated[int | None, typer.Option("--min-samples", help="Requests per window before judging.")] = None,
+    mirror: Annotated[float | None, typer.Option("--mirror", help="bluegreen: share of traffic copied to the standby.")] = None,
+    smoke: Annotated[Path | None, typer.Option("--smoke", help="Smoke request rows (JSON list) run after a rollback.")] = None,
+    trust: Annotated[list[str], typer.Option("--trust", help="A Python class the gateway may import (repeat).")] = [],  # noqa: B006
+    allow_contract_change: Annotated[bool, typer.Option("--allow-contract-change", help="Allow versions whose inputs differ.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Create a deployment: the stable version, and optionally a rollout of a candidate."""
+    strategy = strategy or ("canary" if candidate else "ab" if arm else "shadow" if shadow else "single")
+    sticky = {"header": sticky_header or "x-request-key", "field": sticky_field}
+    deployments = _ws().deployments
+    spec = deployments.plan(
+        strategy, model, candidate=candidate, preprocess=preprocess, candidate_preprocess=candidate_preprocess,
+        arms=_weighted(arm, "--arm"), shadows=[(r, w or 1.0) for r, w in _weighted(shadow, "--shadow", fraction=True)],
+        rollout=_steps(steps, bake), sticky=sticky, policy=_policy(policy, window, min_samples),
+        monitoring=_doc(monitoring, "monitoring"), smoke=_doc(smoke, "smoke"), trusted=trust, mirror=mirror,
+        allow_contract_change=allow_contract_change)
+    _show(deployments.create(name, spec), json_out)
+
+
+def update(
+    name: Name,
+    candidate: Annotated[str | None, typer.Option("--candidate", help="Start rolling out this version.")] = None,
+    strategy: Annotated[str | None, typer.Option("--strategy", help="With --candidate: canary (default), bluegreen, shadow.")] = None,
+    steps: Annotated[str | None, typer.Option("--steps", help="Canary weight steps in percent.")] = None,
+    bake: Annotated[float | None, typer.Option("--bake", help="Seconds per canary step.")] = None,
+    weight: Annotated[list[str], typer.Option("--weight", help="ab: ARM=WEIGHT (repeat; must add up to 100).")] = [],  # noqa: B006
+    preprocess: Annotated[str | None, typer.Option("--candidate-preprocess", help="The candidate's feature pipeline.")] = None,
+    policy: Annotated[Path | None, typer.Option("--policy", help="Replace the rollback policy (JSON or YAML).")] = None,
+    monitoring: Annotated[Path | None, typer.Option("--monitoring", help="Replace the drift thresholds.")] = None,
+    window: Annotated[float | None, typer.Option("--window", help="Analysis window in seconds.")] = None,
+    min_samples: Annotated[int | None, typer.Option("--min-samples", help="Requests per window before judging.")] = None,
+    trust: Annotated[list[str], typer.Option("--trust", help="A Python class the gateway may import (repeat).")] = [],  # noqa: B006
+    allow_contract_change: Annotated[bool, typer.Option("--allow-contract-change")] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the history).")] = "",
+    json_out: JsonFlag = False,
+) -> None:
+    """Change a deployment (a new revision): roll out a candidate, re-weight arms, change the policy."""
+    deployments = _ws().deployments
+
+    def change(spec: Any) -> Any:
+        policy_now = _policy(policy, window, min_samples, spec.policy.model_dump())
+        if candidate:
+            stable = spec.arm(spec.stable)
+            return deployments.plan(
+                strategy or "canary", stable, candidate=candidate, candidate_preprocess=preprocess,
+                rollout=_steps(steps, bake, spec.rollout.model_dump() if spec.rollout else None),
+                sticky=spec.sticky.model_dump(), policy=policy_now,
+                monitoring=_doc(monitoring, "monitoring") or spec.monitoring.model_dump(), smoke=spec.smoke,
+                trusted=[*spec.trusted, *trust], mirror=spec.mirror, contract=spec.contract,
+                allow_contract_change=allow_contract_change)
+        data = spec.model_dump()
+        data["policy"] = policy_now
+        if monitoring is not None:
+            data["monitoring"] = _doc(monitoring, "monitoring")
+        if trust:
+            data["trusted"] = sorted({*spec.trusted, *trust})
+        if weight:
+            given = dict(_weighted(weight, "--weight"))
+            unknown = set(given) - {a["name"] for a in data["arms"]}
+            if unknown:
+                raise InvalidInput(f"--weight: no arm {sorted(unknown)[0]!r}; arms: {', '.join(a['name'] for a in data['arms'])}")
+            for a in data["arms"]:
+                a["weight"] = given.get(a["name"], a["weight"])
+        from modelkeep.services.deploy.spec import parse_spec
+
+        return parse_spec(data)
+
+    _show(deployments.update(name, change, reason=reason, allow_contract_change=allow_contract_change), json_out)
+
+
+def status(name: Name, json_out: JsonFlag = False) -> None:
+    """The current revision, its traffic split, and what each gateway last saw."""
+    _show(_ws().deployments.status(name), json_out)
+
+
+def history(name: Name, json_out: JsonFlag = False) -> None:
+    """Every revision: what changed, why, who, the evidence and the validation."""
+    rows = _ws().deployments.history(name)
+    if json_out:
+        emit_json(rows)
+        return
+    out = out_console()
+    for r in rows:
+        arms = ", ".join(f"{a['name']}={a['model']}:{a['weight']:g}%" for a in r["arms"])
+        valid = "" if r["validation"] is None else f" validation {'passed' if r['validation'].get('ok') else 'FAILED'}"
+        out.print(f"{r['revision']:>3} {r['at']} {r['action']:<8} {r['status']:<12} by {r['actor']}: {arms}{valid}",
+                  markup=False)
+        if r["reason"]:
+            out.print(f"      {r['reason']}", markup=False)
+
+
+def list_(json_out: JsonFlag = False) -> None:
+    """Every deployment."""
+    rows = _ws().deployments.list()
+    if json_out:
+        emit_json(rows)
+        return
+    for doc in rows:
+        _show(doc, False)
+
+
+def rollback(
+    name: Name,
+    to_revision: Annotated[int | None, typer.Option("--to-revision", help="Restore this revision whole.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Even if its inputs differ from what clients send.")] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "manual rollback",
+    json_out: JsonFlag = False,
+) -> None:
+    """Take traffic off the candidate, or restore an earlier revision (model, pipeline, contract,
+    policy and monitoring together); then validate it (load, warm up, smoke requests)."""
+    ws = _ws()
+    deployments = ws.deployments
+    doc = deployments.rollback(name, reason=reason, to_revision=to_revision, force=force)
+    doc["validation"] = validate_offline(ws, deployments, name)
+    if json_out:
+        emit_json(doc)
+        return
+    _show(doc, False)
+    v = doc["validation"]
+    out_console().print(f"validation {'passed' if v['ok'] else 'FAILED'}: {v['smoke']['requests']} smoke requests, "
+                        f"{len(v['smoke']['failed'])} failed; not loaded: {v['health']['not_loaded'] or 'none'}",
+                        markup=False)
+    if not v["ok"]:
+        raise typer.Exit(1)
+
+
+def validate_offline(ws: Workspace, deployments: Deployments, name: str) -> dict[str, Any]:
+    from modelkeep.services.deploy.predictor import validate
+
+    revision, spec, _status = deployments.spec(name)
+    result = validate(spec, ws.registry, ws.store, ws.config.cache_dir / "serve")
+    deployments.record_validation(name, revision, result)
+    return result
+
+
+def switch(name: Name, json_out: JsonFlag = False) -> None:
+    """Blue-green: send all traffic to the other version at once (and back)."""
+    _show(_ws().deployments.switch(name), json_out)
+
+
+def serve(
+    name: Annotated[str, typer.Argument(help="The deployment to serve.")],
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8480,
+    trust: Annotated[list[str], typer.Option("--trust", help="A Python class this gateway may import (repeat).")] = [],  # noqa: B006
+    gateway_id: Annotated[str | None, typer.Option("--gateway-id", help="This replica's name in reports.")] = None,
+    window: Annotated[float | None, typer.Option("--window", help="Override the analysis window (seconds).")] = None,
+    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Load pickled sklearn models (trusted only).")] = False,
+) -> None:
+    """Serve a deployment: Open Inference Protocol v2 and JSON, sticky routing, monitoring,
+    automatic rollback. Stateless: run several on one registry; they agree on routing."""
+    import logging
+
+    import uvicorn
+
+    from modelkeep.gateway.app import create_gateway_app
+    from modelkeep.gateway.runtime import Gateway
+    from modelkeep.services.deploy.predictor import ModelLoader
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    ws = _ws()
+    loader = ModelLoader(ws.registry, ws.store, ws.config.cache_dir / "serve", trusted=trust, allow_pickle=allow_pickle)
+    gateway = Gateway(ws.deployments, loader, name, gateway_id=gateway_id, window_s=window)
+    gateway.start()
+    state = gateway.readiness()
+    err_console().print(f"serving {name} revision {state['revision']} on http://{host}:{port} "
+                        f"(traffic {state['traffic']}; failed: {state['failed'] or 'none'})", markup=False)
+    options: dict[str, Any] = {"log_level": "warning", "access_log": False}
+    for key, module in (("loop", "uvloop"), ("http", "httptools")):
+        try:
+            __import__(module)
+            options[key] = module
+        except ImportError:
+            pass
+    try:
+        uvicorn.run(create_gateway_app(gateway, ws.access), host=host, port=port, **options)
+    finally:
+        gateway.stop()

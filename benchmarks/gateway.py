@@ -46,7 +46,7 @@ def free_port() -> int:
 
 # --- the load process -------------------------------------------------------------------------
 
-async def _connection(port: int, schedule: list[float], start: float, bodies: list[bytes], out: list[tuple[float, float, str]]) -> None:
+async def _connection(port: int, schedule: list[float], start: float, bodies: list[bytes], out: list[tuple[float, float, str, bool]]) -> None:
     """``start`` is on the perf_counter clock (uvloop's loop.time() has only millisecond resolution)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     for at, body in zip(schedule, bodies, strict=True):
@@ -65,7 +65,7 @@ async def _connection(port: int, schedule: list[float], start: float, bodies: li
                 arm = line.split(b":")[1].strip().decode()
         await reader.readexactly(length)
         done = time.perf_counter()
-        out.append((at, (done - (start + at)) * 1000, arm if head.startswith(b"HTTP/1.1 200") else "error"))
+        out.append((at, (done - (start + at)) * 1000, arm, head.startswith(b"HTTP/1.1 200")))
     writer.close()
 
 
@@ -75,13 +75,13 @@ def _request(key: str, row: list[float]) -> bytes:
             b"x-request-key: " + key.encode() + b"\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
-async def _load(port: int, rate: float, seconds: float, connections: int, skew: float) -> list[tuple[float, float, str]]:
+async def _load(port: int, rate: float, seconds: float, connections: int, skew: float) -> list[tuple[float, float, str, bool]]:
     rng = random.Random(7)
     total = int(rate * seconds)
     schedule = [i / rate for i in range(total)]
     bodies = [_request(f"user-{rng.randrange(1_000_000)}", [rng.gauss(skew, 1), rng.gauss(0, 1), rng.gauss(0, 1)])
               for _ in range(total)]
-    out: list[tuple[float, float, str]] = []
+    out: list[tuple[float, float, str, bool]] = []
     start = time.perf_counter() + 0.2
     await asyncio.gather(*(_connection(port, schedule[c::connections], start, bodies[c::connections], out)
                            for c in range(connections)))
@@ -100,7 +100,7 @@ def load_main(argv: list[str]) -> None:
     json.dump(results, sys.stdout)
 
 
-def run_load(port: int, rate: float, seconds: float, connections: int = 8, skew: float = 0.0) -> list[tuple[float, float, str]]:
+def run_load(port: int, rate: float, seconds: float, connections: int = 8, skew: float = 0.0) -> list[tuple[float, float, str, bool]]:
     proc = subprocess.run([sys.executable, __file__, "--load-worker", str(port), str(rate), str(seconds),
                            str(connections), str(skew)], capture_output=True, text=True, timeout=seconds + 120,
                           check=True)
@@ -132,8 +132,9 @@ def setup(root: Path) -> tuple[Path, dict[str, str]]:
 def serve(env: dict[str, str], port: int, name: str) -> subprocess.Popen[bytes]:
     import httpx
 
+    log = open(Path(env["MODELKEEP_HOME"]) / f"gateway-{name}.log", "wb")  # noqa: SIM115 - lives with the process
     proc = subprocess.Popen([*MK, "serve", name, "--port", str(port), "--gateway-id", "bench"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -142,7 +143,7 @@ def serve(env: dict[str, str], port: int, name: str) -> subprocess.Popen[bytes]:
         except httpx.HTTPError:
             time.sleep(0.05)
     proc.kill()
-    raise RuntimeError(f"gateway did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+    raise RuntimeError(f"gateway did not start: {(Path(env['MODELKEEP_HOME']) / f'gateway-{name}.log').read_text()}")
 
 
 def mk(env: dict[str, str], *args: str) -> None:
@@ -196,7 +197,7 @@ def latency_figures(env: dict[str, str], seconds: float, rate: float) -> dict[st
         run_load(port, 500, 1.0)  # warm-up
         results = run_load(port, rate, seconds)
         lat = [r[1] for r in results]
-        errors = sum(1 for r in results if r[2] == "error")
+        errors = sum(1 for r in results if not r[3])
         span = results[-1][0] + results[-1][1] / 1000 - results[0][0] if results else 1.0
         m50, m99 = in_process_latency()
         burst = run_load(port, 20_000, 3.0, connections=16)
@@ -216,11 +217,9 @@ def latency_figures(env: dict[str, str], seconds: float, rate: float) -> dict[st
 def fault_figures(env: dict[str, str], fault: Path, kind: str) -> dict[str, str]:
     name = f"fault-{kind}"
     policy = Path(tempfile.mkstemp(suffix=".json")[1])
-    policy.write_text(json.dumps({"window_s": 5, "min_samples": 20, "failing_windows": 2}))
-    monitoring = Path(tempfile.mkstemp(suffix=".json")[1])
-    monitoring.write_text(json.dumps({"min_samples": 30}))
+    policy.write_text(json.dumps({"window_s": 10, "min_samples": 20, "failing_windows": 2}))
     mk(env, "deploy", "create", name, "--model", "clf@1.0.0.0.0", "--candidate", "clf@1.0.1.0.0", "--steps", "25,100",
-       "--bake", "100000", "--trust", CLASS, "--policy", str(policy), "--monitoring", str(monitoring))
+       "--bake", "100000", "--trust", CLASS, "--policy", str(policy))
     fault.unlink(missing_ok=True)
     port = free_port()
     proc = serve(env, port, name)
@@ -240,9 +239,11 @@ def fault_figures(env: dict[str, str], fault: Path, kind: str) -> dict[str, str]
         proc.terminate()
         proc.wait(10)
         fault.unlink(missing_ok=True)
+    if os.environ.get("BENCH_DEBUG"):
+        print((Path(env["MODELKEEP_HOME"]) / f"gateway-{name}.log").read_text()[-3000:], file=sys.stderr)
     last_canary = max((r[0] for r in results if r[2] == "canary"), default=float("nan"))
     return {f"fault '{kind}' at 50 req/s: fault → 0 % canary traffic": f"{last_canary - inject_at:.1f} s",
-            f"fault '{kind}': requests that failed": str(sum(1 for r in results if r[2] == "error"))}
+            f"fault '{kind}': requests that failed": str(sum(1 for r in results if not r[3]))}
 
 
 def main() -> None:

@@ -16,6 +16,8 @@ import numpy as np
 
 
 class LinearClassifier:
+    CHECK_S = 0.05  # how often the fault file is looked at
+
     def __init__(self, coef: list[float], intercept: float = 0.0, fault_file: str | None = None) -> None:
         self.coef = np.asarray(coef, dtype=np.float64)
         self.intercept = float(intercept)
@@ -30,7 +32,7 @@ class LinearClassifier:
         if self.fault_file is None:
             return ""
         now = time.monotonic()
-        if now - self._checked > 0.05:
+        if now - self._checked >= self.CHECK_S:
             self._checked = now
             path = Path(self.fault_file)
             self._fault = path.read_text().strip() if path.exists() else ""

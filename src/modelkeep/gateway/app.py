@@ -150,7 +150,8 @@ def create_gateway_app(gateway: Gateway, access: Access) -> Starlette:
             try:
                 return await handler(request)
             except ModelFailure as exc:
-                return _error(500, str(exc), version=str(exc).split(" failed")[0])
+                return JSONResponse({"error": str(exc), "version": exc.model, "arm": exc.arm}, status_code=500,
+                                    headers={"X-Modelkeep-Version": exc.model, "X-Modelkeep-Arm": exc.arm})
             except ModelKeepError as exc:
                 return _error(_status_of(exc), str(exc), **({"hint": exc.hint} if exc.hint else {}))
         return wrapped

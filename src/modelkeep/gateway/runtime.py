@@ -25,7 +25,7 @@ import numpy as np
 
 from modelkeep.errors import Conflict, InvalidInput, ModelKeepError, NotFound
 from modelkeep.gateway.monitor import ArmStats, Metrics, labels_of
-from modelkeep.services.deploy.analysis import Baseline, WindowSummary, attribute, compare, health, verdict
+from modelkeep.services.deploy.analysis import Baseline, WindowSummary, alone, attribute, compare, health, verdict
 from modelkeep.services.deploy.deployments import Deployments
 from modelkeep.services.deploy.predictor import ArmPredictor, ModelFailure, ModelLoader, rows_to_array
 from modelkeep.services.deploy.routing import Router
@@ -189,8 +189,9 @@ class Gateway:
         started = time.perf_counter()
         try:
             predictions = arm.predict(array)
-        except ModelFailure:
+        except ModelFailure as exc:
             stats.record_error((time.perf_counter() - started) * 1000)
+            exc.arm, exc.model = arm_name, arm.pinned.model  # the response names the version that failed
             raise
         stats.record((time.perf_counter() - started) * 1000, array, predictions)
         request_id = request_id or uuid.uuid4().hex
@@ -327,9 +328,13 @@ class Gateway:
         result = "inconclusive"
         candidate = spec.candidate
         in_rollout = candidate is not None and live.status in ("progressing", "active") and \
-            spec.arm(candidate).weight > 0 and candidate in windows and spec.stable in windows
+            spec.arm(candidate).weight > 0 and candidate in windows
         if in_rollout:
-            checks = compare(windows[spec.stable], windows[str(candidate)], healths, spec)
+            stable = windows.get(spec.stable)
+            if stable is not None and stable.n > 0:
+                checks = compare(stable, windows[str(candidate)], healths, spec)
+            else:
+                checks = alone(windows[str(candidate)], healths[str(candidate)], spec)
             result = verdict(checks, attribution)
             if result == "fail":
                 self.failing_windows += 1

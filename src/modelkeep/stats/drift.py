@@ -3,7 +3,8 @@
 Numeric columns: PSI over the profile's decile bins and the one-sample Kolmogorov-Smirnov
 distance against the profile's quantiles (asymptotic p-value). Categorical columns: chi-square
 against the profile's frequencies (p-value from the regularized gamma function) and the
-Jensen-Shannon distance (base 2, 0..1). All pure NumPy.
+Jensen-Shannon distance (base 2, 0..1). A column drifts when the test is significant *and* the
+effect is large (PSI or KS distance, JS distance above its threshold). All pure NumPy.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ EPS = 1e-4
 class DriftThresholds:
     psi: float = 0.2
     ks_pvalue: float = 0.01
-    ks_min_distance: float = 0.1  # large windows make tiny, harmless shifts "significant"
+    ks_min_distance: float = 0.15  # large windows make tiny, harmless shifts "significant"
     chi2_pvalue: float = 0.01
     js: float = 0.1
     min_samples: int = 100
@@ -119,7 +120,9 @@ def column_drift(profile: dict[str, Any], values: list[Any], thresholds: DriftTh
         score = psi(profile["proportions"], counts / array.size)
         distance = ks_distance(profile["quantiles"], array)
         pvalue = kolmogorov_sf(math.sqrt(array.size) * distance)
-        drifted = score > thresholds.psi or (pvalue < thresholds.ks_pvalue and distance > thresholds.ks_min_distance)
+        # Significant AND large: PSI alone is noisy on small windows, a p-value alone flags harmless
+        # shifts on large ones.
+        drifted = pvalue < thresholds.ks_pvalue and (score > thresholds.psi or distance > thresholds.ks_min_distance)
         return {"kind": "numeric", "n": int(array.size), "psi": round(score, 4), "ks": round(distance, 4),
                 "ks_pvalue": pvalue, "mean": float(array.mean()), "baseline_mean": profile["mean"],
                 "drifted": bool(drifted)}
@@ -134,7 +137,7 @@ def column_drift(profile: dict[str, Any], values: list[Any], thresholds: DriftTh
     statistic = float(np.sum((obs - exp) ** 2 / np.clip(exp, EPS * len(values), None)))
     pvalue = chi2_sf(statistic, len(keys) - 1)
     distance = js_distance(np.clip(exp, EPS, None), np.clip(obs, EPS, None))
-    drifted = distance > thresholds.js or (pvalue < thresholds.chi2_pvalue and distance > thresholds.js / 2)
+    drifted = pvalue < thresholds.chi2_pvalue and distance > thresholds.js
     return {"kind": "categorical", "n": len(values), "chi2": round(statistic, 3), "chi2_pvalue": pvalue,
             "js": round(distance, 4), "drifted": bool(drifted)}
 

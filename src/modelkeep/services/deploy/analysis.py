@@ -13,7 +13,8 @@ against the stable version on the same traffic, who is at fault, and what to do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -94,7 +95,9 @@ def health(window: WindowSummary, baseline: Baseline, spec: DeploymentSpec) -> d
     expected = baseline.metrics.get(policy.metric)
     if expected is not None and window.labeled >= policy.min_labels and window.accuracy is not None:
         out[policy.metric] = {"live": round(window.accuracy, 4), "baseline": expected, "labeled": window.labeled}
-        if window.accuracy < expected - policy.max_metric_drop:
+        # Below the allowed drop, and surely so: the upper end of its 99 % interval is under the baseline.
+        upper = window.accuracy + 2.576 * math.sqrt(max(window.accuracy * (1 - window.accuracy), 1e-4) / window.labeled)
+        if window.accuracy < expected - policy.max_metric_drop and upper < expected:
             reasons.append(f"{policy.metric} {window.accuracy:.3f} < baseline {expected:.3f} - {policy.max_metric_drop:g}")
     profile = baseline.profile or {}
     if profile.get("predictions") and window.predictions:
@@ -108,11 +111,15 @@ def health(window: WindowSummary, baseline: Baseline, spec: DeploymentSpec) -> d
     wanted = spec.monitoring.features
     feature_report: dict[str, Any] = {}
     if window.rows and features:
+        tested = [n for n in columns if n in features and (wanted is None or n in wanted)]
+        # Bonferroni over the features tested, so a wide table does not alert on noise.
+        per_feature = replace(limits, ks_pvalue=limits.ks_pvalue / max(1, len(tested)),
+                              chi2_pvalue=limits.chi2_pvalue / max(1, len(tested)))
         for j, name in enumerate(columns):
             if (wanted is not None and name not in wanted) or name not in features:
                 continue
             values = [row[j] for row in window.rows if j < len(row)]
-            drift = column_drift(features[name], values, limits)
+            drift = column_drift(features[name], values, per_feature)
             feature_report[name] = drift
             if drift.get("drifted"):
                 drifted.append(name)
@@ -175,6 +182,16 @@ def compare(stable: WindowSummary, candidate: WindowSummary, healths: dict[str, 
                        "candidate": {k: own.get(k) for k in ("psi", "js", "ks") if k in own},
                        "stable": {k: ref.get(k) for k in ("psi", "js", "ks") if k in ref}})
     return checks
+
+
+def alone(candidate: WindowSummary, own: dict[str, Any], spec: DeploymentSpec) -> list[dict[str, Any]]:
+    """The candidate with no stable traffic beside it (a canary at 100 %, blue-green without a
+    mirror): judged against its own baseline only."""
+    if candidate.n < spec.policy.min_samples:
+        return [{"check": "samples", "result": "inconclusive",
+                 "detail": f"{candidate.n} candidate requests, {spec.policy.min_samples} needed"}]
+    return [{"check": "own_baseline", "result": "fail" if own.get("degraded") else "pass",
+             "detail": "; ".join(own.get("reasons", [])) or "as good as its baseline"}]
 
 
 def attribute(healths: dict[str, dict[str, Any]]) -> dict[str, Any]:

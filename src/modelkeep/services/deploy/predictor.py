@@ -28,6 +28,8 @@ class ModelFailure(ModelKeepError):
     """The model raised while predicting (a 5xx for that request, counted against its version)."""
 
     exit_code = 1
+    arm: str = ""
+    model: str = ""
 
 
 def rows_to_array(rows: Any, inputs: list[dict[str, Any]] | None, *, where: str = "inputs") -> np.ndarray:

@@ -83,7 +83,7 @@ class Policy(_Strict):
 class Monitoring(_Strict):
     psi: float = Field(default=0.2, gt=0.0)
     ks_pvalue: float = Field(default=0.01, gt=0.0, lt=1.0)
-    ks_min_distance: float = Field(default=0.1, ge=0.0, le=1.0)
+    ks_min_distance: float = Field(default=0.15, ge=0.0, le=1.0)
     chi2_pvalue: float = Field(default=0.01, gt=0.0, lt=1.0)
     js: float = Field(default=0.1, gt=0.0, le=1.0)
     min_samples: int = Field(default=100, ge=10)

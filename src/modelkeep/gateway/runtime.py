@@ -27,7 +27,7 @@ from modelkeep.errors import Conflict, InvalidInput, ModelKeepError, NotFound
 from modelkeep.gateway.monitor import ArmStats, Metrics, labels_of
 from modelkeep.services.deploy.analysis import Baseline, WindowSummary, alone, attribute, compare, health, verdict
 from modelkeep.services.deploy.deployments import Deployments
-from modelkeep.services.deploy.predictor import ArmPredictor, ModelFailure, ModelLoader, rows_to_array
+from modelkeep.services.deploy.predictor import ArmPredictor, ModelFailure, ModelLoader, rows_to_array, smoke_test
 from modelkeep.services.deploy.routing import Router
 from modelkeep.services.deploy.spec import DeploymentSpec, Pinned
 
@@ -410,22 +410,13 @@ class Gateway:
         return "advance"
 
     def validate(self) -> dict[str, Any]:
-        """After a rollback: health (every serving arm loaded), the recorded smoke requests, the metric check."""
+        """After a rollback: health (every serving arm loaded), the recorded smoke requests through
+        each of them, and the metric check (the stable arm's last window against its baseline)."""
         live = self.current()
-        serving = [a for a in live.spec.arms if a.weight > 0]
-        missing = [a.name for a in serving if a.name not in live.arms]
-        smoke = {"requests": 0, "failed": []}
-        stable = live.arms.get(live.spec.stable)
-        for i, row in enumerate(live.spec.smoke):
-            smoke["requests"] += 1
-            try:
-                if stable is None:
-                    raise Unavailable("the stable arm is not loaded")
-                stable.predict(rows_to_array([row], stable.inputs))
-            except ModelKeepError as exc:
-                smoke["failed"].append({"request": i, "error": str(exc)})
+        missing, smoke = smoke_test(live.spec, live.arms)
         last = (self.last_report.get("health") or {}).get(live.spec.stable, {})
         metric = "fail" if last.get("degraded") else "pass" if last else "inconclusive"
         ok = not missing and not smoke["failed"] and metric != "fail"
-        return {"ok": ok, "health": {"serving": [a.model for a in serving], "not_loaded": missing},
+        return {"ok": ok, "health": {"serving": [a.model for a in live.spec.arms if a.weight > 0],
+                                     "not_loaded": missing},
                 "smoke": smoke, "metric_check": metric, "at": time.time()}

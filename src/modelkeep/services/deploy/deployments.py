@@ -141,7 +141,15 @@ class Deployments:
         data["trusted"] = sorted(set(trusted or []))
         data["contract"] = contract if contract is not None else (
             {"inputs": stable["signature"]["inputs"]} if stable.get("signature") else None)
-        data["smoke"] = smoke if smoke is not None else self._baseline_sample(stable["version_id"])
+        if allow_contract_change and data.get("candidate"):  # clients move to what the candidate takes
+            signature = next(a for a in data["arms"] if a["name"] == data["candidate"]).get("signature")
+            new_contract = {"inputs": signature["inputs"]} if signature else None
+            if new_contract != data["contract"]:  # the recorded smoke rows follow the new contract
+                data["smoke"] = self._baseline_sample(
+                    next(a for a in data["arms"] if a["name"] == data["candidate"])["version_id"])
+            data["contract"] = new_contract
+        if "smoke" not in data:
+            data["smoke"] = smoke if smoke is not None else self._baseline_sample(stable["version_id"])
         spec = parse_spec(data)
         if not allow_contract_change:
             self.check_contract(spec)

@@ -183,30 +183,40 @@ class ModelLoader:
         return ArmPredictor(pinned, model, pre, (time.perf_counter() - started) * 1000)
 
 
+
+def smoke_test(spec: Any, arms: dict[str, ArmPredictor]) -> tuple[list[str], dict[str, Any]]:
+    """The recorded smoke requests through every arm that takes traffic: (arms not loaded, result)."""
+    serving = [a for a in spec.arms if a.weight > 0]
+    missing = [a.model for a in serving if a.name not in arms]
+    smoke: dict[str, Any] = {"requests": 0, "failed": []}
+    for arm in serving:
+        predictor = arms.get(arm.name)
+        if predictor is None:
+            continue
+        for i, row in enumerate(spec.smoke):
+            smoke["requests"] += 1
+            try:
+                predictor.predict(rows_to_array([row], predictor.inputs))
+            except ModelKeepError as exc:
+                smoke["failed"].append({"arm": arm.name, "request": i, "error": str(exc)})
+    return missing, smoke
+
+
 def validate(spec: Any, registry: Registry, store: ArtifactStore, cache: Path) -> dict[str, Any]:
     """Validation outside a gateway (after a manual rollback): every serving arm loads and warms
-    up, and the recorded smoke requests run through the stable arm. The live metric check needs
-    traffic, so it is left to the gateways (``inconclusive`` here)."""
+    up, and the recorded smoke requests run through it. The live metric check needs traffic, so
+    it is left to the gateways (``inconclusive`` here)."""
     loader = ModelLoader(registry, store, cache)
-    missing: list[str] = []
     arms: dict[str, ArmPredictor] = {}
+    errors: list[str] = []
     for arm in spec.arms:
         if arm.weight <= 0:
             continue
         try:
             arms[arm.name] = loader.load(arm, spec.trusted)
-            arms[arm.name].warm_up(list(spec.smoke))
         except ModelKeepError as exc:
-            missing.append(f"{arm.model}: {exc}")
-    smoke: dict[str, Any] = {"requests": 0, "failed": []}
-    stable = arms.get(spec.stable)
-    for i, row in enumerate(spec.smoke):
-        smoke["requests"] += 1
-        try:
-            if stable is None:
-                raise InvalidInput("the stable arm did not load")
-            stable.predict(rows_to_array([row], stable.inputs))
-        except ModelKeepError as exc:
-            smoke["failed"].append({"request": i, "error": str(exc)})
-    return {"ok": not missing and not smoke["failed"], "health": {"serving": [a.model for a in spec.arms if a.weight > 0],
-            "not_loaded": missing}, "smoke": smoke, "metric_check": "inconclusive", "at": time.time()}
+            errors.append(f"{arm.model}: {exc}")
+    missing, smoke = smoke_test(spec, arms)
+    return {"ok": not missing and not smoke["failed"],
+            "health": {"serving": [a.model for a in spec.arms if a.weight > 0], "not_loaded": errors or missing},
+            "smoke": smoke, "metric_check": "inconclusive", "at": time.time()}

@@ -3,7 +3,8 @@
 Versions generated training data, trains a small scikit-learn model on it and walks the
 registry: automatic PATCH, EXPERIMENT and DATA bumps with their reasons, new data that stores
 only its changed bytes, a composite (ensemble) version, a diff, an alias, a search and a full
-verify. Everything lands in demo/output/ (recreated on each run).
+verify; then runs, reproduction, the server with promotions, and a deployment gateway with a
+canary that is rolled back automatically. Everything lands in demo/output/ (recreated on each run).
 """
 
 from __future__ import annotations
@@ -221,6 +222,12 @@ def main() -> None:
 
     say("12. A shared registry: mk server, a contributor requests promotion, an approver approves, rollback, audit")
     server_demo()
+
+    say("13. Deploy: a canary behind mk serve, a fault in it and the automatic rollback; then upstream drift")
+    from gateway_demo import gateway_demo
+
+    mk.command = MK  # type: ignore[attr-defined]
+    gateway_demo(WORK, mk, x_train2, y_train2, x_test, y_test)
 
     say("Where everything went")
     print(f"repository:  {WORK / '.modelkeep'}")

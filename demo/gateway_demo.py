@@ -1,0 +1,147 @@
+"""Step 13 of the demo: a canary of a new version behind `mk serve`, a fault injected into the
+canary and the automatic rollback with the alert's evidence; then a drift of every input at
+once, reported as an upstream data problem with no rollback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+import modelkeep as mk_sdk
+from modelkeep.examples import LinearClassifier
+
+TRUST = "modelkeep.examples:LinearClassifier"
+
+
+def _traffic(url: str, x: np.ndarray, y: np.ndarray, seconds: float, *, stop: Callable[[], bool] | None = None,
+             rate: float = 60.0) -> dict[str, Counter[int]]:
+    """Paced requests with sticky user keys, and the ground-truth label posted back for each."""
+    served: dict[str, Counter[int]] = {}
+    started = time.monotonic()
+    i = 0
+    with httpx.Client(timeout=5) as client:
+        while time.monotonic() - started < seconds and not (stop and i % 20 == 0 and stop()):
+            row = i % len(x)
+            r = client.post(f"{url}/predict", json={"inputs": [x[row].tolist()]}, headers={"x-request-key": f"user-{i % 5000}"})
+            served.setdefault(r.headers.get("x-modelkeep-version", "?"), Counter())[r.status_code] += 1
+            if r.status_code == 200:
+                client.post(f"{url}/feedback", json={"request_id": r.json()["request_id"], "label": int(y[row])})
+            i += 1
+            time.sleep(max(0.0, started + i / rate - time.monotonic()))
+    return served
+
+
+def _show(served: dict[str, Counter[int]]) -> None:
+    for version, codes in sorted(served.items()):
+        print(f"  {version}: " + ", ".join(f"{n} × HTTP {code}" for code, n in sorted(codes.items())))
+
+
+def gateway_demo(work: Path, mk: Callable[..., str], x_train: np.ndarray, y_train: np.ndarray,
+                 x_test: np.ndarray, y_test: np.ndarray) -> None:
+    import os
+
+    from modelkeep.services.workspace import open_workspace
+
+    os.environ["MODELKEEP_HOME"] = str(work)  # the SDK below and the mk commands use the demo repository
+    registry = open_workspace(work)
+    fault = work / "canary-fault"
+    with mk_sdk.start_run(name="scorer-v1", project="fraud") as run:
+        run.seed(0)
+        v1 = LogisticRegression(C=1.0).fit(x_train, y_train)
+        first = run.log_model(v1, "fraud-scorer", sample_input=x_train[:5], baseline=x_train,
+                      metrics={"accuracy": float((v1.predict(x_test) == y_test).mean())})
+    with mk_sdk.start_run(name="scorer-v2", project="fraud") as run:
+        run.seed(0)
+        lr = LogisticRegression(C=0.3).fit(x_train, y_train)
+        v2 = LinearClassifier(lr.coef_[0].tolist(), float(lr.intercept_[0]), fault_file=str(fault))
+        run.log_model(v2, "fraud-scorer", flavor="python", sample_input=x_train[:5], baseline=x_train,
+                      metrics={"accuracy": float((v2.predict(x_test) == y_test).mean())})
+    print("registered fraud-scorer 1.0.0 (scikit-learn) and its successor (a plain Python class), each with the "
+          "profile of its training data and its validation accuracy as its monitoring baseline")
+    mk("model", "alias", f"fraud-scorer@{first.version}", "production", show=False)
+    mk("deploy", "create", "fraud-scorer", "--model", "fraud-scorer@production", "--candidate", "fraud-scorer@latest",
+       "--steps", "20,50,100", "--bake", "3600", "--window", "2", "--min-samples", "30", "--trust", TRUST)
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    print(f"$ mk serve fraud-scorer --port {port}   (in the background)")
+    log = (work / "gateway.log").open("wb")
+    gateway = subprocess.Popen([*mk.command, "serve", "fraud-scorer", "--port", str(port)], cwd=work,  # type: ignore[attr-defined]
+                               stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/v2/health/ready", timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        print("sending 60 requests/s for 5 s (sticky user keys, labels posted back to /feedback):")
+        _show(_traffic(url, x_test, y_test, 5))
+
+        print(f"\ninjecting a fault into the canary: every call to it now raises (echo fail > {fault.name})")
+        fault.write_text("fail")
+        injected = time.monotonic()
+
+        def rolled_back() -> bool:
+            return registry.deployments.status("fraud-scorer")["status"] == "rolled_back"
+
+        served = _traffic(url, x_test, y_test, 60, stop=rolled_back)
+        print(f"automatic rollback {time.monotonic() - injected:.1f} s after the fault; traffic meanwhile:")
+        _show(served)
+        print("after the rollback every request goes to the stable version:")
+        _show(_traffic(url, x_test, y_test, 2))
+        mk("deploy", "history", "fraud-scorer")
+        alert = json.loads(mk("audit", "log", "--action", "deployment.alert", "--limit", "1", "--json", show=False))[0]
+        print(f"alert: {alert['detail']['message']}")
+        print(f"  blamed: {alert['detail']['blamed']}, rollback: {alert['detail']['rollback']}")
+        evidence = json.loads(mk("deploy", "history", "fraud-scorer", "--json", show=False))[0]
+        for check in evidence["evidence"]["checks"]:
+            print(f"  check {check['check']}: {check['result']} "
+                  f"(stable {check.get('stable', '-')}, candidate {check.get('candidate', '-')})")
+        print(f"  validation after the rollback: {'passed' if evidence['validation']['ok'] else 'FAILED'} "
+              f"(health, {evidence['validation']['smoke']['requests']} smoke requests, metric check "
+              f"{evidence['validation']['metric_check']})")
+
+        print("\nthe canary is fixed and rolled out again; then an upstream feature pipeline breaks: "
+              "f0 and f1 arrive shifted for every version")
+        fault.unlink()
+        mk("deploy", "update", "fraud-scorer", "--candidate", "fraud-scorer@latest", "--steps", "50,100",
+           "--reason", "fault fixed")
+        time.sleep(1.5)
+        _traffic(url, x_test, y_test, 3)
+        shifted = x_test.copy()
+        shifted[:, :2] += 2.5
+        from modelkeep.services import audit
+
+        before = len(audit.query(registry.db, action="deployment.alert"))
+
+        def upstream_alerted() -> bool:
+            return len(audit.query(registry.db, action="deployment.alert")) > before
+
+        _traffic(url, shifted, y_test, 30, stop=upstream_alerted)
+        _traffic(url, shifted, y_test, 4)
+        alert = json.loads(mk("audit", "log", "--action", "deployment.alert", "--limit", "1", "--json", show=False))[0]
+        print(f"alert: {alert['detail']['message']}")
+        print(f"  scope: {alert['detail']['scope']}, blamed: {alert['detail']['blamed'] or 'no version'}, "
+              f"rollback: {alert['detail']['rollback']}")
+        mk("deploy", "status", "fraud-scorer")
+        metrics = httpx.get(f"{url}/metrics").text.splitlines()
+        print("some of /metrics (Prometheus):")
+        for line in [m for m in metrics if m.startswith(("modelkeep_gateway_feature_psi", "modelkeep_gateway_feedback_metric{"))][:6]:
+            print(f"  {line}")
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=10)
+        log.close()
+

@@ -22,13 +22,13 @@ from modelkeep.examples import LinearClassifier
 TRUST = "modelkeep.examples:LinearClassifier"
 
 
-def _traffic(url: str, x: np.ndarray, y: np.ndarray, seconds: float, *, stop: Callable[[], bool] | None = None,
-             rate: float = 60.0) -> dict[str, Counter[int]]:
+def _traffic(url: str, token: str, x: np.ndarray, y: np.ndarray, seconds: float, *,
+             stop: Callable[[], bool] | None = None, rate: float = 60.0) -> dict[str, Counter[int]]:
     """Paced requests with sticky user keys, and the ground-truth label posted back for each."""
     served: dict[str, Counter[int]] = {}
     started = time.monotonic()
     i = 0
-    with httpx.Client(timeout=5) as client:
+    with httpx.Client(timeout=5, headers={"authorization": f"Bearer {token}"}) as client:
         while time.monotonic() - started < seconds and not (stop and i % 20 == 0 and stop()):
             row = i % len(x)
             r = client.post(f"{url}/predict", json={"inputs": [x[row].tolist()]}, headers={"x-request-key": f"user-{i % 5000}"})
@@ -52,6 +52,13 @@ def gateway_demo(work: Path, mk: Callable[..., str], x_train: np.ndarray, y_trai
     from modelkeep.services.workspace import open_workspace
 
     os.environ["MODELKEEP_HOME"] = str(work)  # the SDK below and the mk commands use the demo repository
+    os.environ["MODELKEEP_USER"] = "admin"  # the registry has users since step 12
+    mk("user", "add", "gateway", "--role", "deployer")
+    mk("role", "define", "model-client", "deployment.invoke", "deployment.read")
+    mk("user", "add", "checkout-service", "--role", "model-client")
+    token = json.loads(mk("token", "create", "checkout-service", "--json", show=False))["token"]
+    print("the gateway acts as user 'gateway' (role deployer); the calling service holds a token that may only "
+          "invoke and read deployments")
     registry = open_workspace(work)
     fault = work / "canary-fault"
     with mk_sdk.start_run(name="scorer-v1", project="fraud") as run:
@@ -67,9 +74,8 @@ def gateway_demo(work: Path, mk: Callable[..., str], x_train: np.ndarray, y_trai
                       metrics={"accuracy": float((v2.predict(x_test) == y_test).mean())})
     print("registered fraud-scorer 1.0.0 (scikit-learn) and its successor (a plain Python class), each with the "
           "profile of its training data and its validation accuracy as its monitoring baseline")
-    mk("model", "alias", f"fraud-scorer@{first.version}", "production", show=False)
-    mk("deploy", "create", "fraud-scorer", "--model", "fraud-scorer@production", "--candidate", "fraud-scorer@latest",
-       "--steps", "20,50,100", "--bake", "3600", "--window", "2", "--min-samples", "30", "--trust", TRUST)
+    mk("deploy", "create", "fraud-scorer", "--model", f"fraud-scorer@{first.version}", "--candidate", "fraud-scorer@latest",
+       "--steps", "20,50,100", "--bake", "3600", "--window", "3", "--min-samples", "20", "--trust", TRUST)
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -78,7 +84,7 @@ def gateway_demo(work: Path, mk: Callable[..., str], x_train: np.ndarray, y_trai
     print(f"$ mk serve fraud-scorer --port {port}   (in the background)")
     log = (work / "gateway.log").open("wb")
     gateway = subprocess.Popen([*mk.command, "serve", "fraud-scorer", "--port", str(port)], cwd=work,  # type: ignore[attr-defined]
-                               stdout=subprocess.DEVNULL, stderr=log)
+                               env={**os.environ, "MODELKEEP_USER": "gateway"}, stdout=subprocess.DEVNULL, stderr=log)
     try:
         for _ in range(300):
             try:
@@ -87,7 +93,7 @@ def gateway_demo(work: Path, mk: Callable[..., str], x_train: np.ndarray, y_trai
             except httpx.HTTPError:
                 time.sleep(0.1)
         print("sending 60 requests/s for 5 s (sticky user keys, labels posted back to /feedback):")
-        _show(_traffic(url, x_test, y_test, 5))
+        _show(_traffic(url, token, x_test, y_test, 5))
 
         print(f"\ninjecting a fault into the canary: every call to it now raises (echo fail > {fault.name})")
         fault.write_text("fail")
@@ -96,11 +102,11 @@ def gateway_demo(work: Path, mk: Callable[..., str], x_train: np.ndarray, y_trai
         def rolled_back() -> bool:
             return registry.deployments.status("fraud-scorer")["status"] == "rolled_back"
 
-        served = _traffic(url, x_test, y_test, 60, stop=rolled_back)
+        served = _traffic(url, token, x_test, y_test, 60, stop=rolled_back)
         print(f"automatic rollback {time.monotonic() - injected:.1f} s after the fault; traffic meanwhile:")
         _show(served)
         print("after the rollback every request goes to the stable version:")
-        _show(_traffic(url, x_test, y_test, 2))
+        _show(_traffic(url, token, x_test, y_test, 2))
         mk("deploy", "history", "fraud-scorer")
         alert = json.loads(mk("audit", "log", "--action", "deployment.alert", "--limit", "1", "--json", show=False))[0]
         print(f"alert: {alert['detail']['message']}")
@@ -117,9 +123,9 @@ def gateway_demo(work: Path, mk: Callable[..., str], x_train: np.ndarray, y_trai
               "f0 and f1 arrive shifted for every version")
         fault.unlink()
         mk("deploy", "update", "fraud-scorer", "--candidate", "fraud-scorer@latest", "--steps", "50,100",
-           "--reason", "fault fixed")
+           "--window", "5", "--reason", "fault fixed")
         time.sleep(1.5)
-        _traffic(url, x_test, y_test, 3)
+        _traffic(url, token, x_test, y_test, 3)
         shifted = x_test.copy()
         shifted[:, :2] += 2.5
         from modelkeep.services import audit
@@ -129,16 +135,17 @@ def gateway_demo(work: Path, mk: Callable[..., str], x_train: np.ndarray, y_trai
         def upstream_alerted() -> bool:
             return len(audit.query(registry.db, action="deployment.alert")) > before
 
-        _traffic(url, shifted, y_test, 30, stop=upstream_alerted)
-        _traffic(url, shifted, y_test, 4)
+        _traffic(url, token, shifted, y_test, 30, stop=upstream_alerted)
+        _traffic(url, token, shifted, y_test, 4)
         alert = json.loads(mk("audit", "log", "--action", "deployment.alert", "--limit", "1", "--json", show=False))[0]
         print(f"alert: {alert['detail']['message']}")
         print(f"  scope: {alert['detail']['scope']}, blamed: {alert['detail']['blamed'] or 'no version'}, "
               f"rollback: {alert['detail']['rollback']}")
         mk("deploy", "status", "fraud-scorer")
-        metrics = httpx.get(f"{url}/metrics").text.splitlines()
+        metrics = httpx.get(f"{url}/metrics", headers={"authorization": f"Bearer {token}"}).text.splitlines()
         print("some of /metrics (Prometheus):")
-        for line in [m for m in metrics if m.startswith(("modelkeep_gateway_feature_psi", "modelkeep_gateway_feedback_metric{"))][:6]:
+        for line in [m for m in metrics if m.startswith(("modelkeep_gateway_feature_psi", "modelkeep_gateway_feedback_metric{"))
+                     and ('feature="f0"' in m or 'feature="f2"' in m or 'metric="accuracy"' in m)][:6]:
             print(f"  {line}")
     finally:
         gateway.terminate()

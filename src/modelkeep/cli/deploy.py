@@ -73,19 +73,20 @@ def _show(doc: dict[str, Any], json_out: bool) -> None:
         emit_json(doc)
         return
     out = out_console()
-    out.print(f"deployment {doc['name']} revision {doc['revision']}: {doc['strategy']}, [bold]{doc['status']}[/bold]")
+    out.print(f"deployment {doc['name']} revision {doc['revision']}: {doc['strategy']}, [bold]{doc['status']}[/bold]",
+              soft_wrap=True)
     for arm in doc["arms"]:
         pre = f" (preprocess {arm['preprocess']})" if arm.get("preprocess") else ""
-        out.print(f"  {arm['name']:<8} {arm['weight']:6.2f} %  {arm['model']}{pre}", markup=False)
+        out.print(f"  {arm['name']:<8} {arm['weight']:6.2f} %  {arm['model']}{pre}", markup=False, soft_wrap=True)
     for shadow in doc.get("shadows", []):
-        out.print(f"  {shadow['name']:<8} shadow {shadow['fraction']:.0%} {shadow['model']}", markup=False)
+        out.print(f"  {shadow['name']:<8} shadow {shadow['fraction']:.0%} {shadow['model']}", markup=False, soft_wrap=True)
     if doc.get("rollout"):
         r = doc["rollout"]
-        out.print(f"  rollout step {r['step'] + 1}/{len(r['steps'])} of {r['steps']}, bake {r['bake_s']:g} s", markup=False)
+        out.print(f"  rollout step {r['step'] + 1}/{len(r['steps'])} of {r['steps']}, bake {r['bake_s']:g} s", markup=False, soft_wrap=True)
     for gw in doc.get("gateways", []):
         att = gw.get("attribution", {})
         out.print(f"  gateway {gw['gateway']} (revision {gw['revision']}, {gw['at']}): verdict {gw.get('verdict')}, "
-                  f"{att.get('message') or 'no fault found'}", markup=False)
+                  f"{att.get('message') or 'no fault found'}", markup=False, soft_wrap=True)
 
 
 
@@ -192,9 +193,9 @@ def history(name: Name, json_out: JsonFlag = False) -> None:
         arms = ", ".join(f"{a['name']}={a['model']}:{a['weight']:g}%" for a in r["arms"])
         valid = "" if r["validation"] is None else f" validation {'passed' if r['validation'].get('ok') else 'FAILED'}"
         out.print(f"{r['revision']:>3} {r['at']} {r['action']:<8} {r['status']:<12} by {r['actor']}: {arms}{valid}",
-                  markup=False)
+                  markup=False, soft_wrap=True)
         if r["reason"]:
-            out.print(f"      {r['reason']}", markup=False)
+            out.print(f"      {r['reason']}", markup=False, soft_wrap=True)
 
 
 def list_(json_out: JsonFlag = False) -> None:
@@ -227,7 +228,7 @@ def rollback(
     v = doc["validation"]
     out_console().print(f"validation {'passed' if v['ok'] else 'FAILED'}: {v['smoke']['requests']} smoke requests, "
                         f"{len(v['smoke']['failed'])} failed; not loaded: {v['health']['not_loaded'] or 'none'}",
-                        markup=False)
+                        markup=False, soft_wrap=True)
     if not v["ok"]:
         raise typer.Exit(1)
 
@@ -272,7 +273,7 @@ def serve(
     gateway.start()
     state = gateway.readiness()
     err_console().print(f"serving {name} revision {state['revision']} on http://{host}:{port} "
-                        f"(traffic {state['traffic']}; failed: {state['failed'] or 'none'})", markup=False)
+                        f"(traffic {state['traffic']}; failed: {state['failed'] or 'none'})", markup=False, soft_wrap=True)
     options: dict[str, Any] = {"log_level": "warning", "access_log": False}
     for key, module in (("loop", "uvloop"), ("http", "httptools")):
         try:

@@ -152,3 +152,27 @@ def test_rollback_to_a_version_clients_can_no_longer_call_is_refused(workspace) 
         d.rollback("clf", reason="oops", to_revision=1)
     assert d.status("clf")["revision"] == 2  # nothing half-done
     assert d.rollback("clf", reason="clients too", to_revision=1, force=True)["revision"] == 3
+
+
+def _h(model: str, performance: list[str], drift: list[str]) -> dict:
+    reasons = performance + ([f"inputs drifted: {', '.join(drift)}"] if drift else [])
+    return {"model": model, "enough": True, "degraded": bool(reasons), "reasons": reasons,
+            "performance": performance, "input_drift": drift}
+
+
+@pytest.mark.parametrize("healths,scope,blamed", [
+    ({"stable": _h("m@1", [], []), "canary": _h("m@2", ["error rate 40%"], [])}, "version", ["canary"]),
+    # the inputs drift for everyone, but only the candidate fails on them: still the candidate's fault
+    ({"stable": _h("m@1", [], ["f0"]), "canary": _h("m@2", ["error rate 40%"], ["f0"])}, "version", ["canary"]),
+    ({"stable": _h("m@1", [], ["f0"]), "canary": _h("m@2", [], ["f0", "f1"])}, "upstream", []),
+    ({"stable": _h("m@1", ["accuracy 0.7"], ["f0"]), "canary": _h("m@2", ["accuracy 0.7"], ["f0"])}, "upstream", []),
+    ({"stable": _h("m@1", ["accuracy 0.7"], []), "canary": _h("m@2", ["accuracy 0.6"], [])}, "upstream", []),
+    ({"stable": _h("m@1", ["error rate 9%"], [])}, "version", ["stable"]),
+    ({"stable": _h("m@1", ["predictions drifted"], ["f3"])}, "upstream", []),
+    ({"stable": _h("m@1", [], []), "canary": _h("m@2", [], [])}, "none", []),
+])
+def test_attribution_tells_a_version_fault_from_an_upstream_one(healths: dict, scope: str, blamed: list) -> None:
+    from modelkeep.services.deploy.analysis import attribute
+
+    result = attribute(healths)
+    assert (result["scope"], result["blamed"]) == (scope, blamed)

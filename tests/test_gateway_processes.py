@@ -119,7 +119,14 @@ def test_two_gateway_processes_route_alike_and_follow_a_weight_change(repo) -> N
 
 
 def test_two_replicas_seeing_a_failing_canary_roll_back_once(repo, tmp_path: Path) -> None:
+    from modelkeep.services.workspace import open_workspace
+    from tests.test_webhooks import Receiver
+
     root, env = repo
+    receiver = Receiver()
+    ws = open_workspace(root)
+    ws.webhooks.add(receiver.url, ["alert", "rollback"])
+    ws.close()
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"window_s": 1, "min_samples": 10, "failing_windows": 2}))
     mk(env, "deploy", "create", "clf", "--model", "clf@1.0.0.0.0", "--candidate", "clf@1.0.1.0.0", "--steps", "50,100",
@@ -139,9 +146,16 @@ def test_two_replicas_seeing_a_failing_canary_roll_back_once(repo, tmp_path: Pat
             assert all(r.revision() >= 2 for r in replicas)
             after = {replicas[0].arms(client, [f"k{i}" for i in range(40)])[f"k{i}"] for i in range(40)}
         assert 500 in codes and after == {"stable"}
+        wait_for(lambda: {h["X-Modelkeep-Event"] for h, _ in receiver.requests} == {"alert", "rollback"})
     finally:
         for r in replicas:
             r.stop()
+        receiver.close()
+    delivered: dict[str, dict] = {}
+    for headers, body in receiver.requests:  # the first of each kind
+        delivered.setdefault(headers["X-Modelkeep-Event"], json.loads(body))
+    assert delivered["alert"]["detail"]["scope"] == "version" and "error rate" in delivered["alert"]["detail"]["message"]
+    assert delivered["rollback"]["detail"]["evidence"]["checks"]
     history = json.loads(mk(env, "deploy", "history", "clf", "--json").stdout)
     assert [h["action"] for h in history] == ["rollback", "create"]  # one rollback, though both judged
     assert history[0]["evidence"]["gateway"] in ("gw-0", "gw-1") and history[0]["validation"]["ok"]

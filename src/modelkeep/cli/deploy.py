@@ -255,6 +255,7 @@ def serve(
     gateway_id: Annotated[str | None, typer.Option("--gateway-id", help="This replica's name in reports.")] = None,
     window: Annotated[float | None, typer.Option("--window", help="Override the analysis window (seconds).")] = None,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Load pickled sklearn models (trusted only).")] = False,
+    webhooks: Annotated[bool, typer.Option("--webhooks/--no-webhooks", help="Deliver alert and rollback events to webhooks from here too.")] = True,
 ) -> None:
     """Serve a deployment: Open Inference Protocol v2 and JSON, sticky routing, monitoring,
     automatic rollback. Stateless: run several on one registry; they agree on routing."""
@@ -269,7 +270,8 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     ws = _ws()
     loader = ModelLoader(ws.registry, ws.store, ws.config.cache_dir / "serve", trusted=trust, allow_pickle=allow_pickle)
-    gateway = Gateway(ws.deployments, loader, name, gateway_id=gateway_id, window_s=window)
+    dispatch = ws.as_user("modelkeep-gateway").webhooks.dispatch if webhooks else None
+    gateway = Gateway(ws.deployments, loader, name, gateway_id=gateway_id, window_s=window, dispatch=dispatch)
     gateway.start()
     state = gateway.readiness()
     err_console().print(f"serving {name} revision {state['revision']} on http://{host}:{port} "

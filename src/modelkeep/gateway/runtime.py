@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +56,7 @@ class Live:
 
 class Gateway:
     def __init__(self, deployments: Deployments, loader: ModelLoader, name: str, *, gateway_id: str | None = None,
-                 poll_s: float = 0.5, window_s: float | None = None) -> None:
+                 poll_s: float = 0.5, window_s: float | None = None, dispatch: Callable[[], object] | None = None) -> None:
         self.deployments = deployments
         self.loader = loader
         self.name = name
@@ -68,7 +69,8 @@ class Gateway:
         self.baselines: dict[int, Baseline] = {}
         self.recent: OrderedDict[str, tuple[str, str, Any]] = OrderedDict()
         self.shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
-        self.shadow_pending = 0
+        self.shadow_submitted = 0  # written by the serving thread only
+        self.shadow_done = 0  # written by the shadow thread only
         self.shadow_dropped = 0
         self.last_report: dict[str, Any] = {}
         self.failing_windows = 0
@@ -79,6 +81,8 @@ class Gateway:
         self._window_started = time.monotonic()
         self._last_poll = 0.0
         self._lock = threading.Lock()
+        self._dispatch = dispatch  # delivers the events outbox (alerts, rollbacks) to webhooks
+        self._last_dispatch = 0.0
 
     # --- loading ----------------------------------------------------------------------------
 
@@ -167,6 +171,11 @@ class Gateway:
 
     # --- serving ----------------------------------------------------------------------------
 
+    @property
+    def shadow_pending(self) -> int:
+        """Shadow copies queued or running (two counters, each written by one thread: no lock)."""
+        return self.shadow_submitted - self.shadow_done
+
     def current(self) -> Live:
         if self.live is None:
             raise Unavailable(f"deployment {self.name} is not loaded yet")
@@ -211,7 +220,7 @@ class Gateway:
             if self.shadow_pending >= SHADOW_QUEUE:
                 self.shadow_dropped += 1
                 continue
-            self.shadow_pending += 1
+            self.shadow_submitted += 1
             self.shadow_pool.submit(self._run_shadow, name, arm, array, primary)
 
     def _run_shadow(self, name: str, arm: ArmPredictor, array: np.ndarray, primary: list[Any]) -> None:
@@ -228,7 +237,7 @@ class Gateway:
             stats.record((time.perf_counter() - started) * 1000, array, answer)
             stats.record_agreement(answer == primary)
         finally:
-            self.shadow_pending -= 1
+            self.shadow_done += 1
 
     def feedback(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         """Ground-truth labels (``label``) and business metrics (``metrics``) for earlier requests."""
@@ -289,6 +298,9 @@ class Gateway:
         while not self._stop.wait(0.1):
             try:
                 self.tick()
+                if self._dispatch is not None and time.monotonic() - self._last_dispatch >= 1.0:
+                    self._last_dispatch = time.monotonic()
+                    self._dispatch()
             except Exception:  # noqa: BLE001 - the loop must survive a bad tick (logged with its traceback)
                 log.exception("gateway control loop")
 

@@ -51,7 +51,9 @@ def sign(secret: str, body: bytes) -> str:
 def slack_payload(event: dict[str, Any]) -> dict[str, Any]:
     detail = event.get("detail", {})
     extra = ", ".join(f"{k}={v}" for k, v in detail.items() if k in ("alias", "version", "previous", "status", "request"))
-    return {"text": f":package: *{event['event']}* {event['target']} by {event['actor']}" + (f" ({extra})" if extra else "")}
+    message = f" — {detail['message']}" if isinstance(detail.get("message"), str) and detail["message"] else ""
+    return {"text": f":package: *{event['event']}* {event['target']} by {event['actor']}" + (f" ({extra})" if extra else "")
+            + message}
 
 
 class Webhooks:

@@ -7,8 +7,8 @@ against the stable version on the same traffic, who is at fault, and what to do.
 * comparison: the candidate against the stable arm on the same window (significance tests, so
   an A/A run does not fail): error rate, p99, feedback metric, business metrics, prediction drift.
 * attribution: inputs drifting on every live arm, or every live arm degraded at once, is an
-  upstream (data) problem: alert, never roll back. One version degraded while the others are
-  healthy on the same traffic is that version's fault.
+  upstream (data) problem: alert, never roll back. One version whose own behaviour degrades
+  while another is healthy on the same traffic is that version's fault, drift or not.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def health(window: WindowSummary, baseline: Baseline, spec: DeploymentSpec) -> d
     reasons: list[str] = []
     out: dict[str, Any] = {"arm": window.arm, "model": window.model, "requests": window.n}
     if window.n < policy.min_samples:
-        return {**out, "degraded": False, "reasons": [], "input_drift": [], "enough": False}
+        return {**out, "degraded": False, "reasons": [], "performance": [], "input_drift": [], "enough": False}
     if window.error_rate > policy.max_error_rate:
         reasons.append(f"error rate {window.error_rate:.1%} > {policy.max_error_rate:.1%}")
     p99 = window.p(99)
@@ -124,9 +124,11 @@ def health(window: WindowSummary, baseline: Baseline, spec: DeploymentSpec) -> d
             if drift.get("drifted"):
                 drifted.append(name)
     out["feature_drift"] = feature_report
+    performance = list(reasons)
     if drifted:
         reasons.append(f"inputs drifted from the training data: {', '.join(drifted)}")
-    return {**out, "degraded": bool(reasons), "reasons": reasons, "input_drift": drifted, "enough": True}
+    return {**out, "degraded": bool(reasons), "reasons": reasons, "performance": performance, "input_drift": drifted,
+            "enough": True}
 
 
 def _scalar(value: Any) -> Any:
@@ -195,21 +197,33 @@ def alone(candidate: WindowSummary, own: dict[str, Any], spec: DeploymentSpec) -
 
 
 def attribute(healths: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """``scope``: ``none``, ``version`` (``blamed`` arms) or ``upstream``, with the reasons."""
+    """``scope``: ``none``, ``version`` (``blamed`` arms) or ``upstream``, with the reasons.
+
+    Input drift is a property of the traffic, so it never blames a version by itself; a version
+    whose own behaviour (errors, latency, feedback metric, predictions) degrades while another
+    live version on the same traffic does not is to blame, drift or not.
+    """
     live = {arm: h for arm, h in healths.items() if h.get("enough")}
     degraded = {arm: h for arm, h in live.items() if h["degraded"]}
     if not degraded:
         return {"scope": "none", "blamed": []}
-    input_drift_everywhere = bool(live) and all(h["input_drift"] for h in live.values())
-    if input_drift_everywhere or (len(live) >= 2 and len(degraded) == len(live)):
+    performing = {arm: h for arm, h in live.items() if h["performance"]}
+    drift_everywhere = all(h["input_drift"] for h in live.values())
+    if performing and (len(performing) < len(live) or (len(live) == 1 and not drift_everywhere)):
+        upstream = " (the inputs drift too, on every version)" if drift_everywhere else ""
+        return {"scope": "version", "blamed": sorted(performing),
+                "message": "; ".join(f"{h['model']} ({a}) degraded against its own baseline: {', '.join(h['performance'])}"
+                                     for a, h in sorted(performing.items())) + upstream,
+                "arms": {a: h["reasons"] for a, h in performing.items()}}
+    if drift_everywhere or len(performing) == len(live):
         features = sorted({f for h in live.values() for f in h["input_drift"]})
         why = (f"the inputs drifted from the training data on every live version ({', '.join(features)})"
-               if input_drift_everywhere else "every live version degraded at once on the same traffic")
+               if drift_everywhere else "every live version degraded at once on the same traffic")
         return {"scope": "upstream", "blamed": [], "message": f"upstream data problem: {why}; no version is at fault",
                 "features": features, "arms": {a: h["reasons"] for a, h in live.items()}}
-    return {"scope": "version", "blamed": sorted(degraded),
-            "message": "; ".join(f"{h['model']} ({a}) degraded against its own baseline: {', '.join(h['reasons'])}"
-                                 for a, h in sorted(degraded.items())),
+    features = sorted({f for h in degraded.values() for f in h["input_drift"]})
+    return {"scope": "inputs", "blamed": [], "features": features,
+            "message": f"inputs drifted on some versions' traffic only ({', '.join(features)}): check the routing keys",
             "arms": {a: h["reasons"] for a, h in degraded.items()}}
 
 

@@ -167,7 +167,7 @@ def update(
             given = dict(_weighted(weight, "--weight"))
             unknown = set(given) - {a["name"] for a in data["arms"]}
             if unknown:
-                raise InvalidInput(f"--weight: no arm {sorted(unknown)[0]!r}; arms: {', '.join(a['name'] for a in data['arms'])}")
+                raise InvalidInput(f"--weight: no arm {min(unknown)!r}; arms: {', '.join(a['name'] for a in data['arms'])}")
             for a in data["arms"]:
                 a["weight"] = given.get(a["name"], a["weight"])
         from modelkeep.services.deploy.spec import parse_spec

@@ -108,7 +108,7 @@ def _datatype(values: list[Any]) -> str:
 
 def create_gateway_app(gateway: Gateway, access: Access) -> Starlette:
     deployment = gateway.name
-    sticky = lambda: gateway.current().spec.sticky  # noqa: E731 - the current revision's rule
+    sticky = lambda: gateway.current().spec.sticky
 
     def authorize(request: Request, permission: str) -> None:
         if access.personal():
@@ -241,7 +241,7 @@ def create_gateway_app(gateway: Gateway, access: Access) -> Starlette:
         check_name(request)
         live = gateway.current()
         signature = (live.spec.arm(live.spec.stable).signature or {})
-        tensors = lambda cols: [{"name": c.get("name"), "datatype": "FP64" if c.get("type") in ("double", "float")  # noqa: E731
+        tensors = lambda cols: [{"name": c.get("name"), "datatype": "FP64" if c.get("type") in ("double", "float")
                                  else "INT64" if c.get("type") in ("long", "int") else "BYTES", "shape": [-1]}
                                 for c in cols]
         return JSONResponse({"name": deployment, "versions": [a.model for a in live.spec.arms], "platform": "modelkeep",

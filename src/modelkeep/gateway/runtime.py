@@ -26,9 +26,23 @@ import numpy as np
 
 from modelkeep.errors import Conflict, InvalidInput, ModelKeepError, NotFound
 from modelkeep.gateway.monitor import ArmStats, Metrics, labels_of
-from modelkeep.services.deploy.analysis import Baseline, WindowSummary, alone, attribute, compare, health, verdict
+from modelkeep.services.deploy.analysis import (
+    Baseline,
+    WindowSummary,
+    alone,
+    attribute,
+    compare,
+    health,
+    verdict,
+)
 from modelkeep.services.deploy.deployments import Deployments
-from modelkeep.services.deploy.predictor import ArmPredictor, ModelFailure, ModelLoader, rows_to_array, smoke_test
+from modelkeep.services.deploy.predictor import (
+    ArmPredictor,
+    ModelFailure,
+    ModelLoader,
+    rows_to_array,
+    smoke_test,
+)
 from modelkeep.services.deploy.routing import Router
 from modelkeep.services.deploy.spec import DeploymentSpec, Pinned
 
@@ -301,7 +315,7 @@ class Gateway:
                 if self._dispatch is not None and time.monotonic() - self._last_dispatch >= 1.0:
                     self._last_dispatch = time.monotonic()
                     self._dispatch()
-            except Exception:  # noqa: BLE001 - the loop must survive a bad tick (logged with its traceback)
+            except Exception:
                 log.exception("gateway control loop")
 
     def tick(self, *, force_window: bool = False) -> dict[str, Any] | None:

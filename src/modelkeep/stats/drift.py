@@ -115,9 +115,9 @@ def column_drift(profile: dict[str, Any], values: list[Any], thresholds: DriftTh
         array = array[np.isfinite(array)]
         if array.size < thresholds.min_samples or not profile["edges"]:
             return {"kind": "numeric", "n": int(array.size), "drifted": None}
-        counts = np.bincount(np.searchsorted(np.asarray(profile["edges"]), array, side="right"),
+        binned = np.bincount(np.searchsorted(np.asarray(profile["edges"]), array, side="right"),
                              minlength=len(profile["edges"]) + 1)
-        score = psi(profile["proportions"], counts / array.size)
+        score = psi(profile["proportions"], binned / array.size)
         distance = ks_distance(profile["quantiles"], array)
         pvalue = kolmogorov_sf(math.sqrt(array.size) * distance)
         # Significant AND large: PSI alone is noisy on small windows, a p-value alone flags harmless

@@ -144,7 +144,7 @@ def compare(stable: WindowSummary, candidate: WindowSummary, healths: dict[str, 
     if stable.n < policy.min_samples or candidate.n < policy.min_samples:
         return [{"check": "samples", "result": "inconclusive",
                  "detail": f"{candidate.n} candidate / {stable.n} stable requests, {policy.min_samples} needed"}]
-    checks = []
+    checks: list[dict[str, Any]] = []
     p_err = two_proportion_p(stable.errors, stable.n, candidate.errors, candidate.n)
     failing = candidate.error_rate > policy.max_error_rate and p_err < policy.significance
     checks.append({"check": "error_rate", "result": "fail" if failing else "pass",

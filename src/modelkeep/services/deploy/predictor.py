@@ -85,7 +85,7 @@ class LoadedModel:
         self.obj = obj
         self.flavor = flavor
         if flavor == "onnx":
-            import onnxruntime
+            import onnxruntime  # type: ignore[import-untyped]
 
             self.session = onnxruntime.InferenceSession(obj.SerializeToString(), providers=["CPUExecutionProvider"])
             first = self.session.get_inputs()[0]
@@ -129,7 +129,7 @@ class ArmPredictor:
             return to_json(self.model.call(x))
         except ModelKeepError:
             raise
-        except Exception as exc:  # noqa: BLE001 - whatever the framework raises is the model's fault
+        except Exception as exc:
             raise ModelFailure(f"{self.pinned.model} failed: {type(exc).__name__}: {exc}") from exc
 
     def warm_up(self, rows: list[Any]) -> None:

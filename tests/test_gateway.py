@@ -3,6 +3,7 @@ bad input, feedback, Prometheus, and the HTTP interface (OIP v2 and JSON)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -227,8 +228,15 @@ def test_ab_records_the_arm_with_each_prediction_and_splits_by_weight(workspace,
     d.create("clf", d.plan("ab", "clf@1.0.0.0.0", arms=[("clf@1.0.1.0.0", 30.0), ("clf@1.0.2.0.0", None)],
                            trusted=[CLASS], policy=FAST))
     gw = gateway(workspace, "clf", tmp_path)
+    from modelkeep.gateway.predlog import PredictionLog
+
+    gw.prediction_log = PredictionLog(tmp_path / "predictions.jsonl")
     assert gw.readiness()["traffic"] == pytest.approx({"a": 35.0, "b": 30.0, "c": 35.0})
     answers = send(gw, rows(3000))
+    gw.prediction_log.close()
+    logged = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert len(logged) == 3000 and logged[7]["key"] == "k7" and logged[7]["arm"] == answers[7]["arm"]
+    assert logged[7]["version"] == answers[7]["model"] and logged[7]["request_id"] == answers[7]["request_id"]
     share = {arm: sum(1 for a in answers if a["arm"] == arm) / len(answers) for arm in "abc"}
     assert share == pytest.approx({"a": 0.35, "b": 0.30, "c": 0.35}, abs=0.04)
     assert all(a["model"] == {"a": "clf@1.0.0.0.0", "b": "clf@1.0.1.0.0", "c": "clf@1.0.2.0.0"}[a["arm"]] for a in answers)

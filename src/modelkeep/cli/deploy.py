@@ -256,6 +256,7 @@ def serve(
     window: Annotated[float | None, typer.Option("--window", help="Override the analysis window (seconds).")] = None,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Load pickled sklearn models (trusted only).")] = False,
     webhooks: Annotated[bool, typer.Option("--webhooks/--no-webhooks", help="Deliver alert and rollback events to webhooks from here too.")] = True,
+    log: Annotated[Path | None, typer.Option("--log", help="Append one JSON line per prediction (arm, version, key) here.")] = None,
 ) -> None:
     """Serve a deployment: Open Inference Protocol v2 and JSON, sticky routing, monitoring,
     automatic rollback. Stateless: run several on one registry; they agree on routing."""
@@ -271,7 +272,10 @@ def serve(
     ws = _ws()
     loader = ModelLoader(ws.registry, ws.store, ws.config.cache_dir / "serve", trusted=trust, allow_pickle=allow_pickle)
     dispatch = ws.as_user("modelkeep-gateway").webhooks.dispatch if webhooks else None
-    gateway = Gateway(ws.deployments, loader, name, gateway_id=gateway_id, window_s=window, dispatch=dispatch)
+    from modelkeep.gateway.predlog import PredictionLog
+
+    gateway = Gateway(ws.deployments, loader, name, gateway_id=gateway_id, window_s=window, dispatch=dispatch,
+                      prediction_log=PredictionLog(log) if log else None)
     gateway.start()
     state = gateway.readiness()
     err_console().print(f"serving {name} revision {state['revision']} on http://{host}:{port} "

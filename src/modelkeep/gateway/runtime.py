@@ -26,6 +26,7 @@ import numpy as np
 
 from modelkeep.errors import Conflict, InvalidInput, ModelKeepError, NotFound
 from modelkeep.gateway.monitor import ArmStats, Metrics, labels_of
+from modelkeep.gateway.predlog import PredictionLog
 from modelkeep.services.deploy.analysis import (
     Baseline,
     WindowSummary,
@@ -70,7 +71,8 @@ class Live:
 
 class Gateway:
     def __init__(self, deployments: Deployments, loader: ModelLoader, name: str, *, gateway_id: str | None = None,
-                 poll_s: float = 0.5, window_s: float | None = None, dispatch: Callable[[], object] | None = None) -> None:
+                 poll_s: float = 0.5, window_s: float | None = None, dispatch: Callable[[], object] | None = None,
+                 prediction_log: PredictionLog | None = None) -> None:
         self.deployments = deployments
         self.loader = loader
         self.name = name
@@ -96,6 +98,7 @@ class Gateway:
         self._last_poll = 0.0
         self._lock = threading.Lock()
         self._dispatch = dispatch  # delivers the events outbox (alerts, rollbacks) to webhooks
+        self.prediction_log = prediction_log
         self._last_dispatch = 0.0
 
     # --- loading ----------------------------------------------------------------------------
@@ -111,6 +114,8 @@ class Gateway:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.shadow_pool.shutdown(wait=False, cancel_futures=True)
+        if self.prediction_log is not None:
+            self.prediction_log.close()
 
     def reload(self) -> bool:
         """Load the current revision if it is new; True when it changed."""
@@ -224,6 +229,8 @@ class Gateway:
             recent.popitem(last=False)
         if live.shadows:
             self._shadow(live, array, predictions)
+        if self.prediction_log is not None:
+            self.prediction_log.record(request_id, key, arm_name, arm.pinned.model, live.revision, predictions)
         return {"predictions": predictions, "model": arm.pinned.model, "arm": arm_name, "request_id": request_id,
                 "revision": live.revision}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -212,6 +213,14 @@ ENDPOINTS = [
     ("POST", "/api/v1/store/presign", {"keys": ["config"], "method": "GET"}, {"viewer", "contributor", "approver", "admin"}),
     ("POST", "/api/v1/store/presign", {"keys": ["index/" + "0" * 64], "method": "PUT"}, {"contributor", "admin"}),
     ("GET", "/api/v1/store/keys?prefix=index/", None, {"viewer", "contributor", "approver", "admin"}),
+    ("GET", "/api/v1/deployments", None, {"viewer", "contributor", "approver", "admin", "deployer"}),
+    # a deployer may deploy approved versions only (matrix@latest is not one)
+    ("POST", "/api/v1/deployments/matrix-svc", {"model": "matrix@latest"}, {"admin"}),
+    ("GET", "/api/v1/deployments/matrix-svc", None, {"viewer", "contributor", "approver", "admin", "deployer"}),
+    ("GET", "/api/v1/deployments/matrix-svc/history", None, {"viewer", "contributor", "approver", "admin", "deployer"}),
+    ("PATCH", "/api/v1/deployments/matrix-svc", {"policy": {"window_s": 5}}, {"admin", "deployer"}),
+    ("POST", "/api/v1/deployments/matrix-svc/switch", None, {"admin", "deployer"}),
+    ("POST", "/api/v1/deployments/matrix-svc/rollback", {"reason": "r"}, {"admin", "deployer"}),
 ]
 ROLE_USERS = {"viewer": "vera", "contributor": "carl", "approver": "ada", "admin": "admin", "deployer": "dep"}
 
@@ -259,3 +268,38 @@ def test_artifacts_stream_both_ways_and_reads_are_audited(server: dict[str, str]
     reads = [e for e in carl.audit(action="artifact.read") if e["target"] == f"model:{version.ref}"]
     assert reads and reads[0]["actor"] == "carl"
     carl.close()
+
+
+def test_deployments_through_the_server_and_the_cli(server: dict[str, str], tmp_path: Path) -> None:
+    signature = {"inputs": [{"name": "x", "type": "double"}], "outputs": [{"name": "y", "type": "long"}]}
+    for metric in (0.9, 0.95):
+        call(server, "carl", "POST", "/api/v1/models/routed/versions", json={"metrics": {"auc": metric},
+                                                                             "signature": signature})
+    request = call(server, "carl", "POST", "/api/v1/promotions",
+                   json={"ref": "routed@1.0.1", "alias": "production", "justification": "release"}).json()
+    call(server, "ada", "POST", f"/api/v1/promotions/{request['id']}/reviews", json={"decision": "approve"})
+    refused = call(server, "dep", "POST", "/api/v1/deployments/routed-svc",
+                   json={"model": "routed@production", "candidate": "routed@1.0.0"})
+    assert refused.status_code == 403 and "not an approved version" in refused.json()["message"]
+    created = call(server, "dep", "POST", "/api/v1/deployments/routed-svc", json={"model": "routed@production"})
+    assert created.status_code == 201 and created.json()["arms"][0]["model"] == "routed@1.0.1.0.0"
+    bad = call(server, "dep", "PATCH", "/api/v1/deployments/routed-svc", json={"weights": {"nope": 10}})
+    assert bad.status_code == 422 and "no arm 'nope'" in bad.json()["message"]
+    env = {**os.environ, "MODELKEEP_URL": server["url"], "MODELKEEP_TOKEN": server["dep"], "COLUMNS": "200"}
+    env.pop("MODELKEEP_HOME", None)
+    out = subprocess.run([*MK, "deploy", "update", "routed-svc", "--window", "3", "--reason", "faster windows",
+                          "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout)["revision"] == 2
+    status = json.loads(subprocess.run([*MK, "deploy", "status", "routed-svc", "--json"], cwd=tmp_path, env=env,
+                                       capture_output=True, text=True, check=True).stdout)
+    assert status["policy"]["window_s"] == 3.0 and status["strategy"] == "single"
+    history = json.loads(subprocess.run([*MK, "deploy", "history", "routed-svc", "--json"], cwd=tmp_path, env=env,
+                                        capture_output=True, text=True, check=True).stdout)
+    assert [(h["action"], h["actor"], h["reason"]) for h in history] == [("update", "dep", "faster windows"),
+                                                                         ("create", "dep", "")]
+    viewer = {**env, "MODELKEEP_TOKEN": server["vera"]}
+    denied = subprocess.run([*MK, "deploy", "update", "routed-svc", "--window", "4"], cwd=tmp_path, env=viewer,
+                            capture_output=True, text=True)
+    assert denied.returncode == 4 and denied.stderr.startswith("error: vera may not deployment.write")
+    events = [e["action"] for e in call(server, "admin", "GET", "/api/v1/audit?action=deployment.*").json()]
+    assert events[:2] == ["deployment.update", "deployment.create"]

@@ -177,3 +177,26 @@ class RemoteRegistry:
 
     def audit(self, **filters: Any) -> list[dict[str, Any]]:
         return list(self._call("GET", "/api/v1/audit", params={k: v for k, v in filters.items() if v is not None}))
+
+    # --- deployments (the same calls as the CLI's local adapter) ---------------------------
+
+    def deployment_create(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", f"/api/v1/deployments/{name}", json=body)  # type: ignore[no-any-return]
+
+    def deployment_update(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("PATCH", f"/api/v1/deployments/{name}", json=body)  # type: ignore[no-any-return]
+
+    def deployment_rollback(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", f"/api/v1/deployments/{name}/rollback", json=body)  # type: ignore[no-any-return]
+
+    def deployment_switch(self, name: str) -> dict[str, Any]:
+        return self._call("POST", f"/api/v1/deployments/{name}/switch")  # type: ignore[no-any-return]
+
+    def deployment_status(self, name: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/v1/deployments/{name}")  # type: ignore[no-any-return]
+
+    def deployment_history(self, name: str) -> list[dict[str, Any]]:
+        return self._call("GET", f"/api/v1/deployments/{name}/history")  # type: ignore[no-any-return]
+
+    def deployment_list(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/api/v1/deployments")  # type: ignore[no-any-return]

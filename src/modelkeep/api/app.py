@@ -30,6 +30,7 @@ from modelkeep.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from modelkeep.services.deploy import requests as deploy_requests
 from modelkeep.services.views import VersionView
 from modelkeep.services.workspace import Workspace
 
@@ -281,6 +282,34 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     @app.post("/api/v1/models/{name}/aliases/{alias}/rollback")
     def rollback(ws: Ws, name: Name, alias: AliasName) -> dict[str, Any]:
         return ws.promotions.rollback(name, alias)
+
+    @app.get("/api/v1/deployments")
+    def list_deployments(ws: Ws) -> list[dict[str, Any]]:
+        return ws.deployments.list()
+
+    @app.post("/api/v1/deployments/{name}", status_code=201)
+    def create_deployment(ws: Ws, name: Name, body: deploy_requests.CreateRequest) -> dict[str, Any]:
+        return deploy_requests.create(ws.deployments, name, body)
+
+    @app.patch("/api/v1/deployments/{name}")
+    def update_deployment(ws: Ws, name: Name, body: deploy_requests.UpdateRequest) -> dict[str, Any]:
+        return deploy_requests.update(ws.deployments, name, body)
+
+    @app.get("/api/v1/deployments/{name}")
+    def deployment_status(ws: Ws, name: Name) -> dict[str, Any]:
+        return ws.deployments.status(name)
+
+    @app.get("/api/v1/deployments/{name}/history")
+    def deployment_history(ws: Ws, name: Name) -> list[dict[str, Any]]:
+        return ws.deployments.history(name)
+
+    @app.post("/api/v1/deployments/{name}/rollback")
+    def rollback_deployment(ws: Ws, name: Name, body: deploy_requests.RollbackRequest) -> dict[str, Any]:
+        return deploy_requests.rollback(ws.deployments, name, body, ws.config.cache_dir / "serve")
+
+    @app.post("/api/v1/deployments/{name}/switch")
+    def switch_deployment(ws: Ws, name: Name) -> dict[str, Any]:
+        return ws.deployments.switch(name)
 
     @app.get("/api/v1/audit")
     def audit_log(ws: Ws, model: str | None = None, user: str | None = None, action: str | None = None,

@@ -12,7 +12,6 @@ from modelkeep.cli.output import emit_json, err_console, out_console
 from modelkeep.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from modelkeep.services.deploy.deployments import Deployments
     from modelkeep.services.workspace import Workspace
 
 app = typer.Typer(help="Deployments: what serves traffic, how it rolls out, when it rolls back.", no_args_is_help=True)
@@ -46,9 +45,8 @@ def _doc(path: Path | None, what: str) -> Any:
     return load_document(path, what) if path is not None else None
 
 
-def _policy(path: Path | None, window: float | None, min_samples: int | None, base: dict[str, Any] | None = None) -> dict[str, Any]:
-    policy = dict(base or {})
-    policy.update(_doc(path, "policy") or {})
+def _policy(path: Path | None, window: float | None, min_samples: int | None) -> dict[str, Any]:
+    policy = dict(_doc(path, "policy") or {})
     if window is not None:
         policy["window_s"] = window
     if min_samples is not None:
@@ -56,8 +54,8 @@ def _policy(path: Path | None, window: float | None, min_samples: int | None, ba
     return policy
 
 
-def _steps(steps: str | None, bake: float | None, base: dict[str, Any] | None = None) -> dict[str, Any]:
-    rollout = {k: v for k, v in (base or {}).items() if k != "step"}
+def _steps(steps: str | None, bake: float | None) -> dict[str, Any]:
+    rollout: dict[str, Any] = {}
     if steps:
         try:
             rollout["steps"] = [float(s) for s in steps.split(",")]
@@ -90,6 +88,49 @@ def _show(doc: dict[str, Any], json_out: bool) -> None:
 
 
 
+class _Local:
+    """The local repository's deployments, with the same calls as the server client."""
+
+    def __init__(self) -> None:
+        self.ws = _ws()
+        self.service = self.ws.deployments
+
+    def deployment_create(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        from modelkeep.services.deploy import requests
+
+        return requests.create(self.service, name, requests.CreateRequest.model_validate(body))
+
+    def deployment_update(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        from modelkeep.services.deploy import requests
+
+        return requests.update(self.service, name, requests.UpdateRequest.model_validate(body))
+
+    def deployment_rollback(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        from modelkeep.services.deploy import requests
+
+        return requests.rollback(self.service, name, requests.RollbackRequest.model_validate(body),
+                                 self.ws.config.cache_dir / "serve")
+
+    def deployment_status(self, name: str) -> dict[str, Any]:
+        return self.service.status(name)
+
+    def deployment_history(self, name: str) -> list[dict[str, Any]]:
+        return self.service.history(name)
+
+    def deployment_list(self) -> list[dict[str, Any]]:
+        return self.service.list()
+
+    def deployment_switch(self, name: str) -> dict[str, Any]:
+        return self.service.switch(name)
+
+
+def _target() -> Any:
+    """The server's deployment endpoints when MODELKEEP_URL is set, else the local repository."""
+    from modelkeep.cli.remote import server_client
+
+    return server_client() or _Local()
+
+
 def create(
     name: Name,
     model: Annotated[str, typer.Option("--model", help="The stable version (NAME@SPEC).")],
@@ -111,19 +152,20 @@ def create(
     smoke: Annotated[Path | None, typer.Option("--smoke", help="Smoke request rows (JSON list) run after a rollback.")] = None,
     trust: Annotated[list[str], typer.Option("--trust", help="A Python class the gateway may import (repeat).")] = [],  # noqa: B006
     allow_contract_change: Annotated[bool, typer.Option("--allow-contract-change", help="Allow versions whose inputs differ.")] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the history).")] = "",
     json_out: JsonFlag = False,
 ) -> None:
     """Create a deployment: the stable version, and optionally a rollout of a candidate."""
-    strategy = strategy or ("canary" if candidate else "ab" if arm else "shadow" if shadow else "single")
-    sticky = {"header": sticky_header or "x-request-key", "field": sticky_field}
-    deployments = _ws().deployments
-    spec = deployments.plan(
-        strategy, model, candidate=candidate, preprocess=preprocess, candidate_preprocess=candidate_preprocess,
-        arms=_weighted(arm, "--arm"), shadows=[(r, w or 1.0) for r, w in _weighted(shadow, "--shadow", fraction=True)],
-        rollout=_steps(steps, bake), sticky=sticky, policy=_policy(policy, window, min_samples),
-        monitoring=_doc(monitoring, "monitoring"), smoke=_doc(smoke, "smoke"), trusted=trust, mirror=mirror,
-        allow_contract_change=allow_contract_change)
-    _show(deployments.create(name, spec), json_out)
+    body = {"model": model, "strategy": strategy, "candidate": candidate, "preprocess": preprocess,
+            "candidate_preprocess": candidate_preprocess,
+            "arms": [{"ref": r, "weight": w} for r, w in _weighted(arm, "--arm")],
+            "shadows": [{"ref": r, "weight": w} for r, w in _weighted(shadow, "--shadow", fraction=True)],
+            "rollout": _steps(steps, bake) or None,
+            "sticky": {"header": sticky_header or "x-request-key", "field": sticky_field},
+            "policy": _policy(policy, window, min_samples) or None, "monitoring": _doc(monitoring, "monitoring"),
+            "smoke": _doc(smoke, "smoke"), "trusted": trust, "mirror": mirror,
+            "allow_contract_change": allow_contract_change, "reason": reason}
+    _show(_target().deployment_create(name, body), json_out)
 
 
 def update(
@@ -132,9 +174,9 @@ def update(
     strategy: Annotated[str | None, typer.Option("--strategy", help="With --candidate: canary (default), bluegreen, shadow.")] = None,
     steps: Annotated[str | None, typer.Option("--steps", help="Canary weight steps in percent.")] = None,
     bake: Annotated[float | None, typer.Option("--bake", help="Seconds per canary step.")] = None,
-    weight: Annotated[list[str], typer.Option("--weight", help="ab: ARM=WEIGHT (repeat; must add up to 100).")] = [],  # noqa: B006
+    weight: Annotated[list[str], typer.Option("--weight", help="ARM=WEIGHT (repeat; must add up to 100).")] = [],  # noqa: B006
     preprocess: Annotated[str | None, typer.Option("--candidate-preprocess", help="The candidate's feature pipeline.")] = None,
-    policy: Annotated[Path | None, typer.Option("--policy", help="Replace the rollback policy (JSON or YAML).")] = None,
+    policy: Annotated[Path | None, typer.Option("--policy", help="Policy changes (JSON or YAML), merged over the current one.")] = None,
     monitoring: Annotated[Path | None, typer.Option("--monitoring", help="Replace the drift thresholds.")] = None,
     window: Annotated[float | None, typer.Option("--window", help="Analysis window in seconds.")] = None,
     min_samples: Annotated[int | None, typer.Option("--min-samples", help="Requests per window before judging.")] = None,
@@ -144,47 +186,26 @@ def update(
     json_out: JsonFlag = False,
 ) -> None:
     """Change a deployment (a new revision): roll out a candidate, re-weight arms, change the policy."""
-    deployments = _ws().deployments
-
-    def change(spec: Any) -> Any:
-        policy_now = _policy(policy, window, min_samples, spec.policy.model_dump())
-        if candidate:
-            stable = spec.arm(spec.stable)
-            return deployments.plan(
-                strategy or "canary", stable, candidate=candidate, candidate_preprocess=preprocess,
-                rollout=_steps(steps, bake, spec.rollout.model_dump() if spec.rollout else None),
-                sticky=spec.sticky.model_dump(), policy=policy_now,
-                monitoring=_doc(monitoring, "monitoring") or spec.monitoring.model_dump(), smoke=spec.smoke,
-                trusted=[*spec.trusted, *trust], mirror=spec.mirror, contract=spec.contract,
-                allow_contract_change=allow_contract_change)
-        data = spec.model_dump()
-        data["policy"] = policy_now
-        if monitoring is not None:
-            data["monitoring"] = _doc(monitoring, "monitoring")
-        if trust:
-            data["trusted"] = sorted({*spec.trusted, *trust})
-        if weight:
-            given = dict(_weighted(weight, "--weight"))
-            unknown = set(given) - {a["name"] for a in data["arms"]}
-            if unknown:
-                raise InvalidInput(f"--weight: no arm {min(unknown)!r}; arms: {', '.join(a['name'] for a in data['arms'])}")
-            for a in data["arms"]:
-                a["weight"] = given.get(a["name"], a["weight"])
-        from modelkeep.services.deploy.spec import parse_spec
-
-        return parse_spec(data)
-
-    _show(deployments.update(name, change, reason=reason, allow_contract_change=allow_contract_change), json_out)
+    weights: dict[str, float] = {}
+    for arm_name, value in _weighted(weight, "--weight"):
+        if value is None:
+            raise InvalidInput(f"--weight {arm_name!r}: expected ARM=WEIGHT, e.g. canary=50")
+        weights[arm_name] = value
+    body = {"candidate": candidate, "strategy": strategy, "candidate_preprocess": preprocess,
+            "rollout": _steps(steps, bake) or None, "weights": weights,
+            "policy": _policy(policy, window, min_samples) or None, "monitoring": _doc(monitoring, "monitoring"),
+            "trusted": trust, "allow_contract_change": allow_contract_change, "reason": reason}
+    _show(_target().deployment_update(name, body), json_out)
 
 
 def status(name: Name, json_out: JsonFlag = False) -> None:
     """The current revision, its traffic split, and what each gateway last saw."""
-    _show(_ws().deployments.status(name), json_out)
+    _show(_target().deployment_status(name), json_out)
 
 
 def history(name: Name, json_out: JsonFlag = False) -> None:
     """Every revision: what changed, why, who, the evidence and the validation."""
-    rows = _ws().deployments.history(name)
+    rows = _target().deployment_history(name)
     if json_out:
         emit_json(rows)
         return
@@ -200,7 +221,7 @@ def history(name: Name, json_out: JsonFlag = False) -> None:
 
 def list_(json_out: JsonFlag = False) -> None:
     """Every deployment."""
-    rows = _ws().deployments.list()
+    rows = _target().deployment_list()
     if json_out:
         emit_json(rows)
         return
@@ -217,10 +238,7 @@ def rollback(
 ) -> None:
     """Take traffic off the candidate, or restore an earlier revision (model, pipeline, contract,
     policy and monitoring together); then validate it (load, warm up, smoke requests)."""
-    ws = _ws()
-    deployments = ws.deployments
-    doc = deployments.rollback(name, reason=reason, to_revision=to_revision, force=force)
-    doc["validation"] = validate_offline(ws, deployments, name)
+    doc = _target().deployment_rollback(name, {"reason": reason, "to_revision": to_revision, "force": force})
     if json_out:
         emit_json(doc)
         return
@@ -233,18 +251,9 @@ def rollback(
         raise typer.Exit(1)
 
 
-def validate_offline(ws: Workspace, deployments: Deployments, name: str) -> dict[str, Any]:
-    from modelkeep.services.deploy.predictor import validate
-
-    revision, spec, _status = deployments.spec(name)
-    result = validate(spec, ws.registry, ws.store, ws.config.cache_dir / "serve")
-    deployments.record_validation(name, revision, result)
-    return result
-
-
 def switch(name: Name, json_out: JsonFlag = False) -> None:
     """Blue-green: send all traffic to the other version at once (and back)."""
-    _show(_ws().deployments.switch(name), json_out)
+    _show(_target().deployment_switch(name), json_out)
 
 
 def serve(

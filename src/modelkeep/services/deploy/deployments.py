@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from modelkeep.errors import Conflict, InvalidInput, NotFound
+from modelkeep.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import Deployment, DeploymentRevision, GatewayReport
 from modelkeep.services import audit
@@ -31,6 +31,7 @@ from modelkeep.services.deploy.spec import (
 )
 from modelkeep.services.inputs import check_name
 from modelkeep.services.registry import Registry
+from modelkeep.services.views import VersionView
 
 Build = Callable[[Deployment | None, DeploymentSpec | None], tuple[DeploymentSpec, str]]
 
@@ -63,12 +64,25 @@ class Deployments:
 
     # --- building specs -------------------------------------------------------------------
 
-    def pin(self, arm_name: str, ref: str, preprocess: str | None = None) -> dict[str, Any]:
+    def _deployable(self, ref: str) -> VersionView:
+        """The version ``ref`` names, if the actor may deploy it: readers any version, deployment
+        systems (``model.read_approved``) only versions that passed a promotion."""
         version = self.registry.get(ref)
+        if not self.access.allowed(self.actor, "model.read", model=version.name):
+            self.access.check("model.read_approved", model=version.name)
+            from modelkeep.services.promotion import Promotions
+
+            if not Promotions(self.registry, self.access).approved(version):
+                raise PermissionDenied(f"{version.ref} is not an approved version; {self.actor} may deploy approved "
+                                       "versions only", hint=f"mk promote {version.ref} --to production ...")
+        return version
+
+    def pin(self, arm_name: str, ref: str, preprocess: str | None = None) -> dict[str, Any]:
+        version = self._deployable(ref)
         pinned: dict[str, Any] = {"name": arm_name, "model": f"{version.name}@{version.version}",
                                   "version_id": version.id, "digest": version.digest, "signature": version.signature}
         if preprocess:
-            pre = self.registry.get(preprocess)
+            pre = self._deployable(preprocess)
             pinned.update(preprocess=f"{pre.name}@{pre.version}", preprocess_id=pre.id)
         return pinned
 

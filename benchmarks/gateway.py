@@ -214,6 +214,25 @@ def latency_figures(env: dict[str, str], seconds: float, rate: float) -> dict[st
     }
 
 
+def shadow_figures(env: dict[str, str], seconds: float, rate: float) -> dict[str, str]:
+    """The same load with every request copied to a shadow version: what the primary pays for it."""
+    mk(env, "deploy", "create", "shadowed", "--model", "clf@1.0.0.0.0", "--shadow", "clf@1.0.1.0.0=1.0",
+       "--trust", CLASS)
+    port = free_port()
+    proc = serve(env, port, "shadowed")
+    try:
+        run_load(port, 500, 1.0)
+        lat = [r[1] for r in run_load(port, rate, seconds)]
+        import httpx
+
+        status = httpx.get(f"http://127.0.0.1:{port}/status", timeout=5).json()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return {f"latency at {rate:g} req/s with a 100 % shadow, p50 / p99": f"{pct(lat, 50):.3f} / {pct(lat, 99):.3f} ms",
+            "shadow copies dropped (queue full)": str(status["analysis"].get("shadow_dropped", 0))}
+
+
 def fault_figures(env: dict[str, str], fault: Path, kind: str) -> dict[str, str]:
     name = f"fault-{kind}"
     policy = Path(tempfile.mkstemp(suffix=".json")[1])
@@ -257,6 +276,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mk-gw-bench-") as tmp:
         fault, env = setup(Path(tmp))
         rows.update(latency_figures(env, args.seconds, args.rate))
+        rows.update(shadow_figures(env, args.seconds, args.rate))
         for kind in (["fail", "degrade"] if args.fault == "both" else [] if args.fault == "none" else [args.fault]):
             rows.update(fault_figures(env, fault, kind))
     width = max(map(len, rows))

@@ -98,17 +98,17 @@ class _Local:
     def deployment_create(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         from modelkeep.services.deploy import requests
 
-        return requests.create(self.service, name, requests.CreateRequest.model_validate(body))
+        return requests.create(self.service, name, requests.parse(requests.CreateRequest, body, "deployment request"))
 
     def deployment_update(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         from modelkeep.services.deploy import requests
 
-        return requests.update(self.service, name, requests.UpdateRequest.model_validate(body))
+        return requests.update(self.service, name, requests.parse(requests.UpdateRequest, body, "deployment update"))
 
     def deployment_rollback(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         from modelkeep.services.deploy import requests
 
-        return requests.rollback(self.service, name, requests.RollbackRequest.model_validate(body),
+        return requests.rollback(self.service, name, requests.parse(requests.RollbackRequest, body, "rollback request"),
                                  self.ws.config.cache_dir / "serve")
 
     def deployment_status(self, name: str) -> dict[str, Any]:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelkeep.errors import InvalidInput
 from modelkeep.services.deploy.deployments import Deployments
+from modelkeep.services.metadata import describe_error
 from modelkeep.services.deploy.predictor import validate
-from modelkeep.services.deploy.spec import DeploymentSpec, Strategy, parse_spec
+from modelkeep.services.deploy.spec import STRATEGIES, DeploymentSpec, parse_spec
 
 
 class _Strict(BaseModel):
@@ -25,7 +26,7 @@ class WeightedRef(_Strict):
 
 class CreateRequest(_Strict):
     model: str = Field(min_length=1, max_length=200, description="the stable version, NAME@SPEC")
-    strategy: Strategy | None = None
+    strategy: str | None = Field(default=None, max_length=16, description=f"one of {', '.join(STRATEGIES)}")
     candidate: str | None = Field(default=None, max_length=200)
     preprocess: str | None = Field(default=None, max_length=200)
     candidate_preprocess: str | None = Field(default=None, max_length=200)
@@ -44,7 +45,7 @@ class CreateRequest(_Strict):
 
 class UpdateRequest(_Strict):
     candidate: str | None = Field(default=None, max_length=200)
-    strategy: Strategy | None = None
+    strategy: str | None = Field(default=None, max_length=16, description=f"one of {', '.join(STRATEGIES)}")
     candidate_preprocess: str | None = Field(default=None, max_length=200)
     rollout: dict[str, Any] | None = None  # merged over the current rollout (steps, bake_s)
     weights: dict[str, float] = Field(default_factory=dict)  # arm -> percent
@@ -59,6 +60,13 @@ class RollbackRequest(_Strict):
     reason: str = Field(default="manual rollback", max_length=2000)
     to_revision: int | None = Field(default=None, ge=1, le=2**31 - 1)
     force: bool = False
+
+
+def parse(model: type[_Strict], body: dict[str, Any], what: str) -> Any:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise describe_error(exc, what) from exc
 
 
 def create(deployments: Deployments, name: str, req: CreateRequest) -> dict[str, Any]:

@@ -40,6 +40,15 @@ def two_versions(workspace, tmp_path: Path):
     return workspace, fault
 
 
+@pytest.fixture
+def two_versions_any_db(any_workspace, tmp_path: Path):
+    """The same, on SQLite and on PostgreSQL."""
+    fault = tmp_path / "fault"
+    register(any_workspace, [1.0, 0.5, 0.0])
+    register(any_workspace, [1.0, 0.45, 0.05], fault=fault)
+    return any_workspace, fault
+
+
 def canary(ws, tmp_path: Path, *, steps=(25, 100), bake: float = 1e6, policy=None, monitoring=None):
     d = ws.deployments
     d.create("clf", d.plan("canary", "clf@1.0.0.0.0", candidate="clf@1.0.1.0.0", trusted=[CLASS],
@@ -48,8 +57,8 @@ def canary(ws, tmp_path: Path, *, steps=(25, 100), bake: float = 1e6, policy=Non
     return gateway(ws, "clf", tmp_path)
 
 
-def test_canary_rolls_back_a_failing_candidate_with_evidence_alert_and_validation(two_versions, tmp_path) -> None:
-    ws, fault = two_versions
+def test_canary_rolls_back_a_failing_candidate_with_evidence_alert_and_validation(two_versions_any_db, tmp_path) -> None:
+    ws, fault = two_versions_any_db
     gw = canary(ws, tmp_path)
     answers = send(gw, rows(400))
     assert {a["arm"] for a in answers} == {"canary", "stable"}

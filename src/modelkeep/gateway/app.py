@@ -121,9 +121,16 @@ def create_gateway_app(gateway: Gateway, access: Access) -> Starlette:
             raise PermissionDenied(f"{principal.name} may not {permission} on deployment {deployment}")
 
     async def body_of(request: Request) -> Any:
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_BODY:  # refused before it is read
             raise InvalidInput(f"request body over {MAX_BODY} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise InvalidInput(f"request body over {MAX_BODY} bytes")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
         try:
             return json.loads(raw)
         except ValueError as exc:

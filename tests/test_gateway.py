@@ -266,6 +266,10 @@ def test_shadow_answers_are_recorded_and_compared_never_returned(two_versions, t
         pass
     report = gw.tick(force_window=True)
     assert report["windows"]["shadow"]["requests"] == 300 and report["windows"]["shadow"]["errors"] == 300
+    from prometheus_client import generate_latest
+
+    text = generate_latest(gw.metrics.registry).decode()
+    assert 'arm="shadow",deployment="clf",model="clf",outcome="shadow_error",version="1.0.1.0.0"} 300.0' in text
     fault.unlink()
     send(gw, rows(300, seed=5))
     gw.shadow_pool.submit(lambda: None).result()

@@ -62,12 +62,15 @@ def labels_of(deployment: str, model_ref: str, arm: str) -> dict[str, str]:
 class ArmStats:
     """The open window of one arm (one pinned version), thread-safe."""
 
-    def __init__(self, metrics: Metrics, deployment: str, arm: str, model: str, *, shadow: bool = False) -> None:
-        self.arm, self.model, self.shadow = arm, model, shadow
+    def __init__(self, metrics: Metrics, deployment: str, arm: str, model: str) -> None:
+        self.arm, self.model = arm, model
         self.labels = labels_of(deployment, model, arm)
         self.metrics = metrics
-        self._ok = metrics.requests.labels(**self.labels, outcome="shadow_ok" if shadow else "ok")
-        self._err = metrics.requests.labels(**self.labels, outcome="shadow_error" if shadow else "error")
+        # (served, shadow copy): a blue-green standby is mirrored, then serves after a switch
+        self._ok = {False: metrics.requests.labels(**self.labels, outcome="ok"),
+                    True: metrics.requests.labels(**self.labels, outcome="shadow_ok")}
+        self._err = {False: metrics.requests.labels(**self.labels, outcome="error"),
+                     True: metrics.requests.labels(**self.labels, outcome="shadow_error")}
         self._latency = metrics.latency.labels(**self.labels)
         self._lock = threading.Lock()
         self._window = WindowSummary(arm, model)
@@ -75,8 +78,8 @@ class ArmStats:
         self._kept = 0
         self.compared = self.agreed = 0
 
-    def record(self, latency_ms: float, rows: np.ndarray, predictions: list[Any]) -> None:
-        self._ok.inc()
+    def record(self, latency_ms: float, rows: np.ndarray, predictions: list[Any], *, shadow: bool = False) -> None:
+        self._ok[shadow].inc()
         self._latency.observe(latency_ms / 1000.0)
         with self._lock:
             w = self._window
@@ -87,8 +90,8 @@ class ArmStats:
                 self._kept += len(rows)
                 w.predictions.extend(predictions)
 
-    def record_error(self, latency_ms: float) -> None:
-        self._err.inc()
+    def record_error(self, latency_ms: float, *, shadow: bool = False) -> None:
+        self._err[shadow].inc()
         with self._lock:
             self._window.n += 1
             self._window.errors += 1

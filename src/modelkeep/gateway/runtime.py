@@ -144,8 +144,7 @@ class Gateway:
         for pinned in spec.pinned():
             key = (pinned.name, pinned.model)
             if key not in self.stats and pinned.name in arms:
-                shadow = pinned.name in {s[0] for s in shadows}
-                self.stats[key] = ArmStats(self.metrics, self.name, pinned.name, pinned.model, shadow=shadow)
+                self.stats[key] = ArmStats(self.metrics, self.name, pinned.name, pinned.model)
         share = router.share()
         for a in spec.arms:
             self.metrics.weight.labels(**labels_of(self.name, a.model, a.name)).set(share.get(a.name, 0.0))
@@ -253,9 +252,9 @@ class Gateway:
             try:
                 answer = arm.predict(array)
             except ModelFailure:
-                stats.record_error((time.perf_counter() - started) * 1000)
+                stats.record_error((time.perf_counter() - started) * 1000, shadow=True)
                 return
-            stats.record((time.perf_counter() - started) * 1000, array, answer)
+            stats.record((time.perf_counter() - started) * 1000, array, answer, shadow=True)
             stats.record_agreement(answer == primary)
         finally:
             self.shadow_done += 1

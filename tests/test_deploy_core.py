@@ -176,3 +176,35 @@ def test_attribution_tells_a_version_fault_from_an_upstream_one(healths: dict, s
 
     result = attribute(healths)
     assert (result["scope"], result["blamed"]) == (scope, blamed)
+
+
+def test_baseline_columns_are_matched_to_request_inputs_by_name() -> None:
+    from modelkeep.services.deploy.analysis import Baseline, WindowSummary, health
+    from modelkeep.services.deploy.spec import parse_spec
+
+    rng = np.random.default_rng(5)
+    train = np.column_stack([rng.integers(0, 2, 3000), rng.normal(size=3000), rng.normal(5, 1, 3000)])
+    base = Baseline(profile(train, names=["label", "f0", "f1"]), {})
+    spec = parse_spec({"arms": [{"name": "stable", "model": "m@1", "version_id": 1, "weight": 100}],
+                       "stable": "stable", "policy": {"min_samples": 10}})
+    live = np.column_stack([rng.normal(size=500), rng.normal(5, 1, 500)]).tolist()  # requests: f0, f1
+    window = WindowSummary("stable", "m@1", n=500, rows=live)
+    result = health(window, base, spec, ["f0", "f1"])
+    assert set(result["feature_drift"]) == {"f0", "f1"} and result["input_drift"] == []
+    shifted = WindowSummary("stable", "m@1", n=500, rows=[[a, b + 2] for a, b in live])
+    assert health(shifted, base, spec, ["f0", "f1"])["input_drift"] == ["f1"]
+
+
+def test_cli_register_records_a_csv_baseline(tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "train.csv").write_text("f0,f1,label\n" + "".join(f"{i * 0.1},{i % 3},{i % 2}\n" for i in range(200)))
+    (tmp_path / "m.bin").write_text("weights")
+    run = [sys.executable, "-m", "modelkeep.cli.main"]
+    subprocess.run([*run, "init"], cwd=tmp_path, check=True, capture_output=True)
+    out = subprocess.run([*run, "model", "register", "m", "m.bin", "--baseline", "train.csv", "--json"], cwd=tmp_path,
+                         check=True, capture_output=True, text=True).stdout
+    features = json.loads(out)["metadata"]["baseline"]["features"]
+    assert features["f0"]["kind"] == "numeric" and features["f1"]["kind"] == "categorical"

@@ -59,6 +59,8 @@ def register(
         list[str] | None, typer.Option("--composite", help="Component NAME@VERSION (repeat).")
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="Composite config file.")] = None,
+    baseline: Annotated[Path | None, typer.Option("--baseline", help="Training data CSV (with a header) to "
+                                                  "profile as the monitoring baseline.")] = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Register a new version; the bump part is proposed from the differences with its parent."""
@@ -79,7 +81,7 @@ def register(
         version=version,
         experiment=experiment,
         signature=_document(signature, "signature"),
-        metadata=_document(metadata, "metadata"),
+        metadata=_with_baseline(_document(metadata, "metadata"), baseline),
         description=description,
         components=composite or [],
         composite_config=_document(config, "composite config"),
@@ -91,6 +93,29 @@ def register(
     out.print(f"Registered [bold]{view.ref}[/bold] ({view.bump} bump)")
     for reason in view.reasons:
         out.print(f"  - {reason}", markup=False)
+
+
+def _with_baseline(metadata: Any, baseline: Path | None) -> Any:
+    """``metadata`` with ``baseline``: the profile of a CSV table (see modelkeep.stats.profile)."""
+    if baseline is None:
+        return metadata
+    import csv
+
+    from modelkeep.errors import InvalidInput
+    from modelkeep.stats.profile import profile
+
+    try:
+        with baseline.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            rows = [row for row in reader if row]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InvalidInput(f"cannot read the baseline CSV {baseline}: {exc}") from exc
+    if not header or not rows:
+        raise InvalidInput(f"baseline CSV {baseline} needs a header row and at least one data row")
+    if any(len(row) != len(header) for row in rows):
+        raise InvalidInput(f"baseline CSV {baseline}: every row needs {len(header)} values, like the header")
+    return {**(metadata or {}), "baseline": profile(rows, names=header)}
 
 
 @app.command("list")

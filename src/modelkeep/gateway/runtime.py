@@ -350,7 +350,8 @@ class Gateway:
             window, agreement = stats.rotate()
             windows[pinned.name] = window
             agreements[pinned.name] = agreement
-            healths[pinned.name] = health(window, self.baseline(pinned.version_id), spec)
+            inputs = [str(c.get("name")) for c in (pinned.signature or {}).get("inputs", [])] or None
+            healths[pinned.name] = health(window, self.baseline(pinned.version_id), spec, inputs)
             stats.export(window, healths[pinned.name], agreement)
         standby_mirrored = {s[0] for s in live.shadows} - {s.name for s in spec.shadows}
         considered = {a.name for a in spec.arms if a.weight > 0} | standby_mirrored

@@ -80,8 +80,14 @@ def thresholds(spec: DeploymentSpec) -> DriftThresholds:
                            chi2_pvalue=m.chi2_pvalue, js=m.js, min_samples=m.min_samples)
 
 
-def health(window: WindowSummary, baseline: Baseline, spec: DeploymentSpec) -> dict[str, Any]:
-    """The arm against its own baseline: ``degraded``, ``reasons``, ``input_drift`` (features)."""
+def health(window: WindowSummary, baseline: Baseline, spec: DeploymentSpec,
+           inputs: list[str] | None = None) -> dict[str, Any]:
+    """The arm against its own baseline: ``degraded``, ``reasons``, ``input_drift`` (features).
+
+    ``inputs`` are the version's input names in request order (its signature): profile columns
+    are matched to request columns by name, so a baseline table with extra columns (a label, an
+    id) still lines up. Without a signature, the profile's column order is the request's.
+    """
     policy, limits = spec.policy, thresholds(spec)
     reasons: list[str] = []
     out: dict[str, Any] = {"arm": window.arm, "model": window.model, "requests": window.n}
@@ -110,14 +116,14 @@ def health(window: WindowSummary, baseline: Baseline, spec: DeploymentSpec) -> d
     columns = profile.get("columns") or list(features)
     wanted = spec.monitoring.features
     feature_report: dict[str, Any] = {}
+    position = {name: j for j, name in enumerate(inputs)} if inputs else {name: j for j, name in enumerate(columns)}
     if window.rows and features:
-        tested = [n for n in columns if n in features and (wanted is None or n in wanted)]
+        tested = [n for n in columns if n in features and n in position and (wanted is None or n in wanted)]
         # Bonferroni over the features tested, so a wide table does not alert on noise.
         per_feature = replace(limits, ks_pvalue=limits.ks_pvalue / max(1, len(tested)),
                               chi2_pvalue=limits.chi2_pvalue / max(1, len(tested)))
-        for j, name in enumerate(columns):
-            if (wanted is not None and name not in wanted) or name not in features:
-                continue
+        for name in tested:
+            j = position[name]
             values = [row[j] for row in window.rows if j < len(row)]
             drift = column_drift(features[name], values, per_feature)
             feature_report[name] = drift

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelkeep.errors import InvalidInput
 from modelkeep.services.deploy.deployments import Deployments
-from modelkeep.services.metadata import describe_error
 from modelkeep.services.deploy.predictor import validate
 from modelkeep.services.deploy.spec import STRATEGIES, DeploymentSpec, parse_spec
+from modelkeep.services.metadata import describe_error
 
 
 class _Strict(BaseModel):

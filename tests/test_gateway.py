@@ -374,3 +374,18 @@ def test_gateway_endpoints_need_a_token_once_the_registry_has_users(two_versions
     assert client.get("/metrics", headers={"authorization": f"Bearer {tokens['vera']}"}).status_code == 200
     assert client.post("/predict", json=body, headers={"authorization": f"Bearer {tokens['dep']}"}).status_code == 200
     assert client.get("/v2/health/ready").status_code == 200  # probes stay open
+
+
+def test_a_slow_candidate_fails_the_latency_check_and_rolls_back(two_versions, tmp_path) -> None:
+    ws, fault = two_versions
+    gw = canary(ws, tmp_path, steps=(50, 100), policy={"max_p99_ms": 5.0})
+    fault.write_text("slow:8")
+    decisions = []
+    for seed in range(2):
+        send(gw, rows(160, seed=seed))
+        decisions.append(gw.tick(force_window=True)["decision"])
+    assert decisions == ["none", "rollback"]
+    evidence = ws.deployments.history("clf")[0]["evidence"]
+    latency = next(c for c in evidence["checks"] if c["check"] == "p99_latency")
+    assert latency["result"] == "fail" and latency["candidate"] > 8.0 > latency["stable"]
+    assert "p99 latency" in evidence["attribution"]["message"]

@@ -129,11 +129,11 @@ def setup(root: Path) -> tuple[Path, dict[str, str]]:
     return fault, env
 
 
-def serve(env: dict[str, str], port: int, name: str) -> subprocess.Popen[bytes]:
+def serve(env: dict[str, str], port: int, name: str, *extra: str) -> subprocess.Popen[bytes]:
     import httpx
 
     log = open(Path(env["MODELKEEP_HOME"]) / f"gateway-{name}.log", "wb")  # noqa: SIM115 - lives with the process
-    proc = subprocess.Popen([*MK, "serve", name, "--port", str(port), "--gateway-id", "bench"], env=env,
+    proc = subprocess.Popen([*MK, "serve", name, "--port", str(port), "--gateway-id", "bench", *extra], env=env,
                             stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -205,12 +205,22 @@ def latency_figures(env: dict[str, str], seconds: float, rate: float) -> dict[st
     finally:
         proc.terminate()
         proc.wait(10)
+    port = free_port()
+    proc = serve(env, port, "lat", "--workers", "2")
+    try:
+        time.sleep(1.0)  # both workers up
+        burst2 = run_load(port, 20_000, 3.0, connections=16)
+        achieved2 = len(burst2) / (max(r[0] + r[1] / 1000 for r in burst2))
+    finally:
+        proc.terminate()
+        proc.wait(10)
     return {
         f"latency at {rate:g} req/s (client, {len(lat):,} requests) p50 / p99": f"{pct(lat, 50):.3f} / {pct(lat, 99):.3f} ms",
         "model in-process p50 / p99": f"{m50 * 1000:.1f} / {m99 * 1000:.1f} µs",
         "added by the gateway p50 / p99": f"{pct(lat, 50) - m50:.3f} / {pct(lat, 99) - m99:.3f} ms",
         "errors / achieved rate": f"{errors} / {len(lat) / span:,.0f} req/s",
         "max throughput (16 connections, 1 gateway process)": f"{achieved:,.0f} req/s",
+        "max throughput (16 connections, --workers 2, load on the same 2 cores)": f"{achieved2:,.0f} req/s",
     }
 
 

@@ -49,13 +49,13 @@ def mk(env: dict[str, str], *args: str, code: int = 0) -> subprocess.CompletedPr
 
 
 class Served:
-    def __init__(self, env: dict[str, str], name: str, gateway_id: str, log: Path) -> None:
+    def __init__(self, env: dict[str, str], name: str, gateway_id: str, log: Path, *extra: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         with log.open("wb") as sink:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen([*MK, "serve", name, "--port", str(self.port), "--gateway-id", gateway_id],
-                                         env=env, stdout=subprocess.DEVNULL, stderr=sink)
+            self.proc = subprocess.Popen([*MK, "serve", name, "--port", str(self.port), "--gateway-id", gateway_id,
+                                          *extra], env=env, stdout=subprocess.DEVNULL, stderr=sink)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -161,6 +161,32 @@ def test_two_replicas_seeing_a_failing_canary_roll_back_once(repo, tmp_path: Pat
     assert history[0]["evidence"]["gateway"] in ("gw-0", "gw-1") and history[0]["validation"]["ok"]
     status = json.loads(mk(env, "deploy", "status", "clf", "--json").stdout)
     assert {g["gateway"] for g in status["gateways"]} == {"gw-0", "gw-1"}
+
+
+def test_worker_processes_share_a_port_and_route_alike(repo) -> None:
+    root, env = repo
+    mk(env, "deploy", "create", "clf", "--model", "clf@1.0.0.0.0", "--candidate", "clf@1.0.1.0.0", "--steps", "30,100",
+       "--bake", "100000", "--trust", CLASS, "--window", "1")
+    served = Served(env, "clf", "host", root / "w.log", "--workers", "2", "--log", str(root / "predictions.jsonl"))
+    keys = [f"user-{i}" for i in range(60)]
+    try:
+        with httpx.Client(timeout=10) as client:
+            first = served.arms(client, keys)
+            for _ in range(3):  # new connections land on either worker: the answer stays the same
+                with httpx.Client(timeout=10) as other:
+                    assert served.arms(other, keys) == first
+
+        def both_reported() -> bool:
+            status = json.loads(mk(env, "deploy", "status", "clf", "--json").stdout)
+            return len({g["gateway"] for g in status["gateways"]}) == 2
+
+        wait_for(both_reported)
+    finally:
+        served.stop()
+    status = json.loads(mk(env, "deploy", "status", "clf", "--json").stdout)
+    assert all(g["gateway"].startswith("host/") for g in status["gateways"])
+    logs = sorted(root.glob("predictions.jsonl.*"))
+    assert logs and sum(len(p.read_text().splitlines()) for p in logs) == 4 * len(keys)
 
 
 def test_cli_errors_are_one_line_and_a_rollback_clients_cannot_use_is_refused(repo) -> None:

@@ -260,6 +260,7 @@ def serve(
     name: Annotated[str, typer.Argument(help="The deployment to serve.")],
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8480,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Gateway processes sharing the port (one per core).")] = 1,
     trust: Annotated[list[str], typer.Option("--trust", help="A Python class this gateway may import (repeat).")] = [],  # noqa: B006
     gateway_id: Annotated[str | None, typer.Option("--gateway-id", help="This replica's name in reports.")] = None,
     window: Annotated[float | None, typer.Option("--window", help="Override the analysis window (seconds).")] = None,
@@ -273,22 +274,11 @@ def serve(
 
     import uvicorn
 
-    from modelkeep.gateway.app import create_gateway_app
-    from modelkeep.gateway.runtime import Gateway
-    from modelkeep.services.deploy.predictor import ModelLoader
+    from modelkeep.gateway.serve import ServeConfig, build, export
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    ws = _ws()
-    loader = ModelLoader(ws.registry, ws.store, ws.config.cache_dir / "serve", trusted=trust, allow_pickle=allow_pickle)
-    dispatch = ws.as_user("modelkeep-gateway").webhooks.dispatch if webhooks else None
-    from modelkeep.gateway.predlog import PredictionLog
-
-    gateway = Gateway(ws.deployments, loader, name, gateway_id=gateway_id, window_s=window, dispatch=dispatch,
-                      prediction_log=PredictionLog(log) if log else None)
-    gateway.start()
-    state = gateway.readiness()
-    err_console().print(f"serving {name} revision {state['revision']} on http://{host}:{port} "
-                        f"(traffic {state['traffic']}; failed: {state['failed'] or 'none'})", markup=False, soft_wrap=True)
+    config = ServeConfig(name=name, trust=trust, gateway_id=gateway_id, window=window, allow_pickle=allow_pickle,
+                         webhooks=webhooks, log=str(log) if log else None, worker=workers > 1)
     options: dict[str, Any] = {"log_level": "warning", "access_log": False}
     for key, module in (("loop", "uvloop"), ("http", "httptools")):
         try:
@@ -296,7 +286,18 @@ def serve(
             options[key] = module
         except ImportError:
             pass
+    if workers > 1:
+        _ws().deployments.status(name)  # fail here, once, if the deployment is not there
+        export(config)
+        err_console().print(f"serving {name} on http://{host}:{port} with {workers} gateway processes", markup=False)
+        uvicorn.run("modelkeep.gateway.serve:app_from_env", factory=True, workers=workers, host=host, port=port,
+                    **options)
+        return
+    gateway, app = build(config)
+    state = gateway.readiness()
+    err_console().print(f"serving {name} revision {state['revision']} on http://{host}:{port} "
+                        f"(traffic {state['traffic']}; failed: {state['failed'] or 'none'})", markup=False, soft_wrap=True)
     try:
-        uvicorn.run(create_gateway_app(gateway, ws.access), host=host, port=port, **options)
+        uvicorn.run(app, host=host, port=port, **options)
     finally:
         gateway.stop()

@@ -19,6 +19,8 @@ field; a model that raises is a 500 for that request only, counted against its v
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -106,7 +108,7 @@ def _datatype(values: list[Any]) -> str:
     return "BYTES"
 
 
-def create_gateway_app(gateway: Gateway, access: Access) -> Starlette:
+def create_gateway_app(gateway: Gateway, access: Access, *, on_shutdown: Any = None) -> Starlette:
     deployment = gateway.name
     sticky = lambda: gateway.current().spec.sticky
 
@@ -287,4 +289,10 @@ def create_gateway_app(gateway: Gateway, access: Access) -> Starlette:
         Route("/status", status, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        if on_shutdown is not None:
+            on_shutdown()
+
+    return Starlette(routes=routes, lifespan=lifespan)

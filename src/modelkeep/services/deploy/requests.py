@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelkeep.errors import InvalidInput
 from modelkeep.services.deploy.deployments import Deployments
-from modelkeep.services.deploy.predictor import validate
 from modelkeep.services.deploy.spec import STRATEGIES, DeploymentSpec, parse_spec
 from modelkeep.services.metadata import describe_error
 
@@ -116,6 +115,8 @@ def update(deployments: Deployments, name: str, req: UpdateRequest) -> dict[str,
 
 def rollback(deployments: Deployments, name: str, req: RollbackRequest, cache: Any) -> dict[str, Any]:
     """Roll back, then validate what now serves (load, warm up, smoke requests) and record it."""
+    from modelkeep.services.deploy.predictor import validate  # numpy and the flavors: only when needed
+
     doc = deployments.rollback(name, reason=req.reason, to_revision=req.to_revision, force=req.force)
     revision, spec, _status = deployments.spec(name)
     result = validate(spec, deployments.registry, deployments.registry.store, cache)

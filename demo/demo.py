@@ -233,7 +233,8 @@ def main() -> None:
     print(f"repository:  {WORK / '.modelkeep'}")
     print(f"database:    {WORK / '.modelkeep' / 'registry.db'} (SQLite, WAL)")
     print(f"objects:     {WORK / '.modelkeep' / 'objects'} (packs of BLAKE3-addressed chunks; see docs/format.md)")
-    print("try:         cd demo/output && ../../.venv/bin/mk model list")
+    print(f"gateway log: {WORK / 'gateway.log'}")
+    print("try:         cd demo/output && ../../.venv/bin/mk model list && ../../.venv/bin/mk deploy history fraud-scorer")
 
 
 if __name__ == "__main__":

@@ -113,8 +113,8 @@ def gateway_demo(work: Path, mk: Callable[..., str], x_train: np.ndarray, y_trai
         print(f"  blamed: {alert['detail']['blamed']}, rollback: {alert['detail']['rollback']}")
         evidence = json.loads(mk("deploy", "history", "fraud-scorer", "--json", show=False))[0]
         for check in evidence["evidence"]["checks"]:
-            print(f"  check {check['check']}: {check['result']} "
-                  f"(stable {check.get('stable', '-')}, candidate {check.get('candidate', '-')})")
+            detail = check.get("detail") or f"stable {check.get('stable')}, candidate {check.get('candidate')}"
+            print(f"  check {check['check']}: {check['result']} ({detail})")
         print(f"  validation after the rollback: {'passed' if evidence['validation']['ok'] else 'FAILED'} "
               f"(health, {evidence['validation']['smoke']['requests']} smoke requests, metric check "
               f"{evidence['validation']['metric_check']})")

@@ -130,10 +130,9 @@ def gateway_demo(work: Path, mk: Callable[..., str], x_train: np.ndarray, y_trai
         shifted[:, :2] += 2.5
         from modelkeep.services import audit
 
-        before = len(audit.query(registry.db, action="deployment.alert"))
-
         def upstream_alerted() -> bool:
-            return len(audit.query(registry.db, action="deployment.alert")) > before
+            latest = audit.query(registry.db, action="deployment.alert", limit=1)
+            return bool(latest) and latest[0]["detail"]["scope"] == "upstream"
 
         _traffic(url, token, shifted, y_test, 30, stop=upstream_alerted)
         _traffic(url, token, shifted, y_test, 4)

@@ -384,7 +384,7 @@ class Gateway:
             "shadow_agreement": {a: v for a, v in agreements.items() if v is not None},
             "shadow_dropped": self.shadow_dropped, "traffic": live.router.share(), "failed": live.failed,
         }
-        if attribution["scope"] != "none":
+        if attribution["scope"] in ("version", "upstream"):  # drift on part of the traffic only is reported, not alerted
             self._alert(live, attribution, report)
         if in_rollout and result == "fail" and self.failing_windows >= spec.policy.failing_windows \
                 and spec.policy.auto_rollback:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -49,3 +51,21 @@ def test_migrations_match_the_table_definitions(db_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     db.dispose()
     assert diff == []
+
+
+def test_existing_built_in_roles_gain_the_deployment_permissions(db_url: str) -> None:
+    from sqlalchemy import text
+
+    old = connect(db_url)
+    upgrade(old, "0006_events")
+    with old.write_engine.begin() as conn:  # roles as a registry created before deployments has them
+        for name, permissions in (("viewer", '["model.read", "data.read", "audit.read"]'),
+                                  ("deployer", '["model.read_approved"]'), ("custom", '["model.read"]')):
+            conn.execute(text("INSERT INTO roles (name, permissions) VALUES (:n, :p)"), {"n": name, "p": permissions})
+    upgrade(old)
+    with old.engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT name, permissions FROM roles")).all())
+    old.dispose()
+    as_list = {k: (v if isinstance(v, list) else json.loads(v)) for k, v in rows.items()}
+    assert as_list["deployer"] == ["deployment.invoke", "deployment.read", "deployment.write", "model.read_approved"]
+    assert "deployment.read" in as_list["viewer"] and as_list["custom"] == ["model.read"]

@@ -208,3 +208,21 @@ def test_cli_register_records_a_csv_baseline(tmp_path) -> None:
                          check=True, capture_output=True, text=True).stdout
     features = json.loads(out)["metadata"]["baseline"]["features"]
     assert features["f0"]["kind"] == "numeric" and features["f1"]["kind"] == "categorical"
+
+
+def test_a_version_a_deployment_pins_cannot_be_deleted(workspace) -> None:
+    from tests.deploy_helpers import register_scaler
+
+    register(workspace, [1.0, 0.5, 0.0])
+    register_scaler(workspace)
+    register(workspace, [1.0, 0.4, 0.1])
+    d = workspace.deployments
+    d.create("svc", d.plan("canary", "clf@1.0.0.0.0", candidate="clf@1.0.1.0.0", preprocess="features@latest"))
+    with pytest.raises(Conflict, match=r"pinned by deployment svc \(canary: clf@1.0.1.0.0\)"):
+        workspace.registry.delete_version("clf@1.0.1.0.0")
+    with pytest.raises(Conflict, match="pinned by deployment svc"):
+        workspace.registry.delete_version("features@1.0.0.0.0")
+    with pytest.raises(Conflict, match="versions of clf are pinned by deployment"):
+        workspace.registry.delete_model("clf")
+    d.update("svc", lambda spec: d.plan("single", "clf@1.0.0.0.0"))
+    assert workspace.registry.delete_version("clf@1.0.1.0.0").version == "1.0.1.0.0"

@@ -43,6 +43,7 @@ from modelkeep.services import audit
 from modelkeep.services import bump as bumps
 from modelkeep.services.candidate import Candidate, _snapshot
 from modelkeep.services.clock import utcnow
+from modelkeep.services.deploy.pins import pinned_by as deployment_pins
 from modelkeep.services.inputs import (
     MetricValue,
     check_name,
@@ -540,7 +541,7 @@ class Registry:
     # --- deleting -------------------------------------------------------------------------
 
     def delete_version(self, ref: str) -> VersionView:
-        """Delete one version. Refused while an alias holds it or a composite pins it."""
+        """Delete one version. Refused while an alias holds it, a composite or a deployment pins it."""
         name, spec = split_ref(ref)
         self.authorize("model.write", name)
 
@@ -562,6 +563,10 @@ class Registry:
             if pinned_by:
                 refs = ", ".join(f"{n}@{v}" for n, v in pinned_by)
                 raise Conflict(f"{view.ref} is pinned by composite {refs}; delete the composite first")
+            deployed = deployment_pins(session, [row.id])
+            if deployed:
+                raise Conflict(f"{view.ref} is pinned by deployment {', '.join(deployed)}",
+                               hint="roll it off the deployment first (mk deploy update / rollback)")
             node = version_node(row.id)
             session.execute(delete(LineageEdge).where(LineageEdge.dst == node))
             session.delete(row)
@@ -587,6 +592,10 @@ class Registry:
             if outside:
                 refs = ", ".join(f"{n}@{v}" for n, v in outside)
                 raise Conflict(f"versions of {name} are pinned by composite {refs}")
+            deployed = deployment_pins(session, ids)
+            if deployed:
+                raise Conflict(f"versions of {name} are pinned by deployment {', '.join(deployed)}",
+                               hint="roll them off the deployment first (mk deploy update / rollback)")
             session.execute(delete(Alias).where(Alias.model_id == model.id))
             session.execute(delete(CompositeComponent).where(CompositeComponent.composite_id.in_(ids)))
             session.execute(delete(LineageEdge).where(LineageEdge.dst.in_([version_node(i) for i in ids])))

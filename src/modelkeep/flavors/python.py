@@ -9,12 +9,12 @@ the class has one.
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import Any
 
-from modelkeep.errors import InvalidInput, PermissionDenied
+from modelkeep.errors import InvalidInput
+from modelkeep.flavors.trust import import_trusted
 
 
 def save(model: Any, dest: Path, init_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -35,17 +35,4 @@ def save(model: Any, dest: Path, init_kwargs: dict[str, Any] | None = None) -> d
 
 
 def load(path: Path, descriptor: dict[str, Any], *, trusted: list[str] | None = None) -> Any:
-    class_path = descriptor["class"]
-    if class_path not in (trusted or []):
-        raise PermissionDenied(
-            f"loading {path} imports {class_path}, which runs that module's code",
-            hint=f"trust it explicitly (trusted=[{class_path!r}], mk serve --trust {class_path})",
-        )
-    module_name, _, qualname = class_path.partition(":")
-    try:
-        target: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
-        raise InvalidInput(f"cannot import {class_path}: {exc}") from exc
-    return target(**descriptor.get("init_kwargs", {}))
+    return import_trusted(path, descriptor["class"], trusted)(**descriptor.get("init_kwargs", {}))

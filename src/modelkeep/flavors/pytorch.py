@@ -6,11 +6,11 @@ classes it trusts (``trusted=["pkg.module:Net"]``), or loading is refused.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
-from modelkeep.errors import InvalidInput, PermissionDenied
+from modelkeep.errors import InvalidInput
+from modelkeep.flavors.trust import import_trusted
 
 
 def save(model: Any, dest: Path, init_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -30,17 +30,7 @@ def save(model: Any, dest: Path, init_kwargs: dict[str, Any] | None = None) -> d
 def load(path: Path, descriptor: dict[str, Any], *, trusted: list[str] | None = None) -> Any:
     import torch
 
-    class_path = descriptor["class"]
-    if class_path not in (trusted or []):
-        raise PermissionDenied(
-            f"loading {path} imports {class_path}, which runs that module's code",
-            hint=f"pass trusted=[{class_path!r}] if you trust it",
-        )
-    module_name, _, qualname = class_path.partition(":")
-    target: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        target = getattr(target, part)
-    model = target(**descriptor.get("init_kwargs", {}))
+    model = import_trusted(path, descriptor["class"], trusted)(**descriptor.get("init_kwargs", {}))
     model.load_state_dict(torch.load(path / descriptor["file"], weights_only=True))
     model.eval()
     return model

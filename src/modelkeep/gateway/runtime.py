@@ -66,6 +66,7 @@ class Live:
     arms: dict[str, ArmPredictor]
     shadows: list[tuple[str, float, ArmPredictor]]  # (arm, fraction, predictor): copies never answered
     failed: dict[str, str]
+    stats: dict[str, ArmStats]  # arm -> the measurements of the version it pins now
     loaded_at: float = field(default_factory=time.monotonic)
 
 
@@ -90,13 +91,11 @@ class Gateway:
         self.shadow_dropped = 0
         self.last_report: dict[str, Any] = {}
         self.failing_windows = 0
-        self.passing_since: float | None = None
         self.alerted: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._window_started = time.monotonic()
         self._last_poll = 0.0
-        self._lock = threading.Lock()
         self._dispatch = dispatch  # delivers the events outbox (alerts, rollbacks) to webhooks
         self.prediction_log = prediction_log
         self._last_dispatch = 0.0
@@ -140,19 +139,18 @@ class Gateway:
         if spec.strategy == "bluegreen" and spec.mirror > 0:
             standby = [a for a in spec.arms if a.weight == 0 and a.name in arms]
             shadows += [(a.name, spec.mirror, arms[a.name]) for a in standby]
-        live = Live(revision, status, spec, router, arms, shadows, failed)
-        for pinned in spec.pinned():
+        for pinned in spec.pinned():  # measurements carry over while an arm keeps its version
             key = (pinned.name, pinned.model)
             if key not in self.stats and pinned.name in arms:
                 self.stats[key] = ArmStats(self.metrics, self.name, pinned.name, pinned.model)
+        stats = {p.name: self.stats[(p.name, p.model)] for p in spec.pinned() if p.name in arms}
+        live = Live(revision, status, spec, router, arms, shadows, failed, stats)
         share = router.share()
         for a in spec.arms:
             self.metrics.weight.labels(**labels_of(self.name, a.model, a.name)).set(share.get(a.name, 0.0))
-        with self._lock:
-            self.live = live
-            self.failing_windows = 0
-            self.passing_since = None
-            self._window_started = time.monotonic()
+        self.live = live  # one assignment: requests see the old revision or the new one, never half
+        self.failing_windows = 0
+        self._window_started = time.monotonic()
         log.info("deployment %s revision %d live: %s", self.name, revision, share)
         return True
 
@@ -212,7 +210,7 @@ class Gateway:
         except InvalidInput:
             self.metrics.bad_requests.labels(deployment=self.name).inc()
             raise
-        stats = self.stats[(arm_name, arm.pinned.model)]
+        stats = live.stats[arm_name]
         started = time.perf_counter()
         try:
             predictions = arm.predict(array)
@@ -241,13 +239,10 @@ class Gateway:
                 self.shadow_dropped += 1
                 continue
             self.shadow_submitted += 1
-            self.shadow_pool.submit(self._run_shadow, name, arm, array, primary)
+            self.shadow_pool.submit(self._run_shadow, live.stats[name], arm, array, primary)
 
-    def _run_shadow(self, name: str, arm: ArmPredictor, array: np.ndarray, primary: list[Any]) -> None:
+    def _run_shadow(self, stats: ArmStats, arm: ArmPredictor, array: np.ndarray, primary: list[Any]) -> None:
         try:
-            stats = self.stats.get((name, arm.pinned.model))
-            if stats is None:
-                return
             started = time.perf_counter()
             try:
                 answer = arm.predict(array)
@@ -291,13 +286,11 @@ class Gateway:
     def business(self, arm_or_version: str, metric: str, values: list[float]) -> int:
         """Business metric values posted per version (or arm) rather than per request."""
         live = self.current()
-        for pinned in live.spec.pinned():
-            if arm_or_version in (pinned.name, pinned.model):
-                stats = self.stats.get((pinned.name, pinned.model))
-                if stats is not None:
-                    for value in values:
-                        stats.business(metric, value)
-                    return len(values)
+        for arm, stats in live.stats.items():
+            if arm_or_version in (arm, stats.model):
+                for value in values:
+                    stats.business(metric, value)
+                return len(values)
         raise NotFound(f"{arm_or_version!r} is neither an arm nor a version of deployment {self.name}")
 
     def readiness(self) -> dict[str, Any]:
@@ -344,7 +337,7 @@ class Gateway:
         healths: dict[str, dict[str, Any]] = {}
         agreements: dict[str, float | None] = {}
         for pinned in spec.pinned():
-            stats = self.stats.get((pinned.name, pinned.model))
+            stats = live.stats.get(pinned.name)
             if stats is None:
                 continue
             window, agreement = stats.rotate()
@@ -369,13 +362,7 @@ class Gateway:
             else:
                 checks = alone(windows[str(candidate)], healths[str(candidate)], spec)
             result = verdict(checks, attribution)
-            if result == "fail":
-                self.failing_windows += 1
-                self.passing_since = None
-            else:
-                self.failing_windows = 0
-                if result == "pass" and self.passing_since is None:
-                    self.passing_since = time.monotonic()
+            self.failing_windows = self.failing_windows + 1 if result == "fail" else 0
         report = {
             "gateway": self.gateway_id, "revision": live.revision, "strategy": spec.strategy, "verdict": result,
             "failing_windows": self.failing_windows, "attribution": attribution, "checks": checks,
@@ -390,7 +377,7 @@ class Gateway:
                 and spec.policy.auto_rollback:
             decision = self._rollback(live, report)
         elif in_rollout and spec.strategy == "canary" and spec.rollout is not None and result == "pass" \
-                and self.passing_since is not None and time.monotonic() - live.loaded_at >= spec.rollout.bake_s:
+                and time.monotonic() - live.loaded_at >= spec.rollout.bake_s:
             decision = self._advance(live, report)
         report["decision"] = decision
         self.last_report = report
@@ -406,7 +393,8 @@ class Gateway:
         if now - self.alerted.get(key, -1e9) < ALERT_REPEAT_S:
             return
         self.alerted[key] = now
-        blamed = {a: live.spec.arm(a).model if a in {x.name for x in live.spec.arms} else a for a in attribution["blamed"]}
+        models = {p.name: p.model for p in live.spec.pinned()}
+        blamed = {a: models.get(a, a) for a in attribution["blamed"]}
         evidence = {"deployment": self.name, "revision": live.revision, "gateway": self.gateway_id,
                     "scope": attribution["scope"], "message": attribution.get("message", ""),
                     "blamed": [{"arm": a, "model": m} for a, m in blamed.items()],

@@ -108,7 +108,7 @@ class Deployments:
     ) -> DeploymentSpec:
         """A new spec: ``model`` is the stable version (a ref, or the current stable arm kept as it is)."""
         stable = model.model_dump() if isinstance(model, Arm) else self.pin("stable", model, preprocess)
-        stable["name"] = "blue" if strategy == "bluegreen" else "stable" if strategy != "ab" else "a"
+        stable["name"] = {"bluegreen": "blue", "ab": "a"}.get(strategy, "stable")
         needs_candidate = strategy in ("canary", "bluegreen")
         if needs_candidate and not candidate:
             raise InvalidInput(f"strategy {strategy} needs --candidate REF (the version to roll out)")
@@ -138,7 +138,7 @@ class Deployments:
             data["arms"] = []
             for i, (ref, weight) in enumerate(variants):
                 name = chr(ord("a") + i)
-                pinned = {**stable, "name": "a"} if i == 0 else self.pin(name, ref, preprocess)
+                pinned = stable if i == 0 else self.pin(name, ref, preprocess)
                 data["arms"].append({**pinned, "weight": share if weight is None else weight})
         else:
             raise InvalidInput(f"unknown strategy {strategy!r}: valid strategies are single, canary, bluegreen, ab, shadow")
@@ -199,6 +199,8 @@ class Deployments:
                 raise Conflict(f"deployment {name!r} is at revision {row.revision}, not {expected_revision}")
             current = parse_spec(row.spec) if row is not None else None
             spec, status = build(row, current)
+            if action == "advance" and status == "promoted":  # the last step: recorded as a promotion
+                action = "promote"
             now = utcnow()
             stored = spec.model_dump(mode="json")
             if row is None:
@@ -260,9 +262,7 @@ class Deployments:
             return spec.model_copy(update={"arms": arms, "rollout": spec.rollout.model_copy(update={"step": nxt})}), \
                 "progressing"
 
-        spec_now = self.spec(name)[1]
-        action = "promote" if spec_now.rollout and spec_now.rollout.step + 1 >= len(spec_now.rollout.steps) else "advance"
-        return self._commit(name, action, build, expected_revision=expected_revision, evidence=evidence,
+        return self._commit(name, "advance", build, expected_revision=expected_revision, evidence=evidence,
                             reason="the candidate passed its analysis at this step")
 
     def rollback(self, name: str, *, reason: str, evidence: dict[str, Any] | None = None,

@@ -42,7 +42,7 @@ from modelkeep.services.deploy.predictor import (
     ModelFailure,
     ModelLoader,
     rows_to_array,
-    smoke_test,
+    validation,
 )
 from modelkeep.services.deploy.routing import Router
 from modelkeep.services.deploy.spec import DeploymentSpec, Pinned
@@ -431,13 +431,9 @@ class Gateway:
         return "advance"
 
     def validate(self) -> dict[str, Any]:
-        """After a rollback: health (every serving arm loaded), the recorded smoke requests through
-        each of them, and the metric check (the stable arm's last window against its baseline)."""
+        """After a rollback: health, the recorded smoke requests through every serving arm, and the
+        metric check (the stable arm's last window against its own baseline)."""
         live = self.current()
-        missing, smoke = smoke_test(live.spec, live.arms)
         last = (self.last_report.get("health") or {}).get(live.spec.stable, {})
         metric = "fail" if last.get("degraded") else "pass" if last else "inconclusive"
-        ok = not missing and not smoke["failed"] and metric != "fail"
-        return {"ok": ok, "health": {"serving": [a.model for a in live.spec.arms if a.weight > 0],
-                                     "not_loaded": missing},
-                "smoke": smoke, "metric_check": metric, "at": time.time()}
+        return validation(live.spec, live.arms, metric_check=metric)

@@ -8,6 +8,7 @@ fault and surfaces as :class:`ModelFailure`.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from modelkeep.errors import InvalidInput, ModelKeepError
-from modelkeep.flavors import load_model
+from modelkeep.flavors import DESCRIPTOR, load_model
 from modelkeep.services.deploy.spec import Pinned
 from modelkeep.services.registry import Registry
 from modelkeep.store.artifacts import ArtifactStore
@@ -156,10 +157,6 @@ class ModelLoader:
         self.allow_pickle = allow_pickle
 
     def _load(self, version_id: int, trusted: list[str], *, preprocessing: bool = False) -> LoadedModel:
-        import json
-
-        from modelkeep.flavors import DESCRIPTOR
-
         version = self.registry.get_by_id(version_id)
         if not version.digest or not version.artifact_kind:
             raise InvalidInput(f"{version.name}@{version.version} has no model files to serve")
@@ -184,8 +181,10 @@ class ModelLoader:
 
 
 
-def smoke_test(spec: Any, arms: dict[str, ArmPredictor]) -> tuple[list[str], dict[str, Any]]:
-    """The recorded smoke requests through every arm that takes traffic: (arms not loaded, result)."""
+def validation(spec: Any, arms: dict[str, ArmPredictor], *, metric_check: str = "inconclusive",
+               load_errors: list[str] | None = None) -> dict[str, Any]:
+    """The validation recorded with a rollback: every serving arm loaded (health), the recorded
+    smoke requests through each of them, and the metric check the caller could make."""
     serving = [a for a in spec.arms if a.weight > 0]
     missing = [a.model for a in serving if a.name not in arms]
     smoke: dict[str, Any] = {"requests": 0, "failed": []}
@@ -199,13 +198,15 @@ def smoke_test(spec: Any, arms: dict[str, ArmPredictor]) -> tuple[list[str], dic
                 predictor.predict(rows_to_array([row], predictor.inputs))
             except ModelKeepError as exc:
                 smoke["failed"].append({"arm": arm.name, "request": i, "error": str(exc)})
-    return missing, smoke
+    return {"ok": not missing and not smoke["failed"] and metric_check != "fail",
+            "health": {"serving": [a.model for a in serving], "not_loaded": load_errors or missing},
+            "smoke": smoke, "metric_check": metric_check, "at": time.time()}
 
 
 def validate(spec: Any, registry: Registry, store: ArtifactStore, cache: Path) -> dict[str, Any]:
-    """Validation outside a gateway (after a manual rollback): every serving arm loads and warms
-    up, and the recorded smoke requests run through it. The live metric check needs traffic, so
-    it is left to the gateways (``inconclusive`` here)."""
+    """Validation outside a gateway (after a manual rollback): every serving arm loads and the
+    recorded smoke requests run through it. The live metric check needs traffic, so it is left to
+    the gateways (``inconclusive`` here)."""
     loader = ModelLoader(registry, store, cache)
     arms: dict[str, ArmPredictor] = {}
     errors: list[str] = []
@@ -216,7 +217,4 @@ def validate(spec: Any, registry: Registry, store: ArtifactStore, cache: Path) -
             arms[arm.name] = loader.load(arm, spec.trusted)
         except ModelKeepError as exc:
             errors.append(f"{arm.model}: {exc}")
-    missing, smoke = smoke_test(spec, arms)
-    return {"ok": not missing and not smoke["failed"],
-            "health": {"serving": [a.model for a in spec.arms if a.weight > 0], "not_loaded": errors or missing},
-            "smoke": smoke, "metric_check": "inconclusive", "at": time.time()}
+    return validation(spec, arms, load_errors=errors)

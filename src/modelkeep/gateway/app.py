@@ -44,18 +44,13 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
+# Domain errors → HTTP status (anything else a caller did wrong is a 400; a model failure, a 500,
+# is answered with the version's headers in ``guarded``).
+STATUS = [(Unavailable, 503), (Unauthenticated, 401), (PermissionDenied, 403), (NotFound, 404)]
+
+
 def _status_of(exc: ModelKeepError) -> int:
-    if isinstance(exc, ModelFailure):
-        return 500
-    if isinstance(exc, Unavailable):
-        return 503
-    if isinstance(exc, Unauthenticated):
-        return 401
-    if isinstance(exc, PermissionDenied):
-        return 403
-    if isinstance(exc, NotFound):
-        return 404
-    return 400
+    return next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
 
 
 def oip_rows(body: Any, inputs: list[dict[str, Any]] | None) -> list[list[Any]]:

@@ -32,21 +32,23 @@ def events(ws, kind: str) -> list[dict]:
         return [e.payload for e in session.scalars(select(Event).where(Event.type == kind).order_by(Event.id))]
 
 
+def _two_versions(ws, tmp_path: Path):
+    """A stable version and a candidate whose faults are switched on through the returned file."""
+    fault = tmp_path / "fault"
+    register(ws, [1.0, 0.5, 0.0])
+    register(ws, [1.0, 0.45, 0.05], fault=fault)
+    return ws, fault
+
+
 @pytest.fixture
 def two_versions(workspace, tmp_path: Path):
-    fault = tmp_path / "fault"
-    register(workspace, [1.0, 0.5, 0.0])
-    register(workspace, [1.0, 0.45, 0.05], fault=fault)
-    return workspace, fault
+    return _two_versions(workspace, tmp_path)
 
 
 @pytest.fixture
 def two_versions_any_db(any_workspace, tmp_path: Path):
     """The same, on SQLite and on PostgreSQL."""
-    fault = tmp_path / "fault"
-    register(any_workspace, [1.0, 0.5, 0.0])
-    register(any_workspace, [1.0, 0.45, 0.05], fault=fault)
-    return any_workspace, fault
+    return _two_versions(any_workspace, tmp_path)
 
 
 def canary(ws, tmp_path: Path, *, steps=(25, 100), bake: float = 1e6, policy=None, monitoring=None):

@@ -17,13 +17,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from background import MK, background
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.tree import DecisionTreeClassifier
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "output"
-MK = [str(Path(sys.executable).with_name("mk"))]
 
 
 def say(text: str) -> None:
@@ -72,27 +72,9 @@ def save_model(model: object, name: str) -> Path:
 
 
 def server_demo() -> None:
-    import socket
-    import time
-
-    import httpx
-
     from modelkeep.client import RemoteRegistry
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    print(f"$ mk server --port {port} --bootstrap-token-file admin.token   (in the background)")
-    server = subprocess.Popen([*MK, "server", "--port", str(port), "--bootstrap-token-file", "admin.token"], cwd=WORK,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{url}/health", timeout=0.5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with background(["server", "--bootstrap-token-file", "admin.token"], "/health", cwd=WORK) as url:
         admin_env = {**os.environ, "MODELKEEP_USER": "admin"}
         tokens = {}
         for user, role in (("carol", "contributor"), ("adam", "approver")):
@@ -125,9 +107,6 @@ def server_demo() -> None:
         adam.close()
         mk("audit", "log", "--model", "fraud", "--limit", "6")
         mk("audit", "verify")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def main() -> None:
@@ -226,7 +205,6 @@ def main() -> None:
     say("13. Deploy: a canary behind mk serve, a fault in it and the automatic rollback; then upstream drift")
     from gateway_demo import gateway_demo
 
-    mk.command = MK  # type: ignore[attr-defined]
     gateway_demo(WORK, mk, x_train2, y_train2, x_test, y_test)
 
     say("Where everything went")

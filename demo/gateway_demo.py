@@ -5,8 +5,6 @@ once, reported as an upstream data problem with no rollback."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -14,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from background import background
 from sklearn.linear_model import LogisticRegression
 
 import modelkeep as mk_sdk
@@ -77,21 +76,9 @@ def gateway_demo(work: Path, mk: Callable[..., str], x_train: np.ndarray, y_trai
     mk("deploy", "create", "fraud-scorer", "--model", f"fraud-scorer@{first.version}", "--candidate", "fraud-scorer@latest",
        "--steps", "20,50,100", "--bake", "3600", "--window", "3", "--min-samples", "20", "--trust", TRUST)
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    print(f"$ mk serve fraud-scorer --port {port}   (in the background)")
-    log = (work / "gateway.log").open("wb")
-    gateway = subprocess.Popen([*mk.command, "serve", "fraud-scorer", "--port", str(port)], cwd=work,  # type: ignore[attr-defined]
-                               env={**os.environ, "MODELKEEP_USER": "gateway"}, stdout=subprocess.DEVNULL, stderr=log)
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=0.5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with (work / "gateway.log").open("wb") as log, background(
+            ["serve", "fraud-scorer"], "/v2/health/ready", cwd=work, env={**os.environ, "MODELKEEP_USER": "gateway"},
+            log=log) as url:
         print("sending 60 requests/s for 5 s (sticky user keys, labels posted back to /feedback):")
         _show(_traffic(url, token, x_test, y_test, 5))
 
@@ -146,8 +133,4 @@ def gateway_demo(work: Path, mk: Callable[..., str], x_train: np.ndarray, y_trai
         for line in [m for m in metrics if m.startswith(("modelkeep_gateway_feature_psi", "modelkeep_gateway_feedback_metric{"))
                      and ('feature="f0"' in m or 'feature="f2"' in m or 'metric="accuracy"' in m)][:6]:
             print(f"  {line}")
-    finally:
-        gateway.terminate()
-        gateway.wait(timeout=10)
-        log.close()
 

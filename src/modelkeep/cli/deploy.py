@@ -106,10 +106,12 @@ class _Local:
         return requests.update(self.service, name, requests.parse(requests.UpdateRequest, body, "deployment update"))
 
     def deployment_rollback(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        from modelkeep.cli.progress import byte_progress
         from modelkeep.services.deploy import requests
 
-        return requests.rollback(self.service, name, requests.parse(requests.RollbackRequest, body, "rollback request"),
-                                 self.ws.config.cache_dir / "serve")
+        with byte_progress("loading models") as progress:
+            return requests.rollback(self.service, name, requests.parse(requests.RollbackRequest, body, "rollback request"),
+                                     self.ws.config.cache_dir / "serve", progress)
 
     def deployment_status(self, name: str) -> dict[str, Any]:
         return self.service.status(name)
@@ -293,7 +295,10 @@ def serve(
         uvicorn.run("modelkeep.gateway.serve:app_from_env", factory=True, workers=workers, host=host, port=port,
                     **options)
         return
-    gateway, app = build(config)
+    from modelkeep.cli.progress import byte_progress
+
+    with byte_progress("loading models") as progress:
+        gateway, app = build(config, progress)
     state = gateway.readiness()
     err_console().print(f"serving {name} revision {state['revision']} on http://{host}:{port} "
                         f"(traffic {state['traffic']}; failed: {state['failed'] or 'none'})", markup=False, soft_wrap=True)

@@ -34,8 +34,9 @@ class ServeConfig:
     worker: bool = False  # one of several: suffix the id and the prediction log with the pid
 
 
-def build(config: ServeConfig) -> tuple[Any, Starlette]:
-    """Open the repository, start the gateway, and return it with its HTTP app."""
+def build(config: ServeConfig, progress: Any = None) -> tuple[Any, Starlette]:
+    """Open the repository, start the gateway, and return it with its HTTP app. ``progress``
+    hears about the bytes of the first load (later reloads happen in the background)."""
     from modelkeep.gateway.app import create_gateway_app
     from modelkeep.gateway.predlog import PredictionLog
     from modelkeep.gateway.runtime import Gateway
@@ -44,7 +45,7 @@ def build(config: ServeConfig) -> tuple[Any, Starlette]:
 
     ws = open_workspace()
     loader = ModelLoader(ws.registry, ws.store, ws.config.cache_dir / "serve", trusted=config.trust,
-                         allow_pickle=config.allow_pickle)
+                         allow_pickle=config.allow_pickle, progress=progress)
     dispatch = ws.as_user("modelkeep-gateway").webhooks.dispatch if config.webhooks else None
     gateway_id = config.gateway_id or f"{socket.gethostname()}:{os.getpid()}"
     log = Path(config.log) if config.log else None
@@ -54,6 +55,7 @@ def build(config: ServeConfig) -> tuple[Any, Starlette]:
     gateway = Gateway(ws.deployments, loader, config.name, gateway_id=gateway_id, window_s=config.window,
                       dispatch=dispatch, prediction_log=PredictionLog(log) if log else None)
     gateway.start()
+    loader.progress = None
     return gateway, create_gateway_app(gateway, ws.access, on_shutdown=gateway.stop)
 
 

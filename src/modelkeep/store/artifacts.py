@@ -7,6 +7,7 @@ unchanged chunks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,6 @@ class ArtifactStore:
         size = sum(n for _, n in self.repo.chunks_of(entry.kind, digest)) if entry.kind == "chunked" else entry.size
         return (FileEntry(name, ObjectId(digest), size),)
 
-    def materialize(self, kind: str, digest: str, dest: Path) -> Path:
-        materialize(self.repo, self._entry(kind, digest, dest.name), dest)
+    def materialize(self, kind: str, digest: str, dest: Path, progress: Callable[[int], None] | None = None) -> Path:
+        materialize(self.repo, self._entry(kind, digest, dest.name), dest, progress)
         return dest

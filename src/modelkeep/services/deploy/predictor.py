@@ -12,7 +12,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -145,16 +145,27 @@ class ArmPredictor:
         self.warmup_ms = (time.perf_counter() - started) * 1000
 
 
+class Progress(Protocol):
+    def advance(self, n: int) -> None: ...
+    def set_total(self, n: int) -> None: ...
+
+
 class ModelLoader:
-    """Materializes pinned versions from the store (cached by digest) and loads them."""
+    """Materializes pinned versions from the store (cached by digest) and loads them.
+
+    ``progress`` (bytes, with the expected total) is told about every version fetched from the
+    store; versions already in the cache cost nothing.
+    """
 
     def __init__(self, registry: Registry, store: ArtifactStore, cache: Path, *, trusted: list[str] | None = None,
-                 allow_pickle: bool = False) -> None:
+                 allow_pickle: bool = False, progress: Progress | None = None) -> None:
         self.registry = registry
         self.store = store
         self.cache = cache
         self.trusted = list(trusted or [])
         self.allow_pickle = allow_pickle
+        self.progress = progress
+        self._expected = 0
 
     def _load(self, version_id: int, trusted: list[str], *, preprocessing: bool = False) -> LoadedModel:
         version = self.registry.get_by_id(version_id)
@@ -165,7 +176,11 @@ class ModelLoader:
             staging = self.cache / f".{version.digest}.partial"
             shutil.rmtree(staging, ignore_errors=True)
             staging.parent.mkdir(parents=True, exist_ok=True)
-            self.store.materialize(version.artifact_kind, version.digest, staging)
+            if self.progress is not None:
+                self._expected += version.artifact_size
+                self.progress.set_total(self._expected)
+            self.store.materialize(version.artifact_kind, version.digest, staging,
+                                   self.progress.advance if self.progress is not None else None)
             shutil.rmtree(folder, ignore_errors=True)
             staging.rename(folder)
         flavor = json.loads((folder / DESCRIPTOR).read_text())["flavor"]
@@ -203,11 +218,12 @@ def validation(spec: Any, arms: dict[str, ArmPredictor], *, metric_check: str = 
             "smoke": smoke, "metric_check": metric_check, "at": time.time()}
 
 
-def validate(spec: Any, registry: Registry, store: ArtifactStore, cache: Path) -> dict[str, Any]:
+def validate(spec: Any, registry: Registry, store: ArtifactStore, cache: Path,
+             progress: Progress | None = None) -> dict[str, Any]:
     """Validation outside a gateway (after a manual rollback): every serving arm loads and the
     recorded smoke requests run through it. The live metric check needs traffic, so it is left to
     the gateways (``inconclusive`` here)."""
-    loader = ModelLoader(registry, store, cache)
+    loader = ModelLoader(registry, store, cache, progress=progress)
     arms: dict[str, ArmPredictor] = {}
     errors: list[str] = []
     for arm in spec.arms:

@@ -113,12 +113,12 @@ def update(deployments: Deployments, name: str, req: UpdateRequest) -> dict[str,
     return deployments.update(name, change, reason=req.reason, allow_contract_change=req.allow_contract_change)
 
 
-def rollback(deployments: Deployments, name: str, req: RollbackRequest, cache: Any) -> dict[str, Any]:
+def rollback(deployments: Deployments, name: str, req: RollbackRequest, cache: Any, progress: Any = None) -> dict[str, Any]:
     """Roll back, then validate what now serves (load, warm up, smoke requests) and record it."""
     from modelkeep.services.deploy.predictor import validate  # numpy and the flavors: only when needed
 
     doc = deployments.rollback(name, reason=req.reason, to_revision=req.to_revision, force=req.force)
     revision, spec, _status = deployments.spec(name)
-    result = validate(spec, deployments.registry, deployments.registry.store, cache)
+    result = validate(spec, deployments.registry, deployments.registry.store, cache, progress)
     deployments.record_validation(name, revision, result)
     return {**doc, "validation": result}

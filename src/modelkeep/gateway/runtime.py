@@ -214,9 +214,8 @@ class Gateway:
         started = time.perf_counter()
         try:
             predictions = arm.predict(array)
-        except ModelFailure as exc:
+        except ModelFailure:
             stats.record_error((time.perf_counter() - started) * 1000)
-            exc.arm, exc.model = arm_name, arm.pinned.model  # the response names the version that failed
             raise
         stats.record((time.perf_counter() - started) * 1000, array, predictions)
         request_id = request_id or uuid.uuid4().hex

@@ -29,8 +29,11 @@ class ModelFailure(ModelKeepError):
     """The model raised while predicting (a 5xx for that request, counted against its version)."""
 
     exit_code = 1
-    arm: str = ""
-    model: str = ""
+
+    def __init__(self, message: str, *, arm: str, model: str) -> None:
+        super().__init__(message)
+        self.arm = arm  # the response names the arm and version that failed
+        self.model = model
 
 
 def rows_to_array(rows: Any, inputs: list[dict[str, Any]] | None, *, where: str = "inputs") -> np.ndarray:
@@ -131,7 +134,8 @@ class ArmPredictor:
         except ModelKeepError:
             raise
         except Exception as exc:
-            raise ModelFailure(f"{self.pinned.model} failed: {type(exc).__name__}: {exc}") from exc
+            raise ModelFailure(f"{self.pinned.model} failed: {type(exc).__name__}: {exc}", arm=self.pinned.name,
+                               model=self.pinned.model) from exc
 
     def warm_up(self, rows: list[Any]) -> None:
         """Predict on ``rows`` (or a row of zeros) before the arm gets traffic; raises if it cannot."""

@@ -11,8 +11,8 @@ from pathlib import Path
 MK = [sys.executable, "-m", "modelkeep.cli.main"]
 
 
-def mk(cwd: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MODELKEEP_USER": "cli-tester"}
+def mk(cwd: Path, *args: str, code: int = 0, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MODELKEEP_USER": "cli-tester", **(env or {})}
     env.pop("MODELKEEP_HOME", None)
     result = subprocess.run([*MK, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == code, (result.stdout, result.stderr)

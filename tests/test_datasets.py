@@ -38,11 +38,13 @@ def test_add_log_ls_cat_checkout(any_workspace: Workspace, tmp_path: Path) -> No
     assert b"".join(ds.cat("train@1", "sub/notes.txt")) == b"hello"
     with pytest.raises(NotFound, match="no file"):
         list(ds.cat("train@1", "nope.txt"))
-    view, count = ds.checkout("train@1", tmp_path / "out")
-    assert count == 2 and (tmp_path / "out" / "sub" / "notes.txt").read_text() == "hello"
+    view, result = ds.checkout("train@1", tmp_path / "out")
+    assert result.files == 2 and (tmp_path / "out" / "sub" / "notes.txt").read_text() == "hello"
     (tmp_path / "out" / "stray.txt").write_text("not in the version")
-    ds.checkout("train@2", tmp_path / "out", prune=True)  # switch in place
-    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == ["notes.txt", "train.csv"]
+    result = ds.checkout("train@2", tmp_path / "out", prune=True)[1]  # switch in place
+    assert result.kept == ["stray.txt"] and result.written == 1  # the user's own file is not ours to remove
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file() and not p.name.startswith(".")) == [
+        "notes.txt", "stray.txt", "train.csv"]
     assert (tmp_path / "out" / "train.csv").read_bytes() == (data / "train.csv").read_bytes()
     assert ds.get(f"train@{v2.digest[:8]}").number == 2
     doc = diff_dataset_versions(ds, "train@1", "train@2")

@@ -160,15 +160,27 @@ def cat(
 def checkout(
     ref: Annotated[str, typer.Argument(help="NAME@N")],
     to: Annotated[Path, typer.Option("--to", help="Destination folder.")],
-    prune: Annotated[bool, typer.Option("--prune", help="Delete files in the folder that the version does not hold.")] = False,
+    prune: Annotated[bool, typer.Option(
+        "--prune", help="Remove files an earlier checkout of this dataset wrote that the version does not hold "
+        "(unchanged ones only; anything else is kept and listed).")] = False,
+    force: Annotated[list[str] | None, typer.Option(
+        "--force", help="PATH (relative to --to) that may be overwritten or pruned although it is not an unchanged "
+        "file of an earlier checkout; repeat for several.")] = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Materialize a dataset version (fresh copies, every chunk verified)."""
+    """Materialize a dataset version (fresh copies, every chunk verified before the folder is touched)."""
     workspace = _workspace()
     view = workspace.datasets.get(ref)
     with byte_progress(f"checkout {view.ref}", view.bytes) as progress:
-        view, count = workspace.datasets.checkout(ref, to, progress.advance, prune=prune)
+        view, result = workspace.datasets.checkout(ref, to, progress.advance, prune=prune, force=force)
     if json_out:
-        emit_json({"ref": view.ref, "to": str(to), "files": count, "bytes": view.bytes})
+        emit_json({"ref": view.ref, "to": str(to), "files": result.files, "written": result.written,
+                   "bytes": view.bytes, "removed": result.removed, "kept": result.kept})
         return
-    err_console().print(f"Checked out {view.ref} to {to} ({count:,} files, {human_bytes(view.bytes)})", markup=False)
+    err = err_console()
+    err.print(f"Checked out {view.ref} to {to} ({result.files:,} files, {human_bytes(view.bytes)}; "
+              f"{result.written:,} written, {len(result.removed):,} removed)", markup=False)
+    if result.kept:
+        shown = ", ".join(result.kept[:20]) + (f" and {len(result.kept) - 20} more" if len(result.kept) > 20 else "")
+        err.print(f"kept {len(result.kept):,} files that are not an unchanged file of an earlier checkout: {shown} "
+                  "(name one with --force PATH to remove it)", markup=False)

@@ -15,6 +15,7 @@ commit, so a reader sees one consistent set.
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,7 +33,7 @@ from modelkeep.services import audit
 from modelkeep.services.clock import utcnow
 from modelkeep.services.data_status import compare_files, recorded_files, status_of
 from modelkeep.services.inputs import check_name
-from modelkeep.store.checkout import materialize
+from modelkeep.store.checkout import CheckoutResult, checkout_files
 from modelkeep.store.format import ObjectId, TreeEntry
 from modelkeep.store.ingest import Ingestor, StatCache, scan
 from modelkeep.store.repository import Repository
@@ -335,16 +336,39 @@ class Datasets:
         return self.repo.iter_file(entry.kind, entry.id)
 
     def checkout(
-        self, ref: str, dest: Path, progress: Progress | None = None, *, prune: bool = False
-    ) -> tuple[DatasetVersionView, int]:
-        """Write a version into the folder ``dest`` (a single-file dataset keeps its file name)."""
+        self, ref: str, dest: Path, progress: Progress | None = None, *, prune: bool = False,
+        force: list[str] | None = None,
+    ) -> tuple[DatasetVersionView, CheckoutResult]:
+        """Write a version into the folder ``dest`` (a single-file dataset keeps its file name).
+
+        Never loses what is not ours: see :func:`modelkeep.store.checkout.checkout_files`.
+        ``prune`` is refused outright on ``/``, the home folder, and the repository's folder or
+        any folder above it.
+        """
         view = self.get(ref)
-        if dest.exists() and not dest.is_dir():
-            raise InvalidInput(f"{dest} exists and is not a folder; --to takes a folder")
-        target = dest if view.root_kind == "tree" else dest / (Path(view.source).name or view.name)
-        count = materialize(self.repo, view.root, target, progress, self.cache, prune=prune and view.root_kind == "tree")
+        if prune:
+            self._check_prunable(dest)
+        if view.root_kind == "tree":
+            files = dict(self.repo.walk(view.root.id))
+        else:
+            name = Path(view.source).name or view.name
+            files = {name: TreeEntry(name, view.root_kind, view.root.id, view.bytes, 0o644)}
+        result = checkout_files(self.repo, files, dest, owner=f"dataset:{view.name}", version=view.ref,
+                                progress=progress, cache=self.cache, prune=prune, force=force)
         self.cache.save()
-        return view, count
+        return view, result
+
+    def _check_prunable(self, dest: Path) -> None:
+        target = dest.expanduser().resolve()
+        refused = {Path("/"), Path.home().resolve()}
+        if self.cache.path is not None:  # PROJECT/.modelkeep/cache/stat.json
+            meta_dir = self.cache.path.resolve().parents[1]
+            project = meta_dir.parent
+            if target == project or target in project.parents or target == meta_dir or meta_dir in target.parents:
+                raise InvalidInput(f"--prune refuses {dest}: it is or holds this repository ({project})")
+        if target in refused or target == target.parent:
+            raise InvalidInput(f"--prune refuses {dest}: never prune the root or the home folder; check out into "
+                               "a folder of its own")
 
     def cached_checkout(self, ref: str) -> Path:
         """A read-only-by-convention folder with the files of ``ref`` (made once, then reused)."""
@@ -354,7 +378,8 @@ class Datasets:
         folder = self.cache.path.parent / "checkouts" / f"{view.name}@{view.number}-{view.digest[:12]}"
         if not folder.exists():
             tmp = folder.with_name(folder.name + ".partial")
-            self.checkout(view.ref, tmp, prune=True)
+            shutil.rmtree(tmp, ignore_errors=True)  # a killed earlier attempt of ours, inside the cache
+            self.checkout(view.ref, tmp)
             tmp.rename(folder)
         return folder
 

@@ -8,15 +8,20 @@ nothing a reflink or hardlink could point at.)
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import stat as stat_mod
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from modelkeep.errors import IntegrityError, InvalidInput
+from modelkeep.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from modelkeep.store.format import TreeEntry, object_id
-from modelkeep.store.ingest import StatCache
+from modelkeep.store.ingest import MANIFEST_NAME, STAGING_PREFIX, StatCache
 from modelkeep.store.repository import Repository
 
 LARGE = 64 << 20  # files above this size are replaced with the unlink in the background
@@ -98,9 +103,10 @@ def materialize(
     dest: Path,
     progress: Callable[[int], None] | None = None,
     cache: StatCache | None = None,
-    prune: bool = False,
 ) -> int:
-    """Write a file entry to ``dest`` or a tree's files under the folder ``dest``; returns files written.
+    """Write a file entry to ``dest`` or a tree's files under the folder ``dest`` (a new folder of
+    modelkeep's own: model artifacts into a cache or download folder); returns files written.
+    Dataset checkouts into a user's folder go through :func:`checkout_files`.
 
     Small files (one object each) are read in store order, a pack span at a time, and decoded on
     a thread pool, whatever order the tree lists them in; large files stream chunk by chunk.
@@ -114,13 +120,6 @@ def materialize(
     base = dest.resolve()
     files = [(_safe_target(base, rel), entry) for rel, entry in repo.walk(root.id)]
     total = len(files)
-    if prune:  # make the folder exactly the version: remove files it does not hold
-        wanted = {target for target, _ in files}
-        for folder, _dirs, names in os.walk(base):
-            for name in names:
-                path = Path(folder) / name
-                if path not in wanted:
-                    path.unlink()
     files = [(t, e) for t, e in files if not _up_to_date(t, e, cache)]  # switch versions in place
     for folder in sorted({target.parent for target, _ in files}):
         folder.mkdir(parents=True, exist_ok=True)
@@ -136,3 +135,239 @@ def materialize(
         if entry.kind != "blob":
             write_file(repo, entry, target, progress)
     return total
+
+
+# ---- dataset checkouts: a manifest of what we wrote, staged before anything is touched --------
+
+
+
+def _stat_key(st: os.stat_result) -> list[int]:
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+@dataclass
+class CheckoutManifest:
+    """What an earlier checkout wrote into a folder: ``rel -> [size, mtime_ns, ino, kind, id]``.
+
+    A file is ours to replace or remove only while it is listed here and unchanged since
+    (same stat, or for a one-object file the same content).
+    """
+
+    owner: str
+    version: str
+    files: dict[str, list[Any]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, folder: Path) -> CheckoutManifest | None:
+        path = folder / MANIFEST_NAME
+        if not path.is_file():
+            return None
+        try:
+            doc = json.loads(path.read_text())
+            return cls(str(doc["owner"]), str(doc["version"]), {str(k): list(v) for k, v in doc["files"].items()})
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InvalidInput(f"{path} is not a modelkeep checkout manifest ({exc}); remove it or check out elsewhere") from None
+
+    def save(self, folder: Path) -> None:
+        tmp = folder / f"{MANIFEST_NAME}.tmp"
+        tmp.write_text(json.dumps({"owner": self.owner, "version": self.version, "files": self.files},
+                                  separators=(",", ":"), sort_keys=True))
+        os.replace(tmp, folder / MANIFEST_NAME)
+
+    def unchanged(self, rel: str, path: Path) -> bool:
+        row = self.files.get(rel)
+        if row is None:
+            return False
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return False
+        if not stat_mod.S_ISREG(st.st_mode) or st.st_size != row[0]:
+            return False
+        if _stat_key(st) == row[:3]:
+            return True
+        if row[3] == "blob":  # touched but maybe not changed: one object is cheap to re-hash
+            with open(path, "rb") as handle:
+                return object_id(handle.read()) == row[4]
+        return False
+
+
+@dataclass
+class CheckoutResult:
+    files: int
+    written: int
+    removed: list[str]
+    kept: list[str]
+
+
+def _forced(rel: str, force: list[str]) -> bool:
+    return any(f in ("", ".") or rel == f or rel.startswith(f + "/") for f in force)
+
+
+def _user_files(base: Path) -> Iterator[tuple[str, Path]]:
+    """Every file (or symbolic link) under ``base`` but modelkeep's own bookkeeping, never following links."""
+    for folder, dirs, names in os.walk(base):
+        dirs[:] = [d for d in dirs if not d.startswith(STAGING_PREFIX)]
+        for name in names:
+            path = Path(folder) / name
+            rel = path.relative_to(base).as_posix()
+            if rel in (MANIFEST_NAME, f"{MANIFEST_NAME}.tmp"):
+                continue
+            yield rel, path
+
+
+def checkout_files(
+    repo: Repository,
+    files: dict[str, TreeEntry],
+    dest: Path,
+    *,
+    owner: str,
+    version: str,
+    progress: Callable[[int], None] | None = None,
+    cache: StatCache | None = None,
+    prune: bool = False,
+    force: list[str] | None = None,
+) -> CheckoutResult:
+    """Make ``dest`` hold ``files`` (``rel -> entry``) without losing anything that is not ours.
+
+    1. Plan: an existing file is replaced only when it already matches, when the folder's
+       manifest says an earlier checkout of ``owner`` wrote it and it is unchanged since, or
+       when ``force`` names it; otherwise nothing is touched and :class:`Conflict` lists it.
+       With ``prune``, files the version lacks are removed under the same rule and the rest
+       are kept and reported; a non-empty folder with no manifest of ``owner`` is refused.
+    2. Stage: every file to write is read from the store (each object verified) into a
+       staging folder inside ``dest``; any failure removes the staging folder and leaves
+       ``dest`` exactly as it was.
+    3. Commit: staged files are renamed into place, pruned files removed, the manifest written.
+    """
+    force = [f.strip("/") for f in (force or [])]
+    existed = dest.exists()
+    if existed and not dest.is_dir():
+        raise InvalidInput(f"{dest} exists and is not a folder; --to takes a folder")
+    base = dest.resolve()
+    manifest = CheckoutManifest.load(base) if existed else None
+    if manifest is not None and manifest.owner != owner:
+        if prune:
+            raise InvalidInput(f"{dest} holds a checkout of {manifest.owner}, not of {owner}; --prune removes only "
+                               f"files an earlier checkout of {owner} wrote")
+        manifest = None
+    others = list(_user_files(base)) if existed else []
+    if prune and manifest is None and others:
+        raise InvalidInput(
+            f"{dest} holds files but no checkout manifest ({MANIFEST_NAME}); --prune removes only files an earlier "
+            f"'mk data checkout' of {owner} wrote there",
+            hint="check out into a new or empty folder, or drop --prune",
+        )
+    targets = {rel: _safe_target(base, rel) for rel in files}
+    to_write: list[tuple[str, Path, TreeEntry]] = []
+    conflicts: list[str] = []
+    for rel, entry in files.items():
+        target = targets[rel]
+        if not os.path.lexists(target):
+            to_write.append((rel, target, entry))
+            continue
+        if _up_to_date(target, entry, cache):
+            continue
+        if target.is_dir() and not target.is_symlink():
+            conflicts.append(f"{rel} (a folder where the version has a file)")
+        elif (manifest is not None and manifest.unchanged(rel, target)) or _forced(rel, force):
+            to_write.append((rel, target, entry))
+        else:
+            conflicts.append(rel)
+    if conflicts:
+        shown = ", ".join(conflicts[:10]) + (f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else "")
+        raise Conflict(
+            f"checkout of {version} would overwrite files in {dest} that it did not write or that changed since: {shown}",
+            hint="move them away, or name them with --force PATH to overwrite them",
+        )
+    remove: list[tuple[str, Path]] = []
+    kept: list[str] = []
+    if prune:
+        for rel, path in others:
+            if rel in files:
+                continue
+            if (manifest is not None and manifest.unchanged(rel, path)) or _forced(rel, force):
+                remove.append((rel, path))
+            else:
+                kept.append(rel)
+
+    staged = _stage(repo, base, to_write, progress, created=not existed)
+    try:
+        for folder in sorted({target.parent for _, target, _ in to_write}):
+            folder.mkdir(parents=True, exist_ok=True)
+        removers = []
+        for (_rel, target, entry), tmp in zip(to_write, staged.files, strict=True):
+            if entry.size > LARGE and os.path.lexists(target) and not target.is_symlink():
+                old = target.with_name(f".{target.name}.mk-old")
+                os.replace(target, old)  # freeing a large file's blocks takes as long as writing them
+                removers.append(threading.Thread(target=old.unlink, kwargs={"missing_ok": True}, daemon=True))
+                removers[-1].start()
+            elif target.is_symlink():
+                target.unlink()
+            os.replace(tmp, target)
+        for _rel, path in remove:
+            path.unlink(missing_ok=True)
+        for folder in sorted({p.parent for _, p in remove}, key=lambda p: len(p.parts), reverse=True):
+            while folder != base and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+                folder = folder.parent
+        for thread in removers:
+            thread.join()
+    finally:
+        shutil.rmtree(staged.folder, ignore_errors=True)
+    new = CheckoutManifest(owner, version)
+    if manifest is not None and not prune:  # files an earlier checkout wrote stay ours while unchanged
+        removed = {rel for rel, _ in remove}
+        for rel, row in manifest.files.items():
+            if rel not in files and rel not in removed and manifest.unchanged(rel, base / rel):
+                new.files[rel] = row
+    for rel, entry in files.items():
+        st = os.stat(targets[rel])
+        new.files[rel] = [*_stat_key(st), entry.kind, entry.id]
+    new.save(base)
+    return CheckoutResult(len(files), len(to_write), sorted(rel for rel, _ in remove), sorted(kept))
+
+
+@dataclass
+class _Staged:
+    folder: Path
+    files: list[Path]
+
+
+def _stage(repo: Repository, base: Path, to_write: list[tuple[str, Path, TreeEntry]],
+           progress: Callable[[int], None] | None, *, created: bool) -> _Staged:
+    base.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=base))
+    paths = [folder / str(i) for i in range(len(to_write))]
+    try:
+        small = sorted(
+            ((i, e) for i, (_, _, e) in enumerate(to_write) if e.kind == "blob"),
+            key=lambda f: (repo.entry(f[1].id).pack, repo.entry(f[1].id).offset),
+        )
+        for (i, entry), data in zip(small, repo.get_many([e.id for _, e in small]), strict=True):
+            _write_bytes(paths[i], data, entry.mode)
+            if progress:
+                progress(len(data))
+        for i, (_, _, entry) in enumerate(to_write):
+            if entry.kind != "blob":
+                write_file(repo, entry, paths[i], progress)
+    except NotFound as exc:
+        _discard(folder, base if created else None)
+        raise IntegrityError(f"the version cannot be checked out: {exc}; nothing in the folder was changed",
+                             hint="run 'mk verify' to see which versions are damaged, or 'mk pull' to fetch missing objects") from exc
+    except IntegrityError as exc:
+        _discard(folder, base if created else None)
+        raise IntegrityError(f"{exc}; nothing in the folder was changed", hint=exc.hint) from exc
+    except BaseException:
+        _discard(folder, base if created else None)
+        raise
+    return _Staged(folder, paths)
+
+
+def _discard(folder: Path, created: Path | None) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    if created is not None:
+        try:
+            created.rmdir()  # it did not exist before: leave no empty folder behind
+        except OSError:
+            pass

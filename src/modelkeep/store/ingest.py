@@ -119,6 +119,12 @@ def _check_name(name: str, where: str) -> None:
         raise InvalidInput(f"{os.path.join(where, name)!r} has a name that is not valid UTF-8; rename it") from None
 
 
+# Written by ``store.checkout`` into a checked-out folder (kept here: checkout imports ingest).
+MANIFEST_NAME = ".modelkeep-checkout.json"
+STAGING_PREFIX = ".mk-staging-"
+_BOOKKEEPING = {MANIFEST_NAME, f"{MANIFEST_NAME}.tmp"}
+
+
 def scan(root: Path) -> list[ScannedFile]:
     """Every regular file under ``root`` (following symlinks, refusing loops and specials)."""
     if not os.path.lexists(root):
@@ -144,6 +150,8 @@ def scan(root: Path) -> list[ScannedFile]:
         except PermissionError:
             raise InvalidInput(f"cannot read folder {folder}: permission denied") from None
         for name in names:
+            if name in _BOOKKEEPING or name.startswith(STAGING_PREFIX):
+                continue  # a checkout's manifest and staging folder are modelkeep's, not the data's
             _check_name(name, folder)
             path = os.path.join(folder, name)
             try:

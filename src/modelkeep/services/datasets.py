@@ -218,10 +218,10 @@ class Datasets:
                 if not path.is_dir():
                     raise InvalidInput(f"a partition must be a folder; {path} is not")
                 part_entry = ingest.build_tree(ingest.add_files(items))
-                parts = self._partitions_of(latest_view) if latest_view else {}
-                parts[f"{key}={value}"] = part_entry
-                root = ingest.build_tree_from_entries(parts)
-            elif key is not None and path.is_dir():
+                self.repo.flush()
+                return self._commit_partition(
+                    name, key, f"{key}={value}", part_entry, latest_view, message, str(path.resolve()), ingest)
+            if key is not None and path.is_dir():
                 entries = ingest.add_files(items)
                 _check_partitioned(entries, key, path)
                 root = ingest.build_tree(entries)
@@ -240,14 +240,46 @@ class Datasets:
         if latest_view is not None and latest_view.digest == root.id:
             latest_view.unchanged = True
             return latest_view
+        files, total = self._size_of(root)
+        # A whole folder is a complete snapshot: it becomes the head whatever was committed meanwhile.
+        return self._commit(
+            name, key, root, parts, message, str(path.resolve()), files, total, stats.bytes_new, stats.bytes_stored, None
+        )
+
+    def _size_of(self, root: TreeEntry) -> tuple[int, int]:
         if root.kind == "tree":
             sizes = [e.size for _, e in self.repo.walk(root.id)]  # one walk: partitions carry over files
-            files, total = len(sizes), sum(sizes)
-        else:
-            files, total = 1, root.size
-        return self._commit(
-            name, key, root, parts, message, str(path.resolve()), files, total, stats.bytes_new, stats.bytes_stored
-        )
+            return len(sizes), sum(sizes)
+        return 1, root.size
+
+    def _commit_partition(
+        self, name: str, key: str, part: str, part_entry: TreeEntry, base: DatasetVersionView | None,
+        message: str, source: str, ingest: Ingestor,
+    ) -> DatasetVersionView:
+        """Commit one partition on top of the head, compare-and-set: if another writer moved the
+        head meanwhile, its partitions are kept and ours is laid on the new head again, unless it
+        wrote this same partition too (then the second writer gets a :class:`Conflict`)."""
+        base_part = base.partitions.get(part) if base else None
+        for _attempt in range(50):
+            parts = self._partitions_of(base) if base else {}
+            if base is not None and base.partitions.get(part) != base_part:
+                raise Conflict(
+                    f"partition {part} of dataset {name} was written by {base.ref} while this add ran; "
+                    "nothing was committed", hint=f"compare with 'mk data diff', then add it again on top of {base.ref}")
+            parts[part] = part_entry
+            root = ingest.build_tree_from_entries(parts)
+            self.repo.flush()
+            if base is not None and base.digest == root.id:
+                base.unchanged = True
+                return base
+            files, total = self._size_of(root)
+            stats = ingest.stats
+            try:
+                return self._commit(name, key, root, parts, message, source, files, total, stats.bytes_new,
+                                    stats.bytes_stored, base.number if base else 0)
+            except _StaleHead:
+                base = self.get(name)  # rebase on what the other writer committed
+        raise Conflict(f"dataset {name} kept changing while this partition was committed; add it again")
 
     def _has_versions(self, session: Session, dataset: Dataset) -> bool:
         return session.scalars(select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset.id).limit(1)).first() is not None
@@ -269,12 +301,16 @@ class Datasets:
         total: int,
         bytes_new: int,
         bytes_stored: int,
+        expected_head: int | None,
     ) -> DatasetVersionView:
+        """Insert the version in one transaction; with ``expected_head`` (0: none yet) only if the
+        dataset's latest version number is still that (else :class:`_StaleHead`)."""
         for attempt in range(10):
             session = self.db.writer()
             try:
                 with session.begin():
-                    return self._insert(session, name, key, root, parts, message, source, files, total, bytes_new, bytes_stored)
+                    return self._insert(session, name, key, root, parts, message, source, files, total, bytes_new,
+                                        bytes_stored, expected_head)
             except sa_exc.IntegrityError:
                 if attempt == 9:
                     raise Conflict(f"could not allocate a version number for dataset {name}") from None
@@ -285,6 +321,7 @@ class Datasets:
     def _insert(
         self, session: Session, name: str, key: str | None, root: TreeEntry, parts: dict[str, TreeEntry],
         message: str, source: str, files: int, total: int, bytes_new: int, bytes_stored: int,
+        expected_head: int | None,
     ) -> DatasetVersionView:
         query = select(Dataset).where(Dataset.name == name).with_for_update()
         dataset = session.scalars(query).first()
@@ -294,7 +331,10 @@ class Datasets:
             dataset = session.scalars(query).one()
         elif key and not dataset.partition_key:
             dataset.partition_key = key
-        number = (session.scalar(select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == dataset.id)) or 0) + 1
+        head = session.scalar(select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == dataset.id)) or 0
+        if expected_head is not None and head != expected_head:
+            raise _StaleHead(head)
+        number = head + 1
         version_id = session.execute(
             insert(DatasetVersion.__table__).values(
                 dataset_id=dataset.id, number=number, digest=root.id, root_kind=root.kind, message=message,
@@ -390,6 +430,10 @@ class Datasets:
         summary = {"number": latest.number, "digest": latest.digest, "root_kind": latest.root_kind,
                    "source": latest.source, "bytes": latest.bytes}
         return status_of(self.repo, self.cache, name, summary, path)
+
+
+class _StaleHead(Exception):
+    """The dataset's head moved between reading it and committing on top of it."""
 
 
 def _parse_partition(text: str) -> tuple[str, str]:

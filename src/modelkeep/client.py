@@ -19,6 +19,7 @@ from modelkeep.errors import (
     ModelKeepError,
     NotFound,
     PermissionDenied,
+    ServerError,
     Unauthenticated,
 )
 from modelkeep.services.search import SearchPage
@@ -27,8 +28,23 @@ from modelkeep.store.repository import Repository
 
 ERRORS: dict[int, type[ModelKeepError]] = {
     401: Unauthenticated, 403: PermissionDenied, 404: NotFound, 409: Conflict, 413: InvalidInput, 422: InvalidInput,
-    500: IntegrityError,
 }
+KINDS: dict[str, type[ModelKeepError]] = {kind.__name__: kind for kind in (
+    NotFound, Conflict, InvalidInput, PermissionDenied, Unauthenticated, IntegrityError, ServerError)}
+
+
+def error_from_response(status: int, body: Any) -> ModelKeepError:
+    """The error the server raised, rebuilt from the kind it names in the body (else from the status);
+    an internal failure of the server is a :class:`ServerError`, never an integrity failure of ours."""
+    if not isinstance(body, dict):
+        body = {"message": str(body)}
+    message = str(body.get("message") or "").strip() or f"the server answered HTTP {status}"
+    kind = KINDS.get(str(body.get("error"))) or ERRORS.get(status)
+    if kind is None:
+        kind = ServerError if status >= 500 else ModelKeepError
+        if status >= 500:
+            message = f"the server failed (HTTP {status}): {message}"
+    return kind(message, hint=body.get("hint") or ("see the server's log" if kind is ServerError else None))
 
 
 class RemoteRegistry:
@@ -50,8 +66,7 @@ class RemoteRegistry:
                 body = response.json()
             except ValueError:
                 body = {"message": response.text}
-            kind = ERRORS.get(response.status_code, ModelKeepError)
-            raise kind(body.get("message", f"HTTP {response.status_code}"), hint=body.get("hint"))
+            raise error_from_response(response.status_code, body)
         return response.json() if response.content else None
 
     @staticmethod
@@ -123,8 +138,11 @@ class RemoteRegistry:
         with self.http.stream("GET", f"/api/v1/models/{name}/versions/{spec}/artifact") as response:
             if response.status_code >= 400:
                 response.read()
-                body = response.json()
-                raise ERRORS.get(response.status_code, ModelKeepError)(body.get("message", ""), hint=body.get("hint"))
+                try:
+                    body = response.json()
+                except ValueError:
+                    body = {"message": response.text}
+                raise error_from_response(response.status_code, body)
             with open(tmp, "wb") as handle:
                 for chunk in response.iter_bytes():
                     handle.write(chunk)

@@ -8,7 +8,8 @@
     ├── InvalidInput        (also a ValueError)      malformed input; the message says what is valid
     ├── PermissionDenied    (also a PermissionError) the caller may not do this
     │   └── Unauthenticated                          no valid credentials were presented
-    └── IntegrityError                               stored bytes or rows are not what they claim to be
+    ├── IntegrityError                               stored bytes or rows are not what they claim to be
+    └── ServerError                                  the server failed on a valid request (its bug, not yours)
 
 Interfaces map these to exit codes (``cli/``) and HTTP statuses (``api/``) in one place each;
 library code raises them and translates third-party exceptions at its boundary with
@@ -54,6 +55,10 @@ class IntegrityError(ModelKeepError):
     """Stored content does not match its digest, or the store is damaged."""
 
 
+class ServerError(ModelKeepError):
+    """The modelkeep server answered with an internal error; the request itself may be fine."""
+
+
 __all__ = [
     "Conflict",
     "IntegrityError",
@@ -61,5 +66,6 @@ __all__ = [
     "ModelKeepError",
     "NotFound",
     "PermissionDenied",
+    "ServerError",
     "Unauthenticated",
 ]

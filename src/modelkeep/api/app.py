@@ -89,6 +89,14 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         status = next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
         return JSONResponse({"error": type(exc).__name__, "message": str(exc), "hint": exc.hint}, status_code=status)
 
+    @app.exception_handler(Exception)
+    async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
+        import logging
+
+        logging.getLogger("modelkeep.server").exception("unhandled error", exc_info=exc)
+        return JSONResponse({"error": "ServerError", "message": f"the server failed on this request ({type(exc).__name__})",
+                             "hint": "see the server's log"}, status_code=500)
+
     @app.exception_handler(RequestValidationError)
     async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]

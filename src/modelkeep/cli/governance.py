@@ -43,6 +43,19 @@ def _show_request(doc: dict[str, Any], json_out: bool) -> None:
         out.print(f"  gate {'passed' if gate['passed'] else 'FAILED'}: {gate['gate']} ({gate['detail']})", markup=False)
     for review in doc["reviews"]:
         out.print(f"  {review['decision']} by {review['reviewer']}: {review['comment']}", markup=False)
+        for gate in review.get("gates") or []:
+            out.print(f"    gate at approval {'passed' if gate['passed'] else 'FAILED'}: {gate['gate']} ({gate['detail']})",
+                      markup=False)
+
+
+def _exit_if_blocked(doc: dict[str, Any]) -> None:
+    """A blocked promotion is not a success: say which gates failed and exit 1."""
+    if doc["status"] != "blocked":
+        return
+    gates = doc.get("gates_at_approval") or doc["gates"]
+    failed = ", ".join(g["gate"] for g in gates if not g["passed"]) or "a gate"
+    err_console().print(f"error: promotion {doc['id']} is blocked: {failed} failed", markup=False)
+    raise typer.Exit(1)
 
 
 def promote(
@@ -56,15 +69,19 @@ def promote(
     doc = _promotions().request(ref, to, justification, ticket)
     if json_out:
         emit_json(doc)
-        return
-    typer.echo(doc["id"])
-    _show_request(doc, False)
+    else:
+        typer.echo(doc["id"])
+        _show_request(doc, False)
+    _exit_if_blocked(doc)
 
 
 def approve(request_id: Annotated[int, typer.Argument()], message: Annotated[str, typer.Option("-m")] = "",
             json_out: JsonFlag = False) -> None:
-    """Approve a promotion request (not your own); the last required approval applies it."""
-    _show_request(_promotions().review(request_id, "approve", message), json_out)
+    """Approve a promotion request (not your own); the last required approval applies it, after the gates
+    are checked again against the policy and the alias holder of this moment."""
+    doc = _promotions().review(request_id, "approve", message)
+    _show_request(doc, json_out)
+    _exit_if_blocked(doc)
 
 
 def reject(request_id: Annotated[int, typer.Argument()], message: Annotated[str, typer.Option("-m")] = "",
@@ -101,7 +118,8 @@ def protect(
     model: Annotated[str, typer.Argument(help="Model name, or '*' for every model.")],
     alias: Annotated[str, typer.Argument()],
     approvals: Annotated[int, typer.Option("--approvals", help="Approvals required.")] = 1,
-    gates: Annotated[Path | None, typer.Option("--gates", help="JSON/YAML: min_metrics, compare_with_current, required_tags.")] = None,
+    gates: Annotated[Path | None, typer.Option("--gates", help="JSON/YAML file, e.g. {min_metrics: {auc: 0.9}, "
+                                 "compare_with_current: {metric: auc, max_drop: 0.01}, required_tags: [evaluated]}.")] = None,
 ) -> None:
     """Protect an alias: it then moves only through promotion requests (admin)."""
     from modelkeep.services.metadata import load_document

@@ -1,7 +1,8 @@
 """The ``modelkeep`` / ``mk`` command line: the app, set-up commands, and error handling.
 
-Exit codes (``shared/CLI.md``): 0 ok; 1 bad input, not found or conflict; 2 usage error;
-3 integrity failure; 4 permission denied. Errors print one ``error: ...`` line (and a hint)
+Exit codes (``shared/CLI.md``): 0 ok; 1 bad input, not found, conflict or a blocked promotion;
+2 usage error; 3 integrity failure; 4 permission denied; 5 the server failed (HTTP 5xx that is
+not an integrity error). Errors print one ``error: ...`` line (and a hint)
 on stderr; ``--debug`` shows the traceback instead. Command modules import the services
 inside each command so ``mk --help`` stays fast.
 """
@@ -27,6 +28,7 @@ from modelkeep.errors import (
     IntegrityError,
     ModelKeepError,
     PermissionDenied,
+    ServerError,
 )
 
 app = typer.Typer(
@@ -140,14 +142,18 @@ def config_set(
     err_console().print(f"{key} = {value}")
 
 
-EXIT_CODES: list[tuple[type[ModelKeepError], int]] = [(IntegrityError, 3), (PermissionDenied, 4)]
+EXIT_CODES: list[tuple[type[ModelKeepError], int]] = [(IntegrityError, 3), (PermissionDenied, 4), (ServerError, 5)]
 
 
 def _fail(message: str, hint: str | None, code: int) -> NoReturn:
-    err = err_console()
-    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    if hint:
-        err.print(f"hint: {hint}", markup=False, highlight=False, soft_wrap=True)
+    """One ``error:`` line that always says what went wrong (plain writes: nothing to mis-render)."""
+    message = " ".join(str(message).split()) or "an error with no message"
+    lines = f"error: {message}\n" + (f"hint: {hint}\n" if hint else "")
+    try:
+        sys.stderr.write(lines)
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr closed: the exit code still tells
+        pass
     raise SystemExit(code)
 
 
@@ -185,7 +191,7 @@ def run() -> None:
     except Exception as exc:  # an unexpected failure: a message, never a traceback
         if _DEBUG:
             raise
-        _fail(f"{type(exc).__name__}: {exc}", "run again with --debug for the traceback", 1)
+        _fail(f"{type(exc).__name__}: {exc}".rstrip(": "), "run again with --debug for the traceback", 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

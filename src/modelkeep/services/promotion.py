@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -31,12 +32,46 @@ from modelkeep.version import validate_alias
 GATE_KEYS = {"min_metrics", "compare_with_current", "required_tags"}
 
 
+class _CompareGate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    metric: str = Field(min_length=1, max_length=200)
+    max_drop: float = Field(default=0.0, ge=0)
+
+
+class GatePolicy(BaseModel):
+    """The gates of a protected alias, checked when they are set (not when a promotion trips on them)."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_metrics: dict[str, float] = Field(default_factory=dict)
+    compare_with_current: _CompareGate | None = None
+    required_tags: list[str] = Field(default_factory=list)
+
+
+GATES_FORM = ("a mapping with min_metrics: {METRIC: NUMBER}, compare_with_current: {metric: METRIC, max_drop: NUMBER} "
+              "and required_tags: [TAG, ...]")
+
+
+def validate_gates(gates: Any) -> dict[str, Any]:
+    """The gates in their canonical form, or :class:`InvalidInput` naming what is wrong and what is valid."""
+    if gates is None:
+        return {}
+    if not isinstance(gates, dict):
+        raise InvalidInput(f"gates must be {GATES_FORM}; got {type(gates).__name__}")
+    try:
+        policy = GatePolicy.model_validate(gates)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'gates'}: {e['msg']}" for e in exc.errors())
+        raise InvalidInput(f"invalid gates ({problems}); gates are {GATES_FORM}") from None
+    return policy.model_dump(exclude_defaults=True)
+
+
 def _request_dict(request: PromotionRequest, model: str) -> dict[str, Any]:
     approvals = [r for r in request.reviews if r["decision"] == "approve"]
     return {
         "id": request.id, "model": model, "version": request.version, "alias": request.alias,
         "status": request.status, "justification": request.justification, "ticket": request.ticket,
         "requested_by": request.requested_by, "gates": request.gates, "reviews": request.reviews,
+        "gates_at_approval": next((r["gates"] for r in reversed(request.reviews) if "gates" in r), None),
         "approvals": len(approvals), "created_at": request.created_at.isoformat() + "Z",
         "decided_at": request.decided_at.isoformat() + "Z" if request.decided_at else None,
     }
@@ -57,9 +92,11 @@ class Promotions:
         self.access.check("admin")
         if not 0 <= required_approvals <= 10:
             raise InvalidInput("required_approvals must be between 0 and 10")
-        unknown = set(gates or {}) - GATE_KEYS
-        if unknown:
-            raise InvalidInput(f"unknown gates {sorted(unknown)}: valid gates are {sorted(GATE_KEYS)}")
+        if isinstance(gates, dict):
+            unknown = set(gates) - GATE_KEYS
+            if unknown:
+                raise InvalidInput(f"unknown gates {sorted(unknown)}: valid gates are {sorted(GATE_KEYS)}")
+        gates = validate_gates(gates)
         with self.db.writer() as session, session.begin():
             row = session.get(ProtectedAlias, (model, alias))
             if row is None:
@@ -75,6 +112,11 @@ class Promotions:
     # --- gates --------------------------------------------------------------------------
 
     def _gates(self, version: VersionView, current: VersionView | None, gates: dict[str, Any]) -> list[dict[str, Any]]:
+        try:
+            gates = validate_gates(gates)
+        except InvalidInput as exc:  # a policy stored before policies were checked: it blocks, it does not crash
+            return [{"gate": "policy", "passed": False, "detail": f"the alias's policy is invalid: {exc}; "
+                     "an admin must set it again with 'mk protect'"}]
         results = []
         for metric, threshold in sorted((gates.get("min_metrics") or {}).items()):
             value = version.metrics.get(metric)
@@ -154,18 +196,37 @@ class Promotions:
                     raise Conflict(f"promotion {request_id} is {request.status}, not pending")
                 if any(r["reviewer"] == self.user and r["decision"] == "approve" for r in request.reviews):
                     raise Conflict(f"{self.user} already approved promotion {request_id}")
-            request.reviews = [*request.reviews, {"reviewer": self.user, "decision": decision, "comment": comment,
-                                                  "at": utcnow().isoformat() + "Z"}]
+            review: dict[str, Any] = {"reviewer": self.user, "decision": decision, "comment": comment,
+                                      "at": utcnow().isoformat() + "Z"}
+            gates: list[dict[str, Any]] | None = None
+            if decision == "approve":
+                # The policy and the alias holder of this moment decide, not those of when it was filed.
+                policy = self._policy(session, model.name, request.alias)
+                gates = self._gates_now(model.name, request.version, request.alias, policy)
+                review["gates"] = gates
+            request.reviews = [*request.reviews, review]
             audit.append(session, self.user, f"promotion.{decision}", f"model:{model.name}@{request.version}", source=self.registry.source,
-                         detail={"request": request_id, "comment": comment})
+                         detail={"request": request_id, "comment": comment, **({"gates": gates} if gates is not None else {})})
             if decision == "reject":
                 request.status, request.decided_at = "rejected", utcnow()
+            elif gates is not None and not all(g["passed"] for g in gates):
+                request.status, request.decided_at = "blocked", utcnow()
+                audit.append(session, self.user, "promotion.block", f"model:{model.name}@{request.version}",
+                             source=self.registry.source, outcome="blocked",
+                             detail={"request": request_id, "gates": gates, "reason": "gates failed at approval"})
             elif decision == "approve":
-                policy = self._policy(session, model.name, request.alias)
                 needed = policy.required_approvals if policy else 1
                 if sum(r["decision"] == "approve" for r in request.reviews) >= needed:
                     self._apply(session, request, model)
             return _request_dict(request, model.name)
+
+    def _gates_now(self, model: str, version: str, alias: str, policy: ProtectedAlias | None) -> list[dict[str, Any]]:
+        candidate = self.registry.get(f"{model}@{version}")
+        try:
+            current: VersionView | None = self.registry.get(f"{model}@{alias}")
+        except NotFound:
+            current = None
+        return self._gates(candidate, current, policy.gates if policy else {})
 
     def withdraw(self, request_id: int) -> dict[str, Any]:
         with self.db.writer() as session, session.begin():

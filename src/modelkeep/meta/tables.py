@@ -384,6 +384,16 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str | None] = mapped_column(String(64), nullable=True)  # HMAC of hash, key kept outside the database
+
+
+class IdSequence(Base):
+    """Ids handed out so far, per table whose ids must never be reused (runs), on every database."""
+
+    __tablename__ = "id_sequences"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer)
 
 
 class AliasChange(Base):

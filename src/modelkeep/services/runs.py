@@ -27,6 +27,7 @@ from modelkeep.capture.git import capture_git
 from modelkeep.capture.seeds import seed_everything
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.meta.db import Database
+from modelkeep.meta.sequences import next_id
 from modelkeep.meta.tables import (
     LineageEdge,
     Run,
@@ -112,12 +113,13 @@ class Runs:
             code["diff_bytes"] = len(diff)
         environment["capture_ms"] = round((time.perf_counter() - started) * 1000, 1)
         with self.db.writer() as session, session.begin():
-            run_id = session.execute(
+            run_id = next_id(session, "runs", Run.id)
+            session.execute(
                 insert(Run.__table__).values(
-                    name=name or f"run-{int(time.time())}", project=project, status="running", command=command,
+                    id=run_id, name=name or f"run-{int(time.time())}", project=project, status="running", command=command,
                     environment=environment, code=code, warnings=[], started_at=utcnow(), created_by=self.user,
                 )
-            ).inserted_primary_key[0]
+            )
             audit.append(session, self.user, "run.start", run_node(run_id),
                          detail={"name": name, "project": project, "command": command, "commit": code.get("commit")})
         return ActiveRun(self, run_id, owns=True)

@@ -1,0 +1,18 @@
+"""Run ids are never reused after ``mk runs delete`` (issue 10), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from modelkeep.services.workspace import Workspace
+
+
+def test_run_ids_are_not_reused_after_delete(any_workspace: Workspace) -> None:
+    runs = any_workspace.runs
+    first = runs.start("a", command=["true"])
+    second = runs.start("b", command=["true"])
+    second.end("finished", exit_code=0)
+    runs.delete(second.id)
+    third = runs.start("c", command=["true"])
+    assert third.id > second.id > first.id
+    runs.delete(third.id)
+    runs.delete(first.id)
+    assert runs.start("d", command=["true"]).id == third.id + 1

@@ -165,8 +165,13 @@ class RemoteRegistry:
     def withdraw(self, request_id: int) -> dict[str, Any]:
         return dict(self._call("POST", f"/api/v1/promotions/{request_id}/withdraw"))
 
-    def audit_verify(self) -> dict[str, Any]:
+    def audit_verify(self, checkpoints: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        if checkpoints is not None:
+            return dict(self._call("POST", "/api/v1/audit/verify", json={"checkpoints": checkpoints}))
         return dict(self._call("GET", "/api/v1/audit/verify"))
+
+    def audit_checkpoint(self) -> dict[str, Any]:
+        return dict(self._call("POST", "/api/v1/audit/checkpoints"))
 
     def search(self, filter_text: str | None = None, *, order_by: str | None = None, limit: int = 50,
                cursor: str | None = None) -> SearchPage:

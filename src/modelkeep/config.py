@@ -34,6 +34,9 @@ KNOWN_KEYS = {
     "user.name": "the name recorded as created_by",
     "remote.origin": "the default remote store for push/pull",
     "store.compression": "zstd level for new chunks (-7..19) or 'off' (default: the store's config, level 1)",
+    "audit.key_file": "file holding the audit chain's HMAC key (default .modelkeep/keys/audit.key; keep it apart)",
+    "audit.signing_key": "Ed25519 key (PEM) that signs audit checkpoints (default .modelkeep/keys/audit-signing.pem)",
+    "audit.checkpoint_every": "the server signs a checkpoint every N audit entries (default 1000)",
 }
 _KEY = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_.-]*\Z")
 

@@ -44,7 +44,11 @@ class InvalidInput(ModelKeepError, ValueError):
 
 
 class PermissionDenied(ModelKeepError, PermissionError):
-    """The caller lacks the permission for this operation."""
+    """The caller lacks the permission for this operation (``actor`` and ``permission`` where known,
+    for the audit entry of the refusal)."""
+
+    actor: str | None = None
+    permission: str | None = None
 
 
 class Unauthenticated(PermissionDenied):

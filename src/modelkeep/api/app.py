@@ -66,9 +66,12 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     stop = threading.Event()
 
     def dispatcher() -> None:  # the outbox is in the database, so any replica may deliver it
+        from modelkeep.services.audit_checkpoint import periodic_checkpoint
+
         hooks = workspace.as_user("modelkeep-server").webhooks
         while not stop.wait(1.0):
             try:
+                periodic_checkpoint(workspace.db, workspace.config)
                 hooks.dispatch()
             except Exception:  # a failing dispatch must not stop the loop; deliveries keep their state
                 continue
@@ -84,8 +87,22 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     app = FastAPI(title="modelkeep", version=__version__, lifespan=lifespan, responses=ERROR_RESPONSES,
                   description="Model registry, datasets, promotions and audit of modelkeep.")
 
+    def audit_denied(request: Request, exc: PermissionDenied) -> None:
+        from modelkeep.services import audit
+
+        actor = getattr(exc, "actor", None) or "anonymous"
+        with workspace.db.writer() as session, session.begin():
+            audit.append(session, actor, "access.login" if isinstance(exc, Unauthenticated) else "access.check",
+                         f"http:{request.method} {request.url.path}"[:300], outcome="denied",
+                         source=request.client.host if request.client else "unknown",
+                         detail={"reason": str(exc), "permission": getattr(exc, "permission", None)})
+
     @app.exception_handler(ModelKeepError)
-    async def domain_error(_request: Request, exc: ModelKeepError) -> JSONResponse:
+    async def domain_error(request: Request, exc: ModelKeepError) -> JSONResponse:
+        from starlette.concurrency import run_in_threadpool
+
+        if isinstance(exc, PermissionDenied):  # refused attempts are audited too (outcome 'denied')
+            await run_in_threadpool(audit_denied, request, exc)
         status = next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
         return JSONResponse({"error": type(exc).__name__, "message": str(exc), "hint": exc.hint}, status_code=status)
 
@@ -336,7 +353,29 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         ws.access.check("audit.read")
         return verify_chain(ws.db)
 
+    @app.post("/api/v1/audit/verify")
+    def audit_verify_checkpoints(ws: Ws, body: CheckpointsBody) -> dict[str, Any]:
+        """The chain check plus each signed checkpoint against this server's public key."""
+        from modelkeep.services.audit_checkpoint import verify_against
+        from modelkeep.services.audit_keys import load_public_key, public_key_path
+
+        ws.access.check("audit.read")
+        return verify_against(ws.db, body.checkpoints, load_public_key(public_key_path(ws.config)))
+
+    @app.post("/api/v1/audit/checkpoints", status_code=201)
+    def audit_checkpoint(ws: Ws) -> dict[str, Any]:
+        """Sign the chain's head now (admin); keep what comes back outside the database."""
+        from modelkeep.services.audit_checkpoint import make_checkpoint
+        from modelkeep.services.audit_keys import signing_key
+
+        ws.access.check("admin")
+        return make_checkpoint(ws.db, signing_key(ws.config))
+
     return app
+
+
+class CheckpointsBody(BaseModel):
+    checkpoints: list[dict[str, Any]]
 
 
 def bootstrap(workspace: Workspace) -> str | None:

@@ -157,23 +157,73 @@ def audit_log(
 
 
 @audit_app.command("verify")
-def audit_verify(json_out: JsonFlag = False) -> None:
-    """Recompute the hash chain: detects any edited, removed or reordered entry (exit 3)."""
+def audit_verify(
+    checkpoint: Annotated[Path | None, typer.Option(
+        "--checkpoint", help="File of signed checkpoints (from 'mk audit checkpoint'): also detects truncation and a "
+        "recomputed chain.")] = None,
+    public_key: Annotated[Path | None, typer.Option(
+        "--public-key", help="Ed25519 public key (PEM) the checkpoints were signed with (default: the repository's).")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Recompute the keyed hash chain: detects any edited, removed or reordered entry (exit 3)."""
     remote = server_client()
-    if remote is not None:
+    if remote is not None and checkpoint is None:
         result = remote.audit_verify()
+    elif checkpoint is not None:
+        from modelkeep.services.audit_checkpoint import read_checkpoints, verify_against
+        from modelkeep.services.audit_keys import load_public_key, public_key_path
+
+        checkpoints = read_checkpoints(checkpoint)
+        if remote is not None:
+            result = remote.audit_verify(checkpoints)
+        else:
+            ws = _ws()
+            result = verify_against(ws.db, checkpoints, load_public_key(public_key or public_key_path(ws.config)))
     else:
         from modelkeep.services.audit import verify_chain
 
         result = verify_chain(_ws().db)
     if json_out:
         emit_json(result)
-    elif result["ok"]:
-        out_console().print(f"ok: {result['entries']} entries, chain intact", markup=False)
     else:
-        err_console().print(f"audit chain broken at entry {result['first_bad']}: {result['reason']}", markup=False)
+        if result["ok"]:
+            out_console().print(f"ok: {result['entries']} entries, chain intact"
+                                + (", every MAC valid" if result.get("keyed") else ""), markup=False)
+        elif result.get("first_bad") is not None:
+            err_console().print(f"audit chain broken at entry {result['first_bad']}: {result['reason']}", markup=False)
+        for check in result.get("checkpoints", []):
+            stream = out_console() if check["ok"] else err_console()
+            stream.print(f"checkpoint of entry {check['seq']} ({check['at']}): {'ok' if check['ok'] else 'FAILED'}: "
+                         f"{check['reason']}", markup=False)
     if not result["ok"]:
         raise typer.Exit(3)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Append the signed checkpoint to this file (one JSON document per line); default: stdout.")] = None,
+) -> None:
+    """Sign the audit chain's head (Ed25519) and write it outside the database, for 'mk audit verify --checkpoint'."""
+    import json
+
+    remote = server_client()
+    if remote is not None:
+        doc = remote.audit_checkpoint()
+    else:
+        from modelkeep.services.audit_checkpoint import make_checkpoint
+        from modelkeep.services.audit_keys import signing_key
+
+        ws = _ws()
+        ws.access.check("admin")
+        doc = make_checkpoint(ws.db, signing_key(ws.config))
+    line = json.dumps(doc, sort_keys=True) + "\n"
+    if out is None:
+        typer.echo(line, nl=False)
+        return
+    with open(out, "a") as handle:
+        handle.write(line)
+    err_console().print(f"checkpoint of entry {doc['seq']} appended to {out}", markup=False)
 
 
 @audit_app.command("holder")

@@ -28,6 +28,9 @@ class Database:
     url: str
     engine: Engine
     write_engine: Engine
+    # The audit chain's HMAC key: it lives outside the database (see services/audit_keys.py) and
+    # reaches each write transaction through ``Session.info``.
+    audit_key: bytes | None = None
 
     @property
     def dialect(self) -> str:
@@ -37,7 +40,7 @@ class Database:
         return Session(self.engine, expire_on_commit=False)
 
     def writer(self) -> Session:
-        return Session(self.write_engine, expire_on_commit=False)
+        return Session(self.write_engine, expire_on_commit=False, info={"audit_key": self.audit_key})
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -237,7 +237,9 @@ class Access:
     def check(self, permission: str, *, model: str | None = None, project: str | None = None, user: str | None = None) -> None:
         who = user or self.actor
         if not self.allowed(who, permission, model=model, project=project):
-            raise PermissionDenied(f"{who} may not {permission}" + (f" on {model}" if model else ""),
-                                   hint="ask an admin for a role that grants it (mk role bind)")
+            denied = PermissionDenied(f"{who} may not {permission}" + (f" on {model}" if model else ""),
+                                      hint="ask an admin for a role that grants it (mk role bind)")
+            denied.actor, denied.permission = who, permission
+            raise denied
 
 

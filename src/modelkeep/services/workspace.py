@@ -83,7 +83,13 @@ class Workspace:
 
 
 def _assemble(config: RepoConfig, *, migrate: bool, create_store: bool) -> Workspace:
+    from modelkeep.services.audit import seal
+    from modelkeep.services.audit_keys import mac_key
+
     db = open_database(config.db_url, migrate=migrate)
+    db.audit_key, created = mac_key(config)
+    if created:  # entries written before the key existed get their MACs now, before anyone relies on them
+        seal(db)
     repo = Repository.open(open_backend(config.store_url), create=create_store)
     compression = config.get("store.compression")
     if compression is not None:

@@ -71,8 +71,9 @@ class RemoteRegistry:
 
     @staticmethod
     def _split(ref: str) -> tuple[str, str]:
-        name, _, spec = ref.partition("@")
-        return name, spec or "latest"
+        from modelkeep.services.inputs import split_ref
+
+        return split_ref(ref)
 
     def get(self, ref: str) -> VersionView:
         name, spec = self._split(ref)

@@ -185,7 +185,7 @@ class VersionSpec:
             version = MLVersion.parse(raw)
             return cls("exact", raw, version, None)
         if ALIAS_PATTERN.match(raw):
-            return cls("alias", raw, alias=raw)
+            return cls("alias", raw, alias=raw.lower())
         raise InvalidInput(f"invalid version spec {raw!r}; {SPEC_FORMS}")
 
     def matches(self, version: MLVersion) -> bool:
@@ -209,13 +209,15 @@ def _upper_after(fixed: tuple[int, ...]) -> MLVersion | None:
 
 
 def validate_alias(name: str) -> str:
-    """Check an alias name; aliases must not look like versions or specs."""
-    if not isinstance(name, str) or not ALIAS_PATTERN.match(name) or name == "latest":
+    """Check an alias name and return its canonical (lower-case) form; aliases must not look like
+    versions or specs. ``Production`` and ``production`` are one alias: a protected alias cannot
+    be side-stepped by changing case."""
+    if not isinstance(name, str) or not ALIAS_PATTERN.match(name) or name.lower() == "latest":
         raise InvalidInput(
             f"invalid alias {name!r}: an alias starts with a letter and has up to 63 letters, "
             "digits, '-' or '_' ('latest' is reserved)"
         )
-    return name
+    return name.lower()
 
 
 __all__ = ["MLVersion", "Part", "VersionSpec", "sort_key_prefix", "validate_alias"]

@@ -27,8 +27,11 @@ def split_ref(ref: str) -> tuple[str, str]:
     """``NAME@SPEC`` → (name, spec); ``NAME`` alone means ``NAME@latest``."""
     if not isinstance(ref, str) or not ref.strip():
         raise InvalidInput("empty model reference; use NAME@SPEC, e.g. fraud@1.2.0 or fraud@production")
-    name, _, spec = ref.strip().partition("@")
+    name, at, spec = ref.strip().partition("@")
     check_name(name)
+    if at and not spec:
+        raise InvalidInput(f"{ref!r} ends with '@' but names no version or alias; use NAME@SPEC (e.g. {name}@latest, "
+                           f"{name}@1.2.0, {name}@production) or NAME alone for the latest")
     return name, spec or "latest"
 
 

@@ -88,7 +88,7 @@ class Promotions:
 
     def protect(self, model: str, alias: str, *, required_approvals: int = 1, gates: dict[str, Any] | None = None) -> None:
         """Protect ``alias`` of ``model`` (``*``: of every model) — admin only."""
-        validate_alias(alias)
+        alias = validate_alias(alias)
         self.access.check("admin")
         if not 0 <= required_approvals <= 10:
             raise InvalidInput("required_approvals must be between 0 and 10")
@@ -143,7 +143,7 @@ class Promotions:
     # --- requests -----------------------------------------------------------------------
 
     def request(self, ref: str, alias: str, justification: str, ticket: str = "") -> dict[str, Any]:
-        validate_alias(alias)
+        alias = validate_alias(alias)
         if not justification or not justification.strip():
             raise InvalidInput("a promotion needs a justification (--justification TEXT)")
         version = self.registry.get(ref)
@@ -278,6 +278,7 @@ class Promotions:
 
     def rollback(self, name: str, alias: str) -> dict[str, Any]:
         """Return ``alias`` to the version that held it before its last move (audited)."""
+        alias = validate_alias(alias)
         self.access.check("alias.rollback", model=name)
         with self.db.writer() as session, session.begin():
             model = session.scalars(select(Model).where(Model.name == name).with_for_update()).first()
@@ -297,6 +298,7 @@ class Promotions:
 
     def holder_at(self, name: str, alias: str, when: datetime) -> str | None:
         """The version ``alias`` pointed at, at ``when`` (UTC), or None."""
+        alias = validate_alias(alias)
         _, _ = split_ref(name)
         with self.db.reader() as session:
             model = session.scalars(select(Model).where(Model.name == name)).first()

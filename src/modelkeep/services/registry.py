@@ -483,7 +483,7 @@ class Registry:
             PermissionDenied: the alias is protected (it moves only through a promotion request)
                 or the actor may not set it.
         """
-        validate_alias(alias)
+        alias = validate_alias(alias)
         name, spec = split_ref(ref)
         self.authorize(f"alias.set:{alias}", name)
 
@@ -529,6 +529,7 @@ class Registry:
 
     def delete_alias(self, name: str, alias: str) -> None:
         check_name(name)
+        alias = validate_alias(alias)
         self.authorize(f"alias.set:{alias}", name)
 
         def work(session: Session) -> None:

@@ -29,6 +29,17 @@ def upgrade() -> None:
     bind.execute(sa.text("INSERT INTO id_sequences (name, last_value) VALUES ('runs', :top)"), {"top": top})
     with op.batch_alter_table("audit_log") as batch:
         batch.add_column(sa.Column("mac", sa.String(64), nullable=True))
+    # Alias names are case-folded from now on; existing ones follow unless a lower-case twin exists
+    # (then the mixed-case one keeps its name and can only be deleted by an admin in the database).
+    bind.execute(sa.text(
+        "UPDATE aliases SET name = lower(name) WHERE name <> lower(name) AND NOT EXISTS "
+        "(SELECT 1 FROM aliases other WHERE other.model_id = aliases.model_id AND other.name = lower(aliases.name))"))
+    bind.execute(sa.text("UPDATE alias_history SET alias = lower(alias)"))
+    bind.execute(sa.text("UPDATE promotion_requests SET alias = lower(alias)"))
+    bind.execute(sa.text(
+        "UPDATE protected_aliases SET alias = lower(alias) WHERE alias <> lower(alias) AND NOT EXISTS "
+        "(SELECT 1 FROM protected_aliases other WHERE other.model = protected_aliases.model "
+        "AND other.alias = lower(protected_aliases.alias))"))
 
 
 def downgrade() -> None:

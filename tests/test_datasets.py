@@ -49,7 +49,7 @@ def test_add_log_ls_cat_checkout(any_workspace: Workspace, tmp_path: Path) -> No
     assert ds.get(f"train@{v2.digest[:8]}").number == 2
     doc = diff_dataset_versions(ds, "train@1", "train@2")
     assert [m["path"] for m in doc["modified"]] == ["train.csv"]
-    assert doc["rows"]["train.csv"] == {"rows_a": 50_001, "rows_b": 50_002, "added": 1, "removed": 0, "exact": True}
+    assert doc["rows"]["train.csv"] == {"rows_a": 50_000, "rows_b": 50_001, "added": 1, "removed": 0, "exact": True}
 
 
 def test_status_uses_stat_cache_and_sees_changes(workspace: Workspace, tmp_path: Path) -> None:

@@ -36,8 +36,10 @@ KNOWN_KEYS = {
     "store.compression": "zstd level for new chunks (-7..19) or 'off' (default: the store's config, level 1)",
     "audit.key_file": "file holding the audit chain's HMAC key (default .modelkeep/keys/audit.key; keep it apart)",
     "audit.signing_key": "Ed25519 key (PEM) that signs audit checkpoints (default .modelkeep/keys/audit-signing.pem)",
+    "server.max_upload_bytes": "largest artifact one upload may carry (default 10 GiB)",
     "audit.checkpoint_every": "the server signs a checkpoint every N audit entries (default 1000)",
 }
+_REMOTE = re.compile(r"remote\.[a-z][a-z0-9_-]*\Z")
 _KEY = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_.-]*\Z")
 
 
@@ -83,10 +85,10 @@ class RepoConfig:
 
     def set(self, key: str, value: str) -> None:
         """Set a key and write the file atomically."""
-        if not _KEY.match(key):
+        if not _KEY.match(key) or not (key in KNOWN_KEYS or _REMOTE.match(key)):
             raise InvalidInput(
-                f"invalid config key {key!r}: keys are SECTION.NAME in lower case, "
-                f"e.g. {', '.join(sorted(KNOWN_KEYS))}"
+                f"unknown config key {key!r}: valid keys are {', '.join(sorted(KNOWN_KEYS))} and remote.NAME "
+                "(a named remote store)"
             )
         self.values[key] = value
         write_config(self.root / CONFIG_FILE, self.values)

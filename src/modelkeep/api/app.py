@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelkeep import __version__
@@ -31,11 +31,13 @@ from modelkeep.errors import (
     Unauthenticated,
 )
 from modelkeep.services.deploy import requests as deploy_requests
+from modelkeep.services.audit_checkpoint import Checkpoint
 from modelkeep.services.views import VersionView
 from modelkeep.services.workspace import Workspace
 
 STATUS = [(NotFound, 404), (Conflict, 409), (InvalidInput, 422), (Unauthenticated, 401), (PermissionDenied, 403),
           (IntegrityError, 500)]
+DEFAULT_MAX_UPLOAD = 10 << 30  # one artifact upload; a server sets server.max_upload_bytes
 MAX_BODY = 8 << 20  # JSON requests; artifacts travel through the store, not through this API
 
 
@@ -162,7 +164,8 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         """A version the caller may read: readers any, deployment systems approved ones only."""
         if ws.access.allowed(ws.access.actor, "model.read", model=name):
             return ws.registry.get(f"{name}@{spec}")
-        ws.access.check("model.read_approved", model=name)
+        if not ws.access.allowed(ws.access.actor, "model.read_approved", model=name):
+            ws.access.check("model.read", model=name)  # says what a reader lacks, not the deployment-only permission
         view = ws.registry.get(f"{name}@{spec}")
         if not ws.promotions.approved(view):
             raise PermissionDenied(f"{view.ref} is not an approved version; deployment tokens read only those")
@@ -184,7 +187,9 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
 
     @app.post("/api/v1/artifacts", status_code=201)
     async def upload_artifact(request: Request, ws: Ws,
-                              filename: Annotated[str, Query(pattern=r"^[^/\\]{1,255}$")] = "artifact") -> dict[str, Any]:
+                              filename: Annotated[str, Query(pattern=r"^[^/\\\x00]{1,255}$",
+                                                             description="a file name: no '/', '\\', '.' or '..'")
+                                                             ] = "artifact") -> dict[str, Any]:
         """Stream a file into the store (never whole in memory); register it with {"artifact": ...}."""
         import os
         import tempfile
@@ -193,11 +198,22 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         from starlette.concurrency import run_in_threadpool
 
         ws.access.check("model.write")
+        if filename in (".", ".."):
+            raise InvalidInput(f"filename {filename!r} is not a file name; give the artifact's own name, e.g. model.onnx")
+        limit = int(ws.config.get("server.max_upload_bytes") or DEFAULT_MAX_UPLOAD)
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise InvalidInput(f"upload of {int(length):,} bytes is over this server's limit of {limit:,} bytes "
+                               "(server.max_upload_bytes)")
         folder = tempfile.mkdtemp(prefix="modelkeep-upload-")
         target = FilePath(folder) / "upload"  # the client's file name is never used on disk
         try:
+            received = 0
             with open(target, "wb") as handle:
                 async for chunk in request.stream():
+                    received += len(chunk)
+                    if received > limit:  # a chunked upload that never said its size
+                        raise InvalidInput(f"upload is over this server's limit of {limit:,} bytes (server.max_upload_bytes)")
                     handle.write(chunk)
             stored = await run_in_threadpool(ws.store.put_path, target)
         finally:
@@ -360,7 +376,8 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         from modelkeep.services.audit_keys import load_public_key, public_key_path
 
         ws.access.check("audit.read")
-        return verify_against(ws.db, body.checkpoints, load_public_key(public_key_path(ws.config)))
+        return verify_against(ws.db, [c.model_dump() for c in body.checkpoints],
+                              load_public_key(public_key_path(ws.config)))
 
     @app.post("/api/v1/audit/checkpoints", status_code=201)
     def audit_checkpoint(ws: Ws) -> dict[str, Any]:
@@ -375,7 +392,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
 
 
 class CheckpointsBody(BaseModel):
-    checkpoints: list[dict[str, Any]]
+    checkpoints: list[Checkpoint] = Field(min_length=1, max_length=1000)
 
 
 def bootstrap(workspace: Workspace) -> str | None:

@@ -173,7 +173,7 @@ def create(
 def update(
     name: Name,
     candidate: Annotated[str | None, typer.Option("--candidate", help="Start rolling out this version.")] = None,
-    strategy: Annotated[str | None, typer.Option("--strategy", help="With --candidate: canary (default), bluegreen, shadow.")] = None,
+    strategy: Annotated[str | None, typer.Option("--strategy", help="With --candidate: canary (default) or bluegreen (a shadow is set at 'mk deploy create --shadow').")] = None,
     steps: Annotated[str | None, typer.Option("--steps", help="Canary weight steps in percent.")] = None,
     bake: Annotated[float | None, typer.Option("--bake", help="Seconds per canary step.")] = None,
     weight: Annotated[list[str], typer.Option("--weight", help="ARM=WEIGHT (repeat; must add up to 100).")] = [],  # noqa: B006

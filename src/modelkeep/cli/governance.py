@@ -265,7 +265,8 @@ def token_create(
         emit_json(doc)
         return
     typer.echo(doc["token"])
-    err_console().print("store it now: it is not shown again", markup=False)
+    err_console().print(f"token id {doc['id']} (for 'mk token revoke {doc['id']}'); store the token now: it is not shown "
+                        "again", markup=False)
 
 
 @token_app.command("revoke")

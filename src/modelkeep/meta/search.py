@@ -199,6 +199,7 @@ class _Parser:
         self.probe = probe
         self.tokens = tokenize(text)
         self.index = 0
+        self.depth = self.terms = 0
 
     def peek(self) -> Token:
         return self.tokens[self.index]
@@ -228,6 +229,7 @@ class _Parser:
         )
 
     def parse(self) -> ColumnElement[bool]:
+        self.depth = self.terms = 0
         result = self.parse_or()
         if self.peek().kind != "end":
             raise self.error(self.peek(), "expected 'and', 'or' or the end")
@@ -245,14 +247,28 @@ class _Parser:
             terms.append(self.parse_not())
         return terms[0] if len(terms) == 1 else and_(*terms)
 
+    def _nest(self, token: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(token, f"filter nests deeper than {MAX_DEPTH} parentheses or 'not's; simplify it")
+
     def parse_not(self) -> ColumnElement[bool]:
+        token = self.peek()
         if self.keyword("not"):
-            return not_(self.parse_not())
-        if self.peek().text == "(" and self.peek().kind == "op":
+            self._nest(token)
+            inner = not_(self.parse_not())
+            self.depth -= 1
+            return inner
+        if token.text == "(" and token.kind == "op":
+            self._nest(token)
             self.take()
             inner = self.parse_or()
             self.expect(")")
+            self.depth -= 1
             return inner
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise self.error(token, f"filter has more than {MAX_TERMS} comparisons; narrow it, or use 'in (...)'")
         return self.parse_comparison()
 
     def parse_comparison(self) -> ColumnElement[bool]:
@@ -267,6 +283,8 @@ class _Parser:
             while self.peek().text == ",":
                 self.take()
                 values.append(self.literal())
+                if len(values) > MAX_IN_VALUES:
+                    raise self.error(self.peek(), f"'in (...)' takes at most {MAX_IN_VALUES} values")
             self.expect(")")
             return or_(*(condition(field.text, "=", v, self.probe) for v in values))
         if op not in _OPS:
@@ -278,6 +296,11 @@ class _Parser:
         if token.kind not in ("str", "word"):
             raise self.error(token, "expected a value")
         return token
+
+
+MAX_DEPTH = 32  # nested parentheses / 'not'
+MAX_TERMS = 200  # comparisons in one filter (SQLite's expression tree has a depth limit of 1000)
+MAX_IN_VALUES = 500
 
 
 def parse_filter(text: str | None, probe: Probe | None = None) -> ColumnElement[bool] | None:

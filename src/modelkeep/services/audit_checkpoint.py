@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 
 from modelkeep.config import RepoConfig
@@ -30,6 +31,19 @@ from modelkeep.services.audit_keys import public_pem, signature_valid
 from modelkeep.services.clock import utcnow
 
 SIGNED_FIELDS = ("seq", "hash", "mac", "entries", "at", "key_id")
+
+
+class Checkpoint(BaseModel):
+    """A signed checkpoint of the audit chain's head, as written by ``mk audit checkpoint``."""
+
+    model_config = ConfigDict(extra="forbid")
+    seq: int = Field(ge=0, le=2**62)
+    hash: str | None = Field(default=None, max_length=64)
+    mac: str | None = Field(default=None, max_length=64)
+    entries: int = Field(ge=0, le=2**62)
+    at: str = Field(max_length=64)
+    key_id: str = Field(max_length=64)
+    signature: str = Field(max_length=200)
 
 
 def key_id(public: Ed25519PublicKey) -> str:
@@ -68,9 +82,14 @@ def read_checkpoints(path: Path) -> list[dict[str, Any]]:
             docs = [json.loads(line) for line in text.splitlines() if line.strip()]
         except ValueError as exc:
             raise InvalidInput(f"{path} holds no audit checkpoints (JSON, or one JSON document per line): {exc}") from None
-    if not docs or not all(isinstance(d, dict) and "signature" in d and "seq" in d for d in docs):
-        raise InvalidInput(f"{path} holds no audit checkpoints: each needs seq, hash and signature")
-    return docs
+    try:
+        checked = [Checkpoint.model_validate(d).model_dump() for d in docs]
+    except ValidationError as exc:
+        raise InvalidInput(f"{path} holds something that is not an audit checkpoint: {exc.errors()[0]['msg']} "
+                           f"at {'.'.join(str(p) for p in exc.errors()[0]['loc'])}") from None
+    if not checked:
+        raise InvalidInput(f"{path} holds no audit checkpoints")
+    return checked
 
 
 def verify_against(db: Database, checkpoints: list[dict[str, Any]], public: Ed25519PublicKey) -> dict[str, Any]:

@@ -49,6 +49,11 @@ def count_rows(repo: Repository, entry: TreeEntry) -> int:
     return total + (0 if last == b"\n" else 1)
 
 
+def csv_rows(repo: Repository, entry: TreeEntry) -> int:
+    """Data rows of a CSV file: its lines but the header line."""
+    return max(0, count_rows(repo, entry) - 1)
+
+
 def csv_row_diff(repo: Repository, a: TreeEntry, b: TreeEntry) -> dict[str, Any]:
     chunks_a, chunks_b = repo.chunks_of(a.kind, a.id), repo.chunks_of(b.kind, b.id)
     matcher = SequenceMatcher(None, [c for c, _ in chunks_a], [c for c, _ in chunks_b], autojunk=False)
@@ -61,7 +66,7 @@ def csv_row_diff(repo: Repository, a: TreeEntry, b: TreeEntry) -> dict[str, Any]
         right = Counter(_region(repo, chunks_b, b_lo, b_hi))
         added += sum((right - left).values())
         removed += sum((left - right).values())
-    return {"rows_a": count_rows(repo, a), "rows_b": count_rows(repo, b), "added": added, "removed": removed, "exact": True}
+    return {"rows_a": csv_rows(repo, a), "rows_b": csv_rows(repo, b), "added": added, "removed": removed, "exact": True}
 
 
 def parquet_rows(repo: Repository, entry: TreeEntry | None) -> int:
@@ -78,7 +83,7 @@ def _tabular_rows(repo: Repository, path: str, a: TreeEntry | None, b: TreeEntry
     if lower.endswith(CSV_SUFFIXES):
         if a is not None and b is not None:
             return csv_row_diff(repo, a, b)
-        rows = count_rows(repo, a or b)  # type: ignore[arg-type]
+        rows = csv_rows(repo, a or b)  # type: ignore[arg-type]
         return {"rows_a": rows if a else 0, "rows_b": rows if b else 0,
                 "added": 0 if a else rows, "removed": rows if a else 0, "exact": True}
     if lower.endswith(".parquet"):

@@ -26,7 +26,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from modelkeep.errors import Conflict, InvalidInput, NotFound
+from modelkeep.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import Dataset, DatasetPartition, DatasetVersion
 from modelkeep.services import audit
@@ -389,7 +389,12 @@ class Datasets:
         if prune:
             self._check_prunable(dest)
         if view.root_kind == "tree":
-            files = dict(self.repo.walk(view.root.id))
+            try:
+                files = dict(self.repo.walk(view.root.id))
+            except NotFound as exc:  # the version exists; its objects must too
+                raise IntegrityError(f"{view.ref} cannot be checked out: {exc}; nothing in the folder was changed",
+                                     hint="run 'mk verify' to see what is damaged, or 'mk pull' to fetch missing objects"
+                                     ) from exc
         else:
             name = Path(view.source).name or view.name
             files = {name: TreeEntry(name, view.root_kind, view.root.id, view.bytes, 0o644)}

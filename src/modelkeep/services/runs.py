@@ -128,7 +128,7 @@ class Runs:
         with self.db.reader() as session:
             run = session.get(Run, run_id)
             if run is None:
-                raise NotFound(f"run {run_id} does not exist", hint="see 'mk run list'")
+                raise NotFound(f"run {run_id} does not exist", hint="see 'mk runs list'")
             params = dict(session.execute(select(RunParam.key, RunParam.value).where(RunParam.run_id == run_id)).all())
             tags = dict(session.execute(select(RunTag.key, RunTag.value).where(RunTag.run_id == run_id)).all())
             metrics: dict[str, list[tuple[int, float]]] = {}

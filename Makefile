@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: demo test venv test-deps bench clean
+.PHONY: demo test lint venv test-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,12 @@ demo: venv
 test-deps: venv
 	bash scripts/ensure-postgres.sh
 
-test: test-deps
+lint: venv
+	$(VENV)/bin/ruff check src tests benchmarks demo scripts
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: test-deps lint
 	$(VENV)/bin/pytest -q -n 2
 
 bench: venv

@@ -46,7 +46,9 @@ def free_port() -> int:
 
 # --- the load process -------------------------------------------------------------------------
 
-async def _connection(port: int, schedule: list[float], start: float, bodies: list[bytes], out: list[tuple[float, float, str, bool]]) -> None:
+async def _connection(
+    port: int, schedule: list[float], start: float, bodies: list[bytes], out: list[tuple[float, float, str, bool]]
+) -> None:
     """``start`` is on the perf_counter clock (uvloop's loop.time() has only millisecond resolution)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     for at, body in zip(schedule, bodies, strict=True):
@@ -71,20 +73,24 @@ async def _connection(port: int, schedule: list[float], start: float, bodies: li
 
 def _request(key: str, row: list[float]) -> bytes:
     body = json.dumps({"inputs": [row]}).encode()
-    return (b"POST /predict HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-            b"x-request-key: " + key.encode() + b"\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return (
+        b"POST /predict HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        b"x-request-key: " + key.encode() + b"\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
 
 
 async def _load(port: int, rate: float, seconds: float, connections: int, skew: float) -> list[tuple[float, float, str, bool]]:
     rng = random.Random(7)
     total = int(rate * seconds)
     schedule = [i / rate for i in range(total)]
-    bodies = [_request(f"user-{rng.randrange(1_000_000)}", [rng.gauss(skew, 1), rng.gauss(0, 1), rng.gauss(0, 1)])
-              for _ in range(total)]
+    bodies = [
+        _request(f"user-{rng.randrange(1_000_000)}", [rng.gauss(skew, 1), rng.gauss(0, 1), rng.gauss(0, 1)]) for _ in range(total)
+    ]
     out: list[tuple[float, float, str, bool]] = []
     start = time.perf_counter() + 0.2
-    await asyncio.gather(*(_connection(port, schedule[c::connections], start, bodies[c::connections], out)
-                           for c in range(connections)))
+    await asyncio.gather(
+        *(_connection(port, schedule[c::connections], start, bodies[c::connections], out) for c in range(connections))
+    )
     return sorted(out)
 
 
@@ -100,14 +106,21 @@ def load_main(argv: list[str]) -> None:
     json.dump(results, sys.stdout)
 
 
-def run_load(port: int, rate: float, seconds: float, connections: int = 8, skew: float = 0.0) -> list[tuple[float, float, str, bool]]:
-    proc = subprocess.run([sys.executable, __file__, "--load-worker", str(port), str(rate), str(seconds),
-                           str(connections), str(skew)], capture_output=True, text=True, timeout=seconds + 120,
-                          check=True)
+def run_load(
+    port: int, rate: float, seconds: float, connections: int = 8, skew: float = 0.0
+) -> list[tuple[float, float, str, bool]]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--load-worker", str(port), str(rate), str(seconds), str(connections), str(skew)],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+        check=True,
+    )
     return [tuple(r) for r in json.loads(proc.stdout)]  # type: ignore[misc]
 
 
 # --- set-up -----------------------------------------------------------------------------------
+
 
 def setup(root: Path) -> tuple[Path, dict[str, str]]:
     from modelkeep.examples import LinearClassifier
@@ -133,8 +146,9 @@ def serve(env: dict[str, str], port: int, name: str, *extra: str) -> subprocess.
     import httpx
 
     log = open(Path(env["MODELKEEP_HOME"]) / f"gateway-{name}.log", "wb")  # noqa: SIM115 - lives with the process
-    proc = subprocess.Popen([*MK, "serve", name, "--port", str(port), "--gateway-id", "bench", *extra], env=env,
-                            stdout=subprocess.DEVNULL, stderr=log)
+    proc = subprocess.Popen(
+        [*MK, "serve", name, "--port", str(port), "--gateway-id", "bench", *extra], env=env, stdout=subprocess.DEVNULL, stderr=log
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -151,6 +165,7 @@ def mk(env: dict[str, str], *args: str) -> None:
 
 
 # --- measurements -----------------------------------------------------------------------------
+
 
 def routing_figures() -> dict[str, str]:
     from modelkeep.services.deploy.routing import Router
@@ -170,9 +185,11 @@ def routing_figures() -> dict[str, str]:
         if previous is not None:
             moved_back += sum(1 for a, b in zip(previous, arms, strict=True) if a == "canary" and b == "stable")
         previous = arms
-    return {"routing decision p50 / p99": f"{pct(times, 50):.2f} / {pct(times, 99):.2f} µs",
-            "canary split error, 100k keys (1/5/25/50/75 %)": f"max {max(errors):.3f} points",
-            "keys moved back when raising the weight": str(moved_back)}
+    return {
+        "routing decision p50 / p99": f"{pct(times, 50):.2f} / {pct(times, 99):.2f} µs",
+        "canary split error, 100k keys (1/5/25/50/75 %)": f"max {max(errors):.3f} points",
+        "keys moved back when raising the weight": str(moved_back),
+    }
 
 
 def in_process_latency() -> tuple[float, float]:
@@ -189,8 +206,22 @@ def in_process_latency() -> tuple[float, float]:
 
 
 def latency_figures(env: dict[str, str], seconds: float, rate: float) -> dict[str, str]:
-    mk(env, "deploy", "create", "lat", "--model", "clf@1.0.0.0.0", "--candidate", "clf@1.0.1.0.0", "--steps", "25,100",
-       "--bake", "100000", "--trust", CLASS)
+    mk(
+        env,
+        "deploy",
+        "create",
+        "lat",
+        "--model",
+        "clf@1.0.0.0.0",
+        "--candidate",
+        "clf@1.0.1.0.0",
+        "--steps",
+        "25,100",
+        "--bake",
+        "100000",
+        "--trust",
+        CLASS,
+    )
     port = free_port()
     proc = serve(env, port, "lat")
     try:
@@ -226,8 +257,7 @@ def latency_figures(env: dict[str, str], seconds: float, rate: float) -> dict[st
 
 def shadow_figures(env: dict[str, str], seconds: float, rate: float) -> dict[str, str]:
     """The same load with every request copied to a shadow version: what the primary pays for it."""
-    mk(env, "deploy", "create", "shadowed", "--model", "clf@1.0.0.0.0", "--shadow", "clf@1.0.1.0.0=1.0",
-       "--trust", CLASS)
+    mk(env, "deploy", "create", "shadowed", "--model", "clf@1.0.0.0.0", "--shadow", "clf@1.0.1.0.0=1.0", "--trust", CLASS)
     port = free_port()
     proc = serve(env, port, "shadowed")
     try:
@@ -239,16 +269,34 @@ def shadow_figures(env: dict[str, str], seconds: float, rate: float) -> dict[str
     finally:
         proc.terminate()
         proc.wait(10)
-    return {f"latency at {rate:g} req/s with a 100 % shadow, p50 / p99": f"{pct(lat, 50):.3f} / {pct(lat, 99):.3f} ms",
-            "shadow copies dropped (queue full)": str(status["analysis"].get("shadow_dropped", 0))}
+    return {
+        f"latency at {rate:g} req/s with a 100 % shadow, p50 / p99": f"{pct(lat, 50):.3f} / {pct(lat, 99):.3f} ms",
+        "shadow copies dropped (queue full)": str(status["analysis"].get("shadow_dropped", 0)),
+    }
 
 
 def fault_figures(env: dict[str, str], fault: Path, kind: str) -> dict[str, str]:
     name = f"fault-{kind}"
     policy = Path(tempfile.mkstemp(suffix=".json")[1])
     policy.write_text(json.dumps({"window_s": 10, "min_samples": 20, "failing_windows": 2}))
-    mk(env, "deploy", "create", name, "--model", "clf@1.0.0.0.0", "--candidate", "clf@1.0.1.0.0", "--steps", "25,100",
-       "--bake", "100000", "--trust", CLASS, "--policy", str(policy))
+    mk(
+        env,
+        "deploy",
+        "create",
+        name,
+        "--model",
+        "clf@1.0.0.0.0",
+        "--candidate",
+        "clf@1.0.1.0.0",
+        "--steps",
+        "25,100",
+        "--bake",
+        "100000",
+        "--trust",
+        CLASS,
+        "--policy",
+        str(policy),
+    )
     fault.unlink(missing_ok=True)
     port = free_port()
     proc = serve(env, port, name)
@@ -271,8 +319,10 @@ def fault_figures(env: dict[str, str], fault: Path, kind: str) -> dict[str, str]
     if os.environ.get("BENCH_DEBUG"):
         print((Path(env["MODELKEEP_HOME"]) / f"gateway-{name}.log").read_text()[-3000:], file=sys.stderr)
     last_canary = max((r[0] for r in results if r[2] == "canary"), default=float("nan"))
-    return {f"fault '{kind}' at 50 req/s: fault → 0 % canary traffic": f"{last_canary - inject_at:.1f} s",
-            f"fault '{kind}': requests that failed": str(sum(1 for r in results if not r[3]))}
+    return {
+        f"fault '{kind}' at 50 req/s: fault → 0 % canary traffic": f"{last_canary - inject_at:.1f} s",
+        f"fault '{kind}': requests that failed": str(sum(1 for r in results if not r[3])),
+    }
 
 
 def main() -> None:
@@ -287,7 +337,7 @@ def main() -> None:
         fault, env = setup(Path(tmp))
         rows.update(latency_figures(env, args.seconds, args.rate))
         rows.update(shadow_figures(env, args.seconds, args.rate))
-        for kind in (["fail", "degrade"] if args.fault == "both" else [] if args.fault == "none" else [args.fault]):
+        for kind in ["fail", "degrade"] if args.fault == "both" else [] if args.fault == "none" else [args.fault]:
             rows.update(fault_figures(env, fault, kind))
     width = max(map(len, rows))
     print(f"{'measurement':<{width}} | value")

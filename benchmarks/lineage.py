@@ -112,7 +112,11 @@ def main() -> None:
                 build(ws)
                 rng = random.Random(9)
                 for label, starts, downstream in (
-                    ("upstream of a model version", [f"model_version:{rng.randrange(1, VERSIONS)}" for _ in range(args.queries)], False),
+                    (
+                        "upstream of a model version",
+                        [f"model_version:{rng.randrange(1, VERSIONS)}" for _ in range(args.queries)],
+                        False,
+                    ),
                     ("downstream of a raw dataset", [f"dataset:raw-{rng.randrange(RAW)}@1" for _ in range(args.queries)], True),
                 ):
                     times, sizes = [], []

@@ -106,7 +106,12 @@ def run_backend(backend: str) -> list[tuple[str, str]]:
             token = (Path(tmp) / "tok").read_text().strip()
             client = RemoteRegistry(url, token)
             reg = timed(lambda i: client.register("fraud", params={"i": i}, metrics={"auc": 0.5 + i / 4000}), 1000)
-            rows.append(("register (sequential)", f"{1000 / (sum(reg) / 1000):.0f} versions/s, p50 {pct(reg, 50):.1f} / p99 {pct(reg, 99):.1f} ms"))
+            rows.append(
+                (
+                    "register (sequential)",
+                    f"{1000 / (sum(reg) / 1000):.0f} versions/s, p50 {pct(reg, 50):.1f} / p99 {pct(reg, 99):.1f} ms",
+                )
+            )
             client.set_alias("fraud@1.0.5", "champion")
             for label, fn in (
                 ("get by alias", lambda i: client.get("fraud@champion")),
@@ -160,8 +165,15 @@ def soak(seconds: float, clients: int) -> list[tuple[str, str]]:
                 with socket.socket() as sock:
                     sock.bind(("127.0.0.1", 0))
                     port = sock.getsockname()[1]
-                procs.append(subprocess.Popen([*MK, "server", "--port", str(port), "--bootstrap-token-file", f"tok{n}"],
-                                              cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                procs.append(
+                    subprocess.Popen(
+                        [*MK, "server", "--port", str(port), "--bootstrap-token-file", f"tok{n}"],
+                        cwd=tmp,
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
                 urls.append(f"http://127.0.0.1:{port}")
                 while True:
                     try:
@@ -194,8 +206,14 @@ def soak(seconds: float, clients: int) -> list[tuple[str, str]]:
             stored = sum(len(a.list_versions(f"soak-{m}")) for m in range(8))
             same = all(a.get(f"soak-{m}@latest").to_dict() == b.get(f"soak-{m}@latest").to_dict() for m in range(8))
             rows += [
-                (f"{clients} clients × {seconds:.0f} s, 2 servers", f"{done[0]:,} writes ({done[0] / seconds:.0f}/s), {errors[0]} errors"),
-                ("writes stored / acknowledged", f"{stored:,} / {done[0]:,} ({'no lost write' if stored == done[0] else 'MISMATCH'})"),
+                (
+                    f"{clients} clients × {seconds:.0f} s, 2 servers",
+                    f"{done[0]:,} writes ({done[0] / seconds:.0f}/s), {errors[0]} errors",
+                ),
+                (
+                    "writes stored / acknowledged",
+                    f"{stored:,} / {done[0]:,} ({'no lost write' if stored == done[0] else 'MISMATCH'})",
+                ),
                 ("both servers answer alike", "yes" if same else "NO"),
             ]
             a.close()

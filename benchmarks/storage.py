@@ -7,7 +7,8 @@ files); it is generated there if missing (~35 s). Every step runs ``mk`` as a wh
 (CLI start-up included, like the DVC figures), timed wall-clock, with its peak RSS from
 ``/usr/bin/time``. For each workload: add v1, push v1 (to a local-folder remote), then each
 mutation of ``gen_data.py mutate`` on a copy: add v2 (time, MB/s, new and stored bytes), push,
-checkout v2→v1 and v1→v2 in place (as ``dvc checkout`` switches), and a no-change status. DVC's figures and the ratio stand beside ours.
+checkout v2→v1 and v1→v2 in place (as ``dvc checkout`` switches), and a no-change status.
+DVC's figures and the ratio stand beside ours.
 """
 
 from __future__ import annotations
@@ -27,14 +28,29 @@ MK = str(Path(sys.executable).with_name("mk"))
 
 # DVC 3.67.1 on this machine (shared/bench/README.md): seconds, bytes.
 DVC = {
-    ("big", "add v1"): 4.65, ("big", "push v1"): 1.15, ("big", "status"): 0.46,
+    ("big", "add v1"): 4.65,
+    ("big", "push v1"): 1.15,
+    ("big", "status"): 0.46,
     ("big", "stored v1"): 1_073_741_803,
-    ("append", "add"): 4.68, ("append", "push"): 3.84, ("append", "new"): 1_084_589_749,
-    ("edit", "add"): 6.43, ("edit", "push"): 3.85, ("edit", "new"): 1_073_741_803,
-    ("insert", "add"): 5.81, ("insert", "push"): 3.88, ("insert", "new"): 1_074_790_368,
-    ("append", "checkout"): 1.00, ("edit", "checkout"): 0.99, ("insert", "checkout"): 1.05,
-    ("dir", "add v1"): 2.7, ("dir", "push v1"): 2.39, ("dir", "status"): 0.70, ("dir", "stored v1"): 158_694_827,
-    ("touch-dir", "add"): 1.22, ("touch-dir", "push"): 1.34, ("touch-dir", "new"): 3_801_770,
+    ("append", "add"): 4.68,
+    ("append", "push"): 3.84,
+    ("append", "new"): 1_084_589_749,
+    ("edit", "add"): 6.43,
+    ("edit", "push"): 3.85,
+    ("edit", "new"): 1_073_741_803,
+    ("insert", "add"): 5.81,
+    ("insert", "push"): 3.88,
+    ("insert", "new"): 1_074_790_368,
+    ("append", "checkout"): 1.00,
+    ("edit", "checkout"): 0.99,
+    ("insert", "checkout"): 1.05,
+    ("dir", "add v1"): 2.7,
+    ("dir", "push v1"): 2.39,
+    ("dir", "status"): 0.70,
+    ("dir", "stored v1"): 158_694_827,
+    ("touch-dir", "add"): 1.22,
+    ("touch-dir", "push"): 1.34,
+    ("touch-dir", "new"): 3_801_770,
     ("touch-dir", "checkout"): 1.03,
 }
 rows: list[tuple[str, str, str, str, str]] = []
@@ -118,12 +134,20 @@ def bench_big(data: Path, work: Path, compression: str | None) -> None:
             run(repo, "push")
         if compression and index > 0:
             continue
-        subprocess.run([sys.executable, str(BENCH / "gen_data.py"), "mutate", mutation, str(src / "big.csv")],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(BENCH / "gen_data.py"), "mutate", mutation, str(src / "big.csv")],
+            check=True,
+            capture_output=True,
+        )
         new_size = (src / "big.csv").stat().st_size
         v2 = add(repo, "data", mutation, "add v2", (mutation, "add"), new_size)
-        record(mutation, "new bytes (raw / stored)", f"{mb(v2['bytes_new'])} / {mb(v2['bytes_stored'])}",
-               (mutation, "new"), v2["bytes_new"])
+        record(
+            mutation,
+            "new bytes (raw / stored)",
+            f"{mb(v2['bytes_new'])} / {mb(v2['bytes_stored'])}",
+            (mutation, "new"),
+            v2["bytes_new"],
+        )
         push(repo, mutation, "push v2", (mutation, "push"))
         checkout(repo, "bench@1", mutation, "checkout v2→v1", (mutation, "checkout"), src)
         checkout(repo, "bench@2", mutation, "checkout v1→v2", (mutation, "checkout"), src)
@@ -140,11 +164,17 @@ def bench_dir(data: Path, work: Path) -> None:
     record("dir", "stored v1", mb(v1["bytes_stored"]), ("dir", "stored v1"), v1["bytes_stored"])
     push(repo, "dir", "push v1", ("dir", "push v1"))
     status(repo, "dir", ("dir", "status"))
-    subprocess.run([sys.executable, str(BENCH / "gen_data.py"), "mutate", "touch-dir", str(repo / "images")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(BENCH / "gen_data.py"), "mutate", "touch-dir", str(repo / "images")], check=True, capture_output=True
+    )
     v2 = add(repo, "images", "touch-dir", "add v2", ("touch-dir", "add"), size)
-    record("touch-dir", "new bytes (raw / stored)", f"{mb(v2['bytes_new'])} / {mb(v2['bytes_stored'])}",
-           ("touch-dir", "new"), v2["bytes_new"])
+    record(
+        "touch-dir",
+        "new bytes (raw / stored)",
+        f"{mb(v2['bytes_new'])} / {mb(v2['bytes_stored'])}",
+        ("touch-dir", "new"),
+        v2["bytes_new"],
+    )
     push(repo, "touch-dir", "push v2", ("touch-dir", "push"))
     checkout(repo, "bench@1", "touch-dir", "checkout v2→v1", ("touch-dir", "checkout"), repo / "images")
     checkout(repo, "bench@2", "touch-dir", "checkout v1→v2", ("touch-dir", "checkout"), repo / "images")

@@ -54,7 +54,11 @@ def test_onnx_roundtrip_and_registration(workspace: Workspace, tmp_path: Path) -
         save_model(object(), tmp_path / "bad", "onnx")
     with workspace.runs.start("export") as run:
         run.seed(1)
-        version = run.log_model(model, "identity", flavor="onnx",
-                                signature={"inputs": [{"name": "x", "type": "float"}], "outputs": [{"name": "y", "type": "float"}]})
+        version = run.log_model(
+            model,
+            "identity",
+            flavor="onnx",
+            signature={"inputs": [{"name": "x", "type": "float"}], "outputs": [{"name": "y", "type": "float"}]},
+        )
     out = workspace.store.materialize("tree", version.digest or "", tmp_path / "restored")
     assert load_model(out).graph.output[0].name == "y"

@@ -314,7 +314,8 @@ def test_http_interface_oip_json_errors_metrics(two_versions, tmp_path) -> None:
     arm = r.json()["arm"]
     assert r.headers["x-modelkeep-arm"] == arm and r.headers["x-modelkeep-version"] == r.json()["version"]
     for _ in range(5):  # sticky
-        assert client.post("/predict", json={"inputs": [[0.0, 0.0, 0.0]]}, headers={"x-request-key": "alice"}).json()["arm"] == arm
+        answer = client.post("/predict", json={"inputs": [[0.0, 0.0, 0.0]]}, headers={"x-request-key": "alice"})
+        assert answer.json()["arm"] == arm
     r = client.post("/predict", json={"instances": [{"f0": 2.0, "f1": 0, "f2": 0}]})
     assert r.status_code == 200
     oip = {"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP64", "data": [2, 0, 0, -2, 0, 0]}]}
@@ -324,7 +325,9 @@ def test_http_interface_oip_json_errors_metrics(two_versions, tmp_path) -> None:
     assert body["model_version"] in ("clf@1.0.0.0.0", "clf@1.0.1.0.0") and body["model_name"] == "clf"
     r = client.post("/v2/models/clf/versions/1.0.0.0.0/infer", json=oip)
     assert r.json()["model_version"] == "clf@1.0.0.0.0"
-    columns = {"inputs": [{"name": n, "shape": [1], "datatype": "FP64", "data": [v]} for n, v in (("f0", 2), ("f1", 0), ("f2", 0))]}
+    columns = {
+        "inputs": [{"name": n, "shape": [1], "datatype": "FP64", "data": [v]} for n, v in (("f0", 2), ("f1", 0), ("f2", 0))]
+    }
     assert client.post("/v2/models/clf/infer", json=columns).json()["outputs"][0]["data"] == [1]
     bad = [
         ({"inputs": [[1.0, "x", 2.0]]}, "inputs[0].f1: expected a number"),
@@ -338,7 +341,9 @@ def test_http_interface_oip_json_errors_metrics(two_versions, tmp_path) -> None:
     assert client.post("/predict", content=b"{oops").status_code == 400
     r = client.post("/v2/models/clf/infer", json={"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP64", "data": [1]}]})
     assert r.status_code == 400 and "inputs[0].data: shape [2, 3] needs 6 values" in r.json()["error"]
-    r = client.post("/v2/models/clf/infer", json={"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FLOAT", "data": [1, 2, 3]}]})
+    r = client.post(
+        "/v2/models/clf/infer", json={"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FLOAT", "data": [1, 2, 3]}]}
+    )
     assert r.status_code == 400 and "inputs[0].datatype" in r.json()["error"]
     assert client.post("/v2/models/other/infer", json=oip).status_code == 404
     fault.write_text("fail")
@@ -353,7 +358,9 @@ def test_http_interface_oip_json_errors_metrics(two_versions, tmp_path) -> None:
     assert meta["inputs"][0] == {"name": "f0", "datatype": "FP64", "shape": [-1]} and len(meta["versions"]) == 2
     gw.tick(force_window=True)
     text = client.get("/metrics").text
-    assert 'modelkeep_gateway_requests_total{arm="canary",deployment="clf",model="clf",outcome="error",version="1.0.1.0.0"}' in text
+    assert (
+        'modelkeep_gateway_requests_total{arm="canary",deployment="clf",model="clf",outcome="error",version="1.0.1.0.0"}' in text
+    )
     assert re.search(r'modelkeep_gateway_bad_requests_total\{deployment="clf"\} [1-9]', text)
     assert "modelkeep_gateway_latency_seconds_bucket" in text and "modelkeep_gateway_traffic_weight" in text
     assert client.get("/status").json()["analysis"]["windows"]["canary"]["errors"] > 0

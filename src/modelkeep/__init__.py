@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modelkeep.about import __version__
 from modelkeep.errors import (
     Conflict,
     IntegrityError,
@@ -28,8 +29,6 @@ from modelkeep.errors import (
     PermissionDenied,
 )
 from modelkeep.version import MLVersion, Part, VersionSpec
-
-__version__ = "0.1.0"
 
 _SDK = {
     "delete",
@@ -50,7 +49,7 @@ _SDK = {
 }
 
 if TYPE_CHECKING:
-    from modelkeep.sdk import (  # noqa: F401
+    from modelkeep.sdk import (
         delete,
         delete_alias,
         diff,

@@ -31,7 +31,7 @@ def init(directory: str | Path = ".", db_url: str | None = None) -> Workspace:
     return workspace
 
 
-def open(home: str | Path | None = None) -> Workspace:  # noqa: A001 - mirrors io.open naming
+def open(home: str | Path | None = None) -> Workspace:
     """Open a repository explicitly (``home``: a folder inside it, or its ``.modelkeep``)."""
     return open_workspace(Path(home) if home is not None else None)
 
@@ -86,7 +86,7 @@ def list_versions(name: str) -> list[VersionView]:
 
 
 def search(
-    filter: str | None = None,  # noqa: A002 - the natural name
+    filter: str | None = None,
     *,
     order_by: str | None = None,
     limit: int = 50,

@@ -18,7 +18,7 @@ from modelkeep.errors import Conflict, IntegrityError, ModelKeepError, NotFound,
 class _Failing(BaseHTTPRequestHandler):
     """A server that fails every request the way a crashed handler does."""
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         body = json.dumps({"error": "ServerError", "message": "the server failed on this request (TypeError)"}).encode()
         if "bare" in self.path:
             body = b"Internal Server Error"

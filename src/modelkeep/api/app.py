@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from modelkeep import __version__
+from modelkeep.about import __version__
 from modelkeep.errors import (
     Conflict,
     IntegrityError,
@@ -30,8 +30,8 @@ from modelkeep.errors import (
     PermissionDenied,
     Unauthenticated,
 )
-from modelkeep.services.deploy import requests as deploy_requests
 from modelkeep.services.audit_checkpoint import Checkpoint
+from modelkeep.services.deploy import requests as deploy_requests
 from modelkeep.services.views import VersionView
 from modelkeep.services.workspace import Workspace
 
@@ -50,13 +50,22 @@ class ErrorBody(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
-    for code, text in ((400, "malformed request body"), (401, "missing or invalid token"), (403, "not permitted"), (404, "not found"),
-                       (409, "conflicts with existing state"), (413, "request too large"), (422, "invalid input"),
-                       (500, "stored data failed an integrity check"))
+    for code, text in (
+        (400, "malformed request body"),
+        (401, "missing or invalid token"),
+        (403, "not permitted"),
+        (404, "not found"),
+        (409, "conflicts with existing state"),
+        (413, "request too large"),
+        (422, "invalid input"),
+        (500, "stored data failed an integrity check"),
+    )
 }
 Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", description="model name")]
-Spec = Annotated[str, Path(pattern=r"^[A-Za-z0-9^~*.][A-Za-z0-9^~*._-]{0,63}$",
-                           description="version, spec (2.1.*, ^2.1, ~2.1.0), latest or alias")]
+Spec = Annotated[
+    str,
+    Path(pattern=r"^[A-Za-z0-9^~*.][A-Za-z0-9^~*._-]{0,63}$", description="version, spec (2.1.*, ^2.1, ~2.1.0), latest or alias"),
+]
 AliasName = Annotated[str, Path(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$", description="alias")]
 RequestId = Annotated[int, Path(ge=1, le=2**31 - 1, description="promotion request id")]
 
@@ -75,7 +84,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
             try:
                 periodic_checkpoint(workspace.db, workspace.config)
                 hooks.dispatch()
-            except Exception:  # a failing dispatch must not stop the loop; deliveries keep their state
+            except Exception:  # noqa: S112 - a failing dispatch must not stop the loop; deliveries keep their state
                 continue
 
     @asynccontextmanager
@@ -86,18 +95,28 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         yield
         stop.set()
 
-    app = FastAPI(title="modelkeep", version=__version__, lifespan=lifespan, responses=ERROR_RESPONSES,
-                  description="Model registry, datasets, promotions and audit of modelkeep.")
+    app = FastAPI(
+        title="modelkeep",
+        version=__version__,
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+        description="Model registry, datasets, promotions and audit of modelkeep.",
+    )
 
     def audit_denied(request: Request, exc: PermissionDenied) -> None:
         from modelkeep.services import audit
 
         actor = getattr(exc, "actor", None) or "anonymous"
         with workspace.db.writer() as session, session.begin():
-            audit.append(session, actor, "access.login" if isinstance(exc, Unauthenticated) else "access.check",
-                         f"http:{request.method} {request.url.path}"[:300], outcome="denied",
-                         source=request.client.host if request.client else "unknown",
-                         detail={"reason": str(exc), "permission": getattr(exc, "permission", None)})
+            audit.append(
+                session,
+                actor,
+                "access.login" if isinstance(exc, Unauthenticated) else "access.check",
+                f"http:{request.method} {request.url.path}"[:300],
+                outcome="denied",
+                source=request.client.host if request.client else "unknown",
+                detail={"reason": str(exc), "permission": getattr(exc, "permission", None)},
+            )
 
     @app.exception_handler(ModelKeepError)
     async def domain_error(request: Request, exc: ModelKeepError) -> JSONResponse:
@@ -113,8 +132,14 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         import logging
 
         logging.getLogger("modelkeep.server").exception("unhandled error", exc_info=exc)
-        return JSONResponse({"error": "ServerError", "message": f"the server failed on this request ({type(exc).__name__})",
-                             "hint": "see the server's log"}, status_code=500)
+        return JSONResponse(
+            {
+                "error": "ServerError",
+                "message": f"the server failed on this request ({type(exc).__name__})",
+                "hint": "see the server's log",
+            },
+            status_code=500,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -124,8 +149,9 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = "InvalidInput" if exc.status_code in (400, 413, 422) else "NotFound" if exc.status_code == 404 else "Error"
-        return JSONResponse({"error": kind, "message": str(exc.detail)}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            {"error": kind, "message": str(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
 
     @app.middleware("http")
     async def limit_size(request: Request, call_next: Any) -> Any:
@@ -137,7 +163,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     def acting(request: Request, authorization: Annotated[str | None, Header()] = None) -> Workspace:
         if not authorization or not authorization.startswith("Bearer "):
             raise Unauthenticated("missing token: send 'Authorization: Bearer <token>'")
-        principal = workspace.access.authenticate(authorization[len("Bearer "):].strip())
+        principal = workspace.access.authenticate(authorization[len("Bearer ") :].strip())
         source = request.client.host if request.client else "unknown"
         return workspace.as_user(principal.name, source)
 
@@ -176,9 +202,23 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         return readable_version(ws, name, spec).to_dict()
 
     @app.post("/api/v1/models/{name}/versions", status_code=201)
-    def register(ws: Ws, name: Name, body: Annotated[dict[str, Any], Body()] = None) -> dict[str, Any]:  # type: ignore[assignment]
-        allowed = {"params", "metrics", "tags", "data", "parent", "bump", "version", "experiment", "signature",
-                   "metadata", "description", "components", "composite_config", "artifact"}
+    def register(ws: Ws, name: Name, body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
+        allowed = {
+            "params",
+            "metrics",
+            "tags",
+            "data",
+            "parent",
+            "bump",
+            "version",
+            "experiment",
+            "signature",
+            "metadata",
+            "description",
+            "components",
+            "composite_config",
+            "artifact",
+        }
         options = dict(body or {})
         unknown = set(options) - allowed
         if unknown:
@@ -186,10 +226,13 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         return ws.registry.register(name, None, **options).to_dict()
 
     @app.post("/api/v1/artifacts", status_code=201)
-    async def upload_artifact(request: Request, ws: Ws,
-                              filename: Annotated[str, Query(pattern=r"^[^/\\\x00]{1,255}$",
-                                                             description="a file name: no '/', '\\', '.' or '..'")
-                                                             ] = "artifact") -> dict[str, Any]:
+    async def upload_artifact(
+        request: Request,
+        ws: Ws,
+        filename: Annotated[
+            str, Query(pattern=r"^[^/\\\x00]{1,255}$", description="a file name: no '/', '\\', '.' or '..'")
+        ] = "artifact",
+    ) -> dict[str, Any]:
         """Stream a file into the store (never whole in memory); register it with {"artifact": ...}."""
         import os
         import tempfile
@@ -203,8 +246,9 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         limit = int(ws.config.get("server.max_upload_bytes") or DEFAULT_MAX_UPLOAD)
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            raise InvalidInput(f"upload of {int(length):,} bytes is over this server's limit of {limit:,} bytes "
-                               "(server.max_upload_bytes)")
+            raise InvalidInput(
+                f"upload of {int(length):,} bytes is over this server's limit of {limit:,} bytes (server.max_upload_bytes)"
+            )
         folder = tempfile.mkdtemp(prefix="modelkeep-upload-")
         target = FilePath(folder) / "upload"  # the client's file name is never used on disk
         try:
@@ -226,16 +270,27 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         """The artifact file of a version, streamed chunk by chunk, each chunk verified; audited."""
         view = readable_version(ws, name, spec)
         if view.artifact_kind != "file" or not view.digest:
-            raise InvalidInput(f"{view.ref} has a {view.artifact_kind or 'missing'} artifact; only files stream here "
-                               "(pull folders from the shared store)")
+            raise InvalidInput(
+                f"{view.ref} has a {view.artifact_kind or 'missing'} artifact; only files stream here "
+                "(pull folders from the shared store)"
+            )
         with ws.db.writer() as session, session.begin():
             from modelkeep.services import audit
 
-            audit.append(session, ws.access.actor, "artifact.read", f"model:{view.ref}",
-                         source=ws.registry.source, detail={"digest": view.digest})
+            audit.append(
+                session,
+                ws.access.actor,
+                "artifact.read",
+                f"model:{view.ref}",
+                source=ws.registry.source,
+                detail={"digest": view.digest},
+            )
         kind = ws.repo.kind_of(view.digest)
-        return StreamingResponse(ws.repo.iter_file(kind, view.digest), media_type="application/octet-stream",
-                                 headers={"X-Modelkeep-Digest": view.digest})
+        return StreamingResponse(
+            ws.repo.iter_file(kind, view.digest),
+            media_type="application/octet-stream",
+            headers={"X-Modelkeep-Digest": view.digest},
+        )
 
     @app.post("/api/v1/store/presign")
     def presign(ws: Ws, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
@@ -254,8 +309,14 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         with ws.db.writer() as session, session.begin():
             from modelkeep.services import audit
 
-            audit.append(session, ws.access.actor, f"store.presign_{method.lower()}", "store",
-                         source=ws.registry.source, detail={"keys": len(keys)})
+            audit.append(
+                session,
+                ws.access.actor,
+                f"store.presign_{method.lower()}",
+                "store",
+                source=ws.registry.source,
+                detail={"keys": len(keys)},
+            )
         return {"urls": urls}
 
     @app.get("/api/v1/store/keys")
@@ -279,8 +340,13 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         ws.registry.delete_version(f"{name}@{version}")
 
     @app.get("/api/v1/search")
-    def search(ws: Ws, filter: str = "", order_by: str | None = None,  # noqa: A002
-               limit: Annotated[int, Query(ge=1, le=1000)] = 50, cursor: str | None = None) -> dict[str, Any]:
+    def search(
+        ws: Ws,
+        filter: str = "",
+        order_by: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
         from modelkeep.services.search import search_versions
 
         read(ws)
@@ -353,14 +419,19 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         return ws.deployments.switch(name)
 
     @app.get("/api/v1/audit")
-    def audit_log(ws: Ws, model: str | None = None, user: str | None = None, action: str | None = None,
-                  since: str | None = None, limit: Annotated[int, Query(ge=1, le=10000)] = 200) -> list[dict[str, Any]]:
+    def audit_log(
+        ws: Ws,
+        model: str | None = None,
+        user: str | None = None,
+        action: str | None = None,
+        since: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=10000)] = 200,
+    ) -> list[dict[str, Any]]:
         from modelkeep.meta.search import parse_datetime
         from modelkeep.services.audit import query
 
         ws.access.check("audit.read")
-        return query(ws.db, model=model, actor=user, action=action, since=parse_datetime(since) if since else None,
-                     limit=limit)
+        return query(ws.db, model=model, actor=user, action=action, since=parse_datetime(since) if since else None, limit=limit)
 
     @app.get("/api/v1/audit/verify")
     def audit_verify(ws: Ws) -> dict[str, Any]:
@@ -376,8 +447,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         from modelkeep.services.audit_keys import load_public_key, public_key_path
 
         ws.access.check("audit.read")
-        return verify_against(ws.db, [c.model_dump() for c in body.checkpoints],
-                              load_public_key(public_key_path(ws.config)))
+        return verify_against(ws.db, [c.model_dump() for c in body.checkpoints], load_public_key(public_key_path(ws.config)))
 
     @app.post("/api/v1/audit/checkpoints", status_code=201)
     def audit_checkpoint(ws: Ws) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def _memory() -> dict[str, Any]:
 def _packages() -> dict[str, str]:
     out: dict[str, str] = {}
     for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
+        name = dist.metadata["Name"]
         if name:
             out[name.lower()] = dist.version
     return dict(sorted(out.items()))
@@ -117,7 +117,7 @@ def _frameworks() -> dict[str, Any]:
             info["tf32_matmul"] = bool(torch.backends.cuda.matmul.allow_tf32)
             if torch.cuda.is_available():
                 info["nccl"] = ".".join(map(str, torch.cuda.nccl.version()))
-        except Exception:  # partial builds (CPU-only) lack some of these
+        except Exception:  # noqa: S110 - partial builds (CPU-only) lack some of these
             pass
         out["torch"] = info
     return out

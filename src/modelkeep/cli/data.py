@@ -29,16 +29,25 @@ def add(
     path: Annotated[Path, typer.Argument(help="File or folder to version.")],
     name: Annotated[str, typer.Option("--name", "-n", help="Dataset name.")],
     message: Annotated[str, typer.Option("-m", "--message", help="What changed.")] = "",
-    partition_by: Annotated[str | None, typer.Option("--partition-by", help="Partition key of the top-level KEY=VALUE folders.")] = None,
-    partition: Annotated[str | None, typer.Option("--partition", help="PATH is this one partition (KEY=VALUE); others carry over.")] = None,
+    partition_by: Annotated[
+        str | None, typer.Option("--partition-by", help="Partition key of the top-level KEY=VALUE folders.")
+    ] = None,
+    partition: Annotated[
+        str | None, typer.Option("--partition", help="PATH is this one partition (KEY=VALUE); others carry over.")
+    ] = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Add a new version of a dataset (only changed chunks are stored)."""
     workspace = _workspace()
     with byte_progress(f"adding {path.name or path}") as progress:
         view = workspace.datasets.add(
-            path, name, message=message, partition_by=partition_by, partition=partition,
-            progress=progress.advance, on_total=progress.set_total,
+            path,
+            name,
+            message=message,
+            partition_by=partition_by,
+            partition=partition,
+            progress=progress.advance,
+            on_total=progress.set_total,
         )
     if json_out:
         emit_json(view.to_dict())
@@ -127,8 +136,14 @@ def log(name: Annotated[str, typer.Argument()], json_out: JsonFlag = False) -> N
         table.add_column(column)
     for v in views:
         table.add_row(
-            str(v.number), v.digest[:12], f"{v.files:,}", human_bytes(v.bytes), human_bytes(v.bytes_new), human_bytes(v.bytes_stored),
-            f"{v.created_at:%Y-%m-%d %H:%M}", v.message,
+            str(v.number),
+            v.digest[:12],
+            f"{v.files:,}",
+            human_bytes(v.bytes),
+            human_bytes(v.bytes_new),
+            human_bytes(v.bytes_stored),
+            f"{v.created_at:%Y-%m-%d %H:%M}",
+            v.message,
         )
     out_console().print(table)
 
@@ -160,12 +175,22 @@ def cat(
 def checkout(
     ref: Annotated[str, typer.Argument(help="NAME@N")],
     to: Annotated[Path, typer.Option("--to", help="Destination folder.")],
-    prune: Annotated[bool, typer.Option(
-        "--prune", help="Remove files an earlier checkout of this dataset wrote that the version does not hold "
-        "(unchanged ones only; anything else is kept and listed).")] = False,
-    force: Annotated[list[str] | None, typer.Option(
-        "--force", help="PATH (relative to --to) that may be overwritten or pruned although it is not an unchanged "
-        "file of an earlier checkout; repeat for several.")] = None,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Remove files an earlier checkout of this dataset wrote that the version does not hold "
+            "(unchanged ones only; anything else is kept and listed).",
+        ),
+    ] = False,
+    force: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--force",
+            help="PATH (relative to --to) that may be overwritten or pruned although it is not an unchanged "
+            "file of an earlier checkout; repeat for several.",
+        ),
+    ] = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Materialize a dataset version (fresh copies, every chunk verified before the folder is touched)."""
@@ -174,13 +199,28 @@ def checkout(
     with byte_progress(f"checkout {view.ref}", view.bytes) as progress:
         view, result = workspace.datasets.checkout(ref, to, progress.advance, prune=prune, force=force)
     if json_out:
-        emit_json({"ref": view.ref, "to": str(to), "files": result.files, "written": result.written,
-                   "bytes": view.bytes, "removed": result.removed, "kept": result.kept})
+        emit_json(
+            {
+                "ref": view.ref,
+                "to": str(to),
+                "files": result.files,
+                "written": result.written,
+                "bytes": view.bytes,
+                "removed": result.removed,
+                "kept": result.kept,
+            }
+        )
         return
     err = err_console()
-    err.print(f"Checked out {view.ref} to {to} ({result.files:,} files, {human_bytes(view.bytes)}; "
-              f"{result.written:,} written, {len(result.removed):,} removed)", markup=False)
+    err.print(
+        f"Checked out {view.ref} to {to} ({result.files:,} files, {human_bytes(view.bytes)}; "
+        f"{result.written:,} written, {len(result.removed):,} removed)",
+        markup=False,
+    )
     if result.kept:
         shown = ", ".join(result.kept[:20]) + (f" and {len(result.kept) - 20} more" if len(result.kept) > 20 else "")
-        err.print(f"kept {len(result.kept):,} files that are not an unchanged file of an earlier checkout: {shown} "
-                  "(name one with --force PATH to remove it)", markup=False)
+        err.print(
+            f"kept {len(result.kept):,} files that are not an unchanged file of an earlier checkout: {shown} "
+            "(name one with --force PATH to remove it)",
+            markup=False,
+        )

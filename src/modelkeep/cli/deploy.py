@@ -80,12 +80,19 @@ def _show(doc: dict[str, Any], json_out: bool) -> None:
         out.print(f"  {shadow['name']:<8} shadow {shadow['fraction']:.0%} {shadow['model']}", markup=False, soft_wrap=True)
     if doc.get("rollout"):
         r = doc["rollout"]
-        out.print(f"  rollout step {r['step'] + 1}/{len(r['steps'])} of {r['steps']}, bake {r['bake_s']:g} s", markup=False, soft_wrap=True)
+        out.print(
+            f"  rollout step {r['step'] + 1}/{len(r['steps'])} of {r['steps']}, bake {r['bake_s']:g} s",
+            markup=False,
+            soft_wrap=True,
+        )
     for gw in doc.get("gateways", []):
         att = gw.get("attribution", {})
-        out.print(f"  gateway {gw['gateway']} (revision {gw['revision']}, {gw['at']}): verdict {gw.get('verdict')}, "
-                  f"{att.get('message') or 'no fault found'}", markup=False, soft_wrap=True)
-
+        out.print(
+            f"  gateway {gw['gateway']} (revision {gw['revision']}, {gw['at']}): verdict {gw.get('verdict')}, "
+            f"{att.get('message') or 'no fault found'}",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 class _Local:
@@ -110,8 +117,13 @@ class _Local:
         from modelkeep.services.deploy import requests
 
         with byte_progress("loading models") as progress:
-            return requests.rollback(self.service, name, requests.parse(requests.RollbackRequest, body, "rollback request"),
-                                     self.ws.config.cache_dir / "serve", progress)
+            return requests.rollback(
+                self.service,
+                name,
+                requests.parse(requests.RollbackRequest, body, "rollback request"),
+                self.ws.config.cache_dir / "serve",
+                progress,
+            )
 
     def deployment_status(self, name: str) -> dict[str, Any]:
         return self.service.status(name)
@@ -142,8 +154,12 @@ def create(
     bake: Annotated[float | None, typer.Option("--bake", help="Seconds each canary step must pass before the next.")] = None,
     arm: Annotated[list[str], typer.Option("--arm", help="ab: another arm REF[=WEIGHT] (repeat).")] = [],  # noqa: B006
     shadow: Annotated[list[str], typer.Option("--shadow", help="A shadow REF[=FRACTION] (repeat).")] = [],  # noqa: B006
-    preprocess: Annotated[str | None, typer.Option("--preprocess", help="Feature pipeline version pinned with the model.")] = None,
-    candidate_preprocess: Annotated[str | None, typer.Option("--candidate-preprocess", help="The candidate's pipeline, if different.")] = None,
+    preprocess: Annotated[
+        str | None, typer.Option("--preprocess", help="Feature pipeline version pinned with the model.")
+    ] = None,
+    candidate_preprocess: Annotated[
+        str | None, typer.Option("--candidate-preprocess", help="The candidate's pipeline, if different.")
+    ] = None,
     sticky_header: Annotated[str | None, typer.Option("--sticky-header", help="Header with the routing key.")] = None,
     sticky_field: Annotated[str | None, typer.Option("--sticky-field", help="Body field with the routing key.")] = None,
     policy: Annotated[Path | None, typer.Option("--policy", help="Rollback policy (JSON or YAML).")] = None,
@@ -153,32 +169,50 @@ def create(
     mirror: Annotated[float | None, typer.Option("--mirror", help="bluegreen: share of traffic copied to the standby.")] = None,
     smoke: Annotated[Path | None, typer.Option("--smoke", help="Smoke request rows (JSON list) run after a rollback.")] = None,
     trust: Annotated[list[str], typer.Option("--trust", help="A Python class the gateway may import (repeat).")] = [],  # noqa: B006
-    allow_contract_change: Annotated[bool, typer.Option("--allow-contract-change", help="Allow versions whose inputs differ.")] = False,
+    allow_contract_change: Annotated[
+        bool, typer.Option("--allow-contract-change", help="Allow versions whose inputs differ.")
+    ] = False,
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the history).")] = "",
     json_out: JsonFlag = False,
 ) -> None:
     """Create a deployment: the stable version, and optionally a rollout of a candidate."""
-    body = {"model": model, "strategy": strategy, "candidate": candidate, "preprocess": preprocess,
-            "candidate_preprocess": candidate_preprocess,
-            "arms": [{"ref": r, "weight": w} for r, w in _weighted(arm, "--arm")],
-            "shadows": [{"ref": r, "weight": w} for r, w in _weighted(shadow, "--shadow", fraction=True)],
-            "rollout": _steps(steps, bake) or None,
-            "sticky": {"header": sticky_header or "x-request-key", "field": sticky_field},
-            "policy": _policy(policy, window, min_samples) or None, "monitoring": _doc(monitoring, "monitoring"),
-            "smoke": _doc(smoke, "smoke"), "trusted": trust, "mirror": mirror,
-            "allow_contract_change": allow_contract_change, "reason": reason}
+    body = {
+        "model": model,
+        "strategy": strategy,
+        "candidate": candidate,
+        "preprocess": preprocess,
+        "candidate_preprocess": candidate_preprocess,
+        "arms": [{"ref": r, "weight": w} for r, w in _weighted(arm, "--arm")],
+        "shadows": [{"ref": r, "weight": w} for r, w in _weighted(shadow, "--shadow", fraction=True)],
+        "rollout": _steps(steps, bake) or None,
+        "sticky": {"header": sticky_header or "x-request-key", "field": sticky_field},
+        "policy": _policy(policy, window, min_samples) or None,
+        "monitoring": _doc(monitoring, "monitoring"),
+        "smoke": _doc(smoke, "smoke"),
+        "trusted": trust,
+        "mirror": mirror,
+        "allow_contract_change": allow_contract_change,
+        "reason": reason,
+    }
     _show(_target().deployment_create(name, body), json_out)
 
 
 def update(
     name: Name,
     candidate: Annotated[str | None, typer.Option("--candidate", help="Start rolling out this version.")] = None,
-    strategy: Annotated[str | None, typer.Option("--strategy", help="With --candidate: canary (default) or bluegreen (a shadow is set at 'mk deploy create --shadow').")] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            "--strategy", help="With --candidate: canary (default) or bluegreen (a shadow is set at 'mk deploy create --shadow')."
+        ),
+    ] = None,
     steps: Annotated[str | None, typer.Option("--steps", help="Canary weight steps in percent.")] = None,
     bake: Annotated[float | None, typer.Option("--bake", help="Seconds per canary step.")] = None,
     weight: Annotated[list[str], typer.Option("--weight", help="ARM=WEIGHT (repeat; must add up to 100).")] = [],  # noqa: B006
     preprocess: Annotated[str | None, typer.Option("--candidate-preprocess", help="The candidate's feature pipeline.")] = None,
-    policy: Annotated[Path | None, typer.Option("--policy", help="Policy changes (JSON or YAML), merged over the current one.")] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Policy changes (JSON or YAML), merged over the current one.")
+    ] = None,
     monitoring: Annotated[Path | None, typer.Option("--monitoring", help="Replace the drift thresholds.")] = None,
     window: Annotated[float | None, typer.Option("--window", help="Analysis window in seconds.")] = None,
     min_samples: Annotated[int | None, typer.Option("--min-samples", help="Requests per window before judging.")] = None,
@@ -193,10 +227,18 @@ def update(
         if value is None:
             raise InvalidInput(f"--weight {arm_name!r}: expected ARM=WEIGHT, e.g. canary=50")
         weights[arm_name] = value
-    body = {"candidate": candidate, "strategy": strategy, "candidate_preprocess": preprocess,
-            "rollout": _steps(steps, bake) or None, "weights": weights,
-            "policy": _policy(policy, window, min_samples) or None, "monitoring": _doc(monitoring, "monitoring"),
-            "trusted": trust, "allow_contract_change": allow_contract_change, "reason": reason}
+    body = {
+        "candidate": candidate,
+        "strategy": strategy,
+        "candidate_preprocess": preprocess,
+        "rollout": _steps(steps, bake) or None,
+        "weights": weights,
+        "policy": _policy(policy, window, min_samples) or None,
+        "monitoring": _doc(monitoring, "monitoring"),
+        "trusted": trust,
+        "allow_contract_change": allow_contract_change,
+        "reason": reason,
+    }
     _show(_target().deployment_update(name, body), json_out)
 
 
@@ -215,8 +257,11 @@ def history(name: Name, json_out: JsonFlag = False) -> None:
     for r in rows:
         arms = ", ".join(f"{a['name']}={a['model']}:{a['weight']:g}%" for a in r["arms"])
         valid = "" if r["validation"] is None else f" validation {'passed' if r['validation'].get('ok') else 'FAILED'}"
-        out.print(f"{r['revision']:>3} {r['at']} {r['action']:<8} {r['status']:<12} by {r['actor']}: {arms}{valid}",
-                  markup=False, soft_wrap=True)
+        out.print(
+            f"{r['revision']:>3} {r['at']} {r['action']:<8} {r['status']:<12} by {r['actor']}: {arms}{valid}",
+            markup=False,
+            soft_wrap=True,
+        )
         if r["reason"]:
             out.print(f"      {r['reason']}", markup=False, soft_wrap=True)
 
@@ -246,9 +291,12 @@ def rollback(
         return
     _show(doc, False)
     v = doc["validation"]
-    out_console().print(f"validation {'passed' if v['ok'] else 'FAILED'}: {v['smoke']['requests']} smoke requests, "
-                        f"{len(v['smoke']['failed'])} failed; not loaded: {v['health']['not_loaded'] or 'none'}",
-                        markup=False, soft_wrap=True)
+    out_console().print(
+        f"validation {'passed' if v['ok'] else 'FAILED'}: {v['smoke']['requests']} smoke requests, "
+        f"{len(v['smoke']['failed'])} failed; not loaded: {v['health']['not_loaded'] or 'none'}",
+        markup=False,
+        soft_wrap=True,
+    )
     if not v["ok"]:
         raise typer.Exit(1)
 
@@ -262,13 +310,19 @@ def serve(
     name: Annotated[str, typer.Argument(help="The deployment to serve.")],
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8480,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Gateway processes sharing the port (one per core).")] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Gateway processes sharing the port (one per core).")
+    ] = 1,
     trust: Annotated[list[str], typer.Option("--trust", help="A Python class this gateway may import (repeat).")] = [],  # noqa: B006
     gateway_id: Annotated[str | None, typer.Option("--gateway-id", help="This replica's name in reports.")] = None,
     window: Annotated[float | None, typer.Option("--window", help="Override the analysis window (seconds).")] = None,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Load pickled sklearn models (trusted only).")] = False,
-    webhooks: Annotated[bool, typer.Option("--webhooks/--no-webhooks", help="Deliver alert and rollback events to webhooks from here too.")] = True,
-    log: Annotated[Path | None, typer.Option("--log", help="Append one JSON line per prediction (arm, version, key) here.")] = None,
+    webhooks: Annotated[
+        bool, typer.Option("--webhooks/--no-webhooks", help="Deliver alert and rollback events to webhooks from here too.")
+    ] = True,
+    log: Annotated[
+        Path | None, typer.Option("--log", help="Append one JSON line per prediction (arm, version, key) here.")
+    ] = None,
 ) -> None:
     """Serve a deployment: Open Inference Protocol v2 and JSON, sticky routing, monitoring,
     automatic rollback. Stateless: run several on one registry; they agree on routing."""
@@ -279,8 +333,16 @@ def serve(
     from modelkeep.gateway.serve import ServeConfig, build, export
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    config = ServeConfig(name=name, trust=trust, gateway_id=gateway_id, window=window, allow_pickle=allow_pickle,
-                         webhooks=webhooks, log=str(log) if log else None, worker=workers > 1)
+    config = ServeConfig(
+        name=name,
+        trust=trust,
+        gateway_id=gateway_id,
+        window=window,
+        allow_pickle=allow_pickle,
+        webhooks=webhooks,
+        log=str(log) if log else None,
+        worker=workers > 1,
+    )
     options: dict[str, Any] = {"log_level": "warning", "access_log": False}
     for key, module in (("loop", "uvloop"), ("http", "httptools")):
         try:
@@ -292,16 +354,19 @@ def serve(
         _ws().deployments.status(name)  # fail here, once, if the deployment is not there
         export(config)
         err_console().print(f"serving {name} on http://{host}:{port} with {workers} gateway processes", markup=False)
-        uvicorn.run("modelkeep.gateway.serve:app_from_env", factory=True, workers=workers, host=host, port=port,
-                    **options)
+        uvicorn.run("modelkeep.gateway.serve:app_from_env", factory=True, workers=workers, host=host, port=port, **options)
         return
     from modelkeep.cli.progress import byte_progress
 
     with byte_progress("loading models") as progress:
         gateway, app = build(config, progress)
     state = gateway.readiness()
-    err_console().print(f"serving {name} revision {state['revision']} on http://{host}:{port} "
-                        f"(traffic {state['traffic']}; failed: {state['failed'] or 'none'})", markup=False, soft_wrap=True)
+    err_console().print(
+        f"serving {name} revision {state['revision']} on http://{host}:{port} "
+        f"(traffic {state['traffic']}; failed: {state['failed'] or 'none'})",
+        markup=False,
+        soft_wrap=True,
+    )
     try:
         uvicorn.run(app, host=host, port=port, **options)
     finally:

@@ -20,7 +20,9 @@ def run(
     command: Annotated[list[str], typer.Argument(help="The command, after --.", metavar="-- CMD [ARGS]...")],
     name: Annotated[str | None, typer.Option("--name", help="Run name (default: the command).")] = None,
     project: Annotated[str, typer.Option("--project", help="Project the run belongs to.")] = "default",
-    output: Annotated[list[Path] | None, typer.Option("--output", "-o", help="A file or folder the command writes (repeat).")] = None,
+    output: Annotated[
+        list[Path] | None, typer.Option("--output", "-o", help="A file or folder the command writes (repeat).")
+    ] = None,
 ) -> None:
     """Run any command as a run: environment, git state, exit status, duration and outputs.
 
@@ -73,7 +75,14 @@ def runs_list(
     for column in ("id", "name", "project", "status", "exit", "started"):
         table.add_column(column)
     for r in rows:
-        table.add_row(str(r["id"]), r["name"], r["project"], r["status"], "" if r["exit_code"] is None else str(r["exit_code"]), r["started_at"])
+        table.add_row(
+            str(r["id"]),
+            r["name"],
+            r["project"],
+            r["status"],
+            "" if r["exit_code"] is None else str(r["exit_code"]),
+            r["started_at"],
+        )
     out_console().print(table)
 
 
@@ -183,8 +192,10 @@ def lineage(
     from rich.markup import escape
     from rich.tree import Tree
 
-    labels = {n["id"]: escape(f"{n['kind']}: {n['label']}" + (f" [{', '.join(n['aliases'])}]" if n.get("aliases") else ""))
-              for n in graph["nodes"]}
+    labels = {
+        n["id"]: escape(f"{n['kind']}: {n['label']}" + (f" [{', '.join(n['aliases'])}]" if n.get("aliases") else ""))
+        for n in graph["nodes"]
+    }
     children: dict[str, list[tuple[str, str]]] = {}
     for edge in graph["edges"]:
         parent, child = (edge["src"], edge["dst"]) if downstream else (edge["dst"], edge["src"])
@@ -232,7 +243,9 @@ def reproduce(
             if "artifact" in check:
                 out.print(f"    artifact digest {'same' if check['artifact']['same'] else 'differs'}", markup=False)
                 for m in check["metrics"]:
-                    out.print(f"    {m['key']}: {m['a']} → {m['b']} ({'within' if m['within'] else 'OUTSIDE'} tolerance)", markup=False)
+                    out.print(
+                        f"    {m['key']}: {m['a']} → {m['b']} ({'within' if m['within'] else 'OUTSIDE'} tolerance)", markup=False
+                    )
                 if not check["match"]:
                     for row in check["environment"][:10]:
                         out.print(f"    env {row['key']}: {row['a']} → {row['b']}", markup=False)

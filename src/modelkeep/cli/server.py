@@ -13,7 +13,9 @@ from modelkeep.cli.output import err_console
 def server(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8470,
-    token_file: Annotated[Path | None, typer.Option("--bootstrap-token-file", help="Write the first admin token here instead of printing it.")] = None,
+    token_file: Annotated[
+        Path | None, typer.Option("--bootstrap-token-file", help="Write the first admin token here instead of printing it.")
+    ] = None,
 ) -> None:
     """Serve the registry over HTTP (FastAPI + uvicorn). The first start creates an admin user
     and prints its token once."""

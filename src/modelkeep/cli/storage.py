@@ -47,7 +47,9 @@ def push(
     if json_out:
         emit_json(result)
         return
-    err_console().print(f"pushed {result['objects']:,} objects ({human_bytes(result['bytes'])}) to {result['remote']}", markup=False)
+    err_console().print(
+        f"pushed {result['objects']:,} objects ({human_bytes(result['bytes'])}) to {result['remote']}", markup=False
+    )
 
 
 def pull(
@@ -63,7 +65,9 @@ def pull(
     if json_out:
         emit_json(result)
         return
-    err_console().print(f"pulled {result['objects']:,} objects ({human_bytes(result['bytes'])}) from {result['remote']}", markup=False)
+    err_console().print(
+        f"pulled {result['objects']:,} objects ({human_bytes(result['bytes'])}) from {result['remote']}", markup=False
+    )
     if result["unavailable"]:
         err_console().print(f"not in the remote either: {', '.join(result['unavailable'])}", markup=False)
 

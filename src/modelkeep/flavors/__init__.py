@@ -51,9 +51,9 @@ def save_model(
 
         descriptor = save_python(model, dest, init_kwargs)
     elif flavor == "folder":
-        from modelkeep.flavors.folder import save
+        from modelkeep.flavors.folder import save as save_folder
 
-        descriptor = save(model, dest)
+        descriptor = save_folder(model, dest)
     else:
         raise InvalidInput(f"unknown flavor {flavor!r}: valid flavors are {', '.join(FLAVORS)}")
     descriptor["signature"] = signature

@@ -37,10 +37,10 @@ def _columns(sample: Any, default_prefix: str) -> list[dict[str, Any]]:
 def infer_signature(sample_input: Any, model: Any | None = None) -> dict[str, Any]:
     """Inputs from ``sample_input``; outputs from ``model.predict(sample_input)`` when it has one."""
     signature: dict[str, Any] = {"inputs": _columns(sample_input, "f"), "outputs": []}
-    predict = getattr(model, "predict", None)
+    predict: Any = getattr(model, "predict", None)
     if callable(predict):
         signature["outputs"] = _columns(predict(sample_input), "prediction")
-    elif type(model).__module__.startswith("torch") or hasattr(model, "state_dict"):
+    elif model is not None and (type(model).__module__.startswith("torch") or hasattr(model, "state_dict")):
         import torch
 
         with torch.no_grad():

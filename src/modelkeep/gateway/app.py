@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from modelkeep import __version__
+from modelkeep.about import __version__
 from modelkeep.errors import InvalidInput, ModelKeepError, NotFound, PermissionDenied, Unauthenticated
 from modelkeep.gateway.runtime import Gateway, Unavailable
 from modelkeep.services.access import Access
@@ -105,7 +105,9 @@ def _datatype(values: list[Any]) -> str:
 
 def create_gateway_app(gateway: Gateway, access: Access, *, on_shutdown: Any = None) -> Starlette:
     deployment = gateway.name
-    sticky = lambda: gateway.current().spec.sticky
+
+    def sticky() -> Any:
+        return gateway.current().spec.sticky
 
     def authorize(request: Request, permission: str) -> None:
         if access.personal():
@@ -245,9 +247,9 @@ def create_gateway_app(gateway: Gateway, access: Access, *, on_shutdown: Any = N
         check_name(request)
         live = gateway.current()
         signature = (live.spec.arm(live.spec.stable).signature or {})
-        tensors = lambda cols: [{"name": c.get("name"), "datatype": "FP64" if c.get("type") in ("double", "float")
-                                 else "INT64" if c.get("type") in ("long", "int") else "BYTES", "shape": [-1]}
-                                for c in cols]
+        def tensors(cols: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [{"name": c.get("name"), "datatype": "FP64" if c.get("type") in ("double", "float")
+                     else "INT64" if c.get("type") in ("long", "int") else "BYTES", "shape": [-1]} for c in cols]
         return JSONResponse({"name": deployment, "versions": [a.model for a in live.spec.arms], "platform": "modelkeep",
                              "inputs": tensors(signature.get("inputs", [])), "outputs": tensors(signature.get("outputs", [])),
                              "parameters": {"strategy": live.spec.strategy, "revision": live.revision,

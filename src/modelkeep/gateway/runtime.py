@@ -170,7 +170,7 @@ class Gateway:
             baseline = self.baseline(pinned.version_id)
             arm.warm_up(warm_rows or list((baseline.profile or {}).get("sample", []))[:10])
             return arm
-        except Exception as exc:  # noqa: BLE001 - reported, and the arm gets no traffic
+        except Exception as exc:
             message = f"{pinned.model} failed to load: {type(exc).__name__}: {exc}"
             log.error("%s", message)
             failed[pinned.name] = message

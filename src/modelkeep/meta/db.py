@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from modelkeep.errors import InvalidInput, ModelKeepError
-from modelkeep.meta.schema import SCHEMA_HEAD  # noqa: E402 - re-exported
+from modelkeep.meta.schema import SCHEMA_HEAD
 
 SQLITE_BUSY_MS = 60_000
 
@@ -27,7 +27,7 @@ class Database:
 
     url: str
     engine: Engine
-    write_engine: Engine
+    write_engine: Engine  # an execution-options view of ``engine`` on SQLite
     # The audit chain's HMAC key: it lives outside the database (see services/audit_keys.py) and
     # reaches each write transaction through ``Session.info``.
     audit_key: bytes | None = None
@@ -70,7 +70,7 @@ def connect(url: str) -> Database:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
             _sqlite_setup(engine)
-            write_engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+            write_engine: Engine = engine.execution_options(sqlite_begin="IMMEDIATE")
         else:
             engine = create_engine(url, pool_pre_ping=True)
             write_engine = engine

@@ -322,7 +322,7 @@ class Order:
     """A parsed ``--order-by``: the SQL expression, its direction and how to (de)serialize it."""
 
     field: str
-    expression: ColumnElement[Any]
+    expression: Any  # a column or SQL expression
     descending: bool
     kind: str  # "text", "number", "datetime"
     required: ColumnElement[bool] | None = None  # rows without the value are left out
@@ -349,6 +349,7 @@ def parse_order(text: str | None) -> Order:
         return Order(field, _TEXT_FIELDS[lowered], descending, "text")
     prefix, key = _split_key(field, "cannot order by")
     table: Any
+    column: Any
     if prefix == "metrics":
         table, column, kind = VersionMetric, VersionMetric.value, "number"
     elif prefix == "params":

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from modelkeep.meta.tables import IdSequence
+from modelkeep.meta.tables import IdSequence, table_of
 
 
 def next_id(session: Session, name: str, id_column: Any) -> int:
@@ -23,7 +23,7 @@ def next_id(session: Session, name: str, id_column: Any) -> int:
     top = session.scalar(select(func.max(id_column))) or 0
     value = max(last or 0, top) + 1
     if last is None:
-        session.execute(insert(IdSequence.__table__).values(name=name, last_value=value))
+        session.execute(insert(table_of(IdSequence)).values(name=name, last_value=value))
     else:
-        session.execute(update(IdSequence.__table__).where(IdSequence.name == name).values(last_value=value))
+        session.execute(update(table_of(IdSequence)).where(IdSequence.name == name).values(last_value=value))
     return value

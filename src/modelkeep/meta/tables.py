@@ -16,7 +16,7 @@ Invariants the services rely on:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NewType
+from typing import Any, ClassVar, NewType, cast
 
 from sqlalchemy import (
     JSON,
@@ -28,6 +28,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -44,9 +45,14 @@ NAMING = {
 }
 
 
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's table, typed as one (``Model.__table__`` is a ``FromClause`` to type checkers)."""
+    return cast(Table, model.__table__)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class Model(Base):

@@ -42,10 +42,11 @@ def _region(repo: Repository, chunks: list[tuple[ObjectId, int]], lo: int, hi: i
 
 def count_rows(repo: Repository, entry: TreeEntry) -> int:
     total, last = 0, b"\n"
+    data: bytes | memoryview
     for data in repo.iter_file(entry.kind, entry.id):
         total += bytes(data).count(b"\n")
         if data:
-            last = data[-1:]
+            last = bytes(data[-1:])
     return total + (0 if last == b"\n" else 1)
 
 

@@ -14,21 +14,22 @@ commit, so a reader sees one consistent set.
 
 from __future__ import annotations
 
+import builtins
 import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import CursorResult, func, insert, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from modelkeep.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from modelkeep.meta.db import Database
-from modelkeep.meta.tables import Dataset, DatasetPartition, DatasetVersion
+from modelkeep.meta.tables import Dataset, DatasetPartition, DatasetVersion, table_of
 from modelkeep.services import audit
 from modelkeep.services.clock import utcnow
 from modelkeep.services.data_status import compare_files, recorded_files, status_of
@@ -219,6 +220,7 @@ class Datasets:
                     raise InvalidInput(f"a partition must be a folder; {path} is not")
                 part_entry = ingest.build_tree(ingest.add_files(items))
                 self.repo.flush()
+                assert key is not None  # set from --partition above
                 return self._commit_partition(
                     name, key, f"{key}={value}", part_entry, latest_view, message, str(path.resolve()), ingest)
             if key is not None and path.is_dir():
@@ -282,7 +284,8 @@ class Datasets:
         raise Conflict(f"dataset {name} kept changing while this partition was committed; add it again")
 
     def _has_versions(self, session: Session, dataset: Dataset) -> bool:
-        return session.scalars(select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset.id).limit(1)).first() is not None
+        query = select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset.id).limit(1)
+        return session.scalars(query).first() is not None
 
     def _partitions_of(self, view: DatasetVersionView) -> dict[str, TreeEntry]:
         if view.root_kind != "tree":
@@ -309,8 +312,9 @@ class Datasets:
             session = self.db.writer()
             try:
                 with session.begin():
-                    return self._insert(session, name, key, root, parts, message, source, files, total, bytes_new,
-                                        bytes_stored, expected_head)
+                    return self._insert(
+                        session, name, key, root, parts, message, source, files, total, bytes_new, bytes_stored, expected_head
+                    )
             except sa_exc.IntegrityError:
                 if attempt == 9:
                     raise Conflict(f"could not allocate a version number for dataset {name}") from None
@@ -319,8 +323,18 @@ class Datasets:
         raise AssertionError("unreachable")
 
     def _insert(
-        self, session: Session, name: str, key: str | None, root: TreeEntry, parts: dict[str, TreeEntry],
-        message: str, source: str, files: int, total: int, bytes_new: int, bytes_stored: int,
+        self,
+        session: Session,
+        name: str,
+        key: str | None,
+        root: TreeEntry,
+        parts: dict[str, TreeEntry],
+        message: str,
+        source: str,
+        files: int,
+        total: int,
+        bytes_new: int,
+        bytes_stored: int,
         expected_head: int | None,
     ) -> DatasetVersionView:
         query = select(Dataset).where(Dataset.name == name).with_for_update()
@@ -335,22 +349,42 @@ class Datasets:
         if expected_head is not None and head != expected_head:
             raise _StaleHead(head)
         number = head + 1
-        version_id = session.execute(
-            insert(DatasetVersion.__table__).values(
-                dataset_id=dataset.id, number=number, digest=root.id, root_kind=root.kind, message=message,
-                source=source, files=files, bytes=total, bytes_new=bytes_new, bytes_stored=bytes_stored,
-                created_at=utcnow(), created_by=self.user,
+        inserted = cast(CursorResult[Any], session.execute(
+            insert(table_of(DatasetVersion)).values(
+                dataset_id=dataset.id,
+                number=number,
+                digest=root.id,
+                root_kind=root.kind,
+                message=message,
+                source=source,
+                files=files,
+                bytes=total,
+                bytes_new=bytes_new,
+                bytes_stored=bytes_stored,
+                created_at=utcnow(),
+                created_by=self.user,
             )
-        ).inserted_primary_key[0]
+        ))
+        primary_key = inserted.inserted_primary_key
+        assert primary_key is not None  # an INSERT of one row
+        version_id = primary_key[0]
         if parts:
-            session.execute(insert(DatasetPartition.__table__), [
-                {"version_id": version_id, "name": part, "digest": e.id, "files": _count_files(self.repo, e), "bytes": e.size}
-                for part, e in sorted(parts.items())
-            ])
+            session.execute(
+                insert(table_of(DatasetPartition)),
+                [
+                    {"version_id": version_id, "name": part, "digest": e.id, "files": _count_files(self.repo, e), "bytes": e.size}
+                    for part, e in sorted(parts.items())
+                ],
+            )
         row = session.get(DatasetVersion, version_id)
         assert row is not None
-        audit.append(session, self.user, "dataset.add", f"dataset:{name}@{number}",
-                     detail={"digest": root.id, "files": files, "bytes": total, "partitions": sorted(parts)})
+        audit.append(
+            session,
+            self.user,
+            "dataset.add",
+            f"dataset:{name}@{number}",
+            detail={"digest": root.id, "files": files, "bytes": total, "partitions": sorted(parts)},
+        )
         return _view(session, row, name)
 
     # --- reading --------------------------------------------------------------------------
@@ -363,7 +397,7 @@ class Datasets:
     def files_of(self, view: DatasetVersionView) -> dict[str, TreeEntry]:
         return recorded_files(self.repo, view.name, view.digest, view.root_kind, view.source, view.bytes)
 
-    def cat(self, ref: str, file: str | None = None) -> Iterator[bytes]:
+    def cat(self, ref: str, file: str | None = None) -> Iterator[bytes | memoryview]:
         view = self.get(ref)
         files = self.files_of(view)
         if file is None:
@@ -376,8 +410,13 @@ class Datasets:
         return self.repo.iter_file(entry.kind, entry.id)
 
     def checkout(
-        self, ref: str, dest: Path, progress: Progress | None = None, *, prune: bool = False,
-        force: list[str] | None = None,
+        self,
+        ref: str,
+        dest: Path,
+        progress: Progress | None = None,
+        *,
+        prune: bool = False,
+        force: builtins.list[str] | None = None,
     ) -> tuple[DatasetVersionView, CheckoutResult]:
         """Write a version into the folder ``dest`` (a single-file dataset keeps its file name).
 
@@ -392,14 +431,24 @@ class Datasets:
             try:
                 files = dict(self.repo.walk(view.root.id))
             except NotFound as exc:  # the version exists; its objects must too
-                raise IntegrityError(f"{view.ref} cannot be checked out: {exc}; nothing in the folder was changed",
-                                     hint="run 'mk verify' to see what is damaged, or 'mk pull' to fetch missing objects"
-                                     ) from exc
+                raise IntegrityError(
+                    f"{view.ref} cannot be checked out: {exc}; nothing in the folder was changed",
+                    hint="run 'mk verify' to see what is damaged, or 'mk pull' to fetch missing objects",
+                ) from exc
         else:
             name = Path(view.source).name or view.name
             files = {name: TreeEntry(name, view.root_kind, view.root.id, view.bytes, 0o644)}
-        result = checkout_files(self.repo, files, dest, owner=f"dataset:{view.name}", version=view.ref,
-                                progress=progress, cache=self.cache, prune=prune, force=force)
+        result = checkout_files(
+            self.repo,
+            files,
+            dest,
+            owner=f"dataset:{view.name}",
+            version=view.ref,
+            progress=progress,
+            cache=self.cache,
+            prune=prune,
+            force=force,
+        )
         self.cache.save()
         return view, result
 
@@ -409,11 +458,12 @@ class Datasets:
         if self.cache.path is not None:  # PROJECT/.modelkeep/cache/stat.json
             meta_dir = self.cache.path.resolve().parents[1]
             project = meta_dir.parent
-            if target == project or target in project.parents or target == meta_dir or meta_dir in target.parents:
+            if target in (project, meta_dir) or target in project.parents or meta_dir in target.parents:
                 raise InvalidInput(f"--prune refuses {dest}: it is or holds this repository ({project})")
         if target in refused or target == target.parent:
-            raise InvalidInput(f"--prune refuses {dest}: never prune the root or the home folder; check out into "
-                               "a folder of its own")
+            raise InvalidInput(
+                f"--prune refuses {dest}: never prune the root or the home folder; check out into a folder of its own"
+            )
 
     def cached_checkout(self, ref: str) -> Path:
         """A read-only-by-convention folder with the files of ``ref`` (made once, then reused)."""
@@ -432,8 +482,13 @@ class Datasets:
         """What ``add`` would record for ``path`` (default: where the latest version came from),
         compared with the latest version. Reads only files the stat cache cannot vouch for."""
         latest = self.get(name)
-        summary = {"number": latest.number, "digest": latest.digest, "root_kind": latest.root_kind,
-                   "source": latest.source, "bytes": latest.bytes}
+        summary = {
+            "number": latest.number,
+            "digest": latest.digest,
+            "root_kind": latest.root_kind,
+            "source": latest.source,
+            "bytes": latest.bytes,
+        }
         return status_of(self.repo, self.cache, name, summary, path)
 
 
@@ -464,4 +519,4 @@ def _count_files(repo: Repository, entry: TreeEntry) -> int:
     return sum(1 for _ in repo.walk(entry.id)) if entry.kind == "tree" else 1
 
 
-__all__ = ["Datasets", "DatasetVersionView", "compare_files", "split_dataset_ref"]
+__all__ = ["DatasetVersionView", "Datasets", "compare_files", "split_dataset_ref"]

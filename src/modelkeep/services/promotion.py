@@ -205,18 +205,30 @@ class Promotions:
                 gates = self._gates_now(model.name, request.version, request.alias, policy)
                 review["gates"] = gates
             request.reviews = [*request.reviews, review]
-            audit.append(session, self.user, f"promotion.{decision}", f"model:{model.name}@{request.version}", source=self.registry.source,
-                         detail={"request": request_id, "comment": comment, **({"gates": gates} if gates is not None else {})})
+            audit.append(
+                session,
+                self.user,
+                f"promotion.{decision}",
+                f"model:{model.name}@{request.version}",
+                source=self.registry.source,
+                detail={"request": request_id, "comment": comment, **({"gates": gates} if gates is not None else {})},
+            )
             if decision == "reject":
                 request.status, request.decided_at = "rejected", utcnow()
             elif gates is not None and not all(g["passed"] for g in gates):
                 request.status, request.decided_at = "blocked", utcnow()
-                audit.append(session, self.user, "promotion.block", f"model:{model.name}@{request.version}",
-                             source=self.registry.source, outcome="blocked",
-                             detail={"request": request_id, "gates": gates, "reason": "gates failed at approval"})
+                audit.append(
+                    session,
+                    self.user,
+                    "promotion.block",
+                    f"model:{model.name}@{request.version}",
+                    source=self.registry.source,
+                    outcome="blocked",
+                    detail={"request": request_id, "gates": gates, "reason": "gates failed at approval"},
+                )
             elif decision == "approve":
-                needed = policy.required_approvals if policy else 1
-                if sum(r["decision"] == "approve" for r in request.reviews) >= needed:
+                approvals_needed = policy.required_approvals if policy else 1
+                if sum(r["decision"] == "approve" for r in request.reviews) >= approvals_needed:
                     self._apply(session, request, model)
             return _request_dict(request, model.name)
 
@@ -238,19 +250,32 @@ class Promotions:
             if request.status not in ("pending", "blocked"):
                 raise Conflict(f"promotion {request_id} is {request.status}")
             request.status, request.decided_at = "withdrawn", utcnow()
-            audit.append(session, self.user, "promotion.withdraw", f"model:{model.name}@{request.version}", source=self.registry.source,
-                         detail={"request": request_id})
+            audit.append(
+                session,
+                self.user,
+                "promotion.withdraw",
+                f"model:{model.name}@{request.version}",
+                source=self.registry.source,
+                detail={"request": request_id},
+            )
             return _request_dict(request, model.name)
 
     def _apply(self, session: Session, request: PromotionRequest, model: Model) -> None:
-        row = session.scalars(select(ModelVersion).where(
-            ModelVersion.model_id == model.id, ModelVersion.version == request.version)).first()
+        row = session.scalars(
+            select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.version == request.version)
+        ).first()
         if row is None:
             raise NotFound(f"{model.name}@{request.version} no longer exists")
         self.registry.move_alias(session, model, row, request.alias, via="promotion")
         request.status, request.decided_at = "applied", utcnow()
-        audit.append(session, self.user, "promotion.apply", f"model:{model.name}@{request.version}", source=self.registry.source,
-                     detail={"request": request.id, "alias": request.alias})
+        audit.append(
+            session,
+            self.user,
+            "promotion.apply",
+            f"model:{model.name}@{request.version}",
+            source=self.registry.source,
+            detail={"request": request.id, "alias": request.alias},
+        )
 
     def get(self, request_id: int) -> dict[str, Any]:
         with self.db.reader() as session:
@@ -266,9 +291,15 @@ class Promotions:
             model = session.scalars(select(Model).where(Model.name == view.name)).first()
             if model is None:
                 return False
-            applied = session.scalar(select(PromotionRequest.id).where(
-                PromotionRequest.model_id == model.id, PromotionRequest.version == view.version,
-                PromotionRequest.status == "applied").limit(1))
+            applied = session.scalar(
+                select(PromotionRequest.id)
+                .where(
+                    PromotionRequest.model_id == model.id,
+                    PromotionRequest.version == view.version,
+                    PromotionRequest.status == "applied",
+                )
+                .limit(1)
+            )
             if applied is not None:
                 return True
             protected = {(p.model, p.alias) for p in session.scalars(select(ProtectedAlias))}
@@ -285,12 +316,17 @@ class Promotions:
             if model is None:
                 raise NotFound(f"model {name!r} does not exist")
             current = session.get(Alias, (model.id, alias))
-            last = session.scalars(select(AliasChange).where(AliasChange.model_id == model.id, AliasChange.alias == alias)
-                                   .order_by(AliasChange.id.desc()).limit(1)).first()
+            last = session.scalars(
+                select(AliasChange)
+                .where(AliasChange.model_id == model.id, AliasChange.alias == alias)
+                .order_by(AliasChange.id.desc())
+                .limit(1)
+            ).first()
             if current is None or last is None or last.previous is None:
                 raise Conflict(f"{name}@{alias} has no previous holder to roll back to")
-            target = session.scalars(select(ModelVersion).where(
-                ModelVersion.model_id == model.id, ModelVersion.version == last.previous)).first()
+            target = session.scalars(
+                select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.version == last.previous)
+            ).first()
             if target is None:
                 raise Conflict(f"the previous holder {name}@{last.previous} was deleted")
             self.registry.move_alias(session, model, target, alias, via="rollback")
@@ -305,7 +341,9 @@ class Promotions:
             if model is None:
                 raise NotFound(f"model {name!r} does not exist")
             change = session.scalars(
-                select(AliasChange).where(AliasChange.model_id == model.id, AliasChange.alias == alias,
-                                          AliasChange.at <= when).order_by(AliasChange.at.desc(), AliasChange.id.desc()).limit(1)
+                select(AliasChange)
+                .where(AliasChange.model_id == model.id, AliasChange.alias == alias, AliasChange.at <= when)
+                .order_by(AliasChange.at.desc(), AliasChange.id.desc())
+                .limit(1)
             ).first()
             return change.version if change else None

@@ -18,9 +18,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import CursorResult, delete, func, insert, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,7 @@ from modelkeep.meta.tables import (
     VersionMetric,
     VersionParam,
     VersionTag,
+    table_of,
     version_node,
 )
 from modelkeep.services import audit
@@ -418,23 +419,26 @@ class Registry:
             "created_by": self.user,
         }
         # Core inserts, not the unit of work: registration is the write hot path.
-        version_id = session.execute(insert(ModelVersion.__table__).values(values)).inserted_primary_key[0]
+        inserted = cast(CursorResult[Any], session.execute(insert(table_of(ModelVersion)).values(values)))
+        primary_key = inserted.inserted_primary_key
+        assert primary_key is not None  # an INSERT of one row
+        version_id = primary_key[0]
         if candidate.params:
-            session.execute(insert(VersionParam.__table__), [
+            session.execute(insert(table_of(VersionParam)), [
                 {"version_id": version_id, "key": k, "value": v, "value_num": param_number(v)}
                 for k, v in candidate.params.items()
             ])
         if candidate.metrics:
-            session.execute(insert(VersionMetric.__table__), [
+            session.execute(insert(table_of(VersionMetric)), [
                 {"version_id": version_id, "key": m.key, "value": m.value, "dataset": m.dataset, "split": m.split}
                 for m in candidate.metrics
             ])
         if candidate.tags:
-            session.execute(insert(VersionTag.__table__), [
+            session.execute(insert(table_of(VersionTag)), [
                 {"version_id": version_id, "key": k, "value": v} for k, v in candidate.tags.items()
             ])
         if candidate.components:
-            session.execute(insert(CompositeComponent.__table__), [
+            session.execute(insert(table_of(CompositeComponent)), [
                 {"composite_id": version_id, "position": i, "component_id": c.id, "role": ""}
                 for i, c in enumerate(candidate.components)
             ])
@@ -444,7 +448,7 @@ class Registry:
             edges.append(("parent_of", version_node(parent_row.id)))
         edges.extend(("component_of", version_node(c.id)) for c in candidate.components)
         if edges:
-            session.execute(insert(LineageEdge.__table__), [
+            session.execute(insert(table_of(LineageEdge)), [
                 {"kind": kind, "src": src, "dst": node, "created_at": now} for kind, src in edges
             ])
         audit.append(session, self.user, "model.register", f"model:{name}@{number}", source=self.source,
@@ -571,7 +575,8 @@ class Registry:
             node = version_node(row.id)
             session.execute(delete(LineageEdge).where(LineageEdge.dst == node))
             session.delete(row)
-            audit.append(session, self.user, "model.delete_version", f"model:{view.ref}", source=self.source, detail={"digest": view.digest})
+            audit.append(session, self.user, "model.delete_version", f"model:{view.ref}", source=self.source,
+                         detail={"digest": view.digest})
             return view
 
         return self._write(work, retry=False)
@@ -595,8 +600,10 @@ class Registry:
                 raise Conflict(f"versions of {name} are pinned by composite {refs}")
             deployed = deployment_pins(session, ids)
             if deployed:
-                raise Conflict(f"versions of {name} are pinned by deployment {', '.join(deployed)}",
-                               hint="roll them off the deployment first (mk deploy update / rollback)")
+                raise Conflict(
+                    f"versions of {name} are pinned by deployment {', '.join(deployed)}",
+                    hint="roll them off the deployment first (mk deploy update / rollback)",
+                )
             session.execute(delete(Alias).where(Alias.model_id == model.id))
             session.execute(delete(CompositeComponent).where(CompositeComponent.composite_id.in_(ids)))
             session.execute(delete(LineageEdge).where(LineageEdge.dst.in_([version_node(i) for i in ids])))

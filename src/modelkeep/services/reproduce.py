@@ -35,7 +35,9 @@ def _materialize_code(ws: Workspace, code: dict[str, Any], dest: Path) -> dict[s
         return {"status": "not recorded"}
     root = Path(code["root"])
     if not (root / ".git").exists():
-        raise NotFound(f"the recorded git repository {root} is not on this machine", hint="clone it there, or reproduce where it lives")
+        raise NotFound(
+            f"the recorded git repository {root} is not on this machine", hint="clone it there, or reproduce where it lives"
+        )
     _git(root, "worktree", "prune")
     made = _git(root, "worktree", "add", "--detach", str(dest), code["commit"])
     if made.returncode != 0:
@@ -95,8 +97,13 @@ def verify(ws: Workspace, version: VersionView, result: dict[str, Any], toleranc
         raise InvalidInput(f"{version.ref} has no recorded command to re-run (it was not made inside 'mk run')")
     original_run = ws.runs.get(result["run"])
     rerun = ws.runs.start(f"reproduce {version.ref}", original_run.project, command=list(command))
-    env = {**os.environ, **(version.environment or {}).get("env_vars", {}), RUN_ENV: str(rerun.id),
-           "MODELKEEP_HOME": str(ws.config.root), "MODELKEEP_REPRODUCES": version.ref}
+    env = {
+        **os.environ,
+        **(version.environment or {}).get("env_vars", {}),
+        RUN_ENV: str(rerun.id),
+        "MODELKEEP_HOME": str(ws.config.root),
+        "MODELKEEP_REPRODUCES": version.ref,
+    }
     Path(result["cwd"]).mkdir(parents=True, exist_ok=True)  # e.g. an ignored work folder the commit lacks
     code = subprocess.run(command, cwd=result["cwd"], env=env).returncode
     rerun.end("finished" if code == 0 else "failed", exit_code=code)
@@ -114,12 +121,14 @@ def verify(ws: Workspace, version: VersionView, result: dict[str, Any], toleranc
         within = a is not None and b is not None and _close(a, b, tolerance)
         metrics.append({"key": key, "a": a, "b": b, "delta": None if a is None or b is None else b - a, "within": within})
     same_artifact = version.digest == new.digest
-    report.update({
-        "artifact": {"a": version.digest, "b": new.digest, "same": same_artifact},
-        "metrics": metrics,
-        "environment": env_diff(original_run.environment, again.environment)[:50],
-        "match": same_artifact and all(m["within"] for m in metrics),
-    })
+    report.update(
+        {
+            "artifact": {"a": version.digest, "b": new.digest, "same": same_artifact},
+            "metrics": metrics,
+            "environment": env_diff(original_run.environment, again.environment)[:50],
+            "match": same_artifact and all(m["within"] for m in metrics),
+        }
+    )
     return report
 
 

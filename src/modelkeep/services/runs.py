@@ -12,6 +12,7 @@ to that run instead of opening a second one, and leaves finishing it to ``mk run
 
 from __future__ import annotations
 
+import builtins
 import os
 import tempfile
 import time
@@ -36,6 +37,7 @@ from modelkeep.meta.tables import (
     RunParam,
     RunTag,
     run_node,
+    table_of,
     version_node,
 )
 from modelkeep.services import audit
@@ -115,7 +117,7 @@ class Runs:
         with self.db.writer() as session, session.begin():
             run_id = next_id(session, "runs", Run.id)
             session.execute(
-                insert(Run.__table__).values(
+                insert(table_of(Run)).values(
                     id=run_id, name=name or f"run-{int(time.time())}", project=project, status="running", command=command,
                     environment=environment, code=code, warnings=[], started_at=utcnow(), created_by=self.user,
                 )
@@ -182,7 +184,7 @@ class Runs:
 
     # --- writes used by ActiveRun ------------------------------------------------------------
 
-    def _write(self, statement: Any, rows: list[dict[str, Any]] | None = None) -> None:
+    def _write(self, statement: Any, rows: builtins.list[dict[str, Any]] | None = None) -> None:
         with self.db.writer() as session, session.begin():
             session.execute(statement, rows) if rows is not None else session.execute(statement)
 
@@ -190,7 +192,7 @@ class Runs:
         with self.db.writer() as session, session.begin():
             for key, value in values.items():
                 session.execute(delete(table).where(table.run_id == run_id, table.key == key))
-                session.execute(insert(table.__table__).values(run_id=run_id, key=key, value=value))
+                session.execute(insert(table_of(table)).values(run_id=run_id, key=key, value=value))
 
 
 class ActiveRun:
@@ -242,7 +244,7 @@ class ActiveRun:
             for row in rows:
                 session.execute(delete(RunMetric).where(RunMetric.run_id == self.id, RunMetric.key == row["key"],
                                                         RunMetric.step == row["step"]))
-            session.execute(insert(RunMetric.__table__), rows)
+            session.execute(insert(table_of(RunMetric)), rows)
 
     def set_tag(self, key: str, value: Any) -> None:
         self._runs._upsert(RunTag, self.id, {check_key(key, "tag"): str(value)})
@@ -255,7 +257,7 @@ class ActiveRun:
             exists = session.scalar(select(LineageEdge.id).where(
                 LineageEdge.src == edge["src"], LineageEdge.dst == edge["dst"], LineageEdge.kind == "trained_on"))
             if exists is None:
-                session.execute(insert(LineageEdge.__table__).values(edge))
+                session.execute(insert(table_of(LineageEdge)).values(edge))
         return canonical
 
     def dataset_path(self, ref: str) -> Path:
@@ -299,7 +301,7 @@ class ActiveRun:
                "size": stored.size}
         with self._runs.db.writer() as session, session.begin():
             session.execute(delete(RunArtifact).where(RunArtifact.run_id == self.id, RunArtifact.name == row["name"]))
-            session.execute(insert(RunArtifact.__table__).values(row))
+            session.execute(insert(table_of(RunArtifact)).values(row))
         return row
 
     def log_dataset(
@@ -325,7 +327,7 @@ class ActiveRun:
                 present = session.scalar(select(LineageEdge.id).where(
                     LineageEdge.src == edge["src"], LineageEdge.dst == edge["dst"], LineageEdge.kind == edge["kind"]))
                 if present is None:
-                    session.execute(insert(LineageEdge.__table__).values(edge))
+                    session.execute(insert(table_of(LineageEdge)).values(edge))
         return added
 
     def log_model(
@@ -374,7 +376,7 @@ class ActiveRun:
                 environment=environment, code=view.code, **register,
             )
         edge = {"kind": "produced_by", "src": run_node(self.id), "dst": version_node(version.id), "created_at": utcnow()}
-        self._runs._write(insert(LineageEdge.__table__).values(edge))
+        self._runs._write(insert(table_of(LineageEdge)).values(edge))
         return version
 
 
@@ -388,6 +390,6 @@ def baseline_profile(model: Any, data: Any, *, names: list[str] | None = None) -
         head = data[:10_000] if hasattr(data, "__getitem__") else data
         try:
             predictions = predict(head)
-        except Exception as exc:  # noqa: BLE001 - the model's own error, reported with context
+        except Exception as exc:
             raise InvalidInput(f"the model could not predict on the baseline data: {exc}") from exc
     return profile(data, names=names, predictions=predictions)

@@ -17,7 +17,7 @@ import json
 import uuid
 from typing import Any
 
-from modelkeep import __version__
+from modelkeep.about import __version__
 from modelkeep.errors import InvalidInput
 from modelkeep.services.views import VersionView
 from modelkeep.services.workspace import Workspace

@@ -66,7 +66,7 @@ class Webhooks:
     def secret(self, webhook_id: int) -> str:
         return hmac.new(self.key, f"webhook:{webhook_id}".encode(), hashlib.sha256).hexdigest()
 
-    def add(self, url: str, events: list[str], *, format: str = "json") -> dict[str, Any]:  # noqa: A002
+    def add(self, url: str, events: list[str], *, format: str = "json") -> dict[str, Any]:
         self.access.check("admin")
         if not url.startswith(("http://", "https://")):
             raise InvalidInput(f"webhook URL {url!r} must start with http:// or https://")

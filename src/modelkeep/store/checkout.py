@@ -61,7 +61,7 @@ def write_file(repo: Repository, entry: TreeEntry, target: Path, progress: Calla
             remover.join()
 
 
-def _write_bytes(target: Path, data: bytes, mode: int) -> None:
+def _write_bytes(target: Path, data: bytes | memoryview, mode: int) -> None:
     try:  # a new file: write it in place (nothing there to protect from a partial write)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode or 0o644)
     except FileExistsError:
@@ -353,8 +353,10 @@ def _stage(repo: Repository, base: Path, to_write: list[tuple[str, Path, TreeEnt
                 write_file(repo, entry, paths[i], progress)
     except NotFound as exc:
         _discard(folder, base if created else None)
-        raise IntegrityError(f"the version cannot be checked out: {exc}; nothing in the folder was changed",
-                             hint="run 'mk verify' to see which versions are damaged, or 'mk pull' to fetch missing objects") from exc
+        raise IntegrityError(
+            f"the version cannot be checked out: {exc}; nothing in the folder was changed",
+            hint="run 'mk verify' to see which versions are damaged, or 'mk pull' to fetch missing objects",
+        ) from exc
     except IntegrityError as exc:
         _discard(folder, base if created else None)
         raise IntegrityError(f"{exc}; nothing in the folder was changed", hint=exc.hint) from exc

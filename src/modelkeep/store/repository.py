@@ -216,7 +216,7 @@ class Repository:
         """Contents of ``oids`` in order, reading neighbouring objects of a pack in one request
         and decompressing/verifying on ``threads`` threads (memory: a few spans at a time)."""
 
-        def decode_span(span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[bytes]:
+        def decode_span(span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[bytes | memoryview]:
             pack, start, end, members = span
             view = memoryview(self.backend.get_range(pack_key(pack), start, end - start))
             return [self._decode(oid, e, view[e.offset - start : e.offset - start + e.stored_length]) for oid, e in members]

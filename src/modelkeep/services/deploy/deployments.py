@@ -397,9 +397,9 @@ class Deployments:
     def list(self) -> list[dict[str, Any]]:
         self.access.check("deployment.read")
         with self.db.reader() as session:
-            return [self._view(row, parse_spec(row.spec)) for row in session.scalars(select(Deployment).order_by(Deployment.name))]
+            rows = session.scalars(select(Deployment).order_by(Deployment.name))
+            return [self._view(row, parse_spec(row.spec)) for row in rows]
 
 
 def _initial_status(spec: DeploymentSpec) -> str:
     return "progressing" if spec.strategy == "canary" else "active"
-

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from modelkeep.services.workspace import Workspace
 
 
@@ -16,3 +18,12 @@ def test_run_ids_are_not_reused_after_delete(any_workspace: Workspace) -> None:
     runs.delete(third.id)
     runs.delete(first.id)
     assert runs.start("d", command=["true"]).id == third.id + 1
+
+
+def test_start_run_inside_mk_run_keeps_its_project(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelkeep.services.runs import RUN_ENV
+
+    outer = workspace.runs.start("mk run", command=["python", "train.py"])  # what `mk run` makes
+    monkeypatch.setenv(RUN_ENV, str(outer.id))
+    inner = workspace.runs.start("train", project="fraud")  # what the script's mk.start_run(project=...) does
+    assert inner.id == outer.id and workspace.runs.get(outer.id).project == "fraud"

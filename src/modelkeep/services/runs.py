@@ -99,9 +99,13 @@ class Runs:
         attached = os.environ.get(RUN_ENV)
         if attached and command is None:
             run_id = int(attached)
-            with self.db.reader() as session:
-                if session.get(Run, run_id) is None:
+            check_key(project, "project")
+            with self.db.writer() as session, session.begin():
+                run = session.get(Run, run_id)
+                if run is None:
                     raise NotFound(f"{RUN_ENV}={attached} names no run")
+                if project != "default" and run.project == "default":  # `mk run` cannot know the script's project
+                    run.project = project
             return ActiveRun(self, run_id, owns=False)
         check_key(project, "project")
         started = time.perf_counter()

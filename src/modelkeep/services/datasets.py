@@ -27,7 +27,7 @@ from sqlalchemy import CursorResult, func, insert, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from modelkeep.errors import Conflict, IntegrityError, InvalidInput, NotFound
+from modelkeep.errors import Conflict, InvalidInput, NotFound
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import Dataset, DatasetPartition, DatasetVersion, table_of
 from modelkeep.services import audit
@@ -111,11 +111,12 @@ def split_dataset_ref(ref: str) -> tuple[str, str | None]:
 class Datasets:
     """Dataset versions in one registry database and object store."""
 
-    def __init__(self, db: Database, repo: Repository, user: str, cache: StatCache) -> None:
+    def __init__(self, db: Database, repo: Repository, user: str, cache: StatCache, meta_dir: Path | None = None) -> None:
         self.db = db
         self.repo = repo
         self.user = user
         self.cache = cache
+        self.meta_dir = meta_dir  # the repository's .modelkeep folder: --prune never touches it or what holds it
         # Set by the workspace: raises PermissionDenied unless the actor holds (permission, dataset).
         self.authorize: Callable[[str, str], None] = lambda permission, name: None
 
@@ -427,27 +428,9 @@ class Datasets:
         view = self.get(ref)
         if prune:
             self._check_prunable(dest)
-        if view.root_kind == "tree":
-            try:
-                files = dict(self.repo.walk(view.root.id))
-            except NotFound as exc:  # the version exists; its objects must too
-                raise IntegrityError(
-                    f"{view.ref} cannot be checked out: {exc}; nothing in the folder was changed",
-                    hint="run 'mk verify' to see what is damaged, or 'mk pull' to fetch missing objects",
-                ) from exc
-        else:
-            name = Path(view.source).name or view.name
-            files = {name: TreeEntry(name, view.root_kind, view.root.id, view.bytes, 0o644)}
         result = checkout_files(
-            self.repo,
-            files,
-            dest,
-            owner=f"dataset:{view.name}",
-            version=view.ref,
-            progress=progress,
-            cache=self.cache,
-            prune=prune,
-            force=force,
+            self.repo, view.root, dest, file_name=Path(view.source).name or view.name, owner=f"dataset:{view.name}",
+            version=view.ref, progress=progress, cache=self.cache, prune=prune, force=force,
         )
         self.cache.save()
         return view, result
@@ -455,8 +438,8 @@ class Datasets:
     def _check_prunable(self, dest: Path) -> None:
         target = dest.expanduser().resolve()
         refused = {Path("/"), Path.home().resolve()}
-        if self.cache.path is not None:  # PROJECT/.modelkeep/cache/stat.json
-            meta_dir = self.cache.path.resolve().parents[1]
+        if self.meta_dir is not None:
+            meta_dir = self.meta_dir.resolve()
             project = meta_dir.parent
             if target in (project, meta_dir) or target in project.parents or meta_dir in target.parents:
                 raise InvalidInput(f"--prune refuses {dest}: it is or holds this repository ({project})")

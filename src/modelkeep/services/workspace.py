@@ -68,7 +68,7 @@ class Workspace:
         """The same database and store, acting as ``name`` (the server: one per request)."""
         registry = Registry(self.db, self.store, name)
         registry.source = source
-        datasets = Datasets(self.db, self.repo, name, self.datasets.cache)
+        datasets = Datasets(self.db, self.repo, name, self.datasets.cache, self.config.root)
         registry.resolve_dataset = datasets.canonical_ref
         access = self._access.for_actor(name)
         registry.authorize = lambda permission, model: access.check(permission, model=model)
@@ -97,7 +97,7 @@ def _assemble(config: RepoConfig, *, migrate: bool, create_store: bool) -> Works
     cache = StatCache(config.cache_dir / "stat.json")
     store = ArtifactStore(repo, cache)
     registry = Registry(db, store, config.user)
-    datasets = Datasets(db, repo, config.user, cache)
+    datasets = Datasets(db, repo, config.user, cache, config.root)
     registry.resolve_dataset = datasets.canonical_ref
     access = Access(db, config.user)
     registry.authorize = lambda permission, model: access.check(permission, model=model)

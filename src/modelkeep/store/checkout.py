@@ -34,17 +34,23 @@ def _safe_target(dest: Path, rel: str) -> Path:
     return target
 
 
+def _move_aside(target: Path, size: int) -> threading.Thread | None:
+    """Before a large file is replaced, move the old one aside and unlink it on a thread: freeing a
+    large file's blocks takes as long as writing them, so overlap the two."""
+    if size <= LARGE or not os.path.lexists(target) or target.is_symlink():
+        return None
+    old = target.with_name(f".{target.name}.mk-old")
+    os.replace(target, old)
+    remover = threading.Thread(target=old.unlink, kwargs={"missing_ok": True}, daemon=True)
+    remover.start()
+    return remover
+
+
 def write_file(repo: Repository, entry: TreeEntry, target: Path, progress: Callable[[int], None] | None = None) -> None:
-    """Write one file via a temporary name; a file it replaces is unlinked in the background
-    meanwhile (freeing a large file's blocks takes as long as writing them, so overlap them)."""
+    """Write one file via a temporary name (a large file it replaces is unlinked meanwhile)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.mk-tmp")
-    remover = None
-    if target.exists() and entry.size > LARGE:
-        old = target.with_name(f".{target.name}.mk-old")
-        os.replace(target, old)
-        remover = threading.Thread(target=old.unlink, kwargs={"missing_ok": True}, daemon=True)
-        remover.start()
+    remover = _move_aside(target, entry.size)
     try:
         with open(tmp, "wb") as handle:
             for data in repo.iter_file(entry.kind, entry.id):
@@ -81,20 +87,44 @@ def _write_bytes(target: Path, data: bytes | memoryview, mode: int) -> None:
         raise
 
 
-def _up_to_date(target: Path, entry: TreeEntry, cache: StatCache | None) -> bool:
-    """Whether ``target`` already holds exactly ``entry`` (so a checkout may leave it alone)."""
+def _write_entries(repo: Repository, pairs: list[tuple[Path, TreeEntry]], progress: Callable[[int], None] | None) -> None:
+    """Write each entry to its path (folders exist). Small files (one object each) are read in
+    store order, a pack span at a time, and decoded on a thread pool, whatever order the tree
+    lists them in; large files stream chunk by chunk."""
+
+    def store_order(pair: tuple[Path, TreeEntry]) -> tuple[str, int]:
+        where = repo.entry(pair[1].id)
+        return where.pack, where.offset
+
+    small = sorted((pair for pair in pairs if pair[1].kind == "blob"), key=store_order)
+    for (target, entry), data in zip(small, repo.get_many([e.id for _, e in small]), strict=True):
+        _write_bytes(target, data, entry.mode)
+        if progress:
+            progress(len(data))
+    for target, entry in pairs:
+        if entry.kind != "blob":
+            write_file(repo, entry, target, progress)
+
+
+def _up_to_date(
+    target: Path, entry: TreeEntry, cache: StatCache | None, recorded: list[Any] | None = None
+) -> os.stat_result | None:
+    """The stat of ``target`` if it already holds exactly ``entry`` (so a checkout may leave it
+    alone), else None. ``recorded`` is the row a checkout manifest keeps for it, if any."""
     try:
         st = os.stat(target)
     except FileNotFoundError:
-        return False
+        return None
     if not stat_mod.S_ISREG(st.st_mode) or st.st_size != entry.size:
-        return False
+        return None
+    if recorded is not None and _stat_key(st) == recorded[:3] and recorded[3:5] == [entry.kind, entry.id]:
+        return st  # the checkout that wrote it, untouched since
     if cache is not None and cache.lookup(target, st) == (entry.kind, entry.id):
-        return True
+        return st
     if entry.kind == "blob":
         with open(target, "rb") as handle:
-            return object_id(handle.read()) == entry.id
-    return False
+            return st if object_id(handle.read()) == entry.id else None
+    return None
 
 
 def materialize(
@@ -104,12 +134,9 @@ def materialize(
     progress: Callable[[int], None] | None = None,
     cache: StatCache | None = None,
 ) -> int:
-    """Write a file entry to ``dest`` or a tree's files under the folder ``dest`` (a new folder of
+    """Write a file entry to ``dest`` or a tree's files under the folder ``dest`` (a folder of
     modelkeep's own: model artifacts into a cache or download folder); returns files written.
     Dataset checkouts into a user's folder go through :func:`checkout_files`.
-
-    Small files (one object each) are read in store order, a pack span at a time, and decoded on
-    a thread pool, whatever order the tree lists them in; large files stream chunk by chunk.
     """
     if root.kind != "tree":
         write_file(repo, root, dest, progress)
@@ -120,25 +147,14 @@ def materialize(
     base = dest.resolve()
     files = [(_safe_target(base, rel), entry) for rel, entry in repo.walk(root.id)]
     total = len(files)
-    files = [(t, e) for t, e in files if not _up_to_date(t, e, cache)]  # switch versions in place
+    files = [(t, e) for t, e in files if _up_to_date(t, e, cache) is None]
     for folder in sorted({target.parent for target, _ in files}):
         folder.mkdir(parents=True, exist_ok=True)
-    small = sorted(
-        ((t, e) for t, e in files if e.kind == "blob"),
-        key=lambda f: (repo.entry(f[1].id).pack, repo.entry(f[1].id).offset),
-    )
-    for (target, entry), data in zip(small, repo.get_many([e.id for _, e in small]), strict=True):
-        _write_bytes(target, data, entry.mode)
-        if progress:
-            progress(len(data))
-    for target, entry in files:
-        if entry.kind != "blob":
-            write_file(repo, entry, target, progress)
+    _write_entries(repo, files, progress)
     return total
 
 
 # ---- dataset checkouts: a manifest of what we wrote, staged before anything is touched --------
-
 
 
 def _stat_key(st: os.stat_result) -> list[int]:
@@ -216,11 +232,30 @@ def _user_files(base: Path) -> Iterator[tuple[str, Path]]:
             yield rel, path
 
 
+def version_files(repo: Repository, root: TreeEntry, file_name: str) -> dict[str, TreeEntry]:
+    """``rel -> entry`` of a version: a tree's files, or the one file ``file_name`` of a file version."""
+    if root.kind != "tree":
+        return {file_name: TreeEntry(file_name, root.kind, root.id, root.size, root.mode or 0o644)}
+    try:
+        return dict(repo.walk(root.id))
+    except NotFound as exc:
+        raise _unreadable(exc) from exc
+
+
+def _unreadable(exc: NotFound) -> IntegrityError:
+    """A version that exists whose objects do not: damage, not a bad reference."""
+    return IntegrityError(
+        f"the version cannot be checked out: {exc}; nothing in the folder was changed",
+        hint="run 'mk verify' to see which versions are damaged, or 'mk pull' to fetch missing objects",
+    )
+
+
 def checkout_files(
     repo: Repository,
-    files: dict[str, TreeEntry],
+    root: TreeEntry,
     dest: Path,
     *,
+    file_name: str,
     owner: str,
     version: str,
     progress: Callable[[int], None] | None = None,
@@ -228,7 +263,8 @@ def checkout_files(
     prune: bool = False,
     force: list[str] | None = None,
 ) -> CheckoutResult:
-    """Make ``dest`` hold ``files`` (``rel -> entry``) without losing anything that is not ours.
+    """Make ``dest`` hold the files of ``root`` (a file version: one file, ``file_name``) without
+    losing anything that is not ours.
 
     1. Plan: an existing file is replaced only when it already matches, when the folder's
        manifest says an earlier checkout of ``owner`` wrote it and it is unchanged since, or
@@ -251,24 +287,27 @@ def checkout_files(
             raise InvalidInput(f"{dest} holds a checkout of {manifest.owner}, not of {owner}; --prune removes only "
                                f"files an earlier checkout of {owner} wrote")
         manifest = None
-    others = list(_user_files(base)) if existed else []
+    others = list(_user_files(base)) if existed and prune else []
     if prune and manifest is None and others:
         raise InvalidInput(
             f"{dest} holds files but no checkout manifest ({MANIFEST_NAME}); --prune removes only files an earlier "
             f"'mk data checkout' of {owner} wrote there",
             hint="check out into a new or empty folder, or drop --prune",
         )
+    files = version_files(repo, root, file_name)
     targets = {rel: _safe_target(base, rel) for rel in files}
     to_write: list[tuple[str, Path, TreeEntry]] = []
+    current: dict[str, os.stat_result] = {}  # files already holding the version, with their stat
     conflicts: list[str] = []
     for rel, entry in files.items():
         target = targets[rel]
         if not os.path.lexists(target):
             to_write.append((rel, target, entry))
             continue
-        if _up_to_date(target, entry, cache):
-            continue
-        if target.is_dir() and not target.is_symlink():
+        st = _up_to_date(target, entry, cache, manifest.files.get(rel) if manifest is not None else None)
+        if st is not None:
+            current[rel] = st
+        elif target.is_dir() and not target.is_symlink():
             conflicts.append(f"{rel} (a folder where the version has a file)")
         elif (manifest is not None and manifest.unchanged(rel, target)) or _forced(rel, force):
             to_write.append((rel, target, entry))
@@ -282,28 +321,26 @@ def checkout_files(
         )
     remove: list[tuple[str, Path]] = []
     kept: list[str] = []
-    if prune:
-        for rel, path in others:
-            if rel in files:
-                continue
-            if (manifest is not None and manifest.unchanged(rel, path)) or _forced(rel, force):
-                remove.append((rel, path))
-            else:
-                kept.append(rel)
+    for rel, path in others:
+        if rel in files:
+            continue
+        if (manifest is not None and manifest.unchanged(rel, path)) or _forced(rel, force):
+            remove.append((rel, path))
+        else:
+            kept.append(rel)
 
     staged = _stage(repo, base, to_write, progress, created=not existed)
     try:
         for folder in sorted({target.parent for _, target, _ in to_write}):
             folder.mkdir(parents=True, exist_ok=True)
         removers = []
-        for (_rel, target, entry), tmp in zip(to_write, staged.files, strict=True):
-            if entry.size > LARGE and os.path.lexists(target) and not target.is_symlink():
-                old = target.with_name(f".{target.name}.mk-old")
-                os.replace(target, old)  # freeing a large file's blocks takes as long as writing them
-                removers.append(threading.Thread(target=old.unlink, kwargs={"missing_ok": True}, daemon=True))
-                removers[-1].start()
+        for (rel, target, entry), tmp in zip(to_write, staged.files, strict=True):
+            remover = _move_aside(target, entry.size)
+            if remover is not None:
+                removers.append(remover)
             elif target.is_symlink():
                 target.unlink()
+            current[rel] = os.stat(tmp)  # the inode and times survive the rename
             os.replace(tmp, target)
         for _rel, path in remove:
             path.unlink(missing_ok=True)
@@ -314,49 +351,38 @@ def checkout_files(
         for thread in removers:
             thread.join()
     finally:
-        shutil.rmtree(staged.folder, ignore_errors=True)
+        if staged.folder is not None:
+            shutil.rmtree(staged.folder, ignore_errors=True)
+    base.mkdir(parents=True, exist_ok=True)  # an empty version still leaves its (empty) checkout
     new = CheckoutManifest(owner, version)
     if manifest is not None and not prune:  # files an earlier checkout wrote stay ours while unchanged
-        removed = {rel for rel, _ in remove}
         for rel, row in manifest.files.items():
-            if rel not in files and rel not in removed and manifest.unchanged(rel, base / rel):
+            if rel not in files and manifest.unchanged(rel, base / rel):
                 new.files[rel] = row
     for rel, entry in files.items():
-        st = os.stat(targets[rel])
-        new.files[rel] = [*_stat_key(st), entry.kind, entry.id]
+        new.files[rel] = [*_stat_key(current[rel]), entry.kind, entry.id]
     new.save(base)
     return CheckoutResult(len(files), len(to_write), sorted(rel for rel, _ in remove), sorted(kept))
 
 
 @dataclass
 class _Staged:
-    folder: Path
+    folder: Path | None  # None: nothing to write
     files: list[Path]
 
 
 def _stage(repo: Repository, base: Path, to_write: list[tuple[str, Path, TreeEntry]],
            progress: Callable[[int], None] | None, *, created: bool) -> _Staged:
+    if not to_write:
+        return _Staged(None, [])
     base.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=base))
     paths = [folder / str(i) for i in range(len(to_write))]
     try:
-        small = sorted(
-            ((i, e) for i, (_, _, e) in enumerate(to_write) if e.kind == "blob"),
-            key=lambda f: (repo.entry(f[1].id).pack, repo.entry(f[1].id).offset),
-        )
-        for (i, entry), data in zip(small, repo.get_many([e.id for _, e in small]), strict=True):
-            _write_bytes(paths[i], data, entry.mode)
-            if progress:
-                progress(len(data))
-        for i, (_, _, entry) in enumerate(to_write):
-            if entry.kind != "blob":
-                write_file(repo, entry, paths[i], progress)
+        _write_entries(repo, [(path, entry) for path, (_, _, entry) in zip(paths, to_write, strict=True)], progress)
     except NotFound as exc:
         _discard(folder, base if created else None)
-        raise IntegrityError(
-            f"the version cannot be checked out: {exc}; nothing in the folder was changed",
-            hint="run 'mk verify' to see which versions are damaged, or 'mk pull' to fetch missing objects",
-        ) from exc
+        raise _unreadable(exc) from exc
     except IntegrityError as exc:
         _discard(folder, base if created else None)
         raise IntegrityError(f"{exc}; nothing in the folder was changed", hint=exc.hint) from exc

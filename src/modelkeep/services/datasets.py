@@ -17,6 +17,7 @@ from __future__ import annotations
 import builtins
 import re
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,7 +37,7 @@ from modelkeep.services.data_status import compare_files, recorded_files, status
 from modelkeep.services.inputs import check_name
 from modelkeep.store.checkout import CheckoutResult, checkout_files
 from modelkeep.store.format import ObjectId, TreeEntry
-from modelkeep.store.ingest import Ingestor, StatCache, scan
+from modelkeep.store.ingest import Ingestor, IngestStats, StatCache, scan
 from modelkeep.store.repository import Repository
 
 Progress = Callable[[int], None]
@@ -220,7 +221,6 @@ class Datasets:
                 if not path.is_dir():
                     raise InvalidInput(f"a partition must be a folder; {path} is not")
                 part_entry = ingest.build_tree(ingest.add_files(items))
-                self.repo.flush()
                 assert key is not None  # set from --partition above
                 return self._commit_partition(
                     name, key, f"{key}={value}", part_entry, latest_view, message, str(path.resolve()), ingest)
@@ -243,17 +243,23 @@ class Datasets:
         if latest_view is not None and latest_view.digest == root.id:
             latest_view.unchanged = True
             return latest_view
-        files, total = self._size_of(root)
         # A whole folder is a complete snapshot: it becomes the head whatever was committed meanwhile.
-        return self._commit(
-            name, key, root, parts, message, str(path.resolve()), files, total, stats.bytes_new, stats.bytes_stored, None
-        )
+        return self._commit(self._new_version(name, key, root, parts, message, str(path.resolve()), stats), None)
 
-    def _size_of(self, root: TreeEntry) -> tuple[int, int]:
+    def _new_version(
+        self, name: str, key: str | None, root: TreeEntry, parts: dict[str, TreeEntry], message: str, source: str,
+        stats: IngestStats,
+    ) -> _NewVersion:
+        """The row to commit, measured by one walk of the tree (outside the write transaction):
+        files and bytes in all, and files per partition."""
+        files, total, part_files = 1, root.size, Counter[str]()
         if root.kind == "tree":
-            sizes = [e.size for _, e in self.repo.walk(root.id)]  # one walk: partitions carry over files
-            return len(sizes), sum(sizes)
-        return 1, root.size
+            files = total = 0
+            for rel, entry in self.repo.walk(root.id):
+                files, total = files + 1, total + entry.size
+                part_files[rel.split("/", 1)[0]] += 1
+        return _NewVersion(name, key, root, parts, dict(part_files), message, source, files, total, stats.bytes_new,
+                           stats.bytes_stored)
 
     def _commit_partition(
         self, name: str, key: str, part: str, part_entry: TreeEntry, base: DatasetVersionView | None,
@@ -275,11 +281,9 @@ class Datasets:
             if base is not None and base.digest == root.id:
                 base.unchanged = True
                 return base
-            files, total = self._size_of(root)
-            stats = ingest.stats
+            new = self._new_version(name, key, root, parts, message, source, ingest.stats)
             try:
-                return self._commit(name, key, root, parts, message, source, files, total, stats.bytes_new,
-                                    stats.bytes_stored, base.number if base else 0)
+                return self._commit(new, base.number if base else 0)
             except _StaleHead:
                 base = self.get(name)  # rebase on what the other writer committed
         raise Conflict(f"dataset {name} kept changing while this partition was committed; add it again")
@@ -293,100 +297,55 @@ class Datasets:
             return {}
         return {e.name: e for e in self.repo.read_tree(view.digest) if e.kind == "tree" and e.name in view.partitions}
 
-    def _commit(
-        self,
-        name: str,
-        key: str | None,
-        root: TreeEntry,
-        parts: dict[str, TreeEntry],
-        message: str,
-        source: str,
-        files: int,
-        total: int,
-        bytes_new: int,
-        bytes_stored: int,
-        expected_head: int | None,
-    ) -> DatasetVersionView:
+    def _commit(self, new: _NewVersion, expected_head: int | None) -> DatasetVersionView:
         """Insert the version in one transaction; with ``expected_head`` (0: none yet) only if the
         dataset's latest version number is still that (else :class:`_StaleHead`)."""
         for attempt in range(10):
             session = self.db.writer()
             try:
                 with session.begin():
-                    return self._insert(
-                        session, name, key, root, parts, message, source, files, total, bytes_new, bytes_stored, expected_head
-                    )
+                    return self._insert(session, new, expected_head)
             except sa_exc.IntegrityError:
                 if attempt == 9:
-                    raise Conflict(f"could not allocate a version number for dataset {name}") from None
+                    raise Conflict(f"could not allocate a version number for dataset {new.name}") from None
             finally:
                 session.close()
         raise AssertionError("unreachable")
 
-    def _insert(
-        self,
-        session: Session,
-        name: str,
-        key: str | None,
-        root: TreeEntry,
-        parts: dict[str, TreeEntry],
-        message: str,
-        source: str,
-        files: int,
-        total: int,
-        bytes_new: int,
-        bytes_stored: int,
-        expected_head: int | None,
-    ) -> DatasetVersionView:
-        query = select(Dataset).where(Dataset.name == name).with_for_update()
+    def _insert(self, session: Session, new: _NewVersion, expected_head: int | None) -> DatasetVersionView:
+        query = select(Dataset).where(Dataset.name == new.name).with_for_update()
         dataset = session.scalars(query).first()
         if dataset is None:
-            session.add(Dataset(name=name, description="", partition_key=key, created_at=utcnow(), created_by=self.user))
+            session.add(Dataset(name=new.name, description="", partition_key=new.key, created_at=utcnow(),
+                                created_by=self.user))
             session.flush()
             dataset = session.scalars(query).one()
-        elif key and not dataset.partition_key:
-            dataset.partition_key = key
+        elif new.key and not dataset.partition_key:
+            dataset.partition_key = new.key
         head = session.scalar(select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == dataset.id)) or 0
         if expected_head is not None and head != expected_head:
             raise _StaleHead(head)
         number = head + 1
         inserted = cast(CursorResult[Any], session.execute(
             insert(table_of(DatasetVersion)).values(
-                dataset_id=dataset.id,
-                number=number,
-                digest=root.id,
-                root_kind=root.kind,
-                message=message,
-                source=source,
-                files=files,
-                bytes=total,
-                bytes_new=bytes_new,
-                bytes_stored=bytes_stored,
-                created_at=utcnow(),
-                created_by=self.user,
+                dataset_id=dataset.id, number=number, digest=new.root.id, root_kind=new.root.kind, message=new.message,
+                source=new.source, files=new.files, bytes=new.bytes, bytes_new=new.bytes_new,
+                bytes_stored=new.bytes_stored, created_at=utcnow(), created_by=self.user,
             )
         ))
         primary_key = inserted.inserted_primary_key
         assert primary_key is not None  # an INSERT of one row
         version_id = primary_key[0]
-        if parts:
-            session.execute(
-                insert(table_of(DatasetPartition)),
-                [
-                    {"version_id": version_id, "name": part, "digest": e.id, "files": _count_files(self.repo, e), "bytes": e.size}
-                    for part, e in sorted(parts.items())
-                ],
-            )
+        if new.parts:
+            session.execute(insert(table_of(DatasetPartition)), [
+                {"version_id": version_id, "name": part, "digest": e.id, "files": new.part_files.get(part, 0), "bytes": e.size}
+                for part, e in sorted(new.parts.items())
+            ])
         row = session.get(DatasetVersion, version_id)
         assert row is not None
-        audit.append(
-            session,
-            self.user,
-            "dataset.add",
-            f"dataset:{name}@{number}",
-            detail={"digest": root.id, "files": files, "bytes": total, "partitions": sorted(parts)},
-        )
-        return _view(session, row, name)
+        audit.append(session, self.user, "dataset.add", f"dataset:{new.name}@{number}",
+                     detail={"digest": new.root.id, "files": new.files, "bytes": new.bytes, "partitions": sorted(new.parts)})
+        return _view(session, row, new.name)
 
     # --- reading --------------------------------------------------------------------------
 
@@ -475,6 +434,23 @@ class Datasets:
         return status_of(self.repo, self.cache, name, summary, path)
 
 
+@dataclass
+class _NewVersion:
+    """A dataset version about to be committed."""
+
+    name: str
+    key: str | None
+    root: TreeEntry
+    parts: dict[str, TreeEntry]
+    part_files: dict[str, int]
+    message: str
+    source: str
+    files: int
+    bytes: int
+    bytes_new: int
+    bytes_stored: int
+
+
 class _StaleHead(Exception):
     """The dataset's head moved between reading it and committing on top of it."""
 
@@ -496,10 +472,6 @@ def _check_partitioned(entries: dict[str, TreeEntry], key: str, path: Path) -> N
                 f"{path / rel} is not inside a {key}=VALUE folder; a dataset partitioned by {key!r} holds only "
                 f"{key}=VALUE folders at its top level"
             )
-
-
-def _count_files(repo: Repository, entry: TreeEntry) -> int:
-    return sum(1 for _ in repo.walk(entry.id)) if entry.kind == "tree" else 1
 
 
 __all__ = ["DatasetVersionView", "Datasets", "compare_files", "split_dataset_ref"]

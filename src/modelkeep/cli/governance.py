@@ -49,13 +49,14 @@ def _show_request(doc: dict[str, Any], json_out: bool) -> None:
 
 
 def _exit_if_blocked(doc: dict[str, Any]) -> None:
-    """A blocked promotion is not a success: say which gates failed and exit 1."""
+    """A blocked promotion is not a success: an error naming the failed gates (exit 1)."""
     if doc["status"] != "blocked":
         return
+    from modelkeep.errors import Conflict
+
     gates = doc.get("gates_at_approval") or doc["gates"]
     failed = ", ".join(g["gate"] for g in gates if not g["passed"]) or "a gate"
-    err_console().print(f"error: promotion {doc['id']} is blocked: {failed} failed", markup=False)
-    raise typer.Exit(1)
+    raise Conflict(f"promotion {doc['id']} is blocked: {failed} failed")
 
 
 def promote(

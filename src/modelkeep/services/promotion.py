@@ -29,8 +29,6 @@ from modelkeep.services.registry import Registry
 from modelkeep.services.views import VersionView
 from modelkeep.version import validate_alias
 
-GATE_KEYS = {"min_metrics", "compare_with_current", "required_tags"}
-
 
 class _CompareGate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -47,6 +45,7 @@ class GatePolicy(BaseModel):
     required_tags: list[str] = Field(default_factory=list)
 
 
+GATE_KEYS = set(GatePolicy.model_fields)
 GATES_FORM = ("a mapping with min_metrics: {METRIC: NUMBER}, compare_with_current: {metric: METRIC, max_drop: NUMBER} "
               "and required_tags: [TAG, ...]")
 
@@ -57,6 +56,9 @@ def validate_gates(gates: Any) -> dict[str, Any]:
         return {}
     if not isinstance(gates, dict):
         raise InvalidInput(f"gates must be {GATES_FORM}; got {type(gates).__name__}")
+    unknown = set(gates) - GATE_KEYS
+    if unknown:
+        raise InvalidInput(f"unknown gates {sorted(unknown)}: valid gates are {sorted(GATE_KEYS)}")
     try:
         policy = GatePolicy.model_validate(gates)
     except ValidationError as exc:
@@ -92,10 +94,6 @@ class Promotions:
         self.access.check("admin")
         if not 0 <= required_approvals <= 10:
             raise InvalidInput("required_approvals must be between 0 and 10")
-        if isinstance(gates, dict):
-            unknown = set(gates) - GATE_KEYS
-            if unknown:
-                raise InvalidInput(f"unknown gates {sorted(unknown)}: valid gates are {sorted(GATE_KEYS)}")
         gates = validate_gates(gates)
         with self.db.writer() as session, session.begin():
             row = session.get(ProtectedAlias, (model, alias))

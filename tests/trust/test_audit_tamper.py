@@ -101,3 +101,29 @@ def test_denied_attempts_are_audited(team: Callable[[str], Workspace], workspace
         denied = session.scalars(select(AuditEntry).where(AuditEntry.outcome == "denied")).all()
     assert {(e.actor, e.action) for e in denied} == {("vera", "access.check"), ("anonymous", "access.login")}
     assert verify_chain(workspace.db)["ok"]
+
+
+def test_the_server_checkpoints_every_n_entries(team: Callable[[str], Workspace], workspace: Workspace) -> None:  # noqa: F811
+    from sqlalchemy import select as select_
+
+    from modelkeep.errors import InvalidInput
+    from modelkeep.meta.tables import Event
+    from modelkeep.services.audit_checkpoint import CheckpointSchedule
+
+    workspace.config.set("audit.checkpoint_every", "nope")
+    with pytest.raises(InvalidInput, match="audit.checkpoint_every"):
+        CheckpointSchedule(workspace.db, workspace.config)
+    workspace.config.set("audit.checkpoint_every", "5")
+    schedule = CheckpointSchedule(workspace.db, workspace.config)
+    first = schedule.tick()  # the team fixture wrote more than 5 entries
+    assert first is not None and schedule.tick() is None  # nothing new since
+    team("admin").access.create_user("newcomer")
+    assert schedule.tick() is None  # 1 entry, fewer than 5
+    logged = read_checkpoints(workspace.config.root / "keys" / "checkpoints.jsonl")
+    assert [c["seq"] for c in logged] == [first["seq"]]
+    assert CheckpointSchedule(workspace.db, workspace.config).last == first["seq"]  # read back after a restart
+    public = load_public_key(public_key_path(workspace.config))
+    assert verify_against(workspace.db, logged, public)["ok"]
+    with workspace.db.reader() as session:
+        events = session.scalars(select_(Event).where(Event.type == "audit.checkpoint")).all()
+    assert [e.payload["detail"]["seq"] for e in events] == [first["seq"]]

@@ -12,6 +12,7 @@ several processes can serve one registry behind a load balancer.
 """
 
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
@@ -74,18 +75,20 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     import threading
     from contextlib import asynccontextmanager
 
+    from modelkeep.services.audit_checkpoint import CheckpointSchedule
+
     stop = threading.Event()
+    checkpoints = CheckpointSchedule(workspace.db, workspace.config)  # a bad audit.checkpoint_every stops start-up
 
     def dispatcher() -> None:  # the outbox is in the database, so any replica may deliver it
-        from modelkeep.services.audit_checkpoint import periodic_checkpoint
-
         hooks = workspace.as_user("modelkeep-server").webhooks
+        log = logging.getLogger("modelkeep.server")
         while not stop.wait(1.0):
-            try:
-                periodic_checkpoint(workspace.db, workspace.config)
-                hooks.dispatch()
-            except Exception:  # noqa: S112 - a failing dispatch must not stop the loop; deliveries keep their state
-                continue
+            for task in (checkpoints.tick, hooks.dispatch):  # one failing must not stop the other, nor the loop
+                try:
+                    task()
+                except Exception:
+                    log.exception("background task %s failed", getattr(task, "__qualname__", task))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> Any:
@@ -106,7 +109,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     def audit_denied(request: Request, exc: PermissionDenied) -> None:
         from modelkeep.services import audit
 
-        actor = getattr(exc, "actor", None) or "anonymous"
+        actor = exc.actor or "anonymous"
         with workspace.db.writer() as session, session.begin():
             audit.append(
                 session,
@@ -115,7 +118,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
                 f"http:{request.method} {request.url.path}"[:300],
                 outcome="denied",
                 source=request.client.host if request.client else "unknown",
-                detail={"reason": str(exc), "permission": getattr(exc, "permission", None)},
+                detail={"reason": str(exc), "permission": exc.permission},
             )
 
     @app.exception_handler(ModelKeepError)
@@ -123,14 +126,15 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         from starlette.concurrency import run_in_threadpool
 
         if isinstance(exc, PermissionDenied):  # refused attempts are audited too (outcome 'denied')
-            await run_in_threadpool(audit_denied, request, exc)
+            try:
+                await run_in_threadpool(audit_denied, request, exc)
+            except Exception:  # the refusal stands either way: a 403 must not become a 500
+                logging.getLogger("modelkeep.server").exception("could not audit a refused request")
         status = next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
         return JSONResponse({"error": type(exc).__name__, "message": str(exc), "hint": exc.hint}, status_code=status)
 
     @app.exception_handler(Exception)
     async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
-        import logging
-
         logging.getLogger("modelkeep.server").exception("unhandled error", exc_info=exc)
         return JSONResponse(
             {

@@ -121,28 +121,38 @@ def verify_against(db: Database, checkpoints: list[dict[str, Any]], public: Ed25
     return {**chain, "ok": ok, "checkpoints": results}
 
 
-def periodic_checkpoint(db: Database, config: RepoConfig) -> dict[str, Any] | None:
+class CheckpointSchedule:
     """Every ``audit.checkpoint_every`` entries (default 1000): sign the head, append it to
-    ``.modelkeep/keys/checkpoints.jsonl`` and hand it to the webhooks (``audit.checkpoint``)."""
-    from modelkeep.meta.tables import Event
-    from modelkeep.services.audit_keys import signing_key
+    ``.modelkeep/keys/checkpoints.jsonl`` and hand it to the webhooks (``audit.checkpoint``).
 
-    every = int(config.get("audit.checkpoint_every") or 1000)
-    log = config.root / "keys" / "checkpoints.jsonl"
-    last = 0
-    if log.exists():
-        lines = log.read_text().splitlines()
-        last = int(json.loads(lines[-1])["seq"]) if lines else 0
-    with db.reader() as session:
-        head = session.scalar(select(func.max(AuditEntry.seq))) or 0
-    if head - last < every:
-        return None
-    checkpoint = make_checkpoint(db, signing_key(config))
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a") as handle:
-        handle.write(json.dumps(checkpoint, sort_keys=True) + "\n")
-    with db.writer() as session, session.begin():
-        session.add(Event(type="audit.checkpoint", created_at=utcnow(), payload={
-            "event": "audit.checkpoint", "at": checkpoint["at"], "actor": "modelkeep-server",
-            "target": f"audit:{checkpoint['seq']}", "detail": checkpoint}))
-    return checkpoint
+    The server calls :meth:`tick` once a second; the last checkpointed entry is read from the
+    log once, at construction, and kept in memory: a tick costs one indexed ``max(seq)``.
+    """
+
+    def __init__(self, db: Database, config: RepoConfig) -> None:
+        text = config.get("audit.checkpoint_every") or "1000"
+        if not text.isdigit() or int(text) < 1:
+            raise InvalidInput(f"audit.checkpoint_every = {text!r}: a whole number of entries, at least 1 (default 1000)")
+        self.db, self.config, self.every = db, config, int(text)
+        self.log = config.root / "keys" / "checkpoints.jsonl"
+        lines = self.log.read_text().splitlines() if self.log.exists() else []
+        self.last = int(json.loads(lines[-1])["seq"]) if lines else 0
+
+    def tick(self) -> dict[str, Any] | None:
+        from modelkeep.meta.tables import Event
+        from modelkeep.services.audit_keys import signing_key
+
+        with self.db.reader() as session:
+            head = session.scalar(select(func.max(AuditEntry.seq))) or 0
+        if head - self.last < self.every:
+            return None
+        checkpoint = make_checkpoint(self.db, signing_key(self.config))
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "a") as handle:
+            handle.write(json.dumps(checkpoint, sort_keys=True) + "\n")
+        with self.db.writer() as session, session.begin():
+            session.add(Event(type="audit.checkpoint", created_at=utcnow(), payload={
+                "event": "audit.checkpoint", "at": checkpoint["at"], "actor": "modelkeep-server",
+                "target": f"audit:{checkpoint['seq']}", "detail": checkpoint}))
+        self.last = checkpoint["seq"]
+        return checkpoint

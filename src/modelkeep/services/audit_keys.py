@@ -15,13 +15,13 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from modelkeep.config import RepoConfig
 from modelkeep.errors import IntegrityError, InvalidInput
+
+if TYPE_CHECKING:  # every command reads the MAC key; only checkpoints need cryptography (~40 ms to import)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 KEY_ENV = "MODELKEEP_AUDIT_KEY"
 
@@ -67,6 +67,9 @@ def mac_key(config: RepoConfig) -> tuple[bytes, bool]:
 
 def signing_key(config: RepoConfig) -> Ed25519PrivateKey:
     """The checkpoint signing key (made on first use, its public half written beside it)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     configured = config.get("audit.signing_key")
     path = Path(configured).expanduser() if configured else _keys_dir(config) / "audit-signing.pem"
     private = Ed25519PrivateKey.generate()
@@ -93,10 +96,15 @@ def public_key_path(config: RepoConfig) -> Path:
 
 
 def public_pem(key: Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         key = serialization.load_pem_public_key(path.read_bytes())
     except (OSError, ValueError) as exc:
@@ -107,6 +115,8 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
 
 
 def signature_valid(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
     try:
         key.verify(signature, message)
     except InvalidSignature:

@@ -337,14 +337,14 @@ def test_http_interface_oip_json_errors_metrics(two_versions, tmp_path) -> None:
     ]
     for payload, message in bad:
         r = client.post("/predict", json=payload)
-        assert r.status_code == 400 and message in r.json()["error"], r.json()
-    assert client.post("/predict", content=b"{oops").status_code == 400
+        assert r.status_code == 422 and message in r.json()["error"], r.json()
+    assert client.post("/predict", content=b"{oops").status_code == 422
     r = client.post("/v2/models/clf/infer", json={"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP64", "data": [1]}]})
-    assert r.status_code == 400 and "inputs[0].data: shape [2, 3] needs 6 values" in r.json()["error"]
+    assert r.status_code == 422 and "inputs[0].data: shape [2, 3] needs 6 values" in r.json()["error"]
     r = client.post(
         "/v2/models/clf/infer", json={"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FLOAT", "data": [1, 2, 3]}]}
     )
-    assert r.status_code == 400 and "inputs[0].datatype" in r.json()["error"]
+    assert r.status_code == 422 and "inputs[0].datatype" in r.json()["error"]
     assert client.post("/v2/models/other/infer", json=oip).status_code == 404
     fault.write_text("fail")
     codes = {}

@@ -76,7 +76,7 @@ def test_business_metrics_can_be_posted_per_version(workspace, tmp_path: Path) -
     assert client.post("/business", json={"version": "stable", "metric": "revenue", "value": 12.5}).json() == {"accepted": 1}
     assert client.post("/business", json={"version": "clf@9.9.9", "metric": "x", "values": [1]}).status_code == 404
     bad = client.post("/business", json={"version": "stable", "metric": "x", "values": ["a"]})
-    assert bad.status_code == 400 and "values" in bad.json()["error"]
+    assert bad.status_code == 422 and "values" in bad.json()["error"]
     send(gw, [[0.0, 0.0, 0.0]] * 60)
     window = gw.tick(force_window=True)["windows"]["stable"]
     assert window["business"] == {"conversion": {"n": 3, "mean": 0.6667}, "revenue": {"n": 1, "mean": 12.5}}

@@ -12,39 +12,14 @@ from typing import Any
 
 import httpx
 
-from modelkeep.errors import (
-    Conflict,
-    IntegrityError,
-    InvalidInput,
-    ModelKeepError,
-    NotFound,
-    PermissionDenied,
-    ServerError,
-    Unauthenticated,
-)
+from modelkeep.errors import InvalidInput, ModelKeepError, error_from_body
 from modelkeep.services.search import SearchPage
 from modelkeep.services.views import ModelSummary, VersionView
 from modelkeep.store.repository import Repository
 
-ERRORS: dict[int, type[ModelKeepError]] = {
-    401: Unauthenticated, 403: PermissionDenied, 404: NotFound, 409: Conflict, 413: InvalidInput, 422: InvalidInput,
-}
-KINDS: dict[str, type[ModelKeepError]] = {kind.__name__: kind for kind in (
-    NotFound, Conflict, InvalidInput, PermissionDenied, Unauthenticated, IntegrityError, ServerError)}
-
 
 def error_from_response(status: int, body: Any) -> ModelKeepError:
-    """The error the server raised, rebuilt from the kind it names in the body (else from the status);
-    an internal failure of the server is a :class:`ServerError`, never an integrity failure of ours."""
-    if not isinstance(body, dict):
-        body = {"message": str(body)}
-    message = str(body.get("message") or "").strip() or f"the server answered HTTP {status}"
-    kind = KINDS.get(str(body.get("error"))) or ERRORS.get(status)
-    if kind is None:
-        kind = ServerError if status >= 500 else ModelKeepError
-        if status >= 500:
-            message = f"the server failed (HTTP {status}): {message}"
-    return kind(message, hint=body.get("hint") or ("see the server's log" if kind is ServerError else None))
+    return error_from_body(status, body)
 
 
 class RemoteRegistry:

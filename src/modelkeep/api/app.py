@@ -2,9 +2,8 @@
 
 Every endpoint but ``/health`` needs ``Authorization: Bearer <token>``; each request acts as
 the token's user, so the services' permission checks and the audit log (with the client
-address as source) apply unchanged. Domain errors map to HTTP here and only here:
-NotFound 404, Conflict 409, InvalidInput 422, Unauthenticated 401, PermissionDenied 403,
-IntegrityError 500.
+address as source) apply unchanged. Domain errors answer with the status their class carries
+(``modelkeep.errors``: the one table) and a body naming the class, which the client rebuilds.
 The server keeps no state of its own (everything is in the database and the store), so
 several processes can serve one registry behind a load balancer.
 
@@ -23,21 +22,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelkeep.about import __version__
 from modelkeep.errors import (
-    Conflict,
-    IntegrityError,
+    KINDS,
     InvalidInput,
     ModelKeepError,
-    NotFound,
     PermissionDenied,
+    ServerError,
     Unauthenticated,
+    error_body,
 )
 from modelkeep.services.audit_checkpoint import Checkpoint
 from modelkeep.services.deploy import requests as deploy_requests
 from modelkeep.services.views import VersionView
 from modelkeep.services.workspace import Workspace
 
-STATUS = [(NotFound, 404), (Conflict, 409), (InvalidInput, 422), (Unauthenticated, 401), (PermissionDenied, 403),
-          (IntegrityError, 500)]
 DEFAULT_MAX_UPLOAD = 10 << 30  # one artifact upload; a server sets server.max_upload_bytes
 MAX_BODY = 8 << 20  # JSON requests; artifacts travel through the store, not through this API
 
@@ -130,20 +127,13 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
                 await run_in_threadpool(audit_denied, request, exc)
             except Exception:  # the refusal stands either way: a 403 must not become a 500
                 logging.getLogger("modelkeep.server").exception("could not audit a refused request")
-        status = next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
-        return JSONResponse({"error": type(exc).__name__, "message": str(exc), "hint": exc.hint}, status_code=status)
+        return JSONResponse(error_body(exc), status_code=exc.http_status)
 
     @app.exception_handler(Exception)
     async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
         logging.getLogger("modelkeep.server").exception("unhandled error", exc_info=exc)
-        return JSONResponse(
-            {
-                "error": "ServerError",
-                "message": f"the server failed on this request ({type(exc).__name__})",
-                "hint": "see the server's log",
-            },
-            status_code=500,
-        )
+        failure = ServerError(f"the server failed on this request ({type(exc).__name__})", hint="see the server's log")
+        return JSONResponse(error_body(failure), status_code=failure.http_status)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -152,7 +142,9 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = "InvalidInput" if exc.status_code in (400, 413, 422) else "NotFound" if exc.status_code == 404 else "Error"
+        kind = next((k for k in KINDS.values() if k.http_status == exc.status_code), ModelKeepError).__name__
+        if exc.status_code in (400, 413):
+            kind = InvalidInput.__name__
         return JSONResponse(
             {"error": kind, "message": str(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
         )

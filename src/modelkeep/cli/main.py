@@ -2,8 +2,8 @@
 
 Exit codes (``shared/CLI.md``): 0 ok; 1 bad input, not found, conflict or a blocked promotion;
 2 usage error; 3 integrity failure; 4 permission denied; 5 the server failed (HTTP 5xx that is
-not an integrity error). Errors print one ``error: ...`` line (and a hint)
-on stderr; ``--debug`` shows the traceback instead. Command modules import the services
+not an integrity error), each read from the error's class (``modelkeep.errors``). Errors print
+one ``error: ...`` line (and a hint) on stderr; ``--debug`` shows the traceback instead. Command modules import the services
 inside each command so ``mk --help`` stays fast.
 """
 
@@ -24,12 +24,7 @@ from modelkeep.cli import runs as run_commands
 from modelkeep.cli import server as server_commands
 from modelkeep.cli import storage as storage_commands
 from modelkeep.cli.output import emit_json, err_console, out_console
-from modelkeep.errors import (
-    IntegrityError,
-    ModelKeepError,
-    PermissionDenied,
-    ServerError,
-)
+from modelkeep.errors import ModelKeepError
 
 app = typer.Typer(
     name="mk",
@@ -142,9 +137,6 @@ def config_set(
     err_console().print(f"{key} = {value}")
 
 
-EXIT_CODES: list[tuple[type[ModelKeepError], int]] = [(IntegrityError, 3), (PermissionDenied, 4), (ServerError, 5)]
-
-
 def _fail(message: str, hint: str | None, code: int) -> NoReturn:
     """One ``error:`` line that always says what went wrong (plain writes: nothing to mis-render)."""
     message = " ".join(str(message).split()) or "an error with no message"
@@ -184,8 +176,7 @@ def run() -> None:
     except ModelKeepError as exc:
         if _DEBUG:
             raise
-        code = next((c for kind, c in EXIT_CODES if isinstance(exc, kind)), 1)
-        _fail(str(exc), exc.hint, code)
+        _fail(str(exc), exc.hint, exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", None, 130)
     except Exception as exc:  # an unexpected failure: a message, never a traceback

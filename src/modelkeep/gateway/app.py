@@ -12,7 +12,7 @@ Routes (every one but the liveness/readiness probes needs a bearer token with
 * ``GET /metrics`` (Prometheus), ``GET /status`` (the gateway's last analysis).
 
 Every answer says which version served it (``model_version`` / ``version`` and the
-``X-Modelkeep-Version`` and ``X-Modelkeep-Arm`` headers). Malformed input is a 400 naming the
+``X-Modelkeep-Version`` and ``X-Modelkeep-Arm`` headers). Malformed input is a 422 naming the
 field; a model that raises is a 500 for that request only, counted against its version.
 """
 
@@ -30,8 +30,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from modelkeep.about import __version__
-from modelkeep.errors import InvalidInput, ModelKeepError, NotFound, PermissionDenied, Unauthenticated
-from modelkeep.gateway.runtime import Gateway, Unavailable
+from modelkeep.errors import InvalidInput, ModelKeepError, NotFound, PermissionDenied, Unauthenticated, error_body
+from modelkeep.gateway.runtime import Gateway
 from modelkeep.services.access import Access
 from modelkeep.services.deploy.predictor import ModelFailure
 
@@ -40,17 +40,11 @@ DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "IN
              "BYTES"}
 
 
-def _error(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)
-
-
-# Domain errors → HTTP status (anything else a caller did wrong is a 400; a model failure, a 500,
-# is answered with the version's headers in ``guarded``).
-STATUS = [(Unavailable, 503), (Unauthenticated, 401), (PermissionDenied, 403), (NotFound, 404)]
-
-
-def _status_of(exc: ModelKeepError) -> int:
-    return next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
+def _error(exc: ModelKeepError) -> JSONResponse:
+    """A domain error with the status of its class (``modelkeep.errors``, the one table). OIP v2 keeps
+    ``error`` for the message, so the class travels as ``kind`` (the client rebuilds it from either)."""
+    body = error_body(exc)
+    return JSONResponse({**body, "error": body["message"], "kind": body["error"]}, status_code=exc.http_status)
 
 
 def oip_rows(body: Any, inputs: list[dict[str, Any]] | None) -> list[list[Any]]:
@@ -159,7 +153,7 @@ def create_gateway_app(gateway: Gateway, access: Access, *, on_shutdown: Any = N
                 return JSONResponse({"error": str(exc), "version": exc.model, "arm": exc.arm}, status_code=500,
                                     headers={"X-Modelkeep-Version": exc.model, "X-Modelkeep-Arm": exc.arm})
             except ModelKeepError as exc:
-                return _error(_status_of(exc), str(exc), **({"hint": exc.hint} if exc.hint else {}))
+                return _error(exc)
         return wrapped
 
     @guarded

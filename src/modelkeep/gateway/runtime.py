@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from modelkeep.errors import Conflict, InvalidInput, ModelKeepError, NotFound
+from modelkeep.errors import Conflict, InvalidInput, ModelKeepError, NotFound, Unavailable
 from modelkeep.gateway.monitor import ArmStats, Metrics, labels_of
 from modelkeep.gateway.predlog import PredictionLog
 from modelkeep.services.deploy.analysis import (
@@ -51,10 +51,6 @@ log = logging.getLogger("modelkeep.gateway")
 RECENT = 200_000  # predictions remembered for feedback
 SHADOW_QUEUE = 1_000  # shadow copies waiting; beyond this they are dropped (and counted), never queued on the primary
 ALERT_REPEAT_S = 60.0
-
-
-class Unavailable(ModelKeepError):
-    """No loaded version can take this request (503)."""
 
 
 @dataclass(frozen=True)

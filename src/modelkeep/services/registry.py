@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from modelkeep.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from modelkeep.meta.db import Database
+from modelkeep.meta.retryable import is_retryable
 from modelkeep.meta.tables import (
     Alias,
     AliasChange,
@@ -63,14 +64,6 @@ T = TypeVar("T")
 FIRST_VERSION = MLVersion(1, 0, 0, 0, 0)
 RETRIES = 12
 SNAPSHOT_CACHE = 256
-
-
-def _transient(exc: Exception) -> bool:
-    text = str(getattr(exc, "orig", exc)).lower()
-    return any(
-        marker in text
-        for marker in ("database is locked", "unique", "duplicate key", "deadlock", "serializ", "busy")
-    )
 
 
 def _within(query: Any, spec: VersionSpec) -> Any:
@@ -122,7 +115,7 @@ class Registry:
                 with session.begin():
                     return work(session)
             except (sa_exc.OperationalError, sa_exc.IntegrityError) as exc:
-                if not retry or not _transient(exc) or attempt == RETRIES - 1:
+                if not retry or not is_retryable(exc) or attempt == RETRIES - 1:
                     if isinstance(exc, sa_exc.IntegrityError):
                         raise Conflict(f"the registry refused the change: {exc.orig}") from exc
                     raise

@@ -1,4 +1,10 @@
-"""The SDK functions behind ``import modelkeep as mk`` (see the package docstring)."""
+"""The SDK functions behind ``import modelkeep as mk`` (see the package docstring).
+
+Every function talks to one :class:`~modelkeep.services.interface.Connection`, chosen once from
+configuration (``client.connect``): the server in ``MODELKEEP_URL``, else the repository found
+from the working folder (or the one :func:`init` made current). No function asks "local or
+server?" itself.
+"""
 
 from __future__ import annotations
 
@@ -7,82 +13,69 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelkeep.services.diff import diff_versions
-from modelkeep.services.search import SearchPage, search_versions
-from modelkeep.services.views import ModelSummary, VersionView
-from modelkeep.services.workspace import Workspace, init_workspace, open_workspace
+from modelkeep.client.connect import connect, server_url
 
 if TYPE_CHECKING:
-    from modelkeep.client import RemoteRegistry
-    from modelkeep.services.runs import ActiveRun
+    from modelkeep.services.interface import Connection
+    from modelkeep.services.run_handle import ActiveRun
+    from modelkeep.services.search import SearchPage
+    from modelkeep.services.views import ModelSummary, VersionView
+    from modelkeep.services.workspace import Workspace
 
 _lock = threading.Lock()
-_current: Workspace | None = None
+_current: Connection | None = None
+_current_key: str | None = None
 
 
 def init(directory: str | Path = ".", db_url: str | None = None) -> Workspace:
     """Create (or upgrade) a repository in ``directory`` and make it the current one."""
-    global _current
+    from modelkeep.services.connection import LocalConnection
+    from modelkeep.services.workspace import init_workspace
+
+    global _current, _current_key
     workspace, _created = init_workspace(Path(directory), db_url)
     with _lock:
         if _current is not None:
             _current.close()
-        _current = workspace
+        _current, _current_key = LocalConnection(workspace), None
     return workspace
 
 
 def open(home: str | Path | None = None) -> Workspace:
     """Open a repository explicitly (``home``: a folder inside it, or its ``.modelkeep``)."""
+    from modelkeep.services.workspace import open_workspace
+
     return open_workspace(Path(home) if home is not None else None)
 
 
-def _workspace() -> Workspace:
-    global _current
+def connection() -> Connection:
+    """The connection every SDK call uses (re-chosen when ``MODELKEEP_URL`` changes)."""
+    global _current, _current_key
+    key = server_url()
     with _lock:
-        if _current is None:
-            _current = open_workspace()
+        if _current is None or key != _current_key:
+            if _current is not None:
+                _current.close()
+            _current, _current_key = connect(), key
         return _current
-
-
-_remote: RemoteRegistry | None = None
-
-
-def _server() -> RemoteRegistry | None:
-    """The remote transport when ``MODELKEEP_URL`` is set (with ``MODELKEEP_TOKEN``)."""
-    global _remote
-    url = os.environ.get("MODELKEEP_URL")
-    if not url:
-        return None
-    with _lock:
-        if _remote is None or _remote.url != url.rstrip("/"):
-            from modelkeep.client import RemoteRegistry
-
-            _remote = RemoteRegistry(url, os.environ.get("MODELKEEP_TOKEN"))
-        return _remote
 
 
 def register(name: str, path: str | Path | None = None, **options: Any) -> VersionView:
     """Register a model version; see :meth:`modelkeep.services.registry.Registry.register`."""
-    remote = _server()
-    if remote is not None:
-        return remote.register(name, path, **options)
-    return _workspace().registry.register(name, path, **options)
+    return connection().registry.register(name, path, **options)
 
 
 def get(ref: str) -> VersionView:
     """Resolve ``NAME@SPEC`` (``fraud@2.1.*``, ``fraud@^2.1``, ``fraud@production``)."""
-    remote = _server()
-    return remote.get(ref) if remote is not None else _workspace().registry.get(ref)
+    return connection().registry.get(ref)
 
 
 def list_models() -> list[ModelSummary]:
-    remote = _server()
-    return remote.list_models() if remote is not None else _workspace().registry.list_models()
+    return connection().registry.list_models()
 
 
 def list_versions(name: str) -> list[VersionView]:
-    remote = _server()
-    return remote.list_versions(name) if remote is not None else _workspace().registry.list_versions(name)
+    return connection().registry.list_versions(name)
 
 
 def search(
@@ -92,37 +85,30 @@ def search(
     limit: int = 50,
     cursor: str | None = None,
 ) -> SearchPage:
-    remote = _server()
-    if remote is not None:
-        return remote.search(filter, order_by=order_by, limit=limit, cursor=cursor)
-    return search_versions(_workspace().db, filter, order_by=order_by, limit=limit, cursor=cursor)
+    return connection().registry.search(filter, order_by=order_by, limit=limit, cursor=cursor)
 
 
 def diff(a: str, b: str) -> dict[str, Any]:
-    remote = _server()
-    if remote is not None:
-        return remote.diff(a, b)
-    workspace = _workspace()
-    return diff_versions(workspace.store, workspace.registry.get(a), workspace.registry.get(b))
+    return connection().registry.diff(a, b)
 
 
 def set_alias(ref: str, alias: str) -> VersionView:
-    remote = _server()
-    return remote.set_alias(ref, alias) if remote is not None else _workspace().registry.set_alias(ref, alias)
+    return connection().registry.set_alias(ref, alias)
 
 
 def delete_alias(name: str, alias: str) -> None:
-    remote = _server()
-    if remote is not None:
-        remote.delete_alias(name, alias)
-    else:
-        _workspace().registry.delete_alias(name, alias)
+    connection().registry.delete_alias(name, alias)
+
+
+def delete(ref: str) -> VersionView:
+    """Delete one version (``NAME@VERSION``)."""
+    return connection().registry.delete_version(ref)
 
 
 def start_run(name: str | None = None, project: str = "default") -> ActiveRun:
     """Start a run (``with mk.start_run(name=..., project=...) as run:``): the environment and
     git state are captured now; params, metrics, inputs and models are logged on ``run``."""
-    return _workspace().runs.start(name, project)
+    return connection().runs.start(name, project)
 
 
 def step(
@@ -135,7 +121,7 @@ def step(
     """A data pipeline step (``with mk.step("clean", inputs=["raw@3"]) as step:``): a run that
     records its input dataset versions, params, code and environment; ``step.log_dataset(path,
     name, window=(start, end))`` versions its output, linked to the inputs."""
-    run = _workspace().runs.start(name, project)
+    run = connection().runs.start(name, project)
     run.set_tag("kind", "step")
     for ref in inputs or []:
         run.use_dataset(ref)
@@ -153,27 +139,70 @@ def seed_everything(seed: int, *, deterministic: bool = False) -> dict[str, Any]
 
 def lineage(ref: str, *, downstream: bool = False, depth: int | None = None) -> dict[str, Any]:
     """The lineage graph of a model or dataset version (``nodes``, ``edges``)."""
-    from modelkeep.services.lineage import resolve_node, walk
-
-    ws = _workspace()
-    return walk(ws.db, resolve_node(ws.db, ws.registry, ws.datasets, ref), downstream=downstream, max_depth=depth)
+    return connection().lineage.lineage(ref, downstream=downstream, depth=depth)
 
 
-def delete(ref: str) -> VersionView:
-    """Delete one version (``NAME@VERSION``)."""
-    remote = _server()
-    return remote.delete_version(ref) if remote is not None else _workspace().registry.delete_version(ref)
+def load_model(
+    ref: str,
+    *,
+    as_predictor: bool = False,
+    allow_pickle: bool = False,
+    trusted: list[str] | None = None,
+) -> Any:
+    """The framework object of a version (``mk.load_model("fraud@production")``), loaded through
+    its flavor: skops for scikit-learn with only the types it considers safe (``trusted`` adds
+    more), no unpickling unless ``allow_pickle``. Files are fetched once into a local cache by
+    digest, every chunk verified; a second load moves no bytes. ``as_predictor=True`` returns a
+    :class:`~modelkeep.services.model_files.Predictor` with one ``predict(DataFrame | ndarray)``
+    for every flavor, checked against the version's signature."""
+    from modelkeep.services.model_files import Predictor, cached_files, load_version
+
+    conn = connection()
+    view = conn.registry.get(ref)
+    folder = cached_files(conn.store, view, conn.model_cache, _progress(view.artifact_size))
+    obj, flavor = load_version(folder, allow_pickle=allow_pickle, trusted=trusted)
+    return Predictor(obj, flavor, view) if as_predictor else obj
+
+
+def download(ref: str, to: str | Path) -> Path:
+    """Write a version's files to a new path ``to`` (a folder for a folder artifact), verified."""
+    from modelkeep.services.model_files import download as download_files
+
+    conn = connection()
+    view = conn.registry.get(ref)
+    return download_files(conn.store, view, Path(to), _progress(view.artifact_size))
+
+
+def _progress(total: int) -> Any:
+    """A byte counter on a terminal for large transfers (None when piped or small)."""
+    import sys
+
+    if total < (64 << 20) or not sys.stderr.isatty() or os.environ.get("MODELKEEP_QUIET"):
+        return None
+    done = [0]
+
+    def advance(n: int) -> None:
+        done[0] += n
+        sys.stderr.write(f"\r{done[0] >> 20:,} / {total >> 20:,} MiB")
+        if done[0] >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return advance
 
 
 __all__ = [
+    "connection",
     "delete",
     "delete_alias",
     "diff",
+    "download",
     "get",
     "init",
     "lineage",
     "list_models",
     "list_versions",
+    "load_model",
     "open",
     "register",
     "search",

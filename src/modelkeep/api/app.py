@@ -21,6 +21,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelkeep.about import __version__
+from modelkeep.api.run_routes import run_routes
+from modelkeep.api.store_routes import MAX_OBJECT, store_routes
 from modelkeep.errors import (
     KINDS,
     InvalidInput,
@@ -32,6 +34,7 @@ from modelkeep.errors import (
 )
 from modelkeep.services.audit_checkpoint import Checkpoint
 from modelkeep.services.deploy import requests as deploy_requests
+from modelkeep.services.interface import RegisterRequest
 from modelkeep.services.views import VersionView
 from modelkeep.services.workspace import Workspace
 
@@ -152,8 +155,9 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     @app.middleware("http")
     async def limit_size(request: Request, call_next: Any) -> Any:
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY:
-            return JSONResponse({"error": "InvalidInput", "message": f"request body over {MAX_BODY} bytes"}, status_code=413)
+        limit = MAX_OBJECT if request.url.path.startswith("/api/v1/store/objects/") else MAX_BODY
+        if length is not None and length.isdigit() and int(length) > limit:
+            return JSONResponse({"error": "InvalidInput", "message": f"request body over {limit} bytes"}, status_code=413)
         return await call_next(request)
 
     def acting(request: Request, authorization: Annotated[str | None, Header()] = None) -> Workspace:
@@ -164,6 +168,8 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         return workspace.as_user(principal.name, source)
 
     Ws = Annotated[Workspace, Depends(acting)]
+    app.include_router(store_routes(Ws))
+    app.include_router(run_routes(Ws))
 
     def read(ws: Workspace, model: str | None = None) -> None:
         ws.access.check("model.read", model=model)
@@ -198,28 +204,10 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         return readable_version(ws, name, spec).to_dict()
 
     @app.post("/api/v1/models/{name}/versions", status_code=201)
-    def register(ws: Ws, name: Name, body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
-        allowed = {
-            "params",
-            "metrics",
-            "tags",
-            "data",
-            "parent",
-            "bump",
-            "version",
-            "experiment",
-            "signature",
-            "metadata",
-            "description",
-            "components",
-            "composite_config",
-            "artifact",
-        }
-        options = dict(body or {})
-        unknown = set(options) - allowed
-        if unknown:
-            raise InvalidInput(f"unknown fields {sorted(unknown)}; valid: {sorted(allowed)}")
-        return ws.registry.register(name, None, **options).to_dict()
+    def register(ws: Ws, name: Name, body: RegisterRequest | None = None) -> dict[str, Any]:
+        """Record a version; its artifact is already in the store (uploaded through /api/v1/store
+        or /api/v1/artifacts) and is checked to exist."""
+        return ws.registry.register(name, None, **(body or RegisterRequest()).keywords()).to_dict()
 
     @app.post("/api/v1/artifacts", status_code=201)
     async def upload_artifact(
@@ -315,11 +303,6 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
             )
         return {"urls": urls}
 
-    @app.get("/api/v1/store/keys")
-    def store_keys(ws: Ws, prefix: Annotated[str, Query(pattern=r"^(index/|packs/[0-9a-f]{2}/)$")] = "index/") -> list[str]:
-        ws.access.check("model.read")
-        return sorted(ws.repo.backend.list(prefix))
-
     @app.put("/api/v1/models/{name}/aliases/{alias}")
     def set_alias(ws: Ws, name: Name, alias: AliasName, body: Annotated[dict[str, str], Body()]) -> dict[str, Any]:
         if "version" not in body:
@@ -335,6 +318,10 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     def delete_version(ws: Ws, name: Name, version: Spec) -> None:
         ws.registry.delete_version(f"{name}@{version}")
 
+    @app.delete("/api/v1/models/{name}")
+    def delete_model(ws: Ws, name: Name) -> dict[str, Any]:
+        return {"name": name, "deleted_versions": ws.registry.delete_model(name)}
+
     @app.get("/api/v1/search")
     def search(
         ws: Ws,
@@ -343,24 +330,23 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         cursor: str | None = None,
     ) -> dict[str, Any]:
-        from modelkeep.services.search import search_versions
-
-        read(ws)
-        return search_versions(ws.db, filter, order_by=order_by, limit=limit, cursor=cursor).to_dict()
+        return ws.registry.search(filter, order_by=order_by, limit=limit, cursor=cursor).to_dict()
 
     @app.get("/api/v1/diff")
     def diff(ws: Ws, a: str, b: str) -> dict[str, Any]:
-        from modelkeep.services.diff import diff_versions
-
-        read(ws)
-        return diff_versions(ws.store, ws.registry.get(a), ws.registry.get(b))
+        return ws.registry.diff(a, b)
 
     @app.get("/api/v1/lineage")
-    def lineage(ws: Ws, ref: str, downstream: bool = False) -> dict[str, Any]:
-        from modelkeep.services.lineage import resolve_node, walk
+    def lineage(ws: Ws, ref: str, downstream: bool = False,
+                depth: Annotated[int | None, Query(ge=1, le=100)] = None, parents: bool = False) -> dict[str, Any]:
+        from modelkeep.services.connection import LocalLineage
 
-        read(ws)
-        return walk(ws.db, resolve_node(ws.db, ws.registry, ws.datasets, ref), downstream=downstream)
+        return LocalLineage(ws).lineage(ref, downstream=downstream, depth=depth, parents=parents)
+
+    @app.get("/api/v1/whoami")
+    def whoami(ws: Ws) -> dict[str, Any]:
+        """The token's user and what it may do."""
+        return {"name": ws.access.actor, "permissions": sorted(ws.access.permissions(ws.access.actor))}
 
     @app.post("/api/v1/promotions", status_code=201)
     def promote(ws: Ws, body: Annotated[dict[str, str], Body()]) -> dict[str, Any]:

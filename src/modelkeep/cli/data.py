@@ -19,9 +19,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.
 
 
 def _workspace() -> Workspace:
-    from modelkeep.services.workspace import open_workspace
+    from modelkeep.cli.remote import local_workspace
 
-    return open_workspace()
+    return local_workspace("mk data")
 
 
 @app.command()

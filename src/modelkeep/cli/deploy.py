@@ -20,9 +20,9 @@ Name = Annotated[str, typer.Argument(help="Deployment name.")]
 
 
 def _ws() -> Workspace:
-    from modelkeep.services.workspace import open_workspace
+    from modelkeep.cli.remote import local_workspace
 
-    return open_workspace()
+    return local_workspace("this deployment command")
 
 
 def _weighted(values: list[str], what: str, *, fraction: bool = False) -> list[tuple[str, float | None]]:
@@ -140,9 +140,9 @@ class _Local:
 
 def _target() -> Any:
     """The server's deployment endpoints when MODELKEEP_URL is set, else the local repository."""
-    from modelkeep.cli.remote import server_client
+    from modelkeep.cli.remote import remote_deployments
 
-    return server_client() or _Local()
+    return remote_deployments() or _Local()
 
 
 def create(

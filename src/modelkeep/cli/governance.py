@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from modelkeep.cli.output import emit_json, err_console, out_console
-from modelkeep.cli.remote import server_client
+from modelkeep.cli.remote import remote_governance
 
 if TYPE_CHECKING:
     from modelkeep.services.workspace import Workspace
@@ -23,14 +23,14 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.
 
 
 def _ws() -> Workspace:
-    from modelkeep.services.workspace import open_workspace
+    from modelkeep.cli.remote import local_workspace
 
-    return open_workspace()
+    return local_workspace("this command")
 
 
 def _promotions() -> Any:
     """The server's promotion endpoints when MODELKEEP_URL is set, else the local service."""
-    return server_client() or _ws().promotions
+    return remote_governance() or _ws().promotions
 
 
 def _show_request(doc: dict[str, Any], json_out: bool) -> None:
@@ -140,7 +140,7 @@ def audit_log(
     json_out: JsonFlag = False,
 ) -> None:
     """Audit entries, newest first, filtered by model, user, action and time."""
-    remote = server_client()
+    remote = remote_governance()
     if remote is not None:
         rows = remote.audit(model=model, user=user, action=action, since=since, limit=limit)
     else:
@@ -167,7 +167,7 @@ def audit_verify(
     json_out: JsonFlag = False,
 ) -> None:
     """Recompute the keyed hash chain: detects any edited, removed or reordered entry (exit 3)."""
-    remote = server_client()
+    remote = remote_governance()
     if remote is not None and checkpoint is None:
         result = remote.audit_verify()
     elif checkpoint is not None:
@@ -208,7 +208,7 @@ def audit_checkpoint(
     """Sign the audit chain's head (Ed25519) and write it outside the database, for 'mk audit verify --checkpoint'."""
     import json
 
-    remote = server_client()
+    remote = remote_governance()
     if remote is not None:
         doc = remote.audit_checkpoint()
     else:

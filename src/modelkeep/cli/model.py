@@ -8,24 +8,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from modelkeep.cli.output import emit_json, err_console, out_console
-from modelkeep.cli.remote import server_client
+from modelkeep.cli.remote import connection
 
 if TYPE_CHECKING:
-    from modelkeep.services.workspace import Workspace
+    from modelkeep.services.interface import RegistryService
 
 app = typer.Typer(help="Register, find, compare and pin model versions.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
-def _workspace() -> Workspace:
-    from modelkeep.services.workspace import open_workspace
-
-    return open_workspace()
-
-
-def _registry() -> Any:
-    return server_client() or _workspace().registry
+def _registry() -> RegistryService:
+    return connection().registry
 
 
 def _document(path: Path | None, what: str) -> Any:
@@ -64,16 +58,13 @@ def register(
     json_out: JsonFlag = False,
 ) -> None:
     """Register a new version; the bump part is proposed from the differences with its parent."""
-    from modelkeep.services.inputs import parse_metric_label, parse_pairs
+    from modelkeep.services.inputs import parse_pairs
 
-    metric_pairs = parse_pairs(metric or [], "metric", check_keys=False)
-    remote = server_client()
-    metrics: Any = metric_pairs if remote else [parse_metric_label(k, v) for k, v in metric_pairs.items()]
-    view = (remote or _workspace().registry).register(
+    view = _registry().register(
         name,
         path,
         params=parse_pairs(param or [], "param"),
-        metrics=metrics,
+        metrics=parse_pairs(metric or [], "metric", check_keys=False),
         tags=parse_pairs(tag or [], "tag"),
         data=data or [],
         parent=parent,
@@ -175,13 +166,7 @@ def search(
     json_out: JsonFlag = False,
 ) -> None:
     """Search versions by name, version, tags, params, metrics, aliases and dates."""
-    remote = server_client()
-    if remote is not None:
-        page = remote.search(filter_text, order_by=order_by, limit=limit, cursor=cursor)
-    else:
-        from modelkeep.services.search import search_versions
-
-        page = search_versions(_workspace().db, filter_text, order_by=order_by, limit=limit, cursor=cursor)
+    page = _registry().search(filter_text, order_by=order_by, limit=limit, cursor=cursor)
     if json_out:
         emit_json(page.to_dict())
         return
@@ -199,14 +184,7 @@ def diff(
     json_out: JsonFlag = False,
 ) -> None:
     """Compare two versions: params, metrics (with deltas), signature, data, code, artifacts."""
-    remote = server_client()
-    if remote is not None:
-        document = remote.diff(a, b)
-    else:
-        from modelkeep.services.diff import diff_versions
-
-        workspace = _workspace()
-        document = diff_versions(workspace.store, workspace.registry.get(a), workspace.registry.get(b))
+    document = _registry().diff(a, b)
     if json_out:
         emit_json(document)
         return
@@ -268,3 +246,25 @@ def delete(
         emit_json({"name": view.name, "version": view.version, "deleted": True})
     else:
         err_console().print(f"Deleted {view.ref}", markup=False)
+
+
+@app.command()
+def download(
+    ref: Annotated[str, typer.Argument(help="NAME@SPEC: a version, 2.1.*, ^2.1, latest or an alias.")],
+    to: Annotated[Path, typer.Option("--to", help="New path: a folder for a folder artifact, else a file.")],
+    json_out: JsonFlag = False,
+) -> None:
+    """Write a version's model files to a new path, every chunk verified (from the server when
+    MODELKEEP_URL is set). Nothing existing is overwritten."""
+    from modelkeep.cli.progress import byte_progress
+    from modelkeep.services.model_files import download as download_files
+
+    conn = connection()
+    view = conn.registry.get(ref)
+    with byte_progress(f"download {view.ref}", view.artifact_size) as progress:
+        path = download_files(conn.store, view, to, progress.advance)
+    if json_out:
+        emit_json({"ref": view.ref, "digest": view.digest, "kind": view.artifact_kind, "size": view.artifact_size,
+                   "path": str(path)})
+        return
+    err_console().print(f"Downloaded {view.ref} ({view.artifact_size:,} bytes) to {path}", markup=False)

@@ -1,19 +1,62 @@
-"""Which registry a command talks to: the server named by ``MODELKEEP_URL`` (with
-``MODELKEEP_TOKEN``), or the local repository."""
+"""The one place the CLI learns which transport it talks to (``client.connect``): commands ask
+for the connection, or for the server-side governance and deployments when ``MODELKEEP_URL`` is set."""
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
+from modelkeep.client.connect import connect, server_url
+
 if TYPE_CHECKING:
-    from modelkeep.client import RemoteRegistry
+    from modelkeep.client.connect import RemoteConnection
+    from modelkeep.client.governance import RemoteDeployments, RemoteGovernance
+    from modelkeep.client.registry import RemoteRegistry
+    from modelkeep.services.interface import Connection
+    from modelkeep.services.workspace import Workspace
+
+_connection: tuple[str | None, Connection] | None = None
+
+
+def connection() -> Connection:
+    """The registry this command works on, chosen once per process (and per MODELKEEP_URL: tests
+    run many commands in one process)."""
+    global _connection
+    if _connection is None or _connection[0] != server_url():
+        _connection = (server_url(), connect())
+    return _connection[1]
+
+
+def _remote() -> RemoteConnection | None:
+    from modelkeep.client.connect import RemoteConnection
+
+    remote = connection() if server_url() else None
+    return remote if isinstance(remote, RemoteConnection) else None
 
 
 def server_client() -> RemoteRegistry | None:
-    """A client for the server in ``MODELKEEP_URL``, or None to work on the local repository."""
-    if not os.environ.get("MODELKEEP_URL"):
-        return None
-    from modelkeep.client import RemoteRegistry
+    """The server's registry when ``MODELKEEP_URL`` is set, else None (the local repository)."""
+    remote = _remote()
+    return remote.registry if remote is not None else None
 
-    return RemoteRegistry(os.environ["MODELKEEP_URL"], os.environ.get("MODELKEEP_TOKEN"))
+
+def remote_governance() -> RemoteGovernance | None:
+    remote = _remote()
+    return remote.governance if remote is not None else None
+
+
+def remote_deployments() -> RemoteDeployments | None:
+    remote = _remote()
+    return remote.deployments if remote is not None else None
+
+
+def local_workspace(what: str) -> Workspace:
+    """The local repository, for a command that does not go through the server yet: with
+    ``MODELKEEP_URL`` set it refuses (it never silently writes to a local repository instead)."""
+    if server_url():
+        from modelkeep.errors import InvalidInput
+
+        raise InvalidInput(f"{what} does not work through a server yet (MODELKEEP_URL is set)",
+                           hint="unset MODELKEEP_URL to run it on a local repository")
+    from modelkeep.services.workspace import open_workspace
+
+    return open_workspace()

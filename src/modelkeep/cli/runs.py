@@ -29,11 +29,10 @@ def run(
     The command finds its run id in MODELKEEP_RUN_ID, so mk.start_run() inside it logs to the
     same run. Exits with the command's exit status.
     """
-    from modelkeep.services.runs import RUN_ENV
-    from modelkeep.services.workspace import open_workspace
+    from modelkeep.cli.remote import connection
+    from modelkeep.services.run_handle import RUN_ENV
 
-    workspace = open_workspace()
-    active = workspace.runs.start(name or " ".join(command)[:200], project, command=list(command))
+    active = connection().runs.start(name or " ".join(command)[:200], project, command=list(command))
     err_console().print(f"run {active.id}: {' '.join(command)}", markup=False)
     try:
         code = subprocess.run(command, env={**os.environ, RUN_ENV: str(active.id)}).returncode
@@ -63,9 +62,9 @@ def runs_list(
     json_out: JsonFlag = False,
 ) -> None:
     """The latest runs, newest first."""
-    from modelkeep.services.workspace import open_workspace
+    from modelkeep.cli.remote import connection
 
-    rows = open_workspace().runs.list(project, limit)
+    rows = connection().runs.list(project, limit)
     if json_out:
         emit_json(rows)
         return
@@ -89,9 +88,9 @@ def runs_list(
 @runs_app.command("show")
 def runs_show(run_id: Annotated[int, typer.Argument()], json_out: JsonFlag = False) -> None:
     """One run: params, metric series, inputs, artifacts, models, code and seeds."""
-    from modelkeep.services.workspace import open_workspace
+    from modelkeep.cli.remote import connection
 
-    doc = open_workspace().runs.get(run_id).to_dict()
+    doc = connection().runs.get(run_id).to_dict()
     if json_out:
         emit_json(doc)
         return
@@ -103,9 +102,9 @@ def runs_show(run_id: Annotated[int, typer.Argument()], json_out: JsonFlag = Fal
 @runs_app.command("delete")
 def runs_delete(run_id: Annotated[int, typer.Argument()]) -> None:
     """Delete a run (its model versions and their lineage stay)."""
-    from modelkeep.services.workspace import open_workspace
+    from modelkeep.cli.remote import connection
 
-    open_workspace().runs.delete(run_id)
+    connection().runs.delete(run_id)
     err_console().print(f"deleted run {run_id}", markup=False)
 
 
@@ -114,14 +113,14 @@ def _environment_of(ref: str | None) -> tuple[str, dict[str, Any]]:
         from modelkeep.capture.environment import capture
 
         return "this machine, now", capture()
-    from modelkeep.services.workspace import open_workspace
+    from modelkeep.cli.remote import connection
 
-    workspace = open_workspace()
+    conn = connection()
     text = ref[4:] if ref.startswith("run:") else ref
     if text.isdigit():
-        view = workspace.runs.get(int(text))
+        view = conn.runs.get(int(text))
         return f"run {view.id}", view.environment
-    version = workspace.registry.get(ref)
+    version = conn.registry.get(ref)
     return version.ref, version.environment or {}
 
 
@@ -180,12 +179,10 @@ def lineage(
     json_out: JsonFlag = False,
 ) -> None:
     """Upstream (what made it) or downstream (what it feeds) lineage of a version."""
-    from modelkeep.services.lineage import resolve_node, walk
-    from modelkeep.services.workspace import open_workspace
+    from modelkeep.cli.remote import connection
 
-    workspace = open_workspace()
-    start = resolve_node(workspace.db, workspace.registry, workspace.datasets, ref)
-    graph = walk(workspace.db, start, downstream=downstream, max_depth=depth, parents=parents)
+    graph = connection().lineage.lineage(ref, downstream=downstream, depth=depth, parents=parents)
+    start = graph["root"]
     if json_out:
         emit_json(graph)
         return
@@ -222,10 +219,10 @@ def reproduce(
     json_out: JsonFlag = False,
 ) -> None:
     """Rebuild what made a version: code commit (+ diff), exact data, requirements lock, command."""
+    from modelkeep.cli.remote import local_workspace
     from modelkeep.services.reproduce import reproduce as do_reproduce
-    from modelkeep.services.workspace import open_workspace
 
-    result = do_reproduce(open_workspace(), ref, to, check=verify, tolerance=tolerance)
+    result = do_reproduce(local_workspace("mk reproduce"), ref, to, check=verify, tolerance=tolerance)
     if json_out:
         emit_json(result)
     else:
@@ -260,11 +257,11 @@ def export(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION of a model version.")],
 ) -> None:
     """Export a model version's lineage: OpenLineage run events or a CycloneDX 1.6 ML-BOM (JSON)."""
+    from modelkeep.cli.remote import local_workspace
     from modelkeep.errors import InvalidInput
     from modelkeep.services import standards
-    from modelkeep.services.workspace import open_workspace
 
-    workspace = open_workspace()
+    workspace = local_workspace("mk export")
     try:
         if fmt == "openlineage":
             emit_json(standards.openlineage_events(workspace, ref))

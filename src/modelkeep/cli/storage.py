@@ -27,9 +27,9 @@ def _roots_and_store() -> tuple[RepoConfig, list[Root], Repository]:
     config = load_config(find_root())
     roots = fast_roots(config.db_url)
     if roots is None:
-        from modelkeep.services.workspace import open_workspace
+        from modelkeep.cli.remote import local_workspace
 
-        workspace = open_workspace()
+        workspace = local_workspace("mk push/pull")
         return workspace.config, registry_roots(workspace.db), workspace.repo
     return config, roots, Repository.open(open_backend(config.store_url), create=True)
 
@@ -77,10 +77,10 @@ def verify(
     json_out: JsonFlag = False,
 ) -> None:
     """Read and hash every reachable object; name the versions any damage affects (exit 3)."""
+    from modelkeep.cli.remote import local_workspace
     from modelkeep.services.integrity import verify as do_verify
-    from modelkeep.services.workspace import open_workspace
 
-    ws = open_workspace()
+    ws = local_workspace("mk verify")
     with byte_progress("verify") as progress:
         result = do_verify(ws.db, ws.repo, sample=sample, progress=progress.advance)
     if json_out:

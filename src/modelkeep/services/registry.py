@@ -56,6 +56,7 @@ from modelkeep.services.inputs import (
     param_number,
     split_ref,
 )
+from modelkeep.services.search import SearchPage
 from modelkeep.services.views import DATASET_PREFIX, ModelSummary, VersionView, load_views
 from modelkeep.store.artifacts import ArtifactStore, StoredArtifact
 from modelkeep.version import MLVersion, Part, VersionSpec, sort_key_prefix, validate_alias
@@ -89,7 +90,7 @@ class Registry:
         # Set by the workspace: checks a dataset reference and returns it as NAME@N.
         self.resolve_dataset: Callable[[str], str] | None = None
         # Set by the workspace: raises PermissionDenied unless the actor holds (permission, model).
-        self.authorize: Callable[[str, str], None] = lambda permission, model: None
+        self.authorize: Callable[[str, str | None], None] = lambda permission, model: None
         # Versions are immutable, so what the bump proposal needs of one never goes stale.
         self._snapshots: OrderedDict[int, bumps.Snapshot] = OrderedDict()
 
@@ -210,6 +211,24 @@ class Registry:
                 )
                 for m in session.scalars(select(Model).order_by(Model.name))
             ]
+
+    def search(
+        self, filter_text: str | None = None, *, order_by: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> SearchPage:
+        """Versions matching the search language (``services.search``), a page at a time."""
+        from modelkeep.services.search import search_versions
+
+        self.authorize("model.read", None)
+        return search_versions(self.db, filter_text, order_by=order_by, limit=limit, cursor=cursor)
+
+    def diff(self, a: str, b: str) -> dict[str, Any]:
+        """What differs between two versions (``services.diff``)."""
+        from modelkeep.services.diff import diff_versions
+
+        first, second = self.get(a), self.get(b)
+        self.authorize("model.read", first.name)
+        self.authorize("model.read", second.name)
+        return diff_versions(self.store, first, second)
 
     def list_versions(self, name: str) -> list[VersionView]:
         check_name(name)

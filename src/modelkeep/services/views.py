@@ -218,3 +218,53 @@ class ModelSummary:
             "aliases": dict(self.aliases),
             "created_at": self.created_at.isoformat() + "Z" if self.created_at else None,
         }
+
+
+@dataclass
+class RunView:
+    id: int
+    name: str
+    project: str
+    status: str
+    started_at: Any
+    ended_at: Any
+    created_by: str
+    command: list[str] | None
+    exit_code: int | None
+    environment: dict[str, Any]
+    code: dict[str, Any]
+    seeds: dict[str, Any] | None
+    warnings: list[str]
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    inputs: list[str] = field(default_factory=list)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        duration = (self.ended_at - self.started_at).total_seconds() if self.ended_at else None
+        return {
+            "id": self.id, "name": self.name, "project": self.project, "status": self.status,
+            "started_at": self.started_at.isoformat() + "Z",
+            "ended_at": self.ended_at.isoformat() + "Z" if self.ended_at else None,
+            "duration_s": duration, "created_by": self.created_by, "command": self.command,
+            "exit_code": self.exit_code, "params": self.params,
+            "metrics": {k: [{"step": s, "value": v} for s, v in series] for k, series in self.metrics.items()},
+            "tags": self.tags, "inputs": self.inputs, "artifacts": self.artifacts, "models": self.models,
+            "code": self.code, "seeds": self.seeds, "warnings": self.warnings, "environment": self.environment,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> RunView:
+        """The inverse of :meth:`to_dict` (what the remote client receives)."""
+        def when(text: str | None) -> datetime | None:
+            return datetime.fromisoformat(text.rstrip("Z")) if text else None
+
+        return cls(
+            doc["id"], doc["name"], doc["project"], doc["status"], when(doc["started_at"]), when(doc["ended_at"]),
+            doc["created_by"], doc["command"], doc["exit_code"], doc["environment"] or {}, doc["code"] or {},
+            doc["seeds"], list(doc["warnings"] or []), dict(doc["params"]),
+            {k: [(p["step"], p["value"]) for p in series] for k, series in doc["metrics"].items()},
+            dict(doc["tags"]), list(doc["inputs"]), list(doc["artifacts"]), list(doc["models"]),
+        )

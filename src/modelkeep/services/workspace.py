@@ -62,7 +62,7 @@ class Workspace:
     def runs(self) -> Runs:
         from modelkeep.services.runs import Runs
 
-        return Runs(self.db, self.registry, self.datasets, self.store, self.config.user)
+        return Runs(self.db, self.registry, self.datasets, self.store, self._access)
 
     def as_user(self, name: str, source: str = "local") -> Workspace:
         """The same database and store, acting as ``name`` (the server: one per request)."""

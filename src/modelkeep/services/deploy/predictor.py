@@ -9,7 +9,6 @@ fault and surfaces as :class:`ModelFailure`.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +18,7 @@ import numpy as np
 from modelkeep.errors import InvalidInput, ModelKeepError
 from modelkeep.flavors import DESCRIPTOR, load_model
 from modelkeep.services.deploy.spec import Pinned
+from modelkeep.services.model_files import cached_files
 from modelkeep.services.registry import Registry
 from modelkeep.store.artifacts import ArtifactStore
 
@@ -175,18 +175,10 @@ class ModelLoader:
         version = self.registry.get_by_id(version_id)
         if not version.digest or not version.artifact_kind:
             raise InvalidInput(f"{version.name}@{version.version} has no model files to serve")
-        folder = self.cache / version.digest
-        if not (folder / DESCRIPTOR).exists():
-            staging = self.cache / f".{version.digest}.partial"
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.parent.mkdir(parents=True, exist_ok=True)
-            if self.progress is not None:
-                self._expected += version.artifact_size
-                self.progress.set_total(self._expected)
-            self.store.materialize(version.artifact_kind, version.digest, staging,
-                                   self.progress.advance if self.progress is not None else None)
-            shutil.rmtree(folder, ignore_errors=True)
-            staging.rename(folder)
+        if self.progress is not None and not (self.cache / version.digest).exists():
+            self._expected += version.artifact_size
+            self.progress.set_total(self._expected)
+        folder = cached_files(self.store, version, self.cache, self.progress.advance if self.progress is not None else None)
         flavor = json.loads((folder / DESCRIPTOR).read_text())["flavor"]
         obj = load_model(folder, allow_pickle=self.allow_pickle, trusted=trusted)
         return LoadedModel(obj, flavor, preprocessing=preprocessing)

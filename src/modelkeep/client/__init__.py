@@ -1,0 +1,21 @@
+"""The remote transport: the service interface over HTTP to ``mk server``.
+
+:func:`~modelkeep.client.connect.connect` chooses it when ``MODELKEEP_URL`` is set (with
+``MODELKEEP_TOKEN`` or the token ``mk login`` stored); errors come back as the same exception
+classes the local services raise, so code works unchanged against either.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelkeep.client.registry import RemoteRegistry
+from modelkeep.errors import ModelKeepError, error_from_body
+
+
+def error_from_response(status: int, body: Any) -> ModelKeepError:
+    """The error a server answered with, as the class it raised (see ``errors.error_from_body``)."""
+    return error_from_body(status, body)
+
+
+__all__ = ["RemoteRegistry", "error_from_response"]

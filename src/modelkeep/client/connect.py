@@ -1,0 +1,88 @@
+"""Choosing the transport, once: ``MODELKEEP_URL`` set → the server (HTTP); else the local
+repository found from the working folder. Every caller (SDK, CLI, gateway) asks :func:`connect`
+and then talks to the :class:`~modelkeep.services.interface.Connection` it returns.
+
+The token comes from ``MODELKEEP_TOKEN``, else from what ``mk login`` stored for that URL.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelkeep.client.governance import RemoteDeployments, RemoteGovernance
+from modelkeep.client.http import Transport
+from modelkeep.client.registry import RemoteRegistry
+from modelkeep.client.runs import RemoteRuns
+
+if TYPE_CHECKING:
+    from modelkeep.services.interface import Connection
+    from modelkeep.store.artifacts import ArtifactStore
+
+
+class RemoteLineage:
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def lineage(
+        self, ref: str, *, downstream: bool = False, depth: int | None = None, parents: bool = False
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"ref": ref, "downstream": downstream, "parents": parents}
+        if depth is not None:
+            params["depth"] = depth
+        return dict(self.transport.call("GET", "/api/v1/lineage", params=params))
+
+
+class RemoteConnection:
+    def __init__(self, url: str, token: str | None, *, transport: Transport | None = None) -> None:
+        self.transport = transport or Transport(url, token)
+        self.where = f"the server at {self.transport.url}"
+        self.registry = RemoteRegistry(url, token, transport=self.transport)
+        self.runs = RemoteRuns(self.transport, self.registry, lambda: self.registry.store)
+        self.lineage = RemoteLineage(self.transport)
+        self.governance = RemoteGovernance(self.transport)
+        self.deployments = RemoteDeployments(self.transport)
+        self.model_cache: Path = user_cache_dir() / "models"
+        self._user: str | None = None
+
+    @property
+    def store(self) -> ArtifactStore:
+        return self.registry.store
+
+    @property
+    def user(self) -> str:
+        if self._user is None:
+            self._user = str(self.transport.call("GET", "/api/v1/whoami")["name"])
+        return self._user
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def user_cache_dir() -> Path:
+    """Where a client keeps the files of versions it loaded (``MODELKEEP_CACHE`` overrides)."""
+    override = os.environ.get("MODELKEEP_CACHE")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("modelkeep"))
+
+
+def server_url() -> str | None:
+    return os.environ.get("MODELKEEP_URL") or None
+
+
+def connect(home: Path | None = None) -> Connection:
+    """The connection configuration names: the server in ``MODELKEEP_URL``, else the repository
+    found from ``home`` (or the working folder)."""
+    url = server_url()
+    if url:
+        from modelkeep.client.login import token_for
+
+        return RemoteConnection(url, os.environ.get("MODELKEEP_TOKEN") or token_for(url))
+    from modelkeep.services.connection import LocalConnection
+    from modelkeep.services.workspace import open_workspace
+
+    return LocalConnection(open_workspace(home))

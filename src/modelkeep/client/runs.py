@@ -1,0 +1,83 @@
+"""The remote :class:`~modelkeep.services.interface.RunsService`: runs over HTTP.
+
+The environment and git state are captured in the training process (``run_handle.start_run``),
+as locally; a run's artifacts go into the server's store first and are then named by digest.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from modelkeep.client.http import Transport
+from modelkeep.services.interface import ArtifactRef, RegistryService, RunCreate
+from modelkeep.services.run_handle import ActiveRun, start_run
+from modelkeep.services.views import RunView
+
+if TYPE_CHECKING:
+    from modelkeep.store.artifacts import ArtifactStore
+
+
+class RemoteRuns:
+    def __init__(self, transport: Transport, registry: RegistryService, store: Any) -> None:
+        self.transport = transport
+        self.registry = registry
+        self._store = store  # a callable giving the ArtifactStore (opened on first use)
+
+    @property
+    def store(self) -> ArtifactStore:
+        return self._store()  # type: ignore[no-any-return]
+
+    def _run(self, run_id: int, what: str = "") -> str:
+        return f"/api/v1/runs/{int(run_id)}{what}"
+
+    def start(self, name: str | None = None, project: str = "default", command: builtins.list[str] | None = None) -> ActiveRun:
+        return start_run(self, self.store, self.registry, None, name, project, command)
+
+    def create(self, request: RunCreate) -> int:
+        return int(self.transport.call("POST", "/api/v1/runs", json=request.model_dump(mode="json"))["id"])
+
+    def attach(self, run_id: int, project: str) -> None:
+        self.transport.call("POST", self._run(run_id, "/attach"), json={"project": project})
+
+    def get(self, run_id: int) -> RunView:
+        return RunView.from_dict(self.transport.call("GET", self._run(run_id)))
+
+    def list(self, project: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit, **({"project": project} if project else {})}
+        return list(self.transport.call("GET", "/api/v1/runs", params=params))
+
+    def delete(self, run_id: int) -> None:
+        self.transport.call("DELETE", self._run(run_id))
+
+    def end(self, run_id: int, status: str, exit_code: int | None = None) -> None:
+        self.transport.call("POST", self._run(run_id, "/end"), json={"status": status, "exit_code": exit_code})
+
+    def log_params(self, run_id: int, params: Mapping[str, Any]) -> None:
+        self.transport.call("POST", self._run(run_id, "/params"), json={"params": dict(params)})
+
+    def log_metrics(self, run_id: int, metrics: Mapping[str, float], step: int) -> None:
+        self.transport.call("POST", self._run(run_id, "/metrics"), json={"metrics": dict(metrics), "step": step})
+
+    def set_tags(self, run_id: int, tags: Mapping[str, Any]) -> None:
+        self.transport.call("POST", self._run(run_id, "/tags"), json={"tags": {k: str(v) for k, v in tags.items()}})
+
+    def use_dataset(self, run_id: int, ref: str) -> str:
+        return str(self.transport.call("POST", self._run(run_id, "/inputs"), json={"ref": ref})["ref"])
+
+    def set_seeds(self, run_id: int, seeds: dict[str, Any]) -> None:
+        self.transport.call("POST", self._run(run_id, "/seeds"), json={"seeds": seeds})
+
+    def add_warning(self, run_id: int, message: str) -> None:
+        self.transport.call("POST", self._run(run_id, "/warnings"), json={"message": message})
+
+    def log_artifact(self, run_id: int, name: str, artifact: ArtifactRef) -> dict[str, Any]:
+        body = {"name": name, "artifact": artifact.model_dump()}
+        return dict(self.transport.call("POST", self._run(run_id, "/artifacts"), json=body))
+
+    def link_output(self, run_id: int, version_id: int) -> None:
+        self.transport.call("POST", self._run(run_id, "/outputs"), json={"version_id": version_id})
+
+    def link_dataset(self, run_id: int, ref: str, inputs: builtins.list[str]) -> None:
+        self.transport.call("POST", self._run(run_id, "/outputs"), json={"dataset": ref, "inputs": inputs})

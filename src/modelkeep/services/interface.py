@@ -1,0 +1,205 @@
+"""The service interface: what every caller (SDK, CLI, gateway) may ask of modelkeep.
+
+Two transports implement it: the local one (database + store in this process, ``services/``)
+and the remote one (HTTP to ``mk server``, ``client/``). Which one a process uses is chosen once,
+from configuration (``MODELKEEP_URL``), by :func:`modelkeep.client.connect.connect`; callers hold
+a :class:`Connection` and never ask "local or server?" again.
+
+Requests that cross the interface are typed (pydantic models here, dataclasses in ``views``);
+the API's OpenAPI schemas are generated from the same models, so the wire format and the Python
+signature cannot drift apart. Bytes never travel through these calls: artifacts, run artifacts
+and model files go into the content-addressed store (``Connection.store``) first, chunk by
+chunk, only the chunks the other side lacks; a call then names them by digest.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from modelkeep.services.run_handle import ActiveRun
+    from modelkeep.services.search import SearchPage
+    from modelkeep.services.views import ModelSummary, RunView, VersionView
+    from modelkeep.store.artifacts import ArtifactStore
+
+Digest = Field(pattern=r"^[0-9a-f]{64}$", description="BLAKE3 digest of a stored object")
+
+
+class ArtifactRef(BaseModel):
+    """An artifact already in the store: a file (chunked or whole) or a folder (tree)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["file", "tree"]
+    digest: str = Digest
+
+
+class RegisterRequest(BaseModel):
+    """Everything a new model version records but its artifact bytes (those are in the store)."""
+
+    model_config = ConfigDict(extra="forbid")
+    params: dict[str, Any] = Field(default_factory=dict, description="hyperparameters")
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="metric values; a key may carry a slice: auc[test], auc[fraud-eval@3:test]"
+    )
+    tags: dict[str, Any] = Field(default_factory=dict)
+    data: list[str] = Field(default_factory=list, description="training dataset versions, NAME@N")
+    parent: str | None = Field(default=None, description="parent version (default: latest)")
+    bump: str = Field(default="auto", description="auto, major, minor, patch, data or experiment")
+    version: str | None = Field(default=None, description="exact version to use")
+    experiment: bool = False
+    signature: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    code: dict[str, Any] | None = None
+    environment: dict[str, Any] | None = None
+    description: str = ""
+    components: list[str] = Field(default_factory=list, description="component versions of a composite")
+    composite_config: dict[str, Any] | None = None
+    artifact: ArtifactRef | None = None
+
+    def keywords(self) -> dict[str, Any]:
+        """The request as the keyword arguments of :meth:`RegistryService.register`."""
+        out = {k: getattr(self, k) for k in type(self).model_fields}
+        out["artifact"] = self.artifact.model_dump() if self.artifact else None
+        return out
+
+
+class RunCreate(BaseModel):
+    """A run as its process starts: environment and git state are captured by the caller."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=200)
+    project: str = "default"
+    command: list[str] | None = None
+    environment: dict[str, Any] = Field(default_factory=dict)
+    code: dict[str, Any] = Field(default_factory=dict)
+
+
+class RegistryService(Protocol):
+    """Model versions: register, find, compare, alias, delete (``services.registry.Registry``,
+    ``client.registry.RemoteRegistry``)."""
+
+    def register(
+        self,
+        name: str,
+        path: str | Path | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        data: list[str] | None = None,
+        parent: str | None = None,
+        bump: str = "auto",
+        version: str | None = None,
+        experiment: bool = False,
+        signature: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        code: dict[str, Any] | None = None,
+        environment: dict[str, Any] | None = None,
+        description: str = "",
+        components: list[str] | None = None,
+        composite_config: dict[str, Any] | None = None,
+        artifact: dict[str, Any] | None = None,
+    ) -> VersionView: ...
+
+    def get(self, ref: str) -> VersionView: ...
+
+    def list_models(self) -> list[ModelSummary]: ...
+
+    def list_versions(self, name: str) -> list[VersionView]: ...
+
+    def search(
+        self, filter_text: str | None = None, *, order_by: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> SearchPage: ...
+
+    def diff(self, a: str, b: str) -> dict[str, Any]: ...
+
+    def set_alias(self, ref: str, alias: str) -> VersionView: ...
+
+    def delete_alias(self, name: str, alias: str) -> None: ...
+
+    def delete_version(self, ref: str) -> VersionView: ...
+
+    def delete_model(self, name: str) -> int: ...
+
+
+class RunsService(Protocol):
+    """Runs and what they log (``services.runs.Runs``, ``client.runs.RemoteRuns``). The handle a
+    training script holds, :class:`~modelkeep.services.run_handle.ActiveRun`, is built on these."""
+
+    def start(self, name: str | None = None, project: str = "default", command: builtins.list[str] | None = None) -> ActiveRun:
+        """Capture the environment here and create the run (or join the one ``mk run`` started)."""
+        ...
+
+    def create(self, request: RunCreate) -> int: ...
+
+    def attach(self, run_id: int, project: str) -> None: ...
+
+    def get(self, run_id: int) -> RunView: ...
+
+    def list(self, project: str | None = None, limit: int = 50) -> list[dict[str, Any]]: ...
+
+    def delete(self, run_id: int) -> None: ...
+
+    def end(self, run_id: int, status: str, exit_code: int | None = None) -> None: ...
+
+    def log_params(self, run_id: int, params: Mapping[str, Any]) -> None: ...
+
+    def log_metrics(self, run_id: int, metrics: Mapping[str, float], step: int) -> None: ...
+
+    def set_tags(self, run_id: int, tags: Mapping[str, Any]) -> None: ...
+
+    def use_dataset(self, run_id: int, ref: str) -> str: ...
+
+    def set_seeds(self, run_id: int, seeds: dict[str, Any]) -> None: ...
+
+    def add_warning(self, run_id: int, message: str) -> None: ...
+
+    def log_artifact(self, run_id: int, name: str, artifact: ArtifactRef) -> dict[str, Any]: ...
+
+    def link_output(self, run_id: int, version_id: int) -> None: ...
+
+    def link_dataset(self, run_id: int, ref: str, inputs: builtins.list[str]) -> None: ...
+
+
+class LineageService(Protocol):
+    def lineage(
+        self, ref: str, *, downstream: bool = False, depth: int | None = None, parents: bool = False
+    ) -> dict[str, Any]: ...
+
+
+class Connection(Protocol):
+    """One registry reached one way: everything a caller uses, chosen once."""
+
+    @property
+    def where(self) -> str:
+        """"the repository at /path" or "the server at https://..." (for messages)."""
+        ...
+
+    @property
+    def registry(self) -> RegistryService: ...
+
+    @property
+    def runs(self) -> RunsService: ...
+
+    @property
+    def lineage(self) -> LineageService: ...
+
+    @property
+    def store(self) -> ArtifactStore:
+        """Artifact bytes, chunk by chunk, verified; through the server when remote."""
+        ...
+
+    @property
+    def model_cache(self) -> Path:
+        """Where loaded versions' files are kept, by digest."""
+        ...
+
+    @property
+    def user(self) -> str: ...
+
+    def close(self) -> None: ...

@@ -12,6 +12,7 @@ import pytest
 from modelkeep.services.workspace import Workspace, init_workspace
 
 _counter = itertools.count()
+pytest_plugins = ["tests.live_server"]  # the live `mk server` fixture
 
 
 @pytest.fixture(scope="session")
@@ -25,9 +26,12 @@ def pg_server() -> Iterator[object]:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MODELKEEP_HOME", "MODELKEEP_DB", "MODELKEEP_URL"):
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    for name in ("MODELKEEP_HOME", "MODELKEEP_DB", "MODELKEEP_URL", "MODELKEEP_TOKEN"):
         monkeypatch.delenv(name, raising=False)
+    # `mk login` credentials and loaded-model caches of the test run, never the user's
+    monkeypatch.setenv("MODELKEEP_CONFIG_DIR", str(tmp_path_factory.getbasetemp() / "user-config"))
+    monkeypatch.setenv("MODELKEEP_CACHE", str(tmp_path_factory.getbasetemp() / "user-cache"))
     monkeypatch.setenv("MODELKEEP_USER", "tester")
 
 

@@ -14,7 +14,8 @@ def test_exported_members() -> None:
     assert set(mk.__all__) == {
         "Conflict", "IntegrityError", "InvalidInput", "MLVersion", "ModelKeepError", "NotFound", "Part",
         "PermissionDenied", "VersionSpec", "__version__", "connection", "delete", "delete_alias", "diff", "download",
-        "get", "init", "lineage", "list_models", "list_versions", "load_model", "open", "register", "search", "seed_everything", "set_alias",
+        "get", "init", "lineage", "list_models", "list_versions", "load_model", "open", "register", "search",
+        "seed_everything", "set_alias",
         "start_run", "step",
     }
     for name in mk.__all__:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,50 +13,7 @@ import httpx
 import pytest
 
 import modelkeep as mk
-from modelkeep.services.workspace import open_workspace
-
-MK = [sys.executable, "-m", "modelkeep.cli.main"]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    root = tmp_path_factory.mktemp("server")
-    env = {**os.environ, "MODELKEEP_USER": "operator"}
-    for name in ("MODELKEEP_HOME", "MODELKEEP_URL", "MODELKEEP_TOKEN"):
-        env.pop(name, None)
-    subprocess.run([*MK, "init"], cwd=root, env=env, check=True, capture_output=True)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen([*MK, "server", "--port", str(port), "--bootstrap-token-file", "admin.token"], cwd=root,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.time() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
-        time.sleep(0.2)
-    tokens = {"admin": (root / "admin.token").read_text().strip()}
-    old = os.environ.get("MODELKEEP_USER")
-    os.environ["MODELKEEP_USER"] = "admin"
-    admin = open_workspace(root)
-    for user, role in (("vera", "viewer"), ("carl", "contributor"), ("ada", "approver"), ("dep", "deployer")):
-        admin.access.create_user(user, role=role)
-        tokens[user] = admin.access.create_token(user)["token"]
-    admin.close()
-    if old is not None:
-        os.environ["MODELKEEP_USER"] = old
-    yield {"url": url, **tokens}
-    proc.terminate()
-    proc.wait(timeout=10)
-    if proc.stderr:
-        proc.stderr.close()
+from tests.live_server import MK
 
 
 def call(server: dict[str, str], who: str | None, method: str, path: str, **kwargs: object) -> httpx.Response:

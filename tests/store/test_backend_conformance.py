@@ -102,7 +102,10 @@ def test_retry_wrapper_retries_transient_errors() -> None:
         RetryBackend(always, attempts=3, base_delay=0.001).get("k")  # type: ignore[arg-type]
 
 
-def test_unreachable_and_misconfigured_backends(tmp_path: Path) -> None:
+def test_unreachable_and_misconfigured_backends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # credentials of their own: passed before only when another test had set AWS_* (order-dependent)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "unreachable")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "unreachable")
     with pytest.raises(InvalidInput, match="unsupported store URL"):
         open_backend("nosuchproto://x")
     with pytest.raises(InvalidInput, match="S3 URL"):

@@ -86,8 +86,10 @@ def status(
     json_out: JsonFlag = False,
 ) -> None:
     """What changed on disk since the latest version (hashes only files whose stat changed)."""
+    from modelkeep.cli.remote import require_local
     from modelkeep.services.data_status import fast_status
 
+    require_local("mk data")
     doc = fast_status(name, path)
     if doc is None:
         doc = _workspace().datasets.status(name, path)

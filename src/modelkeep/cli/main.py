@@ -19,6 +19,7 @@ import typer
 from modelkeep.cli import data as data_commands
 from modelkeep.cli import deploy as deploy_commands
 from modelkeep.cli import governance as governance_commands
+from modelkeep.cli import login as login_commands
 from modelkeep.cli import model as model_commands
 from modelkeep.cli import runs as run_commands
 from modelkeep.cli import server as server_commands
@@ -54,6 +55,8 @@ app.add_typer(governance_commands.token_app, name="token")
 app.add_typer(governance_commands.role_app, name="role")
 app.add_typer(governance_commands.webhook_app, name="webhook")
 app.command()(server_commands.server)
+for command in ("login", "logout", "whoami"):
+    app.command(name=command)(getattr(login_commands, command))
 deploy_app = deploy_commands.app
 for command in ("create", "update", "status", "history", "rollback", "switch"):
     deploy_app.command(name=command)(getattr(deploy_commands, command))
@@ -171,6 +174,9 @@ def _keep_large_buffers_in_heap() -> None:
 def run() -> None:
     """Console-script entry point: run the app, turning errors into messages and exit codes."""
     _keep_large_buffers_in_heap()
+    from modelkeep.cli.remote import reset
+
+    reset()  # one command, one connection (tests run many commands in one process)
     try:
         app()
     except ModelKeepError as exc:

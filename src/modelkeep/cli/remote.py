@@ -14,16 +14,23 @@ if TYPE_CHECKING:
     from modelkeep.services.interface import Connection
     from modelkeep.services.workspace import Workspace
 
-_connection: tuple[str | None, Connection] | None = None
+_connection: Connection | None = None
 
 
 def connection() -> Connection:
-    """The registry this command works on, chosen once per process (and per MODELKEEP_URL: tests
-    run many commands in one process)."""
+    """The registry this command works on, chosen once per command."""
     global _connection
-    if _connection is None or _connection[0] != server_url():
-        _connection = (server_url(), connect())
-    return _connection[1]
+    if _connection is None:
+        _connection = connect()
+    return _connection
+
+
+def reset() -> None:
+    """Forget the connection (the CLI's entry point calls this before each command)."""
+    global _connection
+    if _connection is not None:
+        _connection.close()
+    _connection = None
 
 
 def _remote() -> RemoteConnection | None:
@@ -49,14 +56,20 @@ def remote_deployments() -> RemoteDeployments | None:
     return remote.deployments if remote is not None else None
 
 
-def local_workspace(what: str) -> Workspace:
-    """The local repository, for a command that does not go through the server yet: with
-    ``MODELKEEP_URL`` set it refuses (it never silently writes to a local repository instead)."""
+def require_local(what: str) -> None:
+    """Refuse a command that does not go through the server yet while one is configured: it must
+    never silently read or write a local repository instead."""
     if server_url():
         from modelkeep.errors import InvalidInput
 
-        raise InvalidInput(f"{what} does not work through a server yet (MODELKEEP_URL is set)",
-                           hint="unset MODELKEEP_URL to run it on a local repository")
+        raise InvalidInput(f"{what} does not work through a server yet (MODELKEEP_URL or mk login names one)",
+                           hint="unset MODELKEEP_URL (or mk logout) to run it on a local repository")
+
+
+def local_workspace(what: str) -> Workspace:
+    """The local repository, for a command that does not go through the server yet (see
+    :func:`require_local`)."""
+    require_local(what)
     from modelkeep.services.workspace import open_workspace
 
     return open_workspace()

@@ -19,16 +19,16 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.
 
 def _roots_and_store() -> tuple[RepoConfig, list[Root], Repository]:
     """(config, registry roots, local repository), without SQLAlchemy on a SQLite registry."""
+    from modelkeep.cli.remote import local_workspace, require_local
     from modelkeep.config import find_root, load_config
     from modelkeep.services.roots import fast_roots, registry_roots
     from modelkeep.store.backends import open_backend
     from modelkeep.store.repository import Repository
 
+    require_local("mk push/pull")
     config = load_config(find_root())
     roots = fast_roots(config.db_url)
     if roots is None:
-        from modelkeep.cli.remote import local_workspace
-
         workspace = local_workspace("mk push/pull")
         return workspace.config, registry_roots(workspace.db), workspace.repo
     return config, roots, Repository.open(open_backend(config.store_url), create=True)

@@ -1,5 +1,5 @@
-"""Choosing the transport, once: ``MODELKEEP_URL`` set → the server (HTTP); else the local
-repository found from the working folder. Every caller (SDK, CLI, gateway) asks :func:`connect`
+"""Choosing the transport, once: ``MODELKEEP_URL`` set (or a server ``mk login`` logged in to) →
+the server (HTTP); else the local repository found from the working folder. Every caller (SDK, CLI, gateway) asks :func:`connect`
 and then talks to the :class:`~modelkeep.services.interface.Connection` it returns.
 
 The token comes from ``MODELKEEP_TOKEN``, else from what ``mk login`` stored for that URL.
@@ -71,7 +71,13 @@ def user_cache_dir() -> Path:
 
 
 def server_url() -> str | None:
-    return os.environ.get("MODELKEEP_URL") or None
+    """``MODELKEEP_URL``, else the server ``mk login`` last logged in to (``mk logout`` forgets it)."""
+    url = os.environ.get("MODELKEEP_URL")
+    if url:
+        return url
+    from modelkeep.client.login import current_url
+
+    return current_url()
 
 
 def connect(home: Path | None = None) -> Connection:

@@ -1,0 +1,202 @@
+"""A team works through `mk server` (issue 12): a training script, its run, its model and loading the
+model back go through the server unchanged, the CLI never opens a local repository when
+MODELKEEP_URL is set, and the store protocol refuses what it must."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from blake3 import blake3
+
+import modelkeep as mk
+from modelkeep import sdk
+from modelkeep.cli.main import run as cli_run
+
+
+@pytest.fixture
+def remote(server: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """A working folder with no repository, MODELKEEP_URL and carl's (contributor) token."""
+    monkeypatch.setenv("MODELKEEP_URL", server["url"])
+    monkeypatch.setenv("MODELKEEP_TOKEN", server["carl"])
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    if sdk._current is not None:
+        sdk._current.close()
+        sdk._current, sdk._current_key = None, None
+
+
+def _no_local_repository(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("opened a local repository")
+
+    import modelkeep.config
+    import modelkeep.services.workspace
+
+    monkeypatch.setattr(modelkeep.services.workspace, "open_workspace", refuse)
+    monkeypatch.setattr(modelkeep.services.workspace, "find_root", refuse)
+    monkeypatch.setattr(modelkeep.config, "find_root", refuse)
+
+
+def mk_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["mk", *args])
+    try:
+        cli_run()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_training_script_runs_unchanged_through_the_server(remote: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    _no_local_repository(monkeypatch)
+    rng = np.random.RandomState(0)
+    x = rng.rand(60, 3)
+    y = (x[:, 0] > 0.5).astype(int)
+    plots = remote / "plots"
+    plots.mkdir()
+    (plots / "loss.txt").write_text("1.0 0.5 0.25\n")
+    with mk.start_run("fit", project="team") as run:
+        run.seed(0)
+        run.log_params({"C": 1.0})
+        for step in range(5):
+            run.log_metric("loss", 1 / (step + 1))
+        run.log_artifact(plots)  # a folder: through the store protocol, not a single-file upload
+        model = LogisticRegression().fit(x, y)
+        version = run.log_model(model, "team-fraud", sample_input=x[:5])
+    assert version.artifact_kind == "tree" and version.tags["run"] == str(run.id)
+
+    logged = mk.connection().runs.get(run.id)
+    assert (logged.status, logged.params, logged.created_by) == ("finished", {"C": "1.0"}, "carl")
+    assert [value for _, value in logged.metrics["loss"]] == pytest.approx([1, 1 / 2, 1 / 3, 1 / 4, 1 / 5])
+    assert [(a["name"], a["kind"]) for a in logged.artifacts] == [("plots", "tree")]
+    assert logged.models == [version.ref] and logged.seeds and logged.environment["python"]
+    graph = mk.lineage(version.ref)
+    assert f"run:{run.id}" in {node["id"] for node in graph["nodes"]}
+
+    loaded = mk.load_model(version.ref)
+    assert loaded.predict(x).tolist() == model.predict(x).tolist()
+    predictor = mk.load_model(version.ref, as_predictor=True)
+    assert predictor.predict(x[:4]) == model.predict(x[:4]).tolist()
+    with pytest.raises(mk.InvalidInput, match="expected 3 values"):
+        predictor.predict([[1.0, 2.0]])
+    assert not (remote / ".modelkeep").exists()
+
+
+def test_a_second_load_moves_no_bytes(remote: Path) -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    x = np.arange(40, dtype=float).reshape(20, 2)
+    with mk.start_run("tree") as run:
+        run.seed(1)
+        version = run.log_model(DecisionTreeClassifier(random_state=0).fit(x, x[:, 0] > 10), "team-tree")
+    store_reads: list[str] = []
+    http = mk.connection().transport.http  # type: ignore[attr-defined]
+    http.event_hooks["request"].append(lambda request: store_reads.append(request.url.path)
+                                       if "/store/objects/" in request.url.path else None)
+    with pytest.raises(mk.PermissionDenied, match="does not trust"):  # skops: only safe types unless trusted
+        mk.load_model(version.ref)
+    trusted = ["sklearn.tree._tree.Tree"]
+    cold = len(store_reads)
+    first = mk.load_model(version.ref, trusted=trusted)
+    second = mk.load_model(version.ref, trusted=trusted)
+    assert cold > 0 and len(store_reads) == cold  # the cache by digest answered
+    assert first.predict(x).tolist() == second.predict(x).tolist()
+
+
+def test_cli_through_the_server_downloads_and_shows_runs(remote: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    _no_local_repository(monkeypatch)
+    weights = remote / "model"
+    weights.mkdir()
+    (weights / "weights.bin").write_bytes(os.urandom(300_000))
+    (weights / "config.json").write_text("{}")
+    code, out, err = mk_cli(monkeypatch, capsys, "model", "register", "team-cli", str(weights), "--json")
+    assert code == 0, err
+    made = json.loads(out)
+    assert made["artifact"]["kind"] == "tree"
+    code, out, err = mk_cli(monkeypatch, capsys, "model", "download", "team-cli@latest", "--to", "back", "--json")
+    assert code == 0, err
+    assert (remote / "back" / "weights.bin").read_bytes() == (weights / "weights.bin").read_bytes()
+    code, _, err = mk_cli(monkeypatch, capsys, "model", "download", "team-cli@latest", "--to", "back")
+    assert code == 1 and "not an empty folder" in err  # nothing is overwritten
+    code, out, err = mk_cli(monkeypatch, capsys, "run", "--project", "team", "--", sys.executable, "-c", "print(1)")
+    assert code == 0, err
+    code, out, err = mk_cli(monkeypatch, capsys, "runs", "list", "--project", "team", "--json")
+    assert code == 0 and json.loads(out)[0]["status"] == "finished", err
+    code, out, err = mk_cli(monkeypatch, capsys, "whoami", "--json")
+    assert json.loads(out)["user"] == "carl" and "server" in json.loads(out)["where"]
+
+
+# Every command a user might run with MODELKEEP_URL set: it works through the server (an answer from
+# it, here "not found" for names that do not exist), or says it does not work there yet; none opens
+# (or writes to) a local repository.
+THROUGH_SERVER = [
+    ["model", "list"], ["model", "show", "team-none@latest"], ["model", "search", "name = 'x'"],
+    ["runs", "list"], ["runs", "show", "999"], ["env", "show", "run:999"], ["lineage", "team-none@1"], ["whoami"],
+    ["audit", "log"], ["deploy", "list"],
+]
+NOT_YET = [
+    ["data", "add", "README.md", "--name", "d"], ["data", "status", "d"], ["data", "log", "d"], ["data", "ls", "d@1"],
+    ["data", "checkout", "d@1", "--to", "out"], ["push"], ["pull"], ["verify"], ["reproduce", "m@1", "--to", "r"],
+    ["export", "cyclonedx", "m@1"], ["protect", "m", "production"], ["user", "add", "u"], ["webhook", "deliveries"],
+    ["audit", "holder", "m", "production", "--at", "2026-01-01"],
+]
+
+
+def test_no_command_opens_a_local_repository(remote: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    (remote / "README.md").write_text("data\n")
+    _no_local_repository(monkeypatch)
+    for args in THROUGH_SERVER:
+        code, _out, err = mk_cli(monkeypatch, capsys, *args)
+        assert code == 0 or (code == 1 and ("not" in err or "no model" in err)), (args, code, err)
+    for args in NOT_YET:
+        code, _out, err = mk_cli(monkeypatch, capsys, *args)
+        assert code == 1 and "does not work through a server yet" in err, (args, code, err)
+    assert not (remote / ".modelkeep").exists()
+
+
+def _put(server: dict[str, str], who: str, key: str, data: bytes) -> httpx.Response:
+    return httpx.put(f"{server['url']}/api/v1/store/objects/{key}", content=data,
+                     headers={"Authorization": f"Bearer {server[who]}"}, timeout=10)
+
+
+def test_the_store_checks_what_clients_write(server: dict[str, str]) -> None:
+    pack = os.urandom(1000)
+    pack_id = blake3(pack).hexdigest()
+    wrong = "0" * 64
+    assert _put(server, "carl", f"packs/{wrong[:2]}/{wrong}", pack).status_code == 422  # not its hash
+    assert _put(server, "carl", f"index/{pack_id}", b"MKIDX1\n\x00").status_code == 422  # pack not stored
+    assert _put(server, "carl", "config", b"{}").status_code == 422  # read-only
+    assert _put(server, "vera", f"packs/{pack_id[:2]}/{pack_id}", pack).status_code == 403  # a viewer
+    assert _put(server, "carl", f"packs/{pack_id[:2]}/{pack_id}", pack).status_code == 201
+    headers = {"Authorization": f"Bearer {server['vera']}", "Range": "bytes=10-19"}
+    part = httpx.get(f"{server['url']}/api/v1/store/objects/packs/{pack_id[:2]}/{pack_id}", headers=headers, timeout=10)
+    assert part.status_code == 206 and part.content == pack[10:20]
+
+
+def test_login_keeps_the_token_for_the_user_only(server: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODELKEEP_CONFIG_DIR", str(tmp_path / "config"))
+    code, _, err = mk_cli(monkeypatch, capsys, "login", server["url"], "--token", "mk_wrong")
+    assert code == 4 and not (tmp_path / "config" / "credentials.json").exists()
+    code, _, err = mk_cli(monkeypatch, capsys, "login", server["url"], "--token", server["ada"])
+    assert code == 0 and "as ada" in err
+    saved = tmp_path / "config" / "credentials.json"
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    code, out, _ = mk_cli(monkeypatch, capsys, "whoami", "--json")  # no MODELKEEP_URL: the login is used
+    assert json.loads(out)["user"] == "ada"
+    code, _, err = mk_cli(monkeypatch, capsys, "logout")
+    assert code == 0 and "logged out" in err and server["ada"] not in saved.read_text()

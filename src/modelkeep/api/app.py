@@ -12,12 +12,12 @@ several processes can serve one registry behind a load balancer.
 
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelkeep.about import __version__
@@ -141,7 +141,9 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     @app.exception_handler(RequestValidationError)
     async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        return JSONResponse({"error": "InvalidInput", "message": "invalid request", "problems": problems}, status_code=422)
+        said = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:3]) + ("; ..." if len(problems) > 3 else "")
+        return JSONResponse({"error": "InvalidInput", "message": f"invalid request: {said}", "problems": problems},
+                            status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -277,17 +279,12 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         )
 
     @app.post("/api/v1/store/presign")
-    def presign(ws: Ws, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    def presign(ws: Ws, body: PresignBody) -> dict[str, Any]:
         """Short-lived URLs to GET (readers) or PUT (writers: new packs and indexes only) store keys
         directly, when the store is S3: artifact bytes then never pass through this server."""
-        import re
-
-        keys, method = body.get("keys"), body.get("method")
-        if method not in ("GET", "PUT") or not isinstance(keys, list) or not 0 < len(keys) <= 1000:
-            raise InvalidInput("body needs 'method' (GET or PUT) and 'keys' (1 to 1000 store keys)")
-        pattern = re.compile(r"(packs/[0-9a-f]{2}/[0-9a-f]{64}|index/[0-9a-f]{64}|config)\Z")
-        if not all(isinstance(k, str) and pattern.match(k) for k in keys) or (method == "PUT" and "config" in keys):
-            raise InvalidInput("keys must be packs/XX/<id>, index/<id> (or config, read-only)")
+        keys, method = body.keys, body.method
+        if method == "PUT" and "config" in keys:
+            raise InvalidInput("config is read-only; PUT takes packs/XX/<id> and index/<id>")
         ws.access.check("model.write" if method == "PUT" else "model.read")
         urls = {k: ws.repo.backend.presign(k, method) for k in keys}  # type: ignore[attr-defined]
         with ws.db.writer() as session, session.begin():
@@ -304,10 +301,8 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         return {"urls": urls}
 
     @app.put("/api/v1/models/{name}/aliases/{alias}")
-    def set_alias(ws: Ws, name: Name, alias: AliasName, body: Annotated[dict[str, str], Body()]) -> dict[str, Any]:
-        if "version" not in body:
-            raise InvalidInput("body needs 'version'")
-        view = ws.registry.set_alias(f"{name}@{body['version']}", alias)
+    def set_alias(ws: Ws, name: Name, alias: AliasName, body: AliasBody) -> dict[str, Any]:
+        view = ws.registry.set_alias(f"{name}@{body.version}", alias)
         return {"name": name, "alias": alias, "version": view.version}
 
     @app.delete("/api/v1/models/{name}/aliases/{alias}", status_code=204)
@@ -349,11 +344,8 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         return {"name": ws.access.actor, "permissions": sorted(ws.access.permissions(ws.access.actor))}
 
     @app.post("/api/v1/promotions", status_code=201)
-    def promote(ws: Ws, body: Annotated[dict[str, str], Body()]) -> dict[str, Any]:
-        missing = {"ref", "alias", "justification"} - set(body)
-        if missing:
-            raise InvalidInput(f"body needs {sorted(missing)}")
-        return ws.promotions.request(body["ref"], body["alias"], body["justification"], body.get("ticket", ""))
+    def promote(ws: Ws, body: PromotionBody) -> dict[str, Any]:
+        return ws.promotions.request(body.ref, body.alias, body.justification, body.ticket)
 
     @app.get("/api/v1/promotions/{request_id}")
     def get_promotion(ws: Ws, request_id: RequestId) -> dict[str, Any]:
@@ -361,8 +353,8 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         return ws.promotions.get(request_id)
 
     @app.post("/api/v1/promotions/{request_id}/reviews")
-    def review(ws: Ws, request_id: RequestId, body: Annotated[dict[str, str], Body()]) -> dict[str, Any]:
-        return ws.promotions.review(request_id, body.get("decision", ""), body.get("comment", ""))
+    def review(ws: Ws, request_id: RequestId, body: ReviewBody) -> dict[str, Any]:
+        return ws.promotions.review(request_id, body.decision, body.comment)
 
     @app.post("/api/v1/promotions/{request_id}/withdraw")
     def withdraw(ws: Ws, request_id: RequestId) -> dict[str, Any]:
@@ -441,6 +433,32 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         return make_checkpoint(ws.db, signing_key(ws.config))
 
     return app
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PresignBody(_Body):
+    method: Literal["GET", "PUT"]
+    keys: list[Annotated[str, Field(pattern=r"^(packs/[0-9a-f]{2}/[0-9a-f]{64}|index/[0-9a-f]{64}|config)$")]] = Field(
+        min_length=1, max_length=1000, description="packs/XX/<id>, index/<id> (or config, read-only)")
+
+
+class AliasBody(_Body):
+    version: str = Field(min_length=1, max_length=64, description="the version the alias points at")
+
+
+class PromotionBody(_Body):
+    ref: str = Field(min_length=3, max_length=200, description="NAME@VERSION to promote")
+    alias: str = Field(min_length=1, max_length=63)
+    justification: str = Field(min_length=1, max_length=5000)
+    ticket: str = Field(default="", max_length=200)
+
+
+class ReviewBody(_Body):
+    decision: Literal["approve", "reject", "comment"]
+    comment: str = Field(default="", max_length=5000)
 
 
 class CheckpointsBody(BaseModel):

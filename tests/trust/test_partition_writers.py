@@ -58,8 +58,6 @@ def test_concurrent_partition_writers_keep_every_partition(any_workspace: Worksp
 
 
 def test_same_partition_written_meanwhile_is_a_conflict(workspace: Workspace, tmp_path: Path) -> None:
-    from modelkeep.store.ingest import Ingestor, scan
-
     ds = workspace.datasets
     for name, text in (("b", "from b"), ("c", "from c"), ("mine", "mine")):
         (tmp_path / name).mkdir()
@@ -67,8 +65,9 @@ def test_same_partition_written_meanwhile_is_a_conflict(workspace: Workspace, tm
     ds.add(tmp_path / "b", "events", partition="date=2026-11-02")
     base = ds.get("events")  # what our add read as the head ...
     ds.add(tmp_path / "c", "events", partition="date=2026-11-02")  # ... before another writer changed it
-    with Ingestor(ds.repo, ds.cache, None) as ingest:
-        ours = ingest.build_tree(ingest.add_files(scan(tmp_path / "mine")))
-        with pytest.raises(Conflict, match=r"date=2026-11-02 of dataset events was written by events@2"):
-            ds._commit_partition("events", "date", "date=2026-11-02", ours, base, "", "", ingest)
+    from modelkeep.services.dataset_files import stage
+
+    ours = stage(ds.repo, ds.cache, tmp_path / "mine", key="date", partition="date=2026-11-02")
+    with pytest.raises(Conflict, match=r"date=2026-11-02 of dataset events was written by events@2"):
+        ds._commit_partition("events", "date", "date=2026-11-02", ours.root, base, "", ours)
     assert ds.get("events").number == 2  # the other writer's version stands; nothing of ours committed

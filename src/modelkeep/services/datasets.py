@@ -14,11 +14,9 @@ commit, so a reader sees one consistent set.
 
 from __future__ import annotations
 
-import builtins
 import re
-import shutil
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,15 +31,14 @@ from modelkeep.meta.db import Database
 from modelkeep.meta.tables import Dataset, DatasetPartition, DatasetVersion, table_of
 from modelkeep.services import audit
 from modelkeep.services.clock import utcnow
-from modelkeep.services.data_status import compare_files, recorded_files, status_of
+from modelkeep.services.data_status import compare_files
+from modelkeep.services.dataset_files import DatasetFiles, StagedContent, check_partitioned, parse_partition, stage
 from modelkeep.services.inputs import check_name
-from modelkeep.store.checkout import CheckoutResult, checkout_files
 from modelkeep.store.format import ObjectId, TreeEntry
-from modelkeep.store.ingest import Ingestor, IngestStats, StatCache, scan
+from modelkeep.store.ingest import Ingestor, StatCache
 from modelkeep.store.repository import Repository
 
 Progress = Callable[[int], None]
-_PARTITION_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]*\Z")
 
 
 @dataclass
@@ -109,7 +106,7 @@ def split_dataset_ref(ref: str) -> tuple[str, str | None]:
     return name, spec or None
 
 
-class Datasets:
+class Datasets(DatasetFiles):
     """Dataset versions in one registry database and object store."""
 
     def __init__(self, db: Database, repo: Repository, user: str, cache: StatCache, meta_dir: Path | None = None) -> None:
@@ -199,56 +196,62 @@ class Datasets:
         latest version, no version is made and that one is returned with ``unchanged=True``.
         """
         check_name(name, "dataset name")
-        self.authorize("data.write", name)
-        path = Path(path)
+        self.authorize("data.write", name)  # before the bytes are read, not only when recording
         if partition_by is not None and partition is not None:
             raise InvalidInput("give --partition-by (a whole partitioned folder) or --partition (one partition), not both")
-        items = scan(path)
-        if on_total:
-            on_total(sum(i.size for i in items))
+        key = partition_by or self.partition_key(name)
+        if partition is not None:
+            key = parse_partition(partition)[0]
+        staged = stage(self.repo, self.cache, Path(path), key=key, partition=partition, progress=progress,
+                       on_total=on_total)
+        return self.record(name, staged, message)
+
+    def partition_key(self, name: str) -> str | None:
+        """The key a dataset is partitioned by (None: not partitioned, or no such dataset yet)."""
+        with self.db.reader() as session:
+            return session.scalar(select(Dataset.partition_key).where(Dataset.name == name))
+
+    def record(self, name: str, staged: StagedContent, message: str = "") -> DatasetVersionView:
+        """Record content already in the store as the next version of ``name`` (what ``add`` does
+        after staging; the server calls it for a client that staged through the store protocol).
+        The content is checked, not trusted: it must be in the store, and a partitioned layout is
+        checked again here."""
+        check_name(name, "dataset name")
+        self.authorize("data.write", name)
+        root = staged.root
+        if root.kind not in ("tree", "blob", "chunked"):
+            raise InvalidInput(f"dataset content of kind {root.kind!r}: tree, blob or chunked")
+        if not self.repo.has(root.id):
+            self.repo.refresh_index()
+            if not self.repo.has(root.id):
+                raise NotFound(f"{root.id} is not in the store; stage the content first")
         with self.db.reader() as session:
             existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
             latest = self._resolve(session, existing, None) if existing and self._has_versions(session, existing) else None
             latest_view = _view(session, latest, name) if latest else None
-        key = partition_by or (existing.partition_key if existing else None)
-        if partition is not None:
-            key, value = _parse_partition(partition)
+        key = staged.partition_by or (existing.partition_key if existing else None)
+        if staged.partition is not None:
+            key, _value = parse_partition(staged.partition)
             if existing is not None and existing.partition_key not in (None, key):
                 raise InvalidInput(f"dataset {name} is partitioned by {existing.partition_key!r}, not {key!r}")
-
-        with Ingestor(self.repo, self.cache, progress) as ingest:
-            if partition is not None:
-                if not path.is_dir():
-                    raise InvalidInput(f"a partition must be a folder; {path} is not")
-                part_entry = ingest.build_tree(ingest.add_files(items))
-                assert key is not None  # set from --partition above
-                return self._commit_partition(
-                    name, key, f"{key}={value}", part_entry, latest_view, message, str(path.resolve()), ingest)
-            if key is not None and path.is_dir():
-                entries = ingest.add_files(items)
-                _check_partitioned(entries, key, path)
-                root = ingest.build_tree(entries)
-                parts = {e.name: e for e in self.repo.read_tree(root.id)}
-            elif path.is_dir():
-                root = ingest.build_tree(ingest.add_files(items))
-                parts = {}
-            else:
-                if key is not None:
-                    raise InvalidInput(f"--partition-by needs a folder of {key}=VALUE folders; {path} is a file")
-                root = ingest.add_file(items[0])
-                parts = {}
-            self.repo.flush()  # packs and indexes are durable before the version row exists
-            stats = ingest.stats
-
+            if root.kind != "tree":
+                raise InvalidInput(f"a partition must be a folder; {staged.source} is not")
+            return self._commit_partition(name, key, staged.partition, root, latest_view, message, staged)
+        parts: dict[str, TreeEntry] = {}
+        if key is not None:
+            if root.kind != "tree":
+                raise InvalidInput(f"--partition-by needs a folder of {key}=VALUE folders; {staged.source} is a file")
+            check_partitioned(dict(self.repo.walk(root.id)), key, staged.source)
+            parts = {e.name: e for e in self.repo.read_tree(root.id)}
         if latest_view is not None and latest_view.digest == root.id:
             latest_view.unchanged = True
             return latest_view
         # A whole folder is a complete snapshot: it becomes the head whatever was committed meanwhile.
-        return self._commit(self._new_version(name, key, root, parts, message, str(path.resolve()), stats), None)
+        return self._commit(self._new_version(name, key, root, parts, message, staged), None)
 
     def _new_version(
-        self, name: str, key: str | None, root: TreeEntry, parts: dict[str, TreeEntry], message: str, source: str,
-        stats: IngestStats,
+        self, name: str, key: str | None, root: TreeEntry, parts: dict[str, TreeEntry], message: str,
+        staged: StagedContent,
     ) -> _NewVersion:
         """The row to commit, measured by one walk of the tree (outside the write transaction):
         files and bytes in all, and files per partition."""
@@ -258,12 +261,12 @@ class Datasets:
             for rel, entry in self.repo.walk(root.id):
                 files, total = files + 1, total + entry.size
                 part_files[rel.split("/", 1)[0]] += 1
-        return _NewVersion(name, key, root, parts, dict(part_files), message, source, files, total, stats.bytes_new,
-                           stats.bytes_stored)
+        return _NewVersion(name, key, root, parts, dict(part_files), message, staged.source, files, total,
+                           staged.bytes_new, staged.bytes_stored)
 
     def _commit_partition(
         self, name: str, key: str, part: str, part_entry: TreeEntry, base: DatasetVersionView | None,
-        message: str, source: str, ingest: Ingestor,
+        message: str, staged: StagedContent,
     ) -> DatasetVersionView:
         """Commit one partition on top of the head, compare-and-set: if another writer moved the
         head meanwhile, its partitions are kept and ours is laid on the new head again, unless it
@@ -276,12 +279,13 @@ class Datasets:
                     f"partition {part} of dataset {name} was written by {base.ref} while this add ran; "
                     "nothing was committed", hint=f"compare with 'mk data diff', then add it again on top of {base.ref}")
             parts[part] = part_entry
-            root = ingest.build_tree_from_entries(parts)
-            self.repo.flush()
+            with Ingestor(self.repo, None) as ingest:
+                root = ingest.build_tree_from_entries(parts)
+                self.repo.flush()
             if base is not None and base.digest == root.id:
                 base.unchanged = True
                 return base
-            new = self._new_version(name, key, root, parts, message, source, ingest.stats)
+            new = self._new_version(name, key, root, parts, message, staged)
             try:
                 return self._commit(new, base.number if base else 0)
             except _StaleHead:
@@ -347,93 +351,6 @@ class Datasets:
                      detail={"digest": new.root.id, "files": new.files, "bytes": new.bytes, "partitions": sorted(new.parts)})
         return _view(session, row, new.name)
 
-    # --- reading --------------------------------------------------------------------------
-
-    def files(self, ref: str) -> dict[str, TreeEntry]:
-        """``path -> entry`` of every file in a version (a file dataset has one, its name)."""
-        view = self.get(ref)
-        return self.files_of(view)
-
-    def files_of(self, view: DatasetVersionView) -> dict[str, TreeEntry]:
-        return recorded_files(self.repo, view.name, view.digest, view.root_kind, view.source, view.bytes)
-
-    def cat(self, ref: str, file: str | None = None) -> Iterator[bytes | memoryview]:
-        view = self.get(ref)
-        files = self.files_of(view)
-        if file is None:
-            if len(files) != 1:
-                raise InvalidInput(f"{view.ref} has {len(files)} files; name one (see 'mk data ls {view.ref}')")
-            file = next(iter(files))
-        entry = files.get(file.strip("/"))
-        if entry is None:
-            raise NotFound(f"{view.ref} has no file {file!r}", hint=f"see 'mk data ls {view.ref}'")
-        return self.repo.iter_file(entry.kind, entry.id)
-
-    def checkout(
-        self,
-        ref: str,
-        dest: Path,
-        progress: Progress | None = None,
-        *,
-        prune: bool = False,
-        force: builtins.list[str] | None = None,
-    ) -> tuple[DatasetVersionView, CheckoutResult]:
-        """Write a version into the folder ``dest`` (a single-file dataset keeps its file name).
-
-        Never loses what is not ours: see :func:`modelkeep.store.checkout.checkout_files`.
-        ``prune`` is refused outright on ``/``, the home folder, and the repository's folder or
-        any folder above it.
-        """
-        view = self.get(ref)
-        if prune:
-            self._check_prunable(dest)
-        result = checkout_files(
-            self.repo, view.root, dest, file_name=Path(view.source).name or view.name, owner=f"dataset:{view.name}",
-            version=view.ref, progress=progress, cache=self.cache, prune=prune, force=force,
-        )
-        self.cache.save()
-        return view, result
-
-    def _check_prunable(self, dest: Path) -> None:
-        target = dest.expanduser().resolve()
-        refused = {Path("/"), Path.home().resolve()}
-        if self.meta_dir is not None:
-            meta_dir = self.meta_dir.resolve()
-            project = meta_dir.parent
-            if target in (project, meta_dir) or target in project.parents or meta_dir in target.parents:
-                raise InvalidInput(f"--prune refuses {dest}: it is or holds this repository ({project})")
-        if target in refused or target == target.parent:
-            raise InvalidInput(
-                f"--prune refuses {dest}: never prune the root or the home folder; check out into a folder of its own"
-            )
-
-    def cached_checkout(self, ref: str) -> Path:
-        """A read-only-by-convention folder with the files of ``ref`` (made once, then reused)."""
-        view = self.get(ref)
-        if self.cache.path is None:
-            raise InvalidInput("this repository has no cache folder")
-        folder = self.cache.path.parent / "checkouts" / f"{view.name}@{view.number}-{view.digest[:12]}"
-        if not folder.exists():
-            tmp = folder.with_name(folder.name + ".partial")
-            shutil.rmtree(tmp, ignore_errors=True)  # a killed earlier attempt of ours, inside the cache
-            self.checkout(view.ref, tmp)
-            tmp.rename(folder)
-        return folder
-
-    def status(self, name: str, path: Path | None = None) -> dict[str, Any]:
-        """What ``add`` would record for ``path`` (default: where the latest version came from),
-        compared with the latest version. Reads only files the stat cache cannot vouch for."""
-        latest = self.get(name)
-        summary = {
-            "number": latest.number,
-            "digest": latest.digest,
-            "root_kind": latest.root_kind,
-            "source": latest.source,
-            "bytes": latest.bytes,
-        }
-        return status_of(self.repo, self.cache, name, summary, path)
-
-
 @dataclass
 class _NewVersion:
     """A dataset version about to be committed."""
@@ -455,23 +372,4 @@ class _StaleHead(Exception):
     """The dataset's head moved between reading it and committing on top of it."""
 
 
-def _parse_partition(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) or not _PARTITION_VALUE.match(value):
-        raise InvalidInput(f"invalid partition {text!r}: use KEY=VALUE, e.g. date=2026-11-01")
-    return key, value
-
-
-def _check_partitioned(entries: dict[str, TreeEntry], key: str, path: Path) -> None:
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-        raise InvalidInput(f"invalid partition key {key!r}: letters, digits and '_'")
-    for rel in entries:
-        top = rel.split("/", 1)[0]
-        if "/" not in rel or not top.startswith(f"{key}=") or not _PARTITION_VALUE.match(top[len(key) + 1 :]):
-            raise InvalidInput(
-                f"{path / rel} is not inside a {key}=VALUE folder; a dataset partitioned by {key!r} holds only "
-                f"{key}=VALUE folders at its top level"
-            )
-
-
-__all__ = ["DatasetVersionView", "Datasets", "compare_files", "split_dataset_ref"]
+__all__ = ["DatasetVersionView", "Datasets", "StagedContent", "compare_files", "split_dataset_ref"]

@@ -144,11 +144,11 @@ def test_cli_through_the_server_downloads_and_shows_runs(remote: Path, monkeypat
 THROUGH_SERVER = [
     ["model", "list"], ["model", "show", "team-none@latest"], ["model", "search", "name = 'x'"],
     ["runs", "list"], ["runs", "show", "999"], ["env", "show", "run:999"], ["lineage", "team-none@1"], ["whoami"],
-    ["audit", "log"], ["deploy", "list"],
+    ["audit", "log"], ["deploy", "list"], ["data", "log", "team-none"], ["data", "ls", "team-none@1"],
+    ["data", "checkout", "team-none@1", "--to", "out"], ["data", "status", "team-none"],
 ]
 NOT_YET = [
-    ["data", "add", "README.md", "--name", "d"], ["data", "status", "d"], ["data", "log", "d"], ["data", "ls", "d@1"],
-    ["data", "checkout", "d@1", "--to", "out"], ["push"], ["pull"], ["verify"], ["reproduce", "m@1", "--to", "r"],
+    ["push"], ["pull"], ["verify"], ["reproduce", "m@1", "--to", "r"],
     ["export", "cyclonedx", "m@1"], ["protect", "m", "production"], ["user", "add", "u"], ["webhook", "deliveries"],
     ["audit", "holder", "m", "production", "--at", "2026-01-01"],
 ]
@@ -200,3 +200,56 @@ def test_login_keeps_the_token_for_the_user_only(server: dict[str, str], monkeyp
     assert json.loads(out)["user"] == "ada"
     code, _, err = mk_cli(monkeypatch, capsys, "logout")
     assert code == 0 and "logged out" in err and server["ada"] not in saved.read_text()
+
+
+def test_datasets_through_the_server_send_only_new_chunks(remote: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    _no_local_repository(monkeypatch)
+    folder = remote / "events"
+    (folder / "day=1").mkdir(parents=True)
+    (folder / "day=2").mkdir()
+    (folder / "day=1" / "rows.csv").write_bytes(os.urandom(2_000_000))
+    (folder / "day=2" / "rows.csv").write_bytes(os.urandom(1_000_000))
+    code, out, err = mk_cli(monkeypatch, capsys, "data", "add", str(folder), "--name", "team-events",
+                            "--partition-by", "day", "--json")
+    assert code == 0, err
+    first = json.loads(out)
+    assert first["ref"] == "team-events@1" and sorted(first["partitions"]) == ["day=1", "day=2"]
+    assert first["bytes_new"] >= 3_000_000
+
+    with (folder / "day=2" / "rows.csv").open("ab") as handle:  # a 1 % append
+        handle.write(os.urandom(30_000))
+    sent: list[int] = []
+    from modelkeep.client import http as client_http
+
+    original = client_http.Transport.send
+
+    def counting(self: client_http.Transport, method: str, path: str, **kwargs: object) -> httpx.Response:
+        if method == "PUT" and "/store/objects/packs/" in path:
+            sent.append(len(kwargs["content"]))  # type: ignore[arg-type]
+        return original(self, method, path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(client_http.Transport, "send", counting)
+    code, out, err = mk_cli(monkeypatch, capsys, "data", "add", str(folder), "--name", "team-events", "--json")
+    assert code == 0, err
+    second = json.loads(out)
+    assert second["ref"] == "team-events@2"
+    assert 0 < sum(sent) <= 1.1 * 30_000 + 300_000  # the new chunks (and the last, re-cut one), not the dataset
+
+    code, out, err = mk_cli(monkeypatch, capsys, "data", "status", "team-events", "--json")
+    assert code == 0 and json.loads(out)["clean"], err
+    code, out, err = mk_cli(monkeypatch, capsys, "data", "ls", "team-events@2", "--json")
+    assert sorted(f["path"] for f in json.loads(out)) == ["day=1/rows.csv", "day=2/rows.csv"]
+    code, out, err = mk_cli(monkeypatch, capsys, "data", "checkout", "team-events@2", "--to", "copy")
+    assert code == 0, err
+    assert (remote / "copy" / "day=2" / "rows.csv").read_bytes() == (folder / "day=2" / "rows.csv").read_bytes()
+    (remote / "part").mkdir()
+    (remote / "part" / "rows.csv").write_text("late rows\n")
+    code, out, err = mk_cli(monkeypatch, capsys, "data", "add", str(remote / "part"), "--name", "team-events",
+                            "--partition", "day=3", "--json")
+    assert code == 0 and sorted(json.loads(out)["partitions"]) == ["day=1", "day=2", "day=3"], err
+    code, out, err = mk_cli(monkeypatch, capsys, "data", "diff", "team-events@2", "team-events@3", "--json")
+    assert code == 0 and [row["path"] for row in json.loads(out)["added"]] == ["day=3/rows.csv"], err
+    with mk.step("clean", inputs=["team-events@3"]) as step:  # a pipeline step through the server
+        step.log_dataset(remote / "part", "team-clean")
+    assert mk.lineage("team-clean@1")["nodes"]

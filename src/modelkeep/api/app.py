@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelkeep.about import __version__
+from modelkeep.api.data_routes import data_routes
 from modelkeep.api.run_routes import run_routes
 from modelkeep.api.store_routes import MAX_OBJECT, store_routes
 from modelkeep.errors import (
@@ -172,6 +173,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     Ws = Annotated[Workspace, Depends(acting)]
     app.include_router(store_routes(Ws))
     app.include_router(run_routes(Ws))
+    app.include_router(data_routes(Ws))
 
     def read(ws: Workspace, model: str | None = None) -> None:
         ws.access.check("model.read", model=model)

@@ -12,16 +12,17 @@ from modelkeep.cli.output import emit_json, err_console, human_bytes, out_consol
 from modelkeep.cli.progress import byte_progress
 
 if TYPE_CHECKING:
-    from modelkeep.services.workspace import Workspace
+    from modelkeep.services.interface import DatasetsService
 
 app = typer.Typer(help="Version datasets: files and folders, chunked and deduplicated.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
-def _workspace() -> Workspace:
-    from modelkeep.cli.remote import local_workspace
+def _datasets() -> DatasetsService:
+    """The datasets of the connection: the local repository's, or the server's (MODELKEEP_URL)."""
+    from modelkeep.cli.remote import connection
 
-    return local_workspace("mk data")
+    return connection().datasets
 
 
 @app.command()
@@ -38,9 +39,8 @@ def add(
     json_out: JsonFlag = False,
 ) -> None:
     """Add a new version of a dataset (only changed chunks are stored)."""
-    workspace = _workspace()
     with byte_progress(f"adding {path.name or path}") as progress:
-        view = workspace.datasets.add(
+        view = _datasets().add(
             path,
             name,
             message=message,
@@ -86,13 +86,12 @@ def status(
     json_out: JsonFlag = False,
 ) -> None:
     """What changed on disk since the latest version (hashes only files whose stat changed)."""
-    from modelkeep.cli.remote import require_local
+    from modelkeep.cli.remote import server_url
     from modelkeep.services.data_status import fast_status
 
-    require_local("mk data")
-    doc = fast_status(name, path)
+    doc = None if server_url() else fast_status(name, path)  # the fast path reads a local repository's files
     if doc is None:
-        doc = _workspace().datasets.status(name, path)
+        doc = _datasets().status(name, path)
     if json_out:
         emit_json(doc)
         return
@@ -111,8 +110,7 @@ def diff(
     """Files added, removed and modified between two versions; row counts for CSV and Parquet."""
     from modelkeep.services.dataset_diff import diff_dataset_versions
 
-    workspace = _workspace()
-    doc = diff_dataset_versions(workspace.datasets, a, b)
+    doc = diff_dataset_versions(_datasets(), a, b)
     if json_out:
         emit_json(doc)
         return
@@ -127,7 +125,7 @@ def diff(
 @app.command()
 def log(name: Annotated[str, typer.Argument()], json_out: JsonFlag = False) -> None:
     """The versions of a dataset, newest first."""
-    views = _workspace().datasets.log(name)
+    views = _datasets().log(name)
     if json_out:
         emit_json([v.to_dict() for v in views])
         return
@@ -153,7 +151,7 @@ def log(name: Annotated[str, typer.Argument()], json_out: JsonFlag = False) -> N
 @app.command("ls")
 def ls(ref: Annotated[str, typer.Argument(help="NAME@N")], json_out: JsonFlag = False) -> None:
     """The files of a dataset version."""
-    files = _workspace().datasets.files(ref)
+    files = _datasets().files(ref)
     if json_out:
         emit_json([{"path": p, "size": e.size, "digest": e.id} for p, e in files.items()])
         return
@@ -168,7 +166,7 @@ def cat(
 ) -> None:
     """Write one file of a dataset version to stdout (verified)."""
     out = sys.stdout.buffer
-    for data in _workspace().datasets.cat(ref, file):
+    for data in _datasets().cat(ref, file):
         out.write(data)
     out.flush()
 
@@ -196,10 +194,10 @@ def checkout(
     json_out: JsonFlag = False,
 ) -> None:
     """Materialize a dataset version (fresh copies, every chunk verified before the folder is touched)."""
-    workspace = _workspace()
-    view = workspace.datasets.get(ref)
+    datasets = _datasets()
+    view = datasets.get(ref)
     with byte_progress(f"checkout {view.ref}", view.bytes) as progress:
-        view, result = workspace.datasets.checkout(ref, to, progress.advance, prune=prune, force=force)
+        view, result = datasets.checkout(ref, to, progress.advance, prune=prune, force=force)
     if json_out:
         emit_json(
             {

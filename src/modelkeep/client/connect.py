@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelkeep.client.datasets import RemoteDatasets
 from modelkeep.client.governance import RemoteDeployments, RemoteGovernance
 from modelkeep.client.http import Transport
 from modelkeep.client.registry import RemoteRegistry
@@ -39,11 +40,12 @@ class RemoteConnection:
         self.transport = transport or Transport(url, token)
         self.where = f"the server at {self.transport.url}"
         self.registry = RemoteRegistry(url, token, transport=self.transport)
-        self.runs = RemoteRuns(self.transport, self.registry, lambda: self.registry.store)
         self.lineage = RemoteLineage(self.transport)
         self.governance = RemoteGovernance(self.transport)
         self.deployments = RemoteDeployments(self.transport)
         self.model_cache: Path = user_cache_dir() / "models"
+        self.datasets = RemoteDatasets(self.transport, lambda: self.registry.store.repo, user_cache_dir())
+        self.runs = RemoteRuns(self.transport, self.registry, lambda: self.registry.store, self.datasets)
         self._user: str | None = None
 
     @property

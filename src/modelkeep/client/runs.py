@@ -20,10 +20,11 @@ if TYPE_CHECKING:
 
 
 class RemoteRuns:
-    def __init__(self, transport: Transport, registry: RegistryService, store: Any) -> None:
+    def __init__(self, transport: Transport, registry: RegistryService, store: Any, datasets: Any = None) -> None:
         self.transport = transport
         self.registry = registry
         self._store = store  # a callable giving the ArtifactStore (opened on first use)
+        self.datasets = datasets  # RemoteDatasets: steps read and write dataset versions through the server
 
     @property
     def store(self) -> ArtifactStore:
@@ -33,7 +34,7 @@ class RemoteRuns:
         return f"/api/v1/runs/{int(run_id)}{what}"
 
     def start(self, name: str | None = None, project: str = "default", command: builtins.list[str] | None = None) -> ActiveRun:
-        return start_run(self, self.store, self.registry, None, name, project, command)
+        return start_run(self, self.store, self.registry, self.datasets, name, project, command)
 
     def create(self, request: RunCreate) -> int:
         return int(self.transport.call("POST", "/api/v1/runs", json=request.model_dump(mode="json"))["id"])

@@ -31,6 +31,7 @@ class LocalConnection:
         self.user = workspace.config.user
         self.registry = workspace.registry
         self.runs = workspace.runs
+        self.datasets = workspace.datasets
         self.store = workspace.store
         self.lineage = LocalLineage(workspace)
         self.governance = workspace.promotions

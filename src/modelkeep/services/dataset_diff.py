@@ -16,7 +16,8 @@ from collections import Counter
 from difflib import SequenceMatcher
 from typing import Any
 
-from modelkeep.services.datasets import Datasets, compare_files
+from modelkeep.services.datasets import compare_files
+from modelkeep.services.interface import DatasetsService
 from modelkeep.store.format import ObjectId, TreeEntry
 from modelkeep.store.repository import Repository
 
@@ -97,7 +98,7 @@ def _tabular_rows(repo: Repository, path: str, a: TreeEntry | None, b: TreeEntry
     return None
 
 
-def diff_dataset_versions(datasets: Datasets, a_ref: str, b_ref: str) -> dict[str, Any]:
+def diff_dataset_versions(datasets: DatasetsService, a_ref: str, b_ref: str) -> dict[str, Any]:
     """The JSON document of ``mk data diff A B``."""
     a, b = datasets.get(a_ref), datasets.get(b_ref)
     files_a, files_b = datasets.files_of(a), datasets.files_of(b)

@@ -52,6 +52,15 @@ def parse_partition(text: str) -> tuple[str, str]:
     return key, value
 
 
+def partition_key_for(partition_by: str | None, partition: str | None, existing: Callable[[], str | None]) -> str | None:
+    """The key an add stages with: ``--partition``'s, else ``--partition-by``, else the dataset's own."""
+    if partition_by is not None and partition is not None:
+        raise InvalidInput("give --partition-by (a whole partitioned folder) or --partition (one partition), not both")
+    if partition is not None:
+        return parse_partition(partition)[0]
+    return partition_by or existing()
+
+
 def check_partitioned(entries: dict[str, TreeEntry], key: str, path: Path | str) -> None:
     if not PARTITION_KEY.match(key):
         raise InvalidInput(f"invalid partition key {key!r}: letters, digits and '_'")

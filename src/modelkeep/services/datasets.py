@@ -32,7 +32,14 @@ from modelkeep.meta.tables import Dataset, DatasetPartition, DatasetVersion, tab
 from modelkeep.services import audit
 from modelkeep.services.clock import utcnow
 from modelkeep.services.data_status import compare_files
-from modelkeep.services.dataset_files import DatasetFiles, StagedContent, check_partitioned, parse_partition, stage
+from modelkeep.services.dataset_files import (
+    DatasetFiles,
+    StagedContent,
+    check_partitioned,
+    parse_partition,
+    partition_key_for,
+    stage,
+)
 from modelkeep.services.inputs import check_name
 from modelkeep.store.format import ObjectId, TreeEntry
 from modelkeep.store.ingest import Ingestor, StatCache
@@ -84,6 +91,16 @@ class DatasetVersionView:
             "created_at": self.created_at.isoformat() + "Z",
             "created_by": self.created_by,
         }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> DatasetVersionView:
+        """The inverse of :meth:`to_dict` (what the remote client receives)."""
+        return cls(
+            doc["name"], int(doc["version"]), doc["digest"], doc["kind"], doc["message"], doc["source"], int(doc["files"]),
+            int(doc["bytes"]), int(doc["bytes_new"]), int(doc["bytes_stored"]),
+            datetime.fromisoformat(doc["created_at"].rstrip("Z")), doc["created_by"], dict(doc["partitions"]),
+            bool(doc.get("unchanged")),
+        )
 
 
 def _view(session: Session, row: DatasetVersion, name: str) -> DatasetVersionView:
@@ -147,6 +164,7 @@ class Datasets(DatasetFiles):
 
     def get(self, ref: str) -> DatasetVersionView:
         name, spec = split_dataset_ref(ref)
+        self.authorize("data.read", name)
         with self.db.reader() as session:
             return _view(session, self._resolve(session, self._dataset(session, name), spec), name)
 
@@ -159,6 +177,7 @@ class Datasets(DatasetFiles):
 
     def log(self, name: str) -> list[DatasetVersionView]:
         check_name(name, "dataset name")
+        self.authorize("data.read", name)
         with self.db.reader() as session:
             dataset = self._dataset(session, name)
             rows = session.scalars(
@@ -167,6 +186,7 @@ class Datasets(DatasetFiles):
             return [_view(session, row, name) for row in rows]
 
     def list(self) -> list[dict[str, Any]]:
+        self.authorize("data.read", "")
         with self.db.reader() as session:
             rows = session.execute(
                 select(Dataset.name, func.max(DatasetVersion.number), Dataset.partition_key)
@@ -197,11 +217,7 @@ class Datasets(DatasetFiles):
         """
         check_name(name, "dataset name")
         self.authorize("data.write", name)  # before the bytes are read, not only when recording
-        if partition_by is not None and partition is not None:
-            raise InvalidInput("give --partition-by (a whole partitioned folder) or --partition (one partition), not both")
-        key = partition_by or self.partition_key(name)
-        if partition is not None:
-            key = parse_partition(partition)[0]
+        key = partition_key_for(partition_by, partition, lambda: self.partition_key(name))
         staged = stage(self.repo, self.cache, Path(path), key=key, partition=partition, progress=progress,
                        on_total=on_total)
         return self.record(name, staged, message)

@@ -15,17 +15,21 @@ chunk, only the chunks the other side lacks; a call then names them by digest.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
+    from modelkeep.services.datasets import DatasetVersionView
     from modelkeep.services.run_handle import ActiveRun
     from modelkeep.services.search import SearchPage
     from modelkeep.services.views import ModelSummary, RunView, VersionView
     from modelkeep.store.artifacts import ArtifactStore
+    from modelkeep.store.checkout import CheckoutResult
+    from modelkeep.store.format import TreeEntry
+    from modelkeep.store.repository import Repository
 
 Digest = Field(pattern=r"^[0-9a-f]{64}$", description="BLAKE3 digest of a stored object")
 
@@ -166,6 +170,56 @@ class RunsService(Protocol):
     def link_dataset(self, run_id: int, ref: str, inputs: builtins.list[str]) -> None: ...
 
 
+class DatasetsService(Protocol):
+    """Dataset versions (``services.datasets.Datasets``, ``client.datasets.RemoteDatasets``): rows
+    through the service, bytes through the store, staged and read with the same code on both."""
+
+    @property
+    def repo(self) -> Repository:
+        """The store the version's files are read from (the server's, when remote)."""
+        ...
+
+    def get(self, ref: str) -> DatasetVersionView: ...
+
+    def canonical_ref(self, ref: str) -> str: ...
+
+    def log(self, name: str) -> builtins.list[DatasetVersionView]: ...
+
+    def list(self) -> builtins.list[dict[str, Any]]: ...
+
+    def add(
+        self,
+        path: Path,
+        name: str,
+        *,
+        message: str = "",
+        partition_by: str | None = None,
+        partition: str | None = None,
+        progress: Callable[[int], None] | None = None,
+        on_total: Callable[[int], None] | None = None,
+    ) -> DatasetVersionView: ...
+
+    def files(self, ref: str) -> dict[str, TreeEntry]: ...
+
+    def files_of(self, view: DatasetVersionView) -> dict[str, TreeEntry]: ...
+
+    def cat(self, ref: str, file: str | None = None) -> Iterator[bytes | memoryview]: ...
+
+    def checkout(
+        self,
+        ref: str,
+        dest: Path,
+        progress: Callable[[int], None] | None = None,
+        *,
+        prune: bool = False,
+        force: builtins.list[str] | None = None,
+    ) -> tuple[DatasetVersionView, CheckoutResult]: ...
+
+    def cached_checkout(self, ref: str) -> Path: ...
+
+    def status(self, name: str, path: Path | None = None) -> dict[str, Any]: ...
+
+
 class LineageService(Protocol):
     def lineage(
         self, ref: str, *, downstream: bool = False, depth: int | None = None, parents: bool = False
@@ -188,6 +242,9 @@ class Connection(Protocol):
 
     @property
     def lineage(self) -> LineageService: ...
+
+    @property
+    def datasets(self) -> DatasetsService: ...
 
     @property
     def store(self) -> ArtifactStore:

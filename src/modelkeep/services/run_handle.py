@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from modelkeep.capture.seeds import seed_everything
 from modelkeep.errors import InvalidInput
-from modelkeep.services.interface import ArtifactRef, RegistryService, RunCreate, RunsService
+from modelkeep.services.interface import ArtifactRef, DatasetsService, RegistryService, RunCreate, RunsService
 
 if TYPE_CHECKING:
-    from modelkeep.services.datasets import Datasets
     from modelkeep.services.views import VersionView
     from modelkeep.store.artifacts import ArtifactStore
 
@@ -34,7 +33,7 @@ def start_run(
     runs: RunsService,
     store: ArtifactStore,
     registry: RegistryService,
-    datasets: Datasets | None,
+    datasets: DatasetsService | None,
     name: str | None = None,
     project: str = "default",
     command: list[str] | None = None,
@@ -73,7 +72,7 @@ class ActiveRun:
         runs: RunsService,
         store: ArtifactStore,
         registry: RegistryService,
-        datasets: Datasets | None,
+        datasets: DatasetsService | None,
         run_id: int,
         *,
         owns: bool,
@@ -118,7 +117,7 @@ class ActiveRun:
         """Record a dataset version as an input; returns it as NAME@N."""
         return self._runs.use_dataset(self.id, ref)
 
-    def _local_datasets(self, what: str) -> Datasets:
+    def _local_datasets(self, what: str) -> DatasetsService:
         if self._datasets is None:
             raise InvalidInput(f"{what} needs the datasets of a local repository; through a server it is not "
                                "available yet", hint="run this step where the repository is, or unset MODELKEEP_URL")

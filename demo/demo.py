@@ -4,7 +4,8 @@ Versions generated training data, trains a small scikit-learn model on it and wa
 registry: automatic PATCH, EXPERIMENT and DATA bumps with their reasons, new data that stores
 only its changed bytes, a composite (ensemble) version, a diff, an alias, a search and a full
 verify; then runs, reproduction, the server with promotions, and a deployment gateway with a
-canary that is rolled back automatically. Everything lands in demo/output/ (recreated on each run).
+canary that is rolled back automatically; and finally the story again through ``mk server``, from
+a client folder with no repository (data, run, lineage, model download and ``mk.load_model``). Everything lands in demo/output/ (recreated on each run).
 """
 
 from __future__ import annotations
@@ -206,6 +207,11 @@ def main() -> None:
     from gateway_demo import gateway_demo
 
     gateway_demo(WORK, mk, x_train2, y_train2, x_test, y_test)
+
+    say("14. The same story through mk server: a team's client with MODELKEEP_URL and no repository of its own")
+    from team_demo import team_demo
+
+    team_demo(WORK, lambda path: write_csv(path, *make_data(2_000, seed=9), append=True))
 
     say("Where everything went")
     print(f"repository:  {WORK / '.modelkeep'}")

@@ -34,6 +34,16 @@ class Metrics(_Body):
     step: int = Field(ge=0)
 
 
+class Point(_Body):
+    key: str = Field(min_length=1, max_length=250)
+    value: float
+    step: int = Field(ge=0)
+
+
+class Points(_Body):
+    points: list[Point] = Field(min_length=1, max_length=10_000)
+
+
 class Tags(_Body):
     tags: dict[str, str]
 
@@ -96,6 +106,11 @@ def run_routes(Ws: Any) -> APIRouter:
     @router.post("/{run_id}/metrics", status_code=204)
     def log_metrics(ws: Ws, run_id: RunId, body: Metrics) -> None:
         ws.runs.log_metrics(run_id, body.metrics, body.step)
+
+    @router.post("/{run_id}/metrics/batch", status_code=204)
+    def log_metric_points(ws: Ws, run_id: RunId, body: Points) -> None:
+        """Many points at once, each with its own step (what a client buffers during training)."""
+        ws.runs.log_points(run_id, [(p.key, p.value, p.step) for p in body.points])
 
     @router.post("/{run_id}/tags", status_code=204)
     def set_tags(ws: Ws, run_id: RunId, body: Tags) -> None:

@@ -2,15 +2,21 @@
 
 The environment and git state are captured in the training process (``run_handle.start_run``),
 as locally; a run's artifacts go into the server's store first and are then named by digest.
+Metric points are sent in batches (every ``FLUSH_S`` seconds or ``FLUSH_ROWS`` points, and before
+any other call on the run), so a training loop logging every step does not wait on the network
+each time; a bad value is still refused at once, here, before it is buffered.
 """
 
 from __future__ import annotations
 
+import atexit
 import builtins
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from modelkeep.client.http import Transport
+from modelkeep.errors import InvalidInput
 from modelkeep.services.interface import ArtifactRef, RegistryService, RunCreate
 from modelkeep.services.run_handle import ActiveRun, start_run
 from modelkeep.services.views import RunView
@@ -19,8 +25,15 @@ if TYPE_CHECKING:
     from modelkeep.store.artifacts import ArtifactStore
 
 
+FLUSH_S = 1.0
+FLUSH_ROWS = 1000
+
+
 class RemoteRuns:
     def __init__(self, transport: Transport, registry: RegistryService, store: Any, datasets: Any = None) -> None:
+        self._pending: dict[int, builtins.list[dict[str, Any]]] = {}
+        self._last_flush = time.monotonic()
+        atexit.register(self._flush_at_exit)  # a script that never ends its run still sends its last points
         self.transport = transport
         self.registry = registry
         self._store = store  # a callable giving the ArtifactStore (opened on first use)
@@ -31,7 +44,24 @@ class RemoteRuns:
         return self._store()  # type: ignore[no-any-return]
 
     def _run(self, run_id: int, what: str = "") -> str:
+        self.flush(run_id)  # metric points go before anything else said about the run
         return f"/api/v1/runs/{int(run_id)}{what}"
+
+    def _flush_at_exit(self) -> None:
+        try:
+            self.flush()
+        except Exception as exc:  # the process is ending: say what was lost, do not raise
+            import sys
+
+            sys.stderr.write(f"modelkeep: could not send the last metric points: {exc}\n")
+
+    def flush(self, run_id: int | None = None) -> None:
+        """Send the buffered metric points (of one run, or of all)."""
+        for rid in [run_id] if run_id is not None else builtins.list(self._pending):
+            points = self._pending.pop(rid, None) if rid is not None else None
+            if points:
+                self.transport.call("POST", f"/api/v1/runs/{int(rid)}/metrics/batch", json={"points": points})
+        self._last_flush = time.monotonic()
 
     def start(self, name: str | None = None, project: str = "default", command: builtins.list[str] | None = None) -> ActiveRun:
         return start_run(self, self.store, self.registry, self.datasets, name, project, command)
@@ -59,7 +89,16 @@ class RemoteRuns:
         self.transport.call("POST", self._run(run_id, "/params"), json={"params": dict(params)})
 
     def log_metrics(self, run_id: int, metrics: Mapping[str, float], step: int) -> None:
-        self.transport.call("POST", self._run(run_id, "/metrics"), json={"metrics": dict(metrics), "step": step})
+        from modelkeep.services.inputs import check_key, param_number
+
+        points = self._pending.setdefault(int(run_id), [])
+        for key, value in metrics.items():
+            number = param_number(str(value))
+            if number is None:
+                raise InvalidInput(f"metric {key!r} must be a finite number, got {value!r}")
+            points.append({"key": check_key(key, "metric"), "value": number, "step": int(step)})
+        if len(points) >= FLUSH_ROWS or time.monotonic() - self._last_flush >= FLUSH_S:
+            self.flush(int(run_id))
 
     def set_tags(self, run_id: int, tags: Mapping[str, Any]) -> None:
         self.transport.call("POST", self._run(run_id, "/tags"), json={"tags": {k: str(v) for k, v in tags.items()}})

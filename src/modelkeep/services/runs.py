@@ -174,21 +174,25 @@ class Runs:
         self._upsert(RunParam, run_id, normalize_params(params))
 
     def log_metrics(self, run_id: int, metrics: Mapping[str, float], step: int) -> None:
-        rows = []
-        for key, value in metrics.items():
+        self.log_points(run_id, [(key, value, step) for key, value in metrics.items()])
+
+    def log_points(self, run_id: int, points: builtins.list[tuple[str, Any, int]]) -> None:
+        """Metric points ``(key, value, step)``; a point logged again at the same step replaces it."""
+        rows: dict[tuple[str, int], dict[str, Any]] = {}
+        for key, value, step in points:
             number = param_number(str(value))
             if number is None:
                 raise InvalidInput(f"metric {key!r} must be a finite number, got {value!r}")
-            rows.append({"run_id": run_id, "key": check_key(key, "metric"), "step": int(step), "value": number,
-                         "logged_at": utcnow()})
+            name, at = check_key(key, "metric"), int(step)
+            rows[(name, at)] = {"run_id": run_id, "key": name, "step": at, "value": number, "logged_at": utcnow()}
         if not rows:
             return
         with self.db.writer() as session, session.begin():
             self._run(session, run_id, write=True)
-            for row in rows:
-                session.execute(delete(RunMetric).where(RunMetric.run_id == run_id, RunMetric.key == row["key"],
-                                                        RunMetric.step == row["step"]))
-            session.execute(insert(table_of(RunMetric)), rows)
+            for key, step in rows:
+                session.execute(delete(RunMetric).where(RunMetric.run_id == run_id, RunMetric.key == key,
+                                                        RunMetric.step == step))
+            session.execute(insert(table_of(RunMetric)), builtins.list(rows.values()))
 
     def set_tags(self, run_id: int, tags: Mapping[str, Any]) -> None:
         self._upsert(RunTag, run_id, {check_key(k, "tag"): str(v) for k, v in tags.items()})

@@ -1,0 +1,101 @@
+"""The story a second time, through ``mk server``: a team's client with MODELKEEP_URL set and no
+repository of its own. Data, the training run, its lineage, the model and loading it back all go
+over HTTP; the demo checks at the end that the client folder never got a ``.modelkeep``.
+
+The server runs on PostgreSQL when the machine has it (a private cluster, as the tests start
+one), else on SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from background import MK, background
+
+HERE = Path(__file__).resolve().parent
+
+
+@contextmanager
+def database() -> Iterator[tuple[str | None, str]]:
+    """(URL, what it is): a private PostgreSQL cluster if one can start here, else SQLite (None)."""
+    sys.path.insert(0, str(HERE.parent))
+    try:
+        from tests.pgserver import PgServer
+
+        server = PgServer()
+        server.start()
+    except Exception as exc:  # no PostgreSQL on this machine: the embedded default
+        yield None, f"SQLite (PostgreSQL not available: {str(exc).splitlines()[0][:80]})"
+        return
+    try:
+        yield server.create_database("modelkeep_team_demo"), f"PostgreSQL on 127.0.0.1:{server.port}"
+    finally:
+        server.stop()
+
+
+def team_demo(work: Path, write_more: Callable[[Path], None]) -> None:
+    server_root, client = work / "team-server", work / "team-client"
+    for folder in (server_root, client / "data"):
+        folder.mkdir(parents=True)
+    shutil.copyfile(work / "data" / "train.csv", client / "data" / "train.csv")
+    admin_env = {**os.environ, "MODELKEEP_USER": "admin"}
+    for name in ("MODELKEEP_URL", "MODELKEEP_TOKEN"):
+        admin_env.pop(name, None)
+    with database() as (db_url, what):
+        subprocess.run([*MK, "init", *(["--db", db_url] if db_url else [])], cwd=server_root, env=admin_env, check=True,
+                       capture_output=True)
+        print(f"server repository: {server_root} on {what}, store in its folder")
+        with background(["server", "--bootstrap-token-file", "admin.token"], "/health", cwd=server_root,
+                        env=admin_env) as url:
+            subprocess.run([*MK, "user", "add", "carol", "--role", "contributor"], cwd=server_root, env=admin_env,
+                           check=True, capture_output=True)
+            token = json.loads(subprocess.run([*MK, "token", "create", "carol", "--json"], cwd=server_root,
+                                              env=admin_env, check=True, capture_output=True, text=True).stdout)["token"]
+            env = {**os.environ, "MODELKEEP_URL": url, "MODELKEEP_TOKEN": token, "MODELKEEP_USER": "nobody-local",
+                   "MODELKEEP_CACHE": str(client / ".cache"), "MODELKEEP_CONFIG_DIR": str(client / ".config")}
+
+            def mk(*args: str) -> str:
+                print("$ mk " + " ".join(args), flush=True)
+                done = subprocess.run([*MK, *args], cwd=client, env=env, capture_output=True, text=True)
+                if done.returncode:
+                    print(done.stderr, file=sys.stderr)
+                    raise SystemExit(f"demo step failed: mk {' '.join(args)}")
+                print(done.stdout.rstrip() or done.stderr.rstrip())
+                return done.stdout
+
+            print(f"client: {client} (no repository), MODELKEEP_URL={url}, carol's token (contributor)")
+            mk("whoami")
+            mk("data", "add", "data", "--name", "fraud-train", "-m", "the training table, through the server")
+            write_more(client / "data" / "train.csv")
+            mk("data", "add", "data", "--name", "fraud-train", "-m", "+2k rows: only the new chunks travel")
+            mk("data", "log", "fraud-train")
+            mk("run", "--name", "nightly", "--project", "fraud", "--", sys.executable, str(HERE / "train.py"))
+            mk("runs", "list", "--project", "fraud")
+            mk("lineage", "fraud-nightly@latest")
+            mk("model", "download", "fraud-nightly@latest", "--to", "downloaded")
+            loaded = subprocess.run([sys.executable, "-c", LOAD], cwd=client, env=env, capture_output=True, text=True)
+            if loaded.returncode:
+                print(loaded.stderr, file=sys.stderr)
+                raise SystemExit("demo step failed: mk.load_model through the server")
+            print(loaded.stdout.rstrip())
+    if (client / ".modelkeep").exists():
+        raise SystemExit("the client folder got a local repository: something bypassed the server")
+    print(f"the client folder holds no repository: every step above went through {url}")
+
+
+LOAD = """
+import numpy as np, modelkeep as mk
+model = mk.load_model("fraud-nightly@latest")           # the scikit-learn object, through skops
+predictor = mk.load_model("fraud-nightly@latest", as_predictor=True)
+rows = np.random.default_rng(1).normal(size=(3, 6))
+print("$ python -c 'mk.load_model(\\"fraud-nightly@latest\\")'")
+print(f"loaded {type(model).__name__}; predict on 3 rows: {predictor.predict(rows)} "
+      f"(a second load reads the local cache, no bytes move)")
+"""

@@ -5,7 +5,8 @@ registry: automatic PATCH, EXPERIMENT and DATA bumps with their reasons, new dat
 only its changed bytes, a composite (ensemble) version, a diff, an alias, a search and a full
 verify; then runs, reproduction, the server with promotions, and a deployment gateway with a
 canary that is rolled back automatically; and finally the story again through ``mk server``, from
-a client folder with no repository (data, run, lineage, model download and ``mk.load_model``). Everything lands in demo/output/ (recreated on each run).
+a client folder with no repository (data, run, lineage, model download and ``mk.load_model``).
+Everything lands in demo/output/ (recreated on each run).
 """
 
 from __future__ import annotations

@@ -28,8 +28,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([*MK, "server", "--port", str(port), "--bootstrap-token-file", "admin.token"], cwd=root,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = (root / "server.log").open("wb")  # a file, not a pipe: nobody reads a pipe, and a full one blocks the server
+    proc = subprocess.Popen([*MK, "server", "--port", str(port), "--bootstrap-token-file", "admin.token", "--grace", "5"],
+                            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30
     while True:
@@ -40,7 +41,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
             pass
         if time.time() > deadline or proc.poll() is not None:
             proc.kill()
-            raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
+            log.close()
+            raise RuntimeError(f"server did not start: {(root / 'server.log').read_text()[-3000:]}")
         time.sleep(0.2)
     tokens = {"admin": (root / "admin.token").read_text().strip()}
     old = os.environ.get("MODELKEEP_USER")
@@ -54,6 +56,5 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         os.environ["MODELKEEP_USER"] = old
     yield {"url": url, **tokens}
     proc.terminate()
-    proc.wait(timeout=10)
-    if proc.stderr:
-        proc.stderr.close()
+    proc.wait(timeout=20)
+    log.close()

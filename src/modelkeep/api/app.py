@@ -16,12 +16,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelkeep.about import __version__
 from modelkeep.api.data_routes import data_routes
+from modelkeep.api.observe import metrics_response, observe
 from modelkeep.api.run_routes import run_routes
 from modelkeep.api.store_routes import MAX_OBJECT, store_routes
 from modelkeep.errors import (
@@ -171,6 +172,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         return workspace.as_user(principal.name, source)
 
     Ws = Annotated[Workspace, Depends(acting)]
+    observe(app)
     app.include_router(store_routes(Ws))
     app.include_router(run_routes(Ws))
     app.include_router(data_routes(Ws))
@@ -181,6 +183,12 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     @app.get("/health")
     def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
+
+    @app.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+    def metrics(ws: Ws) -> Response:
+        """Prometheus metrics: requests and latency per route and status (any reader's token)."""
+        read(ws)
+        return metrics_response()
 
     @app.get("/api/v1/models")
     def list_models(ws: Ws) -> list[dict[str, Any]]:

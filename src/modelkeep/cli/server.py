@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelkeep.cli.output import err_console
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def server(
@@ -16,16 +21,23 @@ def server(
     token_file: Annotated[
         Path | None, typer.Option("--bootstrap-token-file", help="Write the first admin token here instead of printing it.")
     ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Worker processes (one registry, shared).")] = 1,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="One line per request on stderr.")]
+    = True,
+    grace: Annotated[float, typer.Option("--grace", min=0, help="Seconds to let in-flight requests (uploads) finish on "
+                                                                "SIGTERM/Ctrl-C.")] = 30.0,
 ) -> None:
     """Serve the registry over HTTP (FastAPI + uvicorn). The first start creates an admin user
-    and prints its token once."""
+    and prints its token once. Stopping (SIGTERM, Ctrl-C) stops accepting connections and lets
+    in-flight requests finish for up to --grace seconds."""
     import uvicorn
 
-    from modelkeep.api.app import bootstrap, create_app
+    from modelkeep.api.app import bootstrap
     from modelkeep.services.workspace import open_workspace
 
     workspace = open_workspace()
     token = bootstrap(workspace)
+    workspace.close()
     if token:
         if token_file:
             token_file.write_text(token + "\n")
@@ -33,4 +45,34 @@ def server(
             err_console().print(f"bootstrap admin token written to {token_file}", markup=False)
         else:
             err_console().print(f"bootstrap admin token (shown once): {token}", markup=False)
-    uvicorn.run(create_app(workspace), host=host, port=port, log_level="warning")
+    os.environ["MODELKEEP_ACCESS_LOG"] = "1" if access_log else "0"  # worker processes read it too
+    options = {"host": host, "port": port, "log_level": "warning", "timeout_graceful_shutdown": grace or None,
+               "access_log": False}
+    if workers == 1:
+        uvicorn.run(app(), **options)  # type: ignore[arg-type]
+        return
+    # several processes: each opens the repository itself; metrics are merged across them
+    metrics_dir = tempfile.mkdtemp(prefix="modelkeep-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run("modelkeep.cli.server:app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+    finally:
+        import shutil
+
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def app() -> FastAPI:
+    """The API over the repository found from the working folder (uvicorn's factory for workers)."""
+    import logging
+
+    from modelkeep.api.app import create_app
+    from modelkeep.services.workspace import open_workspace
+
+    access = logging.getLogger("modelkeep.access")
+    if os.environ.get("MODELKEEP_ACCESS_LOG") == "1" and not access.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        access.addHandler(handler)
+        access.setLevel(logging.INFO)
+    return create_app(open_workspace())

@@ -36,7 +36,8 @@ from modelkeep.store.format import (
 from modelkeep.store.packs import PackWriter, index_key, pack_key, read_index
 
 CONFIG_KEY = "config"
-READ_SPAN = 8 << 20  # merge reads of neighbouring objects in one pack up to this many bytes
+READ_SPAN = 8 << 20  # read objects in windows of this many stored bytes, a few requests per window
+GAP = 64 << 10  # bytes between two wanted objects that are read rather than asked for separately
 _local = threading.local()
 
 
@@ -188,40 +189,75 @@ class Repository:
         entry = self.entry(oid)
         return entry, self.backend.get_range(pack_key(entry.pack), entry.offset, entry.stored_length)
 
-    def _spans(self, oids: Iterable[str]) -> list[tuple[str, int, int, list[tuple[str, IndexEntry]]]]:
-        """Group objects that sit next to each other in one pack, in the order given."""
-        spans: list[tuple[str, int, int, list[tuple[str, IndexEntry]]]] = []
+    def _windows(self, oids: Iterable[str]) -> list[list[tuple[str, IndexEntry]]]:
+        """The objects in the order given, cut into windows of about ``READ_SPAN`` stored bytes."""
+        windows: list[list[tuple[str, IndexEntry]]] = []
+        current: list[tuple[str, IndexEntry]] = []
+        size = 0
         for oid in oids:
             entry = self.entry(oid)
-            if spans:
-                pack, start, end, members = spans[-1]
-                if pack == entry.pack and entry.offset == end and end - start + entry.stored_length <= READ_SPAN:
-                    members.append((oid, entry))
-                    spans[-1] = (pack, start, end + entry.stored_length, members)
-                    continue
-            spans.append((entry.pack, entry.offset, entry.offset + entry.stored_length, [(oid, entry)]))
-        return spans
+            current.append((oid, entry))
+            size += entry.stored_length
+            if size >= READ_SPAN:
+                windows.append(current)
+                current, size = [], 0
+        if current:
+            windows.append(current)
+        return windows
+
+    @staticmethod
+    def _ranges(members: list[tuple[str, IndexEntry]]) -> list[tuple[str, int, int]]:
+        """Byte ranges that cover a window's objects: one per pack where the objects lie close
+        together in any order (ingest threads pack a file's chunks slightly shuffled), else one per
+        run of neighbours. Reading a few bytes between them costs less than another request."""
+        by_pack: dict[str, set[tuple[int, int]]] = {}
+        for _oid, entry in members:
+            by_pack.setdefault(entry.pack, set()).add((entry.offset, entry.stored_length))
+        ranges: list[tuple[str, int, int]] = []
+        for pack, spots in by_pack.items():
+            ordered = sorted(spots)
+            start, end = ordered[0][0], max(offset + length for offset, length in ordered)
+            needed = sum(length for _offset, length in ordered)
+            if end - start <= needed + needed // 4 + GAP:
+                ranges.append((pack, start, end))
+                continue
+            run_start, run_end = ordered[0][0], ordered[0][0] + ordered[0][1]
+            for offset, length in ordered[1:]:
+                if offset <= run_end + GAP:
+                    run_end = max(run_end, offset + length)
+                else:
+                    ranges.append((pack, run_start, run_end))
+                    run_start, run_end = offset, offset + length
+            ranges.append((pack, run_start, run_end))
+        return ranges
+
+    def _read_window(self, members: list[tuple[str, IndexEntry]]) -> list[tuple[str, IndexEntry, memoryview]]:
+        """(id, entry, stored bytes) of each object of a window, in the window's order."""
+        read = [(pack, start, memoryview(self.backend.get_range(pack_key(pack), start, end - start)))
+                for pack, start, end in self._ranges(members)]
+        out = []
+        for oid, entry in members:
+            for pack, start, view in read:
+                if pack == entry.pack and start <= entry.offset and entry.offset + entry.stored_length <= start + len(view):
+                    out.append((oid, entry, view[entry.offset - start : entry.offset - start + entry.stored_length]))
+                    break
+            else:
+                raise IntegrityError(f"pack {pack_key(entry.pack)} is shorter than its index says (object {oid})")
+        return out
 
     def iter_stored(self, oids: Iterable[str], *, threads: int = 2) -> Iterator[tuple[str, IndexEntry, bytes]]:
-        """(id, index entry, stored bytes) for each id, in order, one request per span."""
-
-        def read_span(span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[tuple[str, IndexEntry, bytes]]:
-            pack, start, end, members = span
-            view = memoryview(self.backend.get_range(pack_key(pack), start, end - start))
-            return [(oid, e, bytes(view[e.offset - start : e.offset - start + e.stored_length])) for oid, e in members]
-
-        yield from _ordered_map(read_span, self._spans(oids), threads)
+        """(id, index entry, stored bytes) for each id, in order, a few requests per window."""
+        for oid, entry, view in _ordered_map(self._read_window, self._windows(oids), threads):
+            yield oid, entry, bytes(view)
 
     def get_many(self, oids: Iterable[str], *, threads: int = 2) -> Iterator[bytes | memoryview]:
-        """Contents of ``oids`` in order, reading neighbouring objects of a pack in one request
-        and decompressing/verifying on ``threads`` threads (memory: a few spans at a time)."""
+        """Contents of ``oids`` in order, reading the objects of a window in a few requests and
+        decompressing/verifying on ``threads`` threads (memory: a few windows at a time)."""
 
-        def decode_span(span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[bytes | memoryview]:
-            pack, start, end, members = span
-            view = memoryview(self.backend.get_range(pack_key(pack), start, end - start))
-            return [self._decode(oid, e, view[e.offset - start : e.offset - start + e.stored_length]) for oid, e in members]
+        def decode_window(members: list[tuple[str, IndexEntry]]) -> list[bytes | memoryview]:
+            return [self._decode(oid, entry, view) for oid, entry, view in self._read_window(members)]
 
-        yield from _ordered_map(decode_span, self._spans(oids), threads)
+        yield from _ordered_map(decode_window, self._windows(oids), threads)
 
     def read_tree(self, oid: str) -> list[TreeEntry]:
         return decode_tree(self.get(oid))

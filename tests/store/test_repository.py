@@ -129,3 +129,31 @@ def test_checkout_copies_do_not_share_bytes(repo: Repository, tmp_path: Path) ->
     first.write_bytes(b"changed")
     assert second.read_bytes() == b"v1" * 1000
     assert repo.get(entry.id) == b"v1" * 1000
+
+
+def test_remote_stores_read_by_windows_in_any_pack_order(repo: Repository) -> None:
+    """A store behind a network reads a window of objects in a few ranges, whatever order they lie
+    in within the pack (ingest threads shuffle them), and still returns each in the order asked."""
+    blobs = [os.urandom(20_000 + i) for i in range(300)]
+    ids = [repo.put(b)[0] for b in blobs]
+    repo.flush()
+    shuffled = list(range(len(ids)))
+    random.Random(3).shuffle(shuffled)
+    calls: list[tuple[str, int, int]] = []
+    backend = repo.backend
+    original = backend.get_range
+
+    def counting(key: str, offset: int, length: int) -> bytes:
+        calls.append((key, offset, length))
+        return original(key, offset, length)
+
+    backend.get_range = counting  # type: ignore[method-assign]
+    exact = list(repo.get_many([ids[i] for i in shuffled]))
+    exact_calls = len(calls)
+    calls.clear()
+    repo._by_window = True
+    windowed = list(repo.get_many([ids[i] for i in shuffled]))
+    assert [bytes(b) for b in windowed] == [bytes(b) for b in exact] == [blobs[i] for i in shuffled]
+    assert len(calls) <= 3 < exact_calls  # ~6 MB in one window: one range per pack instead of one per object
+    twice = [stored for _, _, stored in repo.iter_stored([ids[0], ids[0]])]  # the same object twice in a window
+    assert len(twice) == 2 and twice[0] == twice[1]

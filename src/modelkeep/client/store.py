@@ -17,6 +17,8 @@ from modelkeep.store.backends import check_key
 
 
 class ServerStoreBackend:
+    remote = True  # each request is a round trip: the repository reads by windows
+
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
         self.url = f"{transport.url} (store)"

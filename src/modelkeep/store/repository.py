@@ -36,7 +36,7 @@ from modelkeep.store.format import (
 from modelkeep.store.packs import PackWriter, index_key, pack_key, read_index
 
 CONFIG_KEY = "config"
-READ_SPAN = 8 << 20  # read objects in windows of this many stored bytes, a few requests per window
+READ_SPAN = 8 << 20  # largest read: a span of neighbouring objects, or a window (remote stores)
 GAP = 64 << 10  # bytes between two wanted objects that are read rather than asked for separately
 _local = threading.local()
 
@@ -61,6 +61,8 @@ class Repository:
         level = config["compression"].get("level")
         self._level: int | None = None if level is None else int(level)
         self._keep_ratio = float(config["compression"].get("keep_if_below", 0.97))
+        # a backend behind a network (a round trip per request) reads by windows, not exact spans
+        self._by_window = bool(getattr(getattr(backend, "inner", backend), "remote", False))
 
     @classmethod
     def open(cls, backend: Backend, *, create: bool = False) -> Repository:
@@ -189,6 +191,20 @@ class Repository:
         entry = self.entry(oid)
         return entry, self.backend.get_range(pack_key(entry.pack), entry.offset, entry.stored_length)
 
+    def _spans(self, oids: Iterable[str]) -> list[tuple[str, int, int, list[tuple[str, IndexEntry]]]]:
+        """Group objects that sit next to each other in one pack, in the order given."""
+        spans: list[tuple[str, int, int, list[tuple[str, IndexEntry]]]] = []
+        for oid in oids:
+            entry = self.entry(oid)
+            if spans:
+                pack, start, end, members = spans[-1]
+                if pack == entry.pack and entry.offset == end and end - start + entry.stored_length <= READ_SPAN:
+                    members.append((oid, entry))
+                    spans[-1] = (pack, start, end + entry.stored_length, members)
+                    continue
+            spans.append((entry.pack, entry.offset, entry.offset + entry.stored_length, [(oid, entry)]))
+        return spans
+
     def _windows(self, oids: Iterable[str]) -> list[list[tuple[str, IndexEntry]]]:
         """The objects in the order given, cut into windows of about ``READ_SPAN`` stored bytes."""
         windows: list[list[tuple[str, IndexEntry]]] = []
@@ -246,18 +262,38 @@ class Repository:
         return out
 
     def iter_stored(self, oids: Iterable[str], *, threads: int = 2) -> Iterator[tuple[str, IndexEntry, bytes]]:
-        """(id, index entry, stored bytes) for each id, in order, a few requests per window."""
-        for oid, entry, view in _ordered_map(self._read_window, self._windows(oids), threads):
-            yield oid, entry, bytes(view)
+        """(id, index entry, stored bytes) for each id, in order (see :meth:`get_many` for how it reads)."""
+        if self._by_window:
+            for oid, entry, view in _ordered_map(self._read_window, self._windows(oids), threads):
+                yield oid, entry, bytes(view)
+            return
+
+        def read_span(span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[tuple[str, IndexEntry, bytes]]:
+            pack, start, end, members = span
+            view = memoryview(self.backend.get_range(pack_key(pack), start, end - start))
+            return [(oid, e, bytes(view[e.offset - start : e.offset - start + e.stored_length])) for oid, e in members]
+
+        yield from _ordered_map(read_span, self._spans(oids), threads)
 
     def get_many(self, oids: Iterable[str], *, threads: int = 2) -> Iterator[bytes | memoryview]:
-        """Contents of ``oids`` in order, reading the objects of a window in a few requests and
-        decompressing/verifying on ``threads`` threads (memory: a few windows at a time)."""
+        """Contents of ``oids`` in order, decompressed and verified on ``threads`` threads. On a
+        local store each request is a run of neighbouring objects of a pack (exact bytes); on a
+        store behind a network (``backend.remote``), where each request costs a round trip, a
+        window of ``READ_SPAN`` stored bytes is read in a few ranges, a little waste included."""
+        if self._by_window:
 
-        def decode_window(members: list[tuple[str, IndexEntry]]) -> list[bytes | memoryview]:
-            return [self._decode(oid, entry, view) for oid, entry, view in self._read_window(members)]
+            def decode_window(members: list[tuple[str, IndexEntry]]) -> list[bytes | memoryview]:
+                return [self._decode(oid, entry, view) for oid, entry, view in self._read_window(members)]
 
-        yield from _ordered_map(decode_window, self._windows(oids), threads)
+            yield from _ordered_map(decode_window, self._windows(oids), threads)
+            return
+
+        def decode_span(span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[bytes | memoryview]:
+            pack, start, end, members = span
+            view = memoryview(self.backend.get_range(pack_key(pack), start, end - start))
+            return [self._decode(oid, e, view[e.offset - start : e.offset - start + e.stored_length]) for oid, e in members]
+
+        yield from _ordered_map(decode_span, self._spans(oids), threads)
 
     def read_tree(self, oid: str) -> list[TreeEntry]:
         return decode_tree(self.get(oid))

@@ -14,6 +14,8 @@ from modelkeep.store.backends import TransientError, check_key
 
 
 class FsspecBackend:
+    remote = True  # each request is a round trip: the repository reads by windows
+
     def __init__(self, url: str) -> None:
         try:
             import fsspec

@@ -19,6 +19,8 @@ Presign = Callable[[list[str], str], dict[str, str]]
 
 
 class PresignedBackend:
+    remote = True  # each request is a round trip: the repository reads by windows
+
     def __init__(self, url: str, presign: Presign, lister: Callable[[str], list[str]]) -> None:
         self.url = url
         self._presign = presign

@@ -19,6 +19,8 @@ _TRANSIENT_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnava
 
 
 class S3Backend:
+    remote = True  # each request is a round trip: the repository reads by windows
+
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         if not parts.netloc:

@@ -8,6 +8,7 @@ import json
 import os
 import stat
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,11 +147,11 @@ THROUGH_SERVER = [
     ["runs", "list"], ["runs", "show", "999"], ["env", "show", "run:999"], ["lineage", "team-none@1"], ["whoami"],
     ["audit", "log"], ["deploy", "list"], ["data", "log", "team-none"], ["data", "ls", "team-none@1"],
     ["data", "checkout", "team-none@1", "--to", "out"], ["data", "status", "team-none"],
+    ["protect", "m", "production"], ["user", "add", "u"], ["webhook", "deliveries"],  # carl is no admin: refused there
 ]
 NOT_YET = [
     ["push"], ["pull"], ["verify"], ["reproduce", "m@1", "--to", "r"],
-    ["export", "cyclonedx", "m@1"], ["protect", "m", "production"], ["user", "add", "u"], ["webhook", "deliveries"],
-    ["audit", "holder", "m", "production", "--at", "2026-01-01"],
+    ["export", "cyclonedx", "m@1"], ["audit", "holder", "m", "production", "--at", "2026-01-01"],
 ]
 
 
@@ -160,7 +161,8 @@ def test_no_command_opens_a_local_repository(remote: Path, monkeypatch: pytest.M
     _no_local_repository(monkeypatch)
     for args in THROUGH_SERVER:
         code, _out, err = mk_cli(monkeypatch, capsys, *args)
-        assert code == 0 or (code == 1 and ("not" in err or "no model" in err)), (args, code, err)
+        assert code == 0 or (code == 1 and ("not" in err or "no model" in err)) or (code == 4 and "may not admin" in err), \
+            (args, code, err)
     for args in NOT_YET:
         code, _out, err = mk_cli(monkeypatch, capsys, *args)
         assert code == 1 and "does not work through a server yet" in err, (args, code, err)
@@ -253,3 +255,31 @@ def test_datasets_through_the_server_send_only_new_chunks(remote: Path, monkeypa
     with mk.step("clean", inputs=["team-events@3"]) as step:  # a pipeline step through the server
         step.log_dataset(remote / "part", "team-clean")
     assert mk.lineage("team-clean@1")["nodes"]
+
+
+def test_an_admin_manages_the_team_through_the_server(server: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODELKEEP_URL", server["url"])
+    monkeypatch.setenv("MODELKEEP_TOKEN", server["admin"])
+    _no_local_repository(monkeypatch)
+    assert mk_cli(monkeypatch, capsys, "user", "add", "team-dora", "--role", "viewer")[0] == 0
+    code, out, err = mk_cli(monkeypatch, capsys, "token", "create", "team-dora", "--json")
+    assert code == 0, err
+    token = json.loads(out)
+    assert mk_cli(monkeypatch, capsys, "role", "bind", "team-dora", "contributor", "--project", "team")[0] == 0
+    (tmp_path / "gates.json").write_text(json.dumps({"min_metrics": {"auc": 0.9}}))
+    code, _, err = mk_cli(monkeypatch, capsys, "protect", "team-gated", "staging", "--approvals", "1", "--gates", "gates.json")
+    assert code == 0, err
+    code, out, err = mk_cli(monkeypatch, capsys, "webhook", "add", "http://127.0.0.1:9/hook", "--events", "*", "--json")
+    assert code == 0 and json.loads(out)["secret"], err
+    monkeypatch.setenv("MODELKEEP_TOKEN", token["token"])
+    code, out, _ = mk_cli(monkeypatch, capsys, "whoami", "--json")
+    assert json.loads(out)["user"] == "team-dora"
+    code, _, err = mk_cli(monkeypatch, capsys, "user", "add", "team-eve")
+    assert code == 4 and "may not admin" in err  # checked by the service on the server
+    monkeypatch.setenv("MODELKEEP_TOKEN", server["admin"])
+    assert mk_cli(monkeypatch, capsys, "token", "revoke", str(token["id"]))[0] == 0
+    monkeypatch.setenv("MODELKEEP_TOKEN", token["token"])
+    time.sleep(2.1)  # permission and token answers are cached up to 2 s (Access.CACHE_S)
+    assert mk_cli(monkeypatch, capsys, "whoami")[0] == 4

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelkeep.about import __version__
+from modelkeep.api.admin_routes import admin_routes
 from modelkeep.api.data_routes import data_routes
 from modelkeep.api.observe import metrics_response, observe
 from modelkeep.api.run_routes import run_routes
@@ -176,6 +177,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     app.include_router(store_routes(Ws))
     app.include_router(run_routes(Ws))
     app.include_router(data_routes(Ws))
+    app.include_router(admin_routes(Ws))
 
     def read(ws: Workspace, model: str | None = None) -> None:
         ws.access.check("model.read", model=model)

@@ -13,6 +13,7 @@ from modelkeep.cli.output import emit_json, err_console, out_console
 from modelkeep.cli.remote import remote_governance
 
 if TYPE_CHECKING:
+    from modelkeep.services.interface import AdminService
     from modelkeep.services.workspace import Workspace
 
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
@@ -26,6 +27,13 @@ def _ws() -> Workspace:
     from modelkeep.cli.remote import local_workspace
 
     return local_workspace("this command")
+
+
+def _admin() -> AdminService:
+    """Users, tokens, roles, protection and webhooks of the connection (local, or the server's)."""
+    from modelkeep.cli.remote import connection
+
+    return connection().admin
 
 
 def _promotions() -> Any:
@@ -125,8 +133,7 @@ def protect(
     """Protect an alias: it then moves only through promotion requests (admin)."""
     from modelkeep.services.metadata import load_document
 
-    ws = _ws()
-    ws.promotions.protect(model, alias, required_approvals=approvals, gates=load_document(gates, "gates") if gates else None)
+    _admin().protect(model, alias, required_approvals=approvals, gates=load_document(gates, "gates") if gates else None)
     err_console().print(f"{model}@{alias} is protected ({approvals} approval(s))", markup=False)
 
 
@@ -249,7 +256,7 @@ def audit_holder(
 def user_add(name: Annotated[str, typer.Argument()], role: Annotated[str | None, typer.Option("--role")] = None,
              json_out: JsonFlag = False) -> None:
     """Add a user (the first user turns a personal registry into a shared, permission-checked one)."""
-    doc = _ws().access.create_user(name, role=role)
+    doc = _admin().create_user(name, role=role)
     emit_json(doc) if json_out else err_console().print(f"added user {name}", markup=False)
 
 
@@ -261,7 +268,7 @@ def token_create(
     json_out: JsonFlag = False,
 ) -> None:
     """Create an API token; it is printed once and stored only as a hash."""
-    doc = _ws().access.create_token(user, name=name, expires_days=expires_days)
+    doc = _admin().create_token(user, name=name, expires_days=expires_days)
     if json_out:
         emit_json(doc)
         return
@@ -273,7 +280,7 @@ def token_create(
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[int, typer.Argument()]) -> None:
     """Revoke a token by id."""
-    _ws().access.revoke_token(token_id)
+    _admin().revoke_token(token_id)
     err_console().print(f"revoked token {token_id}", markup=False)
 
 
@@ -286,14 +293,14 @@ def role_bind(
 ) -> None:
     """Grant a role globally, per project or per model."""
     scope_kind, scope = ("model", model) if model else ("project", project) if project else ("global", "")
-    _ws().access.bind(user, role, scope_kind, scope or "")
+    _admin().bind(user, role, scope_kind, scope or "")
     err_console().print(f"{user}: {role} ({scope_kind}{' ' + scope if scope else ''})", markup=False)
 
 
 @role_app.command("define")
 def role_define(name: Annotated[str, typer.Argument()], permissions: Annotated[list[str], typer.Argument()]) -> None:
     """Define (or redefine) a custom role from named permissions."""
-    _ws().access.define_role(name, permissions)
+    _admin().define_role(name, permissions)
     err_console().print(f"role {name}: {', '.join(permissions)}", markup=False)
 
 
@@ -308,7 +315,7 @@ def webhook_add(
     json_out: JsonFlag = False,
 ) -> None:
     """Subscribe a URL; prints the signing secret once."""
-    doc = _ws().webhooks.add(url, events, format=fmt)
+    doc = _admin().add_webhook(url, events, format=fmt)
     if json_out:
         emit_json(doc)
         return
@@ -336,7 +343,7 @@ def webhook_dispatch(
 @webhook_app.command("deliveries")
 def webhook_deliveries(webhook_id: Annotated[int | None, typer.Option("--webhook")] = None, json_out: JsonFlag = False) -> None:
     """The delivery log: attempts, last status, errors."""
-    rows = _ws().webhooks.deliveries(webhook_id)
+    rows = _admin().deliveries(webhook_id)
     if json_out:
         emit_json(rows)
         return
@@ -348,5 +355,5 @@ def webhook_deliveries(webhook_id: Annotated[int | None, typer.Option("--webhook
 @webhook_app.command("replay")
 def webhook_replay(delivery_id: Annotated[int, typer.Argument()]) -> None:
     """Send a delivery again."""
-    _ws().webhooks.replay(delivery_id)
+    _admin().replay(delivery_id)
     err_console().print(f"delivery {delivery_id} queued again", markup=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelkeep.client.datasets import RemoteDatasets
-from modelkeep.client.governance import RemoteDeployments, RemoteGovernance
+from modelkeep.client.governance import RemoteAdmin, RemoteDeployments, RemoteGovernance
 from modelkeep.client.http import Transport
 from modelkeep.client.registry import RemoteRegistry
 from modelkeep.client.runs import RemoteRuns
@@ -43,6 +43,7 @@ class RemoteConnection:
         self.lineage = RemoteLineage(self.transport)
         self.governance = RemoteGovernance(self.transport)
         self.deployments = RemoteDeployments(self.transport)
+        self.admin = RemoteAdmin(self.transport)
         self.model_cache: Path = user_cache_dir() / "models"
         self.datasets = RemoteDatasets(self.transport, lambda: self.registry.store.repo, user_cache_dir())
         self.runs = RemoteRuns(self.transport, self.registry, lambda: self.registry.store, self.datasets)

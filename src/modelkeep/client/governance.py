@@ -69,3 +69,41 @@ class RemoteDeployments:
 
     def deployment_list(self) -> list[dict[str, Any]]:
         return list(self.transport.call("GET", "/api/v1/deployments"))
+
+
+class RemoteAdmin:
+    """The remote side of users, tokens, roles, protection and webhooks (``api/admin_routes.py``)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def create_user(self, name: str, *, role: str | None = None) -> dict[str, Any]:
+        return dict(self.transport.call("POST", "/api/v1/users", json={"name": name, "role": role}))
+
+    def create_token(self, user_name: str, *, name: str = "default", expires_days: float | None = None) -> dict[str, Any]:
+        body = {"user": user_name, "name": name, "expires_days": expires_days}
+        return dict(self.transport.call("POST", "/api/v1/tokens", json=body))
+
+    def revoke_token(self, token_id: int) -> None:
+        self.transport.call("DELETE", f"/api/v1/tokens/{int(token_id)}")
+
+    def bind(self, user_name: str, role: str, scope_kind: str = "global", scope: str = "") -> None:
+        body = {"user": user_name, "role": role, "scope_kind": scope_kind, "scope": scope}
+        self.transport.call("POST", "/api/v1/roles/bindings", json=body)
+
+    def define_role(self, name: str, permissions: list[str]) -> None:
+        self.transport.call("PUT", f"/api/v1/roles/{name}", json={"permissions": permissions})
+
+    def protect(self, model: str, alias: str, *, required_approvals: int = 1, gates: dict[str, Any] | None = None) -> None:
+        body = {"model": model, "alias": alias, "required_approvals": required_approvals, "gates": gates}
+        self.transport.call("PUT", "/api/v1/protections", json=body)
+
+    def add_webhook(self, url: str, events: list[str], *, format: str = "json") -> dict[str, Any]:
+        return dict(self.transport.call("POST", "/api/v1/webhooks", json={"url": url, "events": events, "format": format}))
+
+    def deliveries(self, webhook_id: int | None = None) -> list[dict[str, Any]]:
+        params = {"webhook": webhook_id} if webhook_id is not None else {}
+        return list(self.transport.call("GET", "/api/v1/webhooks/deliveries", params=params))
+
+    def replay(self, delivery_id: int) -> None:
+        self.transport.call("POST", f"/api/v1/webhooks/deliveries/{int(delivery_id)}/replay")

@@ -24,6 +24,42 @@ class LocalLineage:
                     parents=parents)
 
 
+class LocalAdmin:
+    """Users, tokens, roles, protection and webhooks of a local repository (one object for the CLI)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+
+    def create_user(self, name: str, *, role: str | None = None) -> dict[str, Any]:
+        return self.workspace.access.create_user(name, role=role)
+
+    def create_token(self, user_name: str, *, name: str = "default", expires_days: float | None = None) -> dict[str, Any]:
+        return self.workspace.access.create_token(user_name, name=name, expires_days=expires_days)
+
+    def revoke_token(self, token_id: int) -> None:
+        self.workspace.access.revoke_token(token_id)
+
+    def bind(self, user_name: str, role: str, scope_kind: str = "global", scope: str = "") -> None:
+        self.workspace.access.bind(user_name, role, scope_kind, scope)
+
+    def define_role(self, name: str, permissions: list[str]) -> None:
+        self.workspace.access.define_role(name, permissions)
+
+    def protect(self, model: str, alias: str, *, required_approvals: int = 1, gates: dict[str, Any] | None = None) -> None:
+        self.workspace.promotions.protect(model, alias, required_approvals=required_approvals, gates=gates)
+
+    def add_webhook(self, url: str, events: list[str], *, format: str = "json") -> dict[str, Any]:
+        return self.workspace.webhooks.add(url, events, format=format)
+
+    def deliveries(self, webhook_id: int | None = None) -> list[dict[str, Any]]:
+        self.workspace.access.check("admin")
+        return self.workspace.webhooks.deliveries(webhook_id)
+
+    def replay(self, delivery_id: int) -> None:
+        self.workspace.access.check("admin")
+        self.workspace.webhooks.replay(delivery_id)
+
+
 class LocalConnection:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
@@ -35,6 +71,7 @@ class LocalConnection:
         self.store = workspace.store
         self.lineage = LocalLineage(workspace)
         self.governance = workspace.promotions
+        self.admin = LocalAdmin(workspace)
         self.model_cache: Path = workspace.config.cache_dir / "models"
 
     def close(self) -> None:

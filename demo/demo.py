@@ -74,7 +74,7 @@ def save_model(model: object, name: str) -> Path:
 
 
 def server_demo() -> None:
-    from modelkeep.client import RemoteRegistry
+    from modelkeep.client.connect import RemoteConnection
 
     with background(["server", "--bootstrap-token-file", "admin.token"], "/health", cwd=WORK) as url:
         admin_env = {**os.environ, "MODELKEEP_USER": "admin"}
@@ -92,18 +92,18 @@ def server_demo() -> None:
                        env=admin_env, check=True, capture_output=True)
         print("users: carol (contributor), adam (approver); production is protected for every model, with gates "
               "auc[test] >= 0.9 and no drop over 0.02 against the current holder")
-        carol, adam = RemoteRegistry(url, tokens["carol"]), RemoteRegistry(url, tokens["adam"])
-        request = carol.request("fraud@1.0.1.0.1", "production", "experiment beats the current tree", ticket="CHG-42")
+        carol, adam = RemoteConnection(url, tokens["carol"]), RemoteConnection(url, tokens["adam"])
+        request = carol.governance.request("fraud@1.0.1.0.1", "production", "experiment beats the current tree", ticket="CHG-42")
         print(f"carol: promotion {request['id']} of fraud@1.0.1.0.1 → production: {request['status']}")
         for gate in request["gates"]:
             print(f"  gate {'passed' if gate['passed'] else 'FAILED'}: {gate['gate']} ({gate['detail']})")
         try:
-            carol.review(request["id"], "approve")
+            carol.governance.review(request["id"], "approve")
         except Exception as exc:  # the four-eyes rule
             print(f"carol approves her own request: refused ({exc})")
-        applied = adam.review(request["id"], "approve", "metrics and gates look right")
-        print(f"adam approves: {applied['status']}; fraud@production = {adam.get('fraud@production').version}")
-        back = adam.rollback("fraud", "production")
+        applied = adam.governance.review(request["id"], "approve", "metrics and gates look right")
+        print(f"adam approves: {applied['status']}; fraud@production = {adam.registry.get('fraud@production').version}")
+        back = adam.governance.rollback("fraud", "production")
         print(f"adam rolls back: fraud@production {back['from']} → {back['to']}")
         carol.close()
         adam.close()
@@ -219,6 +219,7 @@ def main() -> None:
     print(f"database:    {WORK / '.modelkeep' / 'registry.db'} (SQLite, WAL)")
     print(f"objects:     {WORK / '.modelkeep' / 'objects'} (packs of BLAKE3-addressed chunks; see docs/format.md)")
     print(f"gateway log: {WORK / 'gateway.log'}")
+    print(f"team:        {WORK / 'team-server'} (the server's repository), {WORK / 'team-client'} (a client, no repository)")
     print("try:         cd demo/output && ../../.venv/bin/mk model list && ../../.venv/bin/mk deploy history fraud-scorer")
 
 

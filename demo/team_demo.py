@@ -46,19 +46,23 @@ def team_demo(work: Path, write_more: Callable[[Path], None]) -> None:
         folder.mkdir(parents=True)
     shutil.copyfile(work / "data" / "train.csv", client / "data" / "train.csv")
     admin_env = {**os.environ, "MODELKEEP_USER": "admin"}
-    for name in ("MODELKEEP_URL", "MODELKEEP_TOKEN"):
+    for name in ("MODELKEEP_URL", "MODELKEEP_TOKEN", "MODELKEEP_HOME"):  # the server's own repository, found from its folder
         admin_env.pop(name, None)
+    def admin(*args: str) -> str:
+        done = subprocess.run([*MK, *args], cwd=server_root, env=admin_env, capture_output=True, text=True)
+        if done.returncode:
+            print(done.stderr, file=sys.stderr)
+            raise SystemExit(f"demo step failed: mk {' '.join(args)} (on the server's repository)")
+        return done.stdout
+
     with database() as (db_url, what):
-        subprocess.run([*MK, "init", *(["--db", db_url] if db_url else [])], cwd=server_root, env=admin_env, check=True,
-                       capture_output=True)
+        admin("init", *(["--db", db_url] if db_url else []))
         print(f"server repository: {server_root} on {what}, store in its folder")
-        with background(["server", "--bootstrap-token-file", "admin.token"], "/health", cwd=server_root,
-                        env=admin_env) as url:
-            subprocess.run([*MK, "user", "add", "carol", "--role", "contributor"], cwd=server_root, env=admin_env,
-                           check=True, capture_output=True)
-            token = json.loads(subprocess.run([*MK, "token", "create", "carol", "--json"], cwd=server_root,
-                                              env=admin_env, check=True, capture_output=True, text=True).stdout)["token"]
-            env = {**os.environ, "MODELKEEP_URL": url, "MODELKEEP_TOKEN": token, "MODELKEEP_USER": "nobody-local",
+        with background(["server", "--bootstrap-token-file", "admin.token", "--no-access-log"], "/health",
+                        cwd=server_root, env=admin_env) as url:
+            admin("user", "add", "carol", "--role", "contributor")
+            token = json.loads(admin("token", "create", "carol", "--json"))["token"]
+            env = {**admin_env, "MODELKEEP_URL": url, "MODELKEEP_TOKEN": token, "MODELKEEP_USER": "nobody-local",
                    "MODELKEEP_CACHE": str(client / ".cache"), "MODELKEEP_CONFIG_DIR": str(client / ".config")}
 
             def mk(*args: str) -> str:
@@ -92,10 +96,14 @@ def team_demo(work: Path, write_more: Callable[[Path], None]) -> None:
 
 LOAD = """
 import numpy as np, modelkeep as mk
-model = mk.load_model("fraud-nightly@latest")           # the scikit-learn object, through skops
-predictor = mk.load_model("fraud-nightly@latest", as_predictor=True)
+try:
+    mk.load_model("fraud-nightly@latest")
+except mk.PermissionDenied as exc:  # skops loads only the types it trusts; a tree's nodes need a word from us
+    print(f"mk.load_model refuses by default: {str(exc).split(': ', 1)[1]}")
+trusted = ["sklearn.tree._tree.Tree"]
+model = mk.load_model("fraud-nightly@latest", trusted=trusted)  # the scikit-learn object, through skops
+predictor = mk.load_model("fraud-nightly@latest", trusted=trusted, as_predictor=True)
 rows = np.random.default_rng(1).normal(size=(3, 6))
-print("$ python -c 'mk.load_model(\\"fraud-nightly@latest\\")'")
-print(f"loaded {type(model).__name__}; predict on 3 rows: {predictor.predict(rows)} "
-      f"(a second load reads the local cache, no bytes move)")
+print(f"mk.load_model(..., trusted={trusted}) -> {type(model).__name__}; predict on 3 rows: {predictor.predict(rows)} "
+      "(loads after the first read the local cache: no bytes move)")
 """

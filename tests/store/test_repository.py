@@ -157,3 +157,30 @@ def test_remote_stores_read_by_windows_in_any_pack_order(repo: Repository) -> No
     assert len(calls) <= 3 < exact_calls  # ~6 MB in one window: one range per pack instead of one per object
     twice = [stored for _, _, stored in repo.iter_stored([ids[0], ids[0]])]  # the same object twice in a window
     assert len(twice) == 2 and twice[0] == twice[1]
+
+
+def test_stat_cache_writers_never_trip_over_each_other(tmp_path: Path) -> None:
+    """Concurrent `mk data add` in one repository each save the stat cache: with one shared temporary
+    name, one writer's rename found the file the other had already renamed (FileNotFoundError)."""
+    import threading
+
+    path = tmp_path / "cache" / "stat.json"
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(40):
+                cache = StatCache(path)
+                cache.entries[f"/file{n}-{i}"] = [1, 2, 3, 4, "blob", "0" * 64]
+                cache.dirty = True
+                cache.save()
+        except BaseException as exc:  # collected: the assertion below names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert StatCache(path).entries and not list(path.parent.glob("*.tmp"))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import stat as stat_mod
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -106,9 +107,14 @@ class StatCache:
         if self.path is None or not self.dirty:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.entries, separators=(",", ":")))
-        os.replace(tmp, self.path)
+        # a temporary name of this writer's own: two processes adding at once each replace the
+        # file whole (the last one wins, which only costs re-hashing), never rename the other's
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            tmp.write_text(json.dumps(self.entries, separators=(",", ":")))
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
         self.dirty = False
 
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert  # noqa: E402
 
 from modelkeep.meta.tables import LineageEdge, Model, ModelVersion  # noqa: E402
-from modelkeep.services.lineage import walk  # noqa: E402
+from modelkeep.services.runs.lineage import walk  # noqa: E402
 from modelkeep.services.workspace import init_workspace  # noqa: E402
 from modelkeep.version import MLVersion  # noqa: E402
 

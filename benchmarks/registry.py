@@ -43,7 +43,7 @@ from modelkeep.meta.tables import (  # noqa: E402
     VersionParam,
     VersionTag,
 )
-from modelkeep.services.search import search_versions  # noqa: E402
+from modelkeep.services.models.search import search_versions  # noqa: E402
 from modelkeep.services.workspace import Workspace, init_workspace  # noqa: E402
 from modelkeep.version import MLVersion  # noqa: E402
 

@@ -115,7 +115,7 @@ def gateway_demo(work: Path, mk: Callable[..., str], x_train: np.ndarray, y_trai
         _traffic(url, token, x_test, y_test, 3)
         shifted = x_test.copy()
         shifted[:, :2] += 2.5
-        from modelkeep.services import audit
+        from modelkeep.services.governance import audit
 
         def upstream_alerted() -> bool:
             latest = audit.query(registry.db, action="deployment.alert", limit=1)

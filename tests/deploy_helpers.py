@@ -10,7 +10,7 @@ import numpy as np
 from modelkeep.examples import LinearClassifier, Scaler
 from modelkeep.gateway.runtime import Gateway
 from modelkeep.services.deploy.predictor import ModelLoader
-from modelkeep.services.views import VersionView
+from modelkeep.services.models.views import VersionView
 from modelkeep.services.workspace import Workspace
 
 CLASS = "modelkeep.examples:LinearClassifier"

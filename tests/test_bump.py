@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from modelkeep.services.bump import Snapshot, propose
+from modelkeep.services.models.bump import Snapshot, propose
 from modelkeep.version import Part
 
 SIG = {"inputs": [{"name": "amount", "type": "double"}], "outputs": [{"name": "p", "type": "double"}]}

@@ -6,7 +6,7 @@ import multiprocessing as mp
 import os
 from pathlib import Path
 
-from modelkeep.services.audit import verify_chain
+from modelkeep.services.governance.audit import verify_chain
 from modelkeep.services.workspace import Workspace
 
 WRITERS = 8

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from modelkeep.errors import InvalidInput, NotFound
-from modelkeep.services.dataset_diff import diff_dataset_versions
-from modelkeep.services.integrity import verify
-from modelkeep.services.roots import registry_roots
-from modelkeep.services.sync import pull, push
+from modelkeep.services.data.dataset_diff import diff_dataset_versions
+from modelkeep.services.data.integrity import verify
+from modelkeep.services.data.roots import registry_roots
+from modelkeep.services.data.sync import pull, push
 from modelkeep.services.workspace import Workspace, init_workspace
 from modelkeep.store.packs import pack_key
 

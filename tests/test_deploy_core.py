@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelkeep.errors import Conflict, InvalidInput, NotFound
-from modelkeep.services import audit
 from modelkeep.services.deploy.routing import Router
+from modelkeep.services.governance import audit
 from modelkeep.stats.drift import DriftThresholds, chi2_sf, column_drift, kolmogorov_sf, two_proportion_p
 from modelkeep.stats.profile import profile
 from tests.deploy_helpers import CLASS, register

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from modelkeep.errors import InvalidInput
 from modelkeep.gateway.app import create_gateway_app
 from modelkeep.meta.tables import Event
-from modelkeep.services import audit
+from modelkeep.services.governance import audit
 from tests.deploy_helpers import CLASS, SCALER, gateway, register, register_scaler, rows, send, truth
 
 FAST = {"window_s": 1, "min_samples": 40, "failing_windows": 2}

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from modelkeep.errors import Conflict, PermissionDenied
-from modelkeep.services.audit import verify_chain
 from modelkeep.services.clock import utcnow
+from modelkeep.services.governance.audit import verify_chain
 from modelkeep.services.workspace import Workspace, open_workspace
 
 

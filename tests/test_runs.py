@@ -19,7 +19,7 @@ from modelkeep.capture.seeds import seed_everything
 from modelkeep.errors import InvalidInput, NotFound, PermissionDenied
 from modelkeep.flavors import load_model, save_model
 from modelkeep.flavors.signature import infer_signature
-from modelkeep.services.lineage import resolve_node, walk
+from modelkeep.services.runs.lineage import resolve_node, walk
 from modelkeep.services.workspace import Workspace
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from modelkeep.errors import InvalidInput
-from modelkeep.services.search import search_versions
+from modelkeep.services.models.search import search_versions
 from modelkeep.services.workspace import Workspace
 
 

@@ -11,8 +11,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from modelkeep.errors import InvalidInput
-from modelkeep.services import standards
-from modelkeep.services.lineage import walk
+from modelkeep.services.runs import standards
+from modelkeep.services.runs.lineage import walk
 from modelkeep.services.workspace import Workspace
 
 

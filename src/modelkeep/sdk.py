@@ -17,9 +17,9 @@ from modelkeep.client.connect import connect, server_url
 
 if TYPE_CHECKING:
     from modelkeep.services.interface import Connection
-    from modelkeep.services.run_handle import ActiveRun
-    from modelkeep.services.search import SearchPage
-    from modelkeep.services.views import ModelSummary, VersionView
+    from modelkeep.services.models.search import SearchPage
+    from modelkeep.services.models.views import ModelSummary, VersionView
+    from modelkeep.services.runs.run_handle import ActiveRun
     from modelkeep.services.workspace import Workspace
 
 _lock = threading.Lock()
@@ -61,7 +61,7 @@ def connection() -> Connection:
 
 
 def register(name: str, path: str | Path | None = None, **options: Any) -> VersionView:
-    """Register a model version; see :meth:`modelkeep.services.registry.Registry.register`."""
+    """Register a model version; see :meth:`modelkeep.services.models.registry.Registry.register`."""
     return connection().registry.register(name, path, **options)
 
 

@@ -12,9 +12,9 @@ from sqlalchemy import select, text
 from starlette.testclient import TestClient
 
 from modelkeep.meta.tables import AuditEntry
-from modelkeep.services.audit import GENESIS, _digest, verify_chain
-from modelkeep.services.audit_checkpoint import make_checkpoint, read_checkpoints, verify_against
-from modelkeep.services.audit_keys import load_public_key, public_key_path, signing_key
+from modelkeep.services.governance.audit import GENESIS, _digest, verify_chain
+from modelkeep.services.governance.audit_checkpoint import make_checkpoint, read_checkpoints, verify_against
+from modelkeep.services.governance.audit_keys import load_public_key, public_key_path, signing_key
 from modelkeep.services.workspace import Workspace
 from tests.test_governance import team  # noqa: F401  (fixture)
 
@@ -108,7 +108,7 @@ def test_the_server_checkpoints_every_n_entries(team: Callable[[str], Workspace]
 
     from modelkeep.errors import InvalidInput
     from modelkeep.meta.tables import Event
-    from modelkeep.services.audit_checkpoint import CheckpointSchedule
+    from modelkeep.services.governance.audit_checkpoint import CheckpointSchedule
 
     workspace.config.set("audit.checkpoint_every", "nope")
     with pytest.raises(InvalidInput, match="audit.checkpoint_every"):

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from modelkeep.errors import InvalidInput
 from modelkeep.meta.search import MAX_DEPTH, MAX_TERMS
-from modelkeep.services.search import search_versions
+from modelkeep.services.models.search import search_versions
 from modelkeep.services.workspace import Workspace
 from tests.test_cli_data import mk
 from tests.test_governance import team  # noqa: F401  (fixture)

@@ -65,7 +65,7 @@ def test_same_partition_written_meanwhile_is_a_conflict(workspace: Workspace, tm
     ds.add(tmp_path / "b", "events", partition="date=2026-11-02")
     base = ds.get("events")  # what our add read as the head ...
     ds.add(tmp_path / "c", "events", partition="date=2026-11-02")  # ... before another writer changed it
-    from modelkeep.services.dataset_files import stage
+    from modelkeep.services.data.dataset_files import stage
 
     ours = stage(ds.repo, ds.cache, tmp_path / "mine", key="date", partition="date=2026-11-02")
     with pytest.raises(Conflict, match=r"date=2026-11-02 of dataset events was written by events@2"):

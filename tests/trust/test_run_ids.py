@@ -21,7 +21,7 @@ def test_run_ids_are_not_reused_after_delete(any_workspace: Workspace) -> None:
 
 
 def test_start_run_inside_mk_run_keeps_its_project(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
-    from modelkeep.services.runs import RUN_ENV
+    from modelkeep.services.runs.runs import RUN_ENV
 
     outer = workspace.runs.start("mk run", command=["python", "train.py"])  # what `mk run` makes
     monkeypatch.setenv(RUN_ENV, str(outer.id))

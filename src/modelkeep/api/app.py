@@ -35,10 +35,10 @@ from modelkeep.errors import (
     Unauthenticated,
     error_body,
 )
-from modelkeep.services.audit_checkpoint import Checkpoint
 from modelkeep.services.deploy import requests as deploy_requests
+from modelkeep.services.governance.audit_checkpoint import Checkpoint
 from modelkeep.services.interface import RegisterRequest
-from modelkeep.services.views import VersionView
+from modelkeep.services.models.views import VersionView
 from modelkeep.services.workspace import Workspace
 
 DEFAULT_MAX_UPLOAD = 10 << 30  # one artifact upload; a server sets server.max_upload_bytes
@@ -78,7 +78,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     import threading
     from contextlib import asynccontextmanager
 
-    from modelkeep.services.audit_checkpoint import CheckpointSchedule
+    from modelkeep.services.governance.audit_checkpoint import CheckpointSchedule
 
     stop = threading.Event()
     checkpoints = CheckpointSchedule(workspace.db, workspace.config)  # a bad audit.checkpoint_every stops start-up
@@ -110,7 +110,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     )
 
     def audit_denied(request: Request, exc: PermissionDenied) -> None:
-        from modelkeep.services import audit
+        from modelkeep.services.governance import audit
 
         actor = exc.actor or "anonymous"
         with workspace.db.writer() as session, session.begin():
@@ -273,7 +273,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
                 "(pull folders from the shared store)"
             )
         with ws.db.writer() as session, session.begin():
-            from modelkeep.services import audit
+            from modelkeep.services.governance import audit
 
             audit.append(
                 session,
@@ -300,7 +300,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         ws.access.check("model.write" if method == "PUT" else "model.read")
         urls = {k: ws.repo.backend.presign(k, method) for k in keys}  # type: ignore[attr-defined]
         with ws.db.writer() as session, session.begin():
-            from modelkeep.services import audit
+            from modelkeep.services.governance import audit
 
             audit.append(
                 session,
@@ -414,14 +414,14 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         limit: Annotated[int, Query(ge=1, le=10000)] = 200,
     ) -> list[dict[str, Any]]:
         from modelkeep.meta.search import parse_datetime
-        from modelkeep.services.audit import query
+        from modelkeep.services.governance.audit import query
 
         ws.access.check("audit.read")
         return query(ws.db, model=model, actor=user, action=action, since=parse_datetime(since) if since else None, limit=limit)
 
     @app.get("/api/v1/audit/verify")
     def audit_verify(ws: Ws) -> dict[str, Any]:
-        from modelkeep.services.audit import verify_chain
+        from modelkeep.services.governance.audit import verify_chain
 
         ws.access.check("audit.read")
         return verify_chain(ws.db)
@@ -429,8 +429,8 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     @app.post("/api/v1/audit/verify")
     def audit_verify_checkpoints(ws: Ws, body: CheckpointsBody) -> dict[str, Any]:
         """The chain check plus each signed checkpoint against this server's public key."""
-        from modelkeep.services.audit_checkpoint import verify_against
-        from modelkeep.services.audit_keys import load_public_key, public_key_path
+        from modelkeep.services.governance.audit_checkpoint import verify_against
+        from modelkeep.services.governance.audit_keys import load_public_key, public_key_path
 
         ws.access.check("audit.read")
         return verify_against(ws.db, [c.model_dump() for c in body.checkpoints], load_public_key(public_key_path(ws.config)))
@@ -438,8 +438,8 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     @app.post("/api/v1/audit/checkpoints", status_code=201)
     def audit_checkpoint(ws: Ws) -> dict[str, Any]:
         """Sign the chain's head now (admin); keep what comes back outside the database."""
-        from modelkeep.services.audit_checkpoint import make_checkpoint
-        from modelkeep.services.audit_keys import signing_key
+        from modelkeep.services.governance.audit_checkpoint import make_checkpoint
+        from modelkeep.services.governance.audit_keys import signing_key
 
         ws.access.check("admin")
         return make_checkpoint(ws.db, signing_key(ws.config))

@@ -1,6 +1,6 @@
 """Datasets over HTTP: version rows only. A client stages the bytes through the store routes
 (only chunks the server lacks) and then asks to record them; reads of files go through the store
-too, verified by the client. Each route is one call of ``services.datasets.Datasets``, which
+too, verified by the client. Each route is one call of ``services.data.datasets.Datasets``, which
 checks the caller's permissions itself (``data.read`` / ``data.write``)."""
 
 from typing import Annotated, Any, Literal
@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelkeep.services.dataset_files import StagedContent
+from modelkeep.services.data.dataset_files import StagedContent
 from modelkeep.store.format import ObjectId, TreeEntry
 
 DatasetName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", description="dataset name")]

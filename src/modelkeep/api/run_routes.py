@@ -1,5 +1,5 @@
 """Runs over HTTP: the routes behind ``client.runs.RemoteRuns`` (each one call of the local
-``services.runs.Runs``, which checks the caller's permissions itself)."""
+``services.runs.runs.Runs``, which checks the caller's permissions itself)."""
 
 from typing import Annotated, Any
 

@@ -87,7 +87,7 @@ def status(
 ) -> None:
     """What changed on disk since the latest version (hashes only files whose stat changed)."""
     from modelkeep.cli.remote import server_url
-    from modelkeep.services.data_status import fast_status
+    from modelkeep.services.data.data_status import fast_status
 
     doc = None if server_url() else fast_status(name, path)  # the fast path reads a local repository's files
     if doc is None:
@@ -108,7 +108,7 @@ def diff(
     json_out: JsonFlag = False,
 ) -> None:
     """Files added, removed and modified between two versions; row counts for CSV and Parquet."""
-    from modelkeep.services.dataset_diff import diff_dataset_versions
+    from modelkeep.services.data.dataset_diff import diff_dataset_versions
 
     doc = diff_dataset_versions(_datasets(), a, b)
     if json_out:

@@ -40,7 +40,7 @@ def _weighted(values: list[str], what: str, *, fraction: bool = False) -> list[t
 
 
 def _doc(path: Path | None, what: str) -> Any:
-    from modelkeep.services.metadata import load_document
+    from modelkeep.services.models.metadata import load_document
 
     return load_document(path, what) if path is not None else None
 

@@ -131,7 +131,7 @@ def protect(
                                  "compare_with_current: {metric: auc, max_drop: 0.01}, required_tags: [evaluated]}.")] = None,
 ) -> None:
     """Protect an alias: it then moves only through promotion requests (admin)."""
-    from modelkeep.services.metadata import load_document
+    from modelkeep.services.models.metadata import load_document
 
     _admin().protect(model, alias, required_approvals=approvals, gates=load_document(gates, "gates") if gates else None)
     err_console().print(f"{model}@{alias} is protected ({approvals} approval(s))", markup=False)
@@ -152,7 +152,7 @@ def audit_log(
         rows = remote.audit(model=model, user=user, action=action, since=since, limit=limit)
     else:
         from modelkeep.meta.search import parse_datetime
-        from modelkeep.services.audit import query
+        from modelkeep.services.governance.audit import query
 
         rows = query(_ws().db, model=model, actor=user, action=action, since=parse_datetime(since) if since else None,
                      limit=limit)
@@ -178,8 +178,8 @@ def audit_verify(
     if remote is not None and checkpoint is None:
         result = remote.audit_verify()
     elif checkpoint is not None:
-        from modelkeep.services.audit_checkpoint import read_checkpoints, verify_against
-        from modelkeep.services.audit_keys import load_public_key, public_key_path
+        from modelkeep.services.governance.audit_checkpoint import read_checkpoints, verify_against
+        from modelkeep.services.governance.audit_keys import load_public_key, public_key_path
 
         checkpoints = read_checkpoints(checkpoint)
         if remote is not None:
@@ -188,7 +188,7 @@ def audit_verify(
             ws = _ws()
             result = verify_against(ws.db, checkpoints, load_public_key(public_key or public_key_path(ws.config)))
     else:
-        from modelkeep.services.audit import verify_chain
+        from modelkeep.services.governance.audit import verify_chain
 
         result = verify_chain(_ws().db)
     if json_out:
@@ -219,8 +219,8 @@ def audit_checkpoint(
     if remote is not None:
         doc = remote.audit_checkpoint()
     else:
-        from modelkeep.services.audit_checkpoint import make_checkpoint
-        from modelkeep.services.audit_keys import signing_key
+        from modelkeep.services.governance.audit_checkpoint import make_checkpoint
+        from modelkeep.services.governance.audit_keys import signing_key
 
         ws = _ws()
         ws.access.check("admin")

@@ -25,7 +25,7 @@ def _registry() -> RegistryService:
 def _document(path: Path | None, what: str) -> Any:
     if path is None:
         return None
-    from modelkeep.services.metadata import load_document
+    from modelkeep.services.models.metadata import load_document
 
     return load_document(path, what)
 
@@ -58,7 +58,7 @@ def register(
     json_out: JsonFlag = False,
 ) -> None:
     """Register a new version; the bump part is proposed from the differences with its parent."""
-    from modelkeep.services.inputs import parse_pairs
+    from modelkeep.services.models.inputs import parse_pairs
 
     view = _registry().register(
         name,

@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from modelkeep.services.views import VersionView
+from modelkeep.services.models.views import VersionView
 
 
 def _kv(data: dict[str, Any]) -> str:

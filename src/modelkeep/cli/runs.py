@@ -30,7 +30,7 @@ def run(
     same run. Exits with the command's exit status.
     """
     from modelkeep.cli.remote import connection
-    from modelkeep.services.run_handle import RUN_ENV
+    from modelkeep.services.runs.run_handle import RUN_ENV
 
     active = connection().runs.start(name or " ".join(command)[:200], project, command=list(command))
     err_console().print(f"run {active.id}: {' '.join(command)}", markup=False)
@@ -220,7 +220,7 @@ def reproduce(
 ) -> None:
     """Rebuild what made a version: code commit (+ diff), exact data, requirements lock, command."""
     from modelkeep.cli.remote import local_workspace
-    from modelkeep.services.reproduce import reproduce as do_reproduce
+    from modelkeep.services.runs.reproduce import reproduce as do_reproduce
 
     result = do_reproduce(local_workspace("mk reproduce"), ref, to, check=verify, tolerance=tolerance)
     if json_out:
@@ -259,7 +259,7 @@ def export(
     """Export a model version's lineage: OpenLineage run events or a CycloneDX 1.6 ML-BOM (JSON)."""
     from modelkeep.cli.remote import local_workspace
     from modelkeep.errors import InvalidInput
-    from modelkeep.services import standards
+    from modelkeep.services.runs import standards
 
     workspace = local_workspace("mk export")
     try:

@@ -11,7 +11,7 @@ from modelkeep.cli.progress import byte_progress
 
 if TYPE_CHECKING:
     from modelkeep.config import RepoConfig
-    from modelkeep.services.roots import Root
+    from modelkeep.services.data.roots import Root
     from modelkeep.store.repository import Repository
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -21,7 +21,7 @@ def _roots_and_store() -> tuple[RepoConfig, list[Root], Repository]:
     """(config, registry roots, local repository), without SQLAlchemy on a SQLite registry."""
     from modelkeep.cli.remote import local_workspace, require_local
     from modelkeep.config import find_root, load_config
-    from modelkeep.services.roots import fast_roots, registry_roots
+    from modelkeep.services.data.roots import fast_roots, registry_roots
     from modelkeep.store.backends import open_backend
     from modelkeep.store.repository import Repository
 
@@ -39,7 +39,7 @@ def push(
     json_out: JsonFlag = False,
 ) -> None:
     """Copy the objects of every dataset and model version to a remote store (only missing ones)."""
-    from modelkeep.services.sync import push as do_push
+    from modelkeep.services.data.sync import push as do_push
 
     config, roots, repo = _roots_and_store()
     with byte_progress("push") as progress:
@@ -57,7 +57,7 @@ def pull(
     json_out: JsonFlag = False,
 ) -> None:
     """Fetch the objects this registry references from a remote store (verified on arrival)."""
-    from modelkeep.services.sync import pull as do_pull
+    from modelkeep.services.data.sync import pull as do_pull
 
     config, roots, repo = _roots_and_store()
     with byte_progress("pull") as progress:
@@ -78,7 +78,7 @@ def verify(
 ) -> None:
     """Read and hash every reachable object; name the versions any damage affects (exit 3)."""
     from modelkeep.cli.remote import local_workspace
-    from modelkeep.services.integrity import verify as do_verify
+    from modelkeep.services.data.integrity import verify as do_verify
 
     ws = local_workspace("mk verify")
     with byte_progress("verify") as progress:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from modelkeep.client.http import Transport
 from modelkeep.errors import InvalidInput, NotFound
-from modelkeep.services.dataset_files import DatasetFiles, partition_key_for, stage
-from modelkeep.services.datasets import DatasetVersionView, split_dataset_ref
+from modelkeep.services.data.dataset_files import DatasetFiles, partition_key_for, stage
+from modelkeep.services.data.datasets import DatasetVersionView, split_dataset_ref
 from modelkeep.store.ingest import StatCache
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from modelkeep.client.http import Transport
 
 
 class RemoteGovernance:
-    """The remote side of ``services.promotion.Promotions`` and the audit log."""
+    """The remote side of ``services.governance.promotion.Promotions`` and the audit log."""
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport

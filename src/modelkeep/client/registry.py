@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from modelkeep.client.http import Transport
 from modelkeep.errors import InvalidInput
 from modelkeep.services.interface import ArtifactRef, RegisterRequest
-from modelkeep.services.search import SearchPage
-from modelkeep.services.views import ModelSummary, VersionView
+from modelkeep.services.models.search import SearchPage
+from modelkeep.services.models.views import ModelSummary, VersionView
 
 if TYPE_CHECKING:
     from modelkeep.store.artifacts import ArtifactStore
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def _split(ref: str) -> tuple[str, str]:
-    from modelkeep.services.inputs import split_ref
+    from modelkeep.services.models.inputs import split_ref
 
     return split_ref(ref)
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from modelkeep.client.http import Transport
 from modelkeep.errors import InvalidInput
 from modelkeep.services.interface import ArtifactRef, RegistryService, RunCreate
-from modelkeep.services.run_handle import ActiveRun, start_run
-from modelkeep.services.views import RunView
+from modelkeep.services.models.views import RunView
+from modelkeep.services.runs.run_handle import ActiveRun, start_run
 
 if TYPE_CHECKING:
     from modelkeep.store.artifacts import ArtifactStore
@@ -89,7 +89,7 @@ class RemoteRuns:
         self.transport.call("POST", self._run(run_id, "/params"), json={"params": dict(params)})
 
     def log_metrics(self, run_id: int, metrics: Mapping[str, float], step: int) -> None:
-        from modelkeep.services.inputs import check_key, param_number
+        from modelkeep.services.models.inputs import check_key, param_number
 
         points = self._pending.setdefault(int(run_id), [])
         for key, value in metrics.items():

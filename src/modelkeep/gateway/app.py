@@ -32,8 +32,8 @@ from starlette.routing import Route
 from modelkeep.about import __version__
 from modelkeep.errors import InvalidInput, ModelKeepError, NotFound, PermissionDenied, Unauthenticated, error_body
 from modelkeep.gateway.runtime import Gateway
-from modelkeep.services.access import Access
 from modelkeep.services.deploy.predictor import ModelFailure
+from modelkeep.services.governance.access import Access
 
 MAX_BODY = 16 << 20
 DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64",

@@ -28,7 +28,7 @@ class Database:
     url: str
     engine: Engine
     write_engine: Engine  # an execution-options view of ``engine`` on SQLite
-    # The audit chain's HMAC key: it lives outside the database (see services/audit_keys.py) and
+    # The audit chain's HMAC key: it lives outside the database (see services/governance/audit_keys.py) and
     # reaches each write transaction through ``Session.info``.
     audit_key: bytes | None = None
 

@@ -16,7 +16,7 @@ class LocalLineage:
     def lineage(
         self, ref: str, *, downstream: bool = False, depth: int | None = None, parents: bool = False
     ) -> dict[str, Any]:
-        from modelkeep.services.lineage import resolve_node, walk
+        from modelkeep.services.runs.lineage import resolve_node, walk
 
         ws = self.workspace
         ws.access.check("model.read")

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from modelkeep.services.datasets import DatasetVersionView
-    from modelkeep.services.run_handle import ActiveRun
-    from modelkeep.services.search import SearchPage
-    from modelkeep.services.views import ModelSummary, RunView, VersionView
+    from modelkeep.services.data.datasets import DatasetVersionView
+    from modelkeep.services.models.search import SearchPage
+    from modelkeep.services.models.views import ModelSummary, RunView, VersionView
+    from modelkeep.services.runs.run_handle import ActiveRun
     from modelkeep.store.artifacts import ArtifactStore
     from modelkeep.store.checkout import CheckoutResult
     from modelkeep.store.format import TreeEntry
@@ -84,7 +84,7 @@ class RunCreate(BaseModel):
 
 
 class RegistryService(Protocol):
-    """Model versions: register, find, compare, alias, delete (``services.registry.Registry``,
+    """Model versions: register, find, compare, alias, delete (``services.models.registry.Registry``,
     ``client.registry.RemoteRegistry``)."""
 
     def register(
@@ -132,8 +132,8 @@ class RegistryService(Protocol):
 
 
 class RunsService(Protocol):
-    """Runs and what they log (``services.runs.Runs``, ``client.runs.RemoteRuns``). The handle a
-    training script holds, :class:`~modelkeep.services.run_handle.ActiveRun`, is built on these."""
+    """Runs and what they log (``services.runs.runs.Runs``, ``client.runs.RemoteRuns``). The handle a
+    training script holds, :class:`~modelkeep.services.runs.run_handle.ActiveRun`, is built on these."""
 
     def start(self, name: str | None = None, project: str = "default", command: builtins.list[str] | None = None) -> ActiveRun:
         """Capture the environment here and create the run (or join the one ``mk run`` started)."""
@@ -171,7 +171,7 @@ class RunsService(Protocol):
 
 
 class DatasetsService(Protocol):
-    """Dataset versions (``services.datasets.Datasets``, ``client.datasets.RemoteDatasets``): rows
+    """Dataset versions (``services.data.datasets.Datasets``, ``client.datasets.RemoteDatasets``): rows
     through the service, bytes through the store, staged and read with the same code on both."""
 
     @property

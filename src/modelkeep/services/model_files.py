@@ -17,7 +17,7 @@ from typing import Any
 
 from modelkeep.errors import InvalidInput
 from modelkeep.flavors import DESCRIPTOR
-from modelkeep.services.views import VersionView
+from modelkeep.services.models.views import VersionView
 from modelkeep.store.artifacts import ArtifactStore
 
 

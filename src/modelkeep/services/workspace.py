@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from modelkeep.config import RepoConfig, find_root, init_root, load_config
 from modelkeep.errors import InvalidInput
 from modelkeep.meta.db import Database, open_database
-from modelkeep.services.access import Access
-from modelkeep.services.datasets import Datasets
-from modelkeep.services.registry import Registry
+from modelkeep.services.data.datasets import Datasets
+from modelkeep.services.governance.access import Access
+from modelkeep.services.models.registry import Registry
 from modelkeep.store.artifacts import ArtifactStore
 from modelkeep.store.backends import open_backend
 from modelkeep.store.ingest import StatCache
@@ -19,9 +19,9 @@ from modelkeep.store.repository import Repository
 
 if TYPE_CHECKING:
     from modelkeep.services.deploy.deployments import Deployments
-    from modelkeep.services.promotion import Promotions
-    from modelkeep.services.runs import Runs
-    from modelkeep.services.webhooks import Webhooks
+    from modelkeep.services.governance.promotion import Promotions
+    from modelkeep.services.governance.webhooks import Webhooks
+    from modelkeep.services.runs.runs import Runs
 
 
 @dataclass
@@ -42,13 +42,13 @@ class Workspace:
 
     @property
     def promotions(self) -> Promotions:
-        from modelkeep.services.promotion import Promotions
+        from modelkeep.services.governance.promotion import Promotions
 
         return Promotions(self.registry, self._access)
 
     @property
     def webhooks(self) -> Webhooks:
-        from modelkeep.services.webhooks import Webhooks, load_key
+        from modelkeep.services.governance.webhooks import Webhooks, load_key
 
         return Webhooks(self.db, self._access, load_key(self.config.root / "server.key"))
 
@@ -60,7 +60,7 @@ class Workspace:
 
     @property
     def runs(self) -> Runs:
-        from modelkeep.services.runs import Runs
+        from modelkeep.services.runs.runs import Runs
 
         return Runs(self.db, self.registry, self.datasets, self.store, self._access)
 
@@ -83,8 +83,8 @@ class Workspace:
 
 
 def _assemble(config: RepoConfig, *, migrate: bool, create_store: bool) -> Workspace:
-    from modelkeep.services.audit import seal
-    from modelkeep.services.audit_keys import mac_key
+    from modelkeep.services.governance.audit import seal
+    from modelkeep.services.governance.audit_keys import mac_key
 
     db = open_database(config.db_url, migrate=migrate)
     db.audit_key, created = mac_key(config)

@@ -16,8 +16,6 @@ from sqlalchemy.orm import Session
 from modelkeep.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import Deployment, DeploymentRevision, GatewayReport
-from modelkeep.services import audit
-from modelkeep.services.access import Access
 from modelkeep.services.clock import utcnow
 from modelkeep.services.deploy.spec import (
     Arm,
@@ -29,9 +27,11 @@ from modelkeep.services.deploy.spec import (
     parse_section,
     parse_spec,
 )
-from modelkeep.services.inputs import check_name
-from modelkeep.services.registry import Registry
-from modelkeep.services.views import VersionView
+from modelkeep.services.governance import audit
+from modelkeep.services.governance.access import Access
+from modelkeep.services.models.inputs import check_name
+from modelkeep.services.models.registry import Registry
+from modelkeep.services.models.views import VersionView
 
 Build = Callable[[Deployment | None, DeploymentSpec | None], tuple[DeploymentSpec, str]]
 
@@ -70,7 +70,7 @@ class Deployments:
         version = self.registry.get(ref)
         if not self.access.allowed(self.actor, "model.read", model=version.name):
             self.access.check("model.read_approved", model=version.name)
-            from modelkeep.services.promotion import Promotions
+            from modelkeep.services.governance.promotion import Promotions
 
             if not Promotions(self.registry, self.access).approved(version):
                 raise PermissionDenied(f"{version.ref} is not an approved version; {self.actor} may deploy approved "

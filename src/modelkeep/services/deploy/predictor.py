@@ -19,7 +19,7 @@ from modelkeep.errors import InvalidInput, ModelKeepError
 from modelkeep.flavors import DESCRIPTOR, load_model
 from modelkeep.services.deploy.spec import Pinned
 from modelkeep.services.model_files import cached_files
-from modelkeep.services.registry import Registry
+from modelkeep.services.models.registry import Registry
 from modelkeep.store.artifacts import ArtifactStore
 
 NUMERIC = {"double", "float", "long", "int", "integer", "boolean", "bool", "float32", "float64", "int32", "int64"}

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from modelkeep.errors import InvalidInput
 from modelkeep.services.deploy.deployments import Deployments
 from modelkeep.services.deploy.spec import STRATEGIES, DeploymentSpec, parse_spec
-from modelkeep.services.metadata import describe_error
+from modelkeep.services.models.metadata import describe_error
 
 
 class _Strict(BaseModel):

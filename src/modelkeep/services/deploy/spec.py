@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from modelkeep.errors import InvalidInput
-from modelkeep.services.metadata import describe_error
+from modelkeep.services.models.metadata import describe_error
 
 STRATEGIES = ("single", "canary", "bluegreen", "ab", "shadow")
 Strategy = Literal["single", "canary", "bluegreen", "ab", "shadow"]

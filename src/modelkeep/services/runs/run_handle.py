@@ -23,7 +23,7 @@ from modelkeep.errors import InvalidInput
 from modelkeep.services.interface import ArtifactRef, DatasetsService, RegistryService, RunCreate, RunsService
 
 if TYPE_CHECKING:
-    from modelkeep.services.views import VersionView
+    from modelkeep.services.models.views import VersionView
     from modelkeep.store.artifacts import ArtifactStore
 
 RUN_ENV = "MODELKEEP_RUN_ID"

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from modelkeep.services import bump as bumps
-from modelkeep.services.inputs import MetricValue
-from modelkeep.services.views import VersionView, metric_label
+from modelkeep.services.models import bump as bumps
+from modelkeep.services.models.inputs import MetricValue
+from modelkeep.services.models.views import VersionView, metric_label
 from modelkeep.store.artifacts import StoredArtifact
 
 

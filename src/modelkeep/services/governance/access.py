@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 from modelkeep.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import ApiToken, Role, RoleBinding, User
-from modelkeep.services import audit
 from modelkeep.services.clock import utcnow
-from modelkeep.services.inputs import check_name
+from modelkeep.services.governance import audit
+from modelkeep.services.models.inputs import check_name
 
 VIEWER = ["model.read", "data.read", "audit.read", "deployment.read"]
 BUILTIN_ROLES: dict[str, list[str]] = {

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelkeep.services.bump import by_name
-from modelkeep.services.views import VersionView
+from modelkeep.services.models.bump import by_name
+from modelkeep.services.models.views import VersionView
 from modelkeep.store.artifacts import ArtifactStore
 
 

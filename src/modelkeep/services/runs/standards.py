@@ -19,7 +19,7 @@ from typing import Any
 
 from modelkeep.about import __version__
 from modelkeep.errors import InvalidInput
-from modelkeep.services.views import VersionView
+from modelkeep.services.models.views import VersionView
 from modelkeep.services.workspace import Workspace
 
 PRODUCER = f"https://github.com/modelkeep/modelkeep/tree/v{__version__}"

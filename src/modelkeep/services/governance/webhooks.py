@@ -1,6 +1,6 @@
 """Webhooks: deliver the events outbox to subscribers, signed, retried, logged and replayable.
 
-Events are written by :mod:`modelkeep.services.audit` in the same transaction as the change, so
+Events are written by :mod:`modelkeep.services.governance.audit` in the same transaction as the change, so
 a crash between a change and its notification loses nothing: :func:`Webhooks.dispatch` fans new
 events out into ``deliveries`` (one per matching webhook, idempotently) and posts the due ones.
 
@@ -28,9 +28,9 @@ from sqlalchemy import insert, select
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import Delivery, Event, Webhook
-from modelkeep.services import audit
-from modelkeep.services.access import Access
 from modelkeep.services.clock import utcnow
+from modelkeep.services.governance import audit
+from modelkeep.services.governance.access import Access
 
 RETRY_DELAYS = [1, 5, 30, 120, 600, 3600]  # seconds after attempt 1, 2, ...
 

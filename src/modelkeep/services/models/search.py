@@ -11,7 +11,7 @@ from modelkeep.errors import InvalidInput
 from modelkeep.meta.db import Database
 from modelkeep.meta.search import after_cursor, decode_cursor, encode_cursor, parse_filter, parse_order
 from modelkeep.meta.tables import Model, ModelVersion
-from modelkeep.services.views import VersionView, load_views
+from modelkeep.services.models.views import VersionView, load_views
 
 MAX_LIMIT = 1000
 

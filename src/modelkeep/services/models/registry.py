@@ -41,12 +41,12 @@ from modelkeep.meta.tables import (
     table_of,
     version_node,
 )
-from modelkeep.services import audit
-from modelkeep.services import bump as bumps
-from modelkeep.services.candidate import Candidate, _snapshot
 from modelkeep.services.clock import utcnow
 from modelkeep.services.deploy.pins import pinned_by as deployment_pins
-from modelkeep.services.inputs import (
+from modelkeep.services.governance import audit
+from modelkeep.services.models import bump as bumps
+from modelkeep.services.models.candidate import Candidate, _snapshot
+from modelkeep.services.models.inputs import (
     MetricValue,
     check_name,
     normalize_data_refs,
@@ -56,8 +56,8 @@ from modelkeep.services.inputs import (
     param_number,
     split_ref,
 )
-from modelkeep.services.search import SearchPage
-from modelkeep.services.views import DATASET_PREFIX, ModelSummary, VersionView, load_views
+from modelkeep.services.models.search import SearchPage
+from modelkeep.services.models.views import DATASET_PREFIX, ModelSummary, VersionView, load_views
 from modelkeep.store.artifacts import ArtifactStore, StoredArtifact
 from modelkeep.version import MLVersion, Part, VersionSpec, sort_key_prefix, validate_alias
 
@@ -216,14 +216,14 @@ class Registry:
         self, filter_text: str | None = None, *, order_by: str | None = None, limit: int = 50, cursor: str | None = None
     ) -> SearchPage:
         """Versions matching the search language (``services.search``), a page at a time."""
-        from modelkeep.services.search import search_versions
+        from modelkeep.services.models.search import search_versions
 
         self.authorize("model.read", None)
         return search_versions(self.db, filter_text, order_by=order_by, limit=limit, cursor=cursor)
 
     def diff(self, a: str, b: str) -> dict[str, Any]:
         """What differs between two versions (``services.diff``)."""
-        from modelkeep.services.diff import diff_versions
+        from modelkeep.services.models.diff import diff_versions
 
         first, second = self.get(a), self.get(b)
         self.authorize("model.read", first.name)
@@ -290,7 +290,7 @@ class Registry:
         resolved = [self.get(ref) for ref in component_refs]
         if len({c.id for c in resolved}) != len(resolved):
             raise InvalidInput("a composite lists each component version once")
-        from modelkeep.services.metadata import (  # pydantic: imported only when registering
+        from modelkeep.services.models.metadata import (  # pydantic: imported only when registering
             validate_composite_config,
             validate_metadata,
             validate_signature,

@@ -1,7 +1,7 @@
 """Runs: what a training (or any) process logged, and the model versions it produced.
 
 ``Runs`` is the local :class:`~modelkeep.services.interface.RunsService` (``client.runs`` is the
-remote one); the handle a script holds, :class:`~modelkeep.services.run_handle.ActiveRun`, logs
+remote one); the handle a script holds, :class:`~modelkeep.services.runs.run_handle.ActiveRun`, logs
 params, metric step series, tags, input dataset versions and artifacts through either, and
 ``log_model`` registers a model version linked to all of it.
 Lineage edges go between versions (dataset → model version) as well as through the run
@@ -35,15 +35,15 @@ from modelkeep.meta.tables import (
     table_of,
     version_node,
 )
-from modelkeep.services import audit
-from modelkeep.services.access import Access
 from modelkeep.services.clock import utcnow
-from modelkeep.services.datasets import Datasets
-from modelkeep.services.inputs import check_key, normalize_params, param_number
+from modelkeep.services.data.datasets import Datasets
+from modelkeep.services.governance import audit
+from modelkeep.services.governance.access import Access
 from modelkeep.services.interface import ArtifactRef, RunCreate
-from modelkeep.services.registry import Registry
-from modelkeep.services.run_handle import RUN_ENV, ActiveRun, start_run
-from modelkeep.services.views import RunView
+from modelkeep.services.models.inputs import check_key, normalize_params, param_number
+from modelkeep.services.models.registry import Registry
+from modelkeep.services.models.views import RunView
+from modelkeep.services.runs.run_handle import RUN_ENV, ActiveRun, start_run
 from modelkeep.store.artifacts import ArtifactStore
 
 RUN_STATUSES = ("running", "finished", "failed", "killed")
@@ -66,7 +66,7 @@ class Runs:
         return self.access.actor
 
     def start(self, name: str | None = None, project: str = "default", command: list[str] | None = None) -> ActiveRun:
-        """Start a run here (see :func:`modelkeep.services.run_handle.start_run`)."""
+        """Start a run here (see :func:`modelkeep.services.runs.run_handle.start_run`)."""
         return start_run(self, self.store, self.registry, self.datasets, name, project, command)
 
     def create(self, request: RunCreate) -> int:

@@ -21,8 +21,8 @@ from typing import Any
 
 from modelkeep.capture.environment import diff as env_diff
 from modelkeep.errors import Conflict, InvalidInput, NotFound
-from modelkeep.services.runs import RUN_ENV
-from modelkeep.services.views import VersionView
+from modelkeep.services.models.views import VersionView
+from modelkeep.services.runs.runs import RUN_ENV
 from modelkeep.services.workspace import Workspace
 
 

@@ -16,7 +16,7 @@ from collections import Counter
 from difflib import SequenceMatcher
 from typing import Any
 
-from modelkeep.services.datasets import compare_files
+from modelkeep.services.data.datasets import compare_files
 from modelkeep.services.interface import DatasetsService
 from modelkeep.store.format import ObjectId, TreeEntry
 from modelkeep.store.repository import Repository

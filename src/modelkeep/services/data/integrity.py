@@ -13,7 +13,7 @@ from typing import Any
 
 from modelkeep.errors import IntegrityError, InvalidInput, NotFound
 from modelkeep.meta.db import Database
-from modelkeep.services.roots import Root, registry_roots, resolve_kind
+from modelkeep.services.data.roots import Root, registry_roots, resolve_kind
 from modelkeep.store.repository import Repository
 
 

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelkeep.errors import InvalidInput, NotFound
-from modelkeep.services.data_status import recorded_files, status_of
+from modelkeep.services.data.data_status import recorded_files, status_of
 from modelkeep.store.checkout import CheckoutResult, checkout_files
 from modelkeep.store.format import TreeEntry
 from modelkeep.store.ingest import Ingestor, StatCache, scan
 from modelkeep.store.repository import Repository
 
 if TYPE_CHECKING:
-    from modelkeep.services.datasets import DatasetVersionView
+    from modelkeep.services.data.datasets import DatasetVersionView
 
 Progress = Callable[[int], None]
 PARTITION_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]*\Z")

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import Alias, Dataset, LineageEdge, Model, ModelVersion, version_node
-from modelkeep.services.datasets import Datasets
-from modelkeep.services.registry import Registry
+from modelkeep.services.data.datasets import Datasets
+from modelkeep.services.models.registry import Registry
 
 MAX_NODES = 100_000
 

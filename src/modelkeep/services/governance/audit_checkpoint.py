@@ -26,9 +26,9 @@ from modelkeep.config import RepoConfig
 from modelkeep.errors import InvalidInput
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import AuditEntry
-from modelkeep.services.audit import verify_chain
-from modelkeep.services.audit_keys import public_pem, signature_valid
 from modelkeep.services.clock import utcnow
+from modelkeep.services.governance.audit import verify_chain
+from modelkeep.services.governance.audit_keys import public_pem, signature_valid
 
 SIGNED_FIELDS = ("seq", "hash", "mac", "entries", "at", "key_id")
 
@@ -140,7 +140,7 @@ class CheckpointSchedule:
 
     def tick(self) -> dict[str, Any] | None:
         from modelkeep.meta.tables import Event
-        from modelkeep.services.audit_keys import signing_key
+        from modelkeep.services.governance.audit_keys import signing_key
 
         with self.db.reader() as session:
             head = session.scalar(select(func.max(AuditEntry.seq))) or 0

@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 
 from modelkeep.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from modelkeep.meta.tables import Alias, AliasChange, Model, ModelVersion, PromotionRequest, ProtectedAlias
-from modelkeep.services import audit
-from modelkeep.services.access import Access
 from modelkeep.services.clock import utcnow
-from modelkeep.services.inputs import split_ref
-from modelkeep.services.registry import Registry
-from modelkeep.services.views import VersionView
+from modelkeep.services.governance import audit
+from modelkeep.services.governance.access import Access
+from modelkeep.services.models.inputs import split_ref
+from modelkeep.services.models.registry import Registry
+from modelkeep.services.models.views import VersionView
 from modelkeep.version import validate_alias
 
 

@@ -29,10 +29,9 @@ from sqlalchemy.orm import Session
 from modelkeep.errors import Conflict, InvalidInput, NotFound
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import Dataset, DatasetPartition, DatasetVersion, table_of
-from modelkeep.services import audit
 from modelkeep.services.clock import utcnow
-from modelkeep.services.data_status import compare_files
-from modelkeep.services.dataset_files import (
+from modelkeep.services.data.data_status import compare_files
+from modelkeep.services.data.dataset_files import (
     DatasetFiles,
     StagedContent,
     check_partitioned,
@@ -40,7 +39,8 @@ from modelkeep.services.dataset_files import (
     partition_key_for,
     stage,
 )
-from modelkeep.services.inputs import check_name
+from modelkeep.services.governance import audit
+from modelkeep.services.models.inputs import check_name
 from modelkeep.store.format import ObjectId, TreeEntry
 from modelkeep.store.ingest import Ingestor, StatCache
 from modelkeep.store.repository import Repository

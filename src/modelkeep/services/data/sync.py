@@ -16,7 +16,7 @@ from typing import Any
 
 from modelkeep.config import RepoConfig
 from modelkeep.errors import InvalidInput, NotFound
-from modelkeep.services.roots import Root, resolve_kind
+from modelkeep.services.data.roots import Root, resolve_kind
 from modelkeep.store.backends import open_backend
 from modelkeep.store.format import object_id
 from modelkeep.store.repository import Repository

@@ -1,0 +1,1 @@
+"""Model versions: registering, bump proposal, diff, search, read views, metadata and input checks."""

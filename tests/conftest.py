@@ -30,7 +30,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     for name in ("MODELKEEP_HOME", "MODELKEEP_DB", "MODELKEEP_URL", "MODELKEEP_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     # `mk login` credentials and loaded-model caches of the test run, never the user's
-    monkeypatch.setenv("MODELKEEP_CONFIG_DIR", str(tmp_path_factory.getbasetemp() / "user-config"))
+    monkeypatch.setenv("MODELKEEP_CONFIG_DIR", str(tmp_path_factory.mktemp("user-config")))  # one per test
     monkeypatch.setenv("MODELKEEP_CACHE", str(tmp_path_factory.getbasetemp() / "user-cache"))
     monkeypatch.setenv("MODELKEEP_USER", "tester")
 

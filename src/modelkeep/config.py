@@ -6,9 +6,11 @@ A repository is a ``.modelkeep/`` folder holding ``config.toml``, the SQLite dat
 itself or the folder that contains it), otherwise the nearest ``.modelkeep/`` walking up from
 the current directory.
 
-Settings are dotted keys (``db.url``, ``store.url``, ``user.name``, ``remote.origin``);
-environment variables override the file: ``MODELKEEP_DB`` for ``db.url``, ``MODELKEEP_USER``
-for ``user.name``.
+Settings are dotted keys (``db.url``, ``store.url``, ``user.name``, ``remote.origin``). They
+come from the user's config (``config.toml`` in the platform's config folder, or
+``MODELKEEP_CONFIG_DIR``: ``mk config set --global``), overridden by the repository's, overridden
+by environment variables: ``MODELKEEP_DB`` for ``db.url``, ``MODELKEEP_USER`` for ``user.name``.
+Setting a key rewrites only that key (tomlkit): the file keeps its comments and layout.
 """
 
 from __future__ import annotations
@@ -84,14 +86,69 @@ class RepoConfig:
         return self.values.get(key)
 
     def set(self, key: str, value: str) -> None:
-        """Set a key and write the file atomically."""
-        if not _KEY.match(key) or not (key in KNOWN_KEYS or _REMOTE.match(key)):
-            raise InvalidInput(
-                f"unknown config key {key!r}: valid keys are {', '.join(sorted(KNOWN_KEYS))} and remote.NAME "
-                "(a named remote store)"
-            )
+        """Set a key in the repository's file (atomically; comments and layout kept)."""
+        set_key(self.root / CONFIG_FILE, key, value)
         self.values[key] = value
-        write_config(self.root / CONFIG_FILE, self.values)
+
+
+def check_key(key: str) -> str:
+    if not _KEY.match(key) or not (key in KNOWN_KEYS or _REMOTE.match(key)):
+        raise InvalidInput(
+            f"unknown config key {key!r}: valid keys are {', '.join(sorted(KNOWN_KEYS))} and remote.NAME "
+            "(a named remote store)"
+        )
+    return key
+
+
+def config_dir() -> Path:
+    """The user's modelkeep config folder (``MODELKEEP_CONFIG_DIR`` overrides the platform's)."""
+    override = os.environ.get("MODELKEEP_CONFIG_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("modelkeep"))
+
+
+def user_config_path() -> Path:
+    return config_dir() / CONFIG_FILE
+
+
+def set_key(path: Path, key: str, value: str) -> None:
+    """Set one dotted key in a TOML file, keeping everything else as written (temp file + rename)."""
+    import tomlkit
+
+    check_key(key)
+    section, _, name = key.partition(".")
+    try:
+        document = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+    except tomlkit.exceptions.ParseError as exc:
+        raise InvalidInput(f"{path} is not valid TOML: {exc}; fix it first (nothing was changed)") from exc
+    table = document.get(section)
+    if table is None:
+        table = tomlkit.table()
+        document[section] = table
+    elif not isinstance(table, dict):
+        raise InvalidInput(f"{path}: {section!r} is a value, not a [{section}] table; fix it first")
+    table[name] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(tomlkit.dumps(document), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_values(path: Path) -> dict[str, str]:
+    """The dotted keys of one TOML file ({} if it does not exist)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{path} is not valid TOML: {exc}") from exc
+    return _flatten(data)
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -126,14 +183,8 @@ def write_config(path: Path, values: dict[str, str]) -> None:
 
 
 def load_config(root: Path) -> RepoConfig:
-    path = root / CONFIG_FILE
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        data = {}
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{path} is not valid TOML: {exc}") from exc
-    return RepoConfig(root=root, values=_flatten(data))
+    """The repository's settings over the user's (``mk config set --global``)."""
+    return RepoConfig(root=root, values={**read_values(user_config_path()), **read_values(root / CONFIG_FILE)})
 
 
 def find_root(start: Path | None = None) -> Path:

@@ -112,14 +112,14 @@ def _safe_url(url: str) -> str:
 @config_app.command("get")
 def config_get(
     key: Annotated[str, typer.Argument(help="e.g. db.url, store.url, user.name")],
+    global_: Annotated[bool, typer.Option("--global", help="Only your user config, not the repository's.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Print one configuration value (exit 1 if unset)."""
-    from modelkeep.config import find_root, load_config
+    """Print one configuration value: the repository's, else your user config's (exit 1 if unset)."""
+    from modelkeep.config import find_root, load_config, read_values, user_config_path
     from modelkeep.errors import NotFound
 
-    config = load_config(find_root())
-    value = config.get(key)
+    value = read_values(user_config_path()).get(key) if global_ else load_config(find_root()).get(key)
     if json_out:
         emit_json({"key": key, "value": value})
         return
@@ -132,12 +132,18 @@ def config_get(
 def config_set(
     key: Annotated[str, typer.Argument(help="e.g. db.url, store.url, user.name")],
     value: Annotated[str, typer.Argument()],
+    global_: Annotated[bool, typer.Option("--global", help="In your user config (every repository), not this one's.")]
+    = False,
 ) -> None:
-    """Set a configuration value."""
-    from modelkeep.config import find_root, load_config
+    """Set a configuration value (the file keeps its comments and layout)."""
+    from modelkeep.config import find_root, load_config, set_key, user_config_path
 
+    if global_:
+        set_key(user_config_path(), key, value)
+        err_console().print(f"{key} = {value} (in {user_config_path()})", markup=False)
+        return
     load_config(find_root()).set(key, value)
-    err_console().print(f"{key} = {value}")
+    err_console().print(f"{key} = {value}", markup=False)
 
 
 def _fail(message: str, hint: str | None, code: int) -> NoReturn:

@@ -13,16 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from modelkeep.config import config_dir
 from modelkeep.errors import InvalidInput
-
-
-def config_dir() -> Path:
-    override = os.environ.get("MODELKEEP_CONFIG_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("modelkeep"))
 
 
 def _path() -> Path:

@@ -12,6 +12,7 @@ from modelkeep.cli.output import emit_json, err_console, out_console
 from modelkeep.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from modelkeep.services.interface import DeploymentsService
     from modelkeep.services.workspace import Workspace
 
 app = typer.Typer(help="Deployments: what serves traffic, how it rolls out, when it rolls back.", no_args_is_help=True)
@@ -95,54 +96,11 @@ def _show(doc: dict[str, Any], json_out: bool) -> None:
         )
 
 
-class _Local:
-    """The local repository's deployments, with the same calls as the server client."""
+def _target() -> DeploymentsService:
+    """The deployments of the connection: the local repository's, or the server's (MODELKEEP_URL)."""
+    from modelkeep.cli.remote import connection
 
-    def __init__(self) -> None:
-        self.ws = _ws()
-        self.service = self.ws.deployments
-
-    def deployment_create(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        from modelkeep.services.deploy import requests
-
-        return requests.create(self.service, name, requests.parse(requests.CreateRequest, body, "deployment request"))
-
-    def deployment_update(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        from modelkeep.services.deploy import requests
-
-        return requests.update(self.service, name, requests.parse(requests.UpdateRequest, body, "deployment update"))
-
-    def deployment_rollback(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        from modelkeep.cli.progress import byte_progress
-        from modelkeep.services.deploy import requests
-
-        with byte_progress("loading models") as progress:
-            return requests.rollback(
-                self.service,
-                name,
-                requests.parse(requests.RollbackRequest, body, "rollback request"),
-                self.ws.config.cache_dir / "serve",
-                progress,
-            )
-
-    def deployment_status(self, name: str) -> dict[str, Any]:
-        return self.service.status(name)
-
-    def deployment_history(self, name: str) -> list[dict[str, Any]]:
-        return self.service.history(name)
-
-    def deployment_list(self) -> list[dict[str, Any]]:
-        return self.service.list()
-
-    def deployment_switch(self, name: str) -> dict[str, Any]:
-        return self.service.switch(name)
-
-
-def _target() -> Any:
-    """The server's deployment endpoints when MODELKEEP_URL is set, else the local repository."""
-    from modelkeep.cli.remote import remote_deployments
-
-    return remote_deployments() or _Local()
+    return connection().deployments
 
 
 def create(
@@ -285,7 +243,11 @@ def rollback(
 ) -> None:
     """Take traffic off the candidate, or restore an earlier revision (model, pipeline, contract,
     policy and monitoring together); then validate it (load, warm up, smoke requests)."""
-    doc = _target().deployment_rollback(name, {"reason": reason, "to_revision": to_revision, "force": force})
+    from modelkeep.cli.progress import byte_progress
+
+    with byte_progress("loading models") as progress:  # a local rollback loads and validates the models here
+        doc = _target().deployment_rollback(name, {"reason": reason, "to_revision": to_revision, "force": force},
+                                            progress)
     if json_out:
         emit_json(doc)
         return

@@ -13,7 +13,7 @@ from modelkeep.cli.output import emit_json, err_console, out_console
 from modelkeep.cli.remote import remote_governance
 
 if TYPE_CHECKING:
-    from modelkeep.services.interface import AdminService
+    from modelkeep.services.interface import AdminService, GovernanceService
     from modelkeep.services.workspace import Workspace
 
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
@@ -36,9 +36,11 @@ def _admin() -> AdminService:
     return connection().admin
 
 
-def _promotions() -> Any:
-    """The server's promotion endpoints when MODELKEEP_URL is set, else the local service."""
-    return remote_governance() or _ws().promotions
+def _promotions() -> GovernanceService:
+    """Promotions of the connection: the local repository's, or the server's (MODELKEEP_URL)."""
+    from modelkeep.cli.remote import connection
+
+    return connection().governance
 
 
 def _show_request(doc: dict[str, Any], json_out: bool) -> None:

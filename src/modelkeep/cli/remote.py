@@ -9,8 +9,7 @@ from modelkeep.client.connect import connect, server_url
 
 if TYPE_CHECKING:
     from modelkeep.client.connect import RemoteConnection
-    from modelkeep.client.governance import RemoteDeployments, RemoteGovernance
-    from modelkeep.client.registry import RemoteRegistry
+    from modelkeep.client.governance import RemoteGovernance
     from modelkeep.services.interface import Connection
     from modelkeep.services.workspace import Workspace
 
@@ -40,20 +39,9 @@ def _remote() -> RemoteConnection | None:
     return remote if isinstance(remote, RemoteConnection) else None
 
 
-def server_client() -> RemoteRegistry | None:
-    """The server's registry when ``MODELKEEP_URL`` is set, else None (the local repository)."""
-    remote = _remote()
-    return remote.registry if remote is not None else None
-
-
 def remote_governance() -> RemoteGovernance | None:
     remote = _remote()
     return remote.governance if remote is not None else None
-
-
-def remote_deployments() -> RemoteDeployments | None:
-    remote = _remote()
-    return remote.deployments if remote is not None else None
 
 
 def require_local(what: str) -> None:

@@ -55,7 +55,8 @@ class RemoteDeployments:
     def deployment_update(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         return dict(self.transport.call("PATCH", f"/api/v1/deployments/{name}", json=body))
 
-    def deployment_rollback(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    def deployment_rollback(self, name: str, body: dict[str, Any], progress: Any = None) -> dict[str, Any]:
+        """``progress`` is unused: the server loads and validates the models."""
         return dict(self.transport.call("POST", f"/api/v1/deployments/{name}/rollback", json=body))
 
     def deployment_switch(self, name: str) -> dict[str, Any]:

@@ -60,6 +60,46 @@ class LocalAdmin:
         self.workspace.webhooks.replay(delivery_id)
 
 
+class LocalDeployments:
+    """The local repository's deployments, with the same calls as ``client.governance.RemoteDeployments``
+    (bodies validated by the same request models the API uses)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+
+    @property
+    def service(self) -> Any:
+        return self.workspace.deployments
+
+    def deployment_create(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        from modelkeep.services.deploy import requests
+
+        return requests.create(self.service, name, requests.parse(requests.CreateRequest, body, "deployment request"))
+
+    def deployment_update(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        from modelkeep.services.deploy import requests
+
+        return requests.update(self.service, name, requests.parse(requests.UpdateRequest, body, "deployment update"))
+
+    def deployment_rollback(self, name: str, body: dict[str, Any], progress: Any = None) -> dict[str, Any]:
+        from modelkeep.services.deploy import requests
+
+        return requests.rollback(self.service, name, requests.parse(requests.RollbackRequest, body, "rollback request"),
+                                 self.workspace.config.cache_dir / "serve", progress)
+
+    def deployment_status(self, name: str) -> dict[str, Any]:
+        return dict(self.service.status(name))
+
+    def deployment_history(self, name: str) -> list[dict[str, Any]]:
+        return list(self.service.history(name))
+
+    def deployment_list(self) -> list[dict[str, Any]]:
+        return list(self.service.list())
+
+    def deployment_switch(self, name: str) -> dict[str, Any]:
+        return dict(self.service.switch(name))
+
+
 class LocalConnection:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
@@ -72,6 +112,7 @@ class LocalConnection:
         self.lineage = LocalLineage(workspace)
         self.governance = workspace.promotions
         self.admin = LocalAdmin(workspace)
+        self.deployments = LocalDeployments(workspace)
         self.model_cache: Path = workspace.config.cache_dir / "models"
 
     def close(self) -> None:

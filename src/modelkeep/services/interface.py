@@ -248,6 +248,43 @@ class AdminService(Protocol):
     def replay(self, delivery_id: int) -> None: ...
 
 
+class GovernanceService(Protocol):
+    """Promotion requests, reviews and rollbacks (``services.governance.promotion.Promotions``,
+    ``client.governance.RemoteGovernance``): gates, four eyes and the audit entry on either side."""
+
+    def request(self, ref: str, alias: str, justification: str, ticket: str = "") -> dict[str, Any]: ...
+
+    def get(self, request_id: int) -> dict[str, Any]: ...
+
+    def review(self, request_id: int, decision: str, comment: str = "") -> dict[str, Any]: ...
+
+    def withdraw(self, request_id: int) -> dict[str, Any]: ...
+
+    def rollback(self, name: str, alias: str) -> dict[str, Any]: ...
+
+
+class DeploymentsService(Protocol):
+    """Deployments (``services.connection.LocalDeployments``, ``client.governance.RemoteDeployments``);
+    bodies are the JSON of ``services.deploy.requests``' models, validated by them on either side."""
+
+    def deployment_create(self, name: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def deployment_update(self, name: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def deployment_rollback(self, name: str, body: dict[str, Any], progress: Any = None) -> dict[str, Any]:
+        """``progress`` (``advance(n)``, ``set_total(n)``) hears about models loaded for validation, where
+        they load here."""
+        ...
+
+    def deployment_status(self, name: str) -> dict[str, Any]: ...
+
+    def deployment_history(self, name: str) -> builtins.list[dict[str, Any]]: ...
+
+    def deployment_list(self) -> builtins.list[dict[str, Any]]: ...
+
+    def deployment_switch(self, name: str) -> dict[str, Any]: ...
+
+
 class Connection(Protocol):
     """One registry reached one way: everything a caller uses, chosen once."""
 
@@ -270,6 +307,12 @@ class Connection(Protocol):
 
     @property
     def admin(self) -> AdminService: ...
+
+    @property
+    def governance(self) -> GovernanceService: ...
+
+    @property
+    def deployments(self) -> DeploymentsService: ...
 
     @property
     def store(self) -> ArtifactStore:

@@ -91,6 +91,13 @@ def test_a_training_script_runs_unchanged_through_the_server(remote: Path, monke
     assert predictor.predict(x[:4]) == model.predict(x[:4]).tolist()
     with pytest.raises(mk.InvalidInput, match="expected 3 values"):
         predictor.predict([[1.0, 2.0]])
+    import pandas as pd
+
+    names = [c["name"] for c in version.signature["inputs"]]
+    frame = pd.DataFrame(x[:4], columns=names)[list(reversed(names))]  # columns in another order: matched by name
+    assert predictor.predict(frame) == model.predict(x[:4]).tolist()
+    with pytest.raises(mk.InvalidInput, match=f"lacks column '{names[0]}'"):
+        predictor.predict(frame.drop(columns=[names[0]]))
     assert not (remote / ".modelkeep").exists()
 
 

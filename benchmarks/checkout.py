@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT.parent / "shared" / "bench"
-ANCHORS = Path(os.environ.get("ANCHORS", "/tmp/anchors"))
+ANCHORS = Path(os.environ.get("ANCHORS", ROOT / ".anchors"))  # where ../shared/bench/setup_anchors.sh put them
 DVC = ANCHORS / "venv-dvc" / "bin" / "dvc"
 
 

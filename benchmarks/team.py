@@ -1,6 +1,6 @@
 """Working through ``mk server``: data, runs and models over HTTP beside the same work done locally.
 
-    .venv/bin/python benchmarks/team.py [--reps 3] [--data /tmp/anchors/data/big.csv] [--model-mb 200]
+    .venv/bin/python benchmarks/team.py [--reps 3] [--data $ANCHORS/data/big.csv] [--model-mb 200]
 
 A fresh repository (SQLite, local store) and a server process on loopback; the client works in
 another folder with MODELKEEP_URL and a contributor's token. Each workload runs as whole
@@ -38,6 +38,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 MK = [sys.executable, "-m", "modelkeep.cli.main"]
+ANCHORS = Path(os.environ.get("ANCHORS", ROOT / ".anchors"))  # where ../shared/bench/setup_anchors.sh put them
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -199,7 +200,7 @@ print(time.perf_counter() - start, len(data))
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--data", type=Path, default=Path("/tmp/anchors/data/big.csv"))
+    parser.add_argument("--data", type=Path, default=ANCHORS / "data" / "big.csv")
     parser.add_argument("--model-mb", type=int, default=200)
     parser.add_argument("--skip-data", action="store_true")
     args = parser.parse_args()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modelkeep.client.connect import connect, server_url
-
 if TYPE_CHECKING:
     from modelkeep.client.connect import RemoteConnection
     from modelkeep.client.governance import RemoteGovernance
@@ -20,6 +18,8 @@ def connection() -> Connection:
     """The registry this command works on, chosen once per command."""
     global _connection
     if _connection is None:
+        from modelkeep.client.connect import connect  # here, not at import: `mk --help` stays fast
+
         _connection = connect()
     return _connection
 
@@ -30,6 +30,12 @@ def reset() -> None:
     if _connection is not None:
         _connection.close()
     _connection = None
+
+
+def server_url() -> str | None:
+    from modelkeep.client.connect import server_url as configured
+
+    return configured()
 
 
 def _remote() -> RemoteConnection | None:

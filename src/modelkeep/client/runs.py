@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import builtins
 import time
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,13 +28,20 @@ if TYPE_CHECKING:
 
 FLUSH_S = 1.0
 FLUSH_ROWS = 1000
+_LIVE: weakref.WeakSet[RemoteRuns] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_all() -> None:
+    for runs in list(_LIVE):
+        runs._flush_at_exit()
 
 
 class RemoteRuns:
     def __init__(self, transport: Transport, registry: RegistryService, store: Any, datasets: Any = None) -> None:
         self._pending: dict[int, builtins.list[dict[str, Any]]] = {}
         self._last_flush = time.monotonic()
-        atexit.register(self._flush_at_exit)  # a script that never ends its run still sends its last points
+        _LIVE.add(self)  # a script that never ends its run still sends its last points (at exit)
         self.transport = transport
         self.registry = registry
         self._store = store  # a callable giving the ArtifactStore (opened on first use)

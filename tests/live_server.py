@@ -18,6 +18,25 @@ from modelkeep.services.workspace import open_workspace
 MK = [sys.executable, "-m", "modelkeep.cli.main"]
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> bool:
+    """True once ``url`` answers 200; False if the process exits or ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     root = tmp_path_factory.mktemp("server")
@@ -25,25 +44,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     for name in ("MODELKEEP_HOME", "MODELKEEP_URL", "MODELKEEP_TOKEN"):
         env.pop(name, None)
     subprocess.run([*MK, "init"], cwd=root, env=env, check=True, capture_output=True)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     log = (root / "server.log").open("wb")  # a file, not a pipe: nobody reads a pipe, and a full one blocks the server
     proc = subprocess.Popen([*MK, "server", "--port", str(port), "--bootstrap-token-file", "admin.token", "--grace", "5"],
                             cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.time() > deadline or proc.poll() is not None:
-            proc.kill()
-            log.close()
-            raise RuntimeError(f"server did not start: {(root / 'server.log').read_text()[-3000:]}")
-        time.sleep(0.2)
+    if not wait_until_up(f"{url}/health", proc):
+        proc.kill()
+        log.close()
+        raise RuntimeError(f"server did not start: {(root / 'server.log').read_text()[-3000:]}")
     tokens = {"admin": (root / "admin.token").read_text().strip()}
     old = os.environ.get("MODELKEEP_USER")
     os.environ["MODELKEEP_USER"] = "admin"

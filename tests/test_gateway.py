@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from modelkeep.errors import InvalidInput
 from modelkeep.gateway.app import create_gateway_app
 from modelkeep.meta.tables import Event
+from modelkeep.services.connection import LocalTokens
 from modelkeep.services.governance import audit
 from tests.deploy_helpers import CLASS, SCALER, gateway, register, register_scaler, rows, send, truth
 
@@ -308,7 +309,7 @@ def test_preprocessing_is_pinned_and_applied(workspace, tmp_path) -> None:
 def test_http_interface_oip_json_errors_metrics(two_versions, tmp_path) -> None:
     ws, fault = two_versions
     gw = canary(ws, tmp_path, steps=(50, 100))
-    client = TestClient(create_gateway_app(gw, ws.access))
+    client = TestClient(create_gateway_app(gw, LocalTokens(ws.access)))
     r = client.post("/predict", json={"inputs": [[2.0, 0.0, 0.0]]}, headers={"x-request-key": "alice"})
     assert r.status_code == 200 and r.json()["predictions"] == [1]
     arm = r.json()["arm"]
@@ -375,7 +376,7 @@ def test_gateway_endpoints_need_a_token_once_the_registry_has_users(two_versions
     admin.create_user("vera", role="viewer")
     tokens = {u: admin.create_token(u)["token"] for u in ("dep", "vera")}
     ws.access._personal = None
-    client = TestClient(create_gateway_app(gw, ws.access))
+    client = TestClient(create_gateway_app(gw, LocalTokens(ws.access)))
     body = {"inputs": [[0.0, 0.0, 0.0]]}
     assert client.post("/predict", json=body).status_code == 401
     assert client.post("/predict", json=body, headers={"authorization": "Bearer nope"}).status_code == 401

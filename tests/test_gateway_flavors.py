@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from starlette.testclient import TestClient
 
 from modelkeep.gateway.app import create_gateway_app
+from modelkeep.services.connection import LocalTokens
 from tests.deploy_helpers import TRAIN, gateway, send
 from tests.test_flavors_frameworks import CLASS_PATH, TinyNet
 
@@ -70,7 +71,7 @@ def test_business_metrics_can_be_posted_per_version(workspace, tmp_path: Path) -
     d = workspace.deployments
     d.create("clf", d.plan("single", "clf@latest", trusted=[CLASS]))
     gw = gateway(workspace, "clf", tmp_path)
-    client = TestClient(create_gateway_app(gw, workspace.access))
+    client = TestClient(create_gateway_app(gw, LocalTokens(workspace.access)))
     ok = client.post("/business", json={"version": "clf@1.0.0.0.0", "metric": "conversion", "values": [1, 0, 1]})
     assert ok.status_code == 200 and ok.json() == {"accepted": 3}
     assert client.post("/business", json={"version": "stable", "metric": "revenue", "value": 12.5}).json() == {"accepted": 1}

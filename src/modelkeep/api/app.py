@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from modelkeep.about import __version__
 from modelkeep.api.admin_routes import admin_routes
 from modelkeep.api.data_routes import data_routes
+from modelkeep.api.deploy_routes import deploy_routes
 from modelkeep.api.observe import metrics_response, observe
 from modelkeep.api.run_routes import run_routes
 from modelkeep.api.store_routes import MAX_OBJECT, store_routes
@@ -35,7 +36,6 @@ from modelkeep.errors import (
     Unauthenticated,
     error_body,
 )
-from modelkeep.services.deploy import requests as deploy_requests
 from modelkeep.services.governance.audit_checkpoint import Checkpoint
 from modelkeep.services.interface import RegisterRequest
 from modelkeep.services.models.views import VersionView
@@ -178,6 +178,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     app.include_router(run_routes(Ws))
     app.include_router(data_routes(Ws))
     app.include_router(admin_routes(Ws))
+    app.include_router(deploy_routes(Ws))
 
     def read(ws: Workspace, model: str | None = None) -> None:
         ws.access.check("model.read", model=model)
@@ -375,34 +376,6 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     @app.post("/api/v1/models/{name}/aliases/{alias}/rollback")
     def rollback(ws: Ws, name: Name, alias: AliasName) -> dict[str, Any]:
         return ws.promotions.rollback(name, alias)
-
-    @app.get("/api/v1/deployments")
-    def list_deployments(ws: Ws) -> list[dict[str, Any]]:
-        return ws.deployments.list()
-
-    @app.post("/api/v1/deployments/{name}", status_code=201)
-    def create_deployment(ws: Ws, name: Name, body: deploy_requests.CreateRequest) -> dict[str, Any]:
-        return deploy_requests.create(ws.deployments, name, body)
-
-    @app.patch("/api/v1/deployments/{name}")
-    def update_deployment(ws: Ws, name: Name, body: deploy_requests.UpdateRequest) -> dict[str, Any]:
-        return deploy_requests.update(ws.deployments, name, body)
-
-    @app.get("/api/v1/deployments/{name}")
-    def deployment_status(ws: Ws, name: Name) -> dict[str, Any]:
-        return ws.deployments.status(name)
-
-    @app.get("/api/v1/deployments/{name}/history")
-    def deployment_history(ws: Ws, name: Name) -> list[dict[str, Any]]:
-        return ws.deployments.history(name)
-
-    @app.post("/api/v1/deployments/{name}/rollback")
-    def rollback_deployment(ws: Ws, name: Name, body: deploy_requests.RollbackRequest) -> dict[str, Any]:
-        return deploy_requests.rollback(ws.deployments, name, body, ws.config.cache_dir / "serve")
-
-    @app.post("/api/v1/deployments/{name}/switch")
-    def switch_deployment(ws: Ws, name: Name) -> dict[str, Any]:
-        return ws.deployments.switch(name)
 
     @app.get("/api/v1/audit")
     def audit_log(

@@ -13,17 +13,10 @@ from modelkeep.errors import InvalidInput
 
 if TYPE_CHECKING:
     from modelkeep.services.interface import DeploymentsService
-    from modelkeep.services.workspace import Workspace
 
 app = typer.Typer(help="Deployments: what serves traffic, how it rolls out, when it rolls back.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Name = Annotated[str, typer.Argument(help="Deployment name.")]
-
-
-def _ws() -> Workspace:
-    from modelkeep.cli.remote import local_workspace
-
-    return local_workspace("this deployment command")
 
 
 def _weighted(values: list[str], what: str, *, fraction: bool = False) -> list[tuple[str, float | None]]:
@@ -287,7 +280,9 @@ def serve(
     ] = None,
 ) -> None:
     """Serve a deployment: Open Inference Protocol v2 and JSON, sticky routing, monitoring,
-    automatic rollback. Stateless: run several on one registry; they agree on routing."""
+    automatic rollback. Stateless: run several on one registry; they agree on routing. With
+    MODELKEEP_URL set it works through the server: the deployment, the model files and callers'
+    tokens come from there, and it acts as its token's user (give it a deployer's token)."""
     import logging
 
     import uvicorn
@@ -313,7 +308,7 @@ def serve(
         except ImportError:
             pass
     if workers > 1:
-        _ws().deployments.status(name)  # fail here, once, if the deployment is not there
+        _target().deployment_status(name)  # fail here, once, if the deployment is not there
         export(config)
         err_console().print(f"serving {name} on http://{host}:{port} with {workers} gateway processes", markup=False)
         uvicorn.run("modelkeep.gateway.serve:app_from_env", factory=True, workers=workers, host=host, port=port, **options)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelkeep.client.datasets import RemoteDatasets
+from modelkeep.client.gateway import RemoteGateway
 from modelkeep.client.governance import RemoteAdmin, RemoteDeployments, RemoteGovernance
 from modelkeep.client.http import Transport
 from modelkeep.client.registry import RemoteRegistry
@@ -58,6 +59,16 @@ class RemoteConnection:
         if self._user is None:
             self._user = str(self.transport.call("GET", "/api/v1/whoami")["name"])
         return self._user
+
+    @property
+    def child_env(self) -> dict[str, str]:
+        env = {"MODELKEEP_URL": self.transport.url}
+        if self.transport.token:
+            env["MODELKEEP_TOKEN"] = self.transport.token
+        return env
+
+    def gateway(self) -> RemoteGateway:
+        return RemoteGateway(self.transport)
 
     def close(self) -> None:
         self.transport.close()

@@ -30,10 +30,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from modelkeep.about import __version__
-from modelkeep.errors import InvalidInput, ModelKeepError, NotFound, PermissionDenied, Unauthenticated, error_body
+from modelkeep.errors import InvalidInput, ModelKeepError, NotFound, error_body
 from modelkeep.gateway.runtime import Gateway
 from modelkeep.services.deploy.predictor import ModelFailure
-from modelkeep.services.governance.access import Access
+from modelkeep.services.interface import TokenCheck
 
 MAX_BODY = 16 << 20
 DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64",
@@ -97,21 +97,16 @@ def _datatype(values: list[Any]) -> str:
     return "BYTES"
 
 
-def create_gateway_app(gateway: Gateway, access: Access, *, on_shutdown: Any = None) -> Starlette:
+def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any = None) -> Starlette:
     deployment = gateway.name
 
     def sticky() -> Any:
         return gateway.current().spec.sticky
 
     def authorize(request: Request, permission: str) -> None:
-        if access.personal():
-            return
         header = request.headers.get("authorization", "")
-        if not header.startswith("Bearer "):
-            raise Unauthenticated("missing token: send 'Authorization: Bearer <token>'")
-        principal = access.authenticate(header[7:].strip())
-        if not access.allowed(principal.name, permission, model=deployment):
-            raise PermissionDenied(f"{principal.name} may not {permission} on deployment {deployment}")
+        token = header[7:].strip() if header.startswith("Bearer ") else None
+        tokens.authorize(token, permission, deployment)
 
     async def body_of(request: Request) -> Any:
         length = request.headers.get("content-length", "")

@@ -36,7 +36,6 @@ from modelkeep.services.deploy.analysis import (
     health,
     verdict,
 )
-from modelkeep.services.deploy.deployments import Deployments
 from modelkeep.services.deploy.predictor import (
     ArmPredictor,
     ModelFailure,
@@ -46,6 +45,7 @@ from modelkeep.services.deploy.predictor import (
 )
 from modelkeep.services.deploy.routing import Router
 from modelkeep.services.deploy.spec import DeploymentSpec, Pinned
+from modelkeep.services.interface import DeploymentControl
 
 log = logging.getLogger("modelkeep.gateway")
 RECENT = 200_000  # predictions remembered for feedback
@@ -67,7 +67,7 @@ class Live:
 
 
 class Gateway:
-    def __init__(self, deployments: Deployments, loader: ModelLoader, name: str, *, gateway_id: str | None = None,
+    def __init__(self, deployments: DeploymentControl, loader: ModelLoader, name: str, *, gateway_id: str | None = None,
                  poll_s: float = 0.5, window_s: float | None = None, dispatch: Callable[[], object] | None = None,
                  prediction_log: PredictionLog | None = None) -> None:
         self.deployments = deployments
@@ -163,7 +163,7 @@ class Gateway:
     def _load(self, pinned: Pinned, spec: DeploymentSpec, warm_rows: list[Any], failed: dict[str, str]) -> ArmPredictor | None:
         try:
             arm = self.loader.load(pinned, spec.trusted)
-            baseline = self.baseline(pinned.version_id)
+            baseline = self.baseline(pinned)
             arm.warm_up(warm_rows or list((baseline.profile or {}).get("sample", []))[:10])
             return arm
         except Exception as exc:
@@ -172,13 +172,13 @@ class Gateway:
             failed[pinned.name] = message
             return None
 
-    def baseline(self, version_id: int) -> Baseline:
-        cached = self.baselines.get(version_id)
+    def baseline(self, pinned: Pinned) -> Baseline:
+        cached = self.baselines.get(pinned.version_id)
         if cached is None:
-            version = self.deployments.registry.get_by_id(version_id)
+            version = self.loader.registry.get(pinned.model)
             metrics = {k: v for k, v in version.metrics.items() if isinstance(v, int | float)}
             cached = Baseline((version.metadata or {}).get("baseline"), metrics)
-            self.baselines[version_id] = cached
+            self.baselines[pinned.version_id] = cached
         return cached
 
     # --- serving ----------------------------------------------------------------------------
@@ -339,7 +339,7 @@ class Gateway:
             windows[pinned.name] = window
             agreements[pinned.name] = agreement
             inputs = [str(c.get("name")) for c in (pinned.signature or {}).get("inputs", [])] or None
-            healths[pinned.name] = health(window, self.baseline(pinned.version_id), spec, inputs)
+            healths[pinned.name] = health(window, self.baseline(pinned), spec, inputs)
             stats.export(window, healths[pinned.name], agreement)
         standby_mirrored = {s[0] for s in live.shadows} - {s.name for s in spec.shadows}
         considered = {a.name for a in spec.arms if a.weight > 0} | standby_mirrored

@@ -35,28 +35,35 @@ class ServeConfig:
 
 
 def build(config: ServeConfig, progress: Any = None) -> tuple[Any, Starlette]:
-    """Open the repository, start the gateway, and return it with its HTTP app. ``progress``
-    hears about the bytes of the first load (later reloads happen in the background)."""
+    """Connect (to the repository, or to the server ``MODELKEEP_URL`` names), start the gateway,
+    and return it with its HTTP app. ``progress`` hears about the bytes of the first load (later
+    reloads happen in the background)."""
+    from modelkeep.client.connect import connect
     from modelkeep.gateway.app import create_gateway_app
     from modelkeep.gateway.predlog import PredictionLog
     from modelkeep.gateway.runtime import Gateway
     from modelkeep.services.deploy.predictor import ModelLoader
-    from modelkeep.services.workspace import open_workspace
 
-    ws = open_workspace()
-    loader = ModelLoader(ws.registry, ws.store, ws.config.cache_dir / "serve", trusted=config.trust,
+    connection = connect()
+    support = connection.gateway()
+    loader = ModelLoader(connection.registry, connection.store, connection.model_cache, trusted=config.trust,
                          allow_pickle=config.allow_pickle, progress=progress)
-    dispatch = ws.as_user("modelkeep-gateway").webhooks.dispatch if config.webhooks else None
+    dispatch = support.dispatch if config.webhooks else None
     gateway_id = config.gateway_id or f"{socket.gethostname()}:{os.getpid()}"
     log = Path(config.log) if config.log else None
     if config.worker:
         gateway_id = f"{gateway_id}/{os.getpid()}" if config.gateway_id else gateway_id
         log = log.with_name(f"{log.name}.{os.getpid()}") if log else None
-    gateway = Gateway(ws.deployments, loader, config.name, gateway_id=gateway_id, window_s=config.window,
+    gateway = Gateway(support.control, loader, config.name, gateway_id=gateway_id, window_s=config.window,
                       dispatch=dispatch, prediction_log=PredictionLog(log) if log else None)
     gateway.start()
     loader.progress = None
-    return gateway, create_gateway_app(gateway, ws.access, on_shutdown=gateway.stop)
+
+    def stop() -> None:
+        gateway.stop()
+        connection.close()
+
+    return gateway, create_gateway_app(gateway, support.tokens, on_shutdown=stop)
 
 
 def app_from_env() -> Starlette:

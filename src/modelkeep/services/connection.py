@@ -3,9 +3,13 @@ opened in this process (database + store), acting as the repository's configured
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from modelkeep.errors import PermissionDenied, Unauthenticated
+from modelkeep.services.deploy.deployments import Deployments
+from modelkeep.services.governance.access import Access
 from modelkeep.services.workspace import Workspace
 
 
@@ -100,6 +104,30 @@ class LocalDeployments:
         return dict(self.service.switch(name))
 
 
+class LocalTokens:
+    """Callers' tokens checked against the repository's own users and roles."""
+
+    def __init__(self, access: Access) -> None:
+        self.access = access
+
+    def authorize(self, token: str | None, permission: str, deployment: str) -> str:
+        if self.access.personal():
+            return self.access.actor
+        if not token:
+            raise Unauthenticated("missing token: send 'Authorization: Bearer <token>'")
+        principal = self.access.authenticate(token)
+        if not self.access.allowed(principal.name, permission, model=deployment):
+            raise PermissionDenied(f"{principal.name} may not {permission} on deployment {deployment}")
+        return principal.name
+
+
+class LocalGateway:
+    def __init__(self, workspace: Workspace) -> None:
+        self.control: Deployments = workspace.deployments
+        self.tokens = LocalTokens(workspace.access)
+        self.dispatch: Callable[[], object] | None = workspace.as_user("modelkeep-gateway").webhooks.dispatch
+
+
 class LocalConnection:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
@@ -114,6 +142,13 @@ class LocalConnection:
         self.admin = LocalAdmin(workspace)
         self.deployments = LocalDeployments(workspace)
         self.model_cache: Path = workspace.config.cache_dir / "models"
+
+    @property
+    def child_env(self) -> dict[str, str]:
+        return {"MODELKEEP_HOME": str(self.workspace.config.root)}
+
+    def gateway(self) -> LocalGateway:
+        return LocalGateway(self.workspace)
 
     def close(self) -> None:
         self.workspace.close()

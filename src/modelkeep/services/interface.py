@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from modelkeep.services.data.datasets import DatasetVersionView
+    from modelkeep.services.deploy.spec import DeploymentSpec
     from modelkeep.services.models.search import SearchPage
     from modelkeep.services.models.views import ModelSummary, RunView, VersionView
     from modelkeep.services.runs.run_handle import ActiveRun
@@ -285,6 +286,51 @@ class DeploymentsService(Protocol):
     def deployment_switch(self, name: str) -> dict[str, Any]: ...
 
 
+class DeploymentControl(Protocol):
+    """What a gateway asks of the deployment it serves: the spec (polled by revision), and a place
+    for what it measured and decided. Every change is a compare-and-set on the revision, so replicas
+    (and people) changing one deployment at once never lose an update: the loser gets ``Conflict``."""
+
+    def spec(self, name: str) -> tuple[int, DeploymentSpec, str]:
+        """(revision, spec, status)."""
+        ...
+
+    def revision(self, name: str) -> int: ...
+
+    def report(self, name: str, gateway: str, revision: int, report: dict[str, Any]) -> None: ...
+
+    def alert(self, name: str, evidence: dict[str, Any]) -> None: ...
+
+    def advance(self, name: str, *, expected_revision: int, evidence: dict[str, Any] | None = None) -> dict[str, Any]: ...
+
+    def rollback(self, name: str, *, reason: str, evidence: dict[str, Any] | None = None,
+                 expected_revision: int | None = None) -> dict[str, Any]: ...
+
+    def record_validation(self, name: str, revision: int, result: dict[str, Any]) -> None: ...
+
+
+class TokenCheck(Protocol):
+    def authorize(self, token: str | None, permission: str, deployment: str) -> str:
+        """The name of the token's user, if it may ``permission`` on ``deployment``; else
+        ``Unauthenticated`` / ``PermissionDenied``. Without users (a personal repository) anyone may."""
+        ...
+
+
+class GatewaySupport(Protocol):
+    """What ``mk serve`` needs beyond the registry and the store: its deployment, the check of its
+    callers' tokens, and (locally) the delivery of the webhook events it raises; a server delivers
+    them itself, so ``dispatch`` is None there."""
+
+    @property
+    def control(self) -> DeploymentControl: ...
+
+    @property
+    def tokens(self) -> TokenCheck: ...
+
+    @property
+    def dispatch(self) -> Callable[[], object] | None: ...
+
+
 class Connection(Protocol):
     """One registry reached one way: everything a caller uses, chosen once."""
 
@@ -326,5 +372,13 @@ class Connection(Protocol):
 
     @property
     def user(self) -> str: ...
+
+    @property
+    def child_env(self) -> dict[str, str]:
+        """Environment variables a child process (``mk run``, ``mk reproduce --verify``) needs to
+        reach this same registry from any working folder."""
+        ...
+
+    def gateway(self) -> GatewaySupport: ...
 
     def close(self) -> None: ...

@@ -319,11 +319,13 @@ class Deployments:
 
     def alert(self, name: str, evidence: dict[str, Any]) -> None:
         """Record an alert (audit + outbox event ``alert``: webhooks deliver it with its evidence)."""
+        self.access.check("deployment.write", model=name)
         with self.db.writer() as session, session.begin():
             audit.append(session, self.actor, "deployment.alert", f"deployment:{name}", detail=evidence,
                          source=self.source)
 
     def record_validation(self, name: str, revision: int, result: dict[str, Any]) -> None:
+        self.access.check("deployment.write", model=name)
         with self.db.writer() as session, session.begin():
             row = self._row(session, name)
             entry = session.scalar(select(DeploymentRevision).where(
@@ -337,6 +339,7 @@ class Deployments:
 
     def report(self, name: str, gateway: str, revision: int, report: dict[str, Any]) -> None:
         """Store one gateway's latest report (telemetry, not audited)."""
+        self.access.check("deployment.write", model=name)
         with self.db.writer() as session, session.begin():
             row = self._row(session, name)
             session.execute(delete(GatewayReport).where(GatewayReport.deployment_id == row.id,
@@ -355,6 +358,7 @@ class Deployments:
 
     def revision(self, name: str) -> int:
         """The current revision number (one indexed read: gateways poll it)."""
+        self.access.check("deployment.read", model=name)
         with self.db.reader() as session:
             revision = session.scalar(select(Deployment.revision).where(Deployment.name == name))
         if revision is None:

@@ -18,8 +18,8 @@ import numpy as np
 from modelkeep.errors import InvalidInput, ModelKeepError
 from modelkeep.flavors import DESCRIPTOR, load_model
 from modelkeep.services.deploy.spec import Pinned
+from modelkeep.services.interface import RegistryService
 from modelkeep.services.model_files import cached_files
-from modelkeep.services.models.registry import Registry
 from modelkeep.store.artifacts import ArtifactStore
 
 NUMERIC = {"double", "float", "long", "int", "integer", "boolean", "bool", "float32", "float64", "int32", "int64"}
@@ -161,7 +161,7 @@ class ModelLoader:
     store; versions already in the cache cost nothing.
     """
 
-    def __init__(self, registry: Registry, store: ArtifactStore, cache: Path, *, trusted: list[str] | None = None,
+    def __init__(self, registry: RegistryService, store: ArtifactStore, cache: Path, *, trusted: list[str] | None = None,
                  allow_pickle: bool = False, progress: Progress | None = None) -> None:
         self.registry = registry
         self.store = store
@@ -171,8 +171,8 @@ class ModelLoader:
         self.progress = progress
         self._expected = 0
 
-    def _load(self, version_id: int, trusted: list[str], *, preprocessing: bool = False) -> LoadedModel:
-        version = self.registry.get_by_id(version_id)
+    def _load(self, ref: str, trusted: list[str], *, preprocessing: bool = False) -> LoadedModel:
+        version = self.registry.get(ref)
         if not version.digest or not version.artifact_kind:
             raise InvalidInput(f"{version.name}@{version.version} has no model files to serve")
         if self.progress is not None and not (self.cache / version.digest).exists():
@@ -186,8 +186,8 @@ class ModelLoader:
     def load(self, pinned: Pinned, trusted: list[str]) -> ArmPredictor:
         started = time.perf_counter()
         trust = [*self.trusted, *trusted]
-        pre = self._load(pinned.preprocess_id, trust, preprocessing=True) if pinned.preprocess_id else None
-        model = self._load(pinned.version_id, trust)
+        pre = self._load(pinned.preprocess, trust, preprocessing=True) if pinned.preprocess else None
+        model = self._load(pinned.model, trust)
         return ArmPredictor(pinned, model, pre, (time.perf_counter() - started) * 1000)
 
 
@@ -214,7 +214,7 @@ def validation(spec: Any, arms: dict[str, ArmPredictor], *, metric_check: str = 
             "smoke": smoke, "metric_check": metric_check, "at": time.time()}
 
 
-def validate(spec: Any, registry: Registry, store: ArtifactStore, cache: Path,
+def validate(spec: Any, registry: RegistryService, store: ArtifactStore, cache: Path,
              progress: Progress | None = None) -> dict[str, Any]:
     """Validation outside a gateway (after a manual rollback): every serving arm loads and the
     recorded smoke requests run through it. The live metric check needs traffic, so it is left to

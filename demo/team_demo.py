@@ -65,9 +65,10 @@ def team_demo(work: Path, write_more: Callable[[Path], None]) -> None:
             env = {**admin_env, "MODELKEEP_URL": url, "MODELKEEP_TOKEN": token, "MODELKEEP_USER": "nobody-local",
                    "MODELKEEP_CACHE": str(client / ".cache"), "MODELKEEP_CONFIG_DIR": str(client / ".config")}
 
-            def mk(*args: str) -> str:
+            def mk(*args: str, token: str | None = None) -> str:
                 print("$ mk " + " ".join(args), flush=True)
-                done = subprocess.run([*MK, *args], cwd=client, env=env, capture_output=True, text=True)
+                done = subprocess.run([*MK, *args], cwd=client, capture_output=True, text=True,
+                                      env={**env, "MODELKEEP_TOKEN": token} if token else env)
                 if done.returncode:
                     print(done.stderr, file=sys.stderr)
                     raise SystemExit(f"demo step failed: mk {' '.join(args)}")
@@ -89,9 +90,37 @@ def team_demo(work: Path, write_more: Callable[[Path], None]) -> None:
                 print(loaded.stderr, file=sys.stderr)
                 raise SystemExit("demo step failed: mk.load_model through the server")
             print(loaded.stdout.rstrip())
+            mk("reproduce", "fraud-nightly@latest", "--to", "repro", "--verify")
+            serve_through(admin, mk, client, env)
     if (client / ".modelkeep").exists():
         raise SystemExit("the client folder got a local repository: something bypassed the server")
     print(f"the client folder holds no repository: every step above went through {url}")
+
+
+def serve_through(admin: Callable[..., str], mk: Callable[..., str], client: Path, env: dict[str, str]) -> None:
+    """Promotion and a gateway, through the server: adam approves carol's request; a deployer
+    ("edge") deploys the approved version and runs `mk serve` with only its token."""
+    import httpx
+
+    tokens = {}
+    for user, role in (("adam", "approver"), ("edge", "deployer")):
+        admin("user", "add", user, "--role", role)
+        tokens[user] = json.loads(admin("token", "create", user, "--json"))["token"]
+    request = json.loads(mk("promote", "fraud-nightly@latest", "--to", "production", "--justification",
+                            "nightly retrain, gates checked", "--json"))
+    mk("approve", str(request["id"]), "-m", "metrics look right", token=tokens["adam"])
+    mk("deploy", "create", "fraud-live", "--model", "fraud-nightly@production", token=tokens["edge"])
+    gateway_env = {**env, "MODELKEEP_TOKEN": tokens["edge"]}
+    with background(["serve", "fraud-live", "--trust", "sklearn.tree._tree.Tree"], "/v2/health/ready", cwd=client,
+                    env=gateway_env) as url:
+        rows = [[0.1, -0.2, 0.3, 0.0, 1.2, -0.7]]
+        answer = httpx.post(f"{url}/predict", json={"inputs": rows}, timeout=10,
+                            headers={"Authorization": f"Bearer {tokens['edge']}"})
+        if answer.status_code != 200:
+            raise SystemExit(f"demo step failed: the gateway through the server answered {answer.status_code}: {answer.text}")
+        print(f"mk serve fraud-live (MODELKEEP_URL, edge's token; no database, no store): {answer.json()['predictions']} "
+              f"from {answer.headers['x-modelkeep-version']}")
+    mk("deploy", "status", "fraud-live")
 
 
 LOAD = """

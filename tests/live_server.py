@@ -1,5 +1,6 @@
 """A real ``mk server`` on loopback with users of every role (module-scoped fixture ``server``):
-``{"url": ..., "admin": TOKEN, "vera": viewer, "carl": contributor, "ada": approver, "dep": deployer}``."""
+``{"url": ..., "admin": TOKEN, "vera": viewer, "carl": contributor, "ada": approver, "dep": deployer}``;
+the server's configuration names a remote ``backup`` (a folder)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     for name in ("MODELKEEP_HOME", "MODELKEEP_URL", "MODELKEEP_TOKEN"):
         env.pop(name, None)
     subprocess.run([*MK, "init"], cwd=root, env=env, check=True, capture_output=True)
+    subprocess.run([*MK, "config", "set", "remote.backup", str(root / "backup")], cwd=root, env=env, check=True,
+                   capture_output=True)  # a remote of the server's own, for push/pull through it
     port = free_port()
     log = (root / "server.log").open("wb")  # a file, not a pipe: nobody reads a pipe, and a full one blocks the server
     proc = subprocess.Popen([*MK, "server", "--port", str(port), "--bootstrap-token-file", "admin.token", "--grace", "5"],

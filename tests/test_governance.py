@@ -34,6 +34,7 @@ def team(workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
                                         "required_tags": ["evaluated"]})
     workspace.access.create_user("admin", role="admin")
     admin = as_user(workspace, "admin", monkeypatch)
+    admin.access.create_user(workspace.access.actor, role="viewer")  # the fixture's own user reads, as a viewer
     for name, role in (("vera", "viewer"), ("carl", "contributor"), ("ada", "approver"), ("abe", "approver")):
         admin.access.create_user(name, role=role)
     opened: dict[str, Workspace] = {}

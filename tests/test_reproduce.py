@@ -37,9 +37,9 @@ def _run(cwd: Path, *args: str, env: dict[str, str], code: int = 0) -> subproces
     return done
 
 
-def test_reproduce_verify_matches_and_detects_differences(tmp_path: Path) -> None:
-    env = {**os.environ, "MODELKEEP_USER": "t"}
-    env.pop("MODELKEEP_HOME", None)
+def trained_project(tmp_path: Path, env: dict[str, str], *, local: bool = True) -> Path:
+    """A git project whose seeded train.py (with an uncommitted edit) ran once under ``mk run`` on
+    dataset points@1: in a repository of its own (``local``), or wherever ``env`` points."""
     project = tmp_path / "project"
     project.mkdir()
     git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
@@ -51,12 +51,20 @@ def test_reproduce_verify_matches_and_detects_differences(tmp_path: Path) -> Non
     _run(project, *git, "commit", "-q", "-m", "training code", env=env)
     # An uncommitted edit: reproduce must apply it on top of the commit.
     (project / "train.py").write_text((project / "train.py").read_text() + "# tuned locally\n")
-    _run(project, *MK, "init", env=env)
+    if local:
+        _run(project, *MK, "init", env=env)
     (project / "data").mkdir()
     rows = "".join(f"{i / 10},{(i * 7) % 11 / 10},{int(i % 3 == 0)}\n" for i in range(300))
     (project / "data" / "points.csv").write_text("a,b,label\n" + rows)
     _run(project, *MK, "data", "add", "data", "--name", "points", env=env)
     _run(project, *MK, "run", "--", sys.executable, "train.py", env=env)
+    return project
+
+
+def test_reproduce_verify_matches_and_detects_differences(tmp_path: Path) -> None:
+    env = {**os.environ, "MODELKEEP_USER": "t"}
+    env.pop("MODELKEEP_HOME", None)
+    project = trained_project(tmp_path, env)
 
     done = _run(project, *MK, "reproduce", "clf@latest", "--to", str(tmp_path / "repro"), "--verify", "--json", env=env)
     result = json.loads(done.stdout)

@@ -237,9 +237,9 @@ def test_artifacts_stream_both_ways_and_reads_are_audited(server: dict[str, str]
     assert dest.read_bytes() == payload
     with pytest.raises(mk.NotFound, match="upload it first"):
         carl.register("streamed", artifact={"kind": "file", "digest": "0" * 64})
-    from modelkeep.client.governance import RemoteGovernance
+    from modelkeep.client.governance import RemoteAudit
 
-    audit = RemoteGovernance(carl.transport).audit(action="artifact.read")
+    audit = RemoteAudit(carl.transport).log(action="artifact.read")
     reads = [e for e in audit if e["target"] == f"model:{version.ref}"]
     assert reads and reads[0]["actor"] == "carl"
     carl.close()

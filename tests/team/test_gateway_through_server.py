@@ -98,7 +98,7 @@ def test_a_gateway_serves_and_rolls_back_through_the_server(deployed: dict[str, 
     assert last["validation"]["ok"] and last["validation"]["smoke"]["requests"] == 10
     status = admin.deployments.deployment_status("clf")
     assert [g["gateway"] for g in status["gateways"]] == ["edge-1"]  # its report, stored by the server
-    audited = {(e["action"], e["actor"]) for e in admin.governance.audit(limit=500)}
+    audited = {(e["action"], e["actor"]) for e in admin.audit.log(limit=500)}
     assert {("deployment.alert", "gw"), ("deployment.rollback", "gw"), ("deployment.validate", "gw")} <= audited
     admin.close()
     connection.close()

@@ -145,19 +145,19 @@ def test_cli_through_the_server_downloads_and_shows_runs(remote: Path, monkeypat
     assert json.loads(out)["user"] == "carl" and "server" in json.loads(out)["where"]
 
 
-# Every command a user might run with MODELKEEP_URL set: it works through the server (an answer from
-# it, here "not found" for names that do not exist), or says it does not work there yet; none opens
-# (or writes to) a local repository.
+# Every command a user might run with MODELKEEP_URL set works through the server (an answer from it:
+# here "not found" for names that do not exist, or "may not" for what a contributor may not do); none
+# opens (or writes to) a local repository.
 THROUGH_SERVER = [
     ["model", "list"], ["model", "show", "team-none@latest"], ["model", "search", "name = 'x'"],
     ["runs", "list"], ["runs", "show", "999"], ["env", "show", "run:999"], ["lineage", "team-none@1"], ["whoami"],
     ["audit", "log"], ["deploy", "list"], ["data", "log", "team-none"], ["data", "ls", "team-none@1"],
     ["data", "checkout", "team-none@1", "--to", "out"], ["data", "status", "team-none"],
-    ["protect", "m", "production"], ["user", "add", "u"], ["webhook", "deliveries"],  # carl is no admin: refused there
-]
-NOT_YET = [
-    ["push"], ["pull"], ["verify"], ["reproduce", "m@1", "--to", "r"],
-    ["export", "cyclonedx", "m@1"], ["audit", "holder", "m", "production", "--at", "2026-01-01"],
+    ["reproduce", "m@1", "--to", "r"], ["export", "cyclonedx", "m@1"], ["export", "openlineage", "m@1"],
+    ["audit", "holder", "m", "production", "--at", "2026-01-01"], ["audit", "verify"], ["deploy", "status", "d"],
+    # carl is no admin: refused there
+    ["protect", "m", "production"], ["user", "add", "u"], ["webhook", "deliveries"], ["webhook", "dispatch"],
+    ["push"], ["pull"], ["verify"], ["audit", "checkpoint"],
 ]
 
 
@@ -169,9 +169,6 @@ def test_no_command_opens_a_local_repository(remote: Path, monkeypatch: pytest.M
         code, _out, err = mk_cli(monkeypatch, capsys, *args)
         assert code == 0 or (code == 1 and ("not" in err or "no model" in err)) or (code == 4 and "may not admin" in err), \
             (args, code, err)
-    for args in NOT_YET:
-        code, _out, err = mk_cli(monkeypatch, capsys, *args)
-        assert code == 1 and "does not work through a server yet" in err, (args, code, err)
     assert not (remote / ".modelkeep").exists()
 
 
@@ -290,3 +287,28 @@ def test_an_admin_manages_the_team_through_the_server(server: dict[str, str], mo
     assert mk_cli(monkeypatch, capsys, "token", "revoke", str(spare["id"]))[0] == 0
     monkeypatch.setenv("MODELKEEP_TOKEN", spare["token"])
     assert mk_cli(monkeypatch, capsys, "whoami")[0] == 4
+
+
+def test_an_admin_verifies_and_backs_up_the_servers_store_from_a_client(
+        server: dict[str, str], remote: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    _no_local_repository(monkeypatch)
+    (remote / "model.bin").write_bytes(os.urandom(50_000))
+    code, out, err = mk_cli(monkeypatch, capsys, "model", "register", "team-backup", "model.bin", "--json")
+    assert code == 0, err
+    monkeypatch.setenv("MODELKEEP_TOKEN", server["admin"])
+    code, out, err = mk_cli(monkeypatch, capsys, "verify", "--json")
+    assert code == 0 and json.loads(out)["ok"] and json.loads(out)["checked"] > 0, err
+    code, out, err = mk_cli(monkeypatch, capsys, "push", "backup", "--json")
+    assert code == 0, err
+    pushed = json.loads(out)
+    assert pushed["remote"] == "backup" and pushed["objects"] > 0
+    code, out, err = mk_cli(monkeypatch, capsys, "pull", "backup", "--json")
+    assert code == 0 and json.loads(out)["objects"] == 0, err  # the server lacks nothing
+    code, out, err = mk_cli(monkeypatch, capsys, "push", str(remote / "elsewhere"))
+    assert code == 1 and "the server decides where it writes" in err and not (remote / "elsewhere").exists()
+    code, out, err = mk_cli(monkeypatch, capsys, "audit", "log", "--user", "carl", "--json")
+    assert code == 0 and "model.register" in {row["action"] for row in json.loads(out)}, err
+    code, out, err = mk_cli(monkeypatch, capsys, "audit", "holder", "team-backup", "production", "--json")
+    assert code == 0 and json.loads(out)["version"] is None, err
+    code, out, err = mk_cli(monkeypatch, capsys, "webhook", "dispatch", "--json")
+    assert code == 0 and isinstance(json.loads(out), dict), err

@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelkeep.services.connection import LocalAdmin
+
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 RoleName = Annotated[str, Path(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")]
 
@@ -49,8 +51,33 @@ class WebhookBody(_Body):
     format: Literal["json", "slack"] = "json"
 
 
+class VerifyBody(_Body):
+    sample: float | None = Field(default=None, gt=0, le=100, description="percentage of objects to check")
+
+
+class SyncBody(_Body):
+    remote: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$",
+                               description="a remote named in the server's configuration (never a URL: "
+                                           "a client does not choose where the server writes)")
+
+
 def admin_routes(Ws: Any) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["admin"])
+
+    @router.post("/admin/verify")
+    def verify_store(ws: Ws, body: VerifyBody) -> dict[str, Any]:
+        """Read and hash the server's reachable objects; the versions any damage affects."""
+        return LocalAdmin(ws).verify(body.sample)
+
+    @router.post("/admin/{direction}")
+    def sync_store(ws: Ws, direction: Literal["push", "pull"], body: SyncBody) -> dict[str, Any]:
+        """Push the server's store to a configured remote, or pull from it (only missing objects move)."""
+        return LocalAdmin(ws).sync(direction, body.remote)
+
+    @router.post("/webhooks/dispatch")
+    def dispatch_events(ws: Ws) -> dict[str, int]:
+        """Deliver pending webhook events now (the server also does it every second)."""
+        return LocalAdmin(ws).dispatch()
 
     @router.post("/users", status_code=201)
     def create_user(ws: Ws, body: UserBody) -> dict[str, Any]:

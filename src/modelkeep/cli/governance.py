@@ -10,11 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from modelkeep.cli.output import emit_json, err_console, out_console
-from modelkeep.cli.remote import remote_governance
 
 if TYPE_CHECKING:
-    from modelkeep.services.interface import AdminService, GovernanceService
-    from modelkeep.services.workspace import Workspace
+    from modelkeep.services.interface import AdminService, AuditService, GovernanceService
 
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 user_app = typer.Typer(help="Users of a shared registry.", no_args_is_help=True)
@@ -23,17 +21,17 @@ role_app = typer.Typer(help="Roles and role bindings.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
-def _ws() -> Workspace:
-    from modelkeep.cli.remote import local_workspace
-
-    return local_workspace("this command")
-
-
 def _admin() -> AdminService:
     """Users, tokens, roles, protection and webhooks of the connection (local, or the server's)."""
     from modelkeep.cli.remote import connection
 
     return connection().admin
+
+
+def _audit() -> AuditService:
+    from modelkeep.cli.remote import connection
+
+    return connection().audit
 
 
 def _promotions() -> GovernanceService:
@@ -149,15 +147,7 @@ def audit_log(
     json_out: JsonFlag = False,
 ) -> None:
     """Audit entries, newest first, filtered by model, user, action and time."""
-    remote = remote_governance()
-    if remote is not None:
-        rows = remote.audit(model=model, user=user, action=action, since=since, limit=limit)
-    else:
-        from modelkeep.meta.search import parse_datetime
-        from modelkeep.services.governance.audit import query
-
-        rows = query(_ws().db, model=model, actor=user, action=action, since=parse_datetime(since) if since else None,
-                     limit=limit)
+    rows = _audit().log(model=model, user=user, action=action, since=since, limit=limit)
     if json_out:
         emit_json(rows)
         return
@@ -176,23 +166,17 @@ def audit_verify(
     json_out: JsonFlag = False,
 ) -> None:
     """Recompute the keyed hash chain: detects any edited, removed or reordered entry (exit 3)."""
-    remote = remote_governance()
-    if remote is not None and checkpoint is None:
-        result = remote.audit_verify()
-    elif checkpoint is not None:
-        from modelkeep.services.governance.audit_checkpoint import read_checkpoints, verify_against
-        from modelkeep.services.governance.audit_keys import load_public_key, public_key_path
+    checkpoints, pem = None, None
+    if checkpoint is not None:
+        from modelkeep.services.governance.audit_checkpoint import read_checkpoints
 
         checkpoints = read_checkpoints(checkpoint)
-        if remote is not None:
-            result = remote.audit_verify(checkpoints)
-        else:
-            ws = _ws()
-            result = verify_against(ws.db, checkpoints, load_public_key(public_key or public_key_path(ws.config)))
-    else:
-        from modelkeep.services.governance.audit import verify_chain
+        if public_key is not None:
+            from modelkeep.services.governance.audit_keys import load_public_key
 
-        result = verify_chain(_ws().db)
+            load_public_key(public_key)  # refused here, naming the file, if it is not one
+            pem = public_key.read_text()
+    result = _audit().verify(checkpoints, pem)
     if json_out:
         emit_json(result)
     else:
@@ -217,16 +201,7 @@ def audit_checkpoint(
     """Sign the audit chain's head (Ed25519) and write it outside the database, for 'mk audit verify --checkpoint'."""
     import json
 
-    remote = remote_governance()
-    if remote is not None:
-        doc = remote.audit_checkpoint()
-    else:
-        from modelkeep.services.governance.audit_checkpoint import make_checkpoint
-        from modelkeep.services.governance.audit_keys import signing_key
-
-        ws = _ws()
-        ws.access.check("admin")
-        doc = make_checkpoint(ws.db, signing_key(ws.config))
+    doc = _audit().checkpoint()
     line = json.dumps(doc, sort_keys=True) + "\n"
     if out is None:
         typer.echo(line, nl=False)
@@ -247,7 +222,7 @@ def audit_holder(
     from modelkeep.meta.search import parse_datetime
 
     when = parse_datetime(at) if at else datetime.now(UTC).replace(tzinfo=None)
-    version = _ws().promotions.holder_at(name, alias, when)
+    version = _promotions().holder_at(name, alias, when)
     if json_out:
         emit_json({"model": name, "alias": alias, "at": when.isoformat() + "Z", "version": version})
         return
@@ -333,9 +308,9 @@ def webhook_dispatch(
     """Deliver pending events (the server does this in the background)."""
     import time
 
-    hooks = _ws().webhooks
+    admin = _admin()
     while True:
-        counts = hooks.dispatch()
+        counts = admin.dispatch()
         if not loop:
             break
         time.sleep(1.0)

@@ -70,11 +70,16 @@ _DEBUG = False
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
 ) -> None:
     """modelkeep: version everything that makes an ML model what it is."""
     global _DEBUG
     _DEBUG = debug or bool(os.environ.get("MODELKEEP_DEBUG"))
+    from modelkeep.cli.remote import reset
+
+    reset()  # one command, one connection, closed when it ends (tests run many commands in one process)
+    ctx.call_on_close(reset)
 
 
 @app.command()
@@ -180,9 +185,6 @@ def _keep_large_buffers_in_heap() -> None:
 def run() -> None:
     """Console-script entry point: run the app, turning errors into messages and exit codes."""
     _keep_large_buffers_in_heap()
-    from modelkeep.cli.remote import reset
-
-    reset()  # one command, one connection (tests run many commands in one process)
     try:
         app()
     except ModelKeepError as exc:

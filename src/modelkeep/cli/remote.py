@@ -1,13 +1,11 @@
 """The one place the CLI learns which transport it talks to (``client.connect``): commands ask
-for the connection, or for the server-side governance and deployments when ``MODELKEEP_URL`` is set."""
+for the connection, chosen once per command."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from modelkeep.client.connect import RemoteConnection
-    from modelkeep.client.governance import RemoteGovernance
     from modelkeep.services.interface import Connection
     from modelkeep.services.workspace import Workspace
 
@@ -36,18 +34,6 @@ def server_url() -> str | None:
     from modelkeep.client.connect import server_url as configured
 
     return configured()
-
-
-def _remote() -> RemoteConnection | None:
-    from modelkeep.client.connect import RemoteConnection
-
-    remote = connection() if server_url() else None
-    return remote if isinstance(remote, RemoteConnection) else None
-
-
-def remote_governance() -> RemoteGovernance | None:
-    remote = _remote()
-    return remote.governance if remote is not None else None
 
 
 def require_local(what: str) -> None:

@@ -219,10 +219,10 @@ def reproduce(
     json_out: JsonFlag = False,
 ) -> None:
     """Rebuild what made a version: code commit (+ diff), exact data, requirements lock, command."""
-    from modelkeep.cli.remote import local_workspace
+    from modelkeep.cli.remote import connection
     from modelkeep.services.runs.reproduce import reproduce as do_reproduce
 
-    result = do_reproduce(local_workspace("mk reproduce"), ref, to, check=verify, tolerance=tolerance)
+    result = do_reproduce(connection(), ref, to, check=verify, tolerance=tolerance)
     if json_out:
         emit_json(result)
     else:
@@ -257,11 +257,11 @@ def export(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION of a model version.")],
 ) -> None:
     """Export a model version's lineage: OpenLineage run events or a CycloneDX 1.6 ML-BOM (JSON)."""
-    from modelkeep.cli.remote import local_workspace
+    from modelkeep.cli.remote import connection
     from modelkeep.errors import InvalidInput
     from modelkeep.services.runs import standards
 
-    workspace = local_workspace("mk export")
+    workspace = connection()
     try:
         if fmt == "openlineage":
             emit_json(standards.openlineage_events(workspace, ref))

@@ -1,8 +1,13 @@
-"""``mk push``, ``mk pull`` and ``mk verify``: the store as a whole."""
+"""``mk push``, ``mk pull`` and ``mk verify``: the store as a whole.
+
+Through a server (``MODELKEEP_URL``) they act on the server's store: it verifies itself, or
+pushes to / pulls from a remote named in its own configuration (an admin's command). Locally,
+push and pull read the registry's roots without SQLAlchemy where they can, which is why they
+do not open a connection there."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -19,19 +24,31 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.
 
 def _roots_and_store() -> tuple[RepoConfig, list[Root], Repository]:
     """(config, registry roots, local repository), without SQLAlchemy on a SQLite registry."""
-    from modelkeep.cli.remote import local_workspace, require_local
+    from modelkeep.cli.remote import local_workspace
     from modelkeep.config import find_root, load_config
     from modelkeep.services.data.roots import fast_roots, registry_roots
     from modelkeep.store.backends import open_backend
     from modelkeep.store.repository import Repository
 
-    require_local("mk push/pull")
     config = load_config(find_root())
     roots = fast_roots(config.db_url)
     if roots is None:
-        workspace = local_workspace("mk push/pull")
+        workspace = local_workspace("mk push/pull")  # (never reached through a server: see _sync)
         return workspace.config, registry_roots(workspace.db), workspace.repo
     return config, roots, Repository.open(open_backend(config.store_url), create=True)
+
+
+def _sync(direction: Literal["push", "pull"], remote: str | None) -> dict[str, Any]:
+    from modelkeep.cli.remote import connection, server_url
+
+    if server_url():
+        err_console().print(f"{direction}: the server's store, on the server ...", markup=False)
+        return connection().admin.sync(direction, remote)
+    from modelkeep.services.data import sync
+
+    config, roots, repo = _roots_and_store()
+    with byte_progress(direction) as progress:
+        return (sync.push if direction == "push" else sync.pull)(config, roots, repo, remote, progress.advance)
 
 
 def push(
@@ -39,11 +56,7 @@ def push(
     json_out: JsonFlag = False,
 ) -> None:
     """Copy the objects of every dataset and model version to a remote store (only missing ones)."""
-    from modelkeep.services.data.sync import push as do_push
-
-    config, roots, repo = _roots_and_store()
-    with byte_progress("push") as progress:
-        result = do_push(config, roots, repo, remote, progress.advance)
+    result = _sync("push", remote)
     if json_out:
         emit_json(result)
         return
@@ -57,11 +70,7 @@ def pull(
     json_out: JsonFlag = False,
 ) -> None:
     """Fetch the objects this registry references from a remote store (verified on arrival)."""
-    from modelkeep.services.data.sync import pull as do_pull
-
-    config, roots, repo = _roots_and_store()
-    with byte_progress("pull") as progress:
-        result = do_pull(config, roots, repo, remote, progress.advance)
+    result = _sync("pull", remote)
     if json_out:
         emit_json(result)
         return
@@ -77,12 +86,10 @@ def verify(
     json_out: JsonFlag = False,
 ) -> None:
     """Read and hash every reachable object; name the versions any damage affects (exit 3)."""
-    from modelkeep.cli.remote import local_workspace
-    from modelkeep.services.data.integrity import verify as do_verify
+    from modelkeep.cli.remote import connection
 
-    ws = local_workspace("mk verify")
     with byte_progress("verify") as progress:
-        result = do_verify(ws.db, ws.repo, sample=sample, progress=progress.advance)
+        result = connection().admin.verify(sample, progress.advance)
     if json_out:
         emit_json(result)
     elif result["ok"]:

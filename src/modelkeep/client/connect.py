@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelkeep.client.datasets import RemoteDatasets
 from modelkeep.client.gateway import RemoteGateway
-from modelkeep.client.governance import RemoteAdmin, RemoteDeployments, RemoteGovernance
+from modelkeep.client.governance import RemoteAdmin, RemoteAudit, RemoteDeployments, RemoteGovernance
 from modelkeep.client.http import Transport
 from modelkeep.client.registry import RemoteRegistry
 from modelkeep.client.runs import RemoteRuns
@@ -45,6 +45,7 @@ class RemoteConnection:
         self.governance = RemoteGovernance(self.transport)
         self.deployments = RemoteDeployments(self.transport)
         self.admin = RemoteAdmin(self.transport)
+        self.audit = RemoteAudit(self.transport)
         self.model_cache: Path = user_cache_dir() / "models"
         self.datasets = RemoteDatasets(self.transport, lambda: self.registry.store.repo, user_cache_dir())
         self.runs = RemoteRuns(self.transport, self.registry, lambda: self.registry.store, self.datasets)

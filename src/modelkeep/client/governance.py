@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal
 
 from modelkeep.client.http import Transport
+from modelkeep.errors import InvalidInput
+
+LONG_S = 3600.0  # verify and sync read or move the whole store on the server: no 60 s read timeout
 
 
 class RemoteGovernance:
@@ -30,16 +36,31 @@ class RemoteGovernance:
     def rollback(self, name: str, alias: str) -> dict[str, Any]:
         return dict(self.transport.call("POST", f"/api/v1/models/{name}/aliases/{alias}/rollback"))
 
-    def audit(self, **filters: Any) -> list[dict[str, Any]]:
-        params = {k: v for k, v in filters.items() if v is not None}
-        return list(self.transport.call("GET", "/api/v1/audit", params=params))
+    def holder_at(self, name: str, alias: str, when: datetime) -> str | None:
+        doc = self.transport.call("GET", f"/api/v1/models/{name}/aliases/{alias}/holder",
+                                  params={"at": when.isoformat() + "Z"})
+        return None if doc["version"] is None else str(doc["version"])
 
-    def audit_verify(self, checkpoints: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+
+
+class RemoteAudit:
+    """The remote side of the audit log (``services.connection.LocalAudit``)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def log(self, *, model: str | None = None, user: str | None = None, action: str | None = None,
+            since: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        filters = {"model": model, "user": user, "action": action, "since": since, "limit": limit}
+        return list(self.transport.call("GET", "/api/v1/audit", params={k: v for k, v in filters.items() if v is not None}))
+
+    def verify(self, checkpoints: list[dict[str, Any]] | None = None, public_key: str | None = None) -> dict[str, Any]:
         if checkpoints is not None:
-            return dict(self.transport.call("POST", "/api/v1/audit/verify", json={"checkpoints": checkpoints}))
+            body = {"checkpoints": checkpoints, "public_key": public_key}
+            return dict(self.transport.call("POST", "/api/v1/audit/verify", json=body))
         return dict(self.transport.call("GET", "/api/v1/audit/verify"))
 
-    def audit_checkpoint(self) -> dict[str, Any]:
+    def checkpoint(self) -> dict[str, Any]:
         return dict(self.transport.call("POST", "/api/v1/audit/checkpoints"))
 
 
@@ -105,6 +126,22 @@ class RemoteAdmin:
     def deliveries(self, webhook_id: int | None = None) -> list[dict[str, Any]]:
         params = {"webhook": webhook_id} if webhook_id is not None else {}
         return list(self.transport.call("GET", "/api/v1/webhooks/deliveries", params=params))
+
+    def verify(self, sample: float | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """The server reads its own store (``progress`` is unused: nothing moves to this process)."""
+        return dict(self.transport.call("POST", "/api/v1/admin/verify", json={"sample": sample}, timeout=LONG_S))
+
+    def sync(self, direction: Literal["push", "pull"], remote: str | None = None,
+             progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """The server pushes its store to (or pulls it from) a remote named in *its* configuration."""
+        if remote is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,62}", remote):
+            raise InvalidInput(f"through a server, {direction} takes the name of a remote in the server's "
+                               f"configuration (e.g. origin), not {remote!r}: the server decides where it writes",
+                               hint="an admin sets one on the server: mk config set remote.NAME URL")
+        return dict(self.transport.call("POST", f"/api/v1/admin/{direction}", json={"remote": remote}, timeout=LONG_S))
+
+    def dispatch(self) -> dict[str, int]:
+        return dict(self.transport.call("POST", "/api/v1/webhooks/dispatch"))
 
     def replay(self, delivery_id: int) -> None:
         self.transport.call("POST", f"/api/v1/webhooks/deliveries/{int(delivery_id)}/replay")

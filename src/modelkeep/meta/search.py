@@ -30,7 +30,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select
@@ -120,7 +120,7 @@ def parse_datetime(text: str) -> datetime:
             "or 2026-11-01T12:00:00"
         ) from None
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(tz=None).replace(tzinfo=None)
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)  # the database keeps naive UTC
     return parsed
 
 

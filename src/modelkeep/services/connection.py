@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from modelkeep.errors import PermissionDenied, Unauthenticated
 from modelkeep.services.deploy.deployments import Deployments
@@ -62,6 +62,59 @@ class LocalAdmin:
     def replay(self, delivery_id: int) -> None:
         self.workspace.access.check("admin")
         self.workspace.webhooks.replay(delivery_id)
+
+    def verify(self, sample: float | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        from modelkeep.services.data.integrity import verify
+
+        self.workspace.access.check("admin")
+        return verify(self.workspace.db, self.workspace.repo, sample=sample, progress=progress)
+
+    def sync(self, direction: Literal["push", "pull"], remote: str | None = None,
+             progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        from modelkeep.services.data import sync
+        from modelkeep.services.data.roots import registry_roots
+
+        ws = self.workspace
+        ws.access.check("admin")
+        move = sync.push if direction == "push" else sync.pull
+        return move(ws.config, registry_roots(ws.db), ws.repo, remote, progress)
+
+    def dispatch(self) -> dict[str, int]:
+        self.workspace.access.check("admin")
+        return dict(self.workspace.webhooks.dispatch())
+
+
+class LocalAudit:
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+
+    def log(self, *, model: str | None = None, user: str | None = None, action: str | None = None,
+            since: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        from modelkeep.meta.search import parse_datetime
+        from modelkeep.services.governance.audit import query
+
+        self.workspace.access.check("audit.read")
+        return query(self.workspace.db, model=model, actor=user, action=action,
+                     since=parse_datetime(since) if since else None, limit=limit)
+
+    def verify(self, checkpoints: list[dict[str, Any]] | None = None, public_key: str | None = None) -> dict[str, Any]:
+        from modelkeep.services.governance.audit import verify_chain
+        from modelkeep.services.governance.audit_checkpoint import verify_against
+        from modelkeep.services.governance.audit_keys import load_public_key, parse_public_key, public_key_path
+
+        ws = self.workspace
+        ws.access.check("audit.read")
+        if checkpoints is None:
+            return verify_chain(ws.db)
+        key = parse_public_key(public_key.encode()) if public_key else load_public_key(public_key_path(ws.config))
+        return verify_against(ws.db, checkpoints, key)
+
+    def checkpoint(self) -> dict[str, Any]:
+        from modelkeep.services.governance.audit_checkpoint import make_checkpoint
+        from modelkeep.services.governance.audit_keys import signing_key
+
+        self.workspace.access.check("admin")
+        return make_checkpoint(self.workspace.db, signing_key(self.workspace.config))
 
 
 class LocalDeployments:
@@ -141,6 +194,7 @@ class LocalConnection:
         self.governance = workspace.promotions
         self.admin = LocalAdmin(workspace)
         self.deployments = LocalDeployments(workspace)
+        self.audit = LocalAudit(workspace)
         self.model_cache: Path = workspace.config.cache_dir / "models"
 
     @property

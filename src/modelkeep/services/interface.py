@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -248,6 +249,20 @@ class AdminService(Protocol):
 
     def replay(self, delivery_id: int) -> None: ...
 
+    def verify(self, sample: float | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Read and hash the store's reachable objects (``sample``: a percentage); names the versions
+        any damage affects. ``progress`` hears bytes where the reading happens in this process."""
+        ...
+
+    def sync(self, direction: Literal["push", "pull"], remote: str | None = None,
+             progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Push the store's referenced objects to a configured remote, or pull them from it."""
+        ...
+
+    def dispatch(self) -> dict[str, int]:
+        """Deliver pending webhook events now (a server also does it every second by itself)."""
+        ...
+
 
 class GovernanceService(Protocol):
     """Promotion requests, reviews and rollbacks (``services.governance.promotion.Promotions``,
@@ -262,6 +277,29 @@ class GovernanceService(Protocol):
     def withdraw(self, request_id: int) -> dict[str, Any]: ...
 
     def rollback(self, name: str, alias: str) -> dict[str, Any]: ...
+
+    def holder_at(self, name: str, alias: str, when: datetime) -> str | None:
+        """The version ``alias`` pointed at, at ``when`` (naive UTC), or None."""
+        ...
+
+
+class AuditService(Protocol):
+    """The tamper-evident audit log (``services.connection.LocalAudit``, ``client.governance.RemoteAudit``)."""
+
+    def log(self, *, model: str | None = None, user: str | None = None, action: str | None = None,
+            since: str | None = None, limit: int = 200) -> builtins.list[dict[str, Any]]:
+        """Entries, newest first; ``since`` an ISO date or date-time (UTC)."""
+        ...
+
+    def verify(self, checkpoints: builtins.list[dict[str, Any]] | None = None,
+               public_key: str | None = None) -> dict[str, Any]:
+        """The keyed hash chain recomputed, and each signed checkpoint checked against
+        ``public_key`` (PEM; default the registry's own): detects truncation and a recomputed chain."""
+        ...
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Sign the chain's head now (admin); keep what comes back outside the database."""
+        ...
 
 
 class DeploymentsService(Protocol):
@@ -359,6 +397,9 @@ class Connection(Protocol):
 
     @property
     def deployments(self) -> DeploymentsService: ...
+
+    @property
+    def audit(self) -> AuditService: ...
 
     @property
     def store(self) -> ArtifactStore:

@@ -66,13 +66,9 @@ class Workspace:
 
     def as_user(self, name: str, source: str = "local") -> Workspace:
         """The same database and store, acting as ``name`` (the server: one per request)."""
-        registry = Registry(self.db, self.store, name)
-        registry.source = source
-        datasets = Datasets(self.db, self.repo, name, self.datasets.cache, self.config.root)
-        registry.resolve_dataset = datasets.canonical_ref
         access = self._access.for_actor(name)
-        registry.authorize = lambda permission, model: access.check(permission, model=model)
-        datasets.authorize = lambda permission, dataset: access.check(permission)
+        datasets = Datasets(self.db, self.repo, access, self.datasets.cache, self.config.root)
+        registry = Registry(self.db, self.store, access, resolve_dataset=datasets.canonical_ref, source=source)
         return Workspace(self.config, self.db, self.repo, self.store, registry, datasets, access)
 
     def stat_cache(self) -> StatCache:
@@ -96,12 +92,9 @@ def _assemble(config: RepoConfig, *, migrate: bool, create_store: bool) -> Works
         repo.set_compression(None if compression in ("off", "none", "0") else _level(compression))
     cache = StatCache(config.cache_dir / "stat.json")
     store = ArtifactStore(repo, cache)
-    registry = Registry(db, store, config.user)
-    datasets = Datasets(db, repo, config.user, cache, config.root)
-    registry.resolve_dataset = datasets.canonical_ref
     access = Access(db, config.user)
-    registry.authorize = lambda permission, model: access.check(permission, model=model)
-    datasets.authorize = lambda permission, name: access.check(permission)
+    datasets = Datasets(db, repo, access, cache, config.root)
+    registry = Registry(db, store, access, resolve_dataset=datasets.canonical_ref)
     return Workspace(config, db, repo, store, registry, datasets, access)
 
 

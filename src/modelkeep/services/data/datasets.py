@@ -40,6 +40,7 @@ from modelkeep.services.data.dataset_files import (
     stage,
 )
 from modelkeep.services.governance import audit
+from modelkeep.services.governance.access import Access
 from modelkeep.services.models.inputs import check_name
 from modelkeep.store.format import ObjectId, TreeEntry
 from modelkeep.store.ingest import Ingestor, StatCache
@@ -126,14 +127,19 @@ def split_dataset_ref(ref: str) -> tuple[str, str | None]:
 class Datasets(DatasetFiles):
     """Dataset versions in one registry database and object store."""
 
-    def __init__(self, db: Database, repo: Repository, user: str, cache: StatCache, meta_dir: Path | None = None) -> None:
+    def __init__(self, db: Database, repo: Repository, access: Access, cache: StatCache,
+                 meta_dir: Path | None = None) -> None:
+        """``access``: the principal every call acts as, checked here for reads and writes."""
         self.db = db
         self.repo = repo
-        self.user = user
+        self.access = access
+        self.user = access.actor
         self.cache = cache
         self.meta_dir = meta_dir  # the repository's .modelkeep folder: --prune never touches it or what holds it
-        # Set by the workspace: raises PermissionDenied unless the actor holds (permission, dataset).
-        self.authorize: Callable[[str, str], None] = lambda permission, name: None
+
+    def authorize(self, permission: str, name: str) -> None:
+        """PermissionDenied unless the actor holds ``permission`` (data permissions are global)."""
+        self.access.check(permission)
 
     # --- resolving ------------------------------------------------------------------------
 

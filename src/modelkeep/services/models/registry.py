@@ -44,6 +44,8 @@ from modelkeep.meta.tables import (
 from modelkeep.services.clock import utcnow
 from modelkeep.services.deploy.pins import pinned_by as deployment_pins
 from modelkeep.services.governance import audit
+from modelkeep.services.governance.access import Access
+from modelkeep.services.governance.approval import is_approved
 from modelkeep.services.models import bump as bumps
 from modelkeep.services.models.candidate import Candidate, _snapshot
 from modelkeep.services.models.inputs import (
@@ -82,15 +84,17 @@ def _within(query: Any, spec: VersionSpec) -> Any:
 class Registry:
     """Model versions in one registry database and object store."""
 
-    def __init__(self, db: Database, store: ArtifactStore, user: str) -> None:
+    def __init__(self, db: Database, store: ArtifactStore, access: Access, *,
+                 resolve_dataset: Callable[[str], str] | None = None, source: str = "local") -> None:
+        """``access``: the principal every call acts as, and its permissions (checked here, in
+        the service, for reads and writes alike); ``resolve_dataset`` checks a dataset reference
+        and returns it as NAME@N; ``source``: where requests come from (the server: the client)."""
         self.db = db
         self.store = store
-        self.user = user
-        self.source = "local"  # where requests come from (the server sets the client address)
-        # Set by the workspace: checks a dataset reference and returns it as NAME@N.
-        self.resolve_dataset: Callable[[str], str] | None = None
-        # Set by the workspace: raises PermissionDenied unless the actor holds (permission, model).
-        self.authorize: Callable[[str, str | None], None] = lambda permission, model: None
+        self.access = access
+        self.user = access.actor
+        self.source = source
+        self.resolve_dataset = resolve_dataset
         # Versions are immutable, so what the bump proposal needs of one never goes stale.
         self._snapshots: OrderedDict[int, bumps.Snapshot] = OrderedDict()
 
@@ -154,8 +158,29 @@ class Registry:
             raise NotFound(f"no version of {model.name} matches {spec.text!r}")
         return row
 
+    def authorize(self, permission: str, model: str | None) -> None:
+        """PermissionDenied unless the actor holds ``permission`` (on ``model``)."""
+        self.access.check(permission, model=model)
+
+    def readable(self, view: VersionView) -> VersionView:
+        """``view`` if the actor may read it: readers any version, deployment systems
+        (``model.read_approved``) only versions that passed a promotion or hold a protected alias."""
+        access = self.access
+        if access.allowed(access.actor, "model.read", model=view.name):
+            return view
+        if not access.allowed(access.actor, "model.read_approved", model=view.name):
+            access.check("model.read", model=view.name)  # says what a reader lacks, not the deployment-only permission
+        if not is_approved(self.db, view):
+            raise PermissionDenied(f"{view.ref} is not an approved version; {access.actor} may read and deploy "
+                                   "approved versions only", hint=f"mk promote {view.ref} --to production ...")
+        return view
+
     def get(self, ref: str) -> VersionView:
-        """Resolve ``NAME@SPEC`` (version, spec, ``latest`` or alias) to one version."""
+        """Resolve ``NAME@SPEC`` (version, spec, ``latest`` or alias) to one version the actor may read."""
+        return self.readable(self.resolve(ref))
+
+    def resolve(self, ref: str) -> VersionView:
+        """``get`` without the read check: for the services' own use (a write checks its own permission)."""
         name, spec_text = split_ref(ref)
         spec = VersionSpec.parse(spec_text)
         with self.db.reader() as session:
@@ -180,6 +205,7 @@ class Registry:
             return load_views(session, [(row, str(name))])[0]
 
     def list_models(self) -> list[ModelSummary]:
+        self.authorize("model.read", None)
         with self.db.reader() as session:
             counts = dict(
                 session.execute(
@@ -232,6 +258,7 @@ class Registry:
 
     def list_versions(self, name: str) -> list[VersionView]:
         check_name(name)
+        self.authorize("model.read", name)
         with self.db.reader() as session:
             model = self._model(session, name)
             rows = session.scalars(

@@ -7,6 +7,10 @@ recorded environment; ``command.json`` and ``reproduce.sh`` — the command, its
 and the numerics environment variables. With ``verify`` the command runs again as a new run of
 this registry, and the version it produces is compared with the original: artifact digest,
 metrics within a tolerance, and the environment diff that may explain any difference.
+
+It works on a :class:`~modelkeep.services.interface.Connection`, so it runs the same against a
+local repository and through a server (the data and the recorded diff come through the store,
+the re-run registers through the server).
 """
 
 from __future__ import annotations
@@ -21,16 +25,16 @@ from typing import Any
 
 from modelkeep.capture.environment import diff as env_diff
 from modelkeep.errors import Conflict, InvalidInput, NotFound
+from modelkeep.services.interface import Connection
 from modelkeep.services.models.views import VersionView
-from modelkeep.services.runs.runs import RUN_ENV
-from modelkeep.services.workspace import Workspace
+from modelkeep.services.runs.run_handle import RUN_ENV
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=120)
 
 
-def _materialize_code(ws: Workspace, code: dict[str, Any], dest: Path) -> dict[str, Any]:
+def _materialize_code(ws: Connection, code: dict[str, Any], dest: Path) -> dict[str, Any]:
     if not code.get("commit"):
         return {"status": "not recorded"}
     root = Path(code["root"])
@@ -55,7 +59,7 @@ def _materialize_code(ws: Workspace, code: dict[str, Any], dest: Path) -> dict[s
     return info
 
 
-def plan(ws: Workspace, ref: str, dest: Path) -> tuple[VersionView, dict[str, Any]]:
+def plan(ws: Connection, ref: str, dest: Path) -> tuple[VersionView, dict[str, Any]]:
     version = ws.registry.get(ref)
     dest = dest.resolve()  # git runs in the recorded repository: relative paths would land there
     if dest.exists() and any(dest.iterdir()):
@@ -91,7 +95,7 @@ def _close(a: float, b: float, tolerance: float) -> bool:
     return math.isclose(a, b, rel_tol=tolerance, abs_tol=tolerance)
 
 
-def verify(ws: Workspace, version: VersionView, result: dict[str, Any], tolerance: float) -> dict[str, Any]:
+def verify(ws: Connection, version: VersionView, result: dict[str, Any], tolerance: float) -> dict[str, Any]:
     command = result["command"]
     if not command:
         raise InvalidInput(f"{version.ref} has no recorded command to re-run (it was not made inside 'mk run')")
@@ -100,8 +104,8 @@ def verify(ws: Workspace, version: VersionView, result: dict[str, Any], toleranc
     env = {
         **os.environ,
         **(version.environment or {}).get("env_vars", {}),
+        **ws.child_env,
         RUN_ENV: str(rerun.id),
-        "MODELKEEP_HOME": str(ws.config.root),
         "MODELKEEP_REPRODUCES": version.ref,
     }
     Path(result["cwd"]).mkdir(parents=True, exist_ok=True)  # e.g. an ignored work folder the commit lacks
@@ -132,7 +136,7 @@ def verify(ws: Workspace, version: VersionView, result: dict[str, Any], toleranc
     return report
 
 
-def reproduce(ws: Workspace, ref: str, dest: Path, *, check: bool = False, tolerance: float = 1e-6) -> dict[str, Any]:
+def reproduce(ws: Connection, ref: str, dest: Path, *, check: bool = False, tolerance: float = 1e-6) -> dict[str, Any]:
     version, result = plan(ws, ref, dest)
     if check:
         result["verify"] = verify(ws, version, result, tolerance)

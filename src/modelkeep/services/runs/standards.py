@@ -19,8 +19,8 @@ from typing import Any
 
 from modelkeep.about import __version__
 from modelkeep.errors import InvalidInput
+from modelkeep.services.interface import Connection
 from modelkeep.services.models.views import VersionView
-from modelkeep.services.workspace import Workspace
 
 PRODUCER = f"https://github.com/modelkeep/modelkeep/tree/v{__version__}"
 NAMESPACE = "modelkeep"
@@ -31,7 +31,7 @@ def _run_uuid(version: VersionView) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"modelkeep:model:{version.ref}:{version.digest}"))
 
 
-def openlineage_events(ws: Workspace, ref: str) -> list[dict[str, Any]]:
+def openlineage_events(ws: Connection, ref: str) -> list[dict[str, Any]]:
     from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
     from openlineage.client.serde import Serde
 
@@ -72,7 +72,7 @@ def _bom_ref(prefix: str, ref: str) -> str:
     return f"{prefix}:{ref}"
 
 
-def cyclonedx_bom(ws: Workspace, ref: str) -> dict[str, Any]:
+def cyclonedx_bom(ws: Connection, ref: str) -> dict[str, Any]:
     version = ws.registry.get(ref)
     metadata = version.metadata or {}
     business = metadata.get("business", {})

@@ -107,6 +107,8 @@ def server_demo() -> None:
         print(f"adam rolls back: fraud@production {back['from']} → {back['to']}")
         carol.close()
         adam.close()
+        os.environ["MODELKEEP_USER"] = "admin"  # the registry has users now: the local CLI is checked like them
+        print("the registry has users now: local commands act as user.name (here admin) under the same checks")
         mk("audit", "log", "--model", "fraud", "--limit", "6")
         mk("audit", "verify")
 

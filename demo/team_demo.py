@@ -98,12 +98,14 @@ def team_demo(work: Path, write_more: Callable[[Path], None]) -> None:
 
 
 def serve_through(admin: Callable[..., str], mk: Callable[..., str], client: Path, env: dict[str, str]) -> None:
-    """Promotion and a gateway, through the server: adam approves carol's request; a deployer
-    ("edge") deploys the approved version and runs `mk serve` with only its token."""
+    """Promotion and a gateway, through the server: adam approves carol's request; "edge", whose
+    role may read models and run deployments and nothing else, deploys the approved version and
+    runs `mk serve` with only its token (no database, no store of its own)."""
     import httpx
 
+    admin("role", "define", "gateway", "model.read", "deployment.read", "deployment.write", "deployment.invoke")
     tokens = {}
-    for user, role in (("adam", "approver"), ("edge", "deployer")):
+    for user, role in (("adam", "approver"), ("edge", "gateway")):
         admin("user", "add", user, "--role", role)
         tokens[user] = json.loads(admin("token", "create", user, "--json"))["token"]
     request = json.loads(mk("promote", "fraud-nightly@latest", "--to", "production", "--justification",

@@ -40,8 +40,10 @@ KNOWN_KEYS = {
     "audit.signing_key": "Ed25519 key (PEM) that signs audit checkpoints (default .modelkeep/keys/audit-signing.pem)",
     "server.max_upload_bytes": "largest artifact one upload may carry (default 10 GiB)",
     "audit.checkpoint_every": "the server signs a checkpoint every N audit entries (default 1000)",
+    "quota.default": "bytes of model and run artifacts a project may hold (e.g. 50GiB; default: no limit)",
 }
 _REMOTE = re.compile(r"remote\.[a-z][a-z0-9_-]*\Z")
+_QUOTA = re.compile(r"quota\.project\.[A-Za-z0-9][A-Za-z0-9_-]{0,127}\Z")
 _KEY = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_.-]*\Z")
 
 
@@ -92,10 +94,10 @@ class RepoConfig:
 
 
 def check_key(key: str) -> str:
-    if not _KEY.match(key) or not (key in KNOWN_KEYS or _REMOTE.match(key)):
+    if not _QUOTA.match(key) and (not _KEY.match(key) or not (key in KNOWN_KEYS or _REMOTE.match(key))):
         raise InvalidInput(
-            f"unknown config key {key!r}: valid keys are {', '.join(sorted(KNOWN_KEYS))} and remote.NAME "
-            "(a named remote store)"
+            f"unknown config key {key!r}: valid keys are {', '.join(sorted(KNOWN_KEYS))}, remote.NAME "
+            "(a named remote store) and quota.project.NAME (one project's quota)"
         )
     return key
 
@@ -114,11 +116,26 @@ def user_config_path() -> Path:
     return config_dir() / CONFIG_FILE
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(text: str, key: str) -> int:
+    """``"50GiB"``, ``"500 MB"`` or a number of bytes."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise InvalidInput(f"{key} = {text!r} is not a size: give bytes or a number with a unit, e.g. 50GiB or 500MB")
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "B").lower()])
+
+
 def set_key(path: Path, key: str, value: str) -> None:
     """Set one dotted key in a TOML file, keeping everything else as written (temp file + rename)."""
     import tomlkit
 
     check_key(key)
+    if key.startswith("quota."):
+        parse_size(value, key)  # refused now, not at the first registration it would apply to
     section, _, name = key.partition(".")
     try:
         document = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()

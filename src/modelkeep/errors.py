@@ -94,11 +94,17 @@ class Unavailable(ServerError):
     http_status = 503
 
 
+class QuotaExceeded(ModelKeepError):
+    """Storing this would take a project past its quota (``quota.default`` / ``quota.project.NAME``)."""
+
+    http_status = 413
+
+
 # The kinds a server names in its error bodies and a client rebuilds (the public tree above).
 KINDS: dict[str, type[ModelKeepError]] = {
     kind.__name__: kind
     for kind in (ModelKeepError, NotFound, Conflict, InvalidInput, PermissionDenied, Unauthenticated, IntegrityError,
-                 ServerError, Unavailable)
+                 ServerError, Unavailable, QuotaExceeded)
 }
 _BY_STATUS: dict[int, type[ModelKeepError]] = {
     401: Unauthenticated, 403: PermissionDenied, 404: NotFound, 409: Conflict, 413: InvalidInput, 422: InvalidInput,
@@ -141,6 +147,7 @@ __all__ = [
     "ModelKeepError",
     "NotFound",
     "PermissionDenied",
+    "QuotaExceeded",
     "ServerError",
     "Unauthenticated",
     "Unavailable",

@@ -174,16 +174,24 @@ def download(ref: str, to: str | Path) -> Path:
 
 
 def _progress(total: int) -> Any:
-    """A byte counter on a terminal for large transfers (None when piped or small)."""
+    """Bytes, rate and ETA on a terminal for large transfers (None when piped or small)."""
     import sys
+    import time
 
     if total < (64 << 20) or not sys.stderr.isatty() or os.environ.get("MODELKEEP_QUIET"):
         return None
-    done = [0]
+    started, done, shown = time.monotonic(), [0], [0.0]
 
     def advance(n: int) -> None:
         done[0] += n
-        sys.stderr.write(f"\r{done[0] >> 20:,} / {total >> 20:,} MiB")
+        now = time.monotonic()
+        if now - shown[0] < 0.1 and done[0] < total:  # at most ten redraws a second
+            return
+        shown[0] = now
+        rate = done[0] / max(now - started, 1e-6)
+        eta = (total - done[0]) / rate if rate > 0 else 0.0
+        sys.stderr.write(f"\rloading model: {done[0] >> 20:,} / {total >> 20:,} MiB, {rate / (1 << 20):,.1f} MiB/s, "
+                         f"ETA {eta:,.0f} s ")
         if done[0] >= total:
             sys.stderr.write("\n")
         sys.stderr.flush()

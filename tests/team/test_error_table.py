@@ -15,7 +15,7 @@ from modelkeep.services.workspace import Workspace
 EXPECTED = {  # class: (exit code, HTTP status), as shared/CLI.md and DESIGN.md promise
     "ModelKeepError": (1, 400), "NotFound": (1, 404), "Conflict": (1, 409), "InvalidInput": (1, 422),
     "PermissionDenied": (4, 403), "Unauthenticated": (4, 401), "IntegrityError": (3, 500), "ServerError": (5, 500),
-    "Unavailable": (5, 503),
+    "Unavailable": (5, 503), "QuotaExceeded": (1, 413),
 }
 
 

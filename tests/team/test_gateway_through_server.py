@@ -19,6 +19,7 @@ from modelkeep.errors import PermissionDenied
 from modelkeep.examples import LinearClassifier
 from modelkeep.gateway.app import create_gateway_app
 from modelkeep.gateway.runtime import Gateway
+from modelkeep.gateway.serve import PinnedVersions
 from modelkeep.services.deploy.predictor import ModelLoader
 from tests.deploy_helpers import CLASS, TRAIN, rows, send
 from tests.live_server import free_port, wait_until_up
@@ -67,7 +68,7 @@ def test_a_gateway_serves_and_rolls_back_through_the_server(deployed: dict[str, 
     connection = connect()
     support = connection.gateway()
     assert support.dispatch is None  # the server delivers webhook events itself
-    loader = ModelLoader(connection.registry, connection.store, connection.model_cache, trusted=[CLASS])
+    loader = ModelLoader(PinnedVersions(support.control, "clf"), connection.store, connection.model_cache, trusted=[CLASS])
     gw = Gateway(support.control, loader, "clf", gateway_id="edge-1")
     gw.start(control=False)
     client = TestClient(create_gateway_app(gw, support.tokens))
@@ -106,6 +107,11 @@ def test_a_gateway_serves_and_rolls_back_through_the_server(deployed: dict[str, 
 
 
 def test_the_gateway_user_may_not_do_more_than_its_role(deployed: dict[str, str]) -> None:
+    dep = RemoteConnection(deployed["url"], deployed["dep"])  # a deployer reads the versions a deployment pins
+    assert dep.gateway().control.pinned_version("clf", deployed["candidate"]).ref == deployed["candidate"]
+    with pytest.raises(PermissionDenied, match="not an approved version"):  # and approved ones, no others
+        dep.registry.get(deployed["candidate"])
+    dep.close()
     gw = RemoteConnection(deployed["url"], deployed["gw"])
     with pytest.raises(PermissionDenied, match="gw may not alias.set:production"):
         gw.registry.set_alias(deployed["stable"], "production")
@@ -137,3 +143,14 @@ def test_mk_serve_runs_as_a_process_against_the_server(deployed: dict[str, str],
         proc.terminate()
         proc.wait(timeout=20)
     assert not (tmp_path / ".modelkeep").exists()
+
+
+def test_a_gateway_whose_token_may_not_read_model_files_stops_at_once_and_says_why(deployed: dict[str, str],
+                                                                                  tmp_path: Path) -> None:
+    env = {**os.environ, "MODELKEEP_URL": deployed["url"], "MODELKEEP_TOKEN": deployed["dep"],
+           "MODELKEEP_CACHE": str(tmp_path / "cache")}
+    env.pop("MODELKEEP_HOME", None)
+    done = subprocess.run([sys.executable, "-m", "modelkeep.cli.main", "serve", "clf", "--port", str(free_port()),
+                           "--trust", CLASS], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 4, done.stderr
+    assert "dep may not model.read" in done.stderr and "HTTP Request" not in done.stderr  # no httpx chatter

@@ -75,3 +75,14 @@ def test_uploads_refuse_dot_names_and_oversize(team: Callable[[str], Workspace],
     assert client.post("/api/v1/artifacts?filename=ok.bin", content=b"x" * 1000, headers=headers).status_code == 201
 
 
+
+
+def test_a_405_lists_every_method_the_path_takes(workspace: Workspace) -> None:
+    from modelkeep.api.app import create_app
+
+    client = TestClient(create_app(workspace, dispatch_webhooks=False))
+    answer = client.delete("/api/v1/deployments/scorer")  # POST, PATCH and GET are three routes of one path
+    assert answer.status_code == 405 and answer.json()["error"] == "ModelKeepError"
+    assert answer.headers["allow"] == "GET, HEAD, PATCH, POST"
+    answer = client.put("/api/v1/models")
+    assert answer.status_code == 405 and answer.headers["allow"] == "GET, HEAD"

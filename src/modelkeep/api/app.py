@@ -149,13 +149,16 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
                             status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = next((k for k in KINDS.values() if k.http_status == exc.status_code), ModelKeepError).__name__
         if exc.status_code in (400, 413):
             kind = InvalidInput.__name__
-        return JSONResponse(
-            {"error": kind, "message": str(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
-        )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # every method the path takes, not only those of the first route that matched it
+            methods = allowed_methods(app, request)
+            if methods:
+                headers["Allow"] = ", ".join(methods)
+        return JSONResponse({"error": kind, "message": str(exc.detail)}, status_code=exc.status_code, headers=headers)
 
     @app.middleware("http")
     async def limit_size(request: Request, call_next: Any) -> Any:
@@ -429,6 +432,21 @@ class CheckpointsBody(BaseModel):
     checkpoints: list[Checkpoint] = Field(min_length=1, max_length=1000)
     public_key: str | None = Field(default=None, max_length=2000, description="Ed25519 public key (PEM) the "
                                    "checkpoints were signed with; default this server's")
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method the OpenAPI document declares for the request's path (FastAPI answers a 405
+    with the methods of the first route that matched the path only)."""
+    import re
+
+    methods: set[str] = set()
+    for template, operations in app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, request.url.path):
+            methods |= {m.upper() for m in operations}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 def bootstrap(workspace: Workspace) -> str | None:

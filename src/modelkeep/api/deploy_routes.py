@@ -87,6 +87,13 @@ def deploy_routes(Ws: Any) -> APIRouter:
         revision, spec, status = ws.deployments.spec(name)
         return {"revision": revision, "status": status, "spec": spec.model_dump(mode="json")}
 
+    @router.get("/api/v1/deployments/{name}/pinned")
+    def pinned_version(ws: Ws, name: Name,
+                       ref: Annotated[str, Query(max_length=200, description="NAME@VERSION the deployment pins")]
+                       ) -> dict[str, Any]:
+        """A version the deployment pins, for a gateway that may read the deployment (not every version)."""
+        return ws.deployments.pinned_version(name, ref).to_dict()
+
     @router.get("/api/v1/deployments/{name}/revision")
     def deployment_revision(ws: Ws, name: Name) -> dict[str, int]:
         """The current revision (gateways poll it)."""

@@ -290,6 +290,7 @@ def serve(
     from modelkeep.gateway.serve import ServeConfig, build, export
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # through a server: not a line per request
     config = ServeConfig(
         name=name,
         trust=trust,

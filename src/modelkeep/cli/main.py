@@ -25,7 +25,7 @@ from modelkeep.cli import runs as run_commands
 from modelkeep.cli import server as server_commands
 from modelkeep.cli import storage as storage_commands
 from modelkeep.cli.output import emit_json, err_console, out_console
-from modelkeep.errors import ModelKeepError
+from modelkeep.errors import ModelKeepError, PermissionDenied
 
 app = typer.Typer(
     name="mk",
@@ -182,12 +182,39 @@ def _keep_large_buffers_in_heap() -> None:
         pass
 
 
+def _audit_refusal(exc: PermissionDenied) -> None:
+    """A refused local command is audited (outcome ``denied``), as the server audits refused
+    requests; through a server, the server already did. Never masks the refusal itself."""
+    from modelkeep.cli.remote import server_url
+
+    if server_url():
+        return
+    try:
+        from modelkeep.services.governance import audit
+        from modelkeep.services.workspace import open_workspace
+
+        workspace = open_workspace()
+        try:
+            with workspace.db.writer() as session, session.begin():
+                audit.append(session, exc.actor or workspace.config.user, "access.check",
+                             ("cli:mk " + " ".join(a for a in sys.argv[1:3] if not a.startswith("-")))[:300],
+                             outcome="denied", source="local", detail={"reason": str(exc), "permission": exc.permission})
+        finally:
+            workspace.close()
+    except Exception:  # no repository, or a database that cannot be written: the refusal stands regardless
+        import logging
+
+        logging.getLogger("modelkeep.cli").debug("could not audit a refused command", exc_info=True)
+
+
 def run() -> None:
     """Console-script entry point: run the app, turning errors into messages and exit codes."""
     _keep_large_buffers_in_heap()
     try:
         app()
     except ModelKeepError as exc:
+        if isinstance(exc, PermissionDenied):
+            _audit_refusal(exc)
         if _DEBUG:
             raise
         _fail(str(exc), exc.hint, exc.exit_code)

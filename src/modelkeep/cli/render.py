@@ -36,12 +36,30 @@ def version_table(view: VersionView) -> Table:
     if view.composite_config:
         rows.append(("combination", _kv(view.composite_config)))
     if view.metadata:
-        rows.append(("metadata", _kv(view.metadata)))
+        metadata = dict(view.metadata)
+        baseline = metadata.pop("baseline", None)
+        if metadata:
+            rows.append(("metadata", _kv(metadata)))
+        if isinstance(baseline, dict):
+            rows.append(("baseline", baseline_summary(baseline)))
     if view.description:
         rows.append(("description", view.description))
     for key, value in rows:
         table.add_row(key, Text(str(value)))
     return table
+
+
+def baseline_summary(baseline: dict[str, Any]) -> str:
+    """One line for the monitoring baseline (the whole profile is in ``--json``)."""
+    features = baseline.get("features") or {}
+    parts = [f"{baseline.get('rows', '?'):,} rows" if isinstance(baseline.get("rows"), int) else "profile",
+             f"{len(features)} features" + (f" ({', '.join(list(features)[:6])}{', ...' if len(features) > 6 else ''})"
+                                            if features else "")]
+    if baseline.get("predictions"):
+        parts.append("predictions profiled")
+    if baseline.get("sample"):
+        parts.append(f"{len(baseline['sample'])} sample rows")
+    return "; ".join(parts) + " (mk model show --json for the whole profile)"
 
 
 def versions_table(views: list[VersionView], title: str | None = None) -> Table:
@@ -71,7 +89,7 @@ def _fmt(value: Any) -> str:
 def diff_tables(doc: dict[str, Any]) -> list[Any]:
     out: list[Any] = []
     a, b = doc["a"], doc["b"]
-    bump = Table(title=f"{a} → {b}", show_header=False, box=None)
+    bump = Table(title=Text(f"{a} → {b}"), show_header=False, box=None)
     bump.add_row("bump", f"{doc['bump']['b']}")
     bump.add_row("reasons", Text("\n".join(doc["reasons"]["b"]) or "-"))
     out.append(bump)
@@ -90,7 +108,18 @@ def diff_tables(doc: dict[str, Any]) -> list[Any]:
             if section == "metrics":
                 delta = r.get("delta")
                 cells.append("-" if delta is None else f"{delta:+.6g}")
-            table.add_row(*cells)
+            table.add_row(*map(Text, cells))  # Text: a key like auc[holdout] is not Rich markup
+        out.append(table)
+    code = doc.get("code") or {}
+    if code and not code.get("same", True):
+        table = Table(title="code")
+        table.add_column("key")
+        table.add_column(a)
+        table.add_column(b)
+        left, right = code.get("a") or {}, code.get("b") or {}
+        for key in sorted(set(left) | set(right)):
+            if left.get(key) != right.get(key):
+                table.add_row(Text(key), Text(_fmt(left.get(key))), Text(_fmt(right.get(key))))
         out.append(table)
     sig = doc["signature"]
     if not sig["same"]:
@@ -100,7 +129,7 @@ def diff_tables(doc: dict[str, Any]) -> list[Any]:
         table.add_column("change")
         for side in ("inputs", "outputs"):
             for r in sig[side]:
-                table.add_row(side, r["key"], r["status"])
+                table.add_row(side, Text(str(r["key"])), r["status"])
         out.append(table)
     art = doc["artifacts"]
     if not art["same"]:
@@ -109,10 +138,10 @@ def diff_tables(doc: dict[str, Any]) -> list[Any]:
         table.add_column("change")
         table.add_column("size")
         for r in art["added"]:
-            table.add_row(r["path"], "added", f"{r['size']:,}")
+            table.add_row(Text(r["path"]), "added", f"{r['size']:,}")
         for r in art["removed"]:
-            table.add_row(r["path"], "removed", f"{r['size']:,}")
+            table.add_row(Text(r["path"]), "removed", f"{r['size']:,}")
         for r in art["changed"]:
-            table.add_row(r["path"], "changed", f"{r['size_a']:,} → {r['size_b']:,}")
+            table.add_row(Text(r["path"]), "changed", f"{r['size_a']:,} → {r['size_b']:,}")
         out.append(table)
     return out

@@ -14,6 +14,7 @@ from blake3 import blake3
 
 from modelkeep.client.http import Transport
 from modelkeep.services.deploy.spec import DeploymentSpec, parse_spec
+from modelkeep.services.models.views import VersionView
 
 CACHE_S = 2.0  # how long an allowed token is believed without asking again (the server's own cache)
 
@@ -31,6 +32,9 @@ class RemoteDeploymentControl:
 
     def revision(self, name: str) -> int:
         return int(self.transport.call("GET", self._path(name, "/revision"))["revision"])
+
+    def pinned_version(self, name: str, ref: str) -> VersionView:
+        return VersionView.from_dict(self.transport.call("GET", self._path(name, "/pinned"), params={"ref": ref}))
 
     def report(self, name: str, gateway: str, revision: int, report: dict[str, Any]) -> None:
         body = {"gateway": gateway, "revision": revision, "report": report}

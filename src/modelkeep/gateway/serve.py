@@ -19,6 +19,9 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from modelkeep.services.interface import DeploymentControl
+from modelkeep.services.models.views import VersionView
+
 ENV = "MODELKEEP_SERVE"
 
 
@@ -46,7 +49,8 @@ def build(config: ServeConfig, progress: Any = None) -> tuple[Any, Starlette]:
 
     connection = connect()
     support = connection.gateway()
-    loader = ModelLoader(connection.registry, connection.store, connection.model_cache, trusted=config.trust,
+    loader = ModelLoader(PinnedVersions(support.control, config.name), connection.store, connection.model_cache,
+                         trusted=config.trust,
                          allow_pickle=config.allow_pickle, progress=progress)
     dispatch = support.dispatch if config.webhooks else None
     gateway_id = config.gateway_id or f"{socket.gethostname()}:{os.getpid()}"
@@ -66,9 +70,21 @@ def build(config: ServeConfig, progress: Any = None) -> tuple[Any, Starlette]:
     return gateway, create_gateway_app(gateway, support.tokens, on_shutdown=stop)
 
 
+class PinnedVersions:
+    """The versions a gateway may load: those its deployment pins (``DeploymentControl.pinned_version``)."""
+
+    def __init__(self, control: DeploymentControl, deployment: str) -> None:
+        self.control = control
+        self.deployment = deployment
+
+    def get(self, ref: str) -> VersionView:
+        return self.control.pinned_version(self.deployment, ref)
+
+
 def app_from_env() -> Starlette:
     """The uvicorn factory for ``--workers``: settings from ``MODELKEEP_SERVE``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     config = ServeConfig(**json.loads(os.environ[ENV]))
     return build(config)[1]
 

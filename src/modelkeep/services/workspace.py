@@ -12,6 +12,7 @@ from modelkeep.meta.db import Database, open_database
 from modelkeep.services.data.datasets import Datasets
 from modelkeep.services.governance.access import Access
 from modelkeep.services.models.registry import Registry
+from modelkeep.services.quota import Quotas
 from modelkeep.store.artifacts import ArtifactStore
 from modelkeep.store.backends import open_backend
 from modelkeep.store.ingest import StatCache
@@ -68,7 +69,8 @@ class Workspace:
         """The same database and store, acting as ``name`` (the server: one per request)."""
         access = self._access.for_actor(name)
         datasets = Datasets(self.db, self.repo, access, self.datasets.cache, self.config.root)
-        registry = Registry(self.db, self.store, access, resolve_dataset=datasets.canonical_ref, source=source)
+        registry = Registry(self.db, self.store, access, resolve_dataset=datasets.canonical_ref, source=source,
+                            quotas=self.registry.quotas)
         return Workspace(self.config, self.db, self.repo, self.store, registry, datasets, access)
 
     def stat_cache(self) -> StatCache:
@@ -94,7 +96,7 @@ def _assemble(config: RepoConfig, *, migrate: bool, create_store: bool) -> Works
     store = ArtifactStore(repo, cache)
     access = Access(db, config.user)
     datasets = Datasets(db, repo, access, cache, config.root)
-    registry = Registry(db, store, access, resolve_dataset=datasets.canonical_ref)
+    registry = Registry(db, store, access, resolve_dataset=datasets.canonical_ref, quotas=Quotas(db, config.get))
     return Workspace(config, db, repo, store, registry, datasets, access)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from modelkeep.errors import Conflict, InvalidInput, NotFound
+from modelkeep.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import Deployment, DeploymentRevision, GatewayReport
 from modelkeep.services.clock import utcnow
@@ -356,6 +356,14 @@ class Deployments:
         if revision is None:
             raise NotFound(f"deployment {name!r} does not exist")
         return int(revision)
+
+    def pinned_version(self, name: str, ref: str) -> VersionView:
+        """A version the current revision pins (model or preprocessing of any arm or shadow)."""
+        _revision, spec, _status = self.spec(name)  # checks deployment.read
+        pins = {p.model for p in spec.pinned()} | {p.preprocess for p in spec.pinned() if p.preprocess}
+        if ref not in pins:
+            raise PermissionDenied(f"deployment {name!r} does not pin {ref} (it pins {', '.join(sorted(pins))})")
+        return self.registry.resolve(ref)
 
     def spec(self, name: str) -> tuple[int, DeploymentSpec, str]:
         self.access.check("deployment.read", model=name)

@@ -18,8 +18,8 @@ import numpy as np
 from modelkeep.errors import InvalidInput, ModelKeepError
 from modelkeep.flavors import DESCRIPTOR, load_model
 from modelkeep.services.deploy.spec import Pinned
-from modelkeep.services.interface import RegistryService
 from modelkeep.services.model_files import cached_files
+from modelkeep.services.models.views import VersionView
 from modelkeep.store.artifacts import ArtifactStore
 
 NUMERIC = {"double", "float", "long", "int", "integer", "boolean", "bool", "float32", "float64", "int32", "int64"}
@@ -154,6 +154,10 @@ class Progress(Protocol):
     def set_total(self, n: int) -> None: ...
 
 
+class Versions(Protocol):
+    def get(self, ref: str) -> VersionView: ...
+
+
 class ModelLoader:
     """Materializes pinned versions from the store (cached by digest) and loads them.
 
@@ -161,7 +165,7 @@ class ModelLoader:
     store; versions already in the cache cost nothing.
     """
 
-    def __init__(self, registry: RegistryService, store: ArtifactStore, cache: Path, *, trusted: list[str] | None = None,
+    def __init__(self, registry: Versions, store: ArtifactStore, cache: Path, *, trusted: list[str] | None = None,
                  allow_pickle: bool = False, progress: Progress | None = None) -> None:
         self.registry = registry
         self.store = store
@@ -214,7 +218,7 @@ def validation(spec: Any, arms: dict[str, ArmPredictor], *, metric_check: str = 
             "smoke": smoke, "metric_check": metric_check, "at": time.time()}
 
 
-def validate(spec: Any, registry: RegistryService, store: ArtifactStore, cache: Path,
+def validate(spec: Any, registry: Versions, store: ArtifactStore, cache: Path,
              progress: Progress | None = None) -> dict[str, Any]:
     """Validation outside a gateway (after a manual rollback): every serving arm loads and the
     recorded smoke requests run through it. The live metric check needs traffic, so it is left to

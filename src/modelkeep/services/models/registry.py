@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, delete, func, insert, select
+from sqlalchemy import CursorResult, func, insert, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
@@ -29,12 +29,11 @@ from modelkeep.meta.db import Database
 from modelkeep.meta.retryable import is_retryable
 from modelkeep.meta.tables import (
     Alias,
-    AliasChange,
     CompositeComponent,
     LineageEdge,
     Model,
     ModelVersion,
-    ProtectedAlias,
+    Run,
     VersionMetric,
     VersionParam,
     VersionTag,
@@ -42,7 +41,6 @@ from modelkeep.meta.tables import (
     version_node,
 )
 from modelkeep.services.clock import utcnow
-from modelkeep.services.deploy.pins import pinned_by as deployment_pins
 from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
 from modelkeep.services.governance.approval import is_approved
@@ -58,10 +56,12 @@ from modelkeep.services.models.inputs import (
     param_number,
     split_ref,
 )
+from modelkeep.services.models.registry_changes import RegistryChanges
 from modelkeep.services.models.search import SearchPage
 from modelkeep.services.models.views import DATASET_PREFIX, ModelSummary, VersionView, load_views
+from modelkeep.services.quota import Quotas
 from modelkeep.store.artifacts import ArtifactStore, StoredArtifact
-from modelkeep.version import MLVersion, Part, VersionSpec, sort_key_prefix, validate_alias
+from modelkeep.version import MLVersion, Part, VersionSpec, sort_key_prefix
 
 T = TypeVar("T")
 FIRST_VERSION = MLVersion(1, 0, 0, 0, 0)
@@ -69,11 +69,16 @@ RETRIES = 12
 SNAPSHOT_CACHE = 256
 
 
+REPRODUCTION = "reproduction"  # status of a version `mk reproduce --verify` registered: named exactly, never `latest`
+
+
 def _within(query: Any, spec: VersionSpec) -> Any:
-    """Restrict a ModelVersion query to the versions a (non-alias) spec admits."""
+    """Restrict a ModelVersion query to the versions a (non-alias) spec admits: ``latest`` and
+    ranges never pick a reproduction (it re-makes a version; it does not succeed it)."""
     if spec.kind == "exact":
         assert spec.lower is not None
         return query.where(ModelVersion.sort_key == spec.lower.sort_key)
+    query = query.where(ModelVersion.status != REPRODUCTION)
     if spec.lower is not None:
         query = query.where(ModelVersion.sort_key >= spec.lower.sort_key)
     if spec.upper is not None:
@@ -81,11 +86,12 @@ def _within(query: Any, spec: VersionSpec) -> Any:
     return query
 
 
-class Registry:
+class Registry(RegistryChanges):
     """Model versions in one registry database and object store."""
 
     def __init__(self, db: Database, store: ArtifactStore, access: Access, *,
-                 resolve_dataset: Callable[[str], str] | None = None, source: str = "local") -> None:
+                 resolve_dataset: Callable[[str], str] | None = None, source: str = "local",
+                 quotas: Quotas | None = None) -> None:
         """``access``: the principal every call acts as, and its permissions (checked here, in
         the service, for reads and writes alike); ``resolve_dataset`` checks a dataset reference
         and returns it as NAME@N; ``source``: where requests come from (the server: the client)."""
@@ -95,6 +101,7 @@ class Registry:
         self.user = access.actor
         self.source = source
         self.resolve_dataset = resolve_dataset
+        self.quotas = quotas  # storage per project (services.quota); None: no limits
         # Versions are immutable, so what the bump proposal needs of one never goes stale.
         self._snapshots: OrderedDict[int, bumps.Snapshot] = OrderedDict()
 
@@ -214,9 +221,9 @@ class Registry:
             )
             latest = dict(
                 session.execute(
-                    select(ModelVersion.model_id, func.max(ModelVersion.sort_key)).group_by(
-                        ModelVersion.model_id
-                    )
+                    select(ModelVersion.model_id, func.max(ModelVersion.sort_key))
+                    .where(ModelVersion.status != REPRODUCTION)
+                    .group_by(ModelVersion.model_id)
                 ).all()
             )
             aliases: dict[int, dict[str, str]] = {}
@@ -356,12 +363,32 @@ class Registry:
             encoded = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
             candidate.artifact = StoredArtifact("composite", self.store.put_bytes(encoded), 0)
 
+        if self.quotas is not None and candidate.artifact is not None:
+            self.quotas.check(self._project_of(candidate.tags), candidate.artifact.size)
+        reproduces = candidate.tags.get("reproduces")
+        if reproduces is not None:  # numbered after what it reproduces, and never `latest`
+            of_model, of_version = split_ref(reproduces)
+            if of_model != name:
+                raise InvalidInput(f"tag reproduces={reproduces!r} names another model than {name}")
+            parent = parent or of_version
+
         def work(session: Session) -> VersionView:
-            return self._insert(session, name, candidate, parent, bump_part, explicit, experiment)
+            return self._insert(session, name, candidate, parent, bump_part, explicit, experiment,
+                                status=REPRODUCTION if reproduces is not None else "ready")
 
         view = self._write(work, retry=explicit is None)
         self._remember(view.id, candidate.snapshot())  # only once committed: ids of rolled-back rows recur
         return view
+
+    def _project_of(self, tags: Mapping[str, str]) -> str:
+        """The project a version counts toward: its run's, else ``default``."""
+        run_id = tags.get("run", "")
+        if run_id.isdigit():
+            with self.db.reader() as session:
+                project = session.scalar(select(Run.project).where(Run.id == int(run_id)))
+            if project is not None:
+                return str(project)
+        return "default"
 
     def _ensure_model(self, session: Session, name: str) -> Model:
         """The model row, created on first use, locked for this transaction (PostgreSQL)."""
@@ -389,14 +416,16 @@ class Registry:
         bump_part: Part | None,
         explicit: MLVersion | None,
         experiment: bool,
+        *,
+        status: str = "ready",
     ) -> VersionView:
         model = self._ensure_model(session, name)
         if parent_spec:
             parent_row: ModelVersion | None = self._resolve_row(session, model, parent_spec)
-        else:
+        else:  # the latest: a reproduction is never a parent by default
             parent_row = session.scalars(
                 select(ModelVersion)
-                .where(ModelVersion.model_id == model.id)
+                .where(ModelVersion.model_id == model.id, ModelVersion.status != REPRODUCTION)
                 .order_by(ModelVersion.sort_key.desc())
                 .limit(1)
             ).first()
@@ -419,10 +448,8 @@ class Registry:
             parent_version = MLVersion.parse(parent_row.version)
             if explicit is not None:
                 number = explicit
-            elif parent_spec:
+            else:  # moved past any sibling (another line, an experiment or a reproduction took the number)
                 number = self._next_free(session, model.id, parent_version, part)
-            else:
-                number = parent_version.bump(part)  # the parent is the highest: nothing can be in the way
 
         if explicit is not None:
             taken = session.scalars(
@@ -441,7 +468,7 @@ class Registry:
             "model_id": model.id,
             "version": str(number),
             "sort_key": number.sort_key,
-            "status": "ready",
+            "status": status,
             "description": candidate.description,
             "artifact_kind": artifact.kind if artifact else None,
             "digest": candidate.digest,
@@ -516,139 +543,3 @@ class Registry:
         parts = list(candidate.parts)
         parts[int(part)] = taken + 1
         return MLVersion(*parts)
-
-    # --- aliases --------------------------------------------------------------------------
-
-    def set_alias(self, ref: str, alias: str) -> VersionView:
-        """Point ``alias`` of the model at the version ``ref`` resolves to (moving it if set).
-
-        Raises:
-            PermissionDenied: the alias is protected (it moves only through a promotion request)
-                or the actor may not set it.
-        """
-        alias = validate_alias(alias)
-        name, spec = split_ref(ref)
-        self.authorize(f"alias.set:{alias}", name)
-
-        def work(session: Session) -> VersionView:
-            model = self._model(session, name, lock=True)
-            self._refuse_protected(session, name, alias)
-            row = self._resolve_row(session, model, spec)
-            self.move_alias(session, model, row, alias, via="direct")
-            return load_views(session, [(row, name)])[0]
-
-        return self._write(work)
-
-    def _refuse_protected(self, session: Session, name: str, alias: str) -> None:
-        protected = session.scalar(
-            select(ProtectedAlias.alias).where(ProtectedAlias.alias == alias, ProtectedAlias.model.in_([name, "*"]))
-        )
-        if protected is not None:
-            raise PermissionDenied(
-                f"alias {alias!r} of {name} is protected: it moves only through a promotion request",
-                hint=f"mk promote {name}@VERSION --to {alias} --justification '...'",
-            )
-
-    def move_alias(self, session: Session, model: Model, row: ModelVersion | None, alias: str, *, via: str) -> None:
-        """Move (or with ``row`` None, remove) an alias inside the caller's transaction, recording
-        the change in the alias history and the audit log. Callers check permissions first."""
-        existing = session.get(Alias, (model.id, alias))
-        previous = session.get(ModelVersion, existing.version_id).version if existing else None  # type: ignore[union-attr]
-        if row is None:
-            if existing is None:
-                raise NotFound(f"{model.name} has no alias {alias!r}")
-            session.delete(existing)
-        elif existing is None:
-            session.add(Alias(model_id=model.id, name=alias, version_id=row.id, updated_at=utcnow(), updated_by=self.user))
-        else:
-            existing.version_id, existing.updated_at, existing.updated_by = row.id, utcnow(), self.user
-        version = row.version if row is not None else None
-        session.add(AliasChange(model_id=model.id, alias=alias, version=version, previous=previous, at=utcnow(),
-                                actor=self.user, via=via))
-        action = "alias.delete" if row is None else "alias.set"
-        audit.append(session, self.user, action, f"model:{model.name}@{version or previous}", source=self.source,
-                     detail={"alias": alias, "version": version, "previous": previous, "via": via})
-        session.flush()
-
-    def delete_alias(self, name: str, alias: str) -> None:
-        check_name(name)
-        alias = validate_alias(alias)
-        self.authorize(f"alias.set:{alias}", name)
-
-        def work(session: Session) -> None:
-            model = self._model(session, name, lock=True)
-            self._refuse_protected(session, name, alias)
-            self.move_alias(session, model, None, alias, via="direct")
-
-        self._write(work)
-
-    # --- deleting -------------------------------------------------------------------------
-
-    def delete_version(self, ref: str) -> VersionView:
-        """Delete one version. Refused while an alias holds it, a composite or a deployment pins it."""
-        name, spec = split_ref(ref)
-        self.authorize("model.write", name)
-
-        def work(session: Session) -> VersionView:
-            model = self._model(session, name, lock=True)
-            row = self._resolve_row(session, model, spec)
-            view = load_views(session, [(row, name)])[0]
-            if view.aliases:
-                raise Conflict(
-                    f"{view.ref} is held by alias {', '.join(view.aliases)}",
-                    hint="move or delete the alias first",
-                )
-            pinned_by = session.execute(
-                select(Model.name, ModelVersion.version)
-                .join(ModelVersion, ModelVersion.model_id == Model.id)
-                .join(CompositeComponent, CompositeComponent.composite_id == ModelVersion.id)
-                .where(CompositeComponent.component_id == row.id)
-            ).all()
-            if pinned_by:
-                refs = ", ".join(f"{n}@{v}" for n, v in pinned_by)
-                raise Conflict(f"{view.ref} is pinned by composite {refs}; delete the composite first")
-            deployed = deployment_pins(session, [row.id])
-            if deployed:
-                raise Conflict(f"{view.ref} is pinned by deployment {', '.join(deployed)}",
-                               hint="roll it off the deployment first (mk deploy update / rollback)")
-            node = version_node(row.id)
-            session.execute(delete(LineageEdge).where(LineageEdge.dst == node))
-            session.delete(row)
-            audit.append(session, self.user, "model.delete_version", f"model:{view.ref}", source=self.source,
-                         detail={"digest": view.digest})
-            return view
-
-        return self._write(work, retry=False)
-
-    def delete_model(self, name: str) -> int:
-        """Delete a model and all its versions; refused if another model's composite pins one."""
-        check_name(name)
-        self.authorize("model.write", name)
-
-        def work(session: Session) -> int:
-            model = self._model(session, name, lock=True)
-            ids = session.scalars(select(ModelVersion.id).where(ModelVersion.model_id == model.id)).all()
-            outside = session.execute(
-                select(Model.name, ModelVersion.version)
-                .join(ModelVersion, ModelVersion.model_id == Model.id)
-                .join(CompositeComponent, CompositeComponent.composite_id == ModelVersion.id)
-                .where(CompositeComponent.component_id.in_(ids), Model.id != model.id)
-            ).all()
-            if outside:
-                refs = ", ".join(f"{n}@{v}" for n, v in outside)
-                raise Conflict(f"versions of {name} are pinned by composite {refs}")
-            deployed = deployment_pins(session, ids)
-            if deployed:
-                raise Conflict(
-                    f"versions of {name} are pinned by deployment {', '.join(deployed)}",
-                    hint="roll them off the deployment first (mk deploy update / rollback)",
-                )
-            session.execute(delete(Alias).where(Alias.model_id == model.id))
-            session.execute(delete(CompositeComponent).where(CompositeComponent.composite_id.in_(ids)))
-            session.execute(delete(LineageEdge).where(LineageEdge.dst.in_([version_node(i) for i in ids])))
-            session.execute(delete(ModelVersion).where(ModelVersion.model_id == model.id))
-            session.delete(model)
-            audit.append(session, self.user, "model.delete", f"model:{name}", source=self.source, detail={"versions": len(ids)})
-            return len(ids)
-
-        return self._write(work, retry=False)

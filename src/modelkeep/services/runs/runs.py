@@ -213,6 +213,10 @@ class Runs:
 
     def log_artifact(self, run_id: int, name: str, artifact: ArtifactRef) -> dict[str, Any]:
         stored = self.store.existing(artifact.model_dump())  # in the store already: checked, not trusted
+        if self.registry.quotas is not None:
+            with self.db.reader() as session:
+                project = self._run(session, run_id, write=True).project
+            self.registry.quotas.check(project, stored.size)
         row = {"run_id": run_id, "name": check_artifact_name(name), "kind": stored.kind, "digest": stored.digest,
                "size": stored.size}
         with self.db.writer() as session, session.begin():

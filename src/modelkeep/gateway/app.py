@@ -123,6 +123,8 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
             return json.loads(raw)
         except ValueError as exc:
             raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidInput("the body nests deeper than JSON parsing allows; send rows as flat lists") from None
 
     def key_of(request: Request, body: Any) -> str | None:
         rule = sticky()

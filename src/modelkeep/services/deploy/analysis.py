@@ -13,14 +13,13 @@ against the stable version on the same traffic, who is at fault, and what to do.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from modelkeep.services.deploy.spec import DeploymentSpec
-from modelkeep.stats.drift import DriftThresholds, column_drift, mean_drop_p, two_proportion_p
+from modelkeep.stats.drift import DriftThresholds, column_drift, mean_drop_p, proportion_upper, two_proportion_p
 
 
 @dataclass
@@ -102,7 +101,7 @@ def health(window: WindowSummary, baseline: Baseline, spec: DeploymentSpec,
     if expected is not None and window.labeled >= policy.min_labels and window.accuracy is not None:
         out[policy.metric] = {"live": round(window.accuracy, 4), "baseline": expected, "labeled": window.labeled}
         # Below the allowed drop, and surely so: the upper end of its 99 % interval is under the baseline.
-        upper = window.accuracy + 2.576 * math.sqrt(max(window.accuracy * (1 - window.accuracy), 1e-4) / window.labeled)
+        upper = proportion_upper(window.correct, window.labeled)  # Wilson, 99 %
         if window.accuracy < expected - policy.max_metric_drop and upper < expected:
             reasons.append(f"{policy.metric} {window.accuracy:.3f} < baseline {expected:.3f} - {policy.max_metric_drop:g}")
     profile = baseline.profile or {}

@@ -73,6 +73,15 @@ def rows_to_array(rows: Any, inputs: list[dict[str, Any]] | None, *, where: str 
         raise InvalidInput(f"{where}: every row must be a flat list of numbers") from None
     if array.ndim != 2:
         raise InvalidInput(f"{where}: expected rows of plain values, got an array of shape {list(array.shape)}")
+    bad = ~np.isfinite(array)  # null, NaN, Infinity, 1e309: the caller's fault, never the model's
+    if bad.any():
+        # a column whose signature says "missing": true may be null/NaN (never infinite)
+        missing_ok = np.array([c.get("missing") is True for c in inputs] if inputs else [False] * array.shape[1])
+        bad &= ~(missing_ok[np.newaxis, :] & np.isnan(array))
+        if bad.any():
+            i, j = (int(k) for k in np.argwhere(bad)[0])
+            field = names[j] if names else str(j)
+            raise InvalidInput(f"{where}[{i}].{field}: {rows[i][j]!r} is not a finite number")
     return array
 
 

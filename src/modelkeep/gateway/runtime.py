@@ -44,6 +44,7 @@ from modelkeep.services.deploy.predictor import (
     validation,
 )
 from modelkeep.services.deploy.routing import Router
+from modelkeep.services.deploy.sequential import SequentialErrors
 from modelkeep.services.deploy.spec import DeploymentSpec, Pinned
 from modelkeep.services.interface import DeploymentControl
 
@@ -80,6 +81,7 @@ class Gateway:
         self.live: Live | None = None
         self.stats: dict[tuple[str, str], ArmStats] = {}
         self.baselines: dict[int, Baseline] = {}
+        self.sequential: dict[int, SequentialErrors] = {}  # revision -> evidence across its windows
         self.recent: OrderedDict[str, tuple[str, str, Any]] = OrderedDict()
         self.shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
         self.shadow_submitted = 0  # written by the serving thread only
@@ -350,6 +352,7 @@ class Gateway:
         candidate = spec.candidate
         in_rollout = candidate is not None and live.status in ("progressing", "active") and \
             spec.arm(candidate).weight > 0 and candidate in windows
+        decisive = False
         if in_rollout:
             stable = windows.get(spec.stable)
             if stable is not None and stable.n > 0:
@@ -357,6 +360,18 @@ class Gateway:
             else:
                 checks = alone(windows[str(candidate)], healths[str(candidate)], spec)
             result = verdict(checks, attribution)
+            # Evidence across windows, so low traffic still decides: windows under min_samples are each
+            # inconclusive, their failures add up (services/deploy/sequential.py).
+            if live.revision not in self.sequential:
+                self.sequential = {live.revision: SequentialErrors()}
+            evidence = self.sequential[live.revision]
+            own = windows[str(candidate)]
+            evidence.update(own.n, own.errors, stable.n if stable else 0, stable.errors if stable else 0,
+                            spec.policy.max_error_rate)
+            too_few = bool(checks) and checks[0]["check"] == "samples"
+            if too_few and evidence.failing(spec.policy.max_error_rate) and attribution["scope"] != "upstream":
+                checks.append({"check": "error_rate_sequential", "result": "fail", **evidence.summary()})
+                result, decisive = "fail", True
             self.failing_windows = self.failing_windows + 1 if result == "fail" else 0
         report = {
             "gateway": self.gateway_id, "revision": live.revision, "strategy": spec.strategy, "verdict": result,
@@ -368,7 +383,7 @@ class Gateway:
         }
         if attribution["scope"] in ("version", "upstream"):  # drift on part of the traffic only is reported, not alerted
             self._alert(live, attribution, report)
-        if in_rollout and result == "fail" and self.failing_windows >= spec.policy.failing_windows \
+        if in_rollout and result == "fail" and (decisive or self.failing_windows >= spec.policy.failing_windows) \
                 and spec.policy.auto_rollback:
             decision = self._rollback(live, report)
         elif in_rollout and spec.strategy == "canary" and spec.rollout is not None and result == "pass" \

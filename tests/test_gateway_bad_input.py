@@ -49,3 +49,39 @@ def test_a_column_the_signature_marks_missing_may_be_null_never_infinite() -> No
         rows_to_array([[float("inf"), 3.0]], inputs)
     with pytest.raises(InvalidInput, match=r"inputs\[1\].amount: None"):
         rows_to_array([[1.0, 3.0], [2.0, None]], inputs)
+
+
+def test_a_slow_model_does_not_stall_health_probes(workspace, tmp_path: Path, monkeypatch) -> None:
+    """Issue 11: inference ran on the event loop, so one slow model stalled every other request."""
+    import anyio
+    import httpx
+
+    from modelkeep.examples import LinearClassifier
+
+    monkeypatch.setattr(LinearClassifier, "CHECK_S", 0.0)
+    fault = tmp_path / "fault"
+    register(workspace, [1.0, 0.5, 0.0], fault=fault)
+    d = workspace.deployments
+    d.create("clf", d.plan("single", "clf@latest", trusted=[CLASS]))
+    gw = gateway(workspace, "clf", tmp_path)
+    fault.write_text("slow:500")
+    app = create_gateway_app(gw, LocalTokens(workspace.access))
+    order: list[tuple[str, int]] = []
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:
+            async def predict() -> None:
+                answer = await client.post("/predict", json={"inputs": [[1.0, 2.0, 3.0]]})
+                order.append(("predict", answer.status_code))
+
+            async def probe() -> None:
+                await anyio.sleep(0.05)  # the model is asleep for 500 ms by now
+                answer = await client.get("/v2/health/live")
+                order.append(("live", answer.status_code))
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(predict)
+                group.start_soon(probe)
+
+    anyio.run(scenario)
+    assert order == [("live", 200), ("predict", 200)]

@@ -5,18 +5,12 @@ server checks that user's permissions and audits what it decides."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
-
-from blake3 import blake3
 
 from modelkeep.client.http import Transport
 from modelkeep.services.deploy.spec import DeploymentSpec, parse_spec
 from modelkeep.services.models.views import VersionView
-
-CACHE_S = 2.0  # how long an allowed token is believed without asking again (the server's own cache)
 
 
 class RemoteDeploymentControl:
@@ -58,32 +52,18 @@ class RemoteDeploymentControl:
 
 class RemoteTokens:
     """A caller's token is checked by the server (``GET /api/v1/authorize`` with that token: the
-    server audits a refusal); an allowed answer is believed for ``CACHE_S`` seconds, keyed by the
-    token's hash, so a busy gateway asks about once per caller per two seconds."""
+    server audits a refusal). The gateway believes an allowed answer for a while (gateway/app.py)."""
 
-    def __init__(self, transport: Transport, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, transport: Transport) -> None:
         self.transport = transport
-        self.clock = clock
-        self._allowed: dict[tuple[str, str, str], tuple[float, str]] = {}
-        self._lock = threading.Lock()
 
     def authorize(self, token: str | None, permission: str, deployment: str) -> str:
         from modelkeep.errors import Unauthenticated
 
         if not token:
             raise Unauthenticated("missing token: send 'Authorization: Bearer <token>'")
-        key = (blake3(token.encode()).hexdigest(), permission, deployment)
-        now = self.clock()
-        with self._lock:
-            cached = self._allowed.get(key)
-        if cached is not None and now - cached[0] < CACHE_S:
-            return cached[1]
         answer = self.transport.call("GET", "/api/v1/authorize", params={"permission": permission, "model": deployment},
                                      headers={"Authorization": f"Bearer {token}"})
-        with self._lock:
-            if len(self._allowed) > 10_000:
-                self._allowed.clear()
-            self._allowed[key] = (now, str(answer["name"]))
         return str(answer["name"])
 
 

@@ -18,11 +18,18 @@ field; a model that raises is a 500 for that request only, counted against its v
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
+import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -36,6 +43,10 @@ from modelkeep.services.deploy.predictor import ModelFailure
 from modelkeep.services.interface import TokenCheck
 
 MAX_BODY = 16 << 20
+TOKEN_CACHE_S = 2.0  # as long as the registry's own answer cache: a revoked token stops within this
+INLINE_AFTER = 200  # fast calls in a row before a model runs on the event loop
+INLINE_BELOW_S = 0.001  # CPU seconds of one call
+INLINE_WALL_S = 0.05  # ... and wall seconds
 DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64",
              "BYTES"}
 
@@ -103,10 +114,50 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
     def sticky() -> Any:
         return gateway.current().spec.sticky
 
-    def authorize(request: Request, permission: str) -> None:
+    # A slow model, or a token check that asks a server, must not stall health probes and other
+    # requests: both run in a worker thread (inference: one per deployment, so the gateway's
+    # measurements are still written by one thread at a time; a plain executor, as anyio's limiter
+    # cost a third of the throughput even when not waiting). A thread hop per request costs
+    # about a third of the throughput of a fast model, so a model whose last INLINE_AFTER calls
+    # were each fast (INLINE_BELOW_S of CPU, INLINE_WALL_S of wall time) runs on the loop, and goes
+    # back to the thread at its first slow call; an allowed token is believed for TOKEN_CACHE_S.
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{deployment}")
+    pace = {"fast_calls": 0, "inline": False, "in_thread": 0}
+    allowed: dict[tuple[str, str], float] = {}
+
+    async def authorize(request: Request, permission: str) -> None:
         header = request.headers.get("authorization", "")
         token = header[7:].strip() if header.startswith("Bearer ") else None
-        tokens.authorize(token, permission, deployment)
+        key = (hashlib.sha256(token.encode()).hexdigest() if token else "", permission)
+        now = time.monotonic()
+        if allowed.get(key, 0.0) > now:
+            return
+        await anyio.to_thread.run_sync(tokens.authorize, token, permission, deployment)
+        if len(allowed) > 10_000:
+            allowed.clear()
+        allowed[key] = now + TOKEN_CACHE_S
+
+    def timed(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        started, cpu = time.perf_counter(), time.thread_time()
+        result = gateway.infer(*args, **kwargs)
+        # Fast: little CPU (the wall clock also counts the other process on the core, or waits for
+        # the interpreter lock), and no long wait either (a model asleep on I/O uses no CPU).
+        fast = time.thread_time() - cpu < INLINE_BELOW_S and time.perf_counter() - started < INLINE_WALL_S
+        pace["fast_calls"] = pace["fast_calls"] + 1 if fast else 0
+        if not fast:
+            pace["inline"] = False  # slow now: the next calls go to the worker thread
+        elif pace["fast_calls"] >= INLINE_AFTER:
+            pace["inline"] = True
+        return result
+
+    async def predicted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        if pace["inline"] and not pace["in_thread"]:  # never beside a call still in the worker thread
+            return timed(*args, **kwargs)
+        pace["in_thread"] += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(worker, partial(timed, *args, **kwargs))
+        finally:
+            pace["in_thread"] -= 1
 
     async def body_of(request: Request) -> Any:
         length = request.headers.get("content-length", "")
@@ -155,14 +206,14 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
 
     @guarded
     async def predict(request: Request) -> Response:
-        authorize(request, "deployment.invoke")
+        await authorize(request, "deployment.invoke")
         body = await body_of(request)
         if not isinstance(body, dict):
             raise InvalidInput('body: expected an object like {"inputs": [[...]]} or {"instances": [{...}]}')
         rows = body.get("inputs", body.get("instances"))
         if rows is None:
             raise InvalidInput("inputs: missing (send 'inputs' as rows of values or 'instances' as objects)")
-        result = gateway.infer(rows, key_of(request, body), request.headers.get("x-request-id"))
+        result = await predicted(rows, key_of(request, body), request.headers.get("x-request-id"))
         return served(result, {"predictions": result["predictions"], "version": result["model"], "arm": result["arm"],
                                "deployment": deployment, "request_id": result["request_id"]})
 
@@ -174,7 +225,7 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
 
     @guarded
     async def infer(request: Request) -> Response:
-        authorize(request, "deployment.invoke")
+        await authorize(request, "deployment.invoke")
         check_name(request)
         body = await body_of(request)
         live = gateway.current()
@@ -189,7 +240,7 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
         first = live.arms.get(arm_name or live.spec.stable) or next(iter(live.arms.values()), None)
         rows = oip_rows(body, first.inputs if first else None)
         request_id = body.get("id") if isinstance(body.get("id"), str) else None
-        result = gateway.infer(rows, key_of(request, body), request_id, arm_name=arm_name)
+        result = await predicted(rows, key_of(request, body), request_id, arm_name=arm_name)
         preds = result["predictions"]
         shape = [len(preds)] + ([len(preds[0])] if preds and isinstance(preds[0], list) else [])
         flat = [v for p in preds for v in p] if len(shape) == 2 else preds
@@ -200,7 +251,7 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
 
     @guarded
     async def feedback(request: Request) -> Response:
-        authorize(request, "deployment.invoke")
+        await authorize(request, "deployment.invoke")
         body = await body_of(request)
         items = body if isinstance(body, list) else body.get("feedback", [body]) if isinstance(body, dict) else None
         if not isinstance(items, list):
@@ -209,7 +260,7 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
 
     @guarded
     async def business(request: Request) -> Response:
-        authorize(request, "deployment.invoke")
+        await authorize(request, "deployment.invoke")
         body = await body_of(request)
         if not isinstance(body, dict):
             raise InvalidInput("body: expected {version, metric, values}")
@@ -229,12 +280,12 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
 
     @guarded
     async def server_metadata(request: Request) -> Response:
-        authorize(request, "deployment.read")
+        await authorize(request, "deployment.read")
         return JSONResponse({"name": "modelkeep-gateway", "version": __version__, "extensions": ["modelkeep-routing"]})
 
     @guarded
     async def model_metadata(request: Request) -> Response:
-        authorize(request, "deployment.read")
+        await authorize(request, "deployment.read")
         check_name(request)
         live = gateway.current()
         signature = (live.spec.arm(live.spec.stable).signature or {})
@@ -248,19 +299,19 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
 
     @guarded
     async def model_ready(request: Request) -> Response:
-        authorize(request, "deployment.read")
+        await authorize(request, "deployment.read")
         check_name(request)
         state = gateway.readiness()
         return JSONResponse({"name": deployment, "ready": state["ready"]}, status_code=200 if state["ready"] else 503)
 
     @guarded
     async def status(request: Request) -> Response:
-        authorize(request, "deployment.read")
+        await authorize(request, "deployment.read")
         return JSONResponse({**gateway.readiness(), "analysis": gateway.last_report})
 
     @guarded
     async def metrics(request: Request) -> Response:
-        authorize(request, "deployment.read")
+        await authorize(request, "deployment.read")
         return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     routes = [
@@ -280,6 +331,7 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
+        worker.shutdown(wait=False, cancel_futures=True)
         if on_shutdown is not None:
             on_shutdown()
 

@@ -3,7 +3,6 @@ tokens and roles. The acting user is ``user.name`` (or ``MODELKEEP_USER``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -219,9 +218,9 @@ def audit_holder(
     json_out: JsonFlag = False,
 ) -> None:
     """Which version held NAME@ALIAS at a given time."""
-    from modelkeep.meta.search import parse_datetime
+    from modelkeep.services.clock import parse_time, utcnow
 
-    when = parse_datetime(at) if at else datetime.now(UTC).replace(tzinfo=None)
+    when = parse_time(at) if at else utcnow()
     version = _promotions().holder_at(name, alias, when)
     if json_out:
         emit_json({"model": name, "alias": alias, "at": when.isoformat() + "Z", "version": version})

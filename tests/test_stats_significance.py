@@ -42,3 +42,29 @@ def test_accuracy_bound_is_wilsons() -> None:
     assert 0.0 < proportion_upper(0, 20) < 0.3
     expected = stats.binomtest(45, 50).proportion_ci(confidence_level=0.99, method="wilson").high
     assert proportion_upper(45, 50) == pytest.approx(expected) and proportion_upper(45, 50) <= 1.0
+
+
+@pytest.mark.parametrize("name", ["normal", "rounded normal", "poisson"])
+def test_ks_aa_false_positives_stay_at_the_level_on_large_windows(name: str) -> None:
+    """The KS p-value used the window's size as n against a 101-quantile profile: on large windows
+    (or rounded values) A/A windows came out significant far more often than 1 %."""
+    import math
+
+    from modelkeep.stats.drift import ks_distance
+    from modelkeep.stats.profile import numeric_profile
+
+    rng = np.random.default_rng(5)
+    draw = {"normal": lambda k: rng.normal(size=k), "rounded normal": lambda k: np.round(rng.normal(size=k), 1),
+            "poisson": lambda k: rng.poisson(3, size=k).astype(float)}[name]
+    base = numeric_profile(draw(20_000))
+    from modelkeep.stats.drift import ks_pvalue
+
+    old = new = 0
+    for _ in range(60):
+        window = draw(10_000)
+        distance = ks_distance(base["quantiles"], window)
+        old += stats.kstwobign.sf(math.sqrt(window.size) * distance) < 0.01  # what the gateway computed
+        new += ks_pvalue(distance, window.size, base["count"], 100) < 0.01
+    assert new / 60 <= 0.02
+    if name == "rounded normal":
+        assert old / 60 > 0.05  # the defect, as it was

@@ -80,6 +80,32 @@ def test_signed_retried_logged_and_replayed(workspace: Workspace, receiver: Rece
     hooks.replay(log[0]["id"])
     assert hooks.dispatch()["delivered"] == 1 and len(receiver.requests) == 4
     assert hooks.dispatch() == {"delivered": 0, "retrying": 0, "failed": 0}  # nothing twice
+    replayed = next(d for d in hooks.deliveries() if d["id"] == log[0]["id"])
+    assert replayed["attempts"] == log[0]["attempts"] + 1  # the log counts every real attempt
+
+
+def test_deliveries_follow_standard_webhooks(workspace: Workspace, receiver: Receiver, tmp_path: Path) -> None:
+    """A stock Standard Webhooks verifier accepts them; a captured one replayed later is refused."""
+    import pytest
+    from standardwebhooks.webhooks import Webhook as Verifier
+    from standardwebhooks.webhooks import WebhookVerificationError
+
+    hook = workspace.webhooks.add(receiver.url, ["version.created"])
+    assert hook["standard_secret"].startswith("whsec_")
+    art = tmp_path / "m.bin"
+    art.write_text("x")
+    workspace.registry.register("fraud", art)
+    workspace.webhooks.dispatch()
+    headers, body = receiver.requests[-1]
+    verifier = Verifier(hook["standard_secret"])
+    standard = {k.lower(): v for k, v in headers.items() if k.lower().startswith("webhook-")}
+    assert json.loads(body)["event"] == "version.created"
+    assert verifier.verify(body, standard)["event"] == "version.created"
+    delivery = workspace.webhooks.deliveries()[-1]
+    assert standard["webhook-id"] == f"msg_{delivery['id']}"  # the same id on every attempt of it
+    stale = {**standard, "webhook-timestamp": str(int(standard["webhook-timestamp"]) - 600)}
+    with pytest.raises(WebhookVerificationError):
+        verifier.verify(body, stale)  # ten minutes later: refused (the signature covers the timestamp)
 
 
 def test_slack_format_and_bad_input(workspace: Workspace, receiver: Receiver) -> None:

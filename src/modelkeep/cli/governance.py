@@ -297,6 +297,9 @@ def webhook_add(
         return
     out_console().print(f"webhook {doc['id']} → {url} ({', '.join(doc['events'])})", markup=False)
     out_console().print(f"signing secret (shown once): {doc['secret']}", markup=False)
+    if doc.get("standard_secret"):
+        out_console().print(f"the same secret for Standard Webhooks verifiers (webhook-signature): "
+                            f"{doc['standard_secret']}", markup=False, soft_wrap=True)
 
 
 @webhook_app.command("dispatch")

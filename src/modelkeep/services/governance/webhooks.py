@@ -14,11 +14,12 @@ Slack-compatible incoming webhooks accept (``{"text": ...}``).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,23 @@ def load_key(path: Path) -> bytes:
 
 
 def sign(secret: str, body: bytes) -> str:
+    """The legacy ``X-Modelkeep-Signature`` (HMAC-SHA256 of the body with the hex secret)."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def standard_secret(secret: str) -> str:
+    """The same 32 secret bytes in the Standard Webhooks form (``whsec_`` + base64)."""
+    return "whsec_" + base64.b64encode(bytes.fromhex(secret)).decode()
+
+
+def standard_headers(secret: str, message_id: str, body: bytes, now: datetime) -> dict[str, str]:
+    """``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` (over id.timestamp.body), as
+    the Standard Webhooks specification has them, so stock verifiers work; a verifier refuses a
+    timestamp older than its tolerance (5 minutes), so a captured delivery cannot be replayed."""
+    from standardwebhooks.webhooks import Webhook as Signer
+
+    signature = Signer(standard_secret(secret)).sign(message_id, now, body.decode())
+    return {"webhook-id": message_id, "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": signature}
 
 
 def slack_payload(event: dict[str, Any]) -> dict[str, Any]:
@@ -80,7 +97,9 @@ class Webhooks:
             session.add(hook)
             session.flush()
             audit.append(session, self.access.actor, "webhook.add", f"webhook:{hook.id}", detail={"url": url, "events": events})
-            return {"id": hook.id, "url": url, "events": hook.events, "format": format, "secret": self.secret(hook.id)}
+            secret = self.secret(hook.id)
+            return {"id": hook.id, "url": url, "events": hook.events, "format": format, "secret": secret,
+                    "standard_secret": standard_secret(secret)}
 
     def _fan_out(self) -> None:
         """Create a delivery for every (event, matching active webhook) pair not yet planned."""
@@ -117,8 +136,10 @@ class Webhooks:
         for delivery, event, hook in due:
             body_doc = slack_payload(event.payload) if hook.format == "slack" else event.payload
             body = json.dumps(body_doc, separators=(",", ":"), sort_keys=True).encode()
+            secret = self.secret(hook.id)
             headers = {"Content-Type": "application/json", "X-Modelkeep-Event": event.type,
-                       "X-Modelkeep-Delivery": str(delivery.id), "X-Modelkeep-Signature": sign(self.secret(hook.id), body)}
+                       "X-Modelkeep-Delivery": str(delivery.id), "X-Modelkeep-Signature": sign(secret, body),
+                       **standard_headers(secret, f"msg_{delivery.id}", body, datetime.now(UTC))}
             status, error = None, None
             try:
                 response = self.client.post(hook.url, content=body, headers=headers)
@@ -152,11 +173,12 @@ class Webhooks:
                     for d, t in session.execute(query)]
 
     def replay(self, delivery_id: int) -> None:
-        """Send a delivery again (whatever its state), on the next dispatch."""
+        """Send a delivery again (whatever its state), once, on the next dispatch; its attempts keep
+        counting (the log shows every real attempt) and it keeps its ``webhook-id``."""
         self.access.check("admin")
         with self.db.writer() as session, session.begin():
             row = session.get(Delivery, delivery_id)
             if row is None:
                 raise NotFound(f"delivery {delivery_id} does not exist")
-            row.status, row.next_attempt_at, row.attempts = "pending", utcnow(), 0
+            row.status, row.next_attempt_at = "pending", utcnow()  # a failed one: one more attempt
             audit.append(session, self.access.actor, "webhook.replay", f"delivery:{delivery_id}")

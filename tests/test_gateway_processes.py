@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -181,6 +182,14 @@ def test_worker_processes_share_a_port_and_route_alike(repo) -> None:
             return len({g["gateway"] for g in status["gateways"]}) == 2
 
         wait_for(both_reported)
+
+        def answered(text: str) -> float:  # every worker's "ok" requests, summed over arms
+            pattern = r'modelkeep_gateway_requests_total\{[^}]*outcome="ok"[^}]*\} ([0-9.e+]+)'
+            return sum(float(v) for v in re.findall(pattern, text))
+
+        # one view whichever worker a scrape reaches (issue 11: counters went 16, 24, 16 ...)
+        seen = [answered(httpx.get(f"{served.url}/metrics", timeout=5).text) for _ in range(6)]
+        assert seen == [4.0 * len(keys)] * 6
     finally:
         served.stop()
     status = json.loads(mk(env, "deploy", "status", "clf", "--json").stdout)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -312,7 +313,16 @@ def serve(
         _target().deployment_status(name)  # fail here, once, if the deployment is not there
         export(config)
         err_console().print(f"serving {name} on http://{host}:{port} with {workers} gateway processes", markup=False)
-        uvicorn.run("modelkeep.gateway.serve:app_from_env", factory=True, workers=workers, host=host, port=port, **options)
+        import shutil
+        import tempfile
+
+        metrics_dir = tempfile.mkdtemp(prefix="modelkeep-serve-metrics-")  # one /metrics view of every worker
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        try:
+            uvicorn.run("modelkeep.gateway.serve:app_from_env", factory=True, workers=workers, host=host, port=port,
+                        **options)
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         return
     from modelkeep.cli.progress import byte_progress
 

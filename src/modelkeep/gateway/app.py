@@ -30,7 +30,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -312,7 +312,7 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
     @guarded
     async def metrics(request: Request) -> Response:
         await authorize(request, "deployment.read")
-        return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(gateway.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     routes = [
         Route("/predict", predict, methods=["POST"]),

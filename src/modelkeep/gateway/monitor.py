@@ -16,10 +16,16 @@ from modelkeep.services.deploy.analysis import WindowSummary
 
 MAX_ROWS = 5_000  # feature rows and predictions kept per window (drift needs a sample, not all)
 LABELS = ["deployment", "model", "version", "arm"]
+LIVE: dict[str, Any] = {"multiprocess_mode": "livemostrecent"}  # gauges across workers: a live one's latest
 
 
 class Metrics:
-    """The gateway's Prometheus registry (one per gateway, so tests can run several in a process)."""
+    """The gateway's Prometheus registry (one per gateway, so tests can run several in a process).
+
+    With ``mk serve --workers N`` every worker writes into prometheus_client's multiprocess folder
+    (``PROMETHEUS_MULTIPROC_DIR``, set by ``mk serve``) and :meth:`exposition` merges them: counters
+    and histograms summed over the workers (never going backwards whichever worker a scrape
+    reaches), gauges the most recent value of a live worker."""
 
     def __init__(self) -> None:
         disable_created_metrics()  # the *_created series only double the output
@@ -32,26 +38,41 @@ class Metrics:
         self.bad_requests = Counter("modelkeep_gateway_bad_requests", "Requests refused as malformed (4xx)",
                                     ["deployment"], registry=self.registry)
         self.weight = Gauge("modelkeep_gateway_traffic_weight", "Share of traffic routed to the arm (percent)",
-                            LABELS, registry=self.registry)
+                            LABELS, registry=self.registry, **LIVE)
         self.prediction_share = Gauge("modelkeep_gateway_prediction_share", "Share of each predicted value in the "
-                                      "last window", [*LABELS, "value"], registry=self.registry)
+                                      "last window", [*LABELS, "value"], registry=self.registry, **LIVE)
         self.prediction_mean = Gauge("modelkeep_gateway_prediction_mean", "Mean prediction in the last window",
-                                     LABELS, registry=self.registry)
+                                     LABELS, registry=self.registry, **LIVE)
         self.feature_psi = Gauge("modelkeep_gateway_feature_psi", "PSI of a numeric feature against the version's "
-                                 "training data", [*LABELS, "feature"], registry=self.registry)
+                                 "training data", [*LABELS, "feature"], registry=self.registry, **LIVE)
         self.feature_js = Gauge("modelkeep_gateway_feature_js", "Jensen-Shannon distance of a categorical feature "
-                                "against the training data", [*LABELS, "feature"], registry=self.registry)
+                                "against the training data", [*LABELS, "feature"], registry=self.registry, **LIVE)
         self.prediction_drift = Gauge("modelkeep_gateway_prediction_drift", "PSI (numeric) or JS distance "
                                       "(categorical) of predictions against the version's baseline", LABELS,
-                                      registry=self.registry)
+                                      registry=self.registry, **LIVE)
         self.quality = Gauge("modelkeep_gateway_feedback_metric", "Accuracy, precision and recall from feedback "
-                             "labels in the last window", [*LABELS, "metric"], registry=self.registry)
+                             "labels in the last window", [*LABELS, "metric"], registry=self.registry, **LIVE)
         self.business = Gauge("modelkeep_gateway_business_metric", "Mean of a posted business metric in the last "
-                              "window", [*LABELS, "metric"], registry=self.registry)
+                              "window", [*LABELS, "metric"], registry=self.registry, **LIVE)
         self.agreement = Gauge("modelkeep_gateway_shadow_agreement", "Share of shadow answers equal to the primary's",
-                               LABELS, registry=self.registry)
+                               LABELS, registry=self.registry, **LIVE)
         self.degraded = Gauge("modelkeep_gateway_degraded", "1 while the arm is degraded against its own baseline",
-                              LABELS, registry=self.registry)
+                              LABELS, registry=self.registry, **LIVE)
+
+
+    def exposition(self) -> bytes:
+        """The text a scrape gets: this gateway's series, or every worker's, merged."""
+        import os
+
+        from prometheus_client import generate_latest
+
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)
+            return generate_latest(merged)
+        return generate_latest(self.registry)
 
 
 def labels_of(deployment: str, model_ref: str, arm: str) -> dict[str, str]:

@@ -53,7 +53,8 @@ def test_step_provenance_links_intermediate_datasets(workspace: Workspace, train
     assert workspace.runs.get(step_run["id"]).tags == {"window_start": "2026-11-01", "window_end": "2026-11-30"}
 
 
-def test_cyclonedx_ml_bom_validates_against_the_official_schema(workspace: Workspace, trained: str) -> None:
+def test_cyclonedx_ml_bom_validates_against_the_official_schema(workspace: Workspace, trained: str,
+                                                                tmp_path: Path) -> None:
     bom = standards.cyclonedx_bom(workspace, trained)
     standards.validate_cyclonedx(bom)  # the official bom-1.6 JSON schema (cyclonedx-python-lib)
     model = bom["components"][0]
@@ -64,6 +65,15 @@ def test_cyclonedx_ml_bom_validates_against_the_official_schema(workspace: Works
     assert card["quantitativeAnalysis"]["performanceMetrics"] == [{"type": "auc", "value": "0.93"}]
     assert card["considerations"]["useCases"] == ["card fraud"]
     assert [c["type"] for c in bom["components"][1:]] == ["data"]
+    # SHA-256 of each file, checkable by any tool (BLAKE3 of a tree object is modelkeep's own)
+    import hashlib
+
+    view = workspace.registry.get(trained)
+    folder = workspace.store.materialize(view.artifact_kind, view.digest, tmp_path / "files")
+    on_disk = {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in folder.rglob("*") if p.is_file()}
+    listed = {f["name"]: f["hashes"][0]["content"] for f in model["components"]}
+    assert listed == on_disk and all(f["hashes"][0]["alg"] == "SHA-256" for f in model["components"])
     composite = standards.cyclonedx_bom(workspace, "ensemble@latest")
     standards.validate_cyclonedx(composite)
     assert composite["dependencies"][0]["dependsOn"] == [f"model:{trained}"]

@@ -87,6 +87,19 @@ class ArtifactStore:
         size = sum(n for _, n in self.repo.chunks_of(entry.kind, digest)) if entry.kind == "chunked" else entry.size
         return (FileEntry(name, ObjectId(digest), size),)
 
+    def sha256_of(self, kind: str | None, digest: str | None) -> list[tuple[str, str]]:
+        """(path, SHA-256 hex) of every file of an artifact, read back from the store: a hash any
+        outside tool can check against the files (BLAKE3 of a tree object is ours alone)."""
+        import hashlib
+
+        out = []
+        for entry in self.files_of(kind, digest):
+            hasher = hashlib.sha256()
+            for piece in self.repo.iter_file(self.repo.kind_of(entry.object_id), entry.object_id):
+                hasher.update(piece)
+            out.append((entry.path, hasher.hexdigest()))
+        return out
+
     def materialize(self, kind: str, digest: str, dest: Path, progress: Callable[[int], None] | None = None) -> Path:
         materialize(self.repo, self._entry(kind, digest, dest.name), dest, progress)
         return dest

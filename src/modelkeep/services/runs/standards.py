@@ -133,6 +133,12 @@ def cyclonedx_bom(ws: Connection, ref: str) -> dict[str, Any]:
     }
     if version.digest:
         model["hashes"] = [{"alg": "BLAKE3", "content": version.digest}]
+        files = ws.store.sha256_of(version.artifact_kind, version.digest)
+        if version.artifact_kind == "file" and files:
+            model["hashes"].append({"alg": "SHA-256", "content": files[0][1]})
+        elif files:  # a folder: each file with its SHA-256, checkable by any tool
+            model["components"] = [{"type": "file", "name": path, "hashes": [{"alg": "SHA-256", "content": sha}]}
+                                   for path, sha in files]
     components = [model, *datasets]
     depends = [_bom_ref("dataset", d) for d in version.data]
     dependencies = [{"ref": d["bom-ref"], "dependsOn": []} for d in datasets]

@@ -237,6 +237,9 @@ def reproduce(
         if check is not None:
             verdict = "MATCHES" if check["match"] else "DIFFERS"
             out.print(f"  verify: re-run {check['run']} → {check.get('produced')}: [bold]{verdict}[/bold]")
+            if check.get("produced"):
+                out.print(f"    {check['produced']} is recorded as a reproduction of {result['version']}: "
+                          "it never becomes @latest", markup=False)
             if "artifact" in check:
                 out.print(f"    artifact digest {'same' if check['artifact']['same'] else 'differs'}", markup=False)
                 for m in check["metrics"]:

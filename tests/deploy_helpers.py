@@ -37,9 +37,23 @@ def register_scaler(ws: Workspace) -> VersionView:
                              sample_input=TRAIN[:5])
 
 
-def gateway(ws: Workspace, name: str, tmp: Path, *, trusted: list[str] | None = None) -> Gateway:
+class FakeTime:
+    """A clock the test moves: inject ``now`` as the gateway's clock or latency timer, and make a
+    ``slow:MS`` model advance it (``LinearClassifier.SLEEP = fake.advance``) instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def now(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def gateway(ws: Workspace, name: str, tmp: Path, *, trusted: list[str] | None = None, **clocks: Any) -> Gateway:
     loader = ModelLoader(ws.registry, ws.store, tmp / "serve-cache", trusted=trusted)
-    gw = Gateway(ws.deployments, loader, name, gateway_id="test")
+    gw = Gateway(ws.deployments, loader, name, gateway_id="test", **clocks)
     gw.start(control=False)
     return gw
 

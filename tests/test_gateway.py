@@ -16,7 +16,7 @@ from modelkeep.gateway.app import create_gateway_app
 from modelkeep.meta.tables import Event
 from modelkeep.services.connection import LocalTokens
 from modelkeep.services.governance import audit
-from tests.deploy_helpers import CLASS, SCALER, gateway, register, register_scaler, rows, send, truth
+from tests.deploy_helpers import CLASS, SCALER, FakeTime, gateway, register, register_scaler, rows, send, truth
 
 FAST = {"window_s": 1, "min_samples": 40, "failing_windows": 2}
 
@@ -52,12 +52,12 @@ def two_versions_any_db(any_workspace, tmp_path: Path):
     return _two_versions(any_workspace, tmp_path)
 
 
-def canary(ws, tmp_path: Path, *, steps=(25, 100), bake: float = 1e6, policy=None, monitoring=None):
+def canary(ws, tmp_path: Path, *, steps=(25, 100), bake: float = 1e6, policy=None, monitoring=None, **clocks):
     d = ws.deployments
     d.create("clf", d.plan("canary", "clf@1.0.0.0.0", candidate="clf@1.0.1.0.0", trusted=[CLASS],
                            rollout={"steps": list(steps), "bake_s": bake}, policy={**FAST, **(policy or {})},
                            monitoring=monitoring))
-    return gateway(ws, "clf", tmp_path)
+    return gateway(ws, "clf", tmp_path, **clocks)
 
 
 def test_canary_rolls_back_a_failing_candidate_with_evidence_alert_and_validation(two_versions_any_db, tmp_path) -> None:
@@ -386,9 +386,15 @@ def test_gateway_endpoints_need_a_token_once_the_registry_has_users(two_versions
     assert client.get("/v2/health/ready").status_code == 200  # probes stay open
 
 
-def test_a_slow_candidate_fails_the_latency_check_and_rolls_back(two_versions, tmp_path) -> None:
+def test_a_slow_candidate_fails_the_latency_check_and_rolls_back(two_versions, tmp_path, monkeypatch) -> None:
+    """Deterministic (issue 11): latency comes from an injected timer the slow model advances by
+    exactly 8 ms, so a busy machine cannot slow the stable version past the limit too."""
+    from modelkeep.examples import LinearClassifier
+
     ws, fault = two_versions
-    gw = canary(ws, tmp_path, steps=(50, 100), policy={"max_p99_ms": 5.0})
+    fake = FakeTime()
+    monkeypatch.setattr(LinearClassifier, "SLEEP", fake.advance)
+    gw = canary(ws, tmp_path, steps=(50, 100), policy={"max_p99_ms": 5.0}, timer=fake.now)
     fault.write_text("slow:8")
     decisions = []
     for seed in range(2):
@@ -397,5 +403,5 @@ def test_a_slow_candidate_fails_the_latency_check_and_rolls_back(two_versions, t
     assert decisions == ["none", "rollback"]
     evidence = ws.deployments.history("clf")[0]["evidence"]
     latency = next(c for c in evidence["checks"] if c["check"] == "p99_latency")
-    assert latency["result"] == "fail" and latency["candidate"] > 8.0 > latency["stable"]
+    assert latency["result"] == "fail" and latency["candidate"] == 8.0 and latency["stable"] == 0.0
     assert "p99 latency" in evidence["attribution"]["message"]

@@ -9,6 +9,7 @@ benchmark inject a fault into a running canary without touching the gateway.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 
 class LinearClassifier:
     CHECK_S = 0.05  # how often the fault file is looked at
+    SLEEP: Callable[[float], None] = staticmethod(time.sleep)  # ``slow:MS`` (tests advance a fake clock instead)
 
     def __init__(self, coef: list[float], intercept: float = 0.0, fault_file: str | None = None) -> None:
         self.coef = np.asarray(coef, dtype=np.float64)
@@ -43,7 +45,7 @@ class LinearClassifier:
         if fault == "fail":
             raise RuntimeError("injected fault")
         if fault.startswith("slow:"):
-            time.sleep(float(fault[5:]) / 1000)
+            type(self).SLEEP(float(fault[5:]) / 1000)
         out = (np.asarray(x, dtype=np.float64) @ self.coef + self.intercept > 0).astype(np.int64)
         return 1 - out if fault == "degrade" else out
 

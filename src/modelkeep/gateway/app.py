@@ -117,8 +117,8 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
     # A slow model, or a token check that asks a server, must not stall health probes and other
     # requests: both run in a worker thread (inference: one per deployment, so the gateway's
     # measurements are still written by one thread at a time; a plain executor, as anyio's limiter
-    # cost a third of the throughput even when not waiting). A thread hop per request costs
-    # about a third of the throughput of a fast model, so a model whose last INLINE_AFTER calls
+    # cost a third of the throughput even when not waiting). A thread hop per request still costs
+    # about a tenth of the throughput of a fast model, so a model whose last INLINE_AFTER calls
     # were each fast (INLINE_BELOW_S of CPU, INLINE_WALL_S of wall time) runs on the loop, and goes
     # back to the thread at its first slow call; an allowed token is believed for TOKEN_CACHE_S.
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{deployment}")

@@ -19,7 +19,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -64,16 +64,21 @@ class Live:
     shadows: list[tuple[str, float, ArmPredictor]]  # (arm, fraction, predictor): copies never answered
     failed: dict[str, str]
     stats: dict[str, ArmStats]  # arm -> the measurements of the version it pins now
-    loaded_at: float = field(default_factory=time.monotonic)
+    loaded_at: float = 0.0  # the gateway's clock when this revision went live
 
 
 class Gateway:
     def __init__(self, deployments: DeploymentControl, loader: ModelLoader, name: str, *, gateway_id: str | None = None,
                  poll_s: float = 0.5, window_s: float | None = None, dispatch: Callable[[], object] | None = None,
-                 prediction_log: PredictionLog | None = None) -> None:
+                 prediction_log: PredictionLog | None = None, clock: Callable[[], float] = time.monotonic,
+                 timer: Callable[[], float] = time.perf_counter) -> None:
+        """``clock`` (seconds) drives windows, bake times and alert repeats; ``timer`` (seconds)
+        measures each prediction's latency. Tests inject both, so no verdict reads the wall clock."""
         self.deployments = deployments
         self.loader = loader
         self.name = name
+        self.clock = clock
+        self.timer = timer
         self.gateway_id = gateway_id or f"{socket.gethostname()}:{os.getpid()}"
         self.poll_s = poll_s
         self.window_override = window_s
@@ -92,7 +97,7 @@ class Gateway:
         self.alerted: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._window_started = time.monotonic()
+        self._window_started = self.clock()
         self._last_poll = 0.0
         self._dispatch = dispatch  # delivers the events outbox (alerts, rollbacks) to webhooks
         self.prediction_log = prediction_log
@@ -142,13 +147,13 @@ class Gateway:
             if key not in self.stats and pinned.name in arms:
                 self.stats[key] = ArmStats(self.metrics, self.name, pinned.name, pinned.model)
         stats = {p.name: self.stats[(p.name, p.model)] for p in spec.pinned() if p.name in arms}
-        live = Live(revision, status, spec, router, arms, shadows, failed, stats)
+        live = Live(revision, status, spec, router, arms, shadows, failed, stats, loaded_at=self.clock())
         share = router.share()
         for a in spec.arms:
             self.metrics.weight.labels(**labels_of(self.name, a.model, a.name)).set(share.get(a.name, 0.0))
         self.live = live  # one assignment: requests see the old revision or the new one, never half
         self.failing_windows = 0
-        self._window_started = time.monotonic()
+        self._window_started = self.clock()
         log.info("deployment %s revision %d live: %s", self.name, revision, share)
         return True
 
@@ -209,13 +214,13 @@ class Gateway:
             self.metrics.bad_requests.labels(deployment=self.name).inc()
             raise
         stats = live.stats[arm_name]
-        started = time.perf_counter()
+        started = self.timer()
         try:
             predictions = arm.predict(array)
         except ModelFailure:
-            stats.record_error((time.perf_counter() - started) * 1000)
+            stats.record_error((self.timer() - started) * 1000)
             raise
-        stats.record((time.perf_counter() - started) * 1000, array, predictions)
+        stats.record((self.timer() - started) * 1000, array, predictions)
         request_id = request_id or uuid.uuid4().hex
         recent = self.recent
         recent[request_id] = (arm_name, arm.pinned.model, predictions[0] if len(predictions) == 1 else predictions)
@@ -240,13 +245,13 @@ class Gateway:
 
     def _run_shadow(self, stats: ArmStats, arm: ArmPredictor, array: np.ndarray, primary: list[Any]) -> None:
         try:
-            started = time.perf_counter()
+            started = self.timer()
             try:
                 answer = arm.predict(array)
             except ModelFailure:
-                stats.record_error((time.perf_counter() - started) * 1000, shadow=True)
+                stats.record_error((self.timer() - started) * 1000, shadow=True)
                 return
-            stats.record((time.perf_counter() - started) * 1000, array, answer, shadow=True)
+            stats.record((self.timer() - started) * 1000, array, answer, shadow=True)
             stats.record_agreement(answer == primary)
         finally:
             self.shadow_done += 1
@@ -308,14 +313,14 @@ class Gateway:
         while not self._stop.wait(0.1):
             try:
                 self.tick()
-                if self._dispatch is not None and time.monotonic() - self._last_dispatch >= 1.0:
-                    self._last_dispatch = time.monotonic()
+                if self._dispatch is not None and self.clock() - self._last_dispatch >= 1.0:
+                    self._last_dispatch = self.clock()
                     self._dispatch()
             except Exception:
                 log.exception("gateway control loop")
 
     def tick(self, *, force_window: bool = False) -> dict[str, Any] | None:
-        now = time.monotonic()
+        now = self.clock()
         if now - self._last_poll >= self.poll_s:
             self._last_poll = now
             if self.deployments.revision(self.name) != self.current().revision:
@@ -387,7 +392,7 @@ class Gateway:
                 and spec.policy.auto_rollback:
             decision = self._rollback(live, report)
         elif in_rollout and spec.strategy == "canary" and spec.rollout is not None and result == "pass" \
-                and time.monotonic() - live.loaded_at >= spec.rollout.bake_s:
+                and self.clock() - live.loaded_at >= spec.rollout.bake_s:
             decision = self._advance(live, report)
         report["decision"] = decision
         self.last_report = report
@@ -399,7 +404,7 @@ class Gateway:
 
     def _alert(self, live: Live, attribution: dict[str, Any], report: dict[str, Any]) -> None:
         key = f"{live.revision}:{attribution['scope']}:{','.join(attribution['blamed'])}"
-        now = time.monotonic()
+        now = self.clock()
         if now - self.alerted.get(key, -1e9) < ALERT_REPEAT_S:
             return
         self.alerted[key] = now

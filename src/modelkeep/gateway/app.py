@@ -51,6 +51,32 @@ DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "IN
              "BYTES"}
 
 
+INT_RANGES = {f"{'U' if unsigned else ''}INT{bits}": (0, 2**bits - 1) if unsigned else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+              for bits in (8, 16, 32, 64) for unsigned in (False, True)}
+
+
+def check_datatype(where: str, datatype: str, values: list[Any]) -> None:
+    """Every value is what the tensor's ``datatype`` says (INT8 with 1.5 or 300 is refused)."""
+    for j, value in enumerate(values):
+        if datatype == "BOOL":
+            ok = isinstance(value, bool)
+        elif datatype in INT_RANGES:
+            low, high = INT_RANGES[datatype]
+            ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        elif datatype.startswith("FP"):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        else:  # BYTES
+            ok = isinstance(value, str)
+        if not ok:
+            raise InvalidInput(f"{where}.data[{j}]: {value!r} is not {datatype}")
+
+
+def output_name(signature: dict[str, Any] | None) -> str:
+    """The one output's name, the same in the model metadata and in every answer."""
+    outputs = (signature or {}).get("outputs") or []
+    return str(outputs[0].get("name")) if len(outputs) == 1 and outputs[0].get("name") else "predict"
+
+
 def _error(exc: ModelKeepError) -> JSONResponse:
     """A domain error with the status of its class (``modelkeep.errors``, the one table). OIP v2 keeps
     ``error`` for the message, so the class travels as ``kind`` (the client rebuilds it from either)."""
@@ -78,6 +104,7 @@ def oip_rows(body: Any, inputs: list[dict[str, Any]] | None) -> list[list[Any]]:
         if not isinstance(data, list):
             raise InvalidInput(f"{where}.data: expected a list")
         flat = [v for row in data for v in row] if data and isinstance(data[0], list) else data
+        check_datatype(where, tensor["datatype"], flat)
         n = shape[0]
         k = shape[1] if len(shape) == 2 else 1
         if len(flat) != n * k:
@@ -217,6 +244,18 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
         return served(result, {"predictions": result["predictions"], "version": result["model"], "arm": result["arm"],
                                "deployment": deployment, "request_id": result["request_id"]})
 
+    def live_arm(request: Request) -> str | None:
+        """The arm serving ``{version}`` of the path (None without one); NotFound if none is live."""
+        version = request.path_params.get("version")
+        if version is None:
+            return None
+        live = gateway.current()
+        arm = next((a.name for a in live.spec.arms if a.model.partition("@")[2] == version or a.model == version), None)
+        if arm is None:
+            raise NotFound(f"version {version!r} is not live in {deployment} "
+                           f"(live: {', '.join(a.model for a in live.spec.arms)})")
+        return arm
+
     def check_name(request: Request) -> str:
         name = request.path_params["name"]
         if name != deployment:
@@ -229,16 +268,17 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
         check_name(request)
         body = await body_of(request)
         live = gateway.current()
-        arm_name = None
-        version = request.path_params.get("version")
-        if version is not None:
-            arm_name = next((a.name for a in live.spec.arms if a.model.partition("@")[2] == version or a.model == version),
-                            None)
-            if arm_name is None:
-                raise NotFound(f"version {version!r} is not live in {deployment} "
-                               f"(live: {', '.join(a.model for a in live.spec.arms)})")
+        arm_name = live_arm(request)
         first = live.arms.get(arm_name or live.spec.stable) or next(iter(live.arms.values()), None)
         rows = oip_rows(body, first.inputs if first else None)
+        out_name = output_name(live.spec.arm(arm_name or live.spec.stable).signature)
+        asked = body.get("outputs")
+        if asked is not None:
+            if not isinstance(asked, list) or not all(isinstance(o, dict) and "name" in o for o in asked):
+                raise InvalidInput('outputs: expected a list like [{"name": "' + out_name + '"}]')
+            unknown = [str(o["name"]) for o in asked if o["name"] != out_name]
+            if unknown:
+                raise InvalidInput(f"outputs: {unknown[0]!r} is not an output of {deployment} (it has {out_name!r})")
         request_id = body.get("id") if isinstance(body.get("id"), str) else None
         result = await predicted(rows, key_of(request, body), request_id, arm_name=arm_name)
         preds = result["predictions"]
@@ -246,7 +286,7 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
         flat = [v for p in preds for v in p] if len(shape) == 2 else preds
         payload = {"model_name": deployment, "model_version": result["model"], "id": result["request_id"],
                    "parameters": {"arm": result["arm"], "revision": result["revision"]},
-                   "outputs": [{"name": "predict", "shape": shape, "datatype": _datatype(flat), "data": flat}]}
+                   "outputs": [{"name": out_name, "shape": shape, "datatype": _datatype(flat), "data": flat}]}
         return served(result, payload)
 
     @guarded
@@ -288,12 +328,17 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
         await authorize(request, "deployment.read")
         check_name(request)
         live = gateway.current()
-        signature = (live.spec.arm(live.spec.stable).signature or {})
+        arm = live_arm(request)
+        signature = (live.spec.arm(arm or live.spec.stable).signature or {})
         def tensors(cols: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return [{"name": c.get("name"), "datatype": "FP64" if c.get("type") in ("double", "float")
                      else "INT64" if c.get("type") in ("long", "int") else "BYTES", "shape": [-1]} for c in cols]
-        return JSONResponse({"name": deployment, "versions": [a.model for a in live.spec.arms], "platform": "modelkeep",
-                             "inputs": tensors(signature.get("inputs", [])), "outputs": tensors(signature.get("outputs", [])),
+        outputs = tensors(signature.get("outputs", []))
+        if len(outputs) != 1:  # what every answer names its one output
+            outputs = [{"name": output_name(signature), "datatype": "FP64", "shape": [-1]}]
+        versions = [live.spec.arm(arm).model] if arm else [a.model for a in live.spec.arms]
+        return JSONResponse({"name": deployment, "versions": versions, "platform": "modelkeep",
+                             "inputs": tensors(signature.get("inputs", [])), "outputs": outputs,
                              "parameters": {"strategy": live.spec.strategy, "revision": live.revision,
                                             "traffic": live.router.share()}})
 
@@ -301,8 +346,10 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
     async def model_ready(request: Request) -> Response:
         await authorize(request, "deployment.read")
         check_name(request)
+        arm = live_arm(request)
         state = gateway.readiness()
-        return JSONResponse({"name": deployment, "ready": state["ready"]}, status_code=200 if state["ready"] else 503)
+        ready = arm in gateway.current().arms if arm else state["ready"]
+        return JSONResponse({"name": deployment, "ready": ready}, status_code=200 if ready else 503)
 
     @guarded
     async def status(request: Request) -> Response:
@@ -325,6 +372,8 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
         Route("/v2", server_metadata, methods=["GET"]),
         Route("/v2/models/{name}", model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/ready", model_ready, methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}", model_metadata, methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}/ready", model_ready, methods=["GET"]),
         Route("/status", status, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
@@ -335,4 +384,10 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
         if on_shutdown is not None:
             on_shutdown()
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    async def not_routed(request: Request, exc: Exception) -> Response:  # unknown route or method: JSON too
+        status = getattr(exc, "status_code", 404)
+        detail = getattr(exc, "detail", "not found")
+        return JSONResponse({"error": f"{request.method} {request.url.path}: {detail}"}, status_code=status,
+                            headers=getattr(exc, "headers", None))
+
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_routed, 405: not_routed})

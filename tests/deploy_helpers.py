@@ -53,6 +53,7 @@ class FakeTime:
 
 def gateway(ws: Workspace, name: str, tmp: Path, *, trusted: list[str] | None = None, **clocks: Any) -> Gateway:
     loader = ModelLoader(ws.registry, ws.store, tmp / "serve-cache", trusted=trusted)
+    clocks.setdefault("timer", FakeTime().now)  # latencies 0 unless a test makes a model slow: load cannot sway a verdict
     gw = Gateway(ws.deployments, loader, name, gateway_id="test", **clocks)
     gw.start(control=False)
     return gw

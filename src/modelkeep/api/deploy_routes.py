@@ -73,7 +73,7 @@ def deploy_routes(Ws: Any) -> APIRouter:
     @router.post("/api/v1/deployments/{name}/rollback")
     def rollback_deployment(ws: Ws, name: Name, body: deploy_requests.RollbackRequest) -> dict[str, Any]:
         """A person's rollback: the server loads what now serves, validates it and records that."""
-        return deploy_requests.rollback(ws.deployments, name, body, ws.config.cache_dir / "serve")
+        return deploy_requests.rollback(ws.deployments, name, body, ws.config.cache_dir / "models")
 
     @router.post("/api/v1/deployments/{name}/switch")
     def switch_deployment(ws: Ws, name: Name) -> dict[str, Any]:

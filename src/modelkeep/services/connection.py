@@ -142,7 +142,7 @@ class LocalDeployments:
         from modelkeep.services.deploy import requests
 
         return requests.rollback(self.service, name, requests.parse(requests.RollbackRequest, body, "rollback request"),
-                                 self.workspace.config.cache_dir / "serve", progress)
+                                 self.workspace.config.cache_dir / "models", progress)
 
     def deployment_status(self, name: str) -> dict[str, Any]:
         return dict(self.service.status(name))

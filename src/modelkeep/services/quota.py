@@ -10,7 +10,7 @@ the edge may both pass (a soft limit by at most one artifact each).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
@@ -22,9 +22,17 @@ from modelkeep.meta.tables import ModelVersion, Run, RunArtifact, VersionTag
 
 
 class Quotas:
-    def __init__(self, db: Database, setting: Callable[[str], str | None]) -> None:
+    def __init__(self, db: Database, values: Mapping[str, str]) -> None:
         self.db = db
-        self.setting = setting  # a config key's value, or None
+        self.values = values  # the repository's settings (a key set later is seen at once)
+
+    @property
+    def active(self) -> bool:
+        """Whether any quota is set: callers skip even finding the project when none is."""
+        return any(key.startswith("quota.") for key in self.values)
+
+    def setting(self, key: str) -> str | None:
+        return self.values.get(key)
 
     def limit(self, project: str) -> int | None:
         for key in (f"quota.project.{project}", "quota.default"):

@@ -96,7 +96,7 @@ def _assemble(config: RepoConfig, *, migrate: bool, create_store: bool) -> Works
     store = ArtifactStore(repo, cache)
     access = Access(db, config.user)
     datasets = Datasets(db, repo, access, cache, config.root)
-    registry = Registry(db, store, access, resolve_dataset=datasets.canonical_ref, quotas=Quotas(db, config.get))
+    registry = Registry(db, store, access, resolve_dataset=datasets.canonical_ref, quotas=Quotas(db, config.values))
     return Workspace(config, db, repo, store, registry, datasets, access)
 
 

@@ -7,6 +7,7 @@ costs little more than process start-up. Only files the stat cache cannot vouch 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,16 @@ from modelkeep.store.ingest import Ingestor, StatCache, scan
 from modelkeep.store.repository import Repository
 
 
-def compare_files(old: dict[str, TreeEntry], new: dict[str, TreeEntry]) -> dict[str, Any]:
+def compare_files(old: Mapping[str, Any], new: Mapping[str, Any],
+                  id_of: Callable[[Any], str] = lambda entry: entry.id) -> dict[str, Any]:
+    """Files added, removed and modified between two ``path -> entry`` maps (entries with ``size``;
+    ``id_of`` reads their content id: ``TreeEntry.id`` by default, ``FileEntry.object_id`` too)."""
     added = [{"path": p, "size": new[p].size} for p in sorted(set(new) - set(old))]
     removed = [{"path": p, "size": old[p].size} for p in sorted(set(old) - set(new))]
     modified = [
         {"path": p, "size_a": old[p].size, "size_b": new[p].size}
         for p in sorted(set(old) & set(new))
-        if old[p].id != new[p].id
+        if id_of(old[p]) != id_of(new[p])
     ]
     return {"added": added, "removed": removed, "modified": modified, "clean": not (added or removed or modified)}
 

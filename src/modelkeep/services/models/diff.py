@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelkeep.services.data.data_status import compare_files
 from modelkeep.services.models.bump import by_name
 from modelkeep.services.models.views import VersionView
 from modelkeep.store.artifacts import ArtifactStore
@@ -48,20 +49,14 @@ def _signature(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, 
 def _artifacts(store: ArtifactStore, a: VersionView, b: VersionView) -> dict[str, Any]:
     files_a = {f.path: f for f in store.files_of(a.artifact_kind, a.digest, "artifact")}
     files_b = {f.path: f for f in store.files_of(b.artifact_kind, b.digest, "artifact")}
-    added = [{"path": p, "size": files_b[p].size} for p in sorted(set(files_b) - set(files_a))]
-    removed = [{"path": p, "size": files_a[p].size} for p in sorted(set(files_a) - set(files_b))]
-    changed = [
-        {"path": p, "size_a": files_a[p].size, "size_b": files_b[p].size}
-        for p in sorted(set(files_a) & set(files_b))
-        if files_a[p].object_id != files_b[p].object_id
-    ]
+    files = compare_files(files_a, files_b, id_of=lambda entry: entry.object_id)
     return {
         "a": {"digest": a.digest, "kind": a.artifact_kind, "size": a.artifact_size},
         "b": {"digest": b.digest, "kind": b.artifact_kind, "size": b.artifact_size},
         "same": a.digest == b.digest,
-        "added": added,
-        "removed": removed,
-        "changed": changed,
+        "added": files["added"],
+        "removed": files["removed"],
+        "changed": files["modified"],
     }
 
 

@@ -363,7 +363,7 @@ class Registry(RegistryChanges):
             encoded = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
             candidate.artifact = StoredArtifact("composite", self.store.put_bytes(encoded), 0)
 
-        if self.quotas is not None and candidate.artifact is not None:
+        if self.quotas is not None and self.quotas.active and candidate.artifact is not None:
             self.quotas.check(self._project_of(candidate.tags), candidate.artifact.size)
         reproduces = candidate.tags.get("reproduces")
         if reproduces is not None:  # numbered after what it reproduces, and never `latest`

@@ -213,7 +213,7 @@ class Runs:
 
     def log_artifact(self, run_id: int, name: str, artifact: ArtifactRef) -> dict[str, Any]:
         stored = self.store.existing(artifact.model_dump())  # in the store already: checked, not trusted
-        if self.registry.quotas is not None:
+        if self.registry.quotas is not None and self.registry.quotas.active:  # else not even the project is read
             with self.db.reader() as session:
                 project = self._run(session, run_id, write=True).project
             self.registry.quotas.check(project, stored.size)

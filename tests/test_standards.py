@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from modelkeep.errors import InvalidInput
-from modelkeep.services.runs import standards
+from modelkeep.errors import InvalidInput, Unavailable
+from modelkeep.services.connection import LocalConnection
+from modelkeep.services.runs import openlineage, standards
 from modelkeep.services.runs.lineage import walk
 from modelkeep.services.workspace import Workspace
 
@@ -82,15 +83,121 @@ def test_cyclonedx_ml_bom_validates_against_the_official_schema(workspace: Works
         standards.validate_cyclonedx(broken)
 
 
-def test_openlineage_run_events(workspace: Workspace, trained: str) -> None:
-    start, complete = standards.openlineage_events(workspace, trained)
-    assert (start["eventType"], complete["eventType"]) == ("START", "COMPLETE")
-    assert start["run"]["runId"] == complete["run"]["runId"]
-    uuid.UUID(start["run"]["runId"])
-    for event in (start, complete):
-        datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00"))
-        assert event["producer"].startswith("https://") and event["schemaURL"].startswith("https://openlineage.io/spec/")
-        assert event["job"] == {"facets": {}, "name": "train", "namespace": "modelkeep"}
-    assert [d["name"] for d in complete["inputs"]] == ["clean@1"]
-    assert [d["name"] for d in complete["outputs"]] == [f"model:{trained}"]
-    assert standards.openlineage_events(workspace, trained) == [start, complete]  # stable ids
+def _by_job(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        out.setdefault(event["job"]["name"], []).append(event)
+    return out
+
+
+def test_openlineage_one_event_pair_per_pipeline_step_with_standard_facets(workspace: Workspace, trained: str) -> None:
+    conn = LocalConnection(workspace)
+    events = openlineage.events(conn, trained)
+    openlineage.validate(events)  # against openlineage-python's classes, generated from the official schema
+    jobs = _by_job(events)
+    assert [e["job"]["name"] for e in (events[0], events[-1])] == ["pipeline:fraud"] * 2
+    assert set(jobs) == {"pipeline:fraud", "pipeline.clean", "fraud.train"}  # the parent and one job per step
+    namespace = events[0]["job"]["namespace"]
+    assert namespace.startswith("modelkeep://") and all(e["job"]["namespace"] == namespace for e in events)
+    parent_id = events[0]["run"]["runId"]
+    for name in ("pipeline.clean", "fraud.train"):
+        start, end = jobs[name]
+        assert (start["eventType"], end["eventType"]) == ("START", "COMPLETE")
+        assert start["eventTime"] <= end["eventTime"] and start["run"]["runId"] == end["run"]["runId"]
+        facets = end["run"]["facets"]
+        assert facets["parent"]["run"]["runId"] == parent_id and facets["parent"]["job"]["name"] == "pipeline:fraud"
+        assert facets["processing_engine"]["name"] == "modelkeep"
+        code = end["job"]["facets"]["sourceCodeLocation"]
+        assert code["type"] == "git" and len(code["version"]) == 40  # the run's commit
+        assert end["job"]["facets"]["jobType"]["processingType"] == "BATCH"
+    clean_end = jobs["pipeline.clean"][1]
+    assert clean_end["run"]["facets"]["nominalTime"] == {
+        **clean_end["run"]["facets"]["nominalTime"],
+        "nominalStartTime": "2026-11-01T00:00:00Z", "nominalEndTime": "2026-11-30T00:00:00Z"}
+    [raw] = clean_end["inputs"]
+    assert (raw["name"], raw["facets"]["version"]["datasetVersion"]) == ("datasets/raw", "1")  # name stable, version a facet
+    assert raw["inputFacets"]["dataQualityMetrics"]["fileCount"] == 1 and raw["inputFacets"]["dataQualityMetrics"]["bytes"] > 0
+    [clean] = clean_end["outputs"]
+    assert clean["name"] == "datasets/clean" and clean["outputFacets"]["outputStatistics"]["fileCount"] == 1
+    assert clean["facets"]["modelkeep"]["digest"] == workspace.datasets.get("clean@1").digest
+    train_end = jobs["fraud.train"][1]
+    assert [d["name"] for d in train_end["inputs"]] == ["datasets/clean"]
+    [model] = train_end["outputs"]
+    version = workspace.registry.get(trained)
+    assert model["name"] == "models/fraud" and model["facets"]["version"]["datasetVersion"] == version.version
+    assert [f["name"] for f in model["facets"]["schema"]["fields"]] == [c["name"] for c in version.signature["inputs"]]
+    assert model["facets"]["modelkeep"]["digest"] == version.digest
+    assert openlineage.events(conn, trained) == events  # stable ids: exporting twice gives the same runs
+    # a dataset version is a ref too: its pipeline is the one step that made it
+    dataset_events = openlineage.events(conn, "clean@1")
+    openlineage.validate(dataset_events)
+    assert set(_by_job(dataset_events)) == {"pipeline:clean", "pipeline.clean"}
+    with pytest.raises(InvalidInput, match="no recorded pipeline"):
+        openlineage.events(conn, "raw@1")
+
+
+def test_openlineage_validation_names_what_is_wrong(workspace: Workspace, trained: str) -> None:
+    events = openlineage.events(LocalConnection(workspace), trained)
+    broken = json.loads(json.dumps(events))
+    del broken[1]["run"]["facets"]["parent"]["job"]
+    broken[1]["job"]["facets"]["jobType"]["color"] = "red"
+    broken[2]["eventType"] = "DONE"
+    with pytest.raises(InvalidInput) as caught:
+        openlineage.validate(broken)
+    message = str(caught.value)
+    assert "event 1.run.facets.parent: missing required 'job'" in message
+    assert "'color' is not a field of JobTypeJobFacet" in message and "eventType 'DONE'" in message
+
+
+def test_export_openlineage_posts_to_a_marquez_shaped_endpoint(workspace: Workspace, trained: str) -> None:
+    from typer.testing import CliRunner
+
+    from modelkeep.cli.main import app
+    from tests.test_webhooks import Receiver
+
+    receiver = Receiver()
+    try:
+        base = receiver.url.removesuffix("/hook")
+        env = {"MODELKEEP_HOME": str(workspace.config.root), "OPENLINEAGE_API_KEY": "ol-secret"}
+        done = CliRunner().invoke(app, ["export", "openlineage", trained, "--to", base], env=env)
+        assert done.exit_code == 0, done.output
+        posted = [json.loads(body) for _, body in receiver.requests]
+        assert posted == openlineage.events(LocalConnection(workspace), trained)  # every event, in order, one per POST
+        assert {h["Authorization"] for h, _ in receiver.requests} == {"Bearer ol-secret"}
+        assert f"posted {len(posted)} OpenLineage events" in done.output
+        receiver.fail_next = 1  # the endpoint refuses: a clear error, not a traceback
+        refused = CliRunner().invoke(app, ["export", "openlineage", trained, "--to", base + "/api/v1/lineage"], env=env)
+        assert isinstance(refused.exception, Unavailable)  # mk's entry point turns it into a message and exit 5
+        assert "refused OpenLineage event 1 of" in str(refused.exception) and "HTTP 500" in str(refused.exception)
+        wrong = CliRunner().invoke(app, ["export", "openlineage", trained, "--to", "ftp://x"], env=env)
+        assert isinstance(wrong.exception, InvalidInput) and "an http(s) URL of an OpenLineage endpoint" in str(wrong.exception)
+    finally:
+        receiver.close()
+
+
+def test_server_emits_run_events_to_openlineage_as_they_happen(workspace: Workspace, tmp_path: Path) -> None:
+    from tests.test_webhooks import Receiver
+
+    receiver = Receiver()
+    try:
+        hooks = workspace.webhooks
+        with pytest.raises(InvalidInput, match="run events only"):
+            hooks.add(receiver.url, ["version.created"], format="openlineage")
+        hooks.add(receiver.url, ["run.started", "run.ended"], format="openlineage")
+        raw = tmp_path / "raw.csv"
+        raw.write_text("a,label\n1,0\n2,1\n")
+        workspace.datasets.add(raw, "raw")
+        with workspace.runs.start("clean", "pipeline") as step:
+            step.use_dataset("raw@1")
+            assert hooks.dispatch()["delivered"] == 1  # the START went out while the run runs
+            step.log_dataset(raw, "clean")
+        assert hooks.dispatch()["delivered"] == 1
+        start, end = (json.loads(body) for _, body in receiver.requests)
+        openlineage.validate([start, end])
+        assert (start["eventType"], end["eventType"]) == ("START", "COMPLETE")
+        assert [d["name"] for d in end["inputs"]] == ["datasets/raw"]
+        assert [d["name"] for d in end["outputs"]] == ["datasets/clean"]
+        exported = _by_job(openlineage.events(LocalConnection(workspace), "clean@1"))["pipeline.clean"]
+        assert exported[0]["run"]["runId"] == start["run"]["runId"]  # a later export joins what was emitted live
+    finally:
+        receiver.close()

@@ -31,6 +31,7 @@ DB_FILE = "registry.db"
 OBJECTS_DIR = "objects"
 
 KNOWN_KEYS = {
+    "lineage.namespace": "the OpenLineage namespace of this registry's jobs and datasets (default: modelkeep://HOST/PATH)",
     "db.url": "database URL (sqlite:///... or postgresql+psycopg://user@host/db)",
     "store.url": "object store location (a folder path or file:// URL)",
     "user.name": "the name recorded as created_by",

@@ -48,7 +48,7 @@ class ProtectionBody(_Body):
 class WebhookBody(_Body):
     url: str = Field(min_length=8, max_length=2000)
     events: list[str] = Field(min_length=1, max_length=50)
-    format: Literal["json", "slack"] = "json"
+    format: Literal["json", "slack", "openlineage"] = "json"
 
 
 class VerifyBody(_Body):

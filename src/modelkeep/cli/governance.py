@@ -287,7 +287,9 @@ webhook_app = typer.Typer(help="Webhooks: signed, retried, replayable event deli
 def webhook_add(
     url: Annotated[str, typer.Argument()],
     events: Annotated[list[str], typer.Option("--events", help="Event types (repeat), or '*'.")],
-    fmt: Annotated[str, typer.Option("--format", help="json, or slack for Slack-compatible incoming webhooks.")] = "json",
+    fmt: Annotated[str, typer.Option(
+        "--format", help="json; slack (Slack-compatible incoming webhooks); openlineage (an OpenLineage endpoint; "
+                         "run.started,run.ended).")] = "json",
     json_out: JsonFlag = False,
 ) -> None:
     """Subscribe a URL; prints the signing secret once."""

@@ -257,17 +257,31 @@ def reproduce(
 
 def export(
     fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="openlineage or cyclonedx")],
-    ref: Annotated[str, typer.Argument(help="NAME@VERSION of a model version.")],
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION of a model version (openlineage: or of a dataset version).")],
+    to: Annotated[str | None, typer.Option(
+        "--to", help="openlineage: POST the events to this OpenLineage endpoint (a bare URL gets Marquez's "
+                     "/api/v1/lineage); the key comes from OPENLINEAGE_API_KEY.")] = None,
+    namespace: Annotated[str | None, typer.Option(
+        "--namespace", help="openlineage: the namespace of jobs and datasets (default: the repository's "
+                            "lineage.namespace, else modelkeep://HOST/PATH of the repository).")] = None,
 ) -> None:
-    """Export a model version's lineage: OpenLineage run events or a CycloneDX 1.6 ML-BOM (JSON)."""
+    """Export lineage: OpenLineage run events (one pair per pipeline step) or a CycloneDX 1.6 ML-BOM (JSON)."""
     from modelkeep.cli.remote import connection
     from modelkeep.errors import InvalidInput
-    from modelkeep.services.runs import standards
+    from modelkeep.services.runs import openlineage, standards
 
     workspace = connection()
     try:
         if fmt == "openlineage":
-            emit_json(standards.openlineage_events(workspace, ref))
+            events = openlineage.events(workspace, ref, namespace=namespace)
+            openlineage.validate(events)
+            if to is None:
+                emit_json(events)
+            else:
+                sent = openlineage.post(events, to, api_key=os.environ.get("OPENLINEAGE_API_KEY"))
+                err_console().print(f"posted {sent} OpenLineage events for {ref} to {openlineage.endpoint(to)}")
+        elif to is not None:
+            raise InvalidInput("--to posts OpenLineage events; a CycloneDX document is printed")
         elif fmt == "cyclonedx":
             document = standards.cyclonedx_bom(workspace, ref)
             standards.validate_cyclonedx(document)

@@ -3,6 +3,7 @@ opened in this process (database + store), acting as the repository's configured
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -24,8 +25,12 @@ class LocalLineage:
 
         ws = self.workspace
         ws.access.check("model.read")
-        return walk(ws.db, resolve_node(ws.db, ws.registry, ws.datasets, ref), downstream=downstream, max_depth=depth,
-                    parents=parents)
+        graph = walk(ws.db, resolve_node(ws.db, ws.registry, ws.datasets, ref), downstream=downstream, max_depth=depth,
+                     parents=parents)
+        # where these nodes live, as an OpenLineage namespace (the same through a server as on it)
+        graph["namespace"] = (ws.config.get("lineage.namespace")
+                              or f"modelkeep://{socket.gethostname()}{ws.config.root.parent.as_posix()}")
+        return graph
 
 
 class LocalAdmin:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelkeep.config import RepoConfig, find_root, init_root, load_config
 from modelkeep.errors import InvalidInput
@@ -51,7 +51,14 @@ class Workspace:
     def webhooks(self) -> Webhooks:
         from modelkeep.services.governance.webhooks import Webhooks, load_key
 
-        return Webhooks(self.db, self._access, load_key(self.config.root / "server.key"))
+        return Webhooks(self.db, self._access, load_key(self.config.root / "server.key"), render=self._openlineage_event)
+
+    def _openlineage_event(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """An outbox event as OpenLineage, read as the user who caused it (what they could read)."""
+        from modelkeep.services.connection import LocalConnection
+        from modelkeep.services.runs.openlineage import from_event
+
+        return from_event(LocalConnection(self.as_user(str(payload.get("actor", "")))), payload)
 
     @property
     def deployments(self) -> Deployments:

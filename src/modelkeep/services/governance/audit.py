@@ -103,6 +103,8 @@ EVENTS = {
     "promotion.reject": "promotion.rejected",
     "promotion.apply": "promotion.applied",
     "dataset.add": "dataset_version.created",
+    "run.start": "run.started",
+    "run.end": "run.ended",
     "deployment.create": "deployment.updated",
     "deployment.update": "deployment.updated",
     "deployment.advance": "deployment.updated",

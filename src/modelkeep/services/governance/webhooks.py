@@ -9,7 +9,9 @@ Each POST carries ``X-Modelkeep-Event``, ``X-Modelkeep-Delivery`` and
 server key (``HMAC(key, "webhook:<id>")``), shown once at creation, and never stored. Failures
 are retried with exponential backoff (``RETRY_DELAYS``); after the last one the delivery is
 ``failed`` and stays in the log until replayed. ``format="slack"`` posts a payload that
-Slack-compatible incoming webhooks accept (``{"text": ...}``).
+Slack-compatible incoming webhooks accept (``{"text": ...}``); ``format="openlineage"`` posts the
+OpenLineage event of each ``run.started``/``run.ended`` (to a Marquez-shaped endpoint), rendered
+by the ``render`` the workspace gives (as the event's actor).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,8 @@ from modelkeep.services.clock import utcnow
 from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
 
+FORMATS = ("json", "slack", "openlineage")
+OPENLINEAGE_EVENTS = ("run.started", "run.ended")
 RETRY_DELAYS = [1, 5, 30, 120, 600, 3600]  # seconds after attempt 1, 2, ...
 
 
@@ -74,8 +79,10 @@ def slack_payload(event: dict[str, Any]) -> dict[str, Any]:
 
 
 class Webhooks:
-    def __init__(self, db: Database, access: Access, key: bytes, *, client: httpx.Client | None = None) -> None:
+    def __init__(self, db: Database, access: Access, key: bytes, *, client: httpx.Client | None = None,
+                 render: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None) -> None:
         self.db = db
+        self.render = render  # format "openlineage": an outbox event → its OpenLineage event (None: nothing to send)
         self.access = access
         self.key = key
         self.client = client or httpx.Client(timeout=10.0)
@@ -90,8 +97,10 @@ class Webhooks:
         unknown = set(events) - set(audit.EVENT_TYPES) - {"*"}
         if unknown or not events:
             raise InvalidInput(f"unknown events {sorted(unknown)}; valid: {', '.join(audit.EVENT_TYPES)} or *")
-        if format not in ("json", "slack"):
-            raise InvalidInput("format is json or slack")
+        if format not in FORMATS:
+            raise InvalidInput(f"format {format!r}: one of {', '.join(FORMATS)}")
+        if format == "openlineage" and not set(events) <= set(OPENLINEAGE_EVENTS):
+            raise InvalidInput(f"an openlineage webhook carries run events only: --events {','.join(OPENLINEAGE_EVENTS)}")
         with self.db.writer() as session, session.begin():
             hook = Webhook(url=url, events=sorted(events), format=format, active=True, created_at=utcnow())
             session.add(hook)
@@ -134,7 +143,13 @@ class Webhooks:
                 .order_by(Delivery.id).limit(limit)
             ).all()
         for delivery, event, hook in due:
-            body_doc = slack_payload(event.payload) if hook.format == "slack" else event.payload
+            body_doc = self._body(hook.format, event.payload)
+            if body_doc is None:  # e.g. the run was deleted before its event went out: nothing to say
+                with self.db.writer() as session, session.begin():
+                    row = session.get(Delivery, delivery.id)
+                    assert row is not None
+                    row.status, row.last_error = "skipped", "nothing to send in this format"
+                continue
             body = json.dumps(body_doc, separators=(",", ":"), sort_keys=True).encode()
             secret = self.secret(hook.id)
             headers = {"Content-Type": "application/json", "X-Modelkeep-Event": event.type,
@@ -162,6 +177,15 @@ class Webhooks:
                     row.next_attempt_at = utcnow() + timedelta(seconds=RETRY_DELAYS[row.attempts - 1])
                     counts["retrying"] += 1
         return counts
+
+    def _body(self, format: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        if format == "slack":
+            return slack_payload(payload)
+        if format == "openlineage":
+            if self.render is None:
+                raise InvalidInput("this process cannot render OpenLineage events")
+            return self.render(payload)
+        return payload
 
     def deliveries(self, webhook_id: int | None = None) -> list[dict[str, Any]]:
         with self.db.reader() as session:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.meta.db import Database
-from modelkeep.meta.tables import Alias, Dataset, LineageEdge, Model, ModelVersion, version_node
+from modelkeep.meta.tables import Alias, Dataset, LineageEdge, Model, ModelVersion, Run, version_node
 from modelkeep.services.data.datasets import Datasets
 from modelkeep.services.models.registry import Registry
 
@@ -107,8 +107,15 @@ def walk(
 
 
 def resolve_node(db: Database, registry: Registry, datasets: Datasets, ref: str) -> str:
-    """``model:NAME@SPEC``, ``dataset:NAME@N`` or a bare ``NAME@SPEC`` (model first) → node id."""
+    """``model:NAME@SPEC``, ``dataset:NAME@N``, ``run:ID`` or a bare ``NAME@SPEC`` (model first) → node id."""
     kind, sep, rest = ref.partition(":")
+    if sep and kind == "run":
+        if not rest.isdigit():
+            raise InvalidInput(f"run:{rest}: a run is named by its number (run:12)")
+        with db.reader() as session:
+            if session.get(Run, int(rest)) is None:
+                raise NotFound(f"run {rest} does not exist")
+        return f"run:{int(rest)}"
     if sep and kind in ("model", "dataset"):
         if kind == "model":
             return version_node(registry.get(rest).id)

@@ -1,8 +1,5 @@
-"""Exporting a model version's lineage in standard formats.
+"""Exporting a model version's lineage in standard formats (OpenLineage: :mod:`.openlineage`).
 
-* **OpenLineage**: a START and a COMPLETE ``RunEvent`` (openlineage-python) for the run that
-  produced the version: input datasets are the dataset versions it was trained on, the output
-  is the model version; facets carry the version, its digest and the run's code commit.
 * **CycloneDX 1.6 ML-BOM**: the model version as a ``machine-learning-model`` component with a
   model card (approach, task, architecture family, datasets, inputs and outputs, performance
   metrics, business context as considerations), its training datasets as ``data`` components,
@@ -22,39 +19,10 @@ from modelkeep.errors import InvalidInput
 from modelkeep.services.interface import Connection
 from modelkeep.services.models.views import VersionView
 
-PRODUCER = f"https://github.com/modelkeep/modelkeep/tree/v{__version__}"
-NAMESPACE = "modelkeep"
-
 
 def _run_uuid(version: VersionView) -> str:
     # Stable per version: exporting twice gives the same run id.
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"modelkeep:model:{version.ref}:{version.digest}"))
-
-
-def openlineage_events(ws: Connection, ref: str) -> list[dict[str, Any]]:
-    from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
-    from openlineage.client.serde import Serde
-
-    version = ws.registry.get(ref)
-    run_info = None
-    if version.tags.get("run", "").isdigit():
-        try:
-            run_info = ws.runs.get(int(version.tags["run"]))
-        except Exception:  # the run was deleted: the version's own lineage still exports
-            run_info = None
-    started = (run_info.started_at if run_info else version.created_at).isoformat() + "Z"
-    ended = ((run_info.ended_at or version.created_at) if run_info else version.created_at).isoformat() + "Z"
-    job = Job(namespace=NAMESPACE, name=run_info.name if run_info else f"register {version.name}")
-    run = Run(runId=_run_uuid(version))
-    inputs = [InputDataset(namespace=NAMESPACE, name=data_ref) for data_ref in version.data]
-    inputs += [InputDataset(namespace=NAMESPACE, name=f"model:{c}") for c in version.components]
-    outputs = [OutputDataset(namespace=NAMESPACE, name=f"model:{version.ref}")]
-    events = [
-        RunEvent(eventType=RunState.START, eventTime=started, run=run, job=job, producer=PRODUCER, inputs=inputs, outputs=[]),
-        RunEvent(eventType=RunState.COMPLETE, eventTime=ended, run=run, job=job, producer=PRODUCER, inputs=inputs,
-                 outputs=outputs),
-    ]
-    return [json.loads(Serde.to_json(event)) for event in events]
 
 
 def _metric_rows(version: VersionView) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ demo: venv
 
 test-deps: venv
 	bash scripts/ensure-postgres.sh
+	$(PY) tests/client_venvs.py  # the real clients users bring, in virtualenvs of their own
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks demo scripts
@@ -32,4 +33,4 @@ bench: venv
 	$(PY) benchmarks/registry.py
 
 clean:
-	rm -rf $(VENV) demo/output .pytest_cache
+	rm -rf $(VENV) .venv-clients demo/output .pytest_cache

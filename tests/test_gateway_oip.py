@@ -1,11 +1,14 @@
 """Open Inference Protocol v2 conformance in-process (issue 11): datatypes enforced, output names
 the same in metadata and answers, requested outputs honored, version routes, and JSON errors on
-unknown routes. (The real tritonclient's binary extension is not covered yet.)"""
+unknown routes; the binary tensor extension's framing (the real tritonclient: test_gateway_tritonclient.py)."""
 
 from __future__ import annotations
 
+import json
+import struct
 from pathlib import Path
 
+import numpy as np
 from starlette.testclient import TestClient
 
 from modelkeep.gateway.app import create_gateway_app
@@ -58,3 +61,31 @@ def test_unknown_routes_answer_json(workspace, tmp_path: Path) -> None:
     for answer in (client.get("/v2/nothing/here"), client.delete("/v2/models/clf/infer")):
         assert answer.status_code in (404, 405) and answer.headers["content-type"].startswith("application/json")
         assert answer.json()["error"]
+
+
+def _binary(header: dict, blob: bytes, length: int | None = None) -> tuple[bytes, dict[str, str]]:
+    head = json.dumps(header).encode()
+    return head + blob, {"Inference-Header-Content-Length": str(len(head) if length is None else length)}
+
+
+def test_binary_tensors_are_framed_and_checked(workspace, tmp_path: Path) -> None:
+    client, _ = _client(workspace, tmp_path)
+    values = np.array([[2.0, 0.0, 0.0]], dtype="<f4")
+    header = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "parameters": {"binary_data_size": 12}}],
+              "parameters": {"binary_data_output": True}}
+    body, headers = _binary(header, values.tobytes())
+    answer = client.post("/v2/models/clf/infer", content=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    split = int(answer.headers["inference-header-content-length"])
+    out = json.loads(answer.content[:split])["outputs"][0]
+    assert out["parameters"]["binary_data_size"] == 8 and "data" not in out
+    assert np.frombuffer(answer.content[split:], dtype="<i8").tolist() == [1]
+    for blob, length, why in ((values.tobytes() + b"x", None, "1 bytes that no input"),
+                              (values.tobytes()[:10], None, "12 bytes, 10 left"),
+                              (values.tobytes(), 10_000, "is not a length within")):
+        body, headers = _binary(header, blob, length)
+        refused = client.post("/v2/models/clf/infer", content=body, headers=headers)
+        assert refused.status_code == 422 and why in refused.json()["error"], refused.text
+    text = {"inputs": [{"name": "x", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 6}}]}
+    body, headers = _binary(text, struct.pack("<I", 9) + b"ab")
+    assert "says 9 bytes" in client.post("/v2/models/clf/infer", content=body, headers=headers).json()["error"]

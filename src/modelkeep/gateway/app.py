@@ -3,7 +3,8 @@
 Routes (every one but the liveness/readiness probes needs a bearer token with
 ``deployment.invoke`` or ``deployment.read`` once the registry has users):
 
-* ``POST /v2/models/{name}/infer`` and ``POST /v2/models/{name}/versions/{version}/infer`` (OIP v2);
+* ``POST /v2/models/{name}/infer`` and ``POST /v2/models/{name}/versions/{version}/infer`` (OIP v2,
+  JSON or binary tensors: :mod:`modelkeep.gateway.oip`);
   ``GET /v2``, ``/v2/health/live``, ``/v2/health/ready``, ``/v2/models/{name}``,
   ``/v2/models/{name}/ready``;
 * ``POST /predict``: ``{"inputs": [[...], ...]}`` or ``{"instances": [{...}, ...]}``;
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +38,7 @@ from starlette.routing import Route
 
 from modelkeep.about import __version__
 from modelkeep.errors import InvalidInput, ModelKeepError, NotFound, error_body
+from modelkeep.gateway import oip
 from modelkeep.gateway.runtime import Gateway
 from modelkeep.services.deploy.predictor import ModelFailure
 from modelkeep.services.interface import TokenCheck
@@ -47,92 +48,11 @@ TOKEN_CACHE_S = 2.0  # as long as the registry's own answer cache: a revoked tok
 INLINE_AFTER = 200  # fast calls in a row before a model runs on the event loop
 INLINE_BELOW_S = 0.001  # CPU seconds of one call
 INLINE_WALL_S = 0.05  # ... and wall seconds
-DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64",
-             "BYTES"}
-
-
-INT_RANGES = {f"{'U' if unsigned else ''}INT{bits}": (0, 2**bits - 1) if unsigned else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-              for bits in (8, 16, 32, 64) for unsigned in (False, True)}
-
-
-def check_datatype(where: str, datatype: str, values: list[Any]) -> None:
-    """Every value is what the tensor's ``datatype`` says (INT8 with 1.5 or 300 is refused)."""
-    for j, value in enumerate(values):
-        if datatype == "BOOL":
-            ok = isinstance(value, bool)
-        elif datatype in INT_RANGES:
-            low, high = INT_RANGES[datatype]
-            ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-        elif datatype.startswith("FP"):
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-        else:  # BYTES
-            ok = isinstance(value, str)
-        if not ok:
-            raise InvalidInput(f"{where}.data[{j}]: {value!r} is not {datatype}")
-
-
-def output_name(signature: dict[str, Any] | None) -> str:
-    """The one output's name, the same in the model metadata and in every answer."""
-    outputs = (signature or {}).get("outputs") or []
-    return str(outputs[0].get("name")) if len(outputs) == 1 and outputs[0].get("name") else "predict"
-
-
 def _error(exc: ModelKeepError) -> JSONResponse:
     """A domain error with the status of its class (``modelkeep.errors``, the one table). OIP v2 keeps
     ``error`` for the message, so the class travels as ``kind`` (the client rebuilds it from either)."""
     body = error_body(exc)
     return JSONResponse({**body, "error": body["message"], "kind": body["error"]}, status_code=exc.http_status)
-
-
-def oip_rows(body: Any, inputs: list[dict[str, Any]] | None) -> list[list[Any]]:
-    """OIP v2 input tensors → rows: one [N, K] tensor, or one [N] / [N, 1] tensor per named input."""
-    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or not body["inputs"]:
-        raise InvalidInput("inputs: expected a non-empty list of tensors {name, shape, datatype, data}")
-    columns: dict[str, list[Any]] = {}
-    for i, tensor in enumerate(body["inputs"]):
-        where = f"inputs[{i}]"
-        if not isinstance(tensor, dict):
-            raise InvalidInput(f"{where}: expected an object with name, shape, datatype and data")
-        for key in ("name", "shape", "datatype", "data"):
-            if key not in tensor:
-                raise InvalidInput(f"{where}.{key}: missing")
-        shape, data = tensor["shape"], tensor["data"]
-        if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and d >= 0 for d in shape) or len(shape) > 2:
-            raise InvalidInput(f"{where}.shape: expected [N] or [N, K] with non-negative integers, got {shape!r}")
-        if tensor["datatype"] not in DATATYPES:
-            raise InvalidInput(f"{where}.datatype: {tensor['datatype']!r} is not one of {', '.join(sorted(DATATYPES))}")
-        if not isinstance(data, list):
-            raise InvalidInput(f"{where}.data: expected a list")
-        flat = [v for row in data for v in row] if data and isinstance(data[0], list) else data
-        check_datatype(where, tensor["datatype"], flat)
-        n = shape[0]
-        k = shape[1] if len(shape) == 2 else 1
-        if len(flat) != n * k:
-            raise InvalidInput(f"{where}.data: shape {shape} needs {n * k} values, got {len(flat)}")
-        if len(body["inputs"]) == 1 and (k > 1 or not inputs or len(inputs) == 1):
-            return [flat[r * k:(r + 1) * k] for r in range(n)]
-        if k != 1:
-            raise InvalidInput(f"{where}.shape: with several input tensors each must be [N] or [N, 1]")
-        columns[str(tensor["name"])] = flat
-    names = [str(c.get("name")) for c in inputs or []]
-    missing = [n for n in names if n not in columns]
-    if missing:
-        raise InvalidInput(f"inputs: no tensor named {missing[0]!r} (the model takes {', '.join(names)})")
-    lengths = {len(columns[n]) for n in names}
-    if len(lengths) != 1:
-        raise InvalidInput("inputs: every tensor must have the same first dimension")
-    return [[columns[n][r] for n in names] for r in range(lengths.pop())]
-
-
-def _datatype(values: list[Any]) -> str:
-    flat = values[0] if values and isinstance(values[0], list) else (values[0] if values else 0)
-    if isinstance(flat, bool):
-        return "BOOL"
-    if isinstance(flat, int):
-        return "INT64"
-    if isinstance(flat, float):
-        return "FP64"
-    return "BYTES"
 
 
 def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any = None) -> Starlette:
@@ -186,7 +106,7 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
         finally:
             pace["in_thread"] -= 1
 
-    async def body_of(request: Request) -> Any:
+    async def raw_of(request: Request) -> bytes:
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > MAX_BODY:  # refused before it is read
             raise InvalidInput(f"request body over {MAX_BODY} bytes")
@@ -196,13 +116,10 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
             if size > MAX_BODY:
                 raise InvalidInput(f"request body over {MAX_BODY} bytes")
             chunks.append(chunk)
-        raw = b"".join(chunks)
-        try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise InvalidInput(f"the body is not valid JSON: {exc}") from None
-        except RecursionError:
-            raise InvalidInput("the body nests deeper than JSON parsing allows; send rows as flat lists") from None
+        return b"".join(chunks)
+
+    async def body_of(request: Request) -> Any:
+        return oip.parse_request(await raw_of(request), None)
 
     def key_of(request: Request, body: Any) -> str | None:
         rule = sticky()
@@ -216,9 +133,11 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
             return str(body["parameters"]["key"])
         return None
 
+    def version_headers(result: dict[str, Any]) -> dict[str, str]:
+        return {"X-Modelkeep-Version": result["model"], "X-Modelkeep-Arm": result["arm"], "X-Request-Id": result["request_id"]}
+
     def served(result: dict[str, Any], payload: dict[str, Any]) -> JSONResponse:
-        return JSONResponse(payload, headers={"X-Modelkeep-Version": result["model"], "X-Modelkeep-Arm": result["arm"],
-                                              "X-Request-Id": result["request_id"]})
+        return JSONResponse(payload, headers=version_headers(result))
 
     def guarded(handler: Any) -> Any:
         async def wrapped(request: Request) -> Response:
@@ -266,12 +185,14 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
     async def infer(request: Request) -> Response:
         await authorize(request, "deployment.invoke")
         check_name(request)
-        body = await body_of(request)
+        body = oip.parse_request(await raw_of(request), request.headers.get(oip.HEADER_LENGTH))
+        if not isinstance(body, dict):
+            raise InvalidInput("body: expected an inference request object with inputs")
         live = gateway.current()
         arm_name = live_arm(request)
         first = live.arms.get(arm_name or live.spec.stable) or next(iter(live.arms.values()), None)
-        rows = oip_rows(body, first.inputs if first else None)
-        out_name = output_name(live.spec.arm(arm_name or live.spec.stable).signature)
+        rows = oip.oip_rows(body, first.inputs if first else None)
+        out_name = oip.output_name(live.spec.arm(arm_name or live.spec.stable).signature)
         asked = body.get("outputs")
         if asked is not None:
             if not isinstance(asked, list) or not all(isinstance(o, dict) and "name" in o for o in asked):
@@ -286,7 +207,11 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
         flat = [v for p in preds for v in p] if len(shape) == 2 else preds
         payload = {"model_name": deployment, "model_version": result["model"], "id": result["request_id"],
                    "parameters": {"arm": result["arm"], "revision": result["revision"]},
-                   "outputs": [{"name": out_name, "shape": shape, "datatype": _datatype(flat), "data": flat}]}
+                   "outputs": [{"name": out_name, "shape": shape, "datatype": oip.output_datatype(flat), "data": flat}]}
+        if oip.wants_binary(body):
+            content, header_length = oip.encode_binary(payload)
+            return Response(content, media_type="application/octet-stream", headers={
+                **version_headers(result), "Inference-Header-Content-Length": str(header_length)})
         return served(result, payload)
 
     @guarded
@@ -321,7 +246,8 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
     @guarded
     async def server_metadata(request: Request) -> Response:
         await authorize(request, "deployment.read")
-        return JSONResponse({"name": "modelkeep-gateway", "version": __version__, "extensions": ["modelkeep-routing"]})
+        return JSONResponse({"name": "modelkeep-gateway", "version": __version__,
+                             "extensions": ["binary_tensor_data", "modelkeep-routing"]})
 
     @guarded
     async def model_metadata(request: Request) -> Response:
@@ -335,7 +261,7 @@ def create_gateway_app(gateway: Gateway, tokens: TokenCheck, *, on_shutdown: Any
                      else "INT64" if c.get("type") in ("long", "int") else "BYTES", "shape": [-1]} for c in cols]
         outputs = tensors(signature.get("outputs", []))
         if len(outputs) != 1:  # what every answer names its one output
-            outputs = [{"name": output_name(signature), "datatype": "FP64", "shape": [-1]}]
+            outputs = [{"name": oip.output_name(signature), "datatype": "FP64", "shape": [-1]}]
         versions = [live.spec.arm(arm).model] if arm else [a.model for a in live.spec.arms]
         return JSONResponse({"name": deployment, "versions": versions, "platform": "modelkeep",
                              "inputs": tensors(signature.get("inputs", [])), "outputs": outputs,

@@ -24,6 +24,10 @@ from modelkeep.about import __version__
 from modelkeep.api.admin_routes import admin_routes
 from modelkeep.api.data_routes import data_routes
 from modelkeep.api.deploy_routes import deploy_routes
+from modelkeep.api.mlflow.artifacts import artifact_routes
+from modelkeep.api.mlflow.errors import is_mlflow, mlflow_error, mlflow_status_error
+from modelkeep.api.mlflow.registry import registry_routes
+from modelkeep.api.mlflow.tracking import tracking_routes
 from modelkeep.api.observe import metrics_response, observe
 from modelkeep.api.run_routes import run_routes
 from modelkeep.api.store_routes import MAX_OBJECT, store_routes
@@ -74,6 +78,25 @@ AliasName = Annotated[str, Path(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$", descri
 RequestId = Annotated[int, Path(ge=1, le=2**31 - 1, description="promotion request id")]
 
 
+def bearer_or_basic(authorization: str | None) -> str | None:
+    """The token of ``Bearer TOKEN``, or the password of ``Basic`` (MLflow's MLFLOW_TRACKING_USERNAME and
+    MLFLOW_TRACKING_PASSWORD: the password is a modelkeep token, the user name is not trusted)."""
+    import base64
+    import binascii
+
+    if not authorization:
+        return None
+    if authorization.startswith("Bearer "):
+        return authorization[len("Bearer "):].strip() or None
+    if authorization.startswith("Basic "):
+        try:
+            _, _, password = base64.b64decode(authorization[len("Basic "):], validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return password or None
+    return None
+
+
 def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastAPI:
     import threading
     from contextlib import asynccontextmanager
@@ -81,6 +104,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     from modelkeep.services.governance.audit_checkpoint import CheckpointSchedule
 
     stop = threading.Event()
+    max_upload = int(workspace.config.get("server.max_upload_bytes") or DEFAULT_MAX_UPLOAD)
     checkpoints = CheckpointSchedule(workspace.db, workspace.config)  # a bad audit.checkpoint_every stops start-up
 
     def dispatcher() -> None:  # the outbox is in the database, so any replica may deliver it
@@ -133,18 +157,24 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
                 await run_in_threadpool(audit_denied, request, exc)
             except Exception:  # the refusal stands either way: a 403 must not become a 500
                 logging.getLogger("modelkeep.server").exception("could not audit a refused request")
+        if is_mlflow(request.url.path):
+            return mlflow_error(exc)
         return JSONResponse(error_body(exc), status_code=exc.http_status)
 
     @app.exception_handler(Exception)
-    async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         logging.getLogger("modelkeep.server").exception("unhandled error", exc_info=exc)
         failure = ServerError(f"the server failed on this request ({type(exc).__name__})", hint="see the server's log")
+        if is_mlflow(request.url.path):
+            return mlflow_error(failure)
         return JSONResponse(error_body(failure), status_code=failure.http_status)
 
     @app.exception_handler(RequestValidationError)
-    async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         said = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:3]) + ("; ..." if len(problems) > 3 else "")
+        if is_mlflow(request.url.path):
+            return mlflow_status_error(422, f"invalid request: {said}")
         return JSONResponse({"error": "InvalidInput", "message": f"invalid request: {said}", "problems": problems},
                             status_code=422)
 
@@ -154,6 +184,8 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         if exc.status_code in (400, 413):
             kind = InvalidInput.__name__
         headers = dict(getattr(exc, "headers", None) or {})
+        if is_mlflow(request.url.path):
+            return mlflow_status_error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}")
         if exc.status_code == 405:  # every method the path takes, not only those of the first route that matched it
             methods = allowed_methods(app, request)
             if methods:
@@ -163,15 +195,19 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     @app.middleware("http")
     async def limit_size(request: Request, call_next: Any) -> Any:
         length = request.headers.get("content-length")
-        limit = MAX_OBJECT if request.url.path.startswith("/api/v1/store/objects/") else MAX_BODY
+        path = request.url.path
+        limit = MAX_OBJECT if path.startswith("/api/v1/store/objects/") else MAX_BODY
+        if path.startswith(("/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow-artifacts/")):
+            limit = max_upload  # the artifact route streams to disk and checks the size itself
         if length is not None and length.isdigit() and int(length) > limit:
             return JSONResponse({"error": "InvalidInput", "message": f"request body over {limit} bytes"}, status_code=413)
         return await call_next(request)
 
     def acting(request: Request, authorization: Annotated[str | None, Header()] = None) -> Workspace:
-        if not authorization or not authorization.startswith("Bearer "):
-            raise Unauthenticated("missing token: send 'Authorization: Bearer <token>'")
-        principal = workspace.access.authenticate(authorization[len("Bearer ") :].strip())
+        token = bearer_or_basic(authorization)
+        if token is None:
+            raise Unauthenticated("missing token: send 'Authorization: Bearer <token>' (MLflow: MLFLOW_TRACKING_TOKEN)")
+        principal = workspace.access.authenticate(token)
         source = request.client.host if request.client else "unknown"
         return workspace.as_user(principal.name, source)
 
@@ -182,6 +218,17 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     app.include_router(data_routes(Ws))
     app.include_router(admin_routes(Ws))
     app.include_router(deploy_routes(Ws))
+    for root in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow"):  # MLflow's client and MLflow's own UI
+        app.include_router(tracking_routes(Ws), prefix=root, tags=["mlflow"])
+        app.include_router(registry_routes(Ws), prefix=root, tags=["mlflow"])
+    for root in ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts"):
+        app.include_router(artifact_routes(Ws, max_upload), prefix=root, tags=["mlflow"])
+
+    @app.get("/api/3.0/mlflow/server-info", tags=["mlflow"])
+    def mlflow_server_info() -> dict[str, Any]:
+        """What MLflow 3's client asks before downloading: no workspaces, no multipart transfers."""
+        return {"store_type": "modelkeep", "workspaces_enabled": False, "multipart_uploads_enabled": False,
+                "multipart_downloads_enabled": False}
 
     def read(ws: Workspace) -> None:
         ws.access.check("model.read")

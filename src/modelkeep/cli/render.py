@@ -20,7 +20,7 @@ def version_table(view: VersionView) -> Table:
     table.add_column()
     rows = [
         ("model", view.name),
-        ("version", view.version),
+        ("version", f"{view.version}  (number {view.seq}: MLflow's version)" if view.seq else view.version),
         ("bump", view.bump),
         ("reasons", "\n".join(view.reasons) or "-"),
         ("parent", view.parent or "-"),

@@ -65,6 +65,8 @@ class Model(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime)
     created_by: Mapped[str] = mapped_column(String(128))
+    tags: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)  # the last version number handed out
 
 
 class ModelVersion(Base):
@@ -76,12 +78,14 @@ class ModelVersion(Base):
         Index("ix_model_versions_created_at", "created_at"),
         Index("ix_model_versions_sort_key", "sort_key"),
         Index("ix_model_versions_digest", "digest"),
+        Index("ix_model_versions_model_id_seq", "model_id", "seq", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
     version: Mapped[str] = mapped_column(String(64))
     sort_key: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 1, 2, 3 ... per model (MLflow's version)
     status: Mapped[str] = mapped_column(String(16), default="ready")
     description: Mapped[str] = mapped_column(Text, default="")
     # Artifact: kind is "file", "tree" or "composite"; digest is the BLAKE3 content id.
@@ -536,3 +540,48 @@ class GatewayReport(Base):
     revision: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(DateTime)
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Experiment(Base):
+    """A named group of runs (MLflow's experiment) over one project; id 0 is MLflow's "Default"."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    project: Mapped[str] = mapped_column(String(128))
+    lifecycle_stage: Mapped[str] = mapped_column(String(16), default="active")
+    tags: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LoggedModel(Base):
+    """A model logged by a run before it is registered (MLflow 3's LoggedModel)."""
+
+    __tablename__ = "logged_models"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # m-<32 hex>
+    experiment_id: Mapped[int] = mapped_column(Integer, index=True)
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    name: Mapped[str] = mapped_column(String(255))
+    model_type: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    tags: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class ArtifactFile(Base):
+    """One file of a path-addressed artifact tree (MLflow's artifact store); its bytes are an object
+    in the content-addressed store, so identical files are stored once."""
+
+    __tablename__ = "artifact_files"
+
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # blob or chunked
+    digest: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime)

@@ -19,9 +19,13 @@ from modelkeep.store.ingest import StatCache
 from modelkeep.store.repository import Repository
 
 if TYPE_CHECKING:
+    from modelkeep.services.artifact_files import ArtifactFiles
     from modelkeep.services.deploy.deployments import Deployments
     from modelkeep.services.governance.promotion import Promotions
     from modelkeep.services.governance.webhooks import Webhooks
+    from modelkeep.services.models.records import ModelRecords
+    from modelkeep.services.runs.experiments import Experiments
+    from modelkeep.services.runs.logged_models import LoggedModels
     from modelkeep.services.runs.runs import Runs
 
 
@@ -59,6 +63,30 @@ class Workspace:
         from modelkeep.services.runs.openlineage import from_event
 
         return from_event(LocalConnection(self.as_user(str(payload.get("actor", "")))), payload)
+
+    @property
+    def experiments(self) -> Experiments:
+        from modelkeep.services.runs.experiments import Experiments
+
+        return Experiments(self.db, self._access)
+
+    @property
+    def logged_models(self) -> LoggedModels:
+        from modelkeep.services.runs.logged_models import LoggedModels
+
+        return LoggedModels(self.db, self._access, self.experiments)
+
+    @property
+    def artifact_files(self) -> ArtifactFiles:
+        from modelkeep.services.artifact_files import ArtifactFiles
+
+        return ArtifactFiles(self.db, self.store, self._access)
+
+    @property
+    def model_records(self) -> ModelRecords:
+        from modelkeep.services.models.records import ModelRecords
+
+        return ModelRecords(self.db, self.registry, self._access)
 
     @property
     def deployments(self) -> Deployments:

@@ -62,6 +62,7 @@ class Candidate:
             aliases=[],
             data=list(self.data),
             components=[c.ref for c in self.components],
+            seq=values["seq"],
         )
 
     def snapshot(self) -> bumps.Snapshot:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, func, insert, select
+from sqlalchemy import CursorResult, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
@@ -420,6 +420,10 @@ class Registry(RegistryChanges):
         status: str = "ready",
     ) -> VersionView:
         model = self._ensure_model(session, name)
+        seq = session.execute(  # the model row is locked: numbers are handed out in order, never twice
+            update(table_of(Model)).where(table_of(Model).c.id == model.id)
+            .values(last_seq=table_of(Model).c.last_seq + 1).returning(table_of(Model).c.last_seq)
+        ).scalar_one()
         if parent_spec:
             parent_row: ModelVersion | None = self._resolve_row(session, model, parent_spec)
         else:  # the latest: a reproduction is never a parent by default
@@ -468,6 +472,7 @@ class Registry(RegistryChanges):
             "model_id": model.id,
             "version": str(number),
             "sort_key": number.sort_key,
+            "seq": seq,
             "status": status,
             "description": candidate.description,
             "artifact_kind": artifact.kind if artifact else None,

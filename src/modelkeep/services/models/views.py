@@ -63,6 +63,7 @@ class VersionView:
     aliases: list[str] = field(default_factory=list)
     data: list[str] = field(default_factory=list)
     components: list[str] = field(default_factory=list)
+    seq: int = 0  # the model's 1, 2, 3 ... in registration order (MLflow's version number)
 
     @property
     def ref(self) -> str:
@@ -79,7 +80,7 @@ class VersionView:
             composite_config=doc["composite_config"], parent=doc["parent"],
             created_at=datetime.fromisoformat(doc["created_at"].rstrip("Z")), created_by=doc["created_by"],
             params=doc["params"], metrics=doc["metrics"], tags=doc["tags"], aliases=doc["aliases"], data=doc["data"],
-            components=doc["components"],
+            components=doc["components"], seq=int(doc.get("number") or 0),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,6 +88,7 @@ class VersionView:
             "id": self.id,
             "name": self.name,
             "version": self.version,
+            "number": self.seq,
             "ref": self.ref,
             "status": self.status,
             "description": self.description,
@@ -195,6 +197,7 @@ def load_views(session: Session, rows: list[tuple[ModelVersion, str]]) -> list[V
             aliases=aliases[row.id],
             data=sorted(data[row.id]),
             components=components[row.id],
+            seq=row.seq or 0,
         )
         for row, name in rows
     ]

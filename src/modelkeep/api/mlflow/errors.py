@@ -1,0 +1,46 @@
+"""modelkeep's errors in MLflow's shape: ``{"error_code": ..., "message": ...}`` with the status
+MLflow's client expects, so its own exceptions (``RestException``, ``MlflowException``) work."""
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+from modelkeep.errors import (
+    Conflict,
+    InvalidInput,
+    ModelKeepError,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    Unauthenticated,
+)
+
+PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow", "/api/3.0/mlflow", "/api/2.0/mlflow-artifacts",
+            "/ajax-api/2.0/mlflow-artifacts")
+
+# The first class an error is an instance of decides (subclasses first).
+CODES: list[tuple[type[ModelKeepError], str, int]] = [
+    (Unauthenticated, "UNAUTHENTICATED", 401),
+    (PermissionDenied, "PERMISSION_DENIED", 403),
+    (NotFound, "RESOURCE_DOES_NOT_EXIST", 404),
+    (Conflict, "RESOURCE_ALREADY_EXISTS", 400),
+    (InvalidInput, "INVALID_PARAMETER_VALUE", 400),
+    (QuotaExceeded, "RESOURCE_EXHAUSTED", 400),  # 400, not 429: the client would retry a quota for minutes
+]
+
+
+def is_mlflow(path: str) -> bool:
+    return path.startswith(PREFIXES)
+
+
+def mlflow_error(exc: ModelKeepError) -> JSONResponse:
+    code, status = next(((c, s) for kind, c, s in CODES if isinstance(exc, kind)), ("INTERNAL_ERROR", 500))
+    message = str(exc) + (f" (hint: {exc.hint})" if getattr(exc, "hint", None) else "")
+    return JSONResponse({"error_code": code, "message": message}, status_code=status)
+
+
+def mlflow_status_error(status: int, message: str, extra: dict[str, Any] | None = None) -> JSONResponse:
+    """A framework-level refusal (unknown endpoint, wrong method, malformed body) in MLflow's shape."""
+    code = {404: "ENDPOINT_NOT_FOUND", 405: "ENDPOINT_NOT_FOUND", 401: "UNAUTHENTICATED"}.get(status, "INVALID_PARAMETER_VALUE")
+    return JSONResponse({"error_code": code, "message": message, **(extra or {})},
+                        status_code=404 if status == 405 else (400 if status == 422 else status))

@@ -1,0 +1,355 @@
+"""MLflow's model registry (``/api/2.0/mlflow/registered-models``, ``/model-versions``) on
+modelkeep's registry: a version registered through MLflow is a modelkeep version (5-part number,
+bump, lineage, gates), its files one tree object in the content-addressed store. Protected
+aliases stay protected: setting one through MLflow is PERMISSION_DENIED naming ``mk promote``."""
+
+import re
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelkeep.api.mlflow import shapes
+from modelkeep.api.mlflow.tracking import Tag, page, run_number
+from modelkeep.errors import InvalidInput, NotFound
+from modelkeep.services.models.views import VersionView
+from modelkeep.services.workspace import Workspace
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class CreateModel(_Body):
+    name: str
+    tags: list[Tag] = Field(default_factory=list)
+    description: str | None = ""
+
+
+class ModelRef(_Body):
+    name: str
+
+
+class UpdateModel(ModelRef):
+    description: str | None = None
+
+
+class RenameModel(ModelRef):
+    new_name: str
+
+
+class ModelTag(ModelRef):
+    key: str
+    value: str | None = ""
+
+
+class ModelTagRef(ModelRef):
+    key: str
+
+
+class LatestVersions(ModelRef):
+    stages: list[str] = Field(default_factory=list)
+
+
+class AliasBody(ModelRef):
+    alias: str
+    version: str | None = None
+
+
+class CreateVersion(_Body):
+    name: str
+    source: str
+    run_id: str | None = None
+    tags: list[Tag] = Field(default_factory=list)
+    description: str | None = ""
+    model_id: str | None = None
+
+
+class VersionRef(ModelRef):
+    version: str
+
+
+class UpdateVersion(VersionRef):
+    description: str | None = None
+
+
+class VersionTag(VersionRef):
+    key: str
+    value: str | None = ""
+
+
+class VersionTagRef(VersionRef):
+    key: str
+
+
+class TransitionStage(VersionRef):
+    stage: str
+    archive_existing_versions: bool = False
+
+
+def number(text: str) -> int:
+    if not text.isdigit():
+        raise InvalidInput(f"version {text!r}: MLflow versions are numbers (1, 2, 3 ...)")
+    return int(text)
+
+
+def _resolve_source(ws: Workspace, body: CreateVersion) -> tuple[str, int | None, dict[str, str], str | None]:
+    """Where the files are (an artifact files prefix), the run that made them, its params, the logged model."""
+    source = body.source.strip()
+    model_id = body.model_id
+    run_id = run_number(body.run_id) if body.run_id else None
+    params: dict[str, str] = {}
+    if source.startswith("models:/m-") or (model_id and source.startswith("models:/") and "/" not in source[8:]):
+        logged = ws.logged_models.get(model_id or source[len("models:/"):])
+        model_id, run_id = logged.id, run_id or logged.run_id
+        prefix, params = logged.artifact_prefix, dict(logged.params)
+    elif source.startswith("runs:/"):
+        run_text, _, path = source[len("runs:/"):].partition("/")
+        run_id = run_number(run_text)
+        experiment = ws.experiments.by_project(ws.runs.get(run_id).project)
+        prefix = f"{experiment.id}/{run_id}/artifacts/{path}".rstrip("/")
+        if not ws.artifact_files.list(prefix, project=experiment.project):  # MLflow 3: a logged model of the run
+            found = [m for m in ws.logged_models.search([experiment.id], name=path or "model") if m.run_id == run_id]
+            if found:
+                model_id, prefix, params = found[0].id, found[0].artifact_prefix, dict(found[0].params)
+    elif source.startswith("mlflow-artifacts:"):
+        prefix = re.sub(r"^mlflow-artifacts:(//[^/]*)?/?", "", source)
+    else:
+        raise InvalidInput(f"source {source!r}: modelkeep registers files it stores; use models:/m-ID, runs:/RUN/PATH or "
+                           "mlflow-artifacts:/PATH (log the model to this server first)")
+    return prefix, run_id, params, model_id
+
+
+def registry_routes(Ws: Any) -> APIRouter:
+    router = APIRouter()
+
+    def rm_doc(ws: Workspace, name: str) -> dict[str, Any]:
+        record = ws.model_records.get(name)
+        latest = ws.model_records.version(name, record.latest) if record.latest else None
+        return shapes.registered_model(record, latest)
+
+    @router.post("/registered-models/create")
+    def rm_create(ws: Ws, body: CreateModel) -> dict[str, Any]:
+        ws.model_records.create(body.name, description=body.description or "", tags={t.key: t.value or "" for t in body.tags})
+        return {"registered_model": rm_doc(ws, body.name)}
+
+    @router.get("/registered-models/get")
+    def rm_get(ws: Ws, name: str) -> dict[str, Any]:
+        return {"registered_model": rm_doc(ws, name)}
+
+    @router.patch("/registered-models/update")
+    def rm_update(ws: Ws, body: UpdateModel) -> dict[str, Any]:
+        ws.model_records.update(body.name, description=body.description)
+        return {"registered_model": rm_doc(ws, body.name)}
+
+    @router.post("/registered-models/rename")
+    def rm_rename(ws: Ws, body: RenameModel) -> dict[str, Any]:
+        ws.model_records.get(body.name)
+        raise InvalidInput(f"renaming {body.name} is not supported: modelkeep versions, lineage and audit name models "
+                           "for good; register under the new name instead")
+
+    @router.delete("/registered-models/delete")
+    def rm_delete(ws: Ws, body: ModelRef) -> dict[str, Any]:
+        ws.registry.delete_model(body.name)
+        return {}
+
+    @router.get("/registered-models/search")
+    def rm_search(ws: Ws, filter: str | None = None, max_results: int = 100,
+                  page_token: str | None = None) -> dict[str, Any]:
+        names = ws.model_records.names()
+        records = [ws.model_records.get(n) for n in names]
+        if filter:
+            records = [r for r in records if _model_matches(r.name, r.tags, filter)]
+        items, token = page(records, page_token, min(max_results, 1000))
+        docs = [shapes.registered_model(r, ws.model_records.version(r.name, r.latest) if r.latest else None) for r in items]
+        return {"registered_models": docs} | ({"next_page_token": token} if token else {})
+
+    def latest_versions(ws: Workspace, body: LatestVersions) -> dict[str, Any]:
+        record = ws.model_records.get(body.name)
+        wanted = {s.lower() for s in body.stages}
+        if record.latest is None or (wanted and "none" not in wanted):
+            return {"model_versions": []}
+        return {"model_versions": [shapes.model_version(ws.model_records.version(body.name, record.latest))]}
+
+    @router.post("/registered-models/get-latest-versions")
+    def rm_latest(ws: Ws, body: LatestVersions) -> dict[str, Any]:
+        return latest_versions(ws, body)
+
+    @router.get("/registered-models/get-latest-versions")
+    def rm_latest_get(ws: Ws, name: str, stages: list[str] | None = None) -> dict[str, Any]:
+        return latest_versions(ws, LatestVersions(name=name, stages=stages or []))
+
+    @router.post("/registered-models/set-tag")
+    def rm_tag(ws: Ws, body: ModelTag) -> dict[str, Any]:
+        ws.model_records.update(body.name, tags={body.key: body.value or ""})
+        return {}
+
+    @router.delete("/registered-models/delete-tag")
+    def rm_tag_delete(ws: Ws, body: ModelTagRef) -> dict[str, Any]:
+        ws.model_records.update(body.name, tags={body.key: None})
+        return {}
+
+    @router.post("/registered-models/alias")
+    def alias_set(ws: Ws, body: AliasBody) -> dict[str, Any]:
+        view = ws.model_records.version(body.name, number(body.version or ""))
+        ws.registry.set_alias(view.ref, body.alias)
+        return {}
+
+    @router.delete("/registered-models/alias")
+    def alias_delete(ws: Ws, body: AliasBody) -> dict[str, Any]:
+        ws.registry.delete_alias(body.name, body.alias)
+        return {}
+
+    @router.get("/registered-models/alias")
+    def alias_get(ws: Ws, name: str, alias: str) -> dict[str, Any]:
+        return {"model_version": shapes.model_version(ws.registry.get(f"{name}@{alias.lower()}"))}
+
+    # --- model versions -------------------------------------------------------------------------------------
+
+    @router.post("/model-versions/create")
+    def mv_create(ws: Ws, body: CreateVersion) -> dict[str, Any]:
+        prefix, run_id, params, model_id = _resolve_source(ws, body)
+        artifact = ws.artifact_files.tree(prefix)
+        metrics: dict[str, float] = {}
+        if run_id is not None:
+            run = ws.runs.get(run_id)
+            params = {**run.params, **params}
+            metrics = {k: points[-1][1] for k, points in run.metrics.items() if points}
+        tags = {t.key: t.value or "" for t in body.tags} | {"mlflow.source": body.source}
+        if run_id is not None:
+            tags["mlflow.run_id"] = str(run_id)
+        if model_id:
+            tags["mlflow.model_id"] = model_id
+        view = ws.registry.register(body.name, params=params, metrics=metrics, tags=tags, description=body.description or "",
+                                    artifact={"kind": "tree", "digest": artifact.digest})
+        if run_id is not None:
+            ws.runs.link_output(run_id, view.id)
+        return {"model_version": shapes.model_version(ws.registry.get(view.ref))}
+
+    @router.get("/model-versions/get")
+    def mv_get(ws: Ws, name: str, version: str) -> dict[str, Any]:
+        return {"model_version": shapes.model_version(ws.model_records.version(name, number(version)))}
+
+    @router.patch("/model-versions/update")
+    def mv_update(ws: Ws, body: UpdateVersion) -> dict[str, Any]:
+        view = ws.model_records.update_version(body.name, number(body.version), description=body.description)
+        return {"model_version": shapes.model_version(view)}
+
+    @router.delete("/model-versions/delete")
+    def mv_delete(ws: Ws, body: VersionRef) -> dict[str, Any]:
+        ws.registry.delete_version(ws.model_records.version(body.name, number(body.version)).ref)
+        return {}
+
+    @router.get("/model-versions/search")
+    def mv_search(ws: Ws, filter: str | None = None, max_results: int = 10_000,
+                  order_by: list[str] | None = None, page_token: str | None = None) -> dict[str, Any]:
+        name, rest = _split_name(filter or "")
+        names = [name] if name else ws.model_records.names()
+        views: list[VersionView] = []
+        for model in names:
+            try:
+                views.extend(ws.registry.list_versions(model))
+            except NotFound:
+                continue
+        if rest:
+            views = [v for v in views if _version_matches(v, rest)]
+        views.sort(key=lambda v: (v.name, -v.seq))
+        if order_by and any("version_number" in o and "ASC" in o.upper() for o in order_by):
+            views.sort(key=lambda v: (v.name, v.seq))
+        items, token = page(views, page_token, max_results)
+        return {"model_versions": [shapes.model_version(v) for v in items]} | ({"next_page_token": token} if token else {})
+
+    @router.get("/model-versions/get-download-uri")
+    def mv_download_uri(ws: Ws, name: str, version: str) -> dict[str, Any]:
+        view = ws.model_records.version(name, number(version))
+        return {"artifact_uri": f"mlflow-artifacts:/{shapes.VIRTUAL_ROOT}/{view.name}/{view.seq}"}
+
+    @router.post("/model-versions/set-tag")
+    def mv_tag(ws: Ws, body: VersionTag) -> dict[str, Any]:
+        ws.model_records.update_version(body.name, number(body.version), tags={body.key: body.value or ""})
+        return {}
+
+    @router.delete("/model-versions/delete-tag")
+    def mv_tag_delete(ws: Ws, body: VersionTagRef) -> dict[str, Any]:
+        ws.model_records.update_version(body.name, number(body.version), tags={body.key: None})
+        return {}
+
+    @router.post("/model-versions/transition-stage")
+    def mv_stage(ws: Ws, body: TransitionStage) -> dict[str, Any]:
+        """Stages are aliases here (``Staging`` → ``staging``): protected ones refuse as aliases do."""
+        view = ws.model_records.version(body.name, number(body.version))
+        stage = body.stage.lower()
+        if stage not in ("staging", "production", "archived", "none"):
+            raise InvalidInput(f"stage {body.stage!r}: one of None, Staging, Production, Archived")
+        if stage in ("staging", "production"):
+            ws.registry.set_alias(view.ref, stage)
+        doc = shapes.model_version(ws.registry.get(view.ref))
+        return {"model_version": doc | {"current_stage": body.stage.capitalize()}}
+
+    return router
+
+
+PROMPT = re.compile(r"\s*(AND\s+)?tags?\.`?mlflow\.prompt\.is_prompt`?\s*!=\s*'true'\s*", re.IGNORECASE)
+
+
+def _model_matches(name: str, tags: dict[str, str], text: str) -> bool:
+    """``name = | LIKE | ILIKE '...'`` and tag clauses joined by AND (a missing tag is not equal)."""
+    import fnmatch
+
+    for clause in re.split(r"\s+AND\s+", text.strip(), flags=re.IGNORECASE):
+        match = re.fullmatch(r"(name|tags?\.`?([^`=!\s]+)`?)\s*(=|!=|LIKE|ILIKE)\s*'((?:[^']|'')*)'", clause.strip(),
+                             re.IGNORECASE)
+        if match is None:
+            raise InvalidInput(f"filter clause {clause!r}: name or tag.KEY with =, !=, LIKE or ILIKE and a quoted value")
+        field, tag, op, value = match.group(1), match.group(2), match.group(3).upper(), match.group(4).replace("''", "'")
+        found = name if field.lower() == "name" else tags.get(tag or "")
+        if op == "!=":
+            if found == value:
+                return False
+            continue
+        if found is None:
+            return False
+        if op == "=" and found != value:
+            return False
+        if op in ("LIKE", "ILIKE"):
+            pattern = value.replace("%", "*").replace("_", "?")
+            subject = found.lower() if op == "ILIKE" else found
+            if not fnmatch.fnmatchcase(subject, pattern.lower() if op == "ILIKE" else pattern):
+                return False
+    return True
+
+
+def _split_name(text: str) -> tuple[str | None, str]:
+    """``name='x'`` taken out of a version filter (the common case: one model's versions)."""
+    match = re.search(r"(?:^|\s)name\s*=\s*'((?:[^']|'')*)'", text)
+    if match is None:
+        return None, text.strip()
+    rest = (text[:match.start()] + text[match.end():]).strip()
+    rest = re.sub(r"^\s*AND\s+|\s+AND\s*$", "", rest, flags=re.IGNORECASE).strip()
+    return match.group(1).replace("''", "'"), rest
+
+
+def _version_matches(view: VersionView, text: str) -> bool:
+    tags = view.tags | shapes.modelkeep_tags(view)
+    for clause in re.split(r"\s+AND\s+", text.strip(), flags=re.IGNORECASE):
+        match = re.fullmatch(r"(run_id|version_number|tags?\.`?([^`=!<>\s]+)`?)\s*(=|!=|>=|<=|>|<)\s*'?([^']*)'?",
+                             clause.strip())
+        if match is None:
+            raise InvalidInput(f"filter clause {clause!r}: name, run_id, version_number or tag.KEY with a comparison")
+        field, tag, op, value = match.groups()
+        if field == "version_number":
+            found: Any = view.seq
+            value_cmp: Any = int(value)
+        elif field == "run_id":
+            found, value_cmp = view.tags.get("mlflow.run_id", ""), value
+        else:
+            found, value_cmp = tags.get(tag or ""), value
+            if found is None:
+                return op == "!="
+        ok = {"=": found == value_cmp, "!=": found != value_cmp, ">": found > value_cmp, "<": found < value_cmp,
+              ">=": found >= value_cmp, "<=": found <= value_cmp}[op]
+        if not ok:
+            return False
+    return True
+
+

@@ -1,0 +1,96 @@
+"""modelkeep's views as MLflow's entities (``mlflow/protos/service.proto``, ``model_registry.proto``).
+
+MLflow's integer version is the model's number (1, 2, 3 ... in registration order); modelkeep's
+5-part version, bump and reasons travel as ``modelkeep.*`` tags. Run ids are modelkeep's run
+numbers as strings. Times are milliseconds since the epoch.
+"""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from modelkeep.services.models.records import ModelRecord
+from modelkeep.services.models.views import RunView, VersionView
+from modelkeep.services.runs.experiments import ExperimentView
+from modelkeep.services.runs.logged_models import LoggedModelView
+
+RUN_STATUS = {"running": "RUNNING", "finished": "FINISHED", "failed": "FAILED", "killed": "KILLED"}
+VIRTUAL_ROOT = "modelkeep/models"  # mlflow-artifacts:/modelkeep/models/NAME/N: a version's files
+
+
+def ms(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    return int((moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).timestamp() * 1000)
+
+
+def pairs(values: dict[str, Any], key: str = "key") -> list[dict[str, str]]:
+    return [{key: k, "value": str(v)} for k, v in sorted(values.items())]
+
+
+def experiment(view: ExperimentView) -> dict[str, Any]:
+    return {"experiment_id": str(view.id), "name": view.name, "artifact_location": f"mlflow-artifacts:/{view.id}",
+            "lifecycle_stage": view.lifecycle_stage, "creation_time": ms(view.created_at),
+            "last_update_time": ms(view.updated_at), "tags": pairs(view.tags)}
+
+
+def run(view: RunView, experiment_id: int) -> dict[str, Any]:
+    run_id = str(view.id)
+    started = ms(view.started_at) or 0
+    metrics = [{"key": key, "value": points[-1][1], "timestamp": started, "step": points[-1][0]}
+               for key, points in sorted(view.metrics.items()) if points]
+    tags = {k: v for k, v in view.tags.items()} | {"mlflow.runName": view.name, "mlflow.user": view.created_by}
+    return {
+        "info": {"run_id": run_id, "run_uuid": run_id, "experiment_id": str(experiment_id), "run_name": view.name,
+                 "user_id": view.created_by, "status": RUN_STATUS.get(view.status, "RUNNING"), "start_time": started,
+                 "end_time": ms(view.ended_at), "artifact_uri": f"mlflow-artifacts:/{experiment_id}/{run_id}/artifacts",
+                 "lifecycle_stage": "active"},
+        "data": {"metrics": metrics, "params": pairs(view.params), "tags": pairs(tags)},
+        "inputs": {"dataset_inputs": [{"dataset": {"name": ref.partition("@")[0], "digest": ref, "source_type": "modelkeep",
+                                                   "source": f"modelkeep:{ref}"}} for ref in view.inputs]},
+        "outputs": {},
+    }
+
+
+def history(view: RunView, key: str) -> list[dict[str, Any]]:
+    started = ms(view.started_at) or 0
+    return [{"key": key, "value": value, "timestamp": started, "step": step} for step, value in view.metrics.get(key, [])]
+
+
+def modelkeep_tags(view: VersionView) -> dict[str, str]:
+    return {"modelkeep.version": view.version, "modelkeep.bump": view.bump, "modelkeep.reasons": json.dumps(view.reasons),
+            "modelkeep.digest": view.digest or ""}
+
+
+def model_version(view: VersionView) -> dict[str, Any]:
+    tags = {k: v for k, v in view.tags.items() if not k.startswith("mlflow.internal")} | modelkeep_tags(view)
+    out = {
+        "name": view.name, "version": str(view.seq), "creation_timestamp": ms(view.created_at),
+        "last_updated_timestamp": ms(view.created_at), "user_id": view.created_by, "current_stage": "None",
+        "description": view.description, "source": view.tags.get("mlflow.source") or f"models:/{view.name}/{view.seq}",
+        "run_id": view.tags.get("mlflow.run_id", ""), "status": "READY",  # registration stores the files first
+        "status_message": "", "tags": pairs(tags), "run_link": "", "aliases": list(view.aliases),
+    }
+    if view.tags.get("mlflow.model_id"):
+        out["model_id"] = view.tags["mlflow.model_id"]
+    return out
+
+
+def registered_model(record: ModelRecord, latest: VersionView | None) -> dict[str, Any]:
+    return {
+        "name": record.name, "creation_timestamp": ms(record.created_at), "last_updated_timestamp": ms(record.updated_at),
+        "user_id": record.created_by, "description": record.description, "tags": pairs(record.tags),
+        "aliases": [{"alias": a, "version": str(n)} for a, n in sorted(record.aliases.items())],
+        "latest_versions": [model_version(latest)] if latest is not None else [],
+    }
+
+
+def logged_model(view: LoggedModelView) -> dict[str, Any]:
+    return {
+        "info": {"model_id": view.id, "experiment_id": str(view.experiment_id), "name": view.name,
+                 "creation_timestamp_ms": ms(view.created_at), "last_updated_timestamp_ms": ms(view.updated_at),
+                 "artifact_uri": f"mlflow-artifacts:/{view.artifact_prefix}", "status": view.status,
+                 "model_type": view.model_type, "source_run_id": str(view.run_id) if view.run_id else "",
+                 "tags": pairs(view.tags)},
+        "data": {"params": pairs(view.params), "metrics": []},
+    }

@@ -1,0 +1,404 @@
+"""MLflow tracking: experiments, runs, params, metrics, tags, logged models (``/api/2.0/mlflow``).
+
+Each route is one or a few calls of modelkeep's services (experiments are projects, runs are runs),
+which check the caller's permissions themselves."""
+
+import base64
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelkeep.api.mlflow import shapes
+from modelkeep.errors import InvalidInput, NotFound
+from modelkeep.services.interface import RunCreate
+from modelkeep.services.models.views import RunView
+from modelkeep.services.runs.experiments import ExperimentView
+from modelkeep.services.workspace import Workspace
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Tag(_Body):
+    key: str
+    value: str | None = ""
+
+
+class Param(_Body):
+    key: str
+    value: str | None = ""
+
+
+class Metric(_Body):
+    key: str
+    value: float
+    timestamp: int | None = None
+    step: int = 0
+
+
+class CreateExperiment(_Body):
+    name: str
+    artifact_location: str | None = None
+    tags: list[Tag] = Field(default_factory=list)
+
+
+class ExperimentRef(_Body):
+    experiment_id: str
+
+
+class UpdateExperiment(ExperimentRef):
+    new_name: str | None = None
+
+
+class ExperimentTag(ExperimentRef):
+    key: str
+    value: str
+
+
+class SearchExperiments(_Body):
+    max_results: int = 1000
+    filter: str | None = None
+    view_type: str | None = None
+    page_token: str | None = None
+
+
+class CreateRun(_Body):
+    experiment_id: str = "0"
+    start_time: int | None = None
+    tags: list[Tag] = Field(default_factory=list)
+    run_name: str | None = None
+
+
+class RunRef(_Body):
+    run_id: str | None = None
+    run_uuid: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.run_id or self.run_uuid or ""
+
+
+class UpdateRun(RunRef):
+    status: str | None = None
+    end_time: int | None = None
+    run_name: str | None = None
+
+
+class LogParam(RunRef, Param):
+    pass
+
+
+class LogMetric(RunRef, Metric):
+    pass
+
+
+class SetTag(RunRef, Tag):
+    pass
+
+
+class LogBatch(RunRef):
+    metrics: list[Metric] = Field(default_factory=list)
+    params: list[Param] = Field(default_factory=list)
+    tags: list[Tag] = Field(default_factory=list)
+
+
+class SearchRuns(_Body):
+    experiment_ids: list[str] = Field(default_factory=list)
+    filter: str | None = None
+    max_results: int = 1000
+    order_by: list[str] = Field(default_factory=list)
+    page_token: str | None = None
+
+
+class CreateLoggedModel(_Body):
+    experiment_id: str
+    name: str = "model"
+    source_run_id: str | None = None
+    model_type: str | None = None
+    params: list[Param] = Field(default_factory=list)
+    tags: list[Tag] = Field(default_factory=list)
+
+
+class FinalizeLoggedModel(_Body):
+    status: str
+
+
+class LoggedModelTags(_Body):
+    tags: list[Tag] = Field(default_factory=list)
+
+
+class SearchLoggedModels(_Body):
+    experiment_ids: list[str] = Field(default_factory=list)
+    filter: str | None = None
+    max_results: int = 100
+
+
+def run_number(text: str) -> int:
+    if not text.isdigit():
+        raise NotFound(f"run {text!r} does not exist (modelkeep's run ids are numbers)")
+    return int(text)
+
+
+def experiment_number(text: str) -> int:
+    if not text.lstrip("-").isdigit():
+        raise NotFound(f"experiment {text!r} does not exist")
+    return int(text)
+
+
+def page(items: list[Any], token: str | None, size: int) -> tuple[list[Any], str | None]:
+    """Offset pagination with an opaque token (base64 JSON, as MLflow's own)."""
+    try:
+        offset = int(json.loads(base64.b64decode(token))["offset"]) if token else 0
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput(f"page_token {token!r} is not one this server gave") from None
+    size = max(1, min(size, 50_000))
+    rest = items[offset:offset + size]
+    more = offset + size < len(items)
+    return rest, base64.b64encode(json.dumps({"offset": offset + size}).encode()).decode() if more else None
+
+
+def experiment_of(ws: Workspace, view: RunView) -> ExperimentView:
+    return ws.experiments.by_project(view.project)
+
+
+def tracking_routes(Ws: Any) -> APIRouter:
+    router = APIRouter()
+
+    # --- experiments ----------------------------------------------------------------------------------------
+
+    @router.get("/experiments/get-by-name")
+    def experiment_by_name(ws: Ws, experiment_name: str) -> dict[str, Any]:
+        return {"experiment": shapes.experiment(ws.experiments.by_name(experiment_name))}
+
+    @router.get("/experiments/get")
+    def experiment_get(ws: Ws, experiment_id: str) -> dict[str, Any]:
+        return {"experiment": shapes.experiment(ws.experiments.get(experiment_number(experiment_id)))}
+
+    @router.post("/experiments/create")
+    def experiment_create(ws: Ws, body: CreateExperiment) -> dict[str, Any]:
+        view = ws.experiments.create(body.name, {t.key: t.value or "" for t in body.tags})
+        return {"experiment_id": str(view.id)}
+
+    @router.post("/experiments/update")
+    def experiment_update(ws: Ws, body: UpdateExperiment) -> dict[str, Any]:
+        ws.experiments.update(experiment_number(body.experiment_id), name=body.new_name)
+        return {}
+
+    @router.post("/experiments/delete")
+    def experiment_delete(ws: Ws, body: ExperimentRef) -> dict[str, Any]:
+        ws.experiments.update(experiment_number(body.experiment_id), stage="deleted")
+        return {}
+
+    @router.post("/experiments/restore")
+    def experiment_restore(ws: Ws, body: ExperimentRef) -> dict[str, Any]:
+        ws.experiments.update(experiment_number(body.experiment_id), stage="active")
+        return {}
+
+    @router.post("/experiments/set-experiment-tag")
+    def experiment_tag(ws: Ws, body: ExperimentTag) -> dict[str, Any]:
+        ws.experiments.update(experiment_number(body.experiment_id), tags={body.key: body.value})
+        return {}
+
+    def search_experiments(ws: Workspace, body: SearchExperiments) -> dict[str, Any]:
+        stage = {"ACTIVE_ONLY": "active", "DELETED_ONLY": "deleted", "ALL": "all"}.get(body.view_type or "", "active")
+        views = ws.experiments.list(stage=stage)
+        if body.filter:
+            wanted = _name_filter(body.filter)
+            views = [v for v in views if wanted(v.name)]
+        items, token = page(views, body.page_token, body.max_results)
+        return {"experiments": [shapes.experiment(v) for v in items]} | ({"next_page_token": token} if token else {})
+
+    @router.post("/experiments/search")
+    def experiments_search(ws: Ws, body: SearchExperiments) -> dict[str, Any]:
+        return search_experiments(ws, body)
+
+    @router.get("/experiments/search")
+    def experiments_search_get(ws: Ws, max_results: int = 1000, filter: str | None = None,
+                               view_type: str | None = None, page_token: str | None = None) -> dict[str, Any]:
+        return search_experiments(ws, SearchExperiments(max_results=max_results, filter=filter, view_type=view_type,
+                                                        page_token=page_token))
+
+    # --- runs -----------------------------------------------------------------------------------------------
+
+    def run_doc(ws: Workspace, run_id: int) -> dict[str, Any]:
+        view = ws.runs.get(run_id)
+        return shapes.run(view, experiment_of(ws, view).id)
+
+    @router.post("/runs/create")
+    def run_create(ws: Ws, body: CreateRun) -> dict[str, Any]:
+        experiment = ws.experiments.get(experiment_number(body.experiment_id))
+        tags = {t.key: t.value or "" for t in body.tags}
+        name = body.run_name or tags.get("mlflow.runName")
+        run_id = ws.runs.create(RunCreate(name=name[:200] if name else None, project=experiment.project,
+                                          code={k: v for k, v in {"source": tags.get("mlflow.source.name"),
+                                                                  "commit": tags.get("mlflow.source.git.commit")}.items()
+                                                if v}))
+        user_tags = {k: v for k, v in tags.items() if k not in ("mlflow.runName", "mlflow.user")}
+        if user_tags:
+            ws.runs.set_tags(run_id, user_tags)
+        return {"run": run_doc(ws, run_id)}
+
+    @router.get("/runs/get")
+    def run_get(ws: Ws, run_id: str | None = None, run_uuid: str | None = None) -> dict[str, Any]:
+        return {"run": run_doc(ws, run_number(run_id or run_uuid or ""))}
+
+    @router.post("/runs/update")
+    def run_update(ws: Ws, body: UpdateRun) -> dict[str, Any]:
+        run_id = run_number(body.id)
+        status = (body.status or "").lower()
+        if status and status != "running":
+            ws.runs.end(run_id, status)
+        return {"run_info": run_doc(ws, run_id)["info"]}
+
+    @router.post("/runs/delete")
+    def run_delete(ws: Ws, body: RunRef) -> dict[str, Any]:
+        ws.runs.delete(run_number(body.id))
+        return {}
+
+    @router.post("/runs/log-parameter")
+    def log_parameter(ws: Ws, body: LogParam) -> dict[str, Any]:
+        ws.runs.log_params(run_number(body.id), {body.key: body.value or ""})
+        return {}
+
+    @router.post("/runs/log-metric")
+    def log_metric(ws: Ws, body: LogMetric) -> dict[str, Any]:
+        ws.runs.log_metrics(run_number(body.id), {body.key: body.value}, body.step)
+        return {}
+
+    @router.post("/runs/set-tag")
+    def set_tag(ws: Ws, body: SetTag) -> dict[str, Any]:
+        ws.runs.set_tags(run_number(body.id), {body.key: body.value or ""})
+        return {}
+
+    @router.post("/runs/log-batch")
+    def log_batch(ws: Ws, body: LogBatch) -> dict[str, Any]:
+        run_id = run_number(body.id)
+        if body.params:
+            ws.runs.log_params(run_id, {p.key: p.value or "" for p in body.params})
+        for metric in body.metrics:
+            ws.runs.log_metrics(run_id, {metric.key: metric.value}, metric.step)
+        if body.tags:
+            ws.runs.set_tags(run_id, {t.key: t.value or "" for t in body.tags})
+        return {}
+
+    @router.post("/runs/log-inputs")
+    def log_inputs(ws: Ws, body: RunRef) -> dict[str, Any]:
+        ws.runs.get(run_number(body.id))  # MLflow dataset inputs are recorded by the run's own tags; nothing else to do
+        return {}
+
+    @router.post("/runs/outputs")
+    def log_outputs(ws: Ws, body: RunRef) -> dict[str, Any]:
+        ws.runs.get(run_number(body.id))  # a logged model names its run itself (source_run_id)
+        return {}
+
+    @router.post("/runs/search")
+    def runs_search(ws: Ws, body: SearchRuns) -> dict[str, Any]:
+        docs = []
+        for experiment_id in body.experiment_ids or ["0"]:
+            experiment = ws.experiments.get(experiment_number(experiment_id))
+            for row in ws.runs.list(experiment.project, limit=50_000):
+                docs.append(shapes.run(ws.runs.get(int(row["id"])), experiment.id))
+        if body.filter:
+            docs = [d for d in docs if _run_matches(d, body.filter)]
+        items, token = page(docs, body.page_token, body.max_results)
+        return {"runs": items} | ({"next_page_token": token} if token else {})
+
+    @router.get("/metrics/get-history")
+    def metric_history(ws: Ws, metric_key: str, run_id: str | None = None, run_uuid: str | None = None,
+                       max_results: Annotated[int, Query(ge=1)] = 25_000) -> dict[str, Any]:
+        view = ws.runs.get(run_number(run_id or run_uuid or ""))
+        return {"metrics": shapes.history(view, metric_key)[:max_results]}
+
+    # --- logged models (MLflow 3) ---------------------------------------------------------------------------
+
+    @router.post("/logged-models")
+    def logged_model_create(ws: Ws, body: CreateLoggedModel) -> dict[str, Any]:
+        view = ws.logged_models.create(
+            experiment_number(body.experiment_id), body.name,
+            run_id=run_number(body.source_run_id) if body.source_run_id else None, model_type=body.model_type or "",
+            params={p.key: p.value or "" for p in body.params}, tags={t.key: t.value or "" for t in body.tags})
+        return {"model": shapes.logged_model(view)}
+
+    @router.get("/logged-models/{model_id}")
+    def logged_model_get(ws: Ws, model_id: str) -> dict[str, Any]:
+        return {"model": shapes.logged_model(ws.logged_models.get(model_id))}
+
+    @router.patch("/logged-models/{model_id}")
+    def logged_model_finalize(ws: Ws, model_id: str, body: FinalizeLoggedModel) -> dict[str, Any]:
+        return {"model": shapes.logged_model(ws.logged_models.update(model_id, status=body.status))}
+
+    @router.patch("/logged-models/{model_id}/tags")
+    def logged_model_tags(ws: Ws, model_id: str, body: LoggedModelTags) -> dict[str, Any]:
+        ws.logged_models.update(model_id, tags={t.key: t.value or "" for t in body.tags})
+        return {}
+
+    @router.delete("/logged-models/{model_id}/tags/{key}")
+    def logged_model_tag_delete(ws: Ws, model_id: str, key: str) -> dict[str, Any]:
+        ws.logged_models.update(model_id, tags={key: None})
+        return {}
+
+    @router.post("/logged-models/search")
+    def logged_models_search(ws: Ws, body: SearchLoggedModels) -> dict[str, Any]:
+        name = None
+        if body.filter:
+            name = _equals(body.filter, "name")
+        views = ws.logged_models.search([experiment_number(e) for e in body.experiment_ids], name=name,
+                                        limit=body.max_results)
+        return {"models": [shapes.logged_model(v) for v in views]}
+
+    return router
+
+
+def _equals(text: str, field: str) -> str:
+    """The value of the one clause ``FIELD = 'VALUE'`` (the filters the client itself sends)."""
+    import re
+
+    match = re.fullmatch(rf"\s*{re.escape(field)}\s*=\s*'((?:[^']|'')*)'\s*", text)
+    if match is None:
+        raise InvalidInput(f"filter {text!r}: this server understands {field} = 'VALUE' here")
+    return match.group(1).replace("''", "'")
+
+
+def _name_filter(text: str) -> Any:
+    import fnmatch
+    import re
+
+    match = re.fullmatch(r"\s*(?:attribute\.)?name\s*(=|LIKE|ILIKE)\s*'((?:[^']|'')*)'\s*", text, re.IGNORECASE)
+    if match is None:
+        raise InvalidInput(f"filter {text!r}: this server understands name = '...' or name LIKE '...%'")
+    op, value = match.group(1).upper(), match.group(2).replace("''", "'")
+    if op == "=":
+        return lambda name: name == value
+    pattern = value.replace("%", "*").replace("_", "?")
+    return lambda name: fnmatch.fnmatchcase(name.lower() if op == "ILIKE" else name,
+                                            pattern.lower() if op == "ILIKE" else pattern)
+
+
+def _run_matches(doc: dict[str, Any], text: str) -> bool:
+    """``params.K = 'V'``, ``tags.K = 'V'``, ``metrics.K OP N``, ``attributes.status = 'S'`` joined by AND."""
+    import operator
+    import re
+
+    ops = {"=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+    for clause in re.split(r"\s+AND\s+", text.strip(), flags=re.IGNORECASE):
+        match = re.fullmatch(r"(params|param|tags|tag|metrics|metric|attributes|attribute)\.`?([^`\s=!<>]+)`?\s*"
+                             r"(=|!=|>=|<=|>|<)\s*(.+)", clause.strip())
+        if match is None:
+            raise InvalidInput(f"filter clause {clause!r}: KIND.KEY OP VALUE with KIND params, tags, metrics or attributes")
+        kind, key, op, raw = match.groups()
+        value = raw.strip().strip("'\"")
+        if kind.startswith("metric"):
+            found = {m["key"]: m["value"] for m in doc["data"]["metrics"]}.get(key)
+            if found is None or not ops[op](float(found), float(value)):
+                return False
+            continue
+        if kind.startswith("attribute"):
+            found = doc["info"].get(key if key != "run_name" else "run_name")
+        else:
+            found = {p["key"]: p["value"] for p in doc["data"]["params" if kind.startswith("param") else "tags"]}.get(key)
+        if found is None or not ops[op](str(found), value):
+            return False
+    return True

@@ -1,0 +1,125 @@
+"""A model's own record beside its versions: created before any version, described, tagged; a
+version found by its number (1, 2, 3 ... in registration order), described and tagged after
+registration. What the MLflow API needs of the registry that ``mk`` does through registration."""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from modelkeep.errors import Conflict, NotFound
+from modelkeep.meta.db import Database
+from modelkeep.meta.tables import Alias, Model, ModelVersion, VersionTag
+from modelkeep.services.clock import utcnow
+from modelkeep.services.governance import audit
+from modelkeep.services.governance.access import Access
+from modelkeep.services.models.inputs import check_name
+from modelkeep.services.models.registry import Registry
+from modelkeep.services.models.views import VersionView
+
+
+@dataclass
+class ModelRecord:
+    name: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+    created_by: str
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)  # alias -> version number
+    latest: int | None = None  # the number of @latest
+
+
+class ModelRecords:
+    def __init__(self, db: Database, registry: Registry, access: Access) -> None:
+        self.db, self.registry, self.access = db, registry, access
+
+    def create(self, name: str, *, description: str = "", tags: dict[str, str] | None = None) -> ModelRecord:
+        check_name(name)
+        self.access.check("model.write", model=name)
+        try:
+            with self.db.writer() as session, session.begin():
+                if session.scalar(select(Model.id).where(Model.name == name)) is not None:
+                    raise Conflict(f"model {name!r} already exists")
+                session.add(Model(name=name, description=description, tags=dict(tags or {}), last_seq=0,
+                                  created_at=utcnow(), created_by=self.access.actor))
+                session.flush()
+                audit.append(session, self.access.actor, "model.create", f"model:{name}", detail={"tags": sorted(tags or {})})
+        except IntegrityError:
+            raise Conflict(f"model {name!r} already exists") from None
+        return self.get(name)
+
+    def get(self, name: str) -> ModelRecord:
+        check_name(name)
+        self.access.check("model.read", model=name)
+        with self.db.reader() as session:
+            model = session.scalars(select(Model).where(Model.name == name)).first()
+            if model is None:
+                raise NotFound(f"model {name!r} does not exist", hint="see 'mk model list'")
+            updated = session.scalar(select(func.max(ModelVersion.created_at)).where(ModelVersion.model_id == model.id))
+            aliases = {alias: seq or 0 for alias, seq in session.execute(
+                select(Alias.name, ModelVersion.seq).join(ModelVersion, ModelVersion.id == Alias.version_id)
+                .where(Alias.model_id == model.id))}
+            latest = session.scalar(select(ModelVersion.seq)
+                                    .where(ModelVersion.model_id == model.id, ModelVersion.status == "ready")
+                                    .order_by(ModelVersion.sort_key.desc()).limit(1))
+            return ModelRecord(model.name, model.description, model.created_at, updated or model.created_at, model.created_by,
+                               dict(model.tags or {}), aliases, latest)
+
+    def names(self) -> builtins.list[str]:
+        self.access.check("model.read")
+        with self.db.reader() as session:
+            return list(session.scalars(select(Model.name).order_by(Model.name)))
+
+    def update(self, name: str, *, description: str | None = None, tags: dict[str, Any] | None = None) -> ModelRecord:
+        """Describe, or set tags (a value of None deletes the tag)."""
+        self.access.check("model.write", model=name)
+        with self.db.writer() as session, session.begin():
+            model = session.scalars(select(Model).where(Model.name == name)).first()
+            if model is None:
+                raise NotFound(f"model {name!r} does not exist")
+            if description is not None:
+                model.description = description
+            if tags:
+                merged = dict(model.tags or {})
+                for key, value in tags.items():
+                    if value is None:
+                        merged.pop(key, None)
+                    else:
+                        merged[key] = str(value)
+                model.tags = merged
+            audit.append(session, self.access.actor, "model.update", f"model:{name}",
+                         detail={"description": description is not None, "tags": sorted(tags or {})})
+        return self.get(name)
+
+    def version(self, name: str, number: int) -> VersionView:
+        """The version with this number (MLflow's integer version)."""
+        with self.db.reader() as session:
+            version = session.scalar(select(ModelVersion.version).join(Model, Model.id == ModelVersion.model_id)
+                                     .where(Model.name == name, ModelVersion.seq == number))
+        if version is None:
+            self.get(name)  # the model itself missing says so
+            raise NotFound(f"{name} has no version number {number}", hint=f"see 'mk model show {name}'")
+        return self.registry.get(f"{name}@{version}")
+
+    def update_version(self, name: str, number: int, *, description: str | None = None,
+                       tags: dict[str, Any] | None = None) -> VersionView:
+        view = self.version(name, number)
+        self.access.check("model.write", model=name)
+        with self.db.writer() as session, session.begin():
+            if description is not None:
+                row = session.get(ModelVersion, view.id)
+                assert row is not None
+                row.description = description
+            for key, value in (tags or {}).items():
+                session.execute(delete(VersionTag).where(VersionTag.version_id == view.id, VersionTag.key == key))
+                if value is not None:
+                    session.add(VersionTag(version_id=view.id, key=key, value=str(value)))
+            audit.append(session, self.access.actor, "model.update_version", f"model:{view.ref}",
+                         detail={"description": description is not None, "tags": sorted(tags or {})})
+        return self.registry.get(view.ref)

@@ -13,7 +13,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / ".venv-clients"
-CLIENTS = {"triton": ["tritonclient[http]>=2.40", "numpy"]}
+CLIENTS = {
+    "triton": ["tritonclient[http]>=2.40", "numpy"],
+    "mlflow3": ["mlflow>=3.1,<4", "scikit-learn"],  # the latest installable 3.x
+    "mlflow2": ["mlflow>=2.20,<3", "scikit-learn"],  # the newest 2.x
+}
 
 
 def ensure(name: str) -> Path:

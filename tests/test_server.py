@@ -193,6 +193,16 @@ ENDPOINTS = [
     ("POST", "/api/v1/users", {"name": "matrix-user"}, {"admin"}),
     ("PUT", "/api/v1/protections", {"model": "matrix", "alias": "gold"}, {"admin"}),
     ("GET", "/api/v1/webhooks/deliveries", None, {"admin"}),
+    # issue 13: the MLflow API goes through the same checks
+    ("GET", "/api/2.0/mlflow/registered-models/get?name=matrix", None, {"viewer", "contributor", "approver", "admin"}),
+    ("POST", "/api/2.0/mlflow/registered-models/create", {"name": "matrix-ml"}, {"contributor", "admin"}),
+    ("GET", "/api/2.0/mlflow/model-versions/search?filter=name%3D%27matrix%27", None,
+     {"viewer", "contributor", "approver", "admin"}),
+    ("POST", "/api/2.0/mlflow/experiments/create", {"name": "matrix-exp"}, {"contributor", "admin"}),
+    ("GET", "/api/2.0/mlflow/experiments/get?experiment_id=0", None, {"viewer", "contributor", "approver", "admin"}),
+    ("POST", "/api/2.0/mlflow/runs/create", {"experiment_id": "0"}, {"contributor", "admin"}),
+    ("PUT", "/api/2.0/mlflow-artifacts/artifacts/0/matrix/x.bin", None, {"contributor", "admin"}),
+    ("GET", "/api/2.0/mlflow-artifacts/artifacts?path=0", None, {"viewer", "contributor", "approver", "admin"}),
 ]
 ROLE_USERS = {"viewer": "vera", "contributor": "carl", "approver": "ada", "admin": "admin", "deployer": "dep"}
 

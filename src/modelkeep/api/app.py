@@ -25,6 +25,7 @@ from modelkeep.api.admin_routes import admin_routes
 from modelkeep.api.data_routes import data_routes
 from modelkeep.api.deploy_routes import deploy_routes
 from modelkeep.api.mlflow.artifacts import artifact_routes
+from modelkeep.api.mlflow.errors import RESPONSES as MLFLOW_RESPONSES
 from modelkeep.api.mlflow.errors import is_mlflow, mlflow_error, mlflow_status_error
 from modelkeep.api.mlflow.registry import registry_routes
 from modelkeep.api.mlflow.tracking import tracking_routes
@@ -200,6 +201,8 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         if path.startswith(("/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow-artifacts/")):
             limit = max_upload  # the artifact route streams to disk and checks the size itself
         if length is not None and length.isdigit() and int(length) > limit:
+            if is_mlflow(path):
+                return mlflow_status_error(413, f"request body over {limit} bytes")
             return JSONResponse({"error": "InvalidInput", "message": f"request body over {limit} bytes"}, status_code=413)
         return await call_next(request)
 
@@ -219,12 +222,12 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     app.include_router(admin_routes(Ws))
     app.include_router(deploy_routes(Ws))
     for root in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow"):  # MLflow's client and MLflow's own UI
-        app.include_router(tracking_routes(Ws), prefix=root, tags=["mlflow"])
-        app.include_router(registry_routes(Ws), prefix=root, tags=["mlflow"])
+        app.include_router(tracking_routes(Ws), prefix=root, tags=["mlflow"], responses=MLFLOW_RESPONSES)
+        app.include_router(registry_routes(Ws), prefix=root, tags=["mlflow"], responses=MLFLOW_RESPONSES)
     for root in ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts"):
-        app.include_router(artifact_routes(Ws, max_upload), prefix=root, tags=["mlflow"])
+        app.include_router(artifact_routes(Ws, max_upload), prefix=root, tags=["mlflow"], responses=MLFLOW_RESPONSES)
 
-    @app.get("/api/3.0/mlflow/server-info", tags=["mlflow"])
+    @app.get("/api/3.0/mlflow/server-info", tags=["mlflow"], responses=MLFLOW_RESPONSES)
     def mlflow_server_info() -> dict[str, Any]:
         """What MLflow 3's client asks before downloading: no workspaces, no multipart transfers."""
         return {"store_type": "modelkeep", "workspaces_enabled": False, "multipart_uploads_enabled": False,

@@ -25,7 +25,7 @@ from modelkeep.services.workspace import Workspace
 def _project(ws: Workspace, path: str) -> str | None:
     """The project an artifact path belongs to (its first segment is the experiment's number)."""
     head = path.split("/", 1)[0]
-    if not head.isdigit():
+    if not head.isascii() or not head.isdigit() or int(head) > 2**31 - 1:
         raise NotFound(f"artifact path {path!r}: it starts with an experiment number (or {shapes.VIRTUAL_ROOT}/)")
     return ws.experiments.get(int(head)).project
 
@@ -33,7 +33,7 @@ def _project(ws: Workspace, path: str) -> str | None:
 def _version_files(ws: Workspace, path: str) -> tuple[Any, str]:
     """(the version, the path inside its files) for ``modelkeep/models/NAME/N[/...]``."""
     parts = path.split("/")
-    if len(parts) < 4 or not parts[3].isdigit():
+    if len(parts) < 4 or not parts[3].isascii() or not parts[3].isdigit() or int(parts[3]) > 2**31 - 1:
         raise NotFound(f"artifact path {path!r}: {shapes.VIRTUAL_ROOT}/NAME/NUMBER/...")
     view = ws.model_records.version(parts[2], int(parts[3]))
     return view, "/".join(parts[4:])
@@ -64,7 +64,8 @@ def artifact_routes(Ws: Any, max_upload: int) -> APIRouter:
         return {"files": [{"path": f.path, "is_dir": True} if f.is_dir else {"path": f.path, "is_dir": False,
                                                                                "file_size": f.size} for f in listed]}
 
-    @router.get("/artifacts/{path:path}")
+    @router.get("/artifacts/{path:path}", response_class=StreamingResponse,
+                responses={200: {"content": {"application/octet-stream": {}}, "description": "the file's bytes"}})
     def download(ws: Ws, path: str) -> StreamingResponse:
         path = check_path(path)
         if path.startswith(shapes.VIRTUAL_ROOT + "/"):

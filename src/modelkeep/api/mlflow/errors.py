@@ -4,6 +4,7 @@ MLflow's client expects, so its own exceptions (``RestException``, ``MlflowExcep
 from typing import Any
 
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from modelkeep.errors import (
     Conflict,
@@ -44,3 +45,17 @@ def mlflow_status_error(status: int, message: str, extra: dict[str, Any] | None 
     code = {404: "ENDPOINT_NOT_FOUND", 405: "ENDPOINT_NOT_FOUND", 401: "UNAUTHENTICATED"}.get(status, "INVALID_PARAMETER_VALUE")
     return JSONResponse({"error_code": code, "message": message, **(extra or {})},
                         status_code=404 if status == 405 else (400 if status == 422 else status))
+
+
+class MlflowError(BaseModel):
+    error_code: str
+    message: str
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": MlflowError, "description": text}
+    for code, text in ((400, "INVALID_PARAMETER_VALUE, RESOURCE_ALREADY_EXISTS"), (401, "UNAUTHENTICATED"),
+                       (403, "PERMISSION_DENIED"), (404, "RESOURCE_DOES_NOT_EXIST, ENDPOINT_NOT_FOUND"),
+                       (409, "not used"), (413, "INVALID_PARAMETER_VALUE: too large"), (422, "not used"),
+                       (500, "INTERNAL_ERROR"))
+}

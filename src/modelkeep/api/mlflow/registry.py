@@ -88,21 +88,33 @@ class TransitionStage(VersionRef):
 
 
 def number(text: str) -> int:
-    if not text.isdigit():
+    if not text.isascii() or not text.isdigit() or int(text) > 2**31 - 1:
         raise InvalidInput(f"version {text!r}: MLflow versions are numbers (1, 2, 3 ...)")
     return int(text)
 
 
-def _resolve_source(ws: Workspace, body: CreateVersion) -> tuple[str, int | None, dict[str, str], str | None]:
-    """Where the files are (an artifact files prefix), the run that made them, its params, the logged model."""
+def _resolve_source(ws: Workspace, body: CreateVersion) -> tuple[dict[str, str], int | None, dict[str, str], str | None]:
+    """What to register: the artifact (files under an artifact files prefix, or an existing
+    version's), the run that made it, its params, and the logged model it came from."""
     source = body.source.strip()
     model_id = body.model_id
     run_id = run_number(body.run_id) if body.run_id else None
     params: dict[str, str] = {}
-    if source.startswith("models:/m-") or (model_id and source.startswith("models:/") and "/" not in source[8:]):
+    prefix: str | None = None
+    existing: VersionView | None = None
+    if source.startswith("models:/m-") or (model_id and source == f"models:/{model_id}"):
         logged = ws.logged_models.get(model_id or source[len("models:/"):])
         model_id, run_id = logged.id, run_id or logged.run_id
         prefix, params = logged.artifact_prefix, dict(logged.params)
+    elif source.startswith("models:/"):  # another registered version: the same files
+        name, sep, spec = source[len("models:/"):].partition("/")
+        if "@" in name and not sep:
+            name, _, alias = name.partition("@")
+            existing = ws.registry.get(f"{name}@{alias}")
+        elif spec.isascii() and spec.isdigit():
+            existing = ws.model_records.version(name, number(spec))
+        else:
+            existing = ws.registry.get(f"{name}@{spec or 'latest'}")
     elif source.startswith("runs:/"):
         run_text, _, path = source[len("runs:/"):].partition("/")
         run_id = run_number(run_text)
@@ -114,10 +126,18 @@ def _resolve_source(ws: Workspace, body: CreateVersion) -> tuple[str, int | None
                 model_id, prefix, params = found[0].id, found[0].artifact_prefix, dict(found[0].params)
     elif source.startswith("mlflow-artifacts:"):
         prefix = re.sub(r"^mlflow-artifacts:(//[^/]*)?/?", "", source)
+        parts = prefix.split("/")
+        if prefix.startswith(shapes.VIRTUAL_ROOT + "/") and len(parts) == 4:
+            existing, prefix = ws.model_records.version(parts[2], number(parts[3])), None
     else:
-        raise InvalidInput(f"source {source!r}: modelkeep registers files it stores; use models:/m-ID, runs:/RUN/PATH or "
-                           "mlflow-artifacts:/PATH (log the model to this server first)")
-    return prefix, run_id, params, model_id
+        raise InvalidInput(f"source {source!r}: modelkeep registers files it stores; use models:/m-ID, runs:/RUN/PATH, "
+                           "models:/NAME/N or mlflow-artifacts:/PATH (log the model to this server first)")
+    if existing is not None:
+        if not existing.digest or existing.artifact_kind not in ("file", "tree"):
+            raise InvalidInput(f"source {source!r}: {existing.ref} has no stored files to register again")
+        return {"kind": existing.artifact_kind, "digest": existing.digest}, run_id, dict(existing.params), model_id
+    assert prefix is not None
+    return {"kind": "tree", "digest": ws.artifact_files.tree(prefix).digest}, run_id, params, model_id
 
 
 def registry_routes(Ws: Any) -> APIRouter:
@@ -208,8 +228,7 @@ def registry_routes(Ws: Any) -> APIRouter:
 
     @router.post("/model-versions/create")
     def mv_create(ws: Ws, body: CreateVersion) -> dict[str, Any]:
-        prefix, run_id, params, model_id = _resolve_source(ws, body)
-        artifact = ws.artifact_files.tree(prefix)
+        artifact, run_id, params, model_id = _resolve_source(ws, body)
         metrics: dict[str, float] = {}
         if run_id is not None:
             run = ws.runs.get(run_id)
@@ -221,7 +240,7 @@ def registry_routes(Ws: Any) -> APIRouter:
         if model_id:
             tags["mlflow.model_id"] = model_id
         view = ws.registry.register(body.name, params=params, metrics=metrics, tags=tags, description=body.description or "",
-                                    artifact={"kind": "tree", "digest": artifact.digest})
+                                    artifact=artifact)
         if run_id is not None:
             ws.runs.link_output(run_id, view.id)
         return {"model_version": shapes.model_version(ws.registry.get(view.ref))}

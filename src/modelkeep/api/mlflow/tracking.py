@@ -137,13 +137,13 @@ class SearchLoggedModels(_Body):
 
 
 def run_number(text: str) -> int:
-    if not text.isdigit():
+    if not text.isascii() or not text.isdigit() or int(text) > 2**62:
         raise NotFound(f"run {text!r} does not exist (modelkeep's run ids are numbers)")
     return int(text)
 
 
 def experiment_number(text: str) -> int:
-    if not text.lstrip("-").isdigit():
+    if not text.isascii() or not text.isdigit() or int(text) > 2**31 - 1:
         raise NotFound(f"experiment {text!r} does not exist")
     return int(text)
 
@@ -346,7 +346,7 @@ def tracking_routes(Ws: Any) -> APIRouter:
         if body.filter:
             name = _equals(body.filter, "name")
         views = ws.logged_models.search([experiment_number(e) for e in body.experiment_ids], name=name,
-                                        limit=body.max_results)
+                                        limit=max(1, min(body.max_results, 1000)))
         return {"models": [shapes.logged_model(v) for v in views]}
 
     return router

@@ -26,6 +26,8 @@ from modelkeep.meta.db import Database
 from modelkeep.meta.sequences import next_id
 from modelkeep.meta.tables import (
     LineageEdge,
+    Model,
+    ModelVersion,
     Run,
     RunArtifact,
     RunMetric,
@@ -124,17 +126,17 @@ class Runs:
                 for src, in session.execute(select(LineageEdge.src).where(LineageEdge.dst == node))
             )
             models = [dst for dst, in session.execute(select(LineageEdge.dst).where(LineageEdge.src == node))]
+            version_ids = [int(ref.split(":")[1]) for ref in models if ref.startswith("model_version:")]
+            known = {  # one query for every version the run made (a run may make hundreds)
+                f"model_version:{vid}": f"{name}@{version}" for vid, name, version in session.execute(
+                    select(ModelVersion.id, Model.name, ModelVersion.version)
+                    .join(Model, Model.id == ModelVersion.model_id).where(ModelVersion.id.in_(version_ids)))
+            } if version_ids else {}
             artifacts = [
                 {"name": a.name, "kind": a.kind, "digest": a.digest, "size": a.size}
                 for a in session.scalars(select(RunArtifact).where(RunArtifact.run_id == run_id))
             ]
-        labels = []
-        for ref in models:
-            if ref.startswith("model_version:"):
-                try:
-                    labels.append(self.registry.get_by_id(int(ref.split(":")[1])).ref)
-                except NotFound:
-                    labels.append(f"(deleted {ref})")
+        labels = [known.get(ref, f"(deleted {ref})") for ref in models if ref.startswith("model_version:")]
         return RunView(
             run.id, run.name, run.project, run.status, run.started_at, run.ended_at, run.created_by, run.command,
             run.exit_code, run.environment or {}, run.code or {}, run.seeds, list(run.warnings or []),

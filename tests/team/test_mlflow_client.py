@@ -1,0 +1,71 @@
+"""The official ``mlflow`` client (the latest 3.x and the newest 2.x, each in its own virtualenv)
+against ``mk server`` (issue 13): a training script's start_run, log_param/metric and
+sklearn.log_model(registered_model_name=...), MlflowClient search with pagination over 250
+versions, aliases, pyfunc.load_model("models:/NAME@champion"), register_model("runs:/..."),
+the client's own exceptions for refusals, and a protected alias that the old API cannot move.
+What MLflow registered is a modelkeep version: lineage, diff and a promotion work on it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import client_venvs
+
+CALLS = Path(__file__).parent.parent / "clients" / "mlflow_calls.py"
+
+
+def call(server: dict[str, str], who: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    return httpx.request(method, server["url"] + path, headers={"Authorization": f"Bearer {server[who]}"}, timeout=30,
+                         **kwargs)
+
+
+@pytest.mark.parametrize("client", ["mlflow3", "mlflow2"])
+def test_the_mlflow_client_works_against_mk_server(server: dict[str, str], client: str, tmp_path: Path) -> None:
+    python = client_venvs.ensure(client)
+    model = f"fraud-{client}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server["url"], "MLFLOW_TRACKING_TOKEN": server["carl"],
+           "VIEWER_TOKEN": server["vera"], "HOME": str(tmp_path)}
+    done = subprocess.run([str(python), str(CALLS), model], capture_output=True, text=True, timeout=600, env=env,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])  # mlflow prints its own lines before ours
+    assert out["mlflow"].startswith("3." if client == "mlflow3" else "2.")
+    assert out["run"] == {"status": "FINISHED", "params": {"C": "0.5"}, "metrics": {"auc": 0.93}, "team": "risk"}
+    assert out["history"] == [[0, 0.91], [1, 0.93]]
+    assert out["v1"]["status"] == "READY" and out["v1"]["run_id"] == out["run_id"]
+    assert out["v1"]["tags"]["modelkeep.version"] == "1.0.0.0.0" and out["v1"]["tags"]["modelkeep.bump"] == "initial"
+    assert out["alias_version"] == "1" and out["same_predictions"] is True
+    assert out["runs_uri_version"] == "2"
+    assert out["duplicate"]["code"] == "RESOURCE_ALREADY_EXISTS"
+    assert out["missing_alias"]["code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert out["protected"]["code"] == "PERMISSION_DENIED" and "mk promote" in out["protected"]["message"]
+    assert out["aliases_after_delete"] == {}
+    assert out["search"] == {"pages": 3, "versions": list(range(1, 251))}
+    assert model in out["models"]
+    assert out["v2"]["description"] == "second" and out["v2"]["tags"]["reviewed"] == "yes"
+    assert out["viewer_write"]["code"] == "PERMISSION_DENIED" and out["viewer_read"] == model
+
+    # What MLflow registered is a modelkeep version like any other.
+    first = out["v1"]["tags"]["modelkeep.version"]
+    digest = out["v1"]["tags"]["modelkeep.digest"]
+    assert out["v2"]["tags"]["modelkeep.digest"] == digest  # the same files twice: one tree object
+    lineage = call(server, "vera", "GET", "/api/v1/lineage", params={"ref": f"{model}@{first}"}).json()
+    assert f"run:{out['run_id']}" in {n["id"] for n in lineage["nodes"]}
+    diff = call(server, "vera", "GET", "/api/v1/diff", params={"a": f"{model}@{first}", "b": f"{model}@latest"})
+    assert diff.status_code == 200
+    request = call(server, "carl", "POST", "/api/v1/promotions",
+                   json={"ref": f"{model}@{first}", "alias": "production", "justification": "moved from MLflow"})
+    assert request.status_code == 201, request.text
+    approved = call(server, "ada", "POST", f"/api/v1/promotions/{request.json()['id']}/reviews",
+                    json={"decision": "approve", "comment": "ok"})
+    assert approved.json()["status"] == "applied"
+    held = call(server, "vera", "GET", "/api/2.0/mlflow/registered-models/alias",
+                params={"name": model, "alias": "production"}).json()
+    assert held["model_version"]["version"] == "1"  # MLflow's client sees what governance decided

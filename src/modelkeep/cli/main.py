@@ -19,6 +19,7 @@ import typer
 from modelkeep.cli import data as data_commands
 from modelkeep.cli import deploy as deploy_commands
 from modelkeep.cli import governance as governance_commands
+from modelkeep.cli import imports as import_commands
 from modelkeep.cli import login as login_commands
 from modelkeep.cli import model as model_commands
 from modelkeep.cli import runs as run_commands
@@ -64,6 +65,7 @@ deploy_app.command(name="list")(deploy_commands.list_)
 app.add_typer(deploy_app, name="deploy")
 app.command()(deploy_commands.serve)
 app.add_typer(config_app, name="config")
+app.add_typer(import_commands.import_app, name="import")
 
 _DEBUG = False
 

@@ -1,0 +1,57 @@
+"""``mk import mlflow``: bring an MLflow server's experiments, runs, models, versions, aliases and
+files over (into this repository, or through ``mk server``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from modelkeep.cli.output import emit_json, err_console, human_bytes, out_console
+
+import_app = typer.Typer(help="Bring another system's history over.", no_args_is_help=True)
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [n.strip() for n in text.split(",") if n.strip()] if text else None
+
+
+@import_app.command("mlflow")
+def mlflow(
+    source: Annotated[str, typer.Option("--from", help="The MLflow tracking server's URL (its token: MLFLOW_TRACKING_TOKEN).")],
+    experiments: Annotated[str | None, typer.Option("--experiments", help="Only these experiments (comma-separated).")] = None,
+    models: Annotated[str | None, typer.Option("--models", help="Only these registered models (comma-separated).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Copy experiments, runs (params, metric histories, tags), registered models, versions with their
+    files, and aliases. Re-running copies only what is new."""
+    from modelkeep.cli.remote import connection
+    from modelkeep.errors import InvalidInput
+    from modelkeep.services.mlflow_import import MlflowServer, import_mlflow
+
+    if not source.startswith(("http://", "https://")):
+        raise InvalidInput(f"--from {source!r}: the URL of a running MLflow server; to import from an MLflow database, "
+                           "start 'mlflow server --backend-store-uri DB --artifacts-destination ROOT' and import from it")
+    server = MlflowServer(source, os.environ.get("MLFLOW_TRACKING_TOKEN"))
+    status = err_console().status("importing ...") if sys.stderr.isatty() else None
+    try:
+        if status is not None:
+            status.start()
+        summary = import_mlflow(connection(), server, experiments=_names(experiments), models=_names(models),
+                                step=(lambda text: status.update(f"importing {text}")) if status else None)
+    finally:
+        if status is not None:
+            status.stop()
+        server.close()
+    if json_out:
+        emit_json(summary.to_dict())
+        return
+    out = out_console()
+    out.print(f"from {summary.source}: {summary.experiments} experiments, {summary.runs_new} runs copied "
+              f"({summary.runs_skipped} already here), {summary.models} models, {summary.versions_new} versions copied "
+              f"({summary.versions_skipped} already here, {human_bytes(summary.bytes)} of files), "
+              f"{summary.aliases_set} aliases set", markup=False)
+    for line in summary.refused:
+        err_console().print(f"not copied: {line}", markup=False)

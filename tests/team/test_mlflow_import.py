@@ -1,0 +1,84 @@
+"""``mk import mlflow`` against a real ``mlflow server`` (SQLite backend, artifacts served), started
+by the test from the mlflow client's own virtualenv (issue 13): 3 models, 20 versions, runs with
+metric histories, aliases and files come over; every file's SHA-256 matches what MLflow stored;
+a second import copies nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from modelkeep.services.runs.lineage import walk
+from modelkeep.services.workspace import Workspace
+from tests import client_venvs
+from tests.live_server import free_port
+
+SEED = Path(__file__).parent.parent / "clients" / "mlflow_seed.py"
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[tuple[str, dict]]:
+    python = client_venvs.ensure("mlflow3")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "mlflow.log").open("wb")
+    proc = subprocess.Popen([str(python.with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
+                             "--artifacts-destination", str(tmp_path / "artifacts")],
+                            cwd=tmp_path, stdout=log, stderr=log, env={**os.environ, "HOME": str(tmp_path)})
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            raise RuntimeError((tmp_path / "mlflow.log").read_text()[-3000:])
+        seeded = subprocess.run([str(python), str(SEED)], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                                env={**os.environ, "MLFLOW_TRACKING_URI": url, "HOME": str(tmp_path)})
+        assert seeded.returncode == 0, seeded.stderr[-3000:]
+        yield url, json.loads(seeded.stdout.strip().splitlines()[-1])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_import_brings_everything_over_once(mlflow_server: tuple[str, dict], workspace: Workspace) -> None:
+    from modelkeep.cli.main import app
+
+    url, expected = mlflow_server
+    env = {"MODELKEEP_HOME": str(workspace.config.root)}
+    first = CliRunner().invoke(app, ["import", "mlflow", "--from", url, "--json"], env=env)
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.stdout)
+    assert (summary["experiments"], summary["runs_new"], summary["models"], summary["versions_new"]) == (4, 20, 3, 20)
+    assert summary["aliases_set"] == 3 and summary["refused"] == []
+    for name, versions in expected.items():
+        views = {v.tags["mlflow.version"]: v for v in workspace.registry.list_versions(name)}
+        assert sorted(views, key=int) == sorted(versions, key=int)
+        for number, files in versions.items():
+            view = views[number]
+            assert dict(workspace.store.sha256_of(view.artifact_kind, view.digest)) == files, (name, number)
+            assert view.seq == int(number)  # a new model keeps MLflow's numbers
+        champion = workspace.registry.get(f"{name}@champion")
+        assert champion.tags["mlflow.version"] == "2"
+        up = walk(workspace.db, f"model_version:{champion.id}", max_depth=1)
+        [made_by] = [n["id"] for n in up["nodes"] if n["kind"] == "run"]  # lineage: the run that registered it
+        run = workspace.runs.get(int(made_by.split(":")[1]))
+        assert run.params == {"depth": "3"} and [v for _, v in run.metrics["loss"]] == [0.5, 0.333333, 0.25]
+    again = CliRunner().invoke(app, ["import", "mlflow", "--from", url, "--json"], env=env)
+    assert again.exit_code == 0, again.output
+    second = json.loads(again.stdout)
+    assert (second["runs_new"], second["versions_new"], second["aliases_set"]) == (0, 0, 0)
+    assert (second["runs_skipped"], second["versions_skipped"]) == (20, 20)

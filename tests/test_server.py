@@ -193,6 +193,12 @@ ENDPOINTS = [
     ("POST", "/api/v1/users", {"name": "matrix-user"}, {"admin"}),
     ("PUT", "/api/v1/protections", {"model": "matrix", "alias": "gold"}, {"admin"}),
     ("GET", "/api/v1/webhooks/deliveries", None, {"admin"}),
+    # issue 16: retention is an admin's; reading the policies is anyone's
+    ("GET", "/api/v1/retention", None, {"viewer", "contributor", "approver", "admin"}),
+    ("PUT", "/api/v1/retention/model/matrix", {"keep_last": 50}, {"admin"}),
+    ("GET", "/api/v1/holds", None, {"viewer", "contributor", "approver", "admin"}),
+    ("POST", "/api/v1/holds", {"target": "matrix@1.0.0", "reason": "matrix"}, {"admin"}),
+    ("GET", "/api/v1/gc/plan", None, {"admin"}),
     # issue 13: the MLflow API goes through the same checks
     ("GET", "/api/2.0/mlflow/registered-models/get?name=matrix", None, {"viewer", "contributor", "approver", "admin"}),
     ("POST", "/api/2.0/mlflow/registered-models/create", {"name": "matrix-ml"}, {"contributor", "admin"}),

@@ -158,6 +158,8 @@ THROUGH_SERVER = [
     # carl is no admin: refused there
     ["protect", "m", "production"], ["user", "add", "u"], ["webhook", "deliveries"], ["webhook", "dispatch"],
     ["push"], ["pull"], ["verify"], ["audit", "checkpoint"],
+    ["retention", "show"], ["retention", "set", "--all-models", "--keep-last", "3"], ["hold", "m@1", "--reason", "r"],
+    ["gc", "--dry-run"],
 ]
 
 

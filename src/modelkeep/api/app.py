@@ -30,6 +30,7 @@ from modelkeep.api.mlflow.errors import is_mlflow, mlflow_error, mlflow_status_e
 from modelkeep.api.mlflow.registry import registry_routes
 from modelkeep.api.mlflow.tracking import tracking_routes
 from modelkeep.api.observe import metrics_response, observe
+from modelkeep.api.retention_routes import retention_routes
 from modelkeep.api.run_routes import run_routes
 from modelkeep.api.store_routes import MAX_OBJECT, store_routes
 from modelkeep.errors import (
@@ -221,6 +222,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     app.include_router(data_routes(Ws))
     app.include_router(admin_routes(Ws))
     app.include_router(deploy_routes(Ws))
+    app.include_router(retention_routes(Ws))
     for root in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow"):  # MLflow's client and MLflow's own UI
         app.include_router(tracking_routes(Ws), prefix=root, tags=["mlflow"], responses=MLFLOW_RESPONSES)
         app.include_router(registry_routes(Ws), prefix=root, tags=["mlflow"], responses=MLFLOW_RESPONSES)

@@ -22,6 +22,7 @@ from modelkeep.cli import governance as governance_commands
 from modelkeep.cli import imports as import_commands
 from modelkeep.cli import login as login_commands
 from modelkeep.cli import model as model_commands
+from modelkeep.cli import retention as retention_commands
 from modelkeep.cli import runs as run_commands
 from modelkeep.cli import server as server_commands
 from modelkeep.cli import storage as storage_commands
@@ -66,6 +67,9 @@ app.add_typer(deploy_app, name="deploy")
 app.command()(deploy_commands.serve)
 app.add_typer(config_app, name="config")
 app.add_typer(import_commands.import_app, name="import")
+app.add_typer(retention_commands.retention_app, name="retention")
+app.command()(retention_commands.hold)
+app.command()(retention_commands.gc)
 
 _DEBUG = False
 

@@ -16,6 +16,7 @@ from modelkeep.client.gateway import RemoteGateway
 from modelkeep.client.governance import RemoteAdmin, RemoteAudit, RemoteDeployments, RemoteGovernance
 from modelkeep.client.http import Transport
 from modelkeep.client.registry import RemoteRegistry
+from modelkeep.client.retention import RemoteRetention
 from modelkeep.client.runs import RemoteRuns
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class RemoteConnection:
         self.deployments = RemoteDeployments(self.transport)
         self.admin = RemoteAdmin(self.transport)
         self.audit = RemoteAudit(self.transport)
+        self.retention = RemoteRetention(self.transport)
         self.model_cache: Path = user_cache_dir() / "models"
         self.datasets = RemoteDatasets(self.transport, lambda: self.registry.store.repo, user_cache_dir())
         self.runs = RemoteRuns(self.transport, self.registry, lambda: self.registry.store, self.datasets)

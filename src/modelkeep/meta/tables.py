@@ -585,3 +585,28 @@ class ArtifactFile(Base):
     digest: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class RetentionPolicy(Base):
+    """What to keep of one model's or dataset's versions (scope ``*``: every one without its own)."""
+
+    __tablename__ = "retention_policies"
+    __table_args__ = (UniqueConstraint("kind", "scope"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # model or dataset
+    scope: Mapped[str] = mapped_column(String(128))  # a name, or *
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_by: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LegalHold(Base):
+    """A version nothing may expire, whatever the policy, until the hold is released."""
+
+    __tablename__ = "legal_holds"
+
+    target: Mapped[str] = mapped_column(String(300), primary_key=True)  # model:NAME@VERSION or dataset:NAME@N
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime)

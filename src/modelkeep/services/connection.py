@@ -33,6 +33,26 @@ class LocalLineage:
         return graph
 
 
+class LocalRetention:
+    """Retention of a local repository: the policies' service, and the plan over its store."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        from modelkeep.services.retention.policies import Retention
+
+        self.workspace = workspace
+        self._retention = Retention(workspace.db, workspace.access)
+        self.set_policy, self.unset_policy = self._retention.set_policy, self._retention.unset_policy
+        self.policies, self.hold = self._retention.policies, self._retention.hold
+        self.release, self.holds = self._retention.release, self._retention.holds
+
+    def plan(self) -> dict[str, Any]:
+        from modelkeep.services.clock import utcnow
+        from modelkeep.services.retention.plan import plan
+
+        ws = self.workspace
+        return plan(ws.db, ws.repo, ws.access, utcnow()).to_dict()
+
+
 class LocalAdmin:
     """Users, tokens, roles, protection and webhooks of a local repository (one object for the CLI)."""
 
@@ -196,6 +216,7 @@ class LocalConnection:
         self.datasets = workspace.datasets
         self.store = workspace.store
         self.lineage = LocalLineage(workspace)
+        self.retention = LocalRetention(workspace)
         self.governance = workspace.promotions
         self.admin = LocalAdmin(workspace)
         self.deployments = LocalDeployments(workspace)

@@ -264,6 +264,27 @@ class AdminService(Protocol):
         ...
 
 
+class RetentionService(Protocol):
+    """Retention policies, legal holds and the plan of a garbage collection (admin to change;
+    ``services.retention``, ``client.retention.RemoteRetention``)."""
+
+    def set_policy(self, kind: str, scope: str, rules: dict[str, Any]) -> dict[str, Any]: ...
+
+    def unset_policy(self, kind: str, scope: str) -> None: ...
+
+    def policies(self) -> builtins.list[dict[str, Any]]: ...
+
+    def hold(self, target: str, reason: str) -> dict[str, Any]: ...
+
+    def release(self, target: str) -> None: ...
+
+    def holds(self) -> builtins.list[dict[str, Any]]: ...
+
+    def plan(self) -> dict[str, Any]:
+        """Every version kept or dropped with what decided it, and the bytes each pack would free."""
+        ...
+
+
 class GovernanceService(Protocol):
     """Promotion requests, reviews and rollbacks (``services.governance.promotion.Promotions``,
     ``client.governance.RemoteGovernance``): gates, four eyes and the audit entry on either side."""
@@ -394,6 +415,9 @@ class Connection(Protocol):
 
     @property
     def datasets(self) -> DatasetsService: ...
+
+    @property
+    def retention(self) -> RetentionService: ...
 
     @property
     def admin(self) -> AdminService: ...

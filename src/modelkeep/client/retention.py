@@ -1,0 +1,33 @@
+"""The remote side of retention: policies, holds and the gc plan (``api/retention_routes.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelkeep.client.http import Transport
+
+
+class RemoteRetention:
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def set_policy(self, kind: str, scope: str, rules: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.transport.call("PUT", f"/api/v1/retention/{kind}/{scope}", json=rules))
+
+    def unset_policy(self, kind: str, scope: str) -> None:
+        self.transport.call("DELETE", f"/api/v1/retention/{kind}/{scope}")
+
+    def policies(self) -> list[dict[str, Any]]:
+        return list(self.transport.call("GET", "/api/v1/retention"))
+
+    def hold(self, target: str, reason: str) -> dict[str, Any]:
+        return dict(self.transport.call("POST", "/api/v1/holds", json={"target": target, "reason": reason}))
+
+    def release(self, target: str) -> None:
+        self.transport.call("POST", "/api/v1/holds/release", json={"target": target})
+
+    def holds(self) -> list[dict[str, Any]]:
+        return list(self.transport.call("GET", "/api/v1/holds"))
+
+    def plan(self) -> dict[str, Any]:
+        return dict(self.transport.call("GET", "/api/v1/gc/plan"))

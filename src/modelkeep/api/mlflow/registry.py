@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelkeep.api.mlflow import shapes
 from modelkeep.api.mlflow.tracking import Tag, page, run_number
 from modelkeep.errors import InvalidInput, NotFound
-from modelkeep.services.models.views import VersionView
+from modelkeep.services.models.views import RunView, VersionView
 from modelkeep.services.workspace import Workspace
 
 
@@ -93,9 +93,11 @@ def number(text: str) -> int:
     return int(text)
 
 
-def _resolve_source(ws: Workspace, body: CreateVersion) -> tuple[dict[str, str], int | None, dict[str, str], str | None]:
+def _resolve_source(ws: Workspace, body: CreateVersion,
+                    loaded: dict[int, RunView]) -> tuple[dict[str, str], int | None, dict[str, str], str | None]:
     """What to register: the artifact (files under an artifact files prefix, or an existing
-    version's), the run that made it, its params, and the logged model it came from."""
+    version's), the run that made it, its params, and the logged model it came from (a run read
+    on the way is left in ``loaded``)."""
     source = body.source.strip()
     model_id = body.model_id
     run_id = run_number(body.run_id) if body.run_id else None
@@ -118,7 +120,8 @@ def _resolve_source(ws: Workspace, body: CreateVersion) -> tuple[dict[str, str],
     elif source.startswith("runs:/"):
         run_text, _, path = source[len("runs:/"):].partition("/")
         run_id = run_number(run_text)
-        experiment = ws.experiments.by_project(ws.runs.get(run_id).project)
+        loaded[run_id] = ws.runs.get(run_id)
+        experiment = ws.experiments.by_project(loaded[run_id].project)
         prefix = f"{experiment.id}/{run_id}/artifacts/{path}".rstrip("/")
         if not ws.artifact_files.list(prefix, project=experiment.project):  # MLflow 3: a logged model of the run
             found = [m for m in ws.logged_models.search([experiment.id], name=path or "model") if m.run_id == run_id]
@@ -228,10 +231,11 @@ def registry_routes(Ws: Any) -> APIRouter:
 
     @router.post("/model-versions/create")
     def mv_create(ws: Ws, body: CreateVersion) -> dict[str, Any]:
-        artifact, run_id, params, model_id = _resolve_source(ws, body)
+        loaded: dict[int, RunView] = {}
+        artifact, run_id, params, model_id = _resolve_source(ws, body, loaded)
         metrics: dict[str, float] = {}
         if run_id is not None:
-            run = ws.runs.get(run_id)
+            run = loaded.get(run_id) or ws.runs.get(run_id)
             params = {**run.params, **params}
             metrics = {k: points[-1][1] for k, points in run.metrics.items() if points}
         tags = {t.key: t.value or "" for t in body.tags} | {"mlflow.source": body.source}
@@ -243,7 +247,7 @@ def registry_routes(Ws: Any) -> APIRouter:
                                     artifact=artifact)
         if run_id is not None:
             ws.runs.link_output(run_id, view.id)
-        return {"model_version": shapes.model_version(ws.registry.get(view.ref))}
+        return {"model_version": shapes.model_version(view)}  # new: no alias holds it yet
 
     @router.get("/model-versions/get")
     def mv_get(ws: Ws, name: str, version: str) -> dict[str, Any]:

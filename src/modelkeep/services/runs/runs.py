@@ -228,7 +228,9 @@ class Runs:
         return row
 
     def link_output(self, run_id: int, version_id: int) -> None:
-        self.registry.get_by_id(version_id)  # exists
+        with self.db.reader() as session:  # the version exists (its id is not a guess)
+            if session.get(ModelVersion, version_id) is None:
+                raise NotFound(f"model version {version_id} does not exist")
         self._edges(run_id, [("produced_by", run_node(run_id), version_node(version_id))])
 
     def link_dataset(self, run_id: int, ref: str, inputs: builtins.list[str]) -> None:

@@ -199,6 +199,8 @@ ENDPOINTS = [
     ("GET", "/api/v1/holds", None, {"viewer", "contributor", "approver", "admin"}),
     ("POST", "/api/v1/holds", {"target": "matrix@1.0.0", "reason": "matrix"}, {"admin"}),
     ("GET", "/api/v1/gc/plan", None, {"admin"}),
+    ("POST", "/api/v1/gc", {"grace_s": 86400}, {"admin"}),
+    ("POST", "/api/v1/gc/undelete", {"target": "matrix@9.9.9"}, {"admin"}),
     # issue 13: the MLflow API goes through the same checks
     ("GET", "/api/2.0/mlflow/registered-models/get?name=matrix", None, {"viewer", "contributor", "approver", "admin"}),
     ("POST", "/api/2.0/mlflow/registered-models/create", {"name": "matrix-ml"}, {"contributor", "admin"}),

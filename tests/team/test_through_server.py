@@ -159,7 +159,7 @@ THROUGH_SERVER = [
     ["protect", "m", "production"], ["user", "add", "u"], ["webhook", "deliveries"], ["webhook", "dispatch"],
     ["push"], ["pull"], ["verify"], ["audit", "checkpoint"],
     ["retention", "show"], ["retention", "set", "--all-models", "--keep-last", "3"], ["hold", "m@1", "--reason", "r"],
-    ["gc", "--dry-run"],
+    ["gc", "--dry-run"], ["gc"], ["undelete", "m@1"],
 ]
 
 

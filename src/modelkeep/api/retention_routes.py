@@ -16,6 +16,12 @@ class HoldBody(BaseModel):
     reason: str = Field(default="", max_length=2000)
 
 
+class CollectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grace_s: float = Field(default=24 * 3600.0, ge=0, le=10 * 365 * 86400,
+                           description="tombstones and condemned objects younger than this stay")
+
+
 class ReleaseBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     target: str = Field(max_length=300)
@@ -54,5 +60,14 @@ def retention_routes(Ws: Any) -> APIRouter:
     def gc_plan(ws: Ws) -> dict[str, Any]:
         """Every version kept or dropped with what decided it, and the bytes each pack would free."""
         return LocalRetention(ws).plan()
+
+    @router.post("/gc")
+    def collect(ws: Ws, body: CollectBody) -> dict[str, Any]:
+        """Mark what the plan drops, purge tombstones past the grace period, sweep the store."""
+        return LocalRetention(ws).collect(body.grace_s)
+
+    @router.post("/gc/undelete")
+    def undelete(ws: Ws, body: ReleaseBody) -> dict[str, Any]:
+        return {"restored": LocalRetention(ws).undelete(body.target)}
 
     return router

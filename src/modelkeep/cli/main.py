@@ -70,6 +70,7 @@ app.add_typer(import_commands.import_app, name="import")
 app.add_typer(retention_commands.retention_app, name="retention")
 app.command()(retention_commands.hold)
 app.command()(retention_commands.gc)
+app.command()(retention_commands.undelete)
 
 _DEBUG = False
 

@@ -111,16 +111,31 @@ def hold(
 
 def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only: list what would be kept and dropped, and why.")] = False,
+    grace: Annotated[str, typer.Option("--grace", help="Undelete window and sweep delay (24h; 0: nobody else writes).")] = "24h",
     json_out: JsonFlag = False,
 ) -> None:
-    """Plan a garbage collection: every version kept or dropped with the rule or root that decided it,
-    and the bytes each pack would free."""
+    """Collect garbage: drop what no policy, root or lineage keeps (tombstones, restorable with mk undelete
+    until the grace period ends), then sweep unreferenced objects from the store in two phases a grace period
+    apart. --dry-run lists every decision and the bytes each pack would free."""
     from modelkeep.cli.remote import connection
-    from modelkeep.errors import InvalidInput
+    from modelkeep.services.retention.rules import parse_duration
 
+    retention = connection().retention
     if not dry_run:
-        raise InvalidInput("mk gc plans only in this version: run mk gc --dry-run (marking and sweeping are not built yet)")
-    plan = connection().retention.plan()
+        seconds = 0.0 if grace.strip() in ("0", "0s", "0h") else parse_duration(grace).total_seconds()
+        result = retention.collect(seconds)
+        if json_out:
+            emit_json(result)
+            return
+        sweep = result["sweep"]
+        out_console().print(
+            f"marked {len(result['marked'])} versions (mk undelete restores them for {grace}), purged "
+            f"{len(result['purged'])} tombstones; swept {sweep['objects_deleted']} objects "
+            f"({human_bytes(sweep['bytes_freed'])}: {sweep['deleted_packs']} packs deleted, {sweep['repacked_packs']} "
+            f"repacked); {sweep['condemned_now']} unreferenced objects ({human_bytes(sweep['condemned_bytes'])}) "
+            f"condemned, swept by a gc after {grace}", markup=False)
+        return
+    plan = retention.plan()
     if json_out:
         emit_json(plan)
         return
@@ -134,3 +149,11 @@ def gc(
               f"{human_bytes(sizes['would_free'])} of {human_bytes(sizes['stored'])} stored "
               f"({human_bytes(sizes['unreferenced'])} referenced by nothing already) in {len(plan['packs'])} packs",
               markup=False)
+
+
+def undelete(ref: Annotated[str, typer.Argument(help="NAME@VERSION, model:NAME@VERSION or dataset:NAME@N.")]) -> None:
+    """Bring back a version a gc dropped (until the sweep after the grace period purges it)."""
+    from modelkeep.cli.remote import connection
+
+    restored = connection().retention.undelete(ref)
+    out_console().print(f"restored {restored}", markup=False)

@@ -31,3 +31,9 @@ class RemoteRetention:
 
     def plan(self) -> dict[str, Any]:
         return dict(self.transport.call("GET", "/api/v1/gc/plan"))
+
+    def collect(self, grace_s: float) -> dict[str, Any]:
+        return dict(self.transport.call("POST", "/api/v1/gc", json={"grace_s": grace_s}))
+
+    def undelete(self, target: str) -> str:
+        return str(self.transport.call("POST", "/api/v1/gc/undelete", json={"target": target})["restored"])

@@ -610,3 +610,18 @@ class LegalHold(Base):
     reason: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Tombstone(Base):
+    """A version a garbage collection dropped: its rows, so ``mk undelete`` can restore it until the
+    sweep after the grace period purges the tombstone."""
+
+    __tablename__ = "tombstones"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)  # model:NAME@VERSION or dataset:NAME@N
+    digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str | None] = mapped_column(String(16), nullable=True)  # its files: file, tree, blob, chunked
+    rows: Mapped[dict[str, Any]] = mapped_column(JSON)
+    why: Mapped[str] = mapped_column(Text)
+    marked_by: Mapped[str] = mapped_column(String(128))
+    marked_at: Mapped[datetime] = mapped_column(DateTime)

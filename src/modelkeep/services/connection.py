@@ -52,6 +52,19 @@ class LocalRetention:
         ws = self.workspace
         return plan(ws.db, ws.repo, ws.access, utcnow()).to_dict()
 
+    def collect(self, grace_s: float) -> dict[str, Any]:
+        from modelkeep.services.clock import utcnow
+        from modelkeep.services.retention.gc import collect
+
+        ws = self.workspace
+        return collect(ws.db, ws.repo, ws.access, utcnow(), grace_s)
+
+    def undelete(self, target: str) -> str:
+        from modelkeep.services.retention.gc import restore
+        from modelkeep.services.retention.policies import check_target
+
+        return restore(self.workspace.db, self.workspace.access, check_target(target))
+
 
 class LocalAdmin:
     """Users, tokens, roles, protection and webhooks of a local repository (one object for the CLI)."""

@@ -284,6 +284,14 @@ class RetentionService(Protocol):
         """Every version kept or dropped with what decided it, and the bytes each pack would free."""
         ...
 
+    def collect(self, grace_s: float) -> dict[str, Any]:
+        """Mark what the plan drops, purge tombstones past the grace period, sweep the store."""
+        ...
+
+    def undelete(self, target: str) -> str:
+        """Bring a tombstoned version back (until the sweep purges its tombstone)."""
+        ...
+
 
 class GovernanceService(Protocol):
     """Promotion requests, reviews and rollbacks (``services.governance.promotion.Promotions``,

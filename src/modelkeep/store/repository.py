@@ -57,6 +57,9 @@ class Repository:
         self._index: dict[ObjectId, IndexEntry] | None = None
         self._known_indexes: set[str] = set()
         self._index_lock = threading.Lock()
+        # object -> the pack of its copy a garbage collection condemned (store/gc.py): that copy is
+        # never reused by dedup, so nothing new comes to depend on it before it is swept
+        self.condemned: dict[str, str] = {}
         self.writer = PackWriter(backend, int(config["pack_target_size"]), self._merge)
         level = config["compression"].get("level")
         self._level: int | None = None if level is None else int(level)
@@ -92,20 +95,42 @@ class Repository:
         return self._index
 
     def refresh_index(self) -> None:
-        """Load index files not seen yet (others may have written packs since)."""
+        """Load index files not seen yet (others may have written packs since), and the list of
+        condemned copies. Of two copies of one object, the one that is not condemned is used."""
+        self.load_condemned()
         with self._index_lock:
             index = self._index if self._index is not None else {}
             names = {key.rsplit("/", 1)[-1] for key in self.backend.list("index/")}
             new = sorted(names - self._known_indexes)
             if new:
+                condemned = self.condemned
                 with ThreadPoolExecutor(max_workers=8) as pool:
                     for part in pool.map(lambda n: read_index(self.backend, n), new):
-                        index.update(part)
+                        for oid, entry in part.items():
+                            if oid in index and condemned.get(oid) == entry.pack:
+                                continue
+                            index[oid] = entry
             self._known_indexes |= set(new)
             self._index = index
 
+    def load_condemned(self) -> None:
+        from modelkeep.store.gc import read_condemned
+
+        found = read_condemned(self)
+        self.condemned = found[1] if found else {}
+
+    def reload_index(self) -> None:
+        """Forget the index and read it again (after packs were deleted, by this process or another)."""
+        with self._index_lock:
+            self._index, self._known_indexes = None, set()
+        self.refresh_index()
+
     def has(self, oid: ObjectId) -> bool:
-        return oid in self.index or self.writer.pending(oid)
+        """Whether the object is stored in a copy a writer may reuse (a condemned copy is not one)."""
+        entry = self.index.get(oid)
+        if entry is not None and (not self.condemned or self.condemned.get(oid) != entry.pack):
+            return True
+        return self.writer.pending(oid)
 
     def _merge(self, entries: dict[ObjectId, IndexEntry]) -> None:
         """Called by the pack writer once a pack and its index are stored."""
@@ -182,14 +207,19 @@ class Repository:
     def get(self, oid: str) -> bytes:
         """An object's content, verified against its id (never returns damaged data)."""
         check_id(oid)
-        entry = self.entry(oid)
-        stored = self.backend.get_range(pack_key(entry.pack), entry.offset, entry.stored_length)
+        entry, stored = self.get_stored(oid)
         return bytes(self._decode(oid, entry, stored))
 
     def get_stored(self, oid: str) -> tuple[IndexEntry, bytes]:
-        """The stored (possibly compressed) bytes of an object, for copying between stores."""
+        """The stored (possibly compressed) bytes of an object, for copying between stores. A pack
+        swept away since the index was read sends us to the index again, once."""
         entry = self.entry(oid)
-        return entry, self.backend.get_range(pack_key(entry.pack), entry.offset, entry.stored_length)
+        try:
+            return entry, self.backend.get_range(pack_key(entry.pack), entry.offset, entry.stored_length)
+        except NotFound:
+            self.reload_index()
+            entry = self.entry(oid)
+            return entry, self.backend.get_range(pack_key(entry.pack), entry.offset, entry.stored_length)
 
     def _spans(self, oids: Iterable[str]) -> list[tuple[str, int, int, list[tuple[str, IndexEntry]]]]:
         """Group objects that sit next to each other in one pack, in the order given."""

@@ -112,6 +112,7 @@ EVENTS = {
     "deployment.switch": "deployment.updated",
     "deployment.rollback": "rollback",
     "deployment.alert": "alert",
+    "gc.run": "gc.completed",
 }
 EVENT_TYPES = sorted({*EVENTS.values(), "rollback", "alert", "audit.checkpoint"})
 

@@ -200,3 +200,25 @@ def _bytes(db: Database, repo: Repository, decisions: list[Decision], result: Gc
                            for p in dead if total[p]), key=lambda r: -r["would_free"])
     result.bytes = {"stored": sum(total.values()), "dropped_versions": sum(dead.values()) - unreferenced,
                     "unreferenced": unreferenced, "would_free": sum(dead.values())}
+
+
+def live_objects(db: Database, repo: Repository) -> set[str]:
+    """Every object something that must stay references: model and dataset versions, run artifacts,
+    artifact files, and the versions tombstoned but not yet purged (they may be undeleted)."""
+    from modelkeep.meta.tables import Tombstone
+
+    roots: list[tuple[str, str]] = []
+    with db.reader() as session:
+        roots += [(k, d) for k, d in session.execute(select(ModelVersion.artifact_kind, ModelVersion.digest)
+                                                     .where(ModelVersion.digest.is_not(None))) if k in ("file", "tree") and d]
+        roots += [(k, d) for k, d in session.execute(select(DatasetVersion.root_kind, DatasetVersion.digest))]
+        roots += [(k, d) for k, d in session.execute(select(RunArtifact.kind, RunArtifact.digest))]
+        roots += [(k, d) for k, d in session.execute(select(ArtifactFile.kind, ArtifactFile.digest))]
+        roots += [(k, d) for k, d in session.execute(select(Tombstone.kind, Tombstone.digest)
+                                                     .where(Tombstone.digest.is_not(None))) if k and d]
+    seen: set[str] = set()
+    for kind, digest in roots:
+        oid = ObjectId(digest)
+        if repo.has(oid) or oid in repo.index:  # a condemned copy still counts: it is referenced
+            repo.reachable(repo.kind_of(oid) if kind == "file" else kind, oid, seen)
+    return seen

@@ -1,4 +1,4 @@
-"""Retention policies and legal holds.
+"""Retention policies, legal holds and the tombstones of versions a garbage collection dropped.
 
 Revision ID: 0010_retention
 Revises: 0009_mlflow
@@ -29,8 +29,19 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(128), nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
     )
+    op.create_table(
+        "tombstones",
+        sa.Column("key", sa.String(300), primary_key=True),
+        sa.Column("digest", sa.String(64), nullable=True),
+        sa.Column("kind", sa.String(16), nullable=True),
+        sa.Column("rows", sa.JSON, nullable=False),
+        sa.Column("why", sa.Text, nullable=False),
+        sa.Column("marked_by", sa.String(128), nullable=False),
+        sa.Column("marked_at", sa.DateTime, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("tombstones")
     op.drop_table("legal_holds")
     op.drop_table("retention_policies")

@@ -1,0 +1,127 @@
+"""Sweeping unreferenced objects out of a store, in two phases a grace period apart.
+
+Phase 1 (**condemn**): the objects no live version references are written down with the pack
+each sits in (``gc/condemned``, one JSON document in the store, so every process and every
+repository sharing the store sees it). From then on a writer that would reuse one of them
+(dedup: ``Repository.has``) stores a fresh copy instead, in a new pack — so nothing that starts
+after the list exists can come to depend on a condemned copy.
+
+Phase 2 (**sweep**, at least a grace period later, when whatever started before phase 1 has
+finished): with the live set computed again, a condemned copy is deleted if its object is still
+unreferenced, or if a fresh copy exists elsewhere. An object that became live in between without
+a fresh copy (its writer started before phase 1) is kept. A pack whose objects all go is deleted
+(index first, so no reader finds an index entry without its pack); a pack that keeps some and is
+more than ``REPACK_ABOVE`` dead is rewritten — its live objects copied into a new pack, written
+and indexed before the old pack goes. A crash at any point leaves every live object readable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from modelkeep.errors import NotFound
+from modelkeep.store.format import ObjectId
+from modelkeep.store.repository import Repository
+
+CONDEMNED_KEY = "gc/condemned"
+REPACK_ABOVE = 0.2  # dead fraction of a pack above which its live objects are copied out
+
+
+@dataclass
+class SweepResult:
+    condemned_at: str | None = None  # the list acted upon (None: none was due)
+    deleted_packs: int = 0
+    repacked_packs: int = 0
+    objects_deleted: int = 0
+    bytes_freed: int = 0
+    kept_revived: int = 0  # condemned, but live again without a fresh copy: kept
+    condemned_now: int = 0
+    condemned_bytes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def read_condemned(repo: Repository) -> tuple[datetime, dict[str, str]] | None:
+    try:
+        doc = json.loads(repo.backend.get(CONDEMNED_KEY))
+    except (NotFound, FileNotFoundError):
+        return None
+    return datetime.fromisoformat(doc["at"]), dict(doc["objects"])
+
+
+def condemn(repo: Repository, live: set[str], now: datetime) -> tuple[int, int]:
+    """Phase 1: write down every indexed object outside ``live`` (with its pack); (count, bytes)."""
+    repo.refresh_index()
+    objects = {oid: entry.pack for oid, entry in repo.index.items() if oid not in live}
+    size = sum(repo.index[ObjectId(oid)].stored_length for oid in objects)
+    repo.backend.put(CONDEMNED_KEY, json.dumps({"at": now.isoformat(), "objects": objects}).encode())
+    repo.load_condemned()
+    return len(objects), size
+
+
+def sweep(repo: Repository, live: set[str], now: datetime, grace_s: float) -> SweepResult:
+    """Phase 2 on the list written at least ``grace_s`` ago (if any), then phase 1 anew.
+
+    ``live``: every object referenced by anything that must stay (computed by the caller just
+    before, after any change to what is referenced)."""
+    result = SweepResult()
+    previous = read_condemned(repo)
+    repo.refresh_index()
+    if previous is not None and (now - previous[0]).total_seconds() >= grace_s:
+        at, condemned = previous
+        result.condemned_at = at.isoformat()
+        _act(repo, live, condemned, result)
+        repo.backend.delete(CONDEMNED_KEY)
+        repo.load_condemned()
+    if previous is None or result.condemned_at is not None:
+        result.condemned_now, result.condemned_bytes = condemn(repo, live, now)
+        if grace_s <= 0 and result.condemned_now:  # no grace (tests, a store nobody else writes): at once
+            at, condemned = read_condemned(repo) or (now, {})
+            result.condemned_at = at.isoformat()
+            _act(repo, live, condemned, result)
+            repo.backend.delete(CONDEMNED_KEY)
+            repo.load_condemned()
+            result.condemned_now = result.condemned_bytes = 0
+    return result
+
+
+def _act(repo: Repository, live: set[str], condemned: dict[str, str], result: SweepResult) -> None:
+    index = repo.index
+    by_pack: dict[str, list[ObjectId]] = defaultdict(list)
+    for member, where in index.items():
+        by_pack[where.pack].append(member)
+    doomed: dict[str, set[str]] = defaultdict(set)  # pack -> objects whose copy there goes
+    for oid, pack in condemned.items():
+        entry = index.get(ObjectId(oid))
+        if entry is None:
+            continue  # gone already (another sweep, or a crash after deleting its pack)
+        if entry.pack != pack:
+            doomed[pack].add(oid)  # a fresh copy lives elsewhere: this one is a spare
+        elif oid in live:
+            result.kept_revived += 1  # referenced again by a writer that began before the list
+        else:
+            doomed[pack].add(oid)
+    for pack, gone in doomed.items():
+        members = by_pack.get(pack, [])
+        keep = [oid for oid in members if oid not in gone]
+        total = sum(index[oid].stored_length for oid in members)
+        freed = sum(index[ObjectId(oid)].stored_length for oid in gone if ObjectId(oid) in index)
+        if not keep:
+            repo.delete_pack(pack)
+        elif total and freed / total > REPACK_ABOVE:
+            for oid in keep:  # copied into a new pack, written and indexed before the old one goes
+                entry, stored = repo.get_stored(oid)
+                repo.writer.add(oid, entry.type, entry.flags, stored, entry.raw_length)
+            repo.flush()
+            repo.delete_pack(pack)
+            result.repacked_packs += 1
+        else:
+            continue  # mostly live: left as it is (condemned again below, swept when it is worth it)
+        result.deleted_packs += 0 if keep else 1
+        result.objects_deleted += len(gone)
+        result.bytes_freed += freed

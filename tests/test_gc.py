@@ -1,0 +1,123 @@
+"""Garbage collection (issue 16): dropped versions become tombstones that undelete restores until
+the sweep; the store is swept in two phases a grace period apart; a condemned copy is never reused
+by a new write; a reader holding an old index finds repacked objects; what stays reads back."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from modelkeep.errors import NotFound
+from modelkeep.services.clock import utcnow
+from modelkeep.services.connection import LocalConnection
+from modelkeep.services.retention.gc import collect
+from modelkeep.services.workspace import Workspace
+from modelkeep.store.format import BLOB
+from modelkeep.store.repository import Repository
+
+MB = 1 << 20
+
+
+def _stored(workspace: Workspace) -> int:
+    return sum(p.stat().st_size for p in workspace.config.root.rglob("*") if p.is_file() and "/packs/" in p.as_posix())
+
+
+def _register(workspace: Workspace, tmp_path: Path, name: str, data: bytes) -> str:
+    art = tmp_path / f"{name}-{len(data)}-{data[:4].hex()}.bin"
+    art.write_bytes(data)
+    return workspace.registry.register(name, art, params={"seed": data[:4].hex()}).ref
+
+
+def test_dropping_versions_frees_their_bytes(workspace: Workspace, tmp_path: Path) -> None:
+    old = _register(workspace, tmp_path, "big", os.urandom(3 * MB))
+    new_data = os.urandom(3 * MB)
+    new = _register(workspace, tmp_path, "big", new_data)
+    LocalConnection(workspace).retention.set_policy("model", "big", {"keep_last": 1})
+    before = _stored(workspace)
+    result = collect(workspace.db, workspace.repo, workspace.access, utcnow(), grace_s=0)
+    assert result["marked"] == [f"model:{old}"] and result["purged"] == [f"model:{old}"]
+    assert result["sweep"]["bytes_freed"] >= 3 * MB - 64 * 1024
+    assert before - _stored(workspace) >= 3 * MB - 64 * 1024  # the store really shrank
+    with pytest.raises(NotFound):
+        workspace.registry.get(old)
+    view = workspace.registry.get(new)
+    back = workspace.store.materialize(view.artifact_kind, view.digest, tmp_path / "back.bin")
+    assert back.read_bytes() == new_data
+    assert LocalConnection(workspace).admin.verify()["ok"]
+
+
+def test_undelete_within_the_grace_period_then_the_two_phase_sweep(workspace: Workspace, tmp_path: Path) -> None:
+    first = os.urandom(2 * MB)
+    old = _register(workspace, tmp_path, "m", first)
+    _register(workspace, tmp_path, "m", os.urandom(2 * MB))
+    retention = LocalConnection(workspace).retention
+    retention.set_policy("model", "m", {"keep_last": 1})
+    t0 = utcnow()
+    hour = 3600.0
+    marked = collect(workspace.db, workspace.repo, workspace.access, t0, grace_s=hour)
+    assert marked["marked"] == [f"model:{old}"] and marked["purged"] == []
+    with pytest.raises(NotFound):
+        workspace.registry.get(old)
+    assert retention.undelete(old) == f"model:{old}"  # within the grace period: back, files and all
+    back = workspace.registry.get(old)
+    assert workspace.store.materialize(back.artifact_kind, back.digest, tmp_path / "old.bin").read_bytes() == first
+    assert back.params == {"seed": first[:4].hex()}
+    collect(workspace.db, workspace.repo, workspace.access, t0 + timedelta(seconds=10), grace_s=hour)  # marked again
+    size = _stored(workspace)
+    later = collect(workspace.db, workspace.repo, workspace.access, t0 + timedelta(hours=2), grace_s=hour)
+    assert later["purged"] == [f"model:{old}"]  # no undelete after this
+    assert later["sweep"]["condemned_now"] >= 1 and _stored(workspace) >= size - 64 * 1024  # condemned, not yet gone
+    with pytest.raises(NotFound, match="no tombstone"):
+        retention.undelete(old)
+    last = collect(workspace.db, workspace.repo, workspace.access, t0 + timedelta(hours=4), grace_s=hour)
+    assert last["sweep"]["bytes_freed"] >= 2 * MB - 64 * 1024 and size - _stored(workspace) >= 2 * MB - 64 * 1024
+
+
+def test_a_condemned_copy_is_never_reused_by_a_new_write(workspace: Workspace, tmp_path: Path) -> None:
+    data = os.urandom(MB)
+    old = _register(workspace, tmp_path, "a", data)
+    _register(workspace, tmp_path, "a", os.urandom(MB))
+    LocalConnection(workspace).retention.set_policy("model", "a", {"keep_last": 1})
+    t0, hour = utcnow(), 3600.0
+    collect(workspace.db, workspace.repo, workspace.access, t0, grace_s=hour)  # tombstoned: its bytes stay live
+    condemned = collect(workspace.db, workspace.repo, workspace.access, t0 + timedelta(hours=2), grace_s=hour)
+    assert condemned["purged"] == [f"model:{old}"] and condemned["sweep"]["condemned_bytes"] >= MB - 64 * 1024
+    digest = next(iter(workspace.repo.condemned))
+    assert not workspace.repo.has(digest)  # dedup will not reuse it
+    copy = _register(workspace, tmp_path, "c", data)  # the same bytes while they are condemned: a fresh copy
+    view = workspace.registry.get(copy)
+    assert workspace.repo.entry(view.digest).pack != workspace.repo.condemned.get(view.digest)
+    swept = collect(workspace.db, workspace.repo, workspace.access, t0 + timedelta(hours=4), grace_s=hour)
+    assert swept["sweep"]["objects_deleted"] >= 1
+    assert workspace.store.materialize(view.artifact_kind, view.digest, tmp_path / "copy.bin").read_bytes() == data
+    assert LocalConnection(workspace).admin.verify()["ok"]
+
+
+def test_a_pack_mostly_dead_is_repacked_and_an_old_index_still_finds_its_objects(workspace: Workspace) -> None:
+    repo = workspace.repo
+    keep, _ = repo.put(os.urandom(200_000), BLOB)
+    repo.put(os.urandom(800_000), BLOB)  # referenced by nothing: 80 % of the pack is dead
+    repo.flush()
+    workspace.registry.register("kept", artifact={"kind": "file", "digest": keep})
+    stale = Repository.open(repo.backend)  # another process, with the index as it is now
+    assert stale.get(keep)
+    result = collect(workspace.db, repo, workspace.access, utcnow(), grace_s=0)
+    assert result["sweep"]["repacked_packs"] == 1 and result["sweep"]["bytes_freed"] >= 700_000
+    assert repo.entry(keep).pack != stale.entry(keep).pack  # copied out, the old pack gone
+    assert len(stale.get(keep)) == 200_000  # the old index sends it to the new pack
+    assert LocalConnection(workspace).admin.verify()["ok"]
+
+
+def test_gc_never_drops_roots_and_says_what_it_did(workspace: Workspace, tmp_path: Path) -> None:
+    held = _register(workspace, tmp_path, "r", os.urandom(1000))
+    _register(workspace, tmp_path, "r", os.urandom(1000))
+    workspace.registry.set_alias(held, "staging")
+    LocalConnection(workspace).retention.set_policy("model", "*", {"keep_last": 1})
+    result = collect(workspace.db, workspace.repo, workspace.access, utcnow(), grace_s=0)
+    assert result["marked"] == [] and workspace.registry.get(held).ref == held
+    from modelkeep.services.governance.audit import verify_chain
+
+    assert verify_chain(workspace.db)["ok"]

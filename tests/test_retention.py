@@ -123,8 +123,9 @@ def test_cli_and_permissions(workspace: Workspace, estate: dict[str, str], monke
     planned = runner.invoke(app, ["gc", "--dry-run", "--json"], env=env)
     assert planned.exit_code == 0 and json.loads(planned.stdout)["drop"] == [
         {"ref": "dataset:train@2", "why": "no rule of the dataset * policy keeps it"}]  # keep-last 2 now keeps 'dropped'
-    refused = runner.invoke(app, ["gc"], env=env)
-    assert isinstance(refused.exception, InvalidInput) and "--dry-run" in str(refused.exception)
+    collected = runner.invoke(app, ["gc", "--json"], env=env)  # marks train@2 (undelete restores it for 24 h)
+    assert collected.exit_code == 0, collected.output
+    assert json.loads(collected.stdout)["marked"] == ["dataset:train@2"]
     bad = runner.invoke(app, ["retention", "set", "--model", "fraud", "--dataset", "train", "--keep-last", "1"], env=env)
     assert isinstance(bad.exception, InvalidInput) and "exactly one" in str(bad.exception)
     workspace.access.create_user(workspace.access.actor, role="admin")  # the registry becomes a shared one

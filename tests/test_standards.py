@@ -199,5 +199,6 @@ def test_server_emits_run_events_to_openlineage_as_they_happen(workspace: Worksp
         assert [d["name"] for d in end["outputs"]] == ["datasets/clean"]
         exported = _by_job(openlineage.events(LocalConnection(workspace), "clean@1"))["pipeline.clean"]
         assert exported[0]["run"]["runId"] == start["run"]["runId"]  # a later export joins what was emitted live
+        hooks.client.close()
     finally:
         receiver.close()

@@ -186,6 +186,7 @@ def test_the_store_checks_what_clients_write(server: dict[str, str]) -> None:
     assert _put(server, "carl", f"packs/{wrong[:2]}/{wrong}", pack).status_code == 422  # not its hash
     assert _put(server, "carl", f"index/{pack_id}", b"MKIDX1\n\x00").status_code == 422  # pack not stored
     assert _put(server, "carl", "config", b"{}").status_code == 422  # read-only
+    assert _put(server, "carl", "gc/condemned", b"{}").status_code == 422  # the server's gc writes it, nobody else
     assert _put(server, "vera", f"packs/{pack_id[:2]}/{pack_id}", pack).status_code == 403  # a viewer
     assert _put(server, "carl", f"packs/{pack_id[:2]}/{pack_id}", pack).status_code == 201
     headers = {"Authorization": f"Bearer {server['vera']}", "Range": "bytes=10-19"}

@@ -32,7 +32,7 @@ from modelkeep.api.mlflow.tracking import tracking_routes
 from modelkeep.api.observe import metrics_response, observe
 from modelkeep.api.retention_routes import retention_routes
 from modelkeep.api.run_routes import run_routes
-from modelkeep.api.store_routes import MAX_OBJECT, store_routes
+from modelkeep.api.store_routes import KEY, MAX_OBJECT, WRITABLE, store_routes
 from modelkeep.errors import (
     KINDS,
     InvalidInput,
@@ -338,8 +338,8 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         """Short-lived URLs to GET (readers) or PUT (writers: new packs and indexes only) store keys
         directly, when the store is S3: artifact bytes then never pass through this server."""
         keys, method = body.keys, body.method
-        if method == "PUT" and "config" in keys:
-            raise InvalidInput("config is read-only; PUT takes packs/XX/<id> and index/<id>")
+        if method == "PUT" and any(not WRITABLE.match(k) for k in keys):
+            raise InvalidInput("config and gc/condemned are read-only; PUT takes packs/XX/<id> and index/<id>")
         ws.access.check("model.write" if method == "PUT" else "model.read")
         urls = {k: ws.repo.backend.presign(k, method) for k in keys}  # type: ignore[attr-defined]
         with ws.db.writer() as session, session.begin():
@@ -460,8 +460,8 @@ class _Body(BaseModel):
 
 class PresignBody(_Body):
     method: Literal["GET", "PUT"]
-    keys: list[Annotated[str, Field(pattern=r"^(packs/[0-9a-f]{2}/[0-9a-f]{64}|index/[0-9a-f]{64}|config)$")]] = Field(
-        min_length=1, max_length=1000, description="packs/XX/<id>, index/<id> (or config, read-only)")
+    keys: list[Annotated[str, Field(pattern=KEY)]] = Field(
+        min_length=1, max_length=1000, description="packs/XX/<id>, index/<id> (or config and gc/condemned, read-only)")
 
 
 class AliasBody(_Body):

@@ -18,10 +18,10 @@ from fastapi.responses import Response
 
 from modelkeep.errors import InvalidInput, NotFound
 
-KEY = r"^(packs/[0-9a-f]{2}/[0-9a-f]{64}|index/[0-9a-f]{64}|config)$"
+KEY = r"^(packs/[0-9a-f]{2}/[0-9a-f]{64}|index/[0-9a-f]{64}|config|gc/condemned)$"  # the last two: read-only
 WRITABLE = re.compile(r"^(packs/([0-9a-f]{2})/([0-9a-f]{64})|index/([0-9a-f]{64}))$")
 MAX_OBJECT = 64 << 20  # a pack is about 32 MiB (pack_target_size); chunks are at most 256 KiB
-StoreKey = Annotated[str, Path(pattern=KEY, description="packs/XX/<id>, index/<id> or config")]
+StoreKey = Annotated[str, Path(pattern=KEY, description="packs/XX/<id>, index/<id>, config or gc/condemned")]
 _RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
 
 

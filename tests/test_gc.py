@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from modelkeep.errors import NotFound
+from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.services.clock import utcnow
 from modelkeep.services.connection import LocalConnection
 from modelkeep.services.retention.gc import collect
@@ -121,3 +121,24 @@ def test_gc_never_drops_roots_and_says_what_it_did(workspace: Workspace, tmp_pat
     from modelkeep.services.governance.audit import verify_chain
 
     assert verify_chain(workspace.db)["ok"]
+
+
+def test_the_server_collects_on_its_schedule(workspace: Workspace, tmp_path: Path) -> None:
+    from modelkeep.services.retention.gc import GcSchedule
+
+    old = _register(workspace, tmp_path, "s", os.urandom(1000))
+    _register(workspace, tmp_path, "s", os.urandom(1000))
+    LocalConnection(workspace).retention.set_policy("model", "s", {"keep_last": 1})
+    assert GcSchedule(workspace.db, workspace.repo, workspace.config).tick() is None  # gc.every unset: never
+    workspace.config.set("gc.every", "24h")
+    workspace.config.set("gc.grace", "1h")
+    schedule = GcSchedule(workspace.db, workspace.repo, workspace.config)
+    t0 = utcnow()
+    first = schedule.tick(t0)
+    assert first is not None and first["marked"] == [f"model:{old}"]
+    assert schedule.tick(t0 + timedelta(hours=1)) is None  # not due yet
+    assert GcSchedule(workspace.db, workspace.repo, workspace.config).tick(t0 + timedelta(hours=1)) is None  # a restart
+    assert schedule.tick(t0 + timedelta(hours=25))["purged"] == [f"model:{old}"]
+    workspace.config.set("gc.every", "often")
+    with pytest.raises(InvalidInput, match="a number and a unit"):
+        GcSchedule(workspace.db, workspace.repo, workspace.config)

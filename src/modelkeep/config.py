@@ -41,6 +41,8 @@ KNOWN_KEYS = {
     "audit.signing_key": "Ed25519 key (PEM) that signs audit checkpoints (default .modelkeep/keys/audit-signing.pem)",
     "server.max_upload_bytes": "largest artifact one upload may carry (default 10 GiB)",
     "audit.checkpoint_every": "the server signs a checkpoint every N audit entries (default 1000)",
+    "gc.every": "mk server collects garbage this often (e.g. 24h; default: never, run mk gc yourself)",
+    "gc.grace": "undelete window and sweep delay of a scheduled gc (default 24h)",
     "quota.default": "bytes of model and run artifacts a project may hold (e.g. 50GiB; default: no limit)",
 }
 _REMOTE = re.compile(r"remote\.[a-z][a-z0-9_-]*\Z")

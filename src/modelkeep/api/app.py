@@ -104,16 +104,18 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     from contextlib import asynccontextmanager
 
     from modelkeep.services.governance.audit_checkpoint import CheckpointSchedule
+    from modelkeep.services.retention.gc import GcSchedule
 
     stop = threading.Event()
     max_upload = int(workspace.config.get("server.max_upload_bytes") or DEFAULT_MAX_UPLOAD)
     checkpoints = CheckpointSchedule(workspace.db, workspace.config)  # a bad audit.checkpoint_every stops start-up
+    collections = GcSchedule(workspace.db, workspace.repo, workspace.config)  # ... and a bad gc.every
 
     def dispatcher() -> None:  # the outbox is in the database, so any replica may deliver it
         hooks = workspace.as_user("modelkeep-server").webhooks
         log = logging.getLogger("modelkeep.server")
         while not stop.wait(1.0):
-            for task in (checkpoints.tick, hooks.dispatch):  # one failing must not stop the other, nor the loop
+            for task in (checkpoints.tick, collections.tick, hooks.dispatch):  # one failing stops neither the others nor the loop
                 try:
                     task()
                 except Exception:

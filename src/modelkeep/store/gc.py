@@ -18,6 +18,7 @@ and indexed before the old pack goes. A crash at any point leaves every live obj
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,18 @@ from modelkeep.store.format import ObjectId
 from modelkeep.store.repository import Repository
 
 CONDEMNED_KEY = "gc/condemned"
+_steps = 0
+
+
+def crash_point() -> None:
+    """Fault injection for the crash tests: ``MODELKEEP_GC_CRASH_AT=N`` ends the process at once
+    (as ``kill -9`` would) at the Nth step of a sweep that changes the store."""
+    global _steps
+    at = os.environ.get("MODELKEEP_GC_CRASH_AT")
+    if at:
+        _steps += 1
+        if _steps == int(at):
+            os._exit(137)
 REPACK_ABOVE = 0.2  # dead fraction of a pack above which its live objects are copied out
 
 
@@ -76,6 +89,7 @@ def sweep(repo: Repository, live: set[str], now: datetime, grace_s: float) -> Sw
         at, condemned = previous
         result.condemned_at = at.isoformat()
         _act(repo, live, condemned, result)
+        crash_point()
         repo.backend.delete(CONDEMNED_KEY)
         repo.load_condemned()
     if previous is None or result.condemned_at is not None:
@@ -83,7 +97,9 @@ def sweep(repo: Repository, live: set[str], now: datetime, grace_s: float) -> Sw
         if grace_s <= 0 and result.condemned_now:  # no grace (tests, a store nobody else writes): at once
             at, condemned = read_condemned(repo) or (now, {})
             result.condemned_at = at.isoformat()
+            crash_point()
             _act(repo, live, condemned, result)
+            crash_point()
             repo.backend.delete(CONDEMNED_KEY)
             repo.load_condemned()
             result.condemned_now = result.condemned_bytes = 0
@@ -91,6 +107,16 @@ def sweep(repo: Repository, live: set[str], now: datetime, grace_s: float) -> Sw
 
 
 def _act(repo: Repository, live: set[str], condemned: dict[str, str], result: SweepResult) -> None:
+    from modelkeep.store.packs import index_key, pack_key
+
+    for pack in set(condemned.values()):  # a sweep that crashed between a pack's index and the pack itself
+        try:
+            repo.backend.size(index_key(pack))
+        except NotFound:
+            try:
+                repo.backend.delete(pack_key(pack))
+            except NotFound:
+                pass
     index = repo.index
     by_pack: dict[str, list[ObjectId]] = defaultdict(list)
     for member, where in index.items():
@@ -111,6 +137,7 @@ def _act(repo: Repository, live: set[str], condemned: dict[str, str], result: Sw
         keep = [oid for oid in members if oid not in gone]
         total = sum(index[oid].stored_length for oid in members)
         freed = sum(index[ObjectId(oid)].stored_length for oid in gone if ObjectId(oid) in index)
+        crash_point()
         if not keep:
             repo.delete_pack(pack)
         elif total and freed / total > REPACK_ABOVE:
@@ -118,6 +145,7 @@ def _act(repo: Repository, live: set[str], condemned: dict[str, str], result: Sw
                 entry, stored = repo.get_stored(oid)
                 repo.writer.add(oid, entry.type, entry.flags, stored, entry.raw_length)
             repo.flush()
+            crash_point()
             repo.delete_pack(pack)
             result.repacked_packs += 1
         else:

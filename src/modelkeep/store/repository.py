@@ -369,8 +369,12 @@ class Repository:
         return {BLOB: "blob", MANIFEST: "chunked", TREE: "tree"}[type_]
 
     def delete_pack(self, pack_id: str) -> None:
-        """Remove a pack and its index (garbage collection only)."""
+        """Remove a pack and its index (garbage collection only): the index first, so no reader
+        finds an index entry whose pack is gone (a crash between leaves an unindexed pack)."""
+        from modelkeep.store.gc import crash_point
+
         self.backend.delete(index_key(pack_id))
+        crash_point()
         self.backend.delete(pack_key(pack_id))
         if self._index is not None:
             self._index = {k: v for k, v in self._index.items() if v.pack != pack_id}

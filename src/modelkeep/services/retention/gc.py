@@ -7,7 +7,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from modelkeep.config import RepoConfig
 from modelkeep.meta.db import Database
+from modelkeep.services.clock import utcnow
 from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
 from modelkeep.services.retention.plan import live_objects, plan
@@ -20,7 +22,11 @@ DEFAULT_GRACE_S = 24 * 3600.0
 
 def collect(db: Database, repo: Repository, access: Access, now: datetime, grace_s: float = DEFAULT_GRACE_S) -> dict[str, Any]:
     access.check("admin")
-    decided = plan(db, repo, access, now)
+    return _collect(db, repo, access, now, grace_s)
+
+
+def _collect(db: Database, repo: Repository, access: Access, now: datetime, grace_s: float) -> dict[str, Any]:
+    decided = plan(db, repo, access, now, checked=False)
     dropped = [d for d in decided.decisions if not d.keep]
     with db.writer() as session, session.begin():
         for decision in dropped:
@@ -39,3 +45,36 @@ def restore(db: Database, access: Access, key: str) -> str:
     access.check("admin")
     with db.writer() as session, session.begin():
         return undelete(session, key, access.actor)
+
+
+class GcSchedule:
+    """``gc.every`` (e.g. ``24h``; unset: never) makes ``mk server`` collect on its own, with
+    ``gc.grace`` (default 24h), as the user ``modelkeep-server``. The server calls :meth:`tick`
+    once a second; the last run is read from the audit log at start (so a restart does not run
+    it again early), then kept in memory."""
+
+    def __init__(self, db: Database, repo: Repository, config: RepoConfig) -> None:
+        from modelkeep.services.retention.rules import parse_duration
+
+        every, grace = config.get("gc.every"), config.get("gc.grace") or "24h"
+        self.db, self.repo = db, repo
+        self.every_s = parse_duration(every).total_seconds() if every else None
+        self.grace_s = 0.0 if grace.strip() in ("0", "0h") else parse_duration(grace).total_seconds()
+        self.last = self.last_run() if self.every_s is not None else None  # read once; kept in memory after
+
+    def last_run(self) -> datetime | None:
+        from sqlalchemy import func, select
+
+        from modelkeep.meta.tables import AuditEntry
+
+        with self.db.reader() as session:
+            return session.scalar(select(func.max(AuditEntry.at)).where(AuditEntry.action == "gc.run"))
+
+    def tick(self, now: datetime | None = None) -> dict[str, Any] | None:
+        if self.every_s is None:
+            return None
+        now = now or utcnow()
+        if self.last is not None and (now - self.last).total_seconds() < self.every_s:
+            return None
+        self.last = now
+        return _collect(self.db, self.repo, Access(self.db, "modelkeep-server"), now, self.grace_s)

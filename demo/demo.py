@@ -216,6 +216,16 @@ def main() -> None:
 
     team_demo(WORK, lambda path: write_csv(path, *make_data(2_000, seed=9), append=True))
 
+    say("15. Retention: keep the last 2 versions of every model (aliases, deployments and lineage stay whatever the"
+        " policy), plan a gc, collect, and undo one drop")
+    mk("retention", "set", "--all-models", "--keep-last", "2")
+    mk("gc", "--dry-run")
+    collected = json.loads(mk("gc", "--json", show=False))
+    print(f"gc marked {len(collected['marked'])} versions; the sweep condemned "
+          f"{collected['sweep']['condemned_now']} unreferenced objects for the next gc after the grace period")
+    if collected["marked"]:
+        mk("undelete", collected["marked"][0])
+
     say("Where everything went")
     print(f"repository:  {WORK / '.modelkeep'}")
     print(f"database:    {WORK / '.modelkeep' / 'registry.db'} (SQLite, WAL)")

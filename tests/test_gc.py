@@ -142,3 +142,27 @@ def test_the_server_collects_on_its_schedule(workspace: Workspace, tmp_path: Pat
     workspace.config.set("gc.every", "often")
     with pytest.raises(InvalidInput, match="a number and a unit"):
         GcSchedule(workspace.db, workspace.repo, workspace.config)
+
+
+def test_a_store_shared_with_another_registry_is_not_swept(tmp_path: Path) -> None:
+    from modelkeep.services.workspace import init_workspace, open_workspace
+
+    shared = tmp_path / "shared-store"
+    opened = []
+    for name in ("a", "b"):
+        ws, _ = init_workspace(tmp_path / name)
+        ws.config.set("store.url", str(shared))
+        ws.close()
+        opened.append(open_workspace(tmp_path / name / ".modelkeep"))
+    a, b = opened
+    try:
+        data = os.urandom(500_000)
+        theirs = _register(b, tmp_path, "theirs", data)  # only b's database knows this version
+        _register(a, tmp_path, "mine", os.urandom(1000))
+        result = collect(a.db, a.repo, a.access, utcnow(), grace_s=0)
+        assert "shared with 1 other registry" in result["sweep"]["skipped"]
+        view = b.registry.get(theirs)
+        assert b.store.materialize(view.artifact_kind, view.digest, tmp_path / "theirs.bin").read_bytes() == data
+    finally:
+        for ws in opened:
+            ws.close()

@@ -128,6 +128,10 @@ def gc(
             emit_json(result)
             return
         sweep = result["sweep"]
+        if sweep.get("skipped"):
+            out_console().print(f"marked {len(result['marked'])} versions, purged {len(result['purged'])} tombstones; "
+                                f"no sweep: {sweep['skipped']}", markup=False)
+            return
         out_console().print(
             f"marked {len(result['marked'])} versions (mk undelete restores them for {grace}), purged "
             f"{len(result['purged'])} tombstones; swept {sweep['objects_deleted']} objects "

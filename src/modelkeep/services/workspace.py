@@ -124,6 +124,9 @@ def _assemble(config: RepoConfig, *, migrate: bool, create_store: bool) -> Works
     if created:  # entries written before the key existed get their MACs now, before anyone relies on them
         seal(db)
     repo = Repository.open(open_backend(config.store_url), create=create_store)
+    from modelkeep.store.gc import register_registry
+
+    register_registry(repo, registry_id(db))
     compression = config.get("store.compression")
     if compression is not None:
         repo.set_compression(None if compression in ("off", "none", "0") else _level(compression))
@@ -133,6 +136,14 @@ def _assemble(config: RepoConfig, *, migrate: bool, create_store: bool) -> Works
     datasets = Datasets(db, repo, access, cache, config.root)
     registry = Registry(db, store, access, resolve_dataset=datasets.canonical_ref, quotas=Quotas(db, config.values))
     return Workspace(config, db, repo, store, registry, datasets, access)
+
+
+def registry_id(db: Database) -> str:
+    """This registry's name in stores it uses: a hash of its audit key (the same for every replica of
+    a server, and after the repository moves; it says nothing of the key)."""
+    from blake3 import blake3
+
+    return blake3(b"registry:" + (db.audit_key or b"")).hexdigest()[:16]
 
 
 def _level(text: str) -> int:

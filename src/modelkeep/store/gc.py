@@ -29,6 +29,7 @@ from modelkeep.store.format import ObjectId
 from modelkeep.store.repository import Repository
 
 CONDEMNED_KEY = "gc/condemned"
+REGISTRIES = "registries/"
 _steps = 0
 
 
@@ -57,6 +58,20 @@ class SweepResult:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def register_registry(repo: Repository, registry_id: str) -> None:
+    """Leave this registry's mark in its store (once): a gc then knows whose references it does
+    not see, and does not sweep a store another registry uses (DVC's ``gc -c`` lost data that way)."""
+    key = REGISTRIES + registry_id
+    try:
+        repo.backend.size(key)
+    except NotFound:
+        repo.backend.put(key, b"{}")
+
+
+def other_registries(repo: Repository, registry_id: str) -> list[str]:
+    return sorted(k.rsplit("/", 1)[-1] for k in repo.backend.list(REGISTRIES) if not k.endswith("/" + registry_id))
 
 
 def read_condemned(repo: Repository) -> tuple[datetime, dict[str, str]] | None:

@@ -32,9 +32,17 @@ def _collect(db: Database, repo: Repository, access: Access, now: datetime, grac
         for decision in dropped:
             mark(session, decision, access.actor, now)
         purged = [stone.key for stone in purge(session, now - timedelta(seconds=grace_s), access.actor)]
-    live = live_objects(db, repo)
-    swept = store_gc.sweep(repo, live, now, grace_s)
-    summary = {"marked": [d.key for d in dropped], "purged": purged, "sweep": swept.to_dict(), "grace_s": grace_s}
+    from modelkeep.services.workspace import registry_id
+
+    others = store_gc.other_registries(repo, registry_id(db))
+    if others:  # their references are not in this database: sweeping could delete what they need
+        sweep: dict[str, Any] = store_gc.SweepResult().to_dict() | {
+            "skipped": f"the store is shared with {len(others)} other registr{'y' if len(others) == 1 else 'ies'} "
+                       f"({', '.join(others)}): this gc marked and purged, but sweeps a store only when it is "
+                       "the one registry using it"}
+    else:
+        sweep = store_gc.sweep(repo, live_objects(db, repo), now, grace_s).to_dict()
+    summary = {"marked": [d.key for d in dropped], "purged": purged, "sweep": sweep, "grace_s": grace_s}
     with db.writer() as session, session.begin():
         audit.append(session, access.actor, "gc.run", "store", detail=summary | {"marked": len(dropped),
                                                                                   "purged": len(purged)})

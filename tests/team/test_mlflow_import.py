@@ -24,8 +24,9 @@ from tests.live_server import free_port
 SEED = Path(__file__).parent.parent / "clients" / "mlflow_seed.py"
 
 
-@pytest.fixture
-def mlflow_server(tmp_path: Path) -> Iterator[tuple[str, dict]]:
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict, Path]]:
+    tmp_path = tmp_path_factory.mktemp("mlflow")
     python = client_venvs.ensure("mlflow3")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -47,17 +48,17 @@ def mlflow_server(tmp_path: Path) -> Iterator[tuple[str, dict]]:
         seeded = subprocess.run([str(python), str(SEED)], capture_output=True, text=True, timeout=300, cwd=tmp_path,
                                 env={**os.environ, "MLFLOW_TRACKING_URI": url, "HOME": str(tmp_path)})
         assert seeded.returncode == 0, seeded.stderr[-3000:]
-        yield url, json.loads(seeded.stdout.strip().splitlines()[-1])
+        yield url, json.loads(seeded.stdout.strip().splitlines()[-1]), tmp_path
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
 
 
-def test_import_brings_everything_over_once(mlflow_server: tuple[str, dict], workspace: Workspace) -> None:
+def test_import_brings_everything_over_once(mlflow_server: tuple[str, dict, Path], workspace: Workspace) -> None:
     from modelkeep.cli.main import app
 
-    url, expected = mlflow_server
+    url, expected, _ = mlflow_server
     env = {"MODELKEEP_HOME": str(workspace.config.root)}
     first = CliRunner().invoke(app, ["import", "mlflow", "--from", url, "--json"], env=env)
     assert first.exit_code == 0, first.output
@@ -82,3 +83,31 @@ def test_import_brings_everything_over_once(mlflow_server: tuple[str, dict], wor
     second = json.loads(again.stdout)
     assert (second["runs_new"], second["versions_new"], second["aliases_set"]) == (0, 0, 0)
     assert (second["runs_skipped"], second["versions_skipped"]) == (20, 20)
+
+
+def test_import_from_the_database_and_artifact_root(mlflow_server: tuple[str, dict, Path], tmp_path: Path) -> None:
+    """No server needed: MLflow's own tables and its artifact root give the same history."""
+    from modelkeep.cli.main import app
+    from modelkeep.services.workspace import init_workspace
+
+    _url, expected, folder = mlflow_server
+    target, _ = init_workspace(tmp_path / "target")
+    env = {"MODELKEEP_HOME": str(target.config.root)}
+    args = ["import", "mlflow", "--from", f"sqlite:///{folder / 'mlflow.db'}", "--artifacts", str(folder / "artifacts"),
+            "--json"]
+    first = CliRunner().invoke(app, args, env=env)
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.stdout)
+    assert (summary["runs_new"], summary["models"], summary["versions_new"], summary["aliases_set"]) == (20, 3, 20, 3)
+    for name, versions in expected.items():
+        for view in target.registry.list_versions(name):
+            assert dict(target.store.sha256_of(view.artifact_kind, view.digest)) == versions[view.tags["mlflow.version"]]
+        champion = target.registry.get(f"{name}@champion")
+        [made_by] = [n["id"] for n in walk(target.db, f"model_version:{champion.id}", max_depth=1)["nodes"]
+                     if n["kind"] == "run"]
+        assert [v for _, v in target.runs.get(int(made_by.split(":")[1])).metrics["loss"]] == [0.5, 0.333333, 0.25]
+    again = json.loads(CliRunner().invoke(app, args, env=env).stdout)
+    assert (again["runs_new"], again["versions_new"]) == (0, 0)
+    missing = CliRunner().invoke(app, ["import", "mlflow", "--from", f"sqlite:///{tmp_path / 'nope.db'}"], env=env)
+    assert missing.exit_code != 0 and "no MLflow database" in str(missing.exception)
+    target.close()

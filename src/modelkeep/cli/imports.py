@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,21 +21,26 @@ def _names(text: str | None) -> list[str] | None:
 
 @import_app.command("mlflow")
 def mlflow(
-    source: Annotated[str, typer.Option("--from", help="The MLflow tracking server's URL (its token: MLFLOW_TRACKING_TOKEN).")],
+    source: Annotated[str, typer.Option(
+        "--from", help="An MLflow server's URL (its token: MLFLOW_TRACKING_TOKEN), or its database (sqlite:///mlflow.db).")],
+    artifacts: Annotated[Path | None, typer.Option(
+        "--artifacts", help="With a database: the artifact root (mlflow server --artifacts-destination).")] = None,
     experiments: Annotated[str | None, typer.Option("--experiments", help="Only these experiments (comma-separated).")] = None,
     models: Annotated[str | None, typer.Option("--models", help="Only these registered models (comma-separated).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Copy experiments, runs (params, metric histories, tags), registered models, versions with their
-    files, and aliases. Re-running copies only what is new."""
+    files, and aliases, from a running MLflow server or from its database and artifact root. Re-running
+    copies only what is new."""
     from modelkeep.cli.remote import connection
-    from modelkeep.errors import InvalidInput
-    from modelkeep.services.mlflow_import import MlflowServer, import_mlflow
+    from modelkeep.services.mlflow_database import MlflowDatabase
+    from modelkeep.services.mlflow_import import MlflowServer, MlflowSource, import_mlflow
 
-    if not source.startswith(("http://", "https://")):
-        raise InvalidInput(f"--from {source!r}: the URL of a running MLflow server; to import from an MLflow database, "
-                           "start 'mlflow server --backend-store-uri DB --artifacts-destination ROOT' and import from it")
-    server = MlflowServer(source, os.environ.get("MLFLOW_TRACKING_TOKEN"))
+    server: MlflowSource
+    if source.startswith(("http://", "https://")):
+        server = MlflowServer(source, os.environ.get("MLFLOW_TRACKING_TOKEN"))
+    else:
+        server = MlflowDatabase(source, artifacts)
     status = err_console().status("importing ...") if sys.stderr.isatty() else None
     try:
         if status is not None:

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 import httpx
@@ -43,6 +43,29 @@ class ImportSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+class MlflowSource(Protocol):
+    """What an import reads: a running server (:class:`MlflowServer`) or a database and its artifact
+    root (:class:`~modelkeep.services.mlflow_database.MlflowDatabase`)."""
+
+    url: str
+
+    def experiments(self) -> list[dict[str, Any]]: ...
+
+    def runs(self, experiment_id: str) -> list[dict[str, Any]]: ...
+
+    def history(self, run_id: str, key: str) -> list[dict[str, Any]]: ...
+
+    def models(self) -> list[dict[str, Any]]: ...
+
+    def versions(self, name: str) -> list[dict[str, Any]]: ...
+
+    def download_uri(self, name: str, version: str) -> str: ...
+
+    def download(self, uri: str, dest: Path) -> int: ...
+
+    def close(self) -> None: ...
 
 
 class MlflowServer:
@@ -156,7 +179,7 @@ def _project(experiment: dict[str, Any]) -> str:
     return name if KEY_PATTERN.match(name) and len(name) <= 128 else f"mlflow-experiment-{experiment['experiment_id']}"
 
 
-def import_mlflow(conn: Connection, source: MlflowServer, *, experiments: list[str] | None = None,
+def import_mlflow(conn: Connection, source: MlflowSource, *, experiments: list[str] | None = None,
                   models: list[str] | None = None, step: Callable[[str], None] | None = None) -> ImportSummary:
     """Bring ``source`` over into ``conn``; ``experiments``/``models`` limit it to those names."""
     say = step or (lambda _text: None)
@@ -204,7 +227,7 @@ def _imported_runs(conn: Connection, project: str, origin: str) -> dict[str, int
     return out
 
 
-def _copy_run(conn: Connection, source: MlflowServer, run: dict[str, Any], project: str, mark: str) -> int:
+def _copy_run(conn: Connection, source: MlflowSource, run: dict[str, Any], project: str, mark: str) -> int:
     info, data = run["info"], run.get("data", {})
     tags = _pairs(data.get("tags"))
     name = (info.get("run_name") or tags.get("mlflow.runName") or f"mlflow-{info['run_id']}")[:200]
@@ -227,7 +250,7 @@ def _copy_run(conn: Connection, source: MlflowServer, run: dict[str, Any], proje
     return run_id
 
 
-def _copy_model(conn: Connection, source: MlflowServer, model: dict[str, Any], run_map: dict[str, int],
+def _copy_model(conn: Connection, source: MlflowSource, model: dict[str, Any], run_map: dict[str, int],
                 summary: ImportSummary, say: Callable[[str], None]) -> None:
     name = str(model["name"])
     done: dict[str, str] = {}  # mark -> modelkeep ref

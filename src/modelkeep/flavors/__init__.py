@@ -61,12 +61,44 @@ def save_model(
     return descriptor
 
 
-def load_model(path: Path, *, allow_pickle: bool = False, trusted: list[str] | None = None) -> Any:
-    """Load a saved model folder (see the module docstring for the trust rules)."""
+def mlflow_descriptor(path: Path) -> dict[str, Any] | None:
+    """The descriptor of a folder MLflow saved (``MLmodel``), for the flavors modelkeep loads itself:
+    scikit-learn (skops files as skops, with the same trust rules; pickles only with allow_pickle)."""
+    import yaml
+
     try:
-        descriptor = json.loads((path / DESCRIPTOR).read_text())
+        mlmodel = yaml.safe_load((path / "MLmodel").read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    sklearn = (mlmodel.get("flavors") or {}).get("sklearn") if isinstance(mlmodel, dict) else None
+    if not isinstance(sklearn, dict) or not sklearn.get("pickled_model"):
+        return None
+    file = str(sklearn["pickled_model"])
+    if "/" in file or file in (".", ".."):
+        raise InvalidInput(f"{path / 'MLmodel'} names a model file outside its folder: {file!r}")
+    fmt = {"skops": "skops", "pickle": "pickle", "cloudpickle": "pickle"}.get(str(sklearn.get("serialization_format")))
+    if fmt is None:
+        raise InvalidInput(f"{path / 'MLmodel'}: sklearn serialization {sklearn.get('serialization_format')!r} is not one "
+                           "modelkeep loads (skops, pickle, cloudpickle)")
+    return {"flavor": "sklearn", "format": fmt, "file": file, "source": "mlflow"}
+
+
+def describe(path: Path) -> dict[str, Any]:
+    """The descriptor of a saved model folder: modelkeep's own, or one read from MLflow's ``MLmodel``."""
+    try:
+        return dict(json.loads((path / DESCRIPTOR).read_text()))
     except (OSError, ValueError) as exc:
-        raise InvalidInput(f"{path} is not a saved modelkeep model: {DESCRIPTOR} is missing or unreadable") from exc
+        found = mlflow_descriptor(path) if (path / "MLmodel").exists() else None
+        if found is None:
+            raise InvalidInput(f"{path} is not a saved modelkeep model: {DESCRIPTOR} is missing or unreadable "
+                               "(and it is not an MLflow scikit-learn model either)") from exc
+        return found
+
+
+def load_model(path: Path, *, allow_pickle: bool = False, trusted: list[str] | None = None) -> Any:
+    """Load a saved model folder (see the module docstring for the trust rules); a folder MLflow
+    saved with its scikit-learn flavor loads too (``MLmodel``)."""
+    descriptor = describe(path)
     if descriptor["flavor"] == "sklearn":
         from modelkeep.flavors.sklearn import load
 

@@ -8,7 +8,6 @@ same version moves no bytes and a failed one leaves nothing half-written.
 
 from __future__ import annotations
 
-import json
 import shutil
 import uuid
 from collections.abc import Callable
@@ -70,12 +69,12 @@ def download(store: ArtifactStore, view: VersionView, dest: Path, progress: Call
 
 def load_version(folder: Path, *, allow_pickle: bool = False, trusted: list[str] | None = None) -> tuple[Any, str]:
     """The framework object saved in ``folder`` by a flavor, and the flavor's name."""
-    from modelkeep.flavors import load_model
+    from modelkeep.flavors import describe, load_model
 
-    if not (folder / DESCRIPTOR).is_file():
-        raise InvalidInput(f"these files were not saved by a modelkeep flavor (no {DESCRIPTOR}); "
+    if not (folder / DESCRIPTOR).is_file() and not (folder / "MLmodel").is_file():
+        raise InvalidInput(f"these files were not saved by a modelkeep flavor (no {DESCRIPTOR}) nor by MLflow; "
                            "use 'mk model download' to get them as they are")
-    flavor = str(json.loads((folder / DESCRIPTOR).read_text())["flavor"])
+    flavor = str(describe(folder)["flavor"])
     return load_model(folder, allow_pickle=allow_pickle, trusted=trusted), flavor
 
 

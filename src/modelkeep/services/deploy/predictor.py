@@ -8,7 +8,6 @@ fault and surfaces as :class:`ModelFailure`.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from modelkeep.errors import InvalidInput, ModelKeepError
-from modelkeep.flavors import DESCRIPTOR, load_model
+from modelkeep.flavors import describe, load_model
 from modelkeep.services.deploy.spec import Pinned
 from modelkeep.services.model_files import cached_files
 from modelkeep.services.models.views import VersionView
@@ -192,7 +191,7 @@ class ModelLoader:
             self._expected += version.artifact_size
             self.progress.set_total(self._expected)
         folder = cached_files(self.store, version, self.cache, self.progress.advance if self.progress is not None else None)
-        flavor = json.loads((folder / DESCRIPTOR).read_text())["flavor"]
+        flavor = describe(folder)["flavor"]
         obj = load_model(folder, allow_pickle=self.allow_pickle, trusted=trusted)
         return LoadedModel(obj, flavor, preprocessing=preprocessing)
 

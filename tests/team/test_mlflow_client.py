@@ -69,3 +69,34 @@ def test_the_mlflow_client_works_against_mk_server(server: dict[str, str], clien
     held = call(server, "vera", "GET", "/api/2.0/mlflow/registered-models/alias",
                 params={"name": model, "alias": "production"}).json()
     assert held["model_version"]["version"] == "1"  # MLflow's client sees what governance decided
+
+    # ... and a deployer serves it with mk, loading the files MLflow wrote (MLmodel, model.skops)
+    from modelkeep.client.connect import RemoteConnection
+    from modelkeep.gateway.runtime import Gateway
+    from modelkeep.gateway.serve import PinnedVersions
+    from modelkeep.services.deploy.predictor import ModelLoader
+    from tests.deploy_helpers import FakeTime
+
+    admin = RemoteConnection(server["url"], server["admin"])
+    admin.admin.define_role("gateway", ["model.read", "deployment.read", "deployment.write"])  # reads chunks itself
+    admin.admin.create_user(f"gw-{client}")
+    admin.admin.bind(f"gw-{client}", "gateway")
+    token = admin.admin.create_token(f"gw-{client}")["token"]
+    admin.close()
+    dep = RemoteConnection(server["url"], server["dep"])
+    dep.deployments.deployment_create(f"{model}-svc", {"model": f"{model}@production"})  # a deployer deploys what passed
+    dep.close()
+    deployer = RemoteConnection(server["url"], token)
+    try:
+        support = deployer.gateway()
+        # MLflow 3 saves skops (its types checked, no opt-in); MLflow 2 saves cloudpickle: served only with the
+        # operator's explicit opt-in (mk serve --allow-pickle), as any pickle
+        loader = ModelLoader(PinnedVersions(support.control, f"{model}-svc"), deployer.store, tmp_path / "serve-cache",
+                             allow_pickle=client == "mlflow2")
+        gateway = Gateway(support.control, loader, f"{model}-svc", gateway_id="mlflow-test", timer=FakeTime().now)
+        gateway.start(control=False)
+        answer = gateway.infer([[1.5, 0.0, 0.0], [-1.5, 0.0, 0.0]], "k")
+        assert answer["model"] == f"{model}@{first}" and answer["predictions"] == [1, 0]
+        gateway.stop()
+    finally:
+        deployer.close()

@@ -9,7 +9,6 @@ plain paths as they are.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -104,9 +103,6 @@ class MlflowDatabase:
             local = Path(unquote(parsed.path))
         if not local.exists():
             raise NotFound(f"the files of {uri} are not at {local}")
-        if local.is_dir():
-            shutil.copytree(local, dest, dirs_exist_ok=True)
-        else:
-            dest.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(local, dest / local.name)
-        return sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+        from modelkeep.services.mlflow_import import copy_local
+
+        return copy_local(local, dest)

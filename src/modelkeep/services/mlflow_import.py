@@ -139,12 +139,7 @@ class MlflowServer:
             local = Path(unquote(parsed.path))
             if not local.exists():
                 raise NotFound(f"artifact location {uri} is not readable from here (import on the MLflow server's machine)")
-            if local.is_dir():
-                shutil.copytree(local, dest, dirs_exist_ok=True)
-            else:
-                dest.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(local, dest / local.name)
-            return sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+            return copy_local(local, dest)
         raise InvalidInput(f"artifact location {uri}: modelkeep imports mlflow-artifacts: and file: locations "
                            "(serve artifacts through the MLflow server, or copy them first)")
 
@@ -168,6 +163,16 @@ class MlflowServer:
                         out.write(piece)
                         total += len(piece)
         return total
+
+
+def copy_local(local: Path, dest: Path) -> int:
+    """A file or folder of model files copied into ``dest``; the bytes copied."""
+    if local.is_dir():
+        shutil.copytree(local, dest, dirs_exist_ok=True)
+    else:
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(local, dest / local.name)
+    return sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
 
 
 def _pairs(items: list[dict[str, Any]] | None) -> dict[str, str]:

@@ -131,3 +131,14 @@ def normalize_data_refs(refs: Iterable[str] | None) -> list[str]:
     if len({r.partition("@")[0] for r in out}) != len(out):
         raise InvalidInput("a dataset may be linked once per model version; give one version of each")
     return sorted(out)
+
+
+def merge_tags(current: dict[str, Any] | None, changes: dict[str, Any] | None) -> dict[str, str]:
+    """``current`` with ``changes`` applied: a value sets the tag (as text), None deletes it."""
+    merged = {k: str(v) for k, v in (current or {}).items()}
+    for key, value in (changes or {}).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = str(value)
+    return merged

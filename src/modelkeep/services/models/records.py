@@ -18,7 +18,7 @@ from modelkeep.meta.tables import Alias, Model, ModelVersion, VersionTag
 from modelkeep.services.clock import utcnow
 from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
-from modelkeep.services.models.inputs import check_name
+from modelkeep.services.models.inputs import check_name, merge_tags
 from modelkeep.services.models.registry import Registry
 from modelkeep.services.models.views import VersionView
 
@@ -86,13 +86,7 @@ class ModelRecords:
             if description is not None:
                 model.description = description
             if tags:
-                merged = dict(model.tags or {})
-                for key, value in tags.items():
-                    if value is None:
-                        merged.pop(key, None)
-                    else:
-                        merged[key] = str(value)
-                model.tags = merged
+                model.tags = merge_tags(model.tags, tags)
             audit.append(session, self.access.actor, "model.update", f"model:{name}",
                          detail={"description": description is not None, "tags": sorted(tags or {})})
         return self.get(name)

@@ -21,7 +21,7 @@ from modelkeep.meta.tables import Experiment
 from modelkeep.services.clock import utcnow
 from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
-from modelkeep.services.models.inputs import KEY_PATTERN
+from modelkeep.services.models.inputs import KEY_PATTERN, merge_tags
 
 DEFAULT_ID, DEFAULT_NAME, DEFAULT_PROJECT = 0, "Default", "default"
 
@@ -138,13 +138,7 @@ class Experiments:
             if stage is not None:
                 row.lifecycle_stage = stage
             if tags:
-                merged = dict(row.tags or {})
-                for key, value in tags.items():
-                    if value is None:
-                        merged.pop(key, None)
-                    else:
-                        merged[key] = str(value)
-                row.tags = merged
+                row.tags = merge_tags(row.tags, tags)
             row.updated_at = utcnow()
             audit.append(session, self.access.actor, "experiment.update", f"experiment:{experiment_id}",
                          detail={"name": name, "stage": stage, "tags": sorted(tags or {})})

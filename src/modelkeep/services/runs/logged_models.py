@@ -17,6 +17,7 @@ from modelkeep.meta.db import Database
 from modelkeep.meta.tables import LoggedModel
 from modelkeep.services.clock import utcnow
 from modelkeep.services.governance.access import Access
+from modelkeep.services.models.inputs import merge_tags
 from modelkeep.services.runs.experiments import Experiments
 
 STATUSES = ("LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED")
@@ -85,13 +86,7 @@ class LoggedModels:
             if status is not None:
                 row.status = status
             if tags:
-                merged = dict(row.tags or {})
-                for key, value in tags.items():
-                    if value is None:
-                        merged.pop(key, None)
-                    else:
-                        merged[key] = str(value)
-                row.tags = merged
+                row.tags = merge_tags(row.tags, tags)
             row.updated_at = utcnow()
             return _view(row)
 

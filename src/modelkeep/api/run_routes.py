@@ -84,8 +84,9 @@ def run_routes(Ws: Any) -> APIRouter:
         return ws.runs.list(project, limit)
 
     @router.get("/{run_id}")
-    def get_run(ws: Ws, run_id: RunId) -> dict[str, Any]:
-        return ws.runs.get(run_id).to_dict()
+    def get_run(ws: Ws, run_id: RunId, outputs: bool = True) -> dict[str, Any]:
+        """The run; ``outputs=false`` leaves out the versions and artifacts it made."""
+        return ws.runs.get(run_id, outputs=outputs).to_dict()
 
     @router.delete("/{run_id}", status_code=204)
     def delete_run(ws: Ws, run_id: RunId) -> None:

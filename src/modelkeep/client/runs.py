@@ -80,8 +80,8 @@ class RemoteRuns:
     def attach(self, run_id: int, project: str) -> None:
         self.transport.call("POST", self._run(run_id, "/attach"), json={"project": project})
 
-    def get(self, run_id: int) -> RunView:
-        return RunView.from_dict(self.transport.call("GET", self._run(run_id)))
+    def get(self, run_id: int, *, outputs: bool = True) -> RunView:
+        return RunView.from_dict(self.transport.call("GET", self._run(run_id), params={"outputs": outputs}))
 
     def list(self, project: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"limit": limit, **({"project": project} if project else {})}

@@ -120,7 +120,7 @@ def _resolve_source(ws: Workspace, body: CreateVersion,
     elif source.startswith("runs:/"):
         run_text, _, path = source[len("runs:/"):].partition("/")
         run_id = run_number(run_text)
-        loaded[run_id] = ws.runs.get(run_id)
+        loaded[run_id] = ws.runs.get(run_id, outputs=False)
         experiment = ws.experiments.by_project(loaded[run_id].project)
         prefix = f"{experiment.id}/{run_id}/artifacts/{path}".rstrip("/")
         if not ws.artifact_files.list(prefix, project=experiment.project):  # MLflow 3: a logged model of the run
@@ -235,7 +235,7 @@ def registry_routes(Ws: Any) -> APIRouter:
         artifact, run_id, params, model_id = _resolve_source(ws, body, loaded)
         metrics: dict[str, float] = {}
         if run_id is not None:
-            run = loaded.get(run_id) or ws.runs.get(run_id)
+            run = loaded.get(run_id) or ws.runs.get(run_id, outputs=False)
             params = {**run.params, **params}
             metrics = {k: points[-1][1] for k, points in run.metrics.items() if points}
         tags = {t.key: t.value or "" for t in body.tags} | {"mlflow.source": body.source}

@@ -224,7 +224,7 @@ def tracking_routes(Ws: Any) -> APIRouter:
     # --- runs -----------------------------------------------------------------------------------------------
 
     def run_doc(ws: Workspace, run_id: int) -> dict[str, Any]:
-        view = ws.runs.get(run_id)
+        view = ws.runs.get(run_id, outputs=False)
         return shapes.run(view, experiment_of(ws, view).id)
 
     @router.post("/runs/create")
@@ -286,12 +286,12 @@ def tracking_routes(Ws: Any) -> APIRouter:
 
     @router.post("/runs/log-inputs")
     def log_inputs(ws: Ws, body: RunRef) -> dict[str, Any]:
-        ws.runs.get(run_number(body.id))  # MLflow dataset inputs are recorded by the run's own tags; nothing else to do
+        ws.runs.get(run_number(body.id), outputs=False)  # the run exists; MLflow's dataset inputs are not kept
         return {}
 
     @router.post("/runs/outputs")
     def log_outputs(ws: Ws, body: RunRef) -> dict[str, Any]:
-        ws.runs.get(run_number(body.id))  # a logged model names its run itself (source_run_id)
+        ws.runs.get(run_number(body.id), outputs=False)  # a logged model names its run itself (source_run_id)
         return {}
 
     @router.post("/runs/search")
@@ -300,7 +300,7 @@ def tracking_routes(Ws: Any) -> APIRouter:
         for experiment_id in body.experiment_ids or ["0"]:
             experiment = ws.experiments.get(experiment_number(experiment_id))
             for row in ws.runs.list(experiment.project, limit=50_000):
-                docs.append(shapes.run(ws.runs.get(int(row["id"])), experiment.id))
+                docs.append(shapes.run(ws.runs.get(int(row["id"]), outputs=False), experiment.id))
         if body.filter:
             docs = [d for d in docs if _run_matches(d, body.filter)]
         items, token = page(docs, body.page_token, body.max_results)
@@ -309,7 +309,7 @@ def tracking_routes(Ws: Any) -> APIRouter:
     @router.get("/metrics/get-history")
     def metric_history(ws: Ws, metric_key: str, run_id: str | None = None, run_uuid: str | None = None,
                        max_results: Annotated[int, Query(ge=1)] = 25_000) -> dict[str, Any]:
-        view = ws.runs.get(run_number(run_id or run_uuid or ""))
+        view = ws.runs.get(run_number(run_id or run_uuid or ""), outputs=False)
         return {"metrics": shapes.history(view, metric_key)[:max_results]}
 
     # --- logged models (MLflow 3) ---------------------------------------------------------------------------

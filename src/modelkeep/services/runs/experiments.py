@@ -101,11 +101,13 @@ class Experiments:
 
     def by_project(self, project: str) -> ExperimentView:
         """The experiment over ``project`` (one is made for a project that runs used before any experiment)."""
-        self._ensure_default()
-        with self.db.reader() as session:
+        with self.db.reader() as session:  # the common case: one query
             row = session.scalars(select(Experiment).where(Experiment.project == project)).first()
             if row is not None:
                 return _view(row)
+        self._ensure_default()
+        if project == DEFAULT_PROJECT:
+            return self.get(DEFAULT_ID)
         try:
             return self.create(project)
         except Conflict:  # a concurrent request, or an experiment of that name over another project

@@ -108,7 +108,9 @@ class Runs:
         with self.db.reader() as session:
             self._run(session, run_id, write=write)
 
-    def get(self, run_id: int) -> RunView:
+    def get(self, run_id: int, *, outputs: bool = True) -> RunView:
+        """The run; ``outputs=False`` leaves out what it made (``models``, ``artifacts``): a run that
+        registered hundreds of versions is then read in a fixed number of queries."""
         with self.db.reader() as session:
             run = self._run(session, run_id, write=False)
             params = dict(session.execute(select(RunParam.key, RunParam.value).where(RunParam.run_id == run_id)).all())
@@ -125,7 +127,8 @@ class Runs:
                 src.split(":", 1)[1]
                 for src, in session.execute(select(LineageEdge.src).where(LineageEdge.dst == node))
             )
-            models = [dst for dst, in session.execute(select(LineageEdge.dst).where(LineageEdge.src == node))]
+            models = ([dst for dst, in session.execute(select(LineageEdge.dst).where(LineageEdge.src == node))]
+                      if outputs else [])
             version_ids = [int(ref.split(":")[1]) for ref in models if ref.startswith("model_version:")]
             known = {  # one query for every version the run made (a run may make hundreds)
                 f"model_version:{vid}": f"{name}@{version}" for vid, name, version in session.execute(
@@ -135,7 +138,7 @@ class Runs:
             artifacts = [
                 {"name": a.name, "kind": a.kind, "digest": a.digest, "size": a.size}
                 for a in session.scalars(select(RunArtifact).where(RunArtifact.run_id == run_id))
-            ]
+            ] if outputs else []
         labels = [known.get(ref, f"(deleted {ref})") for ref in models if ref.startswith("model_version:")]
         return RunView(
             run.id, run.name, run.project, run.status, run.started_at, run.ended_at, run.created_by, run.command,

@@ -87,11 +87,13 @@ def test_a_condemned_copy_is_never_reused_by_a_new_write(workspace: Workspace, t
     assert condemned["purged"] == [f"model:{old}"] and condemned["sweep"]["condemned_bytes"] >= MB - 64 * 1024
     digest = next(iter(workspace.repo.condemned))
     assert not workspace.repo.has(digest)  # dedup will not reuse it
+    written = workspace.repo.writer.bytes_written
     copy = _register(workspace, tmp_path, "c", data)  # the same bytes while they are condemned: a fresh copy
+    assert workspace.repo.writer.bytes_written - written >= MB // 2  # written again, not deduplicated
     view = workspace.registry.get(copy)
-    assert workspace.repo.entry(view.digest).pack != workspace.repo.condemned.get(view.digest)
-    swept = collect(workspace.db, workspace.repo, workspace.access, t0 + timedelta(hours=4), grace_s=hour)
-    assert swept["sweep"]["objects_deleted"] >= 1
+    # (the fresh pack may be byte for byte the condemned one, chunks in the same order: the same pack id;
+    # the sweep then finds its objects live where the list says and keeps them)
+    collect(workspace.db, workspace.repo, workspace.access, t0 + timedelta(hours=4), grace_s=hour)
     assert workspace.store.materialize(view.artifact_kind, view.digest, tmp_path / "copy.bin").read_bytes() == data
     assert LocalConnection(workspace).admin.verify()["ok"]
 
@@ -104,10 +106,15 @@ def test_a_pack_mostly_dead_is_repacked_and_an_old_index_still_finds_its_objects
     workspace.registry.register("kept", artifact={"kind": "file", "digest": keep})
     stale = Repository.open(repo.backend)  # another process, with the index as it is now
     assert stale.get(keep)
+    before = stale.entry(keep)
     result = collect(workspace.db, repo, workspace.access, utcnow(), grace_s=0)
     assert result["sweep"]["repacked_packs"] == 1 and result["sweep"]["bytes_freed"] >= 700_000
     assert repo.entry(keep).pack != stale.entry(keep).pack  # copied out, the old pack gone
     assert len(stale.get(keep)) == 200_000  # the old index sends it to the new pack
+    stale2 = Repository.open(Repository.open(repo.backend).backend)
+    stale2._index = dict(stale.index)  # an index from before the sweep, as a replica would hold it
+    stale2._index[keep] = before
+    assert b"".join(bytes(p) for p in stale2.get_many([keep])) == repo.get(keep)  # streaming reads find it too
     assert LocalConnection(workspace).admin.verify()["ok"]
 
 

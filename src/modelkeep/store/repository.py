@@ -277,10 +277,21 @@ class Repository:
             ranges.append((pack, run_start, run_end))
         return ranges
 
+    def _again(self, members: list[tuple[str, IndexEntry]]) -> list[tuple[str, IndexEntry, memoryview]]:
+        """The members one by one through a fresh index: a pack they were in was swept since."""
+        out = []
+        for oid, _stale in members:
+            entry, stored = self.get_stored(oid)
+            out.append((oid, entry, memoryview(stored)))
+        return out
+
     def _read_window(self, members: list[tuple[str, IndexEntry]]) -> list[tuple[str, IndexEntry, memoryview]]:
         """(id, entry, stored bytes) of each object of a window, in the window's order."""
-        read = [(pack, start, memoryview(self.backend.get_range(pack_key(pack), start, end - start)))
-                for pack, start, end in self._ranges(members)]
+        try:
+            read = [(pack, start, memoryview(self.backend.get_range(pack_key(pack), start, end - start)))
+                    for pack, start, end in self._ranges(members)]
+        except NotFound:
+            return self._again(members)
         out = []
         for oid, entry in members:
             for pack, start, view in read:
@@ -300,7 +311,10 @@ class Repository:
 
         def read_span(span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[tuple[str, IndexEntry, bytes]]:
             pack, start, end, members = span
-            view = memoryview(self.backend.get_range(pack_key(pack), start, end - start))
+            try:
+                view = memoryview(self.backend.get_range(pack_key(pack), start, end - start))
+            except NotFound:
+                return [(oid, e, bytes(stored)) for oid, e, stored in self._again(members)]
             return [(oid, e, bytes(view[e.offset - start : e.offset - start + e.stored_length])) for oid, e in members]
 
         yield from _ordered_map(read_span, self._spans(oids), threads)
@@ -320,7 +334,10 @@ class Repository:
 
         def decode_span(span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[bytes | memoryview]:
             pack, start, end, members = span
-            view = memoryview(self.backend.get_range(pack_key(pack), start, end - start))
+            try:
+                view = memoryview(self.backend.get_range(pack_key(pack), start, end - start))
+            except NotFound:
+                return [self._decode(oid, e, stored) for oid, e, stored in self._again(members)]
             return [self._decode(oid, e, view[e.offset - start : e.offset - start + e.stored_length]) for oid, e in members]
 
         yield from _ordered_map(decode_span, self._spans(oids), threads)

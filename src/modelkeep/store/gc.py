@@ -101,24 +101,25 @@ def sweep(repo: Repository, live: set[str], now: datetime, grace_s: float) -> Sw
     previous = read_condemned(repo)
     repo.refresh_index()
     if previous is not None and (now - previous[0]).total_seconds() >= grace_s:
-        at, condemned = previous
-        result.condemned_at = at.isoformat()
-        _act(repo, live, condemned, result)
-        crash_point()
-        repo.backend.delete(CONDEMNED_KEY)
-        repo.load_condemned()
+        _act_and_clear(repo, live, previous, result)
     if previous is None or result.condemned_at is not None:
         result.condemned_now, result.condemned_bytes = condemn(repo, live, now)
-        if grace_s <= 0 and result.condemned_now:  # no grace (tests, a store nobody else writes): at once
-            at, condemned = read_condemned(repo) or (now, {})
-            result.condemned_at = at.isoformat()
+        listed = read_condemned(repo)
+        if grace_s <= 0 and result.condemned_now and listed:  # no grace (tests, a store nobody else writes): at once
             crash_point()
-            _act(repo, live, condemned, result)
-            crash_point()
-            repo.backend.delete(CONDEMNED_KEY)
-            repo.load_condemned()
+            _act_and_clear(repo, live, listed, result)
             result.condemned_now = result.condemned_bytes = 0
     return result
+
+
+def _act_and_clear(repo: Repository, live: set[str], listed: tuple[datetime, dict[str, str]],
+                   result: SweepResult) -> None:
+    """Phase 2 on one list, then the list goes (after the work: a crash before leaves it to redo)."""
+    result.condemned_at = listed[0].isoformat()
+    _act(repo, live, listed[1], result)
+    crash_point()
+    repo.backend.delete(CONDEMNED_KEY)
+    repo.load_condemned()
 
 
 def _act(repo: Repository, live: set[str], condemned: dict[str, str], result: SweepResult) -> None:
@@ -155,6 +156,7 @@ def _act(repo: Repository, live: set[str], condemned: dict[str, str], result: Sw
         crash_point()
         if not keep:
             repo.delete_pack(pack)
+            result.deleted_packs += 1
         elif total and freed / total > REPACK_ABOVE:
             for oid in keep:  # copied into a new pack, written and indexed before the old one goes
                 entry, stored = repo.get_stored(oid)
@@ -165,6 +167,5 @@ def _act(repo: Repository, live: set[str], condemned: dict[str, str], result: Sw
             result.repacked_packs += 1
         else:
             continue  # mostly live: left as it is (condemned again below, swept when it is worth it)
-        result.deleted_packs += 0 if keep else 1
         result.objects_deleted += len(gone)
         result.bytes_freed += freed

@@ -171,21 +171,32 @@ def plan(db: Database, repo: Repository, access: Access, now: datetime, *, check
     return result
 
 
-def _bytes(db: Database, repo: Repository, decisions: list[Decision], result: GcPlan) -> None:
-    def reach(pairs: list[tuple[str, str]], seen: set[str]) -> set[str]:
-        for kind, digest in pairs:
-            oid = ObjectId(digest)
-            if not repo.has(oid):  # reported by mk verify; nothing to count here
-                continue
+def _reach(repo: Repository, roots: list[tuple[str, str]], seen: set[str]) -> set[str]:
+    """Every object reachable from ``(kind, digest)`` roots; a root not stored is skipped (mk verify
+    reports it), a condemned copy counts (it is referenced)."""
+    for kind, digest in roots:
+        oid = ObjectId(digest)
+        if oid in repo.index or repo.writer.pending(oid):
             repo.reachable(repo.kind_of(oid) if kind == "file" else kind, oid, seen)
-        return seen
+    return seen
 
-    live: set[str] = set()
+
+def _other_roots(db: Database) -> list[tuple[str, str]]:
+    """What references objects besides model and dataset versions: run artifacts, artifact files,
+    and tombstones not yet purged (they may be undeleted)."""
+    from modelkeep.meta.tables import Tombstone
+
     with db.reader() as session:
-        others = [(k, d) for k, d in session.execute(select(RunArtifact.kind, RunArtifact.digest))]
-        others += [(k, d) for k, d in session.execute(select(ArtifactFile.kind, ArtifactFile.digest))]
-    reach([d.objects for d in decisions if d.keep and d.objects] + others, live)
-    dropped = reach([d.objects for d in decisions if not d.keep and d.objects], set()) - live
+        roots = [(k, d) for k, d in session.execute(select(RunArtifact.kind, RunArtifact.digest))]
+        roots += [(k, d) for k, d in session.execute(select(ArtifactFile.kind, ArtifactFile.digest))]
+        roots += [(k, d) for k, d in session.execute(select(Tombstone.kind, Tombstone.digest)
+                                                     .where(Tombstone.digest.is_not(None))) if k and d]
+    return roots
+
+
+def _bytes(db: Database, repo: Repository, decisions: list[Decision], result: GcPlan) -> None:
+    live = _reach(repo, [d.objects for d in decisions if d.keep and d.objects] + _other_roots(db), set())
+    dropped = _reach(repo, [d.objects for d in decisions if not d.keep and d.objects], set()) - live
     index = repo.index
     total: dict[str, int] = defaultdict(int)
     dead: dict[str, int] = defaultdict(int)
@@ -204,22 +215,10 @@ def _bytes(db: Database, repo: Repository, decisions: list[Decision], result: Gc
 
 
 def live_objects(db: Database, repo: Repository) -> set[str]:
-    """Every object something that must stay references: model and dataset versions, run artifacts,
-    artifact files, and the versions tombstoned but not yet purged (they may be undeleted)."""
-    from modelkeep.meta.tables import Tombstone
-
-    roots: list[tuple[str, str]] = []
+    """Every object something that must stay references: model and dataset versions, and
+    :func:`_other_roots`."""
     with db.reader() as session:
-        roots += [(k, d) for k, d in session.execute(select(ModelVersion.artifact_kind, ModelVersion.digest)
-                                                     .where(ModelVersion.digest.is_not(None))) if k in ("file", "tree") and d]
+        roots = [(k, d) for k, d in session.execute(select(ModelVersion.artifact_kind, ModelVersion.digest)
+                                                    .where(ModelVersion.digest.is_not(None))) if k in ("file", "tree") and d]
         roots += [(k, d) for k, d in session.execute(select(DatasetVersion.root_kind, DatasetVersion.digest))]
-        roots += [(k, d) for k, d in session.execute(select(RunArtifact.kind, RunArtifact.digest))]
-        roots += [(k, d) for k, d in session.execute(select(ArtifactFile.kind, ArtifactFile.digest))]
-        roots += [(k, d) for k, d in session.execute(select(Tombstone.kind, Tombstone.digest)
-                                                     .where(Tombstone.digest.is_not(None))) if k and d]
-    seen: set[str] = set()
-    for kind, digest in roots:
-        oid = ObjectId(digest)
-        if repo.has(oid) or oid in repo.index:  # a condemned copy still counts: it is referenced
-            repo.reachable(repo.kind_of(oid) if kind == "file" else kind, oid, seen)
-    return seen
+    return _reach(repo, roots + _other_roots(db), set())

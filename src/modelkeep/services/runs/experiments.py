@@ -79,25 +79,26 @@ class Experiments:
             audit.append(session, self.access.actor, "experiment.create", f"experiment:{new_id}", detail={"name": name})
             return _view(row)
 
-    def get(self, experiment_id: int) -> ExperimentView:
-        self._ensure_default()
-        with self.db.reader() as session:
-            row = session.get(Experiment, experiment_id)
-            if row is None:
-                raise NotFound(f"experiment {experiment_id} does not exist")
-            view = _view(row)
+    def _readable(self, where: Any, missing: str, default: bool) -> ExperimentView:
+        """The one experiment ``where`` selects, read-checked; "Default" is made the first time it is asked for."""
+        for attempt in (1, 2):
+            with self.db.reader() as session:
+                row = session.scalars(select(Experiment).where(where)).first()
+                view = _view(row) if row is not None else None
+            if view is not None or not default or attempt == 2:
+                break
+            self._ensure_default()
+        if view is None:
+            raise NotFound(missing)
         self.access.check("model.read", project=view.project)
         return view
 
+    def get(self, experiment_id: int) -> ExperimentView:
+        return self._readable(Experiment.id == experiment_id, f"experiment {experiment_id} does not exist",
+                              experiment_id == DEFAULT_ID)
+
     def by_name(self, name: str) -> ExperimentView:
-        self._ensure_default()
-        with self.db.reader() as session:
-            row = session.scalars(select(Experiment).where(Experiment.name == name)).first()
-            if row is None:
-                raise NotFound(f"experiment {name!r} does not exist")
-            view = _view(row)
-        self.access.check("model.read", project=view.project)
-        return view
+        return self._readable(Experiment.name == name, f"experiment {name!r} does not exist", name == DEFAULT_NAME)
 
     def by_project(self, project: str) -> ExperimentView:
         """The experiment over ``project`` (one is made for a project that runs used before any experiment)."""

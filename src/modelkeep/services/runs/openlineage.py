@@ -24,6 +24,7 @@ classes, which are generated from the official JSON schema.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections import defaultdict
@@ -54,11 +55,11 @@ def _uuid(key: str) -> str:
 class _Builder:
     """Turns lineage nodes into OpenLineage datasets, caching what it looked up."""
 
-    def __init__(self, conn: Connection, namespace: str) -> None:
+    def __init__(self, conn: Connection, namespace: str, nodes: list[dict[str, Any]]) -> None:
         from openlineage.client import facet_v2 as facets
 
         self.conn, self.namespace, self.facets = conn, namespace, facets
-        self._labels: dict[str, str] = {}
+        self._labels = {n["id"]: n["label"] for n in nodes if n["kind"] == "model_version"}  # node -> NAME@VERSION
 
     def _dataset_facets(self, node: str) -> tuple[str, dict[str, Any], int | None, int | None]:
         f = self.facets
@@ -110,7 +111,8 @@ class _Builder:
                              outputFacets={"outputStatistics": stats})
 
 
-def _custom(fields: dict[str, Any]) -> Any:
+@functools.cache
+def _custom_facet() -> type:
     from openlineage.client.facet_v2 import DatasetFacet
 
     @attr.define
@@ -127,7 +129,11 @@ def _custom(fields: dict[str, Any]) -> Any:
         def _get_schema() -> str:
             return CUSTOM_FACET_SCHEMA
 
-    return ModelkeepDatasetFacet(**fields)
+    return ModelkeepDatasetFacet
+
+
+def _custom(fields: dict[str, Any]) -> Any:
+    return _custom_facet()(**fields)
 
 
 def _job_facets(builder: _Builder, code: dict[str, Any], job_type: str) -> dict[str, Any]:
@@ -171,8 +177,7 @@ def events(conn: Connection, ref: str, *, namespace: str | None = None) -> list[
     set_producer(PRODUCER)  # the facets' _producer: this exporter, not the client library
     graph = conn.lineage.lineage(ref)
     namespace = namespace or graph.get("namespace") or "modelkeep"
-    builder = _Builder(conn, namespace)
-    builder._labels = {n["id"]: n["label"] for n in graph["nodes"] if n["kind"] == "model_version"}
+    builder = _Builder(conn, namespace, graph["nodes"])
     f = builder.facets
     root = graph["root"]
     root_label = next(n["label"] for n in graph["nodes"] if n["id"] == root)
@@ -261,8 +266,7 @@ def from_event(conn: Connection, payload: dict[str, Any]) -> dict[str, Any] | No
         return None
     upstream = conn.lineage.lineage(target, depth=1)
     downstream = conn.lineage.lineage(target, downstream=True, depth=1)
-    builder = _Builder(conn, upstream.get("namespace") or "modelkeep")
-    builder._labels = {n["id"]: n["label"] for n in upstream["nodes"] + downstream["nodes"] if n["kind"] == "model_version"}
+    builder = _Builder(conn, upstream.get("namespace") or "modelkeep", upstream["nodes"] + downstream["nodes"])
     reads, _ = _steps(upstream)
     _, made = _steps(downstream)
     start, end = _run_events(builder, info, reads.get(target, []), made.get(target, []), None)

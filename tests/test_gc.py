@@ -173,3 +173,17 @@ def test_a_store_shared_with_another_registry_is_not_swept(tmp_path: Path) -> No
     finally:
         for ws in opened:
             ws.close()
+
+
+def test_gc_touches_only_what_the_store_wrote(workspace: Workspace, tmp_path: Path) -> None:
+    """A user's own files beside the store (in its folder, in the repository) survive a full gc."""
+    store = Path(workspace.repo.backend.url.removeprefix("file://"))
+    mine = [store / "my-notes.txt", store / "packs" / "keep-me.txt", tmp_path / "data.csv"]
+    for path in mine:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("the user's own\n")
+    _register(workspace, tmp_path, "u", os.urandom(200_000))
+    _register(workspace, tmp_path, "u", os.urandom(200_000))
+    LocalConnection(workspace).retention.set_policy("model", "u", {"keep_last": 1})
+    assert collect(workspace.db, workspace.repo, workspace.access, utcnow(), grace_s=0)["sweep"]["deleted_packs"] >= 1
+    assert all(path.read_text() == "the user's own\n" for path in mine)

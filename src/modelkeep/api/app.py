@@ -209,6 +209,21 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
             return JSONResponse({"error": "InvalidInput", "message": f"request body over {limit} bytes"}, status_code=413)
         return await call_next(request)
 
+    @app.middleware("http")
+    async def writes_leased(request: Request, call_next: Any) -> Any:
+        """A request that writes holds its store leases until its commits are done (store/leases.py)."""
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return await call_next(request)
+        from starlette.concurrency import run_in_threadpool
+
+        from modelkeep.store.leases import begin_scope
+
+        end = begin_scope()
+        try:
+            return await call_next(request)
+        finally:
+            await run_in_threadpool(end)
+
     def acting(request: Request, authorization: Annotated[str | None, Header()] = None) -> Workspace:
         token = bearer_or_basic(authorization)
         if token is None:
@@ -340,8 +355,9 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         """Short-lived URLs to GET (readers) or PUT (writers: new packs and indexes only) store keys
         directly, when the store is S3: artifact bytes then never pass through this server."""
         keys, method = body.keys, body.method
-        if method == "PUT" and any(not WRITABLE.match(k) for k in keys):
-            raise InvalidInput("config and gc/condemned are read-only; PUT takes packs/XX/<id> and index/<id>")
+        if method == "PUT" and any(not WRITABLE.match(k) or k.startswith(("leases/", "journal/")) for k in keys):
+            raise InvalidInput("PUT takes packs/XX/<id> and index/<id> (config and gc/condemned are read-only; "
+                               "leases and journal entries go through /api/v1/store/objects)")
         ws.access.check("model.write" if method == "PUT" else "model.read")
         urls = {k: ws.repo.backend.presign(k, method) for k in keys}  # type: ignore[attr-defined]
         with ws.db.writer() as session, session.begin():

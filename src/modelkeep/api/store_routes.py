@@ -18,10 +18,14 @@ from fastapi.responses import Response
 
 from modelkeep.errors import InvalidInput, NotFound
 
-KEY = r"^(packs/[0-9a-f]{2}/[0-9a-f]{64}|index/[0-9a-f]{64}|config|gc/condemned)$"  # the last two: read-only
-WRITABLE = re.compile(r"^(packs/([0-9a-f]{2})/([0-9a-f]{64})|index/([0-9a-f]{64}))$")
+LEASE_ID = r"[0-9]{13}-[0-9a-f]{12}"
+KEY = (r"^(packs/[0-9a-f]{2}/[0-9a-f]{64}|index/[0-9a-f]{64}|config|gc/condemned"  # the last two: read-only
+       rf"|leases/{LEASE_ID}|journal/{LEASE_ID})$")
+WRITABLE = re.compile(rf"^(packs/([0-9a-f]{{2}})/([0-9a-f]{{64}})|index/([0-9a-f]{{64}})|(leases|journal)/{LEASE_ID})$")
+MAX_NOTE = 16 << 20  # a lease, or the roots one write journals
 MAX_OBJECT = 64 << 20  # a pack is about 32 MiB (pack_target_size); chunks are at most 256 KiB
-StoreKey = Annotated[str, Path(pattern=KEY, description="packs/XX/<id>, index/<id>, config or gc/condemned")]
+StoreKey = Annotated[str, Path(pattern=KEY, description="packs/XX/<id>, index/<id>, leases/<id>, journal/<id>, "
+                                                        "config or gc/condemned")]
 _RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
 
 
@@ -60,7 +64,7 @@ def store_routes(Ws: Any) -> APIRouter:
         ws.access.check("model.write")
         match = WRITABLE.match(key)
         if match is None:
-            raise InvalidInput(f"{key} is read-only; clients write packs/XX/<id> and index/<id>")
+            raise InvalidInput(f"{key} is read-only; clients write packs/XX/<id>, index/<id>, leases/<id> and journal/<id>")
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
@@ -70,6 +74,13 @@ def store_routes(Ws: Any) -> APIRouter:
         data = b"".join(chunks)
         await run_in_threadpool(_store_checked, ws.repo.backend, key, match, data)
         return {"key": key, "size": len(data)}
+
+    @router.delete("/objects/{key:path}", status_code=204, response_class=Response)
+    def end_lease(ws: Ws, key: Annotated[str, Path(pattern=rf"^leases/{LEASE_ID}$")]) -> Response:
+        """End a writer's lease (store/leases.py); nothing else is deleted through this route."""
+        ws.access.check("model.write")
+        ws.repo.backend.delete(key)
+        return Response(status_code=204)
 
     @router.get("/info")
     def store_info(ws: Ws) -> dict[str, Any]:
@@ -94,6 +105,17 @@ def _store_checked(backend: Any, key: str, match: re.Match[str], data: bytes) ->
     from modelkeep.store.format import INDEX_MAGIC, decode_records
     from modelkeep.store.packs import pack_key
 
+    if match[5]:  # a lease (written again as it is renewed) or a journal entry: a small JSON object
+        import json
+
+        try:
+            doc = json.loads(data) if len(data) <= MAX_NOTE else None
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            raise InvalidInput(f"{key}: a JSON object of at most {MAX_NOTE:,} bytes; nothing stored")
+        backend.put(key, data)
+        return
     if match[3]:  # a pack
         if match[2] != match[3][:2] or blake3(data).hexdigest() != match[3]:
             raise InvalidInput(f"{key}: the content does not hash to its name (BLAKE3); nothing stored")

@@ -87,6 +87,9 @@ def main(
 
     reset()  # one command, one connection, closed when it ends (tests run many commands in one process)
     ctx.call_on_close(reset)
+    from modelkeep.store.leases import begin_scope
+
+    ctx.call_on_close(begin_scope())  # leases this command's writes take end after its commits (first)
 
 
 @app.command()

@@ -35,7 +35,12 @@ def _roots_and_store() -> tuple[RepoConfig, list[Root], Repository]:
     if roots is None:
         workspace = local_workspace("mk push/pull")  # (never reached through a server: see _sync)
         return workspace.config, registry_roots(workspace.db), workspace.repo
-    return config, roots, Repository.open(open_backend(config.store_url), create=True)
+    from modelkeep.services.governance.audit_keys import mac_key
+    from modelkeep.services.workspace import registry_id_of_key
+
+    repo = Repository.open(open_backend(config.store_url), create=True)
+    repo.registry_id = registry_id_of_key(mac_key(config)[0])
+    return config, roots, repo
 
 
 def _sync(direction: Literal["push", "pull"], remote: str | None) -> dict[str, Any]:

@@ -159,6 +159,7 @@ class RemoteRegistry:
 
     def direct_store(self) -> Repository:
         """The server's S3 store, reached directly through presigned URLs."""
+        from modelkeep.client.store import ServerStoreBackend
         from modelkeep.store.backends.presigned import PresignedBackend
         from modelkeep.store.repository import Repository
 
@@ -166,6 +167,7 @@ class RemoteRegistry:
             f"{self.url} (presigned)",
             lambda keys, method: self._call("POST", "/api/v1/store/presign", json={"keys": keys, "method": method})["urls"],
             lambda prefix: self._call("GET", "/api/v1/store/keys", params={"prefix": prefix}),
+            notes=ServerStoreBackend(self.transport),
         )
         return Repository.open(backend)
 

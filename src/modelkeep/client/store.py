@@ -59,4 +59,6 @@ class ServerStoreBackend:
         yield from self.transport.call("GET", "/api/v1/store/keys", params={"prefix": prefix})
 
     def delete(self, key: str) -> None:
-        raise InvalidInput("a client cannot delete from the server's store (retention and gc run on the server)")
+        if not key.startswith("leases/"):
+            raise InvalidInput("a client cannot delete from the server's store (retention and gc run on the server)")
+        self.transport.send("DELETE", self._path(key))

@@ -124,9 +124,10 @@ def _assemble(config: RepoConfig, *, migrate: bool, create_store: bool) -> Works
     if created:  # entries written before the key existed get their MACs now, before anyone relies on them
         seal(db)
     repo = Repository.open(open_backend(config.store_url), create=create_store)
+    from modelkeep.services.retention.plan import registry_roots
     from modelkeep.store.gc import register_registry
 
-    register_registry(repo, registry_id(db))
+    register_registry(repo, registry_id(db), lambda: registry_roots(db))
     compression = config.get("store.compression")
     if compression is not None:
         repo.set_compression(None if compression in ("off", "none", "0") else _level(compression))
@@ -141,9 +142,13 @@ def _assemble(config: RepoConfig, *, migrate: bool, create_store: bool) -> Works
 def registry_id(db: Database) -> str:
     """This registry's name in stores it uses: a hash of its audit key (the same for every replica of
     a server, and after the repository moves; it says nothing of the key)."""
+    return registry_id_of_key(db.audit_key or b"")
+
+
+def registry_id_of_key(key: bytes) -> str:
     from blake3 import blake3
 
-    return blake3(b"registry:" + (db.audit_key or b"")).hexdigest()[:16]
+    return blake3(b"registry:" + key).hexdigest()[:16]
 
 
 def _level(text: str) -> int:

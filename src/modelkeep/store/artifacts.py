@@ -16,6 +16,7 @@ from modelkeep.errors import InvalidInput
 from modelkeep.store.checkout import materialize
 from modelkeep.store.format import BLOB, ObjectId, TreeEntry
 from modelkeep.store.ingest import Ingestor, StatCache
+from modelkeep.store.leases import leased
 from modelkeep.store.repository import Repository
 
 
@@ -57,16 +58,21 @@ class ArtifactStore:
         kind, digest = ref.get("kind"), check_id(str(ref.get("digest", "")))
         if kind not in ("file", "tree"):
             raise InvalidInput(f"artifact kind {kind!r}: file or tree")
-        if not self.repo.has(digest):
-            self.repo.refresh_index()
+        with leased(self.repo, "register") as lease:  # held until the version is committed (in a scope)
             if not self.repo.has(digest):
-                raise NotFound(f"artifact {digest} is not in the store; upload it first")
+                self.repo.refresh_index()
+                if digest not in self.repo.index and not self.repo.writer.pending(digest):
+                    raise NotFound(f"artifact {digest} is not in the store; upload it first")
+            self.repo.rescue(kind, digest)  # a copy a gc condemned is not relied on: a fresh one is
+            lease.record(kind, digest)
         files = self.files_of(kind, digest)
         return StoredArtifact(kind, digest, sum(f.size for f in files), files)
 
     def put_bytes(self, data: bytes) -> ObjectId:
-        oid, _ = self.repo.put(data, BLOB)
-        self.repo.flush()
+        with leased(self.repo, "put") as lease:
+            oid, _ = self.repo.put(data, BLOB)
+            self.repo.flush()
+            lease.record("file", oid)
         return oid
 
     def get_bytes(self, oid: str) -> bytes:

@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from modelkeep.errors import NotFound
+from modelkeep.store import leases
 from modelkeep.store.format import ObjectId
 from modelkeep.store.repository import Repository
 
 CONDEMNED_KEY = "gc/condemned"
-REGISTRIES = "registries/"
 _steps = 0
 
 
@@ -42,6 +44,8 @@ def crash_point() -> None:
         _steps += 1
         if _steps == int(at):
             os._exit(137)
+
+
 REPACK_ABOVE = 0.2  # dead fraction of a pack above which its live objects are copied out
 
 
@@ -55,68 +59,87 @@ class SweepResult:
     kept_revived: int = 0  # condemned, but live again without a fresh copy: kept
     condemned_now: int = 0
     condemned_bytes: int = 0
+    waiting_on: list[dict[str, Any]] = field(default_factory=list)  # leases older than the list, still open
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def register_registry(repo: Repository, registry_id: str) -> None:
-    """Leave this registry's mark in its store (once): a gc then knows whose references it does
-    not see, and does not sweep a store another registry uses (DVC's ``gc -c`` lost data that way)."""
-    key = REGISTRIES + registry_id
+@dataclass
+class Condemned:
+    at: datetime
+    objects: dict[str, str]  # object -> the pack of its condemned copy
+    leases: list[str]  # leases open just after the list was published: it is acted on once they are gone
+
+
+def register_registry(repo: Repository, registry_id: str, roots: Callable[[], list[tuple[str, str]]]) -> None:
+    """Publish this registry's reference set in its store if it has none there yet (its first
+    use, or a mark an older version left): every gc of the store then keeps what it references."""
+    repo.registry_id = registry_id
     try:
-        repo.backend.size(key)
+        if repo.backend.size(leases.REGISTRIES + registry_id) > 2:  # a set, not an older version's ``{}``
+            return
     except NotFound:
-        repo.backend.put(key, b"{}")
+        pass
+    leases.publish_references(repo, registry_id, roots(), time.time())
 
 
-def other_registries(repo: Repository, registry_id: str) -> list[str]:
-    return sorted(k.rsplit("/", 1)[-1] for k in repo.backend.list(REGISTRIES) if not k.endswith("/" + registry_id))
-
-
-def read_condemned(repo: Repository) -> tuple[datetime, dict[str, str]] | None:
+def read_condemned(repo: Repository) -> Condemned | None:
     try:
         doc = json.loads(repo.backend.get(CONDEMNED_KEY))
     except (NotFound, FileNotFoundError):
         return None
-    return datetime.fromisoformat(doc["at"]), dict(doc["objects"])
+    return Condemned(datetime.fromisoformat(doc["at"]), dict(doc["objects"]), doc.get("leases"))
 
 
 def condemn(repo: Repository, live: set[str], now: datetime) -> tuple[int, int]:
-    """Phase 1: write down every indexed object outside ``live`` (with its pack); (count, bytes)."""
+    """Phase 1: write down every indexed object outside ``live`` (with its pack), then the leases
+    open at that moment; (count, bytes). A writer leasing later reads the list before any lookup."""
     repo.refresh_index()
     objects = {oid: entry.pack for oid, entry in repo.index.items() if oid not in live}
     size = sum(repo.index[ObjectId(oid)].stored_length for oid in objects)
-    repo.backend.put(CONDEMNED_KEY, json.dumps({"at": now.isoformat(), "objects": objects}).encode())
+    doc: dict[str, Any] = {"at": now.isoformat(), "objects": objects}
+    repo.backend.put(CONDEMNED_KEY, json.dumps(doc).encode())  # no "leases" yet: a list never acted on
+    doc["leases"] = sorted(leases.open_leases(repo))
+    repo.backend.put(CONDEMNED_KEY, json.dumps(doc).encode())
     repo.load_condemned()
     return len(objects), size
 
 
-def sweep(repo: Repository, live: set[str], now: datetime, grace_s: float) -> SweepResult:
-    """Phase 2 on the list written at least ``grace_s`` ago (if any), then phase 1 anew.
+def sweep(repo: Repository, live: Callable[[], set[str]], now: datetime, grace_s: float) -> SweepResult:
+    """Phase 2 on the list written at least ``grace_s`` ago (if any, and once the leases open when
+    it was written are gone), then phase 1 anew.
 
-    ``live``: every object referenced by anything that must stay (computed by the caller just
-    before, after any change to what is referenced)."""
+    ``live()``: every object referenced by anything that must stay — computed after the leases
+    are found gone, so it includes whatever their writers committed."""
     result = SweepResult()
     previous = read_condemned(repo)
     repo.refresh_index()
-    if previous is not None and (now - previous[0]).total_seconds() >= grace_s:
-        _act_and_clear(repo, live, previous, result)
+    if previous is not None and previous.leases is None:
+        previous = None  # written by a gc that stopped before naming the leases: never acted on
+    current: set[str] | None = None
+    if previous is not None and (now - previous.at).total_seconds() >= grace_s:
+        result.waiting_on = leases.still_open(repo, previous.leases)
+        if result.waiting_on:
+            return result
+        current = live()
+        _act_and_clear(repo, current, previous, result)
     if previous is None or result.condemned_at is not None:
-        result.condemned_now, result.condemned_bytes = condemn(repo, live, now)
+        result.condemned_now, result.condemned_bytes = condemn(repo, current if current is not None else live(), now)
         listed = read_condemned(repo)
-        if grace_s <= 0 and result.condemned_now and listed:  # no grace (tests, a store nobody else writes): at once
-            crash_point()
-            _act_and_clear(repo, live, listed, result)
-            result.condemned_now = result.condemned_bytes = 0
+        if grace_s <= 0 and result.condemned_now and listed and listed.leases is not None:  # no grace: at once
+            result.waiting_on = leases.still_open(repo, listed.leases)
+            if not result.waiting_on:
+                crash_point()
+                _act_and_clear(repo, live(), listed, result)
+                result.condemned_now = result.condemned_bytes = 0
     return result
 
 
-def _act_and_clear(repo: Repository, live: set[str], listed: tuple[datetime, dict[str, str]],
-                   result: SweepResult) -> None:
+def _act_and_clear(repo: Repository, live: set[str], listed: Condemned, result: SweepResult) -> None:
     """Phase 2 on one list, then the list goes (after the work: a crash before leaves it to redo)."""
-    result.condemned_at = listed[0].isoformat()
-    _act(repo, live, listed[1], result)
+    result.condemned_at = listed.at.isoformat()
+    _act(repo, live, listed.objects, result)
     crash_point()
     repo.backend.delete(CONDEMNED_KEY)
     repo.load_condemned()

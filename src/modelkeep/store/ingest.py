@@ -40,6 +40,7 @@ from modelkeep.store.format import (
     encode_tree,
     object_id,
 )
+from modelkeep.store.leases import leased
 from modelkeep.store.repository import Repository
 
 WINDOW = 32  # chunks in flight per file
@@ -203,10 +204,21 @@ class Ingestor:
         self.pool = ThreadPoolExecutor(max_workers=threads or (os.cpu_count() or 2) + 1)
         self.started = time.time()
         self._incompressible = 0
+        # a lease before the first dedup lookup: a gc does not sweep what this ingest may reuse
+        self._leased = None if dry_run else leased(repo, "ingest")
+        self.lease = None if self._leased is None else self._leased.__enter__()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
         self.cache.save()
+        if self._leased is not None:
+            leased_, self._leased = self._leased, None
+            leased_.__exit__(None, None, None)
+
+    def _record(self, entry: TreeEntry) -> TreeEntry:
+        if self.lease is not None:
+            self.lease.record("tree" if entry.kind == "tree" else "file", entry.id)
+        return entry
 
     def __enter__(self) -> Ingestor:
         return self
@@ -267,7 +279,7 @@ class Ingestor:
         """One file → a tree entry (``blob`` or ``chunked``), using the stat cache."""
         cached = self._cached_entry(item)
         if cached is not None:
-            return cached
+            return self._record(cached)
         mode = 0o755 if item.st.st_mode & 0o111 else 0o644
         self.stats.hashed_files += 1
         if item.size <= self.small_limit:
@@ -281,7 +293,7 @@ class Ingestor:
         self.cache.remember(item.path, item.st, kind, oid, self.started)
         self.stats.files += 1
         self.stats.bytes += item.size
-        return TreeEntry(item.name, kind, oid, item.size, mode)
+        return self._record(TreeEntry(item.name, kind, oid, item.size, mode))
 
     def _read_large(self, item: ScannedFile) -> tuple[str, ObjectId]:
         chunks: list[tuple[ObjectId, int]] = []
@@ -354,13 +366,19 @@ class Ingestor:
             parent = folder.rsplit("/", 1)[0] if "/" in folder else ""
             folders[parent].append(TreeEntry(folder.rsplit("/", 1)[-1], "tree", tree_id, size, 0))
         root_id, size = self.put_tree(folders[""])
-        return TreeEntry("", "tree", root_id, size, 0)
+        return self._covers(entries, TreeEntry("", "tree", root_id, size, 0))
+
+    def _covers(self, entries: dict[str, TreeEntry], root: TreeEntry) -> TreeEntry:
+        """The root a tree makes stands for the entries it lists (in this ingest's lease)."""
+        if self.lease is not None:
+            self.lease.forget({str(e.id) for e in entries.values()})
+        return self._record(root)
 
     def build_tree_from_entries(self, entries: dict[str, TreeEntry]) -> TreeEntry:
         """A root tree holding ``name -> entry`` as its direct children (used for partitions)."""
         children = [TreeEntry(name, e.kind, e.id, e.size, e.mode) for name, e in entries.items()]
         root_id, size = self.put_tree(children)
-        return TreeEntry("", "tree", root_id, size, 0)
+        return self._covers(entries, TreeEntry("", "tree", root_id, size, 0))
 
     def put_tree(self, entries: list[TreeEntry]) -> tuple[ObjectId, int]:
         oid, raw, stored = self._store_chunk(encode_tree(entries), TREE)

@@ -12,7 +12,7 @@ import json
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zstandard
 
@@ -34,6 +34,9 @@ from modelkeep.store.format import (
     object_id,
 )
 from modelkeep.store.packs import PackWriter, index_key, pack_key, read_index
+
+if TYPE_CHECKING:
+    from modelkeep.store.leases import Lease
 
 CONFIG_KEY = "config"
 READ_SPAN = 8 << 20  # largest read: a span of neighbouring objects, or a window (remote stores)
@@ -60,6 +63,8 @@ class Repository:
         # object -> the pack of its copy a garbage collection condemned (store/gc.py): that copy is
         # never reused by dedup, so nothing new comes to depend on it before it is swept
         self.condemned: dict[str, str] = {}
+        self.registry_id: str | None = None  # the registry writing through this object (store/leases.py)
+        self.leases: set[Lease] = set()  # open leases of writers using this object, renewed as packs go out
         self.writer = PackWriter(backend, int(config["pack_target_size"]), self._merge)
         level = config["compression"].get("level")
         self._level: int | None = None if level is None else int(level)
@@ -117,7 +122,7 @@ class Repository:
         from modelkeep.store.gc import read_condemned
 
         found = read_condemned(self)
-        self.condemned = found[1] if found else {}
+        self.condemned = found.objects if found else {}
 
     def reload_index(self) -> None:
         """Forget the index and read it again (after packs were deleted, by this process or another)."""
@@ -143,6 +148,8 @@ class Repository:
     def flush(self) -> None:
         """Write pending objects; after this, everything put so far is durable and indexed."""
         self.writer.flush()
+        for held in list(self.leases):
+            held.renew_if_due()
 
     # --- writing --------------------------------------------------------------------------
 
@@ -379,6 +386,20 @@ class Repository:
         elif kind == "chunked":
             seen.update(c for c, _ in self.read_manifest(oid))
         return seen
+
+    def rescue(self, kind: str, oid: str) -> int:
+        """Give every condemned object ``oid`` reaches a fresh copy (a writer holding a lease may
+        then refer to it: the sweep deletes only the condemned copy); how many were copied."""
+        self.refresh_index()
+        copied = 0
+        for member in sorted(self.reachable(self.kind_of(oid) if kind == "file" else kind, oid)):
+            if not self.has(ObjectId(member)) and ObjectId(member) in self.index:
+                entry, stored = self.get_stored(member)
+                self.writer.add(ObjectId(member), entry.type, entry.flags, stored, entry.raw_length)
+                copied += 1
+        if copied:
+            self.flush()
+        return copied
 
     def kind_of(self, oid: str) -> str:
         """``blob``, ``chunked`` or ``tree``, from the index."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.services.data.roots import Root, resolve_kind
 from modelkeep.store.backends import open_backend
 from modelkeep.store.format import object_id
+from modelkeep.store.leases import compact_journal, journal, leased, publish_references
 from modelkeep.store.repository import Repository
 from modelkeep.store.transfer import copy_objects
 
@@ -72,7 +74,15 @@ def push(
     ids: set[str] = set()
     for root in todo:
         local.reachable(resolve_kind(local, root), root.digest, ids)
-    stats = copy_objects(local, target, ids, progress=progress)
+    target.registry_id = local.registry_id
+    started, listed = time.time(), journal(target)
+    with leased(target, "push") as lease:  # the remote's gc keeps what this push relies on
+        stats = copy_objects(local, target, ids, progress=progress)
+        for root in todo:
+            lease.record(root.kind, root.digest)
+    if local.registry_id:  # the roots this registry holds in the remote, for the remote's own gc
+        publish_references(target, local.registry_id, [(r.kind, r.digest) for r in roots], started)
+        compact_journal(target, local.registry_id, listed, started)  # earlier pushes: covered by this set
     state.indexes = _listing(target)
     state.roots |= {r.digest for r in roots}
     state.save()
@@ -96,5 +106,6 @@ def pull(
             source.reachable(resolve_kind(source, root), root.digest, ids)
         elif not local.has(root.digest):  # type: ignore[arg-type]
             missing_roots.append(root.owner)
-    stats = copy_objects(source, local, ids, verify=True, progress=progress)
+    with leased(local, "pull"):
+        stats = copy_objects(source, local, ids, verify=True, progress=progress)
     return {"remote": name, "url": url, "objects": stats.objects, "bytes": stats.bytes, "unavailable": missing_roots}

@@ -12,9 +12,10 @@ from modelkeep.meta.db import Database
 from modelkeep.services.clock import utcnow
 from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
-from modelkeep.services.retention.plan import live_objects, plan
+from modelkeep.services.retention.plan import live_objects, plan, registry_roots
 from modelkeep.services.retention.tombstones import mark, purge, undelete
 from modelkeep.store import gc as store_gc
+from modelkeep.store import leases
 from modelkeep.store.repository import Repository
 
 DEFAULT_GRACE_S = 24 * 3600.0
@@ -32,21 +33,36 @@ def _collect(db: Database, repo: Repository, access: Access, now: datetime, grac
         for decision in dropped:
             mark(session, decision, access.actor, now)
         purged = [stone.key for stone in purge(session, now - timedelta(seconds=grace_s), access.actor)]
-    from modelkeep.services.workspace import registry_id
-
-    others = store_gc.other_registries(repo, registry_id(db))
-    if others:  # their references are not in this database: sweeping could delete what they need
-        sweep: dict[str, Any] = store_gc.SweepResult().to_dict() | {
-            "skipped": f"the store is shared with {len(others)} other registr{'y' if len(others) == 1 else 'ies'} "
-                       f"({', '.join(others)}): this gc marked and purged, but sweeps a store only when it is "
-                       "the one registry using it"}
-    else:
-        sweep = store_gc.sweep(repo, live_objects(db, repo), now, grace_s).to_dict()
+    sweep = _sweep(db, repo, now, grace_s)
     summary = {"marked": [d.key for d in dropped], "purged": purged, "sweep": sweep, "grace_s": grace_s}
     with db.writer() as session, session.begin():
         audit.append(session, access.actor, "gc.run", "store", detail=summary | {"marked": len(dropped),
                                                                                   "purged": len(purged)})
     return summary
+
+
+def _sweep(db: Database, repo: Repository, now: datetime, grace_s: float) -> dict[str, Any]:
+    """The store's sweep, keeping what every registry using the store references: this one's
+    database, the others' published reference sets, and the journal of recent writes."""
+    from modelkeep.services.workspace import registry_id
+
+    mine = registry_id(db)
+    unknown = [r for r in leases.registries(repo) if r != mine and leases.reference_set(repo, r) is None]
+    if unknown:  # an older modelkeep's mark: what that registry references is not known here
+        return store_gc.SweepResult().to_dict() | {
+            "skipped": f"the store is shared with {len(unknown)} registr{'y' if len(unknown) == 1 else 'ies'} that "
+                       f"published no reference set ({', '.join(unknown)}): run any mk command there with this "
+                       "version (it publishes one), then gc again; this gc marked and purged only"}
+    listed = leases.journal(repo)  # before the database is read: a listed entry's commit is in what is read
+    leases.publish_references(repo, mine, registry_roots(db), now.timestamp())
+    leases.compact_journal(repo, mine, listed, now.timestamp() - grace_s, orphans=True)
+
+    def live() -> set[str]:
+        docs = list(leases.journal(repo).values())
+        docs += [leases.reference_set(repo, other) or {} for other in leases.registries(repo) if other != mine]
+        return live_objects(db, repo, [(str(kind), str(digest)) for doc in docs for kind, digest in doc.get("roots", [])])
+
+    return store_gc.sweep(repo, live, now, grace_s).to_dict()
 
 
 def restore(db: Database, access: Access, key: str) -> str:

@@ -13,6 +13,7 @@ deletions, or uploads not yet committed — a sweep waits out a grace period bef
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -214,11 +215,16 @@ def _bytes(db: Database, repo: Repository, decisions: list[Decision], result: Gc
                     "unreferenced": unreferenced, "would_free": sum(dead.values())}
 
 
-def live_objects(db: Database, repo: Repository) -> set[str]:
-    """Every object something that must stay references: model and dataset versions, and
-    :func:`_other_roots`."""
+def registry_roots(db: Database) -> list[tuple[str, str]]:
+    """Every root this registry references: model and dataset versions, and :func:`_other_roots`."""
     with db.reader() as session:
         roots = [(k, d) for k, d in session.execute(select(ModelVersion.artifact_kind, ModelVersion.digest)
                                                     .where(ModelVersion.digest.is_not(None))) if k in ("file", "tree") and d]
         roots += [(k, d) for k, d in session.execute(select(DatasetVersion.root_kind, DatasetVersion.digest))]
-    return _reach(repo, roots + _other_roots(db), set())
+    return roots + _other_roots(db)
+
+
+def live_objects(db: Database, repo: Repository, also: Sequence[tuple[str, str]] = ()) -> set[str]:
+    """Every object something that must stay references: :func:`registry_roots`, and ``also``
+    (what other registries sharing the store, and writers not yet committed, reference)."""
+    return _reach(repo, registry_roots(db) + list(also), set())

@@ -138,6 +138,10 @@ def gc(
             f"({human_bytes(sweep['bytes_freed'])}: {sweep['deleted_packs']} packs deleted, {sweep['repacked_packs']} "
             f"repacked); {sweep['condemned_now']} unreferenced objects ({human_bytes(sweep['condemned_bytes'])}) "
             f"condemned, swept by a gc after {grace}", markup=False)
+        if sweep.get("waiting_on"):
+            busy = ", ".join(f"{w.get('purpose', '?')} (pid {w.get('pid', '?')})" for w in sweep["waiting_on"][:5])
+            out_console().print(f"the sweep waits for {len(sweep['waiting_on'])} writer(s) busy since the list was "
+                                f"written: {busy}; a later gc acts once they finish", markup=False)
         return
     plan = retention.plan()
     if json_out:

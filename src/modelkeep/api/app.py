@@ -24,6 +24,7 @@ from modelkeep.about import __version__
 from modelkeep.api.admin_routes import admin_routes
 from modelkeep.api.data_routes import data_routes
 from modelkeep.api.deploy_routes import deploy_routes
+from modelkeep.api.evaluation_routes import evaluation_routes
 from modelkeep.api.mlflow.artifacts import artifact_routes
 from modelkeep.api.mlflow.errors import RESPONSES as MLFLOW_RESPONSES
 from modelkeep.api.mlflow.errors import is_mlflow, mlflow_error, mlflow_status_error
@@ -240,6 +241,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     app.include_router(admin_routes(Ws))
     app.include_router(deploy_routes(Ws))
     app.include_router(retention_routes(Ws))
+    app.include_router(evaluation_routes(Ws, Name, Spec))
     for root in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow"):  # MLflow's client and MLflow's own UI
         app.include_router(tracking_routes(Ws), prefix=root, tags=["mlflow"], responses=MLFLOW_RESPONSES)
         app.include_router(registry_routes(Ws), prefix=root, tags=["mlflow"], responses=MLFLOW_RESPONSES)

@@ -18,6 +18,7 @@ import typer
 
 from modelkeep.cli import data as data_commands
 from modelkeep.cli import deploy as deploy_commands
+from modelkeep.cli import evaluation as evaluation_commands
 from modelkeep.cli import governance as governance_commands
 from modelkeep.cli import imports as import_commands
 from modelkeep.cli import login as login_commands
@@ -71,6 +72,10 @@ app.add_typer(retention_commands.retention_app, name="retention")
 app.command()(retention_commands.hold)
 app.command()(retention_commands.gc)
 app.command()(retention_commands.undelete)
+app.command("eval")(evaluation_commands.evaluate)
+app.command()(evaluation_commands.gate)
+app.command()(evaluation_commands.card)
+app.command()(evaluation_commands.note)
 
 _DEBUG = False
 

@@ -230,6 +230,9 @@ class LocalConnection:
         self.store = workspace.store
         self.lineage = LocalLineage(workspace)
         self.retention = LocalRetention(workspace)
+        from modelkeep.services.evaluation.records import Evaluations
+
+        self.evaluations = Evaluations(workspace.db, workspace.registry, workspace.access, workspace.registry.source)
         self.governance = workspace.promotions
         self.admin = LocalAdmin(workspace)
         self.deployments = LocalDeployments(workspace)

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from modelkeep.services.data.datasets import DatasetVersionView
     from modelkeep.services.deploy.spec import DeploymentSpec
+    from modelkeep.services.evaluation.records import EvaluationRecord, EvaluationView, NoteRequest, NoteView
     from modelkeep.services.models.search import SearchPage
     from modelkeep.services.models.views import ModelSummary, RunView, VersionView
     from modelkeep.services.runs.run_handle import ActiveRun
@@ -295,6 +296,23 @@ class RetentionService(Protocol):
         ...
 
 
+class EvaluationsService(Protocol):
+    """What versions scored on pinned dataset versions, and notes and decisions on versions
+    (``services.evaluation.records.Evaluations``, ``client.evaluations.RemoteEvaluations``). The
+    scoring itself runs on the caller's side (``services.evaluation.scoring``)."""
+
+    def record(self, req: EvaluationRecord) -> EvaluationView: ...
+
+    def find(self, ref: str, dataset_digest: str, split: str | None, slice_by: str | None,
+             target: str) -> EvaluationView | None: ...
+
+    def list(self, ref: str) -> builtins.list[EvaluationView]: ...
+
+    def note(self, req: NoteRequest) -> NoteView: ...
+
+    def notes(self, ref: str) -> builtins.list[NoteView]: ...
+
+
 class GovernanceService(Protocol):
     """Promotion requests, reviews and rollbacks (``services.governance.promotion.Promotions``,
     ``client.governance.RemoteGovernance``): gates, four eyes and the audit entry on either side."""
@@ -428,6 +446,9 @@ class Connection(Protocol):
 
     @property
     def retention(self) -> RetentionService: ...
+
+    @property
+    def evaluations(self) -> EvaluationsService: ...
 
     @property
     def admin(self) -> AdminService: ...

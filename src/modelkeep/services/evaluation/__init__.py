@@ -1,0 +1,1 @@
+"""Evaluations, the comparison of two versions on one pinned dataset (gate, merge), notes and cards."""

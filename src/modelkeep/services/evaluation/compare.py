@@ -1,0 +1,195 @@
+"""Two versions scored on the same rows, compared by a policy with paired bootstrap intervals.
+
+The policy (``gate.yaml``; the same shape for merges) names the dataset and, per metric, the
+direction the metric improves in (known for the built-ins), the minimum gain (``margin``; 0:
+any gain, negative: "no worse than"), an absolute ``floor`` the candidate must reach, and the
+slices that may not regress. For each rule, the candidate-minus-baseline difference, signed so
+that positive is better, gets a percentile interval from paired Poisson bootstrap resamples (the
+same resample weights for both versions: their errors on a row are not independent):
+
+- **pass** when the whole interval lies above the margin and the floor holds;
+- **fail** when the whole interval lies below it, or the floor does not hold, or a protected
+  slice confidently regressed (its interval lies below minus its tolerance);
+- **inconclusive** otherwise — the interval straddles the margin, or there are fewer rows than
+  ``min_samples`` — and says which.
+
+Comparing a version with itself gives differences of exactly 0: never a pass.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelkeep.errors import InvalidInput
+from modelkeep.services.evaluation.metrics import Metric, Scored
+
+Verdict = Literal["pass", "fail", "inconclusive"]
+EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 2}
+
+
+class MetricRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    metric: str = Field(description="a built-in metric (accuracy, auc, f1, log_loss, rmse, mae, r2) or a custom one")
+    direction: Literal["higher", "lower"] | None = Field(default=None, description="default: the metric's own")
+    margin: float = Field(default=0.0, description="minimum gain in the better direction (negative: allowed loss)")
+    floor: float | None = Field(default=None, description="the candidate's value must be at least this good")
+    min_samples: int = Field(default=100, ge=1)
+    slices_no_regress: list[str] = Field(default_factory=list, description="slice values (COL=VALUE) that may not regress")
+    slice_tolerance: float = Field(default=0.0, ge=0)
+
+
+class ComparePolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: str = Field(description="the pinned held-out dataset version, NAME@N")
+    split: str | None = None
+    target: str | None = None
+    slice_by: str | None = Field(default=None, description="a column whose values are slices")
+    rules: list[MetricRule] = Field(min_length=1)
+    resamples: int = Field(default=1000, ge=100, le=100_000)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    seed: int = 0
+
+
+def load_policy(text: str, where: str = "policy") -> ComparePolicy:
+    import yaml
+    from pydantic import ValidationError
+
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{where} is not YAML: {exc}") from None
+    try:
+        return ComparePolicy.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise InvalidInput(f"{where}: {loc}: {first['msg']}",
+                           hint="keys: data, split, target, slice_by, rules[metric, direction, margin, floor, "
+                                "min_samples, slices_no_regress], resamples, confidence") from None
+
+
+@dataclass
+class RuleResult:
+    metric: str
+    slice: str
+    verdict: Verdict
+    why: str
+    baseline: float
+    candidate: float
+    delta: float  # candidate - baseline (raw, not signed)
+    low: float  # interval of the signed gain (positive: the candidate is better)
+    high: float
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Comparison:
+    candidate: str
+    baseline: str
+    data: str
+    verdict: Verdict
+    results: list[RuleResult] = field(default_factory=list)
+    evaluations: dict[str, int] = field(default_factory=dict)  # ref -> evaluation id
+    resamples: int = 0
+    confidence: float = 0.95
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"candidate": self.candidate, "baseline": self.baseline, "data": self.data, "verdict": self.verdict,
+                "exit_code": self.exit_code, "results": [r.to_dict() for r in self.results],
+                "evaluations": self.evaluations, "resamples": self.resamples, "confidence": self.confidence}
+
+
+def weights(n: int, resamples: int, seed: int, batch: int = 64) -> list[np.ndarray]:
+    """Poisson(1) bootstrap weights, ``resamples`` rows of ``n``, in batches (bounded memory)."""
+    rng = np.random.default_rng(seed)
+    out, left = [], resamples
+    while left > 0:
+        size = min(batch, left)
+        out.append(rng.poisson(1.0, size=(size, n)).astype(np.float32))
+        left -= size
+    return out
+
+
+def _values(metric: Metric, scored: Scored, batches: list[np.ndarray]) -> np.ndarray:
+    if metric.weighted is not None:
+        return np.concatenate([metric.weighted(scored, w) for w in batches])
+    values = []  # a custom metric: the resample itself (slower), the same weights
+    for w in batches:
+        for row in w:
+            idx = np.repeat(np.arange(len(row)), row.astype(np.int64))
+            values.append(metric.point(Scored(scored.y[idx], scored.pred[idx],
+                                              None if scored.score is None else scored.score[idx])))
+    return np.asarray(values)
+
+
+def _subset(scored: Scored, mask: np.ndarray) -> Scored:
+    return Scored(scored.y[mask], scored.pred[mask], None if scored.score is None else scored.score[mask])
+
+
+def judge(rule: MetricRule, metric: Metric, base: Scored, cand: Scored, policy: ComparePolicy,
+          slice_name: str = "all", *, protected: bool = False) -> RuleResult:
+    higher = (rule.direction or ("higher" if metric.higher_is_better else "lower")) == "higher"
+    sign = 1.0 if higher else -1.0
+    n = len(base.y)
+    b_point, c_point = metric.point(base), metric.point(cand)
+    if n < rule.min_samples:
+        return RuleResult(rule.metric, slice_name, "inconclusive", f"too few samples: {n} < {rule.min_samples}",
+                          b_point, c_point, c_point - b_point, float("nan"), float("nan"), n)
+    seed = policy.seed + (zlib.crc32(slice_name.encode()) if slice_name != "all" else 0)
+    batches = weights(n, policy.resamples, seed)
+    gains = sign * (_values(metric, cand, batches) - _values(metric, base, batches))
+    gains = gains[np.isfinite(gains)]
+    alpha = (1 - policy.confidence) / 2
+    low, high = (float(v) for v in np.quantile(gains, [alpha, 1 - alpha])) if len(gains) else (float("nan"),) * 2
+    result = RuleResult(rule.metric, slice_name, "inconclusive", "", b_point, c_point, c_point - b_point, low, high, n)
+    pct = f"{policy.confidence:.0%}"
+    if protected:
+        if high < -rule.slice_tolerance:
+            result.verdict, result.why = "fail", f"regressed on {slice_name}: gain {pct} interval [{low:+.4f}, {high:+.4f}]"
+        else:
+            result.verdict, result.why = "pass", f"no confident regression on {slice_name}"
+        return result
+    if rule.floor is not None and (c_point < rule.floor if higher else c_point > rule.floor):
+        result.verdict, result.why = "fail", f"{rule.metric} {c_point:.4f} misses the floor {rule.floor}"
+    elif low > rule.margin:
+        result.verdict, result.why = "pass", f"gain {pct} interval [{low:+.4f}, {high:+.4f}] above the margin {rule.margin:+}"
+    elif high < rule.margin:
+        result.verdict, result.why = "fail", f"gain {pct} interval [{low:+.4f}, {high:+.4f}] below the margin {rule.margin:+}"
+    else:
+        result.why = f"gain {pct} interval [{low:+.4f}, {high:+.4f}] straddles the margin {rule.margin:+}"
+    return result
+
+
+def compare(policy: ComparePolicy, metrics: dict[str, Metric], base: Scored, cand: Scored,
+            slices: np.ndarray | None) -> tuple[Verdict, list[RuleResult]]:
+    """Every rule on all rows, and on each protected slice; the overall verdict."""
+    if len(base.y) != len(cand.y):
+        raise InvalidInput("the two versions were scored on different rows")
+    results = []
+    for rule in policy.rules:
+        metric = metrics.get(rule.metric)
+        if metric is None:
+            raise InvalidInput(f"policy metric {rule.metric!r}: this evaluation has {', '.join(sorted(metrics))}")
+        results.append(judge(rule, metric, base, cand, policy))
+        for name in rule.slices_no_regress:
+            if slices is None:
+                raise InvalidInput(f"slices_no_regress names {name!r} but the policy has no slice_by column")
+            mask = slices == name.split("=", 1)[-1]
+            if not mask.any():
+                raise InvalidInput(f"slice {name!r} has no rows in {policy.data}")
+            results.append(judge(rule, metric, _subset(base, mask), _subset(cand, mask), policy, name, protected=True))
+    verdicts = {r.verdict for r in results}
+    verdict: Verdict = "fail" if "fail" in verdicts else "inconclusive" if "inconclusive" in verdicts else "pass"
+    return verdict, results

@@ -1,0 +1,169 @@
+"""Built-in metrics, as scikit-learn computes them, and the same metrics under bootstrap weights.
+
+A point value comes from ``sklearn.metrics``. For intervals, each metric is also written as a
+weighted statistic over rows, evaluated for a whole batch of weight vectors at once (one row of
+``W`` per resample: the Poisson bootstrap, where each row's weight is a Poisson(1) draw). With
+all weights 1 the weighted form equals scikit-learn's value (tested), so an interval is around
+the number the record shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from modelkeep.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What one version made of one dataset: truth, predictions and (classifiers) scores."""
+
+    y: np.ndarray
+    pred: np.ndarray
+    score: np.ndarray | None  # probability of the positive class (binary classifiers)
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    higher_is_better: bool
+    point: Callable[[Scored], float]
+    weighted: Callable[[Scored, np.ndarray], np.ndarray] | None  # (B, n) weights -> B values
+
+
+def _wmean(values: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return (w @ values.astype(np.float64)) / w.sum(axis=1)
+
+
+def _accuracy(s: Scored) -> float:
+    from sklearn.metrics import accuracy_score
+
+    return float(accuracy_score(s.y, s.pred))
+
+
+def _auc(s: Scored) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    if s.score is None:
+        raise InvalidInput("auc needs scores: the model has no predict_proba")
+    return float(roc_auc_score(s.y, s.score))
+
+
+def _auc_weighted(s: Scored, w: np.ndarray) -> np.ndarray:
+    """Weighted Mann-Whitney AUC for every row of ``w`` (ties count a half), in O(B·n)."""
+    if s.score is None:
+        raise InvalidInput("auc needs scores: the model has no predict_proba")
+    order = np.argsort(s.score, kind="stable")
+    score, pos = s.score[order], (s.y[order] == _positive(s.y)).astype(np.float64)
+    ws = w[:, order]
+    starts = np.flatnonzero(np.r_[True, score[1:] != score[:-1]])
+    group = np.cumsum(np.r_[True, score[1:] != score[:-1]]) - 1
+    neg_in_group = np.add.reduceat(ws * (1 - pos), starts, axis=1)
+    neg_before = np.cumsum(neg_in_group, axis=1) - neg_in_group
+    wins = (ws * pos) * (neg_before[:, group] + 0.5 * neg_in_group[:, group])
+    total_pos, total_neg = (ws * pos).sum(axis=1), (ws * (1 - pos)).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(wins.sum(axis=1) / (total_pos * total_neg))
+
+
+def _positive(y: np.ndarray) -> Any:
+    values = np.unique(y)
+    return values.max() if len(values) else 1
+
+
+def _f1(s: Scored) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(s.y, s.pred, pos_label=_positive(s.y), zero_division=0.0))
+
+
+def _f1_weighted(s: Scored, w: np.ndarray) -> np.ndarray:
+    positive = _positive(s.y)
+    truth, said = s.y == positive, s.pred == positive
+    tp, fp, fn = w @ (truth & said), w @ (~truth & said), w @ (truth & ~said)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+
+
+def _log_loss(s: Scored) -> float:
+    from sklearn.metrics import log_loss
+
+    if s.score is None:
+        raise InvalidInput("log_loss needs scores: the model has no predict_proba")
+    return float(log_loss(s.y == _positive(s.y), s.score, labels=[False, True]))
+
+
+def _log_loss_rows(s: Scored) -> np.ndarray:
+    assert s.score is not None
+    p = np.clip(s.score, np.finfo(np.float64).eps, 1 - np.finfo(np.float64).eps)
+    return np.asarray(np.where(s.y == _positive(s.y), -np.log(p), -np.log(1 - p)))
+
+
+def _regression(s: Scored) -> tuple[np.ndarray, np.ndarray]:
+    return s.y.astype(np.float64), s.pred.astype(np.float64)
+
+
+def _rmse(s: Scored) -> float:
+    from sklearn.metrics import mean_squared_error
+
+    return float(np.sqrt(mean_squared_error(s.y, s.pred)))
+
+
+def _mae(s: Scored) -> float:
+    from sklearn.metrics import mean_absolute_error
+
+    return float(mean_absolute_error(s.y, s.pred))
+
+
+def _r2(s: Scored) -> float:
+    from sklearn.metrics import r2_score
+
+    return float(r2_score(s.y, s.pred))
+
+
+def _r2_weighted(s: Scored, w: np.ndarray) -> np.ndarray:
+    y, pred = _regression(s)
+    total = w.sum(axis=1)
+    mean = (w @ y) / total
+    ss_res = w @ ((y - pred) ** 2)
+    ss_tot = w @ (y**2) - total * mean**2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(1 - ss_res / ss_tot)
+
+
+CLASSIFICATION = {
+    "accuracy": Metric("accuracy", True, _accuracy, lambda s, w: _wmean(s.y == s.pred, w)),
+    "auc": Metric("auc", True, _auc, _auc_weighted),
+    "f1": Metric("f1", True, _f1, _f1_weighted),
+    "log_loss": Metric("log_loss", False, _log_loss, lambda s, w: _wmean(_log_loss_rows(s), w)),
+}
+REGRESSION = {
+    "rmse": Metric("rmse", False, _rmse, lambda s, w: np.sqrt(_wmean((_regression(s)[0] - _regression(s)[1]) ** 2, w))),
+    "mae": Metric("mae", False, _mae, lambda s, w: _wmean(np.abs(_regression(s)[0] - _regression(s)[1]), w)),
+    "r2": Metric("r2", True, _r2, _r2_weighted),
+}
+
+
+def builtin(task: str) -> dict[str, Metric]:
+    return CLASSIFICATION if task == "classification" else REGRESSION
+
+
+def custom(path: str, trusted: list[str]) -> Metric:
+    """A metric function ``module:function(y_true, y_pred) -> float`` the caller trusts (importing
+    runs the module's code); higher is better unless the function says ``higher_is_better = False``."""
+    from pathlib import Path
+
+    from modelkeep.flavors.trust import import_trusted
+
+    func = import_trusted(Path(path), path, trusted)
+    name = path.rsplit(":", 1)[-1]
+    return Metric(name, bool(getattr(func, "higher_is_better", True)), lambda s: float(func(s.y, s.pred)), None)
+
+
+def usable(metrics: dict[str, Metric], scored: Scored) -> dict[str, Metric]:
+    """The metrics this model's output allows (no scores: no auc or log_loss)."""
+    return {k: m for k, m in metrics.items() if scored.score is not None or k not in ("auc", "log_loss")}

@@ -1,0 +1,58 @@
+"""Evaluations, the gate, notes and cards through `mk server` (issue 14): scoring runs on the
+client (the server never loads a model on someone's behalf); records, notes and the audit are the
+server's, on the same service interface as locally."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modelkeep.client.connect import connect
+from modelkeep.services.evaluation.card import card
+from modelkeep.services.evaluation.compare import ComparePolicy, MetricRule
+from modelkeep.services.evaluation.gate import gate
+from modelkeep.services.evaluation.records import NoteRequest
+from modelkeep.services.evaluation.scoring import evaluate
+from tests.live_server import server  # noqa: F401  (the fixture)
+
+pytest.importorskip("sklearn")
+
+
+@pytest.fixture
+def conn(server: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[object]:  # noqa: F811
+    monkeypatch.setenv("MODELKEEP_URL", server["url"])
+    monkeypatch.setenv("MODELKEEP_TOKEN", server["carl"])
+    monkeypatch.chdir(tmp_path)
+    connection = connect()
+    yield connection
+    connection.close()
+
+
+def test_evaluate_gate_note_and_card_through_the_server(conn: object, tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from modelkeep.flavors import save_model
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(1500, 3))
+    y = (x[:, 0] - x[:, 1] > 0).astype(int)
+    lines = ["a,b,c,label"] + [f"{r[0]:.5f},{r[1]:.5f},{r[2]:.5f},{t}" for r, t in zip(x, y, strict=True)]
+    (tmp_path / "eval.csv").write_text("\n".join(lines) + "\n")
+    data = conn.datasets.add(tmp_path / "eval.csv", "remote-holdout").ref  # type: ignore[attr-defined]
+    refs = []
+    for i, cols in enumerate(([0], [0, 1])):
+        model = LogisticRegression().fit(np.where(np.isin(np.arange(3), cols), x, 0.0), y)
+        save_model(model, tmp_path / f"m{i}", "sklearn")
+        refs.append(conn.registry.register("remote-eval", tmp_path / f"m{i}").ref)  # type: ignore[attr-defined]
+    weak, strong = refs
+    first = evaluate(conn, strong, data)
+    assert evaluate(conn, strong, data).id == first.id  # found on the server: reused
+    verdict = gate(conn, strong, weak, ComparePolicy(data=data, resamples=200, rules=[MetricRule(metric="accuracy")]))
+    assert verdict.verdict == "pass" and set(verdict.evaluations) == {strong, weak}
+    conn.evaluations.note(NoteRequest(ref=strong, kind="decision", text="two features beat one"))  # type: ignore[attr-defined]
+    assert [n.text for n in conn.evaluations.notes(strong)] == ["two features beat one"]  # type: ignore[attr-defined]
+    text = card(conn, strong)
+    assert "two features beat one" in text and first.dataset_digest in text and "model-index" in text

@@ -1,0 +1,157 @@
+"""Evaluations, the gate, notes and cards (issue 14): versions scored on a pinned dataset version,
+judged against each other with paired bootstrap intervals, and described by a card built from
+the registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from modelkeep.errors import InvalidInput, ModelKeepError
+from modelkeep.services.connection import LocalConnection
+from modelkeep.services.evaluation.compare import ComparePolicy, MetricRule, load_policy
+from modelkeep.services.evaluation.gate import gate, markdown
+from modelkeep.services.evaluation.metrics import CLASSIFICATION, REGRESSION, Scored
+from modelkeep.services.evaluation.scoring import evaluate
+from modelkeep.services.workspace import Workspace
+
+pytest.importorskip("sklearn")
+pytest.importorskip("skops")
+
+
+def _data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4))
+    region = rng.choice(["eu", "us"], size=n)
+    y = (x[:, 0] + 0.8 * x[:, 1] + 0.3 * rng.normal(size=n) > 0).astype(int)
+    return x, y, region
+
+
+def _csv(path: Path, x: np.ndarray, y: np.ndarray, region: np.ndarray) -> Path:
+    lines = ["f0,f1,f2,f3,region,label"] + [
+        ",".join(f"{v:.6f}" for v in row) + f",{r},{label}" for row, r, label in zip(x, region, y, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def estate(workspace: Workspace, tmp_path: Path) -> dict[str, str]:
+    """A held-out dataset version and three versions: weak (one feature), strong, strong again."""
+    from sklearn.linear_model import LogisticRegression
+
+    from modelkeep.flavors import save_model
+
+    x, y, _ = _data(2000, 1)
+    test = _csv(tmp_path / "test.csv", *_data(3000, 2))
+    workspace.datasets.add(test, "holdout")
+    refs = {}
+    for name, columns in (("weak", [0, 3]), ("strong", [0, 1, 2, 3])):
+        model = LogisticRegression().fit(np.where(np.isin(np.arange(4), columns), x, 0.0), y)
+        path = tmp_path / name
+        save_model(model, path, "sklearn")
+        refs[name] = workspace.registry.register("fraud", path, params={"features": len(columns)}).ref
+    return refs
+
+
+def test_an_evaluation_is_recorded_per_slice_and_reused(workspace: Workspace, estate: dict[str, str]) -> None:
+    conn = LocalConnection(workspace)
+    first = evaluate(conn, estate["strong"], "holdout@1", slice_by="region")
+    assert not first.reused and first.task == "classification" and first.target == "label"
+    assert set(first.metrics) == {"all", "region=eu", "region=us"}
+    assert first.metrics["all"]["n"] == 3000 and first.metrics["region=eu"]["n"] + first.metrics["region=us"]["n"] == 3000
+    assert 0.9 < first.metrics["all"]["auc"] <= 1 and {"accuracy", "f1", "log_loss"} <= set(first.metrics["all"])
+    assert first.dataset == "holdout@1" and len(first.dataset_digest) == 64 and first.environment["python"]
+    again = evaluate(conn, estate["strong"], "holdout@1", slice_by="region")
+    assert again.reused and again.id == first.id
+    assert [e.id for e in conn.evaluations.list(estate["strong"])] == [first.id]
+    with pytest.raises(InvalidInput, match="target column 'nope'"):
+        evaluate(conn, estate["strong"], "holdout@1", target="nope")
+
+
+def test_weighted_metrics_equal_scikit_learn_at_unit_weights() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 500)
+    score = np.round(rng.random(500), 2)  # ties, which auc counts a half
+    scored = Scored(y, (score > 0.5).astype(int), score)
+    ones = np.ones((2, 500), dtype=np.float32)
+    for metric in CLASSIFICATION.values():
+        assert metric.weighted is not None
+        assert metric.weighted(scored, ones) == pytest.approx([metric.point(scored)] * 2, rel=1e-6), metric.name
+    truth = rng.normal(size=300)
+    reg = Scored(truth, truth + rng.normal(scale=0.3, size=300), None)
+    for metric in REGRESSION.values():
+        assert metric.weighted is not None
+        assert metric.weighted(reg, np.ones((1, 300), dtype=np.float32)) == pytest.approx([metric.point(reg)], rel=1e-6)
+
+
+def _policy(**rule: object) -> ComparePolicy:
+    return ComparePolicy(data="holdout@1", slice_by="region", resamples=300,
+                         rules=[MetricRule(metric="auc", **rule)])  # type: ignore[arg-type]
+
+
+def test_the_gate_passes_a_better_version_fails_a_worse_one_and_never_passes_a_version_against_itself(
+    workspace: Workspace, estate: dict[str, str]
+) -> None:
+    conn = LocalConnection(workspace)
+    better = gate(conn, estate["strong"], estate["weak"], _policy(margin=0.01, slices_no_regress=["region=eu"]))
+    assert better.verdict == "pass" and better.exit_code == 0, [r.why for r in better.results]
+    assert better.results[0].low > 0.01 and better.results[1].slice == "region=eu"
+    worse = gate(conn, estate["weak"], estate["strong"], _policy())
+    assert worse.verdict == "fail" and worse.exit_code == 1 and "below the margin" in worse.results[0].why
+    same = gate(conn, estate["strong"], estate["strong"], _policy())
+    assert same.verdict == "inconclusive" and same.exit_code == 2 and "straddles" in same.results[0].why
+    assert gate(conn, estate["strong"], estate["strong"], _policy(margin=0.001)).verdict == "fail"
+    few = gate(conn, estate["strong"], estate["weak"], _policy(min_samples=10_000))
+    assert few.verdict == "inconclusive" and "too few samples: 3000 < 10000" in few.results[0].why
+    floored = gate(conn, estate["strong"], estate["weak"], _policy(floor=0.999))
+    assert floored.verdict == "fail" and "misses the floor" in floored.results[0].why
+    report = markdown(better)
+    assert "| auc | all |" in report and "✅ pass" in report and estate["weak"] in report
+    assert set(better.evaluations) == {estate["strong"], estate["weak"]}  # both recorded, and reused by the next gate
+
+
+def test_mk_gate_exit_codes_and_report(workspace: Workspace, estate: dict[str, str], tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelkeep.cli.main import app
+
+    monkeypatch.chdir(workspace.config.root.parent)
+    policy = tmp_path / "gate.yaml"
+    policy.write_text("data: holdout@1\nresamples: 200\nrules:\n  - metric: auc\n    margin: 0.0\n")
+    runner = CliRunner()
+    passed = runner.invoke(app, ["gate", estate["strong"], "--against", estate["weak"], "--policy", str(policy),
+                                 "--report", "md", "--report-file", str(tmp_path / "r.md")])
+    assert passed.exit_code == 0, passed.output
+    assert passed.output.startswith("### modelkeep gate: ✅ pass") and (tmp_path / "r.md").read_text() == passed.output
+    failed = runner.invoke(app, ["gate", estate["weak"], "--against", estate["strong"], "--policy", str(policy)])
+    assert failed.exit_code == 1 and failed.output.startswith("fail:")
+    same = runner.invoke(app, ["gate", estate["strong"], "--against", estate["strong"], "--policy", str(policy)])
+    assert same.exit_code == 2
+    policy.write_text("data: holdout@1\nrules: []\n")
+    bad = runner.invoke(app, ["gate", estate["strong"], "--against", estate["weak"], "--policy", str(policy)])
+    assert isinstance(bad.exception, ModelKeepError) and bad.exception.exit_code == 6 and "rules" in str(bad.exception)
+    with pytest.raises(InvalidInput, match="rules.0.margin"):
+        load_policy("data: x@1\nrules:\n  - metric: auc\n    margin: lots\n")
+
+
+def test_the_card_is_a_valid_hugging_face_card_with_evaluations_notes_and_data(
+    workspace: Workspace, estate: dict[str, str]
+) -> None:
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    from modelkeep.services.evaluation.card import card
+    from modelkeep.services.evaluation.records import NoteRequest
+
+    conn = LocalConnection(workspace)
+    evaluate(conn, estate["strong"], "holdout@1", slice_by="region")
+    conn.evaluations.note(NoteRequest(ref=estate["strong"], kind="decision", text="chosen over weak: +0.2 auc"))
+    conn.evaluations.note(NoteRequest(ref=estate["strong"], kind="limitation", text="not tried outside eu and us"))
+    text = card(conn, estate["strong"])
+    parsed = huggingface_hub.ModelCard(text)
+    results = parsed.data.eval_results
+    assert results and {r.metric_type for r in results} >= {"auc", "accuracy"}
+    assert {r.dataset_revision for r in results} == {workspace.datasets.get("holdout@1").digest}
+    assert "chosen over weak" in text and "not tried outside eu and us" in text and "region=eu" in text
+    actions = [e["action"] for e in conn.audit.log(model="fraud")]
+    assert "version.decision" in actions and "evaluation.record" in actions

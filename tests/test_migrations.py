@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from modelkeep.meta import evaluation_tables  # noqa: F401  (its tables join Base.metadata)
+from modelkeep.meta import collaboration_tables  # noqa: F401  (its tables join Base.metadata)
 from modelkeep.meta.db import SCHEMA_HEAD, connect, current_revision, open_database
 from modelkeep.meta.migrate import head_revision, upgrade
 from modelkeep.meta.tables import Base

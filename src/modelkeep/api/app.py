@@ -72,7 +72,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (500, "stored data failed an integrity check"),
     )
 }
-Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", description="model name")]
+Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(~[A-Za-z0-9][A-Za-z0-9._-]{0,127})?$",
+                           description="model name, or a branch line MODEL~BRANCH")]
 Spec = Annotated[
     str,
     Path(pattern=r"^[A-Za-z0-9^~*.][A-Za-z0-9^~*._-]{0,63}$", description="version, spec (2.1.*, ^2.1, ~2.1.0), latest or alias"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -66,18 +66,12 @@ def gate(
     2 inconclusive (paired bootstrap intervals per metric and protected slice); 6 when the gate
     could not run (bad policy, unknown version), 3-5 as for every command."""
     from modelkeep.cli.remote import connection
-    from modelkeep.errors import InvalidInput
-    from modelkeep.services.evaluation.compare import load_policy
     from modelkeep.services.evaluation.gate import gate as run
     from modelkeep.services.evaluation.gate import markdown
 
     try:
-        try:
-            text = policy.read_text()
-        except OSError as exc:
-            raise InvalidInput(f"cannot read the policy {policy}: {exc.strerror}") from None
         conn = connection()
-        result = run(conn, ref, against, load_policy(text, str(policy)), allow_pickle=allow_pickle, trusted=trust)
+        result = run(conn, ref, against, _policy(policy), allow_pickle=allow_pickle, trusted=trust)
         md = markdown(result, conn.registry.get(result.candidate).code)
     except ModelKeepError as exc:  # 1 and 2 are verdicts here: a gate that could not run exits 6
         if exc.exit_code in (1, 2):
@@ -129,3 +123,109 @@ def note(
         emit_json(made.to_dict())
         return
     out_console().print(f"{made.kind} #{made.id} on {made.model}@{made.version}", markup=False)
+
+
+branch_app = typer.Typer(help="Branches of a model: lines of versions merged back by evaluation.", no_args_is_help=True)
+
+
+@branch_app.command("create")
+def branch_create(
+    line: Annotated[str, typer.Argument(help="MODEL~BRANCH, e.g. fraud~wide-trees.")],
+    base: Annotated[str | None, typer.Option("--from", help="The version of main it forks from (default: latest).")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Create a branch: register on it with mk model register MODEL --branch BRANCH."""
+    from modelkeep.cli.remote import connection
+
+    made = connection().branches.create(line, base)
+    if json_out:
+        emit_json(made.to_dict())
+        return
+    out_console().print(f"created {made.line} from {made.model}@{made.base}", markup=False)
+
+
+@branch_app.command("list")
+def branch_list(model: Annotated[str, typer.Argument(help="The model.")], json_out: JsonFlag = False) -> None:
+    """The model's lines: main (and whether it is protected) and each branch with its head and base."""
+    from modelkeep.cli.remote import connection
+
+    rows = connection().branches.list(model)
+    if json_out:
+        emit_json([r.to_dict() for r in rows])
+        return
+    out = out_console()
+    for r in rows:
+        merged = f", merged into {r.merged['version']}" if r.merged else ""
+        extra = " (protected: merge only)" if r.protected else f" from {r.model}@{r.base}" if r.base else ""
+        out.print(f"{r.line:<40} head {r.head or '-'}{extra}{merged}", markup=False)
+
+
+@branch_app.command("delete")
+def branch_delete(line: Annotated[str, typer.Argument(help="MODEL~BRANCH.")]) -> None:
+    """Delete a branch (its versions stay, as versions of MODEL~BRANCH, until retention drops them)."""
+    from modelkeep.cli.remote import connection
+
+    connection().branches.delete(line)
+    out_console().print(f"deleted branch {line}", markup=False)
+
+
+@branch_app.command("protect")
+def branch_protect(
+    model: Annotated[str, typer.Argument(help="The model whose main line takes versions only by merge.")],
+    off: Annotated[bool, typer.Option("--off", help="Let register write to main again.")] = False,
+) -> None:
+    """Protect main: versions reach it only by mk merge (admin)."""
+    from modelkeep.cli.remote import connection
+
+    connection().branches.protect(model, not off)
+    out_console().print(f"main of {model} is {'open to register' if off else 'protected: merge only'}", markup=False)
+
+
+def merge(
+    branch: Annotated[str, typer.Argument(help="MODEL~BRANCH whose head to merge.")],
+    policy: Annotated[Path, typer.Option("--policy", help="merge.yaml: data, rules (the gate's shape).")],
+    into: Annotated[str | None, typer.Option("--into", help="main (default) or another branch.")] = None,
+    report: Annotated[Literal["md", "json"] | None, typer.Option("--report", help="Print md or json.")] = None,
+    trust: Trust = None,
+    allow_pickle: AllowPickle = False,
+) -> None:
+    """Merge a branch head into main when it wins on the policy's pinned dataset: both heads
+    scored in one comparison, paired bootstrap intervals per rule; exit 0 merged, 1 rejected,
+    2 inconclusive, 6 could not run. Parameters both lines changed are reported and take the
+    evaluated winner's values."""
+    from modelkeep.cli.remote import connection
+    from modelkeep.services.evaluation.gate import markdown
+    from modelkeep.services.evaluation.merge import merge as run
+
+    try:
+        outcome = run(connection(), branch, _policy(policy), into=into, allow_pickle=allow_pickle, trusted=trust)
+    except ModelKeepError as exc:
+        if exc.exit_code in (1, 2):
+            raise GateCouldNotRun(str(exc), hint=exc.hint) from exc
+        raise
+    if report == "json":
+        emit_json(outcome.to_dict())
+    elif report == "md":
+        typer.echo(markdown(outcome.comparison), nl=False)
+    else:
+        out = out_console()
+        c = outcome.comparison
+        verb = f"merged as {outcome.merged['ref']}" if outcome.merged else "rejected" if c.verdict == "fail" else "not merged"
+        out.print(f"{c.verdict}: {c.candidate} into {outcome.into} (head {c.baseline}) on {c.data}: {verb}", markup=False)
+        for r in c.results:
+            out.print(f"  {r.verdict:<12} {r.metric} [{r.slice}] {r.baseline:.4f} -> {r.candidate:.4f}: {r.why}", markup=False)
+        for conflict in outcome.conflicts:
+            out.print(f"  conflict   {conflict['param']}: base {conflict['base']!r}, branch {conflict['branch']!r}, "
+                      f"{outcome.into} {conflict['target']!r}" + (f" -> {conflict['resolved']!r}" if "resolved" in conflict
+                                                                  else ""), markup=False)
+    raise typer.Exit(outcome.comparison.exit_code)
+
+
+def _policy(path: Path) -> Any:
+    from modelkeep.errors import InvalidInput
+    from modelkeep.services.evaluation.compare import load_policy
+
+    try:
+        return load_policy(path.read_text(), str(path))
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the policy {path}: {exc.strerror}") from None

@@ -76,6 +76,8 @@ app.command("eval")(evaluation_commands.evaluate)
 app.command()(evaluation_commands.gate)
 app.command()(evaluation_commands.card)
 app.command()(evaluation_commands.note)
+app.add_typer(evaluation_commands.branch_app, name="branch")
+app.command()(evaluation_commands.merge)
 
 _DEBUG = False
 

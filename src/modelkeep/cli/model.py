@@ -55,13 +55,14 @@ def register(
     config: Annotated[Path | None, typer.Option("--config", help="Composite config file.")] = None,
     baseline: Annotated[Path | None, typer.Option("--baseline", help="Training data CSV (with a header) to "
                                                   "profile as the monitoring baseline.")] = None,
+    branch: Annotated[str | None, typer.Option("--branch", help="Register on this branch (mk branch create).")] = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Register a new version; the bump part is proposed from the differences with its parent."""
     from modelkeep.services.models.inputs import parse_pairs
 
     view = _registry().register(
-        name,
+        f"{name}~{branch}" if branch and branch != "main" else name,
         path,
         params=parse_pairs(param or [], "param"),
         metrics=parse_pairs(metric or [], "metric", check_keys=False),

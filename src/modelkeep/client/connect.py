@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelkeep.client.datasets import RemoteDatasets
-from modelkeep.client.evaluations import RemoteEvaluations
+from modelkeep.client.evaluations import RemoteBranches, RemoteEvaluations
 from modelkeep.client.gateway import RemoteGateway
 from modelkeep.client.governance import RemoteAdmin, RemoteAudit, RemoteDeployments, RemoteGovernance
 from modelkeep.client.http import Transport
@@ -50,6 +50,7 @@ class RemoteConnection:
         self.audit = RemoteAudit(self.transport)
         self.retention = RemoteRetention(self.transport)
         self.evaluations = RemoteEvaluations(self.transport)
+        self.branches = RemoteBranches(self.transport)
         self.model_cache: Path = user_cache_dir() / "models"
         self.datasets = RemoteDatasets(self.transport, lambda: self.registry.store.repo, user_cache_dir())
         self.runs = RemoteRuns(self.transport, self.registry, lambda: self.registry.store, self.datasets)

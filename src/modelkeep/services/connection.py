@@ -233,6 +233,9 @@ class LocalConnection:
         from modelkeep.services.evaluation.records import Evaluations
 
         self.evaluations = Evaluations(workspace.db, workspace.registry, workspace.access, workspace.registry.source)
+        from modelkeep.services.models.branches import Branches
+
+        self.branches = Branches(workspace.db, workspace.registry, workspace.access, workspace.registry.source)
         self.governance = workspace.promotions
         self.admin = LocalAdmin(workspace)
         self.deployments = LocalDeployments(workspace)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from modelkeep.services.data.datasets import DatasetVersionView
     from modelkeep.services.deploy.spec import DeploymentSpec
     from modelkeep.services.evaluation.records import EvaluationRecord, EvaluationView, NoteRequest, NoteView
+    from modelkeep.services.models.branches import BranchView, MergeRequest
     from modelkeep.services.models.search import SearchPage
     from modelkeep.services.models.views import ModelSummary, RunView, VersionView
     from modelkeep.services.runs.run_handle import ActiveRun
@@ -313,6 +314,27 @@ class EvaluationsService(Protocol):
     def notes(self, ref: str) -> builtins.list[NoteView]: ...
 
 
+class BranchesService(Protocol):
+    """Branch lines of a model and merges decided by evaluation (``services.models.branches.Branches``,
+    ``client.evaluations.RemoteBranches``); the evaluation itself runs on the caller's side."""
+
+    def create(self, line: str, base: str | None = None) -> BranchView: ...
+
+    def list(self, model: str) -> builtins.list[BranchView]: ...
+
+    def delete(self, line: str) -> None: ...
+
+    def protect(self, model: str, on: bool = True) -> BranchView: ...
+
+    def base_of(self, line: str) -> str | None:
+        """The version of main the branch forked from (``MODEL@VERSION``)."""
+        ...
+
+    def merge(self, req: MergeRequest) -> dict[str, Any]:
+        """Record an evaluated merge (checked against the heads and recorded evaluations): the new version."""
+        ...
+
+
 class GovernanceService(Protocol):
     """Promotion requests, reviews and rollbacks (``services.governance.promotion.Promotions``,
     ``client.governance.RemoteGovernance``): gates, four eyes and the audit entry on either side."""
@@ -449,6 +471,9 @@ class Connection(Protocol):
 
     @property
     def evaluations(self) -> EvaluationsService: ...
+
+    @property
+    def branches(self) -> BranchesService: ...
 
     @property
     def admin(self) -> AdminService: ...

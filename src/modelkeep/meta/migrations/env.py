@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from modelkeep.meta import evaluation_tables  # noqa: F401  (its tables join Base.metadata)
+from modelkeep.meta import collaboration_tables  # noqa: F401  (its tables join Base.metadata)
 from modelkeep.meta.tables import Base
 
 config = context.config

@@ -15,8 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from modelkeep.meta.collaboration_tables import Evaluation, VersionNote
 from modelkeep.meta.db import Database
-from modelkeep.meta.evaluation_tables import Evaluation, VersionNote
 from modelkeep.services.clock import utcnow
 from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access

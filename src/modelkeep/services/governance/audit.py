@@ -113,6 +113,8 @@ EVENTS = {
     "deployment.rollback": "rollback",
     "deployment.alert": "alert",
     "gc.run": "gc.completed",
+    "branch.merge": "branch.merged",
+    "evaluation.record": "evaluation.recorded",
 }
 EVENT_TYPES = sorted({*EVENTS.values(), "rollback", "alert", "audit.checkpoint"})
 

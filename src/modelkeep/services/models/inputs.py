@@ -18,8 +18,14 @@ _METRIC = re.compile(r"(?P<key>[^\[\]=]+?)(?:\[(?P<scope>[^\]]*)\])?\Z")
 
 
 def check_name(name: str, what: str = "model name") -> str:
+    """A name; a model name may be a branch line, ``MODEL~BRANCH`` (both parts names)."""
+    if what == "model name" and isinstance(name, str) and name.count("~") == 1:
+        model, branch = name.split("~")
+        if NAME_PATTERN.match(model) and NAME_PATTERN.match(branch):
+            return name
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise InvalidInput(f"invalid {what} {name!r}: {NAME_RULE}")
+        line = " (a branch line: MODEL~BRANCH)" if what == "model name" else ""
+        raise InvalidInput(f"invalid {what} {name!r}: {NAME_RULE}{line}")
     return name
 
 

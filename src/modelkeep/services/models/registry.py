@@ -298,8 +298,10 @@ class Registry(RegistryChanges):
         components: Iterable[str] | None = None,
         composite_config: dict[str, Any] | None = None,
         artifact: dict[str, Any] | None = None,
+        via_merge: bool = False,
     ) -> VersionView:
-        """Register a new version of ``name`` (creating the model on first use).
+        """Register a new version of ``name`` (creating the model on first use); ``name`` may be a
+        branch line ``MODEL~BRANCH`` (it must exist); a protected main takes only ``via_merge``.
 
         The version number is ``version`` if given, else the parent (``parent`` or the latest
         version) bumped at ``bump``; ``bump="auto"`` proposes the part from the differences
@@ -312,6 +314,9 @@ class Registry(RegistryChanges):
         """
         check_name(name)
         self.authorize("model.write", name)
+        from modelkeep.services.models.branches import check_line
+
+        check_line(self.db, name, via_merge=via_merge)
         explicit = MLVersion.parse(version) if version is not None else None
         bump_part = None if bump in (None, "auto") else Part.parse(bump)
         if explicit is not None and bump_part is not None:

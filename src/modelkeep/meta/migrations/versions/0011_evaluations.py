@@ -1,4 +1,4 @@
-"""Evaluations of versions on pinned dataset versions, and notes (decisions) on versions.
+"""Evaluations of versions on pinned dataset versions, notes (decisions) on versions, branches.
 
 Revision ID: 0011_evaluations
 Revises: 0010_retention
@@ -40,8 +40,21 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime, nullable=False),
     )
     op.create_index("ix_version_notes_version", "version_notes", ["model", "version"])
+    op.create_table(
+        "branches",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("model", sa.String(128), nullable=False),
+        sa.Column("name", sa.String(128), nullable=False),
+        sa.Column("base", sa.String(64), nullable=True),
+        sa.Column("protected", sa.Boolean, nullable=False),
+        sa.Column("created_by", sa.String(128), nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("merged", sa.JSON, nullable=True),
+        sa.UniqueConstraint("model", "name", name="uq_branches_model_name"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("branches")
     op.drop_table("version_notes")
     op.drop_table("evaluations")

@@ -1,5 +1,5 @@
-"""Evaluations and notes (issue 14): what a version scored on a pinned dataset version, and the
-decisions people recorded about it. Keyed by model name and version text, not by row id, so a
+"""Collaboration (issue 14): what a version scored on a pinned dataset version, the decisions
+people recorded about it, and the branches of a model. Keyed by model name and version text, not by row id, so a
 version a gc drops and ``mk undelete`` restores finds its records again."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modelkeep.meta.tables import Base
@@ -43,3 +43,20 @@ class VersionNote(Base):
     text: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Branch(Base):
+    """A named line of a model's versions (``fraud~wide-trees``: versions of the model of that
+    name), forked from a version of the main line; the row named ``main`` holds its protection."""
+
+    __tablename__ = "branches"
+    __table_args__ = (UniqueConstraint("model", "name", name="uq_branches_model_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(128))
+    base: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the main version it forked from
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    merged: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the last merge: into, version, verdict

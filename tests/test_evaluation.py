@@ -155,3 +155,16 @@ def test_the_card_is_a_valid_hugging_face_card_with_evaluations_notes_and_data(
     assert "chosen over weak" in text and "not tried outside eu and us" in text and "region=eu" in text
     actions = [e["action"] for e in conn.audit.log(model="fraud")]
     assert "version.decision" in actions and "evaluation.record" in actions
+
+
+def test_the_ci_examples_use_a_valid_policy_and_the_real_commands() -> None:
+    import yaml
+
+    root = Path(__file__).parents[1] / "examples" / "ci"
+    policy = load_policy((root / "gate.yaml").read_text(), "examples/ci/gate.yaml")
+    assert policy.rules[0].slices_no_regress == ["region=eu", "region=us"] and policy.rules[1].margin < 0
+    for name in ("github-actions.yml", "gitlab-ci.yml"):
+        text = (root / name).read_text()
+        assert yaml.safe_load(text)
+        assert "mk gate" in text and "--against fraud@production --policy examples/ci/gate.yaml --report md" in text
+        assert "mk branch create" in text and "--branch" in text

@@ -48,7 +48,9 @@ class ProtectionBody(_Body):
 class WebhookBody(_Body):
     url: str = Field(min_length=8, max_length=2000)
     events: list[str] = Field(min_length=1, max_length=50)
-    format: Literal["json", "slack", "openlineage"] = "json"
+    format: Literal["json", "slack", "openlineage", "words"] = "json"
+    subject: str | None = Field(default=None, max_length=300, pattern=r"^(model|dataset):[A-Za-z0-9][A-Za-z0-9._~-]{0,255}$",
+                                description="a watch: model:NAME or dataset:NAME (events about it only)")
 
 
 class VerifyBody(_Body):
@@ -107,7 +109,7 @@ def admin_routes(Ws: Any) -> APIRouter:
     @router.post("/webhooks", status_code=201)
     def add_webhook(ws: Ws, body: WebhookBody) -> dict[str, Any]:
         """The signing secret is in this answer only."""
-        return ws.webhooks.add(body.url, body.events, format=body.format)
+        return ws.webhooks.add(body.url, body.events, format=body.format, subject=body.subject)
 
     @router.get("/webhooks/deliveries")
     def deliveries(ws: Ws, webhook: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> list[dict[str, Any]]:

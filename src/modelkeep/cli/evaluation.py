@@ -229,3 +229,26 @@ def _policy(path: Path) -> Any:
         return load_policy(path.read_text(), str(path))
     except OSError as exc:
         raise InvalidInput(f"cannot read the policy {path}: {exc.strerror}") from None
+
+
+def watch(
+    name: Annotated[str, typer.Argument(help="The model (or, with --dataset, the dataset) to watch.")],
+    to: Annotated[str, typer.Option("--to", help="Where to post: a webhook or Slack incoming-webhook URL.")],
+    events: Annotated[list[str] | None, typer.Option("--events", help="Event types (default: version.created, "
+                                                     "alias.moved, promotion.applied, rollback).")] = None,
+    dataset: Annotated[bool, typer.Option("--dataset", help="NAME is a dataset.")] = False,
+    json_body: Annotated[bool, typer.Option("--json-body", help="Post the raw event JSON, not plain words.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Hear about one model or dataset: each event as a message in plain words, built from the diff
+    (input features, data sources, metrics, parameters that changed), Slack-compatible."""
+    from modelkeep.cli.remote import connection
+
+    default = ["dataset_version.created"] if dataset else ["version.created", "alias.moved", "promotion.applied", "rollback"]
+    made = connection().admin.add_webhook(to, events or default, format="json" if json_body else "words",
+                                          subject=f"{'dataset' if dataset else 'model'}:{name}")
+    if json_out:
+        emit_json(made)
+        return
+    out_console().print(f"watching {name} ({', '.join(made['events'])}) → {to}; webhook #{made['id']}, "
+                        f"signing secret {made['secret']}", markup=False)

@@ -78,6 +78,7 @@ app.command()(evaluation_commands.card)
 app.command()(evaluation_commands.note)
 app.add_typer(evaluation_commands.branch_app, name="branch")
 app.command()(evaluation_commands.merge)
+app.command()(evaluation_commands.watch)
 
 _DEBUG = False
 

@@ -469,7 +469,8 @@ class Webhook(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     url: Mapped[str] = mapped_column(Text)
     events: Mapped[list[Any]] = mapped_column(JSON)
-    format: Mapped[str] = mapped_column(String(16), default="json")  # json or slack
+    format: Mapped[str] = mapped_column(String(16), default="json")  # json, slack, openlineage or words
+    subject: Mapped[str | None] = mapped_column(String(300), nullable=True)  # a watch: model:NAME or dataset:NAME
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
 

@@ -55,7 +55,15 @@ class Workspace:
     def webhooks(self) -> Webhooks:
         from modelkeep.services.governance.webhooks import Webhooks, load_key
 
-        return Webhooks(self.db, self._access, load_key(self.config.root / "server.key"), render=self._openlineage_event)
+        return Webhooks(self.db, self._access, load_key(self.config.root / "server.key"),
+                        renderers={"openlineage": self._openlineage_event, "words": self._words})
+
+    def _words(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """An outbox event in plain words (``mk watch``), read as the user who caused it."""
+        from modelkeep.services.connection import LocalConnection
+        from modelkeep.services.evaluation.watch import words
+
+        return words(LocalConnection(self.as_user(str(payload.get("actor", "")))), payload)
 
     def _openlineage_event(self, payload: dict[str, Any]) -> dict[str, Any] | None:
         """An outbox event as OpenLineage, read as the user who caused it (what they could read)."""

@@ -4,8 +4,8 @@ The policy (``gate.yaml``; the same shape for merges) names the dataset and, per
 direction the metric improves in (known for the built-ins), the minimum gain (``margin``; 0:
 any gain, negative: "no worse than"), an absolute ``floor`` the candidate must reach, and the
 slices that may not regress. For each rule, the candidate-minus-baseline difference, signed so
-that positive is better, gets a percentile interval from paired Poisson bootstrap resamples (the
-same resample weights for both versions: their errors on a row are not independent):
+that positive is better, gets a percentile interval from paired bootstrap resamples (the
+same resamples for both versions: their errors on a row are not independent):
 
 - **pass** when the whole interval lies above the margin and the floor holds;
 - **fail** when the whole interval lies below it, or the floor does not hold, or a protected
@@ -18,7 +18,9 @@ Comparing a version with itself gives differences of exactly 0: never a pass.
 
 from __future__ import annotations
 
+import os
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -111,35 +113,46 @@ class Comparison:
                 "evaluations": self.evaluations, "resamples": self.resamples, "confidence": self.confidence}
 
 
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)))  # numpy releases the GIL
+
+
 def weights(n: int, resamples: int, seed: int, batch: int = 64) -> list[np.ndarray]:
-    """Poisson(1) bootstrap weights, ``resamples`` rows of ``n``, in batches (bounded memory)."""
-    rng = np.random.default_rng(seed)
-    out, left = [], resamples
-    while left > 0:
-        size = min(batch, left)
-        out.append(rng.poisson(1.0, size=(size, n)).astype(np.float32))
-        left -= size
-    return out
+    """Bootstrap resamples as row counts (``resamples`` rows of ``n``: how often each row was
+    drawn in ``n`` draws with replacement), in batches of bounded memory, made on all cores (each
+    batch from its own seed, so the result does not depend on the number of cores)."""
+    sizes = [min(batch, resamples - start) for start in range(0, resamples, batch)]
+    seeds = np.random.SeedSequence(seed).spawn(len(sizes))
+
+    def make(k: int) -> np.ndarray:
+        draws = np.random.default_rng(seeds[k]).integers(0, n, size=(sizes[k], n), dtype=np.int32)
+        return np.stack([np.bincount(row, minlength=n) for row in draws]).astype(np.float32)
+
+    with _pool() as pool:
+        return list(pool.map(make, range(len(sizes))))
 
 
-def _values(metric: Metric, scored: Scored, batches: list[np.ndarray]) -> np.ndarray:
+def _gains(metric: Metric, base: Scored, cand: Scored, batches: list[np.ndarray]) -> np.ndarray:
+    """Candidate minus baseline on each resample (the same resample for both: paired)."""
     if metric.weighted is not None:
-        return np.concatenate([metric.weighted(scored, w) for w in batches])
-    values = []  # a custom metric: the resample itself (slower), the same weights
+        weighted = metric.weighted
+        with _pool() as pool:
+            parts = pool.map(lambda w: weighted(cand, w) - weighted(base, w), batches)
+            return np.concatenate(list(parts))
+    values = []  # a custom metric: the resample itself (slower), the same counts
     for w in batches:
         for row in w:
             idx = np.repeat(np.arange(len(row)), row.astype(np.int64))
-            values.append(metric.point(Scored(scored.y[idx], scored.pred[idx],
-                                              None if scored.score is None else scored.score[idx])))
+            values.append(metric.point(_subset(cand, idx)) - metric.point(_subset(base, idx)))
     return np.asarray(values)
 
 
-def _subset(scored: Scored, mask: np.ndarray) -> Scored:
-    return Scored(scored.y[mask], scored.pred[mask], None if scored.score is None else scored.score[mask])
+def _subset(scored: Scored, rows: np.ndarray) -> Scored:
+    return Scored(scored.y[rows], scored.pred[rows], None if scored.score is None else scored.score[rows])
 
 
 def judge(rule: MetricRule, metric: Metric, base: Scored, cand: Scored, policy: ComparePolicy,
-          slice_name: str = "all", *, protected: bool = False) -> RuleResult:
+          slice_name: str = "all", *, protected: bool = False, batches: list[np.ndarray] | None = None) -> RuleResult:
     higher = (rule.direction or ("higher" if metric.higher_is_better else "lower")) == "higher"
     sign = 1.0 if higher else -1.0
     n = len(base.y)
@@ -147,9 +160,9 @@ def judge(rule: MetricRule, metric: Metric, base: Scored, cand: Scored, policy: 
     if n < rule.min_samples:
         return RuleResult(rule.metric, slice_name, "inconclusive", f"too few samples: {n} < {rule.min_samples}",
                           b_point, c_point, c_point - b_point, float("nan"), float("nan"), n)
-    seed = policy.seed + (zlib.crc32(slice_name.encode()) if slice_name != "all" else 0)
-    batches = weights(n, policy.resamples, seed)
-    gains = sign * (_values(metric, cand, batches) - _values(metric, base, batches))
+    if batches is None:
+        batches = weights(n, policy.resamples, policy.seed + (zlib.crc32(slice_name.encode()) if slice_name != "all" else 0))
+    gains = sign * _gains(metric, base, cand, batches)
     gains = gains[np.isfinite(gains)]
     alpha = (1 - policy.confidence) / 2
     low, high = (float(v) for v in np.quantile(gains, [alpha, 1 - alpha])) if len(gains) else (float("nan"),) * 2
@@ -178,11 +191,14 @@ def compare(policy: ComparePolicy, metrics: dict[str, Metric], base: Scored, can
     if len(base.y) != len(cand.y):
         raise InvalidInput("the two versions were scored on different rows")
     results = []
+    shared: list[np.ndarray] = []  # one set of resamples for every rule on all rows (made once: the costly part)
     for rule in policy.rules:
         metric = metrics.get(rule.metric)
         if metric is None:
             raise InvalidInput(f"policy metric {rule.metric!r}: this evaluation has {', '.join(sorted(metrics))}")
-        results.append(judge(rule, metric, base, cand, policy))
+        if not shared and len(base.y) >= rule.min_samples:
+            shared = weights(len(base.y), policy.resamples, policy.seed)
+        results.append(judge(rule, metric, base, cand, policy, batches=shared or None))
         for name in rule.slices_no_regress:
             if slices is None:
                 raise InvalidInput(f"slices_no_regress names {name!r} but the policy has no slice_by column")

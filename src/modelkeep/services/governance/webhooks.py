@@ -36,7 +36,7 @@ from modelkeep.services.clock import utcnow
 from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
 
-FORMATS = ("json", "slack", "openlineage")
+FORMATS = ("json", "slack", "openlineage", "words")
 OPENLINEAGE_EVENTS = ("run.started", "run.ended")
 RETRY_DELAYS = [1, 5, 30, 120, 600, 3600]  # seconds after attempt 1, 2, ...
 
@@ -78,11 +78,17 @@ def slack_payload(event: dict[str, Any]) -> dict[str, Any]:
             + message}
 
 
+def watched(subject: str | None, target: str) -> bool:
+    """Whether an event's target (``model:fraud@1.2.0``) is about a watch's ``model:fraud`` (or any, unset)."""
+    return not subject or target == subject or target.startswith(subject + "@")
+
+
 class Webhooks:
     def __init__(self, db: Database, access: Access, key: bytes, *, client: httpx.Client | None = None,
-                 render: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None) -> None:
+                 renderers: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] | None = None) -> None:
         self.db = db
-        self.render = render  # format "openlineage": an outbox event → its OpenLineage event (None: nothing to send)
+        # format -> an outbox event as that format's body (None: nothing to send): "openlineage", "words"
+        self.renderers = dict(renderers or {})
         self.access = access
         self.key = key
         self.client = client or httpx.Client(timeout=10.0)
@@ -90,8 +96,16 @@ class Webhooks:
     def secret(self, webhook_id: int) -> str:
         return hmac.new(self.key, f"webhook:{webhook_id}".encode(), hashlib.sha256).hexdigest()
 
-    def add(self, url: str, events: list[str], *, format: str = "json") -> dict[str, Any]:
-        self.access.check("admin")
+    def add(self, url: str, events: list[str], *, format: str = "json", subject: str | None = None) -> dict[str, Any]:
+        """A subscriber (admin); with ``subject`` (``model:NAME``, ``dataset:NAME``) a watch of that
+        one model or dataset, which anyone who may read it can set up."""
+        if subject is None:
+            self.access.check("admin")
+        else:
+            kind, _, name = subject.partition(":")
+            if kind not in ("model", "dataset") or not name:
+                raise InvalidInput(f"watch subject {subject!r}: model:NAME or dataset:NAME")
+            self.access.check("model.read" if kind == "model" else "data.read", **({"model": name} if kind == "model" else {}))
         if not url.startswith(("http://", "https://")):
             raise InvalidInput(f"webhook URL {url!r} must start with http:// or https://")
         unknown = set(events) - set(audit.EVENT_TYPES) - {"*"}
@@ -102,10 +116,12 @@ class Webhooks:
         if format == "openlineage" and not set(events) <= set(OPENLINEAGE_EVENTS):
             raise InvalidInput(f"an openlineage webhook carries run events only: --events {','.join(OPENLINEAGE_EVENTS)}")
         with self.db.writer() as session, session.begin():
-            hook = Webhook(url=url, events=sorted(events), format=format, active=True, created_at=utcnow())
+            hook = Webhook(url=url, events=sorted(events), format=format, subject=subject, active=True,
+                           created_at=utcnow())
             session.add(hook)
             session.flush()
-            audit.append(session, self.access.actor, "webhook.add", f"webhook:{hook.id}", detail={"url": url, "events": events})
+            audit.append(session, self.access.actor, "webhook.add", f"webhook:{hook.id}",
+                         detail={"url": url, "events": events, "subject": subject})
             secret = self.secret(hook.id)
             return {"id": hook.id, "url": url, "events": hook.events, "format": format, "secret": secret,
                     "standard_secret": standard_secret(secret)}
@@ -124,7 +140,7 @@ class Webhooks:
                 for hook in hooks:
                     if event.id > newest[hook.id] and event.created_at >= hook.created_at and (
                         "*" in hook.events or event.type in hook.events
-                    ):
+                    ) and watched(hook.subject, str(event.payload.get("target", ""))):
                         rows.append({"event_id": event.id, "webhook_id": hook.id, "status": "pending", "attempts": 0,
                                      "next_attempt_at": utcnow()})
             if rows:
@@ -181,10 +197,11 @@ class Webhooks:
     def _body(self, format: str, payload: dict[str, Any]) -> dict[str, Any] | None:
         if format == "slack":
             return slack_payload(payload)
-        if format == "openlineage":
-            if self.render is None:
-                raise InvalidInput("this process cannot render OpenLineage events")
-            return self.render(payload)
+        if format in ("openlineage", "words"):
+            render = self.renderers.get(format)
+            if render is None:
+                raise InvalidInput(f"this process cannot render {format} events")
+            return render(payload)
         return payload
 
     def deliveries(self, webhook_id: int | None = None) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Evaluations of versions on pinned dataset versions, notes (decisions) on versions, branches.
+"""Evaluations of versions on pinned dataset versions, notes (decisions) on versions, branches,
+and the subject of a webhook (``mk watch``).
 
 Revision ID: 0011_evaluations
 Revises: 0010_retention
@@ -54,7 +55,13 @@ def upgrade() -> None:
     )
 
 
+    with op.batch_alter_table("webhooks") as batch:  # mk watch: a subscription to one model or dataset
+        batch.add_column(sa.Column("subject", sa.String(300), nullable=True))
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("webhooks") as batch:
+        batch.drop_column("subject")
     op.drop_table("branches")
     op.drop_table("version_notes")
     op.drop_table("evaluations")

@@ -226,6 +226,11 @@ def main() -> None:
     if collected["marked"]:
         mk("undelete", collected["marked"][0])
 
+    say("16. Collaboration: two people's branches, merges decided by evaluation, the CI gate, a model card")
+    from collaboration_demo import collaboration_demo
+
+    collaboration_demo(WORK, mk, make_data, write_csv)
+
     say("Where everything went")
     print(f"repository:  {WORK / '.modelkeep'}")
     print(f"database:    {WORK / '.modelkeep' / 'registry.db'} (SQLite, WAL)")

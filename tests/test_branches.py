@@ -51,7 +51,9 @@ def test_branch_lines_have_their_own_versions_and_main_can_be_protected(team: Lo
     assert made.line == "fraud~wide" and made.base == "1.0.0.0.0" and made.head is None
     first = team.registry.register("fraud~wide", _model(tmp_path, "w1", [0, 1]), params={"depth": 5, "lr": 0.1})
     second = team.registry.register("fraud~wide", _model(tmp_path, "w2", [0, 1, 2]), params={"depth": 6, "lr": 0.1})
-    assert second.version != first.version and team.registry.get("fraud~wide@latest").ref == second.ref
+    assert first.parent == "fraud@1.0.0.0.0" and first.bump != "initial" and first.version != "1.0.0.0.0"  # from the fork
+    assert second.parent == first.version and second.version != first.version
+    assert team.registry.get("fraud~wide@latest").ref == second.ref
     assert team.registry.get("fraud@latest").version == "1.0.0.0.0"  # main did not move
     lines = {b.line: b for b in team.branches.list("fraud")}
     assert lines["fraud~wide"].head == second.ref and lines["fraud"].head == "fraud@1.0.0.0.0"

@@ -168,3 +168,17 @@ def test_the_ci_examples_use_a_valid_policy_and_the_real_commands() -> None:
         assert yaml.safe_load(text)
         assert "mk gate" in text and "--against fraud@production --policy examples/ci/gate.yaml --report md" in text
         assert "mk branch create" in text and "--branch" in text
+
+
+def test_a_custom_metric_runs_only_when_trusted_and_judges_by_resampling(workspace: Workspace, estate: dict[str, str]) -> None:
+    from modelkeep.errors import PermissionDenied
+
+    conn = LocalConnection(workspace)
+    path = "tests.custom_metric:error_rate"
+    with pytest.raises(PermissionDenied, match="runs that module's code"):
+        evaluate(conn, estate["strong"], "holdout@1", metrics=[path])
+    found = evaluate(conn, estate["strong"], "holdout@1", metrics=[path], trusted=[path])
+    assert found.metrics["all"][path] == pytest.approx(1 - found.metrics["all"]["accuracy"])
+    policy = ComparePolicy(data="holdout@1", resamples=100, rules=[MetricRule(metric=path)])
+    verdict = gate(conn, estate["strong"], estate["weak"], policy, trusted=[path])
+    assert verdict.verdict == "pass" and verdict.results[0].candidate < verdict.results[0].baseline  # lower is better

@@ -78,9 +78,9 @@ def register(
         components=composite or [],
         composite_config=_document(config, "composite config"),
     )
-    parent_data = _registry().get(f"{view.name}@{view.parent}").data if view.parent and not data else []
+    parent_data = _registry().get(view.parent_ref).data if view.parent_ref and not data else []
     if parent_data and not view.data:  # said even with --json (on stderr): lineage lost without a word is a defect
-        err_console().print(f"note: the parent {view.name}@{view.parent} was trained on {', '.join(parent_data)}; "
+        err_console().print(f"note: the parent {view.parent_ref} was trained on {', '.join(parent_data)}; "
                             f"{view.ref} records no training data", markup=False, soft_wrap=True)
         err_console().print("hint: register with --data NAME@N to record what it was trained on", markup=False)
     if json_out:

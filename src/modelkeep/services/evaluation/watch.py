@@ -44,7 +44,7 @@ def words(conn: Any, payload: dict[str, Any]) -> dict[str, Any] | None:
             head = f"{view.ref} registered by {actor} ({view.bump} bump: {'; '.join(view.reasons)})"
             if not view.parent:
                 return {"text": head}
-            changes = _changes(conn.registry.diff(f"{view.name}@{view.parent}", view.ref))
+            changes = _changes(conn.registry.diff(view.parent_ref, view.ref))
             return {"text": head + (". " + ". ".join(changes) if changes else "")}
         if event in ("alias.moved", "promotion.applied", "rollback"):
             name = ref.split("@", 1)[0]

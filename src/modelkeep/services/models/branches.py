@@ -11,10 +11,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from modelkeep.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from modelkeep.meta.collaboration_tables import Branch
 from modelkeep.meta.db import Database
+from modelkeep.meta.tables import Model, ModelVersion
 from modelkeep.services.clock import utcnow
 from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
@@ -45,6 +47,16 @@ def check_line(db: Database, name: str, *, via_merge: bool = False) -> None:
     if branch == MAIN and row is not None and row.protected and not via_merge:
         raise PermissionDenied(f"main of {model} is protected: versions reach it only by merge",
                                hint=f"register on a branch (--branch NAME), then mk merge {model}~NAME")
+
+
+def fork_point(session: Session, line: str) -> ModelVersion | None:
+    """The main version a branch line forked from (the parent of its first version)."""
+    model, branch = split_line(line)
+    base = session.scalar(select(Branch.base).where(Branch.model == model, Branch.name == branch))
+    if base is None:
+        return None
+    return session.scalars(select(ModelVersion).join(Model, Model.id == ModelVersion.model_id)
+                           .where(Model.name == model, ModelVersion.version == base)).first()
 
 
 class MergeRequest(BaseModel):

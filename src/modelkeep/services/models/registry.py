@@ -438,6 +438,10 @@ class Registry(RegistryChanges):
                 .order_by(ModelVersion.sort_key.desc())
                 .limit(1)
             ).first()
+            if parent_row is None and "~" in name:  # a branch's first version bumps from its fork point
+                from modelkeep.services.models.branches import fork_point
+
+                parent_row = fork_point(session, name)
 
         if parent_row is None:
             part_label, reasons = "initial", [f"first version of {name}"]
@@ -529,7 +533,9 @@ class Registry(RegistryChanges):
             ])
         audit.append(session, self.user, "model.register", f"model:{name}@{number}", source=self.source,
                      detail={"bump": part_label, "digest": candidate.digest, "reasons": reasons})
-        return candidate.view(version_id, name, values, parent_row.version if parent_row else None)
+        parent = None if parent_row is None else parent_row.version if parent_row.model_id == model.id else (
+            f"{name.split('~')[0]}@{parent_row.version}")  # a branch's fork point, in the main line
+        return candidate.view(version_id, name, values, parent)
 
     def _next_free(self, session: Session, model_id: int, parent: MLVersion, part: Part) -> MLVersion:
         """The parent bumped at ``part``, moved past any sibling that already took the number.

@@ -54,7 +54,7 @@ class VersionView:
     environment: dict[str, Any] | None
     code: dict[str, Any] | None
     composite_config: dict[str, Any] | None
-    parent: str | None
+    parent: str | None  # a version of this model, or MODEL@VERSION of another (a branch's fork point)
     created_at: datetime
     created_by: str
     params: dict[str, str] = field(default_factory=dict)
@@ -82,6 +82,13 @@ class VersionView:
             params=doc["params"], metrics=doc["metrics"], tags=doc["tags"], aliases=doc["aliases"], data=doc["data"],
             components=doc["components"], seq=int(doc.get("number") or 0),
         )
+
+    @property
+    def parent_ref(self) -> str | None:
+        """The parent as NAME@VERSION."""
+        if not self.parent:
+            return None
+        return self.parent if "@" in self.parent else f"{self.name}@{self.parent}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -165,12 +172,13 @@ def load_views(session: Session, rows: list[tuple[ModelVersion, str]]) -> list[V
             components[composite_id].append(f"{name}@{version}")
     parent_ids = {row.parent_id for row, _ in rows if row.parent_id}
     parents: dict[int, str] = {}
-    if parent_ids:
-        parents = dict(
-            session.execute(  # type: ignore[arg-type]
-                select(ModelVersion.id, ModelVersion.version).where(ModelVersion.id.in_(parent_ids))
-            ).all()
-        )
+    if parent_ids:  # a parent in another model (a branch's fork point) is named with its model
+        for pid, version, parent_model in session.execute(
+            select(ModelVersion.id, ModelVersion.version, Model.name).join(Model, Model.id == ModelVersion.model_id)
+            .where(ModelVersion.id.in_(parent_ids))
+        ):
+            parents[pid] = version
+            parents[-pid] = parent_model
     return [
         VersionView(
             id=row.id,
@@ -188,7 +196,8 @@ def load_views(session: Session, rows: list[tuple[ModelVersion, str]]) -> list[V
             environment=row.environment,
             code=row.code,
             composite_config=row.composite_config,
-            parent=parents.get(row.parent_id) if row.parent_id else None,
+            parent=(None if not row.parent_id else parents.get(row.parent_id) if parents.get(-row.parent_id) == name
+                    else f"{parents.get(-row.parent_id)}@{parents.get(row.parent_id)}"),
             created_at=row.created_at,
             created_by=row.created_by,
             params=params[row.id],

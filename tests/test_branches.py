@@ -77,6 +77,9 @@ def test_a_better_branch_merges_into_protected_main_with_its_verdict(team: Local
     assert outcome.comparison.verdict == "pass" and outcome.merged is not None
     merged = team.registry.get(outcome.merged["ref"])
     assert merged.parent == main_head.version and merged.digest == head.digest
+    graph = team.lineage.lineage(merged.ref, parents=True)
+    labels = {n["id"]: n.get("label", "") for n in graph["nodes"]}
+    assert any(head.ref in str(label) for label in labels.values()), labels  # both heads are its parents
     assert merged.tags["merge.from"] == head.ref and merged.tags["merge.verdict"] == "pass"
     assert [c["param"] for c in outcome.conflicts] == ["depth"] and str(outcome.conflicts[0]["resolved"]) == "5"
     assert str(merged.params["depth"]) == "5"  # the evaluated winner's value

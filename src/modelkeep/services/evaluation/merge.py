@@ -6,8 +6,8 @@ comparison (``gate``), parameters both lines changed since the branch's fork are
 conflicts and resolved by the evaluated winner's values, and a passing verdict is sent to the
 registry (:func:`record_merge`), which checks it against the heads and the recorded evaluations
 and writes the new version of the target line: the branch head's artifact, its parent the target
-head, the other parent, the verdict and the evaluation ids in its tags, the intervals in the
-audit entry (and so in the ``branch.merged`` event).
+head (and in lineage the branch head too: both are parents), the verdict and the evaluation ids
+in its tags, the intervals in the audit entry (and so in the ``branch.merged`` event).
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ def record_merge(branches: Any, req: Any) -> dict[str, Any]:
     from sqlalchemy import select
 
     from modelkeep.meta.collaboration_tables import Branch
+    from modelkeep.meta.tables import LineageEdge, version_node
     from modelkeep.services.clock import utcnow
     from modelkeep.services.evaluation.records import Evaluations
     from modelkeep.services.governance import audit
@@ -118,6 +119,8 @@ def record_merge(branches: Any, req: Any) -> dict[str, Any]:
         row = session.scalars(select(Branch).where(Branch.model == model, Branch.name == name)).first()
         if row is not None:
             row.merged = record
+        session.add(LineageEdge(kind="parent_of", src=version_node(head.id), dst=version_node(merged.id),
+                                created_at=utcnow()))  # the second parent: lineage shows both heads
         audit.append(session, access.actor, "branch.merge", f"model:{merged.ref}", source=branches.source,
                      detail={"branch": req.branch, "head": head.ref, "target_head": target.ref, "version": merged.ref,
                              "results": comparison.get("results", []), "evaluations": ids, "conflicts": req.conflicts})

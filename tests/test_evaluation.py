@@ -182,3 +182,18 @@ def test_a_custom_metric_runs_only_when_trusted_and_judges_by_resampling(workspa
     policy = ComparePolicy(data="holdout@1", resamples=100, rules=[MetricRule(metric=path)])
     verdict = gate(conn, estate["strong"], estate["weak"], policy, trusted=[path])
     assert verdict.verdict == "pass" and verdict.results[0].candidate < verdict.results[0].baseline  # lower is better
+
+
+def test_resamples_made_ahead_give_the_same_verdict_and_intervals() -> None:
+    from modelkeep.services.evaluation.compare import compare, weights
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 2000)
+    base_score, cand_score = rng.random(2000), np.clip(rng.random(2000) * 0.5 + y * 0.4, 0, 1)
+    base = Scored(y, (base_score > 0.5).astype(int), base_score)
+    cand = Scored(y, (cand_score > 0.5).astype(int), cand_score)
+    policy = ComparePolicy(data="x@1", resamples=200, seed=7, rules=[MetricRule(metric="auc"), MetricRule(metric="f1")])
+    ahead = compare(policy, CLASSIFICATION, base, cand, None, weights(2000, 200, 7))
+    inline = compare(policy, CLASSIFICATION, base, cand, None)
+    assert ahead[0] == inline[0] == "pass"
+    assert [(r.low, r.high) for r in ahead[1]] == [(r.low, r.high) for r in inline[1]]

@@ -96,3 +96,30 @@ def test_sources_must_be_stored_files_and_numbers_are_never_reused(client: tuple
     # the versions of fraud registered with mk (before any MLflow call) have numbers too
     first = http.get(f"{API}/model-versions/get", params={"name": "fraud", "version": "1"}, headers=carl).json()
     assert {"key": "modelkeep.version", "value": "1.0.0.0.0"} in first["model_version"]["tags"]
+
+
+def test_runs_search_orders_as_mlflow_does(client: tuple[TestClient, dict[str, str]]) -> None:
+    http, auth = client
+    carl = {"Authorization": auth["carl"]}
+    experiment = http.post(f"{API}/experiments/create", json={"name": "ordered"}, headers=carl).json()["experiment_id"]
+    made = []
+    for i, rmse in enumerate((0.3, None, 0.1, 0.2)):
+        run = http.post(f"{API}/runs/create", json={"experiment_id": experiment, "run_name": f"r{i}",
+                                                    "start_time": 1_000 + i}, headers=carl).json()["run"]["info"]["run_id"]
+        if rmse is not None:
+            http.post(f"{API}/runs/log-metric", json={"run_id": run, "key": "rmse", "value": rmse, "timestamp": 1,
+                                                      "step": 0}, headers=carl)
+        made.append(run)
+
+    def order(*clauses: str) -> list[str]:
+        found = http.post(f"{API}/runs/search", json={"experiment_ids": [experiment], "order_by": list(clauses)},
+                          headers=carl)
+        assert found.status_code == 200, found.text
+        return [r["info"]["run_id"] for r in found.json()["runs"]]
+
+    assert order("metrics.rmse ASC") == [made[2], made[3], made[0], made[1]]  # a run without the metric: last
+    assert order("metrics.rmse DESC") == [made[0], made[3], made[2], made[1]]
+    assert order() == order("attributes.start_time DESC") == order("start_time DESC")
+    bad = http.post(f"{API}/runs/search", json={"experiment_ids": [experiment], "order_by": ["metrics.rmse SIDEWAYS"]},
+                    headers=carl)
+    assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"

@@ -303,6 +303,7 @@ def tracking_routes(Ws: Any) -> APIRouter:
                 docs.append(shapes.run(ws.runs.get(int(row["id"]), outputs=False), experiment.id))
         if body.filter:
             docs = [d for d in docs if _run_matches(d, body.filter)]
+        docs = _run_order(docs, body.order_by)
         items, token = page(docs, body.page_token, body.max_results)
         return {"runs": items} | ({"next_page_token": token} if token else {})
 
@@ -375,6 +376,35 @@ def _name_filter(text: str) -> Any:
     pattern = value.replace("%", "*").replace("_", "?")
     return lambda name: fnmatch.fnmatchcase(name.lower() if op == "ILIKE" else name,
                                             pattern.lower() if op == "ILIKE" else pattern)
+
+
+def _run_value(doc: dict[str, Any], kind: str, key: str) -> Any:
+    if kind.startswith("metric"):
+        return {m["key"]: m["value"] for m in doc["data"]["metrics"]}.get(key)
+    if kind.startswith("attribute"):
+        return doc["info"].get(key)
+    return {p["key"]: p["value"] for p in doc["data"]["params" if kind.startswith("param") else "tags"]}.get(key)
+
+
+def _run_order(docs: list[dict[str, Any]], order_by: list[str]) -> list[dict[str, Any]]:
+    """MLflow's ``order_by``: ``[KIND.]KEY [ASC|DESC]`` clauses (KIND metrics, params, tags or
+    attributes, the default), runs lacking a value last; then start time (newest first) and id."""
+    import re
+
+    docs = sorted(docs, key=lambda d: (-(d["info"].get("start_time") or 0), str(d["info"]["run_id"])))
+    for clause in reversed(order_by):
+        match = re.fullmatch(r"(?:(params|param|tags|tag|metrics|metric|attributes|attribute)\.)?`?([^`\s]+)`?"
+                             r"(?:\s+(ASC|DESC))?", clause.strip(), flags=re.IGNORECASE)
+        if match is None:
+            raise InvalidInput(f"order_by {clause!r}: [KIND.]KEY [ASC|DESC], KIND metrics, params, tags or attributes")
+        kind, key, direction = (match[1] or "attributes").lower(), match[2], (match[3] or "ASC").upper()
+        present = [d for d in docs if _run_value(d, kind, key) is not None]
+        missing = [d for d in docs if _run_value(d, kind, key) is None]
+        number = kind.startswith("metric") or key in ("start_time", "end_time")
+        present.sort(key=lambda d: float(_run_value(d, kind, key)) if number else str(_run_value(d, kind, key)),
+                     reverse=direction == "DESC")
+        docs = present + missing
+    return docs
 
 
 def _run_matches(doc: dict[str, Any], text: str) -> bool:

@@ -186,12 +186,13 @@ def judge(rule: MetricRule, metric: Metric, base: Scored, cand: Scored, policy: 
 
 
 def compare(policy: ComparePolicy, metrics: dict[str, Metric], base: Scored, cand: Scored,
-            slices: np.ndarray | None) -> tuple[Verdict, list[RuleResult]]:
-    """Every rule on all rows, and on each protected slice; the overall verdict."""
+            slices: np.ndarray | None, counts: list[np.ndarray] | None = None) -> tuple[Verdict, list[RuleResult]]:
+    """Every rule on all rows, and on each protected slice; the overall verdict. ``counts``: the
+    resamples of all rows, if already made (``weights(n, policy.resamples, policy.seed)``)."""
     if len(base.y) != len(cand.y):
         raise InvalidInput("the two versions were scored on different rows")
     results = []
-    shared: list[np.ndarray] = []  # one set of resamples for every rule on all rows (made once: the costly part)
+    shared: list[np.ndarray] = list(counts or [])  # one set of resamples for every rule on all rows (made once)
     for rule in policy.rules:
         metric = metrics.get(rule.metric)
         if metric is None:

@@ -3,9 +3,10 @@ job can act on (exit 0 pass, 1 fail, 2 inconclusive) and a Markdown report for t
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from modelkeep.services.evaluation.compare import ComparePolicy, Comparison, compare
+from modelkeep.services.evaluation.compare import ComparePolicy, Comparison, compare, weights
 from modelkeep.services.evaluation.scoring import Scorer, by_slice, metric_set, pick_target, read_table, task_of
 
 
@@ -14,18 +15,22 @@ def gate(conn: Any, candidate: str, baseline: str, policy: ComparePolicy, *, all
     from modelkeep.services.evaluation.records import EvaluationRecord
     from modelkeep.services.evaluation.scoring import environment
 
-    table = read_table(conn, policy.data, policy.split)
-    target = pick_target(table.frame, policy.target)
-    scorer = Scorer(conn, allow_pickle=allow_pickle, trusted=trusted)
-    cand_view, cand = scorer.score(candidate, table, target, policy.slice_by)
-    base_view, base = scorer.score(baseline, table, target, policy.slice_by)
+    with ThreadPoolExecutor(max_workers=2) as early:  # what does not wait for the models, while they load
+        early.submit(_warm_imports)
+        table = read_table(conn, policy.data, policy.split)
+        counts = early.submit(weights, len(table.frame), policy.resamples, policy.seed)
+        target = pick_target(table.frame, policy.target)
+        scorer = Scorer(conn, allow_pickle=allow_pickle, trusted=trusted)
+        cand_view, cand = scorer.score(candidate, table, target, policy.slice_by)
+        base_view, base = scorer.score(baseline, table, target, policy.slice_by)
+        shared = counts.result()
     task = task_of(base.y)
     extra = [r.metric for r in policy.rules if ":" in r.metric]
     metrics = metric_set(task, cand if cand.score is not None else base, extra, trusted)
     if (cand.score is None) != (base.score is None):  # only what both can be judged on
         metrics = {k: m for k, m in metrics.items() if k not in ("auc", "log_loss")}
     slices = table.frame[policy.slice_by].astype(str).to_numpy() if policy.slice_by else None
-    verdict, results = compare(policy, metrics, base, cand, slices)
+    verdict, results = compare(policy, metrics, base, cand, slices, shared)
     ids = {}
     for view, scored in ((cand_view, cand), (base_view, base)):
         found = conn.evaluations.find(view.ref, table.digest, policy.split, policy.slice_by, target)
@@ -36,6 +41,18 @@ def gate(conn: Any, candidate: str, baseline: str, policy: ComparePolicy, *, all
                 metrics=by_slice(metrics, scored, slices, policy.slice_by), environment=environment()))
         ids[view.ref] = found.id
     return Comparison(cand_view.ref, base_view.ref, table.ref, verdict, results, ids, policy.resamples, policy.confidence)
+
+
+def _warm_imports() -> None:
+    """Import the model formats' libraries (skops: seconds, as it imports every scikit-learn
+    estimator) in the background while the table is read."""
+    import importlib
+
+    for name in ("skops.io", "sklearn.metrics"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
 
 
 ICONS = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "⚠️ inconclusive"}

@@ -145,5 +145,6 @@ def test_mk_merge_exit_codes(team: LocalConnection, tmp_path: Path, monkeypatch:
     assert merged.exit_code == 0 and "pass: fraud~wide@" in merged.output and "merged as fraud@" in merged.output
     again = runner.invoke(app, ["merge", "fraud~wide", "--policy", str(policy)])  # main now holds the same model
     assert again.exit_code in (1, 2) and "merged as" not in again.output
+    assert "└ ~wide" in runner.invoke(app, ["model", "list"]).output  # the line under its model
     listed = runner.invoke(app, ["branch", "list", "fraud", "--json"])
     assert listed.exit_code == 0 and '"line": "fraud~wide"' in listed.output

@@ -132,9 +132,13 @@ def list_(
         table = Table()
         for column in ("model", "versions", "latest", "aliases"):
             table.add_column(column)
-        for m in models:
+        shown: set[str] = set()
+        for m in sorted(models, key=lambda m: m.name.partition("~")[::2]):  # branch lines under their model
             aliases = ", ".join(f"{a}→{v}" for a, v in m.aliases.items())
-            table.add_row(m.name, str(m.versions), m.latest or "-", aliases)
+            main, _, branch = m.name.partition("~")
+            label = f"  └ ~{branch}" if branch and main in shown else m.name
+            shown.add(m.name)
+            table.add_row(label, str(m.versions), m.latest or "-", aliases)
         out_console().print(table)
         return
     views = registry.list_versions(name)

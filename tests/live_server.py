@@ -66,7 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     admin.close()
     if old is not None:
         os.environ["MODELKEEP_USER"] = old
-    yield {"url": url, **tokens}
+    yield {"url": url, "root": str(root), **tokens}
     proc.terminate()
     proc.wait(timeout=20)
     log.close()

@@ -31,7 +31,8 @@ def conn(server: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     connection.close()
 
 
-def test_evaluate_gate_note_and_card_through_the_server(conn: object, tmp_path: Path) -> None:
+def test_evaluate_gate_note_and_card_through_the_server(conn: object, tmp_path: Path,
+                                                        server: dict[str, str]) -> None:  # noqa: F811
     from sklearn.linear_model import LogisticRegression
 
     from modelkeep.flavors import save_model
@@ -56,3 +57,6 @@ def test_evaluate_gate_note_and_card_through_the_server(conn: object, tmp_path: 
     assert [n.text for n in conn.evaluations.notes(strong)] == ["two features beat one"]  # type: ignore[attr-defined]
     text = card(conn, strong)
     assert "two features beat one" in text and first.dataset_digest in text and "model-index" in text
+    store = Path(server["root"]) / ".modelkeep" / "objects"
+    assert not list((store / "leases").glob("*"))  # every write's lease ended with it (client's and server's)
+    assert list((store / "journal").glob("*"))  # and named what it stored

@@ -48,6 +48,9 @@ def server(
     os.environ["MODELKEEP_ACCESS_LOG"] = "1" if access_log else "0"  # worker processes read it too
     options = {"host": host, "port": port, "log_level": "warning", "timeout_graceful_shutdown": grace or None,
                "access_log": False}
+    from modelkeep.store.leases import without_scope
+
+    without_scope()  # requests lease for themselves; the server's life is not one write
     if workers == 1:
         uvicorn.run(app(), **options)  # type: ignore[arg-type]
         return

@@ -155,6 +155,12 @@ def begin_scope() -> Callable[[], None]:
     return end
 
 
+def without_scope() -> None:
+    """A long-running process (``mk server``, ``mk serve``) takes leases per request or per write,
+    never for its whole life: drop the scope its command began."""
+    _scope.set(None)
+
+
 @contextmanager
 def leased(repo: Repository, purpose: str) -> Iterator[Lease]:
     """A lease for one write: the scope's if there is one (it outlives the block), else its own."""

@@ -176,3 +176,33 @@ def test_verify_names_affected_versions(workspace: Workspace, tmp_path: Path) ->
     assert report["affected"] == ["dataset:da@1", "model:model-a@1.0.0.0.0"]
     sampled = verify(workspace.db, workspace.repo, sample=50)
     assert sampled["checked"] <= report["checked"]
+
+
+def test_verify_reads_packs_in_few_requests_and_names_each_damaged_object(workspace: Workspace, tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"f{i}.bin").write_bytes(os.urandom(3000))
+    workspace.datasets.add(folder, "many")
+    backend = workspace.repo.backend
+    calls = []
+    real = backend.get_range
+
+    def counted(key: str, offset: int, length: int) -> bytes:
+        calls.append(key)
+        return real(key, offset, length)
+
+    backend.get_range = counted  # type: ignore[method-assign]
+    report = verify(workspace.db, workspace.repo)
+    assert report["ok"] and report["checked"] == 41
+    assert len(calls) <= 3  # neighbours coalesced: not one request per object
+    files = workspace.datasets.files("many@1")
+    hit = sorted(str(files[f"f{i}.bin"].id) for i in (3, 17, 30))
+    for oid in hit:  # three objects of one pack damaged: each is named, the rest still checked
+        entry = workspace.repo.entry(oid)
+        pack = Path(workspace.config.store_url) / pack_key(entry.pack)
+        raw = bytearray(pack.read_bytes())
+        raw[entry.offset + 10] ^= 0x55
+        pack.write_bytes(bytes(raw))
+    damaged = verify(workspace.db, workspace.repo)
+    assert sorted(d["object"] for d in damaged["damaged"]) == hit and damaged["affected"] == ["dataset:many@1"]

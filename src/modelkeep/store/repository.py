@@ -199,6 +199,10 @@ class Repository:
             raise NotFound(f"object {oid} is not in the store {self.backend.url}")
         return entry
 
+    def decode(self, oid: str, entry: IndexEntry, stored: bytes | memoryview) -> bytes | memoryview:
+        """The verified content of stored bytes read elsewhere (``iter_stored``): IntegrityError if damaged."""
+        return self._decode(oid, entry, stored)
+
     def _decode(self, oid: str, entry: IndexEntry, stored: bytes | memoryview) -> bytes | memoryview:
         """The verified content of a stored object (a view into ``stored`` when it is raw)."""
         if len(stored) != entry.stored_length:

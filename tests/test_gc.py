@@ -149,3 +149,23 @@ def test_the_server_collects_on_its_schedule(workspace: Workspace, tmp_path: Pat
     workspace.config.set("gc.every", "often")
     with pytest.raises(InvalidInput, match="a number and a unit"):
         GcSchedule(workspace.db, workspace.repo, workspace.config)
+
+
+def test_the_sweep_reports_its_progress_in_bytes(workspace: Workspace) -> None:
+    repo = workspace.repo
+    for _ in range(3):
+        repo.put(os.urandom(100_000), BLOB)  # referenced by nothing
+        repo.flush()
+
+    class Seen:
+        total, done = 0, 0
+
+        def set_total(self, n: int) -> None:
+            self.total = n
+
+        def advance(self, n: int) -> None:
+            self.done += n
+
+    seen = Seen()
+    result = collect(workspace.db, repo, workspace.access, utcnow(), grace_s=0, progress=seen)
+    assert result["sweep"]["deleted_packs"] == 3 and seen.total >= 300_000 and seen.done == seen.total

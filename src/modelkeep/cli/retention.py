@@ -123,7 +123,10 @@ def gc(
     retention = connection().retention
     if not dry_run:
         seconds = 0.0 if grace.strip() in ("0", "0s", "0h") else parse_duration(grace).total_seconds()
-        result = retention.collect(seconds)
+        from modelkeep.cli.progress import byte_progress
+
+        with byte_progress("sweeping packs") as progress:  # on a terminal only; quiet when piped
+            result = retention.collect(seconds, progress)
         if json_out:
             emit_json(result)
             return

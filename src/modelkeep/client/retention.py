@@ -32,7 +32,7 @@ class RemoteRetention:
     def plan(self) -> dict[str, Any]:
         return dict(self.transport.call("GET", "/api/v1/gc/plan"))
 
-    def collect(self, grace_s: float) -> dict[str, Any]:
+    def collect(self, grace_s: float, progress: Any = None) -> dict[str, Any]:  # the server sweeps: no progress here
         return dict(self.transport.call("POST", "/api/v1/gc", json={"grace_s": grace_s}))
 
     def undelete(self, target: str) -> str:

@@ -52,12 +52,12 @@ class LocalRetention:
         ws = self.workspace
         return plan(ws.db, ws.repo, ws.access, utcnow()).to_dict()
 
-    def collect(self, grace_s: float) -> dict[str, Any]:
+    def collect(self, grace_s: float, progress: Any = None) -> dict[str, Any]:
         from modelkeep.services.clock import utcnow
         from modelkeep.services.retention.gc import collect
 
         ws = self.workspace
-        return collect(ws.db, ws.repo, ws.access, utcnow(), grace_s)
+        return collect(ws.db, ws.repo, ws.access, utcnow(), grace_s, progress)
 
     def undelete(self, target: str) -> str:
         from modelkeep.services.retention.gc import restore

@@ -291,8 +291,9 @@ class RetentionService(Protocol):
         """Every version kept or dropped with what decided it, and the bytes each pack would free."""
         ...
 
-    def collect(self, grace_s: float) -> dict[str, Any]:
-        """Mark what the plan drops, purge tombstones past the grace period, sweep the store."""
+    def collect(self, grace_s: float, progress: Any = None) -> dict[str, Any]:
+        """Mark what the plan drops, purge tombstones past the grace period, sweep the store
+        (``progress``: ``set_total``/``advance`` in bytes of the packs swept, where the sweep runs)."""
         ...
 
     def undelete(self, target: str) -> str:

@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from modelkeep.errors import NotFound
 from modelkeep.store import leases
@@ -106,7 +106,14 @@ def condemn(repo: Repository, live: set[str], now: datetime) -> tuple[int, int]:
     return len(objects), size
 
 
-def sweep(repo: Repository, live: Callable[[], set[str]], now: datetime, grace_s: float) -> SweepResult:
+class SweepProgress(Protocol):
+    def set_total(self, n: int) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+
+def sweep(repo: Repository, live: Callable[[], set[str]], now: datetime, grace_s: float,
+          progress: SweepProgress | None = None) -> SweepResult:
     """Phase 2 on the list written at least ``grace_s`` ago (if any, and once the leases open when
     it was written are gone), then phase 1 anew.
 
@@ -123,7 +130,7 @@ def sweep(repo: Repository, live: Callable[[], set[str]], now: datetime, grace_s
         if result.waiting_on:
             return result
         current = live()
-        _act_and_clear(repo, current, previous, result)
+        _act_and_clear(repo, current, previous, result, progress)
     if previous is None or result.condemned_at is not None:
         result.condemned_now, result.condemned_bytes = condemn(repo, current if current is not None else live(), now)
         listed = read_condemned(repo)
@@ -131,21 +138,23 @@ def sweep(repo: Repository, live: Callable[[], set[str]], now: datetime, grace_s
             result.waiting_on = leases.still_open(repo, listed.leases)
             if not result.waiting_on:
                 crash_point()
-                _act_and_clear(repo, live(), listed, result)
+                _act_and_clear(repo, live(), listed, result, progress)
                 result.condemned_now = result.condemned_bytes = 0
     return result
 
 
-def _act_and_clear(repo: Repository, live: set[str], listed: Condemned, result: SweepResult) -> None:
+def _act_and_clear(repo: Repository, live: set[str], listed: Condemned, result: SweepResult,
+                   progress: SweepProgress | None = None) -> None:
     """Phase 2 on one list, then the list goes (after the work: a crash before leaves it to redo)."""
     result.condemned_at = listed.at.isoformat()
-    _act(repo, live, listed.objects, result)
+    _act(repo, live, listed.objects, result, progress)
     crash_point()
     repo.backend.delete(CONDEMNED_KEY)
     repo.load_condemned()
 
 
-def _act(repo: Repository, live: set[str], condemned: dict[str, str], result: SweepResult) -> None:
+def _act(repo: Repository, live: set[str], condemned: dict[str, str], result: SweepResult,
+         progress: SweepProgress | None = None) -> None:
     from modelkeep.store.packs import index_key, pack_key
 
     for pack in set(condemned.values()):  # a sweep that crashed between a pack's index and the pack itself
@@ -171,10 +180,14 @@ def _act(repo: Repository, live: set[str], condemned: dict[str, str], result: Sw
             result.kept_revived += 1  # referenced again by a writer that began before the list
         else:
             doomed[pack].add(oid)
+    if progress is not None:  # the bytes of every pack this sweep looks at
+        progress.set_total(sum(index[oid].stored_length for pack in doomed for oid in by_pack.get(pack, [])))
     for pack, gone in doomed.items():
         members = by_pack.get(pack, [])
         keep = [oid for oid in members if oid not in gone]
         total = sum(index[oid].stored_length for oid in members)
+        if progress is not None:
+            progress.advance(total)
         freed = sum(index[ObjectId(oid)].stored_length for oid in gone if ObjectId(oid) in index)
         crash_point()
         if not keep:

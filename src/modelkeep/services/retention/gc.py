@@ -21,19 +21,21 @@ from modelkeep.store.repository import Repository
 DEFAULT_GRACE_S = 24 * 3600.0
 
 
-def collect(db: Database, repo: Repository, access: Access, now: datetime, grace_s: float = DEFAULT_GRACE_S) -> dict[str, Any]:
+def collect(db: Database, repo: Repository, access: Access, now: datetime, grace_s: float = DEFAULT_GRACE_S,
+            progress: store_gc.SweepProgress | None = None) -> dict[str, Any]:
     access.check("admin")
-    return _collect(db, repo, access, now, grace_s)
+    return _collect(db, repo, access, now, grace_s, progress)
 
 
-def _collect(db: Database, repo: Repository, access: Access, now: datetime, grace_s: float) -> dict[str, Any]:
+def _collect(db: Database, repo: Repository, access: Access, now: datetime, grace_s: float,
+             progress: store_gc.SweepProgress | None = None) -> dict[str, Any]:
     decided = plan(db, repo, access, now, checked=False)
     dropped = [d for d in decided.decisions if not d.keep]
     with db.writer() as session, session.begin():
         for decision in dropped:
             mark(session, decision, access.actor, now)
         purged = [stone.key for stone in purge(session, now - timedelta(seconds=grace_s), access.actor)]
-    sweep = _sweep(db, repo, now, grace_s)
+    sweep = _sweep(db, repo, now, grace_s, progress)
     summary = {"marked": [d.key for d in dropped], "purged": purged, "sweep": sweep, "grace_s": grace_s}
     with db.writer() as session, session.begin():
         audit.append(session, access.actor, "gc.run", "store", detail=summary | {"marked": len(dropped),
@@ -41,7 +43,8 @@ def _collect(db: Database, repo: Repository, access: Access, now: datetime, grac
     return summary
 
 
-def _sweep(db: Database, repo: Repository, now: datetime, grace_s: float) -> dict[str, Any]:
+def _sweep(db: Database, repo: Repository, now: datetime, grace_s: float,
+           progress: store_gc.SweepProgress | None = None) -> dict[str, Any]:
     """The store's sweep, keeping what every registry using the store references: this one's
     database, the others' published reference sets, and the journal of recent writes."""
     from modelkeep.services.workspace import registry_id
@@ -62,7 +65,7 @@ def _sweep(db: Database, repo: Repository, now: datetime, grace_s: float) -> dic
         docs += [leases.reference_set(repo, other) or {} for other in leases.registries(repo) if other != mine]
         return live_objects(db, repo, [(str(kind), str(digest)) for doc in docs for kind, digest in doc.get("roots", [])])
 
-    return store_gc.sweep(repo, live, now, grace_s).to_dict()
+    return store_gc.sweep(repo, live, now, grace_s, progress).to_dict()
 
 
 def restore(db: Database, access: Access, key: str) -> str:

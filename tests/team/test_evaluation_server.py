@@ -60,3 +60,29 @@ def test_evaluate_gate_note_and_card_through_the_server(conn: object, tmp_path: 
     store = Path(server["root"]) / ".modelkeep" / "objects"
     assert not list((store / "leases").glob("*"))  # every write's lease ended with it (client's and server's)
     assert list((store / "journal").glob("*"))  # and named what it stored
+
+
+def test_a_lease_is_its_takers(server: dict[str, str]) -> None:  # noqa: F811
+    import json
+
+    import httpx
+
+    lease = "leases/1700000000000-0123456789ab"
+    url = f"{server['url']}/api/v1/store/objects/{lease}"
+
+    def auth(who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {server[who]}"}
+
+    taken = httpx.put(url, content=b'{"purpose": "ingest", "expires": 1}', headers=auth("carl"), timeout=10)
+    assert taken.status_code == 201, taken.text
+    stored = Path(server["root"]) / ".modelkeep" / "objects" / lease
+    assert json.loads(stored.read_text())["owner"] == "carl"
+    stored.write_text(json.dumps({"purpose": "ingest", "expires": 1, "owner": "someone-else"}))
+    refused = httpx.delete(url, headers=auth("carl"), timeout=10)
+    assert refused.status_code == 403 and "someone-else's lease" in refused.text
+    assert httpx.put(url, content=b"{}", headers=auth("carl"), timeout=10).status_code == 403
+    assert httpx.put(url, content=b"not json", headers=auth("carl"), timeout=10).status_code in (422, 403)
+    assert httpx.delete(url, headers=auth("admin"), timeout=10).status_code == 204 and not stored.exists()
+    journal = httpx.put(f"{server['url']}/api/v1/store/objects/journal/1700000000000-0123456789ab", content=b"[1]",
+                        headers=auth("carl"), timeout=10)
+    assert journal.status_code == 422  # a JSON object, or nothing

@@ -72,6 +72,8 @@ def store_routes(Ws: Any) -> APIRouter:
                 raise InvalidInput(f"{key}: over {MAX_OBJECT:,} bytes; packs are about 32 MiB")
             chunks.append(chunk)
         data = b"".join(chunks)
+        if match[5] == "leases":  # a lease is its taker's: signed with the token's user, renewed only by them
+            data = await run_in_threadpool(_own_lease, ws, key, data)
         await run_in_threadpool(_store_checked, ws.repo.backend, key, match, data)
         return {"key": key, "size": len(data)}
 
@@ -79,6 +81,7 @@ def store_routes(Ws: Any) -> APIRouter:
     def end_lease(ws: Ws, key: Annotated[str, Path(pattern=rf"^leases/{LEASE_ID}$")]) -> Response:
         """End a writer's lease (store/leases.py); nothing else is deleted through this route."""
         ws.access.check("model.write")
+        _own_lease(ws, key, None)
         ws.repo.backend.delete(key)
         return Response(status_code=204)
 
@@ -97,6 +100,32 @@ def store_routes(Ws: Any) -> APIRouter:
         return sorted(ws.repo.backend.list(prefix))
 
     return router
+
+
+def _own_lease(ws: Any, key: str, data: bytes | None) -> bytes:
+    """A lease another user took may not be renewed or ended by this one (admins excepted);
+    ``data`` (a new lease body) comes back signed with the caller's name."""
+    import json
+
+    from modelkeep.errors import PermissionDenied
+
+    try:
+        held = json.loads(ws.repo.backend.get(key))
+    except (NotFound, ValueError):
+        held = None
+    owner = held.get("owner") if isinstance(held, dict) else None
+    actor = ws.access.actor
+    if owner not in (None, actor) and not ws.access.allowed(actor, "admin"):
+        raise PermissionDenied(f"{key} is {owner}'s lease; only {owner} (or an admin) may renew or end it")
+    if data is None:
+        return b""
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        raise InvalidInput(f"{key}: a JSON object; nothing stored") from None
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"{key}: a JSON object; nothing stored")
+    return json.dumps(doc | {"owner": actor}).encode()
 
 
 def _store_checked(backend: Any, key: str, match: re.Match[str], data: bytes) -> None:

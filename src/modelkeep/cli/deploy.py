@@ -335,9 +335,6 @@ def serve(
         markup=False,
         soft_wrap=True,
     )
-    from modelkeep.store.leases import without_scope
-
-    without_scope()  # a gateway's life is not one write
     try:
         uvicorn.run(app, host=host, port=port, **options)
     finally:

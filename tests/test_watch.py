@@ -59,3 +59,20 @@ def test_a_watch_hears_its_model_only_in_plain_words(workspace: Workspace, recei
 def test_a_watch_names_a_model_or_a_dataset(workspace: Workspace, receiver: Receiver) -> None:
     with pytest.raises(InvalidInput, match="model:NAME or dataset:NAME"):
         workspace.webhooks.add(receiver.url, ["version.created"], format="words", subject="fraud")
+
+
+def test_a_watch_can_hear_only_some_bumps(workspace: Workspace, receiver: Receiver, tmp_path: Path) -> None:
+    art = tmp_path / "m.bin"
+    art.write_text("one")
+    workspace.registry.register("fraud", art, params={"lr": "0.1"})
+    with pytest.raises(InvalidInput, match="bumps \\['huge'\\]"):
+        workspace.webhooks.add(receiver.url, ["version.created"], format="words", subject="model:fraud", bumps=["huge"])
+    workspace.webhooks.add(receiver.url, ["version.created"], format="words", subject="model:fraud",
+                           bumps=["minor", "major"])
+    art.write_text("two")
+    quiet = workspace.registry.register("fraud", art, params={"lr": "0.1"})  # new files only
+    heard = workspace.registry.register("fraud", art, params={"lr": "0.1"}, bump="minor")
+    assert quiet.bump == "patch" and heard.bump == "minor"
+    assert workspace.webhooks.dispatch()["delivered"] == 1
+    [(_, body)] = receiver.requests
+    assert json.loads(body)["text"].startswith(f"{heard.ref} registered")

@@ -51,6 +51,8 @@ class WebhookBody(_Body):
     format: Literal["json", "slack", "openlineage", "words"] = "json"
     subject: str | None = Field(default=None, max_length=300, pattern=r"^(model|dataset):[A-Za-z0-9][A-Za-z0-9._~-]{0,255}$",
                                 description="a watch: model:NAME or dataset:NAME (events about it only)")
+    bumps: list[Literal["major", "minor", "patch", "data", "experiment", "initial"]] | None = Field(
+        default=None, max_length=6, description="of new versions, only those of these bumps")
 
 
 class VerifyBody(_Body):
@@ -109,7 +111,8 @@ def admin_routes(Ws: Any) -> APIRouter:
     @router.post("/webhooks", status_code=201)
     def add_webhook(ws: Ws, body: WebhookBody) -> dict[str, Any]:
         """The signing secret is in this answer only."""
-        return ws.webhooks.add(body.url, body.events, format=body.format, subject=body.subject)
+        return ws.webhooks.add(body.url, body.events, format=body.format, subject=body.subject,
+                               bumps=list(body.bumps) if body.bumps else None)
 
     @router.get("/webhooks/deliveries")
     def deliveries(ws: Ws, webhook: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> list[dict[str, Any]]:

@@ -238,6 +238,8 @@ def watch(
                                                      "alias.moved, promotion.applied, rollback).")] = None,
     dataset: Annotated[bool, typer.Option("--dataset", help="NAME is a dataset.")] = False,
     json_body: Annotated[bool, typer.Option("--json-body", help="Post the raw event JSON, not plain words.")] = False,
+    bump: Annotated[list[str] | None, typer.Option("--bump", help="Of new versions, only these bumps (repeat): "
+                                                   "major, minor (inputs, data sources), patch, data, experiment.")] = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Hear about one model or dataset: each event as a message in plain words, built from the diff
@@ -246,7 +248,7 @@ def watch(
 
     default = ["dataset_version.created"] if dataset else ["version.created", "alias.moved", "promotion.applied", "rollback"]
     made = connection().admin.add_webhook(to, events or default, format="json" if json_body else "words",
-                                          subject=f"{'dataset' if dataset else 'model'}:{name}")
+                                          subject=f"{'dataset' if dataset else 'model'}:{name}", bumps=bump)
     if json_out:
         emit_json(made)
         return

@@ -120,8 +120,10 @@ class RemoteAdmin:
         body = {"model": model, "alias": alias, "required_approvals": required_approvals, "gates": gates}
         self.transport.call("PUT", "/api/v1/protections", json=body)
 
-    def add_webhook(self, url: str, events: list[str], *, format: str = "json", subject: str | None = None) -> dict[str, Any]:
-        body = {"url": url, "events": events, "format": format} | ({"subject": subject} if subject else {})
+    def add_webhook(self, url: str, events: list[str], *, format: str = "json", subject: str | None = None,
+                    bumps: list[str] | None = None) -> dict[str, Any]:
+        body = {"url": url, "events": events, "format": format} | ({"subject": subject} if subject else {}) | (
+            {"bumps": bumps} if bumps else {})
         return dict(self.transport.call("POST", "/api/v1/webhooks", json=body))
 
     def deliveries(self, webhook_id: int | None = None) -> list[dict[str, Any]]:

@@ -471,6 +471,7 @@ class Webhook(Base):
     events: Mapped[list[Any]] = mapped_column(JSON)
     format: Mapped[str] = mapped_column(String(16), default="json")  # json, slack, openlineage or words
     subject: Mapped[str | None] = mapped_column(String(300), nullable=True)  # a watch: model:NAME or dataset:NAME
+    bumps: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)  # a watch: new versions of these bumps only
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
 

@@ -90,8 +90,9 @@ class LocalAdmin:
     def protect(self, model: str, alias: str, *, required_approvals: int = 1, gates: dict[str, Any] | None = None) -> None:
         self.workspace.promotions.protect(model, alias, required_approvals=required_approvals, gates=gates)
 
-    def add_webhook(self, url: str, events: list[str], *, format: str = "json", subject: str | None = None) -> dict[str, Any]:
-        return self.workspace.webhooks.add(url, events, format=format, subject=subject)
+    def add_webhook(self, url: str, events: list[str], *, format: str = "json", subject: str | None = None,
+                    bumps: list[str] | None = None) -> dict[str, Any]:
+        return self.workspace.webhooks.add(url, events, format=format, subject=subject, bumps=bumps)
 
     def deliveries(self, webhook_id: int | None = None) -> list[dict[str, Any]]:
         self.workspace.access.check("admin")

@@ -248,8 +248,9 @@ class AdminService(Protocol):
     def protect(self, model: str, alias: str, *, required_approvals: int = 1, gates: dict[str, Any] | None = None) -> None: ...
 
     def add_webhook(self, url: str, events: builtins.list[str], *, format: str = "json",
-                    subject: str | None = None) -> dict[str, Any]:
-        """A subscriber (admin), or with ``subject`` (model:NAME, dataset:NAME) a watch of one model or dataset."""
+                    subject: str | None = None, bumps: builtins.list[str] | None = None) -> dict[str, Any]:
+        """A subscriber (admin), or with ``subject`` (model:NAME, dataset:NAME) a watch of one model or
+        dataset; ``bumps``: of new versions, only those of these bumps (e.g. minor, major)."""
         ...
 
     def deliveries(self, webhook_id: int | None = None) -> builtins.list[dict[str, Any]]: ...

@@ -78,6 +78,9 @@ def slack_payload(event: dict[str, Any]) -> dict[str, Any]:
             + message}
 
 
+BUMPS = ("major", "minor", "patch", "data", "experiment", "initial")
+
+
 def watched(subject: str | None, target: str) -> bool:
     """Whether an event's target (``model:fraud@1.2.0``) is about a watch's ``model:fraud`` (or any, unset)."""
     return not subject or target == subject or target.startswith(subject + "@")
@@ -96,7 +99,8 @@ class Webhooks:
     def secret(self, webhook_id: int) -> str:
         return hmac.new(self.key, f"webhook:{webhook_id}".encode(), hashlib.sha256).hexdigest()
 
-    def add(self, url: str, events: list[str], *, format: str = "json", subject: str | None = None) -> dict[str, Any]:
+    def add(self, url: str, events: list[str], *, format: str = "json", subject: str | None = None,
+            bumps: list[str] | None = None) -> dict[str, Any]:
         """A subscriber (admin); with ``subject`` (``model:NAME``, ``dataset:NAME``) a watch of that
         one model or dataset, which anyone who may read it can set up."""
         if subject is None:
@@ -115,13 +119,16 @@ class Webhooks:
             raise InvalidInput(f"format {format!r}: one of {', '.join(FORMATS)}")
         if format == "openlineage" and not set(events) <= set(OPENLINEAGE_EVENTS):
             raise InvalidInput(f"an openlineage webhook carries run events only: --events {','.join(OPENLINEAGE_EVENTS)}")
+        unknown_bumps = set(bumps or []) - set(BUMPS)
+        if unknown_bumps:
+            raise InvalidInput(f"bumps {sorted(unknown_bumps)}: any of {', '.join(BUMPS)}")
         with self.db.writer() as session, session.begin():
             hook = Webhook(url=url, events=sorted(events), format=format, subject=subject, active=True,
-                           created_at=utcnow())
+                           bumps=sorted(bumps) if bumps else None, created_at=utcnow())
             session.add(hook)
             session.flush()
             audit.append(session, self.access.actor, "webhook.add", f"webhook:{hook.id}",
-                         detail={"url": url, "events": events, "subject": subject})
+                         detail={"url": url, "events": events, "subject": subject, "bumps": bumps})
             secret = self.secret(hook.id)
             return {"id": hook.id, "url": url, "events": hook.events, "format": format, "secret": secret,
                     "standard_secret": standard_secret(secret)}
@@ -140,7 +147,10 @@ class Webhooks:
                 for hook in hooks:
                     if event.id > newest[hook.id] and event.created_at >= hook.created_at and (
                         "*" in hook.events or event.type in hook.events
-                    ) and watched(hook.subject, str(event.payload.get("target", ""))):
+                    ) and watched(hook.subject, str(event.payload.get("target", ""))) and (
+                        not hook.bumps or event.type != "version.created"
+                        or (event.payload.get("detail") or {}).get("bump") in hook.bumps
+                    ):
                         rows.append({"event_id": event.id, "webhook_id": hook.id, "status": "pending", "attempts": 0,
                                      "next_attempt_at": utcnow()})
             if rows:

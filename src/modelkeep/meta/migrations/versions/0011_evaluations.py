@@ -57,10 +57,12 @@ def upgrade() -> None:
 
     with op.batch_alter_table("webhooks") as batch:  # mk watch: a subscription to one model or dataset
         batch.add_column(sa.Column("subject", sa.String(300), nullable=True))
+        batch.add_column(sa.Column("bumps", sa.JSON, nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("webhooks") as batch:
+        batch.drop_column("bumps")
         batch.drop_column("subject")
     op.drop_table("branches")
     op.drop_table("version_notes")

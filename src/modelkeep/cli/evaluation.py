@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -69,14 +71,10 @@ def gate(
     from modelkeep.services.evaluation.gate import gate as run
     from modelkeep.services.evaluation.gate import markdown
 
-    try:
+    with _verdicts_own_1_and_2():
         conn = connection()
         result = run(conn, ref, against, _policy(policy), allow_pickle=allow_pickle, trusted=trust)
         md = markdown(result, conn.registry.get(result.candidate).code)
-    except ModelKeepError as exc:  # 1 and 2 are verdicts here: a gate that could not run exits 6
-        if exc.exit_code in (1, 2):
-            raise GateCouldNotRun(str(exc), hint=exc.hint) from exc
-        raise
     if report_file is not None:
         report_file.write_text(md)
     if report == "json":
@@ -84,10 +82,9 @@ def gate(
     elif report == "md":
         typer.echo(md, nl=False)
     else:
-        out = out_console()
-        out.print(f"{result.verdict}: {result.candidate} against {result.baseline} on {result.data}", markup=False)
-        for r in result.results:
-            out.print(f"  {r.verdict:<12} {r.metric} [{r.slice}] {r.baseline:.4f} -> {r.candidate:.4f}: {r.why}", markup=False)
+        out_console().print(f"{result.verdict}: {result.candidate} against {result.baseline} on {result.data}",
+                            markup=False)
+        _print_results(result)
     raise typer.Exit(result.exit_code)
 
 
@@ -197,12 +194,8 @@ def merge(
     from modelkeep.services.evaluation.gate import markdown
     from modelkeep.services.evaluation.merge import merge as run
 
-    try:
+    with _verdicts_own_1_and_2():
         outcome = run(connection(), branch, _policy(policy), into=into, allow_pickle=allow_pickle, trusted=trust)
-    except ModelKeepError as exc:
-        if exc.exit_code in (1, 2):
-            raise GateCouldNotRun(str(exc), hint=exc.hint) from exc
-        raise
     if report == "json":
         emit_json(outcome.to_dict())
     elif report == "md":
@@ -212,13 +205,29 @@ def merge(
         c = outcome.comparison
         verb = f"merged as {outcome.merged['ref']}" if outcome.merged else "rejected" if c.verdict == "fail" else "not merged"
         out.print(f"{c.verdict}: {c.candidate} into {outcome.into} (head {c.baseline}) on {c.data}: {verb}", markup=False)
-        for r in c.results:
-            out.print(f"  {r.verdict:<12} {r.metric} [{r.slice}] {r.baseline:.4f} -> {r.candidate:.4f}: {r.why}", markup=False)
+        _print_results(c)
         for conflict in outcome.conflicts:
             out.print(f"  conflict   {conflict['param']}: base {conflict['base']!r}, branch {conflict['branch']!r}, "
                       f"{outcome.into} {conflict['target']!r}" + (f" -> {conflict['resolved']!r}" if "resolved" in conflict
                                                                   else ""), markup=False)
     raise typer.Exit(outcome.comparison.exit_code)
+
+
+@contextmanager
+def _verdicts_own_1_and_2() -> Iterator[None]:
+    """For mk gate and mk merge, exit codes 1 and 2 are verdicts: an error that would exit so exits 6."""
+    try:
+        yield
+    except ModelKeepError as exc:
+        if exc.exit_code in (1, 2):
+            raise GateCouldNotRun(str(exc), hint=exc.hint) from exc
+        raise
+
+
+def _print_results(comparison: Any) -> None:
+    out = out_console()
+    for r in comparison.results:
+        out.print(f"  {r.verdict:<12} {r.metric} [{r.slice}] {r.baseline:.4f} -> {r.candidate:.4f}: {r.why}", markup=False)
 
 
 def _policy(path: Path) -> Any:

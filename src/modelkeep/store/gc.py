@@ -100,7 +100,7 @@ def condemn(repo: Repository, live: set[str], now: datetime) -> tuple[int, int]:
     size = sum(repo.index[ObjectId(oid)].stored_length for oid in objects)
     doc: dict[str, Any] = {"at": now.isoformat(), "objects": objects}
     repo.backend.put(CONDEMNED_KEY, json.dumps(doc).encode())  # no "leases" yet: a list never acted on
-    doc["leases"] = sorted(leases.open_leases(repo))
+    doc["leases"] = sorted(leases.open_leases(repo, leases.epoch(now)))
     repo.backend.put(CONDEMNED_KEY, json.dumps(doc).encode())
     repo.load_condemned()
     return len(objects), size
@@ -126,7 +126,7 @@ def sweep(repo: Repository, live: Callable[[], set[str]], now: datetime, grace_s
         previous = None  # written by a gc that stopped before naming the leases: never acted on
     current: set[str] | None = None
     if previous is not None and (now - previous.at).total_seconds() >= grace_s:
-        result.waiting_on = leases.still_open(repo, previous.leases)
+        result.waiting_on = leases.still_open(repo, previous.leases, leases.epoch(now))
         if result.waiting_on:
             return result
         current = live()
@@ -135,7 +135,7 @@ def sweep(repo: Repository, live: Callable[[], set[str]], now: datetime, grace_s
         result.condemned_now, result.condemned_bytes = condemn(repo, current if current is not None else live(), now)
         listed = read_condemned(repo)
         if grace_s <= 0 and result.condemned_now and listed and listed.leases is not None:  # no grace: at once
-            result.waiting_on = leases.still_open(repo, listed.leases)
+            result.waiting_on = leases.still_open(repo, listed.leases, leases.epoch(now))
             if not result.waiting_on:
                 crash_point()
                 _act_and_clear(repo, live(), listed, result, progress)

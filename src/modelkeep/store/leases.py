@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from modelkeep.errors import NotFound
@@ -48,6 +49,12 @@ SKEW_S = 300.0  # clocks of two machines may differ this much: an expiry counts 
 
 def _now() -> float:
     return time.time()
+
+
+def epoch(when: datetime) -> float:
+    """Seconds since the epoch of a UTC time (naive datetimes in this project are UTC), the scale
+    of leases' and journal entries' times."""
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 @dataclass(eq=False)

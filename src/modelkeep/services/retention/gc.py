@@ -57,8 +57,8 @@ def _sweep(db: Database, repo: Repository, now: datetime, grace_s: float,
                        f"published no reference set ({', '.join(unknown)}): run any mk command there with this "
                        "version (it publishes one), then gc again; this gc marked and purged only"}
     listed = leases.journal(repo)  # before the database is read: a listed entry's commit is in what is read
-    leases.publish_references(repo, mine, registry_roots(db), now.timestamp())
-    leases.compact_journal(repo, mine, listed, now.timestamp() - grace_s, orphans=True)
+    leases.publish_references(repo, mine, registry_roots(db), leases.epoch(now))
+    leases.compact_journal(repo, mine, listed, leases.epoch(now) - grace_s, orphans=True)
 
     def live() -> set[str]:
         docs = list(leases.journal(repo).values())

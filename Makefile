@@ -13,12 +13,14 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+	bash scripts/web-assets.sh  # the web UI's htmx, uPlot and Cytoscape, from the npm registry
 
 demo: venv
 	$(PY) demo/demo.py
 
 test-deps: venv
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-chromium.sh  # Debian's chromium, which Playwright drives in tests/web
 	$(PY) tests/client_venvs.py  # the real clients users bring, in virtualenvs of their own
 
 lint: venv

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelkeep.about import __version__
 from modelkeep.api.admin_routes import admin_routes
+from modelkeep.api.artifact_download import stream_artifact
 from modelkeep.api.data_routes import data_routes
 from modelkeep.api.deploy_routes import deploy_routes
 from modelkeep.api.evaluation_routes import evaluation_routes
@@ -34,6 +35,8 @@ from modelkeep.api.observe import metrics_response, observe
 from modelkeep.api.retention_routes import retention_routes
 from modelkeep.api.run_routes import run_routes
 from modelkeep.api.store_routes import KEY, MAX_OBJECT, WRITABLE, store_routes
+from modelkeep.api.web import web_error, web_routes
+from modelkeep.api.web.session import SignInRequired
 from modelkeep.errors import (
     KINDS,
     InvalidInput,
@@ -155,16 +158,18 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
             )
 
     @app.exception_handler(ModelKeepError)
-    async def domain_error(request: Request, exc: ModelKeepError) -> JSONResponse:
+    async def domain_error(request: Request, exc: ModelKeepError) -> Response:
         from starlette.concurrency import run_in_threadpool
 
-        if isinstance(exc, PermissionDenied):  # refused attempts are audited too (outcome 'denied')
+        if isinstance(exc, PermissionDenied) and not isinstance(exc, SignInRequired):  # refusals are audited too
             try:
                 await run_in_threadpool(audit_denied, request, exc)
             except Exception:  # the refusal stands either way: a 403 must not become a 500
                 logging.getLogger("modelkeep.server").exception("could not audit a refused request")
         if is_mlflow(request.url.path):
             return mlflow_error(exc)
+        if is_page(request):
+            return web_error(request, exc)
         return JSONResponse(error_body(exc), status_code=exc.http_status)
 
     @app.exception_handler(Exception)
@@ -176,22 +181,26 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         return JSONResponse(error_body(failure), status_code=failure.http_status)
 
     @app.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
         problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         said = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:3]) + ("; ..." if len(problems) > 3 else "")
         if is_mlflow(request.url.path):
             return mlflow_status_error(422, f"invalid request: {said}")
+        if is_page(request):
+            return web_error(request, InvalidInput(f"invalid request: {said}"))
         return JSONResponse({"error": "InvalidInput", "message": f"invalid request: {said}", "problems": problems},
                             status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         kind = next((k for k in KINDS.values() if k.http_status == exc.status_code), ModelKeepError).__name__
         if exc.status_code in (400, 413):
             kind = InvalidInput.__name__
         headers = dict(getattr(exc, "headers", None) or {})
         if is_mlflow(request.url.path):
             return mlflow_status_error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}")
+        if is_page(request) and exc.status_code in (404, 405):
+            return web_error(request, KINDS.get(kind, ModelKeepError)(f"{request.method} {request.url.path}: {exc.detail}"))
         if exc.status_code == 405:  # every method the path takes, not only those of the first route that matched it
             methods = allowed_methods(app, request)
             if methods:
@@ -243,6 +252,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     app.include_router(deploy_routes(Ws))
     app.include_router(retention_routes(Ws))
     app.include_router(evaluation_routes(Ws, Name, Spec))
+    app.include_router(web_routes(workspace))
     for root in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow"):  # MLflow's client and MLflow's own UI
         app.include_router(tracking_routes(Ws), prefix=root, tags=["mlflow"], responses=MLFLOW_RESPONSES)
         app.include_router(registry_routes(Ws), prefix=root, tags=["mlflow"], responses=MLFLOW_RESPONSES)
@@ -329,29 +339,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     @app.get("/api/v1/models/{name}/versions/{spec}/artifact")
     def download_artifact(ws: Ws, name: Name, spec: Spec) -> StreamingResponse:
         """The artifact file of a version, streamed chunk by chunk, each chunk verified; audited."""
-        view = ws.registry.get(f"{name}@{spec}")
-        if view.artifact_kind != "file" or not view.digest:
-            raise InvalidInput(
-                f"{view.ref} has a {view.artifact_kind or 'missing'} artifact; only files stream here "
-                "(pull folders from the shared store)"
-            )
-        with ws.db.writer() as session, session.begin():
-            from modelkeep.services.governance import audit
-
-            audit.append(
-                session,
-                ws.access.actor,
-                "artifact.read",
-                f"model:{view.ref}",
-                source=ws.registry.source,
-                detail={"digest": view.digest},
-            )
-        kind = ws.repo.kind_of(view.digest)
-        return StreamingResponse(
-            ws.repo.iter_file(kind, view.digest),
-            media_type="application/octet-stream",
-            headers={"X-Modelkeep-Digest": view.digest},
-        )
+        return stream_artifact(ws, ws.registry.get(f"{name}@{spec}"))
 
     @app.post("/api/v1/store/presign")
     def presign(ws: Ws, body: PresignBody) -> dict[str, Any]:
@@ -505,6 +493,12 @@ class CheckpointsBody(BaseModel):
     checkpoints: list[Checkpoint] = Field(min_length=1, max_length=1000)
     public_key: str | None = Field(default=None, max_length=2000, description="Ed25519 public key (PEM) the "
                                    "checkpoints were signed with; default this server's")
+
+
+def is_page(request: Request) -> bool:
+    """A request for the web UI (answered with HTML pages, not JSON)."""
+    path = request.url.path
+    return (path == "/ui" or path.startswith("/ui/")) and not path.endswith(".json")
 
 
 def allowed_methods(app: FastAPI, request: Request) -> list[str]:

@@ -161,8 +161,12 @@ def query(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 200,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
+    """The newest entries first (``before``: only those older than that seq, the next page)."""
     stmt = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)
+    if before is not None:
+        stmt = stmt.where(AuditEntry.seq < before)
     if model:
         stmt = stmt.where(AuditEntry.target.startswith(f"model:{model}@", autoescape=True)
                           | (AuditEntry.target == f"model:{model}"))

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Path, Query
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from modelkeep.api.web.session import Renderer
+from modelkeep.errors import InvalidInput
 from modelkeep.services.connection import LocalConnection
 from modelkeep.services.models import browse
 
@@ -78,10 +79,16 @@ def ops_pages(router: APIRouter, V: Any, render: Renderer) -> None:
 
     @router.post("/deployments/{name}/rollback")
     def rollback(who: V, name: DeploymentName, reason: Annotated[str, Form(min_length=1, max_length=2000)],
-                 csrf: Csrf = "") -> RedirectResponse:
-        """A person's rollback, validated like ``mk deploy rollback`` (the service checks deployment.write)."""
+                 to_revision: Annotated[str, Form(max_length=12)] = "", csrf: Csrf = "") -> RedirectResponse:
+        """A person's rollback, validated like ``mk deploy rollback`` (the service checks deployment.write):
+        off the candidate, or (``to_revision``) back to an earlier revision."""
         who.check_csrf(csrf)
-        LocalConnection(who.ws).deployments.deployment_rollback(name, {"reason": reason})
+        body: dict[str, Any] = {"reason": reason}
+        if to_revision.strip():
+            if not to_revision.strip().isdigit():
+                raise InvalidInput(f"to revision {to_revision!r} is not a revision number; pick one from the history")
+            body["to_revision"] = int(to_revision)
+        LocalConnection(who.ws).deployments.deployment_rollback(name, body)
         return RedirectResponse(f"/ui/deployments/{name}", status_code=303)
 
     @router.get("/audit")

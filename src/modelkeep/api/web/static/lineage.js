@@ -49,6 +49,7 @@
       var url = href(n);
       if (url) { window.location.href = url; }
     });
+    window.modelkeepLineage = cy;  // for a person's console, and the browser tests' clicks
     box.dataset.ready = String(cy.nodes().length);
   });
 })();

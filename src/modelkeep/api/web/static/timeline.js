@@ -32,7 +32,7 @@
     var opts = {
       width: box.clientWidth || 900, height: 300, plugins: [markerPlugin],
       scales: { x: { time: false } },
-      axes: [{ values: function (u, ticks) { return ticks.map(function (t) { return doc.versions[t] || ""; }); } }, {}],
+      axes: [{ incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000], values: function (u, ticks) { return ticks.map(function (t) { return doc.versions[t] || ""; }); } }, {}],
       series: [{ label: "version", value: function (u, i) { return doc.versions[i] || ""; } },
                { label: doc.metric, stroke: "#2456c8", points: { show: doc.versions.length < 300 } }]
     };

@@ -231,6 +231,11 @@ def main() -> None:
 
     collaboration_demo(WORK, mk, make_data, write_csv)
 
+    say("17. The web UI: mk server's pages over everything above")
+    from ui_demo import ui_demo
+
+    ui_demo(WORK, mk, keep_open=False)
+
     say("Where everything went")
     print(f"repository:  {WORK / '.modelkeep'}")
     print(f"database:    {WORK / '.modelkeep' / 'registry.db'} (SQLite, WAL)")
@@ -238,6 +243,11 @@ def main() -> None:
     print(f"gateway log: {WORK / 'gateway.log'}")
     print(f"team:        {WORK / 'team-server'} (the server's repository), {WORK / 'team-client'} (a client, no repository)")
     print("try:         cd demo/output && ../../.venv/bin/mk model list && ../../.venv/bin/mk deploy history fraud-scorer")
+    if "--open" in sys.argv[1:]:
+        say("The web UI, served until Ctrl-C")
+        from ui_demo import ui_demo
+
+        ui_demo(WORK, mk, keep_open=True)
 
 
 if __name__ == "__main__":

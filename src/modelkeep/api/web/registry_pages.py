@@ -42,7 +42,7 @@ def registry_pages(router: APIRouter, V: Any, render: Renderer) -> None:
         who.ws.access.check("model.read", model=name)
         conn = LocalConnection(who.ws)
         page = browse.versions_page(who.ws.db, name, cursor)
-        line = browse.timeline(who.ws.db, name, metric)
+        line = browse.timeline(who.ws.db, name, metric, points=False)
         branches = [b for b in conn.branches.list(name.partition("~")[0]) if b.name != "main"]
         summary = browse.models_page(who.ws.db, f"name = '{name}'", limit=1).rows
         return render.page("model.html", who, name=name, page=page, timeline=line, branches=branches,
@@ -57,7 +57,7 @@ def registry_pages(router: APIRouter, V: Any, render: Renderer) -> None:
         return JSONResponse({
             "metric": line.metric,
             "versions": [p.version for p in line.points],
-            "values": [p.value for p in line.points],
+            "values": [round(p.value, 6) for p in line.points],
             "events": [{"alias": e.alias, "version": e.version, "previous": e.previous, "via": e.via,
                         "at": e.at.isoformat() + "Z"} for e in line.events],
         })

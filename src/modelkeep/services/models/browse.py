@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.meta.db import Database
@@ -113,9 +113,8 @@ def models_page(db: Database, filter_text: str = "", sort: str = "name", cursor:
     query = select(Model)
     with db.reader() as session:
         condition = parse_filter(filter_text)
-        if condition is not None:
-            matching = select(ModelVersion.model_id).join(Model, Model.id == ModelVersion.model_id).where(condition)
-            query = query.where(Model.id.in_(matching))
+        if condition is not None:  # correlated: walk models in page order, stop at a page of matches
+            query = query.where(exists(select(ModelVersion.id).where(ModelVersion.model_id == Model.id, condition)))
         if cursor:
             value, last_id = _decode(cursor, {"s": sort, "f": filter_text})
             if column is Model.id:
@@ -192,18 +191,19 @@ def versions_page(db: Database, name: str, cursor: str | None = None, limit: int
     return Page(views, following)
 
 
-def timeline(db: Database, name: str, metric: str | None = None) -> Timeline:
+def timeline(db: Database, name: str, metric: str | None = None, *, points: bool = True) -> Timeline:
     """Every version's value of ``metric`` (a label: ``auc`` or ``auc[eval:test]``), in version order,
-    and every move of the model's aliases. Without ``metric``: the first metric the model has."""
+    and every move of the model's aliases. Without ``metric``: the first metric the model has.
+    ``points=False`` (the page, whose chart fetches the points itself): the metric names and moves only."""
     with db.reader() as session:
         model = _model(session, name)
+        versions = select(ModelVersion.id).where(ModelVersion.model_id == model.id)
         labels = sorted({metric_label(k, d, s) for k, d, s in session.execute(
             select(VersionMetric.key, VersionMetric.dataset, VersionMetric.split)
-            .join(ModelVersion, ModelVersion.id == VersionMetric.version_id)
-            .where(ModelVersion.model_id == model.id).distinct())})
+            .where(VersionMetric.version_id.in_(versions)).distinct())})
         chosen = metric or (labels[0] if labels else None)
         out = Timeline(metric=chosen, metrics=labels)
-        if chosen is not None:
+        if chosen is not None and points:
             key, dataset, split = parse_label(chosen)
             for version, seq, value in session.execute(
                 select(ModelVersion.version, ModelVersion.seq, VersionMetric.value)

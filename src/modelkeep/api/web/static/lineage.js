@@ -24,7 +24,7 @@
   fetch(box.dataset.src, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (g) {
     var elements = g.nodes.map(element).concat(g.edges.map(function (e) { return edge(e.src, e.dst); }));
     var cy = cytoscape({
-      container: box, elements: elements, wheelSensitivity: 0.3,
+      container: box, elements: elements, wheelSensitivity: 0.3, maxZoom: 1.5,
       style: [
         { selector: "node", style: { label: "data(label)", "font-size": 10, "text-valign": "bottom", "text-margin-y": 4,
                                      "background-color": function (n) { return colors[n.data("kind")] || "#888"; } } },

@@ -40,16 +40,16 @@ def ui_demo(work: Path, mk: Callable[..., str], *, keep_open: bool = False) -> N
         print("Ctrl-C stops the server")
         subprocess.run([*MK, "server", "--port", str(port)], cwd=work, check=False)
         return
-    with background(["server"], "/health", cwd=work) as url:
-        with httpx.Client(base_url=url, timeout=30, follow_redirects=True) as client:
-            signed = client.post("/ui/signin", data={"token": token, "next": "/ui/models"})
-            if signed.status_code != 200:
-                raise SystemExit(f"demo step failed: signing in to the web UI answered {signed.status_code}")
-            for path, what in GUIDE:
-                page = client.get(path)
-                if page.status_code != 200:
-                    raise SystemExit(f"demo step failed: {path} answered {page.status_code}: {page.text[:300]}")
-                print(f"  {page.status_code} {len(page.content):>7,} B  {path:<58} {what}")
+    with background(["server"], "/health", cwd=work) as url, \
+            httpx.Client(base_url=url, timeout=30, follow_redirects=True) as client:
+        signed = client.post("/ui/signin", data={"token": token, "next": "/ui/models"})
+        if signed.status_code != 200:
+            raise SystemExit(f"demo step failed: signing in to the web UI answered {signed.status_code}")
+        for path, what in GUIDE:
+            page = client.get(path)
+            if page.status_code != 200:
+                raise SystemExit(f"demo step failed: {path} answered {page.status_code}: {page.text[:300]}")
+            print(f"  {page.status_code} {len(page.content):>7,} B  {path:<58} {what}")
     print("\nopen it yourself:  cd demo/output && ../../.venv/bin/mk server --port 8765")
     print(f"then:              http://127.0.0.1:8765/ui/   sign in with {token}")
     print("(or: .venv/bin/python demo/demo.py --open, which ends by serving it with a guide to the pages)")

@@ -134,6 +134,8 @@ def test_version_compare_audit_and_artifact_pages(ui: Callable[[str], TestClient
     vera = ui("vera")
     version = vera.get("/ui/models/fraud/versions/1.0.1")
     assert "depth" in version.text and "0.93" in version.text and "Content-Security-Policy" in version.headers
+    assert 'href="/ui/compare?v=fraud%401.0.0.0.0&v=fraud%401.0.1.0.0" id="compare-parent"' in version.text, \
+        re.findall(r"<p class=\"actions\">.*?</p>", version.text, re.S)
     compare = vera.get("/ui/compare", params=[("v", "fraud@1.0.0"), ("v", "fraud@1.0.1")])
     assert 'class="n up"' in compare.text and "(+0.03)" in compare.text
     one = vera.get("/ui/compare", params={"v": "fraud@1.0.0"})

@@ -44,9 +44,8 @@ def registry_pages(router: APIRouter, V: Any, render: Renderer) -> None:
         page = browse.versions_page(who.ws.db, name, cursor)
         line = browse.timeline(who.ws.db, name, metric, points=False)
         branches = [b for b in conn.branches.list(name.partition("~")[0]) if b.name != "main"]
-        summary = browse.models_page(who.ws.db, f"name = '{name}'", limit=1).rows
         return render.page("model.html", who, name=name, page=page, timeline=line, branches=branches,
-                           summary=summary[0] if summary else None, first=not cursor,
+                           summary=browse.model_summary(who.ws.db, name), first=not cursor,
                            may_alias=who.may(f"alias.set:{name}", model=name))
 
     @router.get("/models/{name}/timeline.json")

@@ -34,6 +34,7 @@ from modelkeep.services.models.views import VersionView, load_views, metric_labe
 from modelkeep.version import MLVersion
 
 T = TypeVar("T")
+LABELS_FROM = 1000  # the metric names a model page offers come from this many of its latest versions
 
 MODEL_SORTS: dict[str, tuple[Any, bool]] = {  # the models page's sorts: column, descending
     "name": (Model.name, False), "-name": (Model.name, True), "-created": (Model.id, True), "created": (Model.id, False)}
@@ -112,7 +113,10 @@ def models_page(db: Database, filter_text: str = "", sort: str = "name", cursor:
     column, descending = MODEL_SORTS[sort]
     query = select(Model)
     with db.reader() as session:
-        condition = parse_filter(filter_text)
+        def probe(sub: Any) -> int:  # lets a common condition be a primary-key probe per version (meta.search)
+            return int(session.scalar(select(func.count()).select_from(sub.subquery())) or 0)
+
+        condition = parse_filter(filter_text, probe)
         if condition is not None:  # correlated: walk models in page order, stop at a page of matches
             query = query.where(exists(select(ModelVersion.id).where(ModelVersion.model_id == Model.id, condition)))
         if cursor:
@@ -127,33 +131,43 @@ def models_page(db: Database, filter_text: str = "", sort: str = "name", cursor:
         models = list(session.scalars(query.order_by(*order).limit(limit + 1)))
         more = len(models) > limit
         models = models[:limit]
-        ids = [m.id for m in models]
-        counts = dict(session.execute(select(ModelVersion.model_id, func.count()).where(ModelVersion.model_id.in_(ids))
-                                      .group_by(ModelVersion.model_id)).all()) if ids else {}
-        latest = dict(session.execute(
-            select(ModelVersion.model_id, func.max(ModelVersion.sort_key))
-            .where(ModelVersion.model_id.in_(ids), ModelVersion.status != REPRODUCTION)
-            .group_by(ModelVersion.model_id)).all()) if ids else {}
-        aliases: dict[int, dict[str, str]] = {}
-        for model_id, alias, version in session.execute(
-            select(Alias.model_id, Alias.name, ModelVersion.version)
-            .join(ModelVersion, ModelVersion.id == Alias.version_id).where(Alias.model_id.in_(ids))
-        ):
-            aliases.setdefault(model_id, {})[alias] = version
-        protections = session.execute(select(ProtectedAlias.model, ProtectedAlias.alias)).all()
-        live = deployments_by_model(session)
-        rows = []
-        for m in models:
-            protected = sorted({a for model, a in protections if model in (m.name, "*")})
-            rows.append(ModelRow(
-                name=m.name, description=m.description, versions=int(counts.get(m.id, 0)),
-                latest=str(MLVersion.from_sort_key(latest[m.id])) if m.id in latest else None,
-                aliases=aliases.get(m.id, {}), protected=protected, deployments=live.get(m.name, []),
-                owner=str((m.tags or {}).get("owner") or m.created_by), created_at=m.created_at,
-            ))
+        rows = _rows(session, models)
     last = models[-1] if models else None
     following = _encode({"s": sort, "f": filter_text, "v": last.name, "i": last.id}) if more and last else None
     return Page(rows, following)
+
+
+def model_summary(db: Database, name: str) -> ModelRow:
+    """One model's row of the models page."""
+    with db.reader() as session:
+        return _rows(session, [_model(session, name)])[0]
+
+
+def _rows(session: Any, models: list[Model]) -> list[ModelRow]:
+    """The models page's rows for these models, in a fixed number of queries."""
+    ids = [m.id for m in models]
+    if not ids:
+        return []
+    counts = dict(session.execute(select(ModelVersion.model_id, func.count()).where(ModelVersion.model_id.in_(ids))
+                                  .group_by(ModelVersion.model_id)).all())
+    latest = dict(session.execute(
+        select(ModelVersion.model_id, func.max(ModelVersion.sort_key))
+        .where(ModelVersion.model_id.in_(ids), ModelVersion.status != REPRODUCTION)
+        .group_by(ModelVersion.model_id)).all())
+    aliases: dict[int, dict[str, str]] = {}
+    for model_id, alias, version in session.execute(
+        select(Alias.model_id, Alias.name, ModelVersion.version)
+        .join(ModelVersion, ModelVersion.id == Alias.version_id).where(Alias.model_id.in_(ids))
+    ):
+        aliases.setdefault(model_id, {})[alias] = version
+    protections = session.execute(select(ProtectedAlias.model, ProtectedAlias.alias)).all()
+    live = deployments_by_model(session)
+    return [ModelRow(
+        name=m.name, description=m.description, versions=int(counts.get(m.id, 0)),
+        latest=str(MLVersion.from_sort_key(latest[m.id])) if m.id in latest else None,
+        aliases=aliases.get(m.id, {}), protected=sorted({a for model, a in protections if model in (m.name, "*")}),
+        deployments=live.get(m.name, []), owner=str((m.tags or {}).get("owner") or m.created_by),
+        created_at=m.created_at) for m in models]
 
 
 def deployments_by_model(session: Any) -> dict[str, list[str]]:
@@ -193,11 +207,13 @@ def versions_page(db: Database, name: str, cursor: str | None = None, limit: int
 
 def timeline(db: Database, name: str, metric: str | None = None, *, points: bool = True) -> Timeline:
     """Every version's value of ``metric`` (a label: ``auc`` or ``auc[eval:test]``), in version order,
-    and every move of the model's aliases. Without ``metric``: the first metric the model has.
+    and every move of the model's aliases. Without ``metric``: the first metric the model has. The
+    metrics offered are those of the latest ``LABELS_FROM`` versions (any other can still be named).
     ``points=False`` (the page, whose chart fetches the points itself): the metric names and moves only."""
     with db.reader() as session:
         model = _model(session, name)
-        versions = select(ModelVersion.id).where(ModelVersion.model_id == model.id)
+        versions = (select(ModelVersion.id).where(ModelVersion.model_id == model.id)
+                    .order_by(ModelVersion.seq.desc()).limit(LABELS_FROM).scalar_subquery())
         labels = sorted({metric_label(k, d, s) for k, d, s in session.execute(
             select(VersionMetric.key, VersionMetric.dataset, VersionMetric.split)
             .where(VersionMetric.version_id.in_(versions)).distinct())})

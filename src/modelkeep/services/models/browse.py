@@ -212,23 +212,23 @@ def timeline(db: Database, name: str, metric: str | None = None, *, points: bool
     ``points=False`` (the page, whose chart fetches the points itself): the metric names and moves only."""
     with db.reader() as session:
         model = _model(session, name)
-        versions = (select(ModelVersion.id).where(ModelVersion.model_id == model.id)
-                    .order_by(ModelVersion.seq.desc()).limit(LABELS_FROM).scalar_subquery())
+        # By primary key from the model's versions: a join lets PostgreSQL hash-join a scan of every
+        # metric row of every model.
+        recent = list(session.scalars(select(ModelVersion.id).where(ModelVersion.model_id == model.id)
+                                      .order_by(ModelVersion.seq.desc()).limit(LABELS_FROM)))
         labels = sorted({metric_label(k, d, s) for k, d, s in session.execute(
             select(VersionMetric.key, VersionMetric.dataset, VersionMetric.split)
-            .where(VersionMetric.version_id.in_(versions)).distinct())})
+            .where(VersionMetric.version_id.in_(recent)).distinct())}) if recent else []
         chosen = metric or (labels[0] if labels else None)
         out = Timeline(metric=chosen, metrics=labels)
         if chosen is not None and points:
             key, dataset, split = parse_label(chosen)
-            for version, seq, value in session.execute(
-                select(ModelVersion.version, ModelVersion.seq, VersionMetric.value)
-                .join(VersionMetric, VersionMetric.version_id == ModelVersion.id)
-                .where(ModelVersion.model_id == model.id, VersionMetric.key == key,
-                       VersionMetric.dataset == dataset, VersionMetric.split == split)
-                .order_by(ModelVersion.sort_key)
-            ):
-                out.points.append(SeriesPoint(version, int(seq or 0), float(value)))
+            value = (select(VersionMetric.value)  # one primary-key probe per version
+                     .where(VersionMetric.version_id == ModelVersion.id, VersionMetric.key == key,
+                            VersionMetric.dataset == dataset, VersionMetric.split == split).scalar_subquery())
+            out.points = [SeriesPoint(version, int(seq or 0), float(number)) for version, seq, number in session.execute(
+                select(ModelVersion.version, ModelVersion.seq, value)
+                .where(ModelVersion.model_id == model.id).order_by(ModelVersion.sort_key)) if number is not None]
         out.events = [AliasEvent(c.alias, c.version, c.previous, c.at, c.actor, c.via) for c in session.scalars(
             select(AliasChange).where(AliasChange.model_id == model.id).order_by(AliasChange.id.desc()).limit(500))]
     return out

@@ -11,6 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from modelkeep.api.web.data_pages import cluster
+from modelkeep.errors import InvalidInput
 from modelkeep.services.governance.audit import query
 from modelkeep.services.workspace import Workspace
 from tests.test_governance import team  # noqa: F401  (fixture)
@@ -190,3 +191,29 @@ def test_a_deployer_rolls_back_in_the_page_and_a_viewer_cannot(
     live = vera.get("/ui/deployments/clf/live")  # what htmx polls: the fragment alone
     assert "<html" not in live.text and "revision 3" in live.text
     assert "clf" in vera.get("/ui/models", params={"filter": "name = 'clf'"}).text.split('href="/ui/deployments/')[1]
+
+
+def test_runs_and_datasets_pages_list_a_page_at_a_time(ui: Callable[[str], TestClient],
+                                                        team: Callable[[str], Workspace], tmp_path) -> None:  # noqa: F811
+    from modelkeep.services.interface import RunCreate
+    from modelkeep.services.models import browse
+
+    carl = team("carl")
+    for i in range(3):
+        carl.runs.create(RunCreate(name=f"train-{i}", project="fraud"))
+        (tmp_path / f"d{i}.csv").write_text(f"a\n{i}\n")
+        carl.datasets.add(tmp_path / f"d{i}.csv", f"data-{i}")
+    first = browse.runs_page(carl.db, "fraud", limit=2)
+    assert [r.name for r in first.rows] == ["train-2", "train-1"] and first.next_cursor
+    assert [r.name for r in browse.runs_page(carl.db, "fraud", first.next_cursor, limit=2).rows] == ["train-0"]
+    with pytest.raises(InvalidInput, match="another filter"):
+        browse.runs_page(carl.db, "other", first.next_cursor, limit=2)
+    names = browse.datasets_page(carl.db, limit=2)
+    assert [d.name for d in names.rows] == ["data-0", "data-1"]
+    assert [d.name for d in browse.datasets_page(carl.db, names.next_cursor, limit=2).rows] == ["data-2"]
+    vera = ui("vera")
+    runs = vera.get("/ui/runs", params={"project": "fraud"})
+    assert runs.status_code == 200 and runs.text.count('<a href="/ui/runs/') == 3
+    datasets = vera.get("/ui/datasets")
+    assert datasets.status_code == 200 and "data-2" in datasets.text
+    assert "d2.csv" in vera.get("/ui/datasets/data-2", params={"files": "1"}).text

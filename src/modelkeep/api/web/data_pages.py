@@ -11,11 +11,13 @@ from starlette.responses import HTMLResponse, JSONResponse
 from modelkeep.api.web.session import Renderer
 from modelkeep.errors import InvalidInput
 from modelkeep.services.connection import LocalConnection
+from modelkeep.services.models import browse
 
 Ref = Annotated[str, Query(min_length=1, max_length=300)]
 DatasetName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 CLUSTER = 12  # more siblings of one kind than this around one node collapse into a node that expands
 FILES_SHOWN = 500
+Cursor = Annotated[str | None, Query(max_length=2000)]
 
 
 def cluster(graph: dict[str, Any], limit: int = CLUSTER) -> dict[str, Any]:
@@ -73,8 +75,9 @@ def data_pages(router: APIRouter, V: Any, render: Renderer) -> None:
         return JSONResponse(cluster(reach(who, ref, direction)))
 
     @router.get("/datasets")
-    def datasets(who: V) -> HTMLResponse:
-        return render.page("datasets.html", who, datasets=LocalConnection(who.ws).datasets.list())
+    def datasets(who: V, cursor: Cursor = None) -> HTMLResponse:
+        who.ws.access.check("data.read")
+        return render.page("datasets.html", who, page=browse.datasets_page(who.ws.db, cursor), first=not cursor)
 
     @router.get("/datasets/{name}")
     def dataset(who: V, name: DatasetName, a: Annotated[str, Query(max_length=20)] = "",
@@ -99,9 +102,10 @@ def data_pages(router: APIRouter, V: Any, render: Renderer) -> None:
                            shown=FILES_SHOWN)
 
     @router.get("/runs")
-    def runs(who: V, project: Annotated[str, Query(max_length=128)] = "") -> HTMLResponse:
-        return render.page("runs.html", who, runs=LocalConnection(who.ws).runs.list(project or None, limit=100),
-                           project=project)
+    def runs(who: V, project: Annotated[str, Query(max_length=128)] = "", cursor: Cursor = None) -> HTMLResponse:
+        who.ws.access.check("model.read", project=project or None)
+        return render.page("runs.html", who, page=browse.runs_page(who.ws.db, project, cursor), project=project,
+                           first=not cursor)
 
     @router.get("/runs/{run_id}")
     def run(who: V, run_id: Annotated[int, Path(ge=1, le=2**31 - 1)]) -> HTMLResponse:

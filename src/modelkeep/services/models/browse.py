@@ -22,11 +22,14 @@ from modelkeep.meta.search import parse_filter
 from modelkeep.meta.tables import (
     Alias,
     AliasChange,
+    Dataset,
+    DatasetVersion,
     Deployment,
     Model,
     ModelVersion,
     PromotionRequest,
     ProtectedAlias,
+    Run,
     VersionMetric,
 )
 from modelkeep.services.models.registry import REPRODUCTION
@@ -278,4 +281,55 @@ def promotions_page(db: Database, status: str = "pending", cursor: str | None = 
         rows = [PromotionRow(r.id, name, r.version, r.alias, r.requested_by, r.status, r.justification, r.ticket,
                              list(r.gates or []), list(r.reviews or []), r.created_at) for r, name in found[:limit]]
     following = _encode({"st": status, "v": None, "i": rows[-1].id}) if len(found) > limit and rows else None
+    return Page(rows, following)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    name: str
+    project: str
+    status: str
+    started_at: datetime
+    created_by: str
+
+
+def runs_page(db: Database, project: str = "", cursor: str | None = None, limit: int = 50) -> Page[RunRow]:
+    """Runs (of ``project``, when given), newest first."""
+    with db.reader() as session:
+        query = select(Run)
+        if project:
+            query = query.where(Run.project == project)
+        if cursor:
+            _value, last_id = _decode(cursor, {"p": project})
+            query = query.where(Run.id < last_id)
+        found = list(session.scalars(query.order_by(Run.id.desc()).limit(limit + 1)))
+        rows = [RunRow(r.id, r.name, r.project, r.status, r.started_at, r.created_by) for r in found[:limit]]
+    following = _encode({"p": project, "v": None, "i": rows[-1].id}) if len(found) > limit and rows else None
+    return Page(rows, following)
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    name: str
+    latest: int | None
+    partition_by: str | None
+    created_by: str
+
+
+def datasets_page(db: Database, cursor: str | None = None, limit: int = 50) -> Page[DatasetRow]:
+    """Datasets by name, with their latest version number."""
+    with db.reader() as session:
+        query = select(Dataset)
+        if cursor:
+            value, last_id = _decode(cursor, {})
+            query = query.where((Dataset.name > value) | ((Dataset.name == value) & (Dataset.id > last_id)))
+        found = list(session.scalars(query.order_by(Dataset.name, Dataset.id).limit(limit + 1)))
+        page = found[:limit]
+        latest = dict(session.execute(select(DatasetVersion.dataset_id, func.max(DatasetVersion.number))
+                                      .where(DatasetVersion.dataset_id.in_([d.id for d in page]))
+                                      .group_by(DatasetVersion.dataset_id)).all()) if page else {}
+        rows = [DatasetRow(d.name, latest.get(d.id), d.partition_key, d.created_by) for d in page]
+    last = page[-1] if page else None
+    following = _encode({"v": last.name, "i": last.id}) if len(found) > limit and last else None
     return Page(rows, following)

@@ -217,3 +217,13 @@ def test_runs_and_datasets_pages_list_a_page_at_a_time(ui: Callable[[str], TestC
     datasets = vera.get("/ui/datasets")
     assert datasets.status_code == 200 and "data-2" in datasets.text
     assert "d2.csv" in vera.get("/ui/datasets/data-2", params={"files": "1"}).text
+
+
+def test_a_version_links_its_commit_diff_when_the_remote_is_a_web_url(
+        ui: Callable[[str], TestClient], team: Callable[[str], Workspace]) -> None:  # noqa: F811
+    team("carl").registry.register("coded", None, code={"commit": "0123abcd", "remote": "https://git.example/org/repo.git",
+                                                         "branch": "main", "dirty": False})
+    page = ui("vera").get("/ui/models/coded/versions/latest")
+    assert 'href="https://git.example/org/repo/commit/0123abcd"' in page.text
+    team("carl").registry.register("coded", None, code={"commit": "4567", "remote": "javascript:alert(1)"})
+    assert 'id="commit-link"' not in ui("vera").get("/ui/models/coded/versions/latest").text

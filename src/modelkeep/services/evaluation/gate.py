@@ -46,13 +46,13 @@ def gate(conn: Any, candidate: str, baseline: str, policy: ComparePolicy, *, all
 def _warm_imports() -> None:
     """Import the model formats' libraries (skops: seconds, as it imports every scikit-learn
     estimator) in the background while the table is read."""
-    import importlib
+    try:
+        from modelkeep.flavors.sklearn import skops_io
 
-    for name in ("skops.io", "sklearn.metrics"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            continue
+        skops_io()  # without torch (see there)
+        import sklearn.metrics  # noqa: F401
+    except ImportError:
+        return
 
 
 ICONS = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "⚠️ inconclusive"}

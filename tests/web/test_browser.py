@@ -150,3 +150,22 @@ def test_a_deployment_page_updates_itself_after_a_rollback(browser: Any, pages: 
                               timeout=WAIT)  # htmx polled the live part; nobody reloaded the page
     assert "clf@1.0.0.0.0" in watcher.inner_text("#split")
     assert "error rate up after 1.0.1" in watcher.inner_text("#revisions")
+
+
+def test_with_javascript_off_the_pages_and_forms_still_work(browser: Any, pages: list[Any],
+                                                           world: dict[str, str]) -> None:
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    pages.append(page)
+    page.goto(world["url"] + "/ui/models?filter=name%20like%20%27bulk%25%27")
+    page.fill("input[name=token]", world["vera"])
+    page.click("button[type=submit]")
+    assert page.locator("#models tbody tr").count() == 50
+    page.click("a[rel=next]")
+    assert page.locator("#models tbody tr").count() == 2  # 52 bulk models: the filter rode along in the URL
+    page.goto(world["url"] + "/ui/models/scorer")
+    assert page.locator("#versions tbody tr").count() == 3  # the table is there; only the chart needs scripts
+    page.goto(world["url"] + "/ui/lineage?ref=dataset:fraud-train@1&direction=down")
+    assert "15 versions" in page.inner_text("#reach")
+    page.click("#sign-out")
+    assert "/ui/signin" in page.url

@@ -17,8 +17,7 @@ from modelkeep.client.connect import connect, server_url
 
 if TYPE_CHECKING:
     from modelkeep.services.interface import Connection
-    from modelkeep.services.models.search import SearchPage
-    from modelkeep.services.models.views import ModelSummary, VersionView
+    from modelkeep.services.models.views import ModelSummary, SearchPage, VersionView
     from modelkeep.services.runs.run_handle import ActiveRun
     from modelkeep.services.workspace import Workspace
 

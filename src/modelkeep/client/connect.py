@@ -8,19 +8,20 @@ The token comes from ``MODELKEEP_TOKEN``, else from what ``mk login`` stored for
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelkeep.client.datasets import RemoteDatasets
-from modelkeep.client.evaluations import RemoteBranches, RemoteEvaluations
-from modelkeep.client.gateway import RemoteGateway
-from modelkeep.client.governance import RemoteAdmin, RemoteAudit, RemoteDeployments, RemoteGovernance
 from modelkeep.client.http import Transport
-from modelkeep.client.registry import RemoteRegistry
-from modelkeep.client.retention import RemoteRetention
-from modelkeep.client.runs import RemoteRuns
 
 if TYPE_CHECKING:
+    from modelkeep.client.datasets import RemoteDatasets
+    from modelkeep.client.evaluations import RemoteBranches, RemoteEvaluations
+    from modelkeep.client.gateway import RemoteGateway
+    from modelkeep.client.governance import RemoteAdmin, RemoteAudit, RemoteDeployments, RemoteGovernance
+    from modelkeep.client.registry import RemoteRegistry
+    from modelkeep.client.retention import RemoteRetention
+    from modelkeep.client.runs import RemoteRuns
     from modelkeep.services.interface import Connection
     from modelkeep.store.artifacts import ArtifactStore
 
@@ -39,22 +40,80 @@ class RemoteLineage:
 
 
 class RemoteConnection:
+    """The service interface over HTTP. Each service's client is made (and its module imported) on
+    first use: a command that lists models imports neither the data nor the run clients, nor
+    anything of the database they share types with."""
+
     def __init__(self, url: str, token: str | None, *, transport: Transport | None = None) -> None:
         self.transport = transport or Transport(url, token)
+        self.url, self.token = url, token
         self.where = f"the server at {self.transport.url}"
-        self.registry = RemoteRegistry(url, token, transport=self.transport)
-        self.lineage = RemoteLineage(self.transport)
-        self.governance = RemoteGovernance(self.transport)
-        self.deployments = RemoteDeployments(self.transport)
-        self.admin = RemoteAdmin(self.transport)
-        self.audit = RemoteAudit(self.transport)
-        self.retention = RemoteRetention(self.transport)
-        self.evaluations = RemoteEvaluations(self.transport)
-        self.branches = RemoteBranches(self.transport)
         self.model_cache: Path = user_cache_dir() / "models"
-        self.datasets = RemoteDatasets(self.transport, lambda: self.registry.store.repo, user_cache_dir())
-        self.runs = RemoteRuns(self.transport, self.registry, lambda: self.registry.store, self.datasets)
         self._user: str | None = None
+
+    @cached_property
+    def registry(self) -> RemoteRegistry:
+        from modelkeep.client.registry import RemoteRegistry
+
+        return RemoteRegistry(self.url, self.token, transport=self.transport)
+
+    @cached_property
+    def lineage(self) -> RemoteLineage:
+        return RemoteLineage(self.transport)
+
+    @cached_property
+    def governance(self) -> RemoteGovernance:
+        from modelkeep.client.governance import RemoteGovernance
+
+        return RemoteGovernance(self.transport)
+
+    @cached_property
+    def deployments(self) -> RemoteDeployments:
+        from modelkeep.client.governance import RemoteDeployments
+
+        return RemoteDeployments(self.transport)
+
+    @cached_property
+    def admin(self) -> RemoteAdmin:
+        from modelkeep.client.governance import RemoteAdmin
+
+        return RemoteAdmin(self.transport)
+
+    @cached_property
+    def audit(self) -> RemoteAudit:
+        from modelkeep.client.governance import RemoteAudit
+
+        return RemoteAudit(self.transport)
+
+    @cached_property
+    def retention(self) -> RemoteRetention:
+        from modelkeep.client.retention import RemoteRetention
+
+        return RemoteRetention(self.transport)
+
+    @cached_property
+    def evaluations(self) -> RemoteEvaluations:
+        from modelkeep.client.evaluations import RemoteEvaluations
+
+        return RemoteEvaluations(self.transport)
+
+    @cached_property
+    def branches(self) -> RemoteBranches:
+        from modelkeep.client.evaluations import RemoteBranches
+
+        return RemoteBranches(self.transport)
+
+    @cached_property
+    def datasets(self) -> RemoteDatasets:
+        from modelkeep.client.datasets import RemoteDatasets
+
+        return RemoteDatasets(self.transport, lambda: self.registry.store.repo, user_cache_dir())
+
+    @cached_property
+    def runs(self) -> RemoteRuns:
+        from modelkeep.client.runs import RemoteRuns
+
+        return RemoteRuns(self.transport, self.registry, lambda: self.registry.store, self.datasets)
 
     @property
     def store(self) -> ArtifactStore:
@@ -74,6 +133,8 @@ class RemoteConnection:
         return env
 
     def gateway(self) -> RemoteGateway:
+        from modelkeep.client.gateway import RemoteGateway
+
         return RemoteGateway(self.transport)
 
     def close(self) -> None:

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 from modelkeep.client.http import Transport
 from modelkeep.errors import InvalidInput
 from modelkeep.services.interface import ArtifactRef, RegisterRequest
-from modelkeep.services.models.search import SearchPage
-from modelkeep.services.models.views import ModelSummary, VersionView
+from modelkeep.services.models.views import ModelSummary, SearchPage, VersionView
 
 if TYPE_CHECKING:
     from modelkeep.store.artifacts import ArtifactStore

@@ -27,8 +27,7 @@ if TYPE_CHECKING:
     from modelkeep.services.deploy.spec import DeploymentSpec
     from modelkeep.services.evaluation.records import EvaluationRecord, EvaluationView, NoteRequest, NoteView
     from modelkeep.services.models.branches import BranchView, MergeRequest
-    from modelkeep.services.models.search import SearchPage
-    from modelkeep.services.models.views import ModelSummary, RunView, VersionView
+    from modelkeep.services.models.views import ModelSummary, RunView, SearchPage, VersionView
     from modelkeep.services.runs.run_handle import ActiveRun
     from modelkeep.store.artifacts import ArtifactStore
     from modelkeep.store.checkout import CheckoutResult

@@ -33,7 +33,8 @@ from modelkeep.meta.tables import (
     VersionMetric,
 )
 from modelkeep.services.models.registry import REPRODUCTION
-from modelkeep.services.models.views import VersionView, load_views, metric_label
+from modelkeep.services.models.view_loading import load_views
+from modelkeep.services.models.views import VersionView, metric_label
 from modelkeep.version import MLVersion
 
 T = TypeVar("T")

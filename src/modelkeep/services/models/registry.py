@@ -57,8 +57,8 @@ from modelkeep.services.models.inputs import (
     split_ref,
 )
 from modelkeep.services.models.registry_changes import RegistryChanges
-from modelkeep.services.models.search import SearchPage
-from modelkeep.services.models.views import DATASET_PREFIX, ModelSummary, VersionView, load_views
+from modelkeep.services.models.view_loading import load_views
+from modelkeep.services.models.views import DATASET_PREFIX, ModelSummary, SearchPage, VersionView
 from modelkeep.services.quota import Quotas
 from modelkeep.store.artifacts import ArtifactStore, StoredArtifact
 from modelkeep.version import MLVersion, Part, VersionSpec, sort_key_prefix

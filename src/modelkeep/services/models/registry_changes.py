@@ -26,7 +26,8 @@ from modelkeep.services.clock import utcnow
 from modelkeep.services.deploy.pins import pinned_by as deployment_pins
 from modelkeep.services.governance import audit
 from modelkeep.services.models.inputs import check_name, split_ref
-from modelkeep.services.models.views import VersionView, load_views
+from modelkeep.services.models.view_loading import load_views
+from modelkeep.services.models.views import VersionView
 from modelkeep.version import validate_alias
 
 T = TypeVar("T")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,22 +10,10 @@ from modelkeep.errors import InvalidInput
 from modelkeep.meta.db import Database
 from modelkeep.meta.search import after_cursor, decode_cursor, encode_cursor, parse_filter, parse_order
 from modelkeep.meta.tables import Model, ModelVersion
-from modelkeep.services.models.views import VersionView, load_views
+from modelkeep.services.models.view_loading import load_views
+from modelkeep.services.models.views import SearchPage
 
 MAX_LIMIT = 1000
-
-
-@dataclass
-class SearchPage:
-    results: list[VersionView]
-    next_cursor: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "results": [v.to_dict() for v in self.results],
-            "next_cursor": self.next_cursor,
-            "count": len(self.results),
-        }
 
 
 def search_versions(

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from modelkeep.errors import PermissionDenied, Unauthenticated
-from modelkeep.services.deploy.deployments import Deployments
 from modelkeep.services.governance.access import Access
 from modelkeep.services.workspace import Workspace
+
+if TYPE_CHECKING:
+    from modelkeep.services.deploy.deployments import Deployments
+    from modelkeep.services.evaluation.records import Evaluations
+    from modelkeep.services.governance.promotion import Promotions
+    from modelkeep.services.models.branches import Branches
+    from modelkeep.services.runs.runs import Runs
 
 
 class LocalLineage:
@@ -226,22 +233,52 @@ class LocalConnection:
         self.where = f"the repository at {workspace.config.root.parent}"
         self.user = workspace.config.user
         self.registry = workspace.registry
-        self.runs = workspace.runs
         self.datasets = workspace.datasets
         self.store = workspace.store
-        self.lineage = LocalLineage(workspace)
-        self.retention = LocalRetention(workspace)
+        self.model_cache: Path = workspace.config.cache_dir / "models"
+
+    # Each service is made (and its module imported) on first use: `mk model list` needs none of them.
+    @cached_property
+    def runs(self) -> Runs:
+        return self.workspace.runs
+
+    @cached_property
+    def lineage(self) -> LocalLineage:
+        return LocalLineage(self.workspace)
+
+    @cached_property
+    def retention(self) -> LocalRetention:
+        return LocalRetention(self.workspace)
+
+    @cached_property
+    def evaluations(self) -> Evaluations:
         from modelkeep.services.evaluation.records import Evaluations
 
-        self.evaluations = Evaluations(workspace.db, workspace.registry, workspace.access, workspace.registry.source)
+        ws = self.workspace
+        return Evaluations(ws.db, ws.registry, ws.access, ws.registry.source)
+
+    @cached_property
+    def branches(self) -> Branches:
         from modelkeep.services.models.branches import Branches
 
-        self.branches = Branches(workspace.db, workspace.registry, workspace.access, workspace.registry.source)
-        self.governance = workspace.promotions
-        self.admin = LocalAdmin(workspace)
-        self.deployments = LocalDeployments(workspace)
-        self.audit = LocalAudit(workspace)
-        self.model_cache: Path = workspace.config.cache_dir / "models"
+        ws = self.workspace
+        return Branches(ws.db, ws.registry, ws.access, ws.registry.source)
+
+    @cached_property
+    def governance(self) -> Promotions:
+        return self.workspace.promotions
+
+    @cached_property
+    def admin(self) -> LocalAdmin:
+        return LocalAdmin(self.workspace)
+
+    @cached_property
+    def deployments(self) -> LocalDeployments:
+        return LocalDeployments(self.workspace)
+
+    @cached_property
+    def audit(self) -> LocalAudit:
+        return LocalAudit(self.workspace)
 
     @property
     def child_env(self) -> dict[str, str]:

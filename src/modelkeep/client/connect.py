@@ -113,7 +113,7 @@ class RemoteConnection:
     def runs(self) -> RemoteRuns:
         from modelkeep.client.runs import RemoteRuns
 
-        return RemoteRuns(self.transport, self.registry, lambda: self.registry.store, self.datasets)
+        return RemoteRuns(self.transport, self.registry, lambda: self.registry.store, lambda: self.datasets)
 
     @property
     def store(self) -> ArtifactStore:

@@ -39,13 +39,21 @@ def _flush_all() -> None:
 
 class RemoteRuns:
     def __init__(self, transport: Transport, registry: RegistryService, store: Any, datasets: Any = None) -> None:
+        """``datasets``: the RemoteDatasets steps read and write dataset versions through, or a
+        callable giving it on first use (listing runs then never imports the data client)."""
         self._pending: dict[int, builtins.list[dict[str, Any]]] = {}
         self._last_flush = time.monotonic()
         _LIVE.add(self)  # a script that never ends its run still sends its last points (at exit)
         self.transport = transport
         self.registry = registry
         self._store = store  # a callable giving the ArtifactStore (opened on first use)
-        self.datasets = datasets  # RemoteDatasets: steps read and write dataset versions through the server
+        self._datasets = datasets
+
+    @property
+    def datasets(self) -> Any:
+        if callable(self._datasets):
+            self._datasets = self._datasets()
+        return self._datasets
 
     @property
     def store(self) -> ArtifactStore:

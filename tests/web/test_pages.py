@@ -53,6 +53,8 @@ def test_pages_need_a_session_and_a_bad_token_says_why(ui: Callable[[str], TestC
     refused = anonymous.post("/ui/signin", data={"token": "mk_00000000_nope", "next": "https://evil.example/"})
     assert refused.status_code == 401 and "unknown API token" in refused.text
     assert 'value="/ui/models"' in refused.text  # the next page is only ever one of this UI's own
+    denied = query(workspace.db, action="access.login")[0]
+    assert denied["outcome"] == "denied" and denied["target"] == "http:POST /ui/signin"
     assert anonymous.get("/ui/models/fraud/timeline.json").status_code == 401  # data endpoints answer JSON
     assert ui("vera").get("/ui/models").status_code == 200
 

@@ -52,6 +52,14 @@ def web_error(request: Request, exc: ModelKeepError) -> Response:
     return _RENDER.error(request, exc)
 
 
+def _audit_refused_signin(workspace: Workspace, request: Request, reason: str) -> None:
+    from modelkeep.services.governance import audit
+
+    with workspace.db.writer() as session, session.begin():
+        audit.append(session, "anonymous", "access.login", "http:POST /ui/signin", outcome="denied",
+                     source=request.client.host if request.client else "unknown", detail={"reason": reason})
+
+
 def web_routes(workspace: Workspace) -> APIRouter:
     router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -74,7 +82,8 @@ def web_routes(workspace: Workspace) -> APIRouter:
                next: Annotated[str, Form(max_length=2000)] = "/ui/models") -> Response:
         try:
             workspace.access.authenticate(token.strip())
-        except Unauthenticated as exc:
+        except Unauthenticated as exc:  # audited as the API audits a refused token
+            _audit_refused_signin(workspace, request, str(exc))
             return _RENDER.page("signin.html", None, http_status=401, next=safe_next(next), error=str(exc))
         response = RedirectResponse(safe_next(next), status_code=303)
         response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", path="/ui",

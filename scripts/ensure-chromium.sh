@@ -9,5 +9,6 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 else
-  echo "chromium is missing: install Debian's 'chromium' package; the browser tests are skipped without it" >&2
+  echo "chromium is missing: install Debian's 'chromium' package (the web UI's browser tests need it)" >&2
+  exit 1
 fi

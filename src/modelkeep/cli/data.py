@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from modelkeep.cli.output import emit_json, err_console, human_bytes, out_console
+from modelkeep.cli.output import emit_json, err_console, out_console
 from modelkeep.cli.progress import byte_progress
+from modelkeep.units import human_bytes
 
 if TYPE_CHECKING:
     from modelkeep.services.interface import DatasetsService

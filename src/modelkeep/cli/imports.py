@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from modelkeep.cli.output import emit_json, err_console, human_bytes, out_console
+from modelkeep.cli.output import emit_json, err_console, out_console
+from modelkeep.units import human_bytes
 
 import_app = typer.Typer(help="Bring another system's history over.", no_args_is_help=True)
 

@@ -11,15 +11,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def human_bytes(n: float) -> str:
-    """``1,234 B``, ``12.3 MB`` (powers of 1000, as disk and network figures are quoted)."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000
-    return str(n)
-
-
 def emit_json(document: Any) -> None:
     """Print one JSON document on stdout and nothing else."""
     sys.stdout.write(json.dumps(document, indent=2, default=str, ensure_ascii=False) + "\n")

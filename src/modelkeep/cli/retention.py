@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from modelkeep.cli.output import emit_json, human_bytes, out_console
+from modelkeep.cli.output import emit_json, out_console
+from modelkeep.units import human_bytes
 
 retention_app = typer.Typer(help="Retention policies: what to keep of each model's and dataset's versions.",
                             no_args_is_help=True)

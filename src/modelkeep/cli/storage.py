@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from modelkeep.cli.output import emit_json, err_console, human_bytes, out_console
+from modelkeep.cli.output import emit_json, err_console, out_console
 from modelkeep.cli.progress import byte_progress
+from modelkeep.units import human_bytes
 
 if TYPE_CHECKING:
     from modelkeep.config import RepoConfig

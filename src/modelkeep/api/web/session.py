@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse
 
 from modelkeep.errors import ModelKeepError, PermissionDenied, Unauthenticated
 from modelkeep.services.workspace import Workspace
+from modelkeep.units import human_bytes
 
 COOKIE = "mk_session"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -49,11 +50,10 @@ def safe_next(url: str | None) -> str:
 class Viewer:
     """The signed-in person on one request: their workspace, permissions and CSRF token."""
 
-    def __init__(self, ws: Workspace, token: str, request: Request) -> None:
+    def __init__(self, ws: Workspace, token: str) -> None:
         self.ws = ws
         self.name = ws.access.actor
         self.csrf = csrf_token(token)
-        self.request = request
 
     def may(self, permission: str, model: str | None = None) -> bool:
         """Whether to show a control; the service refuses the action anyway if not."""
@@ -77,28 +77,17 @@ def viewer_of(workspace: Workspace, request: Request) -> Viewer:
     except Unauthenticated as exc:
         raise SignInRequired(f"your session ended: {exc}", here) from None
     source = request.client.host if request.client else "unknown"
-    return Viewer(workspace.as_user(principal.name, source), token, request)
+    return Viewer(workspace.as_user(principal.name, source), token)
 
 
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["q"] = lambda value: quote(str(value), safe="")
-    env.filters["size"] = human_size
+    env.filters["size"] = lambda n: "" if n is None else human_bytes(n)
     env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M") if value else ""
     env.filters["num"] = number
     return env
-
-
-def human_size(n: int | float | None) -> str:
-    if n is None:
-        return ""
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return str(n)
 
 
 def number(value: Any) -> str:

@@ -212,17 +212,20 @@ def versions_page(db: Database, name: str, cursor: str | None = None, limit: int
 def timeline(db: Database, name: str, metric: str | None = None, *, points: bool = True) -> Timeline:
     """Every version's value of ``metric`` (a label: ``auc`` or ``auc[eval:test]``), in version order,
     and every move of the model's aliases. Without ``metric``: the first metric the model has. The
-    metrics offered are those of the latest ``LABELS_FROM`` versions (any other can still be named).
+    metrics offered (``metrics``, left empty when ``metric`` is named and its points read) are those
+    of the latest ``LABELS_FROM`` versions (any other can still be named).
     ``points=False`` (the page, whose chart fetches the points itself): the metric names and moves only."""
     with db.reader() as session:
         model = _model(session, name)
         # By primary key from the model's versions: a join lets PostgreSQL hash-join a scan of every
         # metric row of every model.
-        recent = list(session.scalars(select(ModelVersion.id).where(ModelVersion.model_id == model.id)
-                                      .order_by(ModelVersion.seq.desc()).limit(LABELS_FROM)))
-        labels = sorted({metric_label(k, d, s) for k, d, s in session.execute(
-            select(VersionMetric.key, VersionMetric.dataset, VersionMetric.split)
-            .where(VersionMetric.version_id.in_(recent)).distinct())}) if recent else []
+        labels: list[str] = []
+        if metric is None or not points:  # the names to offer; the chart's data, naming its metric, needs none
+            recent = list(session.scalars(select(ModelVersion.id).where(ModelVersion.model_id == model.id)
+                                          .order_by(ModelVersion.seq.desc()).limit(LABELS_FROM)))
+            labels = sorted({metric_label(k, d, s) for k, d, s in session.execute(
+                select(VersionMetric.key, VersionMetric.dataset, VersionMetric.split)
+                .where(VersionMetric.version_id.in_(recent)).distinct())}) if recent else []
         chosen = metric or (labels[0] if labels else None)
         out = Timeline(metric=chosen, metrics=labels)
         if chosen is not None and points:

@@ -74,9 +74,11 @@ def test_browse_models_filter_page_through_and_compare(browser: Any, pages: list
     page = signed_in(browser, pages, world, "vera")
     assert page.locator("#models tbody tr").count() == 50
     page.click("a[rel=next]")
-    assert "cursor=" in page.url and page.locator("#models tbody tr").count() > 0
+    page.wait_for_url(re.compile(r"cursor="))  # every click that navigates waits for the new page
+    assert page.locator("#models tbody tr").count() > 0
     page.fill("input[name=filter]", "metrics.auc >= 0.84 and name like 'sc%'")
     page.click("form.filter button")
+    page.wait_for_url(re.compile(r"filter=metrics"))
     assert page.locator("#models tbody tr").count() == 1
     page.click("#models a:text-is('scorer')")
     page.wait_for_selector("#timeline[data-ready='1'] canvas", timeout=WAIT)  # the chart drew the metric
@@ -84,9 +86,10 @@ def test_browse_models_filter_page_through_and_compare(browser: Any, pages: list
     checks.nth(0).check()
     checks.nth(2).check()
     page.click("#versions ~ button, form button:text-is('Compare selected')")
-    assert "/ui/compare" in page.url
+    page.wait_for_selector("#compare")
     assert page.locator("#compare td.down").count() == 1 and "(-0.05)" in page.inner_text("#compare")
     page.click("#compare thead a >> nth=0")
+    page.wait_for_selector("#metrics")
     assert page.inner_text("#metrics").split() == ["auc", "0.86"]
 
 
@@ -109,13 +112,15 @@ def test_a_second_person_approves_and_the_alias_moves(browser: Any, pages: list[
     carl = signed_in(browser, pages, world, "carl", "/ui/models/scorer/versions/1.0.2")
     carl.fill("#request-promotion input[name=justification]", "best auc so far")
     carl.click("#request-promotion button")
+    carl.wait_for_selector("#request-status")
     assert "pending" in carl.inner_text("#request-status")
     assert carl.locator("#review").count() == 0  # his own request: no approve button for him
     ada = signed_in(browser, pages, world, "ada", "/ui/approvals")
     ada.locator("#approvals tr", has_text="scorer@1.0.2.0.0").locator("a").first.click()  # the request's #N
+    ada.wait_for_selector("#review")
     ada.fill("#review input[name=comment]", "looks right")
     ada.click("#review button[value=approve]")
-    assert "applied" in ada.inner_text("#request-status")
+    ada.wait_for_selector("#request-status:has-text('applied')")
     ada.goto(world["url"] + "/ui/models/scorer")
     assert "production → 1.0.2.0.0" in ada.inner_text(".facts + p")
 
@@ -125,6 +130,7 @@ def test_a_viewer_sees_no_write_controls_and_a_forged_post_is_refused(browser: A
     carl = signed_in(browser, pages, world, "carl", "/ui/models/scorer/versions/1.0.1")
     carl.fill("#request-promotion input[name=justification]", "try")
     carl.click("#request-promotion button")
+    carl.wait_for_url(re.compile(r"/ui/approvals/\d+$"))
     request_path = carl.url.removeprefix(world["url"])
     vera = signed_in(browser, pages, world, "vera", request_path)
     assert vera.locator("#review").count() == 0 and vera.locator("form[action$=withdraw]").count() == 0
@@ -145,7 +151,7 @@ def test_a_deployment_page_updates_itself_after_a_rollback(browser: Any, pages: 
     admin.fill("#rollback input[name=reason]", "error rate up after 1.0.1")
     admin.select_option("#rollback select[name=to_revision]", "1")
     admin.click("#rollback button")
-    assert "revision 3" in admin.inner_text("#deployment-status")
+    admin.wait_for_selector("#deployment-status:has-text('revision 3')")
     watcher.wait_for_function("() => document.querySelector('#deployment-status').innerText.includes('revision 3')",
                               timeout=WAIT)  # htmx polled the live part; nobody reloaded the page
     assert "clf@1.0.0.0.0" in watcher.inner_text("#split")
@@ -160,12 +166,14 @@ def test_with_javascript_off_the_pages_and_forms_still_work(browser: Any, pages:
     page.goto(world["url"] + "/ui/models?filter=name%20like%20%27bulk%25%27")
     page.fill("input[name=token]", world["vera"])
     page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/ui/models\?filter="))
     assert page.locator("#models tbody tr").count() == 50
     page.click("a[rel=next]")
+    page.wait_for_url(re.compile(r"cursor="))
     assert page.locator("#models tbody tr").count() == 2  # 52 bulk models: the filter rode along in the URL
     page.goto(world["url"] + "/ui/models/scorer")
     assert page.locator("#versions tbody tr").count() == 3  # the table is there; only the chart needs scripts
     page.goto(world["url"] + "/ui/lineage?ref=dataset:fraud-train@1&direction=down")
     assert "15 versions" in page.inner_text("#reach")
     page.click("#sign-out")
-    assert "/ui/signin" in page.url
+    page.wait_for_url(re.compile(r"/ui/signin"))

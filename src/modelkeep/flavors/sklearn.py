@@ -10,32 +10,9 @@ from typing import Any
 from blake3 import blake3
 
 from modelkeep.errors import InvalidInput, PermissionDenied
+from modelkeep.flavors.skops_import import skops_io
 
 FORMATS = ("skops", "pickle", "joblib")
-_TORCH_SHIM = "sklearn.externals.array_api_compat.torch"
-
-
-def skops_io() -> Any:
-    """``skops.io``, imported without importing torch. skops lists scikit-learn's estimators when it
-    is imported, and the listing walks every sklearn package, including sklearn's array-API shim for
-    torch, which imports torch itself when it is installed (1.3-2.5 s here), though no model skops
-    loads needs it. While skops imports, that one shim is marked missing (the walk skips a package
-    that fails to import); afterwards it imports as usual for whoever wants it."""
-    import sys
-
-    if "skops.io" in sys.modules or "torch" in sys.modules or _TORCH_SHIM in sys.modules:
-        import skops.io as sio
-
-        return sio
-    sys.modules[_TORCH_SHIM] = None  # type: ignore[assignment]
-    try:
-        import skops.io as sio
-    finally:
-        if sys.modules.get(_TORCH_SHIM, False) is None:
-            del sys.modules[_TORCH_SHIM]
-    return sio
-
-
 def save(model: Any, dest: Path, serialization: str = "skops") -> dict[str, Any]:
     if serialization not in FORMATS:
         raise InvalidInput(f"unknown sklearn serialization {serialization!r}: use {', '.join(FORMATS)}")

@@ -184,16 +184,22 @@ def test_a_custom_metric_runs_only_when_trusted_and_judges_by_resampling(workspa
     assert verdict.verdict == "pass" and verdict.results[0].candidate < verdict.results[0].baseline  # lower is better
 
 
-def test_resamples_made_ahead_give_the_same_verdict_and_intervals() -> None:
-    from modelkeep.services.evaluation.compare import compare, weights
+def test_streamed_resamples_give_the_same_intervals_as_resamples_made_whole() -> None:
+    """compare() makes each batch of resamples, takes every metric on it and drops it; the intervals
+    are those of the same resamples made whole first, on one core or many."""
+    from modelkeep.services.evaluation.compare import Resamples, compare, judge, weights
 
     rng = np.random.default_rng(4)
     y = rng.integers(0, 2, 2000)
     base_score, cand_score = rng.random(2000), np.clip(rng.random(2000) * 0.5 + y * 0.4, 0, 1)
     base = Scored(y, (base_score > 0.5).astype(int), base_score)
     cand = Scored(y, (cand_score > 0.5).astype(int), cand_score)
-    policy = ComparePolicy(data="x@1", resamples=200, seed=7, rules=[MetricRule(metric="auc"), MetricRule(metric="f1")])
-    ahead = compare(policy, CLASSIFICATION, base, cand, None, weights(2000, 200, 7))
-    inline = compare(policy, CLASSIFICATION, base, cand, None)
-    assert ahead[0] == inline[0] == "pass"
-    assert [(r.low, r.high) for r in ahead[1]] == [(r.low, r.high) for r in inline[1]]
+    policy = ComparePolicy(data="x@1", resamples=200, seed=7,
+                           rules=[MetricRule(metric="auc"), MetricRule(metric="f1"), MetricRule(metric="accuracy")])
+    whole = weights(2000, 200, 7)
+    assert len(whole) == len(Resamples(2000, 200, 7)) == 4 and sum(len(w) for w in whole) == 200
+    assert all((w.sum(axis=1) == 2000).all() for w in whole)  # each resample draws n rows
+    made = [judge(rule, CLASSIFICATION[rule.metric], base, cand, policy, batches=whole) for rule in policy.rules]
+    verdict, streamed = compare(policy, CLASSIFICATION, base, cand, None)
+    assert verdict == "pass" and [r.verdict for r in made] == [r.verdict for r in streamed]
+    assert [(r.low, r.high) for r in made] == [(r.low, r.high) for r in streamed]

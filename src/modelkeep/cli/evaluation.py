@@ -67,6 +67,9 @@ def gate(
     """Judge a candidate against a baseline on the policy's pinned dataset: exit 0 pass, 1 fail,
     2 inconclusive (paired bootstrap intervals per metric and protected slice); 6 when the gate
     could not run (bad policy, unknown version), 3-5 as for every command."""
+    from modelkeep.flavors.skops_import import warm_up_in_background
+
+    warm_up_in_background()
     from modelkeep.cli.remote import connection
     from modelkeep.services.evaluation.gate import gate as run
     from modelkeep.services.evaluation.gate import markdown
@@ -190,6 +193,9 @@ def merge(
     scored in one comparison, paired bootstrap intervals per rule; exit 0 merged, 1 rejected,
     2 inconclusive, 6 could not run. Parameters both lines changed are reported and take the
     evaluated winner's values."""
+    from modelkeep.flavors.skops_import import warm_up_in_background
+
+    warm_up_in_background()  # seconds of imports, beside opening the repository and reading the table
     from modelkeep.cli.remote import connection
     from modelkeep.services.evaluation.gate import markdown
     from modelkeep.services.evaluation.merge import merge as run

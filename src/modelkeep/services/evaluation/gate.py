@@ -6,7 +6,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from modelkeep.services.evaluation.compare import ComparePolicy, Comparison, compare, weights
+from modelkeep.flavors.skops_import import warm_up
+from modelkeep.services.evaluation.compare import ComparePolicy, Comparison, compare
 from modelkeep.services.evaluation.scoring import Scorer, by_slice, metric_set, pick_target, read_table, task_of
 
 
@@ -15,22 +16,20 @@ def gate(conn: Any, candidate: str, baseline: str, policy: ComparePolicy, *, all
     from modelkeep.services.evaluation.records import EvaluationRecord
     from modelkeep.services.evaluation.scoring import environment
 
-    with ThreadPoolExecutor(max_workers=2) as early:  # what does not wait for the models, while they load
-        early.submit(_warm_imports)
+    with ThreadPoolExecutor(max_workers=1) as early:  # the model libraries import while the table is read
+        early.submit(warm_up)
         table = read_table(conn, policy.data, policy.split)
-        counts = early.submit(weights, len(table.frame), policy.resamples, policy.seed)
-        target = pick_target(table.frame, policy.target)
-        scorer = Scorer(conn, allow_pickle=allow_pickle, trusted=trusted)
-        cand_view, cand = scorer.score(candidate, table, target, policy.slice_by)
-        base_view, base = scorer.score(baseline, table, target, policy.slice_by)
-        shared = counts.result()
+    target = pick_target(table.frame, policy.target)
+    scorer = Scorer(conn, allow_pickle=allow_pickle, trusted=trusted)
+    cand_view, cand = scorer.score(candidate, table, target, policy.slice_by)
+    base_view, base = scorer.score(baseline, table, target, policy.slice_by)
     task = task_of(base.y)
     extra = [r.metric for r in policy.rules if ":" in r.metric]
     metrics = metric_set(task, cand if cand.score is not None else base, extra, trusted)
     if (cand.score is None) != (base.score is None):  # only what both can be judged on
         metrics = {k: m for k, m in metrics.items() if k not in ("auc", "log_loss")}
     slices = table.frame[policy.slice_by].astype(str).to_numpy() if policy.slice_by else None
-    verdict, results = compare(policy, metrics, base, cand, slices, shared)
+    verdict, results = compare(policy, metrics, base, cand, slices)
     ids = {}
     for view, scored in ((cand_view, cand), (base_view, base)):
         found = conn.evaluations.find(view.ref, table.digest, policy.split, policy.slice_by, target)
@@ -41,18 +40,6 @@ def gate(conn: Any, candidate: str, baseline: str, policy: ComparePolicy, *, all
                 metrics=by_slice(metrics, scored, slices, policy.slice_by), environment=environment()))
         ids[view.ref] = found.id
     return Comparison(cand_view.ref, base_view.ref, table.ref, verdict, results, ids, policy.resamples, policy.confidence)
-
-
-def _warm_imports() -> None:
-    """Import the model formats' libraries (skops: seconds, as it imports every scikit-learn
-    estimator) in the background while the table is read."""
-    try:
-        from modelkeep.flavors.sklearn import skops_io
-
-        skops_io()  # without torch (see there)
-        import sklearn.metrics  # noqa: F401
-    except ImportError:
-        return
 
 
 ICONS = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "⚠️ inconclusive"}

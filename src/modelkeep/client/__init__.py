@@ -7,10 +7,22 @@ classes the local services raise, so code works unchanged against either.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelkeep.client.registry import RemoteRegistry
 from modelkeep.errors import ModelKeepError, error_from_body
+
+if TYPE_CHECKING:
+    from modelkeep.client.registry import RemoteRegistry
+
+
+def __getattr__(name: str) -> Any:
+    """``RemoteRegistry`` on first use: a local repository's commands import ``modelkeep.client.connect``
+    (and so this package) but never the HTTP client (httpx: 0.2 s of every such command)."""
+    if name == "RemoteRegistry":
+        from modelkeep.client.registry import RemoteRegistry
+
+        return RemoteRegistry
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def error_from_response(status: int, body: Any) -> ModelKeepError:

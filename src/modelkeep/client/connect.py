@@ -12,13 +12,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelkeep.client.http import Transport
-
 if TYPE_CHECKING:
     from modelkeep.client.datasets import RemoteDatasets
     from modelkeep.client.evaluations import RemoteBranches, RemoteEvaluations
     from modelkeep.client.gateway import RemoteGateway
     from modelkeep.client.governance import RemoteAdmin, RemoteAudit, RemoteDeployments, RemoteGovernance
+    from modelkeep.client.http import Transport
     from modelkeep.client.registry import RemoteRegistry
     from modelkeep.client.retention import RemoteRetention
     from modelkeep.client.runs import RemoteRuns
@@ -45,6 +44,8 @@ class RemoteConnection:
     anything of the database they share types with."""
 
     def __init__(self, url: str, token: str | None, *, transport: Transport | None = None) -> None:
+        from modelkeep.client.http import Transport  # httpx: only a remote connection imports it
+
         self.transport = transport or Transport(url, token)
         self.url, self.token = url, token
         self.where = f"the server at {self.transport.url}"

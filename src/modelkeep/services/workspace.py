@@ -132,10 +132,9 @@ def _assemble(config: RepoConfig, *, migrate: bool, create_store: bool) -> Works
     if created:  # entries written before the key existed get their MACs now, before anyone relies on them
         seal(db)
     repo = Repository.open(open_backend(config.store_url), create=create_store)
-    from modelkeep.services.retention.plan import registry_roots
     from modelkeep.store.gc import register_registry
 
-    register_registry(repo, registry_id(db), lambda: registry_roots(db))
+    register_registry(repo, registry_id(db), lambda: _registry_roots(db))
     compression = config.get("store.compression")
     if compression is not None:
         repo.set_compression(None if compression in ("off", "none", "0") else _level(compression))
@@ -145,6 +144,12 @@ def _assemble(config: RepoConfig, *, migrate: bool, create_store: bool) -> Works
     datasets = Datasets(db, repo, access, cache, config.root)
     registry = Registry(db, store, access, resolve_dataset=datasets.canonical_ref, quotas=Quotas(db, config.values))
     return Workspace(config, db, repo, store, registry, datasets, access)
+
+
+def _registry_roots(db: Database) -> Any:
+    from modelkeep.services.retention.plan import registry_roots  # only a gc asks: not imported by every command
+
+    return registry_roots(db)
 
 
 def registry_id(db: Database) -> str:

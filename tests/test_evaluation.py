@@ -4,6 +4,7 @@ the registry."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -203,3 +204,9 @@ def test_streamed_resamples_give_the_same_intervals_as_resamples_made_whole() ->
     verdict, streamed = compare(policy, CLASSIFICATION, base, cand, None)
     assert verdict == "pass" and [r.verdict for r in made] == [r.verdict for r in streamed]
     assert [(r.low, r.high) for r in made] == [(r.low, r.high) for r in streamed]
+    ahead = Resamples(2000, 200, 7)  # made in the background, kept one byte a count, while models load
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        ahead.make_ahead(pool)
+    assert all(f.result().dtype == np.uint8 for f in ahead._ahead)
+    _, early = compare(policy, CLASSIFICATION, base, cand, None, ahead)
+    assert [(r.low, r.high) for r in early] == [(r.low, r.high) for r in streamed]

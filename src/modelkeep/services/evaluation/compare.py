@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -133,8 +133,23 @@ class Resamples:
         self._rows = np.repeat(np.arange(size, dtype=np.int32), n)
         self._ones = np.ones(size * n, dtype=np.float32)
 
+        self._ahead: list[Future[np.ndarray]] = []
+
     def __len__(self) -> int:
         return -(-self.count // self.batch)
+
+    def make_ahead(self, pool: ThreadPoolExecutor) -> None:
+        """Start making every batch on ``pool`` now — the making releases the GIL, so it runs on a
+        core the model imports leave free — and keep each compact (one byte a count: a quarter of
+        the memory) until :meth:`get` asks for it."""
+        self._ahead = [pool.submit(_compact, self.make, k) for k in range(len(self))]
+
+    def get(self, k: int) -> np.ndarray:
+        """Batch ``k`` as float32 counts: made ahead if it was, else now."""
+        if not self._ahead:
+            return self.make(k)
+        made = self._ahead[k].result()
+        return made if made.dtype == np.float32 else made.astype(np.float32)
 
     def make(self, k: int) -> np.ndarray:
         size = min(self.batch, self.count - k * self.batch)
@@ -142,6 +157,11 @@ class Resamples:
         cells = size * self.n
         counted = sparse.coo_matrix((self._ones[:cells], (self._rows[:cells], draws.ravel())), shape=(size, self.n))
         return np.asarray(counted.toarray())
+
+
+def _compact(make: Any, k: int) -> np.ndarray:
+    counts = make(k)
+    return counts.astype(np.uint8) if counts.max(initial=0) <= 255 else counts  # a count over 255: float32 kept
 
 
 def _one_blas_thread() -> Any:
@@ -171,7 +191,7 @@ def streamed_gains(metrics: list[Metric], base: Scored, cand: Scored, resamples:
     stacked = np.column_stack([np.ones(len(base.y), dtype=bool), *columns]) if counted else None
 
     def batch(k: int) -> list[np.ndarray]:
-        w = resamples.make(k)
+        w = resamples.get(k)
         found: dict[str, np.ndarray] = {}
         if stacked is not None:
             sums = weighted_counts(stacked, w)
@@ -251,9 +271,10 @@ def _seed(policy: ComparePolicy, slice_name: str) -> int:
 
 
 def compare(policy: ComparePolicy, metrics: dict[str, Metric], base: Scored, cand: Scored,
-            slices: np.ndarray | None) -> tuple[Verdict, list[RuleResult]]:
+            slices: np.ndarray | None, resamples: Resamples | None = None) -> tuple[Verdict, list[RuleResult]]:
     """Every rule on all rows, and on each protected slice; the overall verdict. The rules on all
-    rows share one set of resamples, streamed once for all their metrics."""
+    rows share one set of resamples (``resamples``, if being made ahead: they must be the
+    policy's), streamed once for all their metrics."""
     if len(base.y) != len(cand.y):
         raise InvalidInput("the two versions were scored on different rows")
     for rule in policy.rules:
@@ -262,7 +283,7 @@ def compare(policy: ComparePolicy, metrics: dict[str, Metric], base: Scored, can
     n = len(base.y)
     streamed = sorted({r.metric for r in policy.rules if metrics[r.metric].weighted is not None and n >= r.min_samples})
     gains = dict(zip(streamed, streamed_gains([metrics[m] for m in streamed], base, cand,
-                                              Resamples(n, policy.resamples, policy.seed)), strict=True))
+                                              resamples or Resamples(n, policy.resamples, policy.seed)), strict=True))
     shared: list[np.ndarray] = []  # a custom metric's resamples on all rows: the same counts, kept whole
     results = []
     for rule in policy.rules:

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from modelkeep.flavors.skops_import import warm_up
-from modelkeep.services.evaluation.compare import ComparePolicy, Comparison, compare
+from modelkeep.services.evaluation.compare import ComparePolicy, Comparison, Resamples, compare
 from modelkeep.services.evaluation.scoring import Scorer, by_slice, metric_set, pick_target, read_table, task_of
 
 
@@ -16,20 +16,23 @@ def gate(conn: Any, candidate: str, baseline: str, policy: ComparePolicy, *, all
     from modelkeep.services.evaluation.records import EvaluationRecord
     from modelkeep.services.evaluation.scoring import environment
 
-    with ThreadPoolExecutor(max_workers=1) as early:  # the model libraries import while the table is read
+    with ThreadPoolExecutor(max_workers=2) as early:  # the model libraries import while the table is read
         early.submit(warm_up)
         table = read_table(conn, policy.data, policy.split)
-    target = pick_target(table.frame, policy.target)
-    scorer = Scorer(conn, allow_pickle=allow_pickle, trusted=trusted)
-    cand_view, cand = scorer.score(candidate, table, target, policy.slice_by)
-    base_view, base = scorer.score(baseline, table, target, policy.slice_by)
+        # and the resamples are made while the models load (the making leaves the GIL to the imports)
+        resamples = Resamples(len(table.frame), policy.resamples, policy.seed)
+        resamples.make_ahead(early)
+        target = pick_target(table.frame, policy.target)
+        scorer = Scorer(conn, allow_pickle=allow_pickle, trusted=trusted)
+        cand_view, cand = scorer.score(candidate, table, target, policy.slice_by)
+        base_view, base = scorer.score(baseline, table, target, policy.slice_by)
     task = task_of(base.y)
     extra = [r.metric for r in policy.rules if ":" in r.metric]
     metrics = metric_set(task, cand if cand.score is not None else base, extra, trusted)
     if (cand.score is None) != (base.score is None):  # only what both can be judged on
         metrics = {k: m for k, m in metrics.items() if k not in ("auc", "log_loss")}
     slices = table.frame[policy.slice_by].astype(str).to_numpy() if policy.slice_by else None
-    verdict, results = compare(policy, metrics, base, cand, slices)
+    verdict, results = compare(policy, metrics, base, cand, slices, resamples)
     ids = {}
     for view, scored in ((cand_view, cand), (base_view, base)):
         found = conn.evaluations.find(view.ref, table.digest, policy.split, policy.slice_by, target)

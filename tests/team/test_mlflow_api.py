@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -123,3 +124,60 @@ def test_runs_search_orders_as_mlflow_does(client: tuple[TestClient, dict[str, s
     bad = http.post(f"{API}/runs/search", json={"experiment_ids": [experiment], "order_by": ["metrics.rmse SIDEWAYS"]},
                     headers=carl)
     assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_multipart_upload_through_signed_part_urls(client: tuple[TestClient, dict[str, str]], workspace: Workspace) -> None:
+    """MLflow's proxied multipart upload: parts PUT to the URLs create answered, without a token
+    (the signature is the authority), any order, a retried part replacing the first try; complete
+    checks every part and its ETag and stores the joined file like any upload."""
+    from urllib.parse import urlsplit
+
+    http, auth = client
+    carl, vera = {"Authorization": auth["carl"]}, {"Authorization": auth["vera"]}
+    experiment = http.post(f"{API}/experiments/create", json={"name": "big"}, headers=carl).json()["experiment_id"]
+    folder = f"{experiment}/run-1/artifacts"  # MLflow names the folder in the URL, the file by its local name
+    target, local = f"{folder}/weights.bin", {"path": "/home/ada/weights.bin"}
+    mpu = "/api/2.0/mlflow-artifacts/mpu"
+    assert http.post(f"{mpu}/create/{folder}", json={"num_parts": 3} | local, headers=vera).json()["error_code"] == \
+        "PERMISSION_DENIED"  # a viewer may not upload, in parts or whole
+    for sneaky in ("..", "C:\\..", "/x/.."):  # only the local file's name counts, and it must be a plain name
+        refused = http.post(f"{mpu}/create/{folder}", json={"num_parts": 1, "path": sneaky}, headers=carl)
+        assert refused.json()["error_code"] == "INVALID_PARAMETER_VALUE", sneaky
+    made = http.post(f"{mpu}/create/{folder}", json={"num_parts": 3} | local, headers=carl).json()
+    upload, urls = made["upload_id"], [c["url"] for c in made["credentials"]]
+    assert [c["part_number"] for c in made["credentials"]] == [1, 2, 3]
+
+    def put(url: str, data: bytes) -> Any:
+        parts = urlsplit(url)
+        return http.put(f"{parts.path}?{parts.query}", content=data)  # no Authorization header, as MLflow sends parts
+
+    pieces = [bytes([n]) * 300_000 for n in (1, 2, 3)]
+    tampered = urls[0].replace("expires=", "expires=9")
+    assert put(tampered, pieces[0]).json()["error_code"] == "PERMISSION_DENIED"
+    assert put(urls[0].replace(upload, "0" * 32), b"x").json()["error_code"] == "PERMISSION_DENIED"  # signed for another
+    etags = {}
+    for n in (3, 1, 2, 1):  # any order; part 1 sent twice (a retry)
+        answered = put(urls[n - 1], pieces[n - 1])
+        assert answered.status_code == 200, answered.text
+        etags[n] = answered.headers["ETag"]
+    early = http.post(f"{mpu}/complete/{folder}", headers=carl, json=local | {
+        "upload_id": upload, "parts": [{"part_number": n, "etag": etags[n]} for n in (1, 2)]})
+    assert early.json()["error_code"] == "INVALID_PARAMETER_VALUE" and "parts 1 to 3" in early.json()["message"]
+    wrong = http.post(f"{mpu}/complete/{folder}", headers=carl, json=local | {
+        "upload_id": upload, "parts": [{"part_number": n, "etag": etags[1]} for n in (1, 2, 3)]})
+    assert "ETag" in wrong.json()["message"]
+    other = http.post(f"{mpu}/complete/{folder}", headers=carl, json={"path": "other.bin", "upload_id": upload, "parts": []})
+    assert other.json()["error_code"] == "INVALID_PARAMETER_VALUE"  # an upload completes at its own path only
+    done = http.post(f"{mpu}/complete/{folder}", headers=carl, json=local | {
+        "upload_id": upload, "parts": [{"part_number": n, "etag": etags[n]} for n in (1, 2, 3)]})
+    assert done.status_code == 200, done.text
+    assert http.get(f"{FILES}/{target}", headers=vera).content == b"".join(pieces)
+    assert not (workspace.config.cache_dir / "mlflow-uploads" / upload).exists()  # the parts are gone
+    again = http.post(f"{mpu}/complete/{folder}", headers=carl, json=local | {"upload_id": upload, "parts": []})
+    assert again.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    dropped = http.post(f"{mpu}/create/{target}", json={"num_parts": 1}, headers=carl).json()  # no local name: the URL's
+    assert put(dropped["credentials"][0]["url"], b"abc").status_code == 200
+    assert http.post(f"{mpu}/abort/{target}", headers=carl, json={"upload_id": dropped["upload_id"]}).status_code == 200
+    assert put(dropped["credentials"][0]["url"], b"abc").json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    info = http.get("/api/3.0/mlflow/server-info", headers=vera).json()
+    assert info["multipart_uploads_enabled"] is True

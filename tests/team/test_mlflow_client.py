@@ -51,6 +51,7 @@ def test_the_mlflow_client_works_against_mk_server(server: dict[str, str], clien
     assert model in out["models"]
     assert out["v2"]["description"] == "second" and out["v2"]["tags"]["reviewed"] == "yes"
     assert out["viewer_write"]["code"] == "PERMISSION_DENIED" and out["viewer_read"] == model
+    assert out["multipart"] == {"in_parts": 1, "same": True}  # 1.3 MB in 6 parts of 256 KiB, read back whole
 
     # What MLflow registered is a modelkeep version like any other.
     first = out["v1"]["tags"]["modelkeep.version"]

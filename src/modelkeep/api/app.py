@@ -26,9 +26,10 @@ from modelkeep.api.artifact_download import stream_artifact
 from modelkeep.api.data_routes import data_routes
 from modelkeep.api.deploy_routes import deploy_routes
 from modelkeep.api.evaluation_routes import evaluation_routes
-from modelkeep.api.mlflow.artifacts import artifact_routes
+from modelkeep.api.mlflow.artifacts import artifact_project, artifact_routes
 from modelkeep.api.mlflow.errors import RESPONSES as MLFLOW_RESPONSES
 from modelkeep.api.mlflow.errors import is_mlflow, mlflow_error, mlflow_status_error
+from modelkeep.api.mlflow.multipart import multipart_routes
 from modelkeep.api.mlflow.registry import registry_routes
 from modelkeep.api.mlflow.tracking import tracking_routes
 from modelkeep.api.observe import metrics_response, observe
@@ -258,11 +259,13 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         app.include_router(registry_routes(Ws), prefix=root, tags=["mlflow"], responses=MLFLOW_RESPONSES)
     for root in ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts"):
         app.include_router(artifact_routes(Ws, max_upload), prefix=root, tags=["mlflow"], responses=MLFLOW_RESPONSES)
+        app.include_router(multipart_routes(Ws, workspace, max_upload, artifact_project), prefix=root, tags=["mlflow"],
+                           responses=MLFLOW_RESPONSES)
 
     @app.get("/api/3.0/mlflow/server-info", tags=["mlflow"], responses=MLFLOW_RESPONSES)
     def mlflow_server_info() -> dict[str, Any]:
-        """What MLflow 3's client asks before downloading: no workspaces, no multipart transfers."""
-        return {"store_type": "modelkeep", "workspaces_enabled": False, "multipart_uploads_enabled": False,
+        """What MLflow 3's client asks before transfers: no workspaces; multipart uploads through the server."""
+        return {"store_type": "modelkeep", "workspaces_enabled": False, "multipart_uploads_enabled": True,
                 "multipart_downloads_enabled": False}
 
     def read(ws: Workspace) -> None:

@@ -22,7 +22,7 @@ from modelkeep.services.artifact_files import check_path
 from modelkeep.services.workspace import Workspace
 
 
-def _project(ws: Workspace, path: str) -> str | None:
+def artifact_project(ws: Workspace, path: str) -> str | None:
     """The project an artifact path belongs to (its first segment is the experiment's number)."""
     head = path.split("/", 1)[0]
     if not head.isascii() or not head.isdigit() or int(head) > 2**31 - 1:
@@ -60,7 +60,7 @@ def artifact_routes(Ws: Any, max_upload: int) -> APIRouter:
             return {"files": [out[k] for k in sorted(out)]}
         if not path:
             return {"files": []}
-        listed = ws.artifact_files.list(path, project=_project(ws, path))
+        listed = ws.artifact_files.list(path, project=artifact_project(ws, path))
         return {"files": [{"path": f.path, "is_dir": True} if f.is_dir else {"path": f.path, "is_dir": False,
                                                                                "file_size": f.size} for f in listed]}
 
@@ -80,7 +80,7 @@ def artifact_routes(Ws: Any, max_upload: int) -> APIRouter:
                 audit.append(session, ws.access.actor, "artifact.read", f"model:{view.ref}", source=ws.registry.source,
                              detail={"digest": view.digest, "file": inner, "via": "mlflow"})
         else:
-            row = ws.artifact_files.file(path, project=_project(ws, path))
+            row = ws.artifact_files.file(path, project=artifact_project(ws, path))
             if row is None:
                 raise NotFound(f"no artifact file {path!r}")
             kind, digest = row.kind, row.digest
@@ -91,7 +91,7 @@ def artifact_routes(Ws: Any, max_upload: int) -> APIRouter:
         from starlette.concurrency import run_in_threadpool
 
         path = check_path(path)
-        project = await run_in_threadpool(_project, ws, path)
+        project = await run_in_threadpool(artifact_project, ws, path)
         handle, name = tempfile.mkstemp(prefix=".mlflow-upload-")
         try:
             size = 0
@@ -109,7 +109,7 @@ def artifact_routes(Ws: Any, max_upload: int) -> APIRouter:
     @router.delete("/artifacts/{path:path}")
     def remove(ws: Ws, path: str) -> dict[str, Any]:
         path = check_path(path)
-        ws.artifact_files.delete(path, project=_project(ws, path))
+        ws.artifact_files.delete(path, project=artifact_project(ws, path))
         return {}
 
     return router

@@ -384,6 +384,10 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     def delete_model(ws: Ws, name: Name) -> dict[str, Any]:
         return {"name": name, "deleted_versions": ws.registry.delete_model(name)}
 
+    @app.post("/api/v1/models/{name}/rename")
+    def rename_model(ws: Ws, name: Name, body: RenameBody) -> dict[str, Any]:
+        return {"name": body.name, "from": name, "lines": ws.registry.rename_model(name, body.name)}
+
     @app.get("/api/v1/search")
     def search(
         ws: Ws,
@@ -474,6 +478,11 @@ class PresignBody(_Body):
     method: Literal["GET", "PUT"]
     keys: list[Annotated[str, Field(pattern=KEY)]] = Field(
         min_length=1, max_length=1000, description="packs/XX/<id>, index/<id> (or config and gc/condemned, read-only)")
+
+
+class RenameBody(_Body):
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+                      description="the model's new name (its branch lines follow it)")
 
 
 class AliasBody(_Body):

@@ -259,6 +259,21 @@ def delete(
 
 
 @app.command()
+def rename(
+    name: Annotated[str, typer.Argument(help="The model's name now.")],
+    new_name: Annotated[str, typer.Argument(help="Its new name (its branch lines NAME~BRANCH follow it).")],
+    json_out: JsonFlag = False,
+) -> None:
+    """Rename a model: its versions, aliases, lineage, runs, branches, protection, role bindings,
+    retention, holds and watches follow; refused while a deployment pins one of its versions."""
+    lines = _registry().rename_model(name, new_name)
+    if json_out:
+        emit_json({"name": new_name, "from": name, "lines": lines})
+    else:
+        err_console().print(f"Renamed {name} to {new_name}" + (f" (and {', '.join(lines)})" if lines else ""), markup=False)
+
+
+@app.command()
 def download(
     ref: Annotated[str, typer.Argument(help="NAME@SPEC: a version, 2.1.*, ^2.1, latest or an alias.")],
     to: Annotated[Path, typer.Option("--to", help="New path: a folder for a folder artifact, else a file.")],

@@ -154,6 +154,9 @@ class RemoteRegistry:
     def delete_model(self, name: str) -> int:
         return int(self._call("DELETE", f"/api/v1/models/{name}")["deleted_versions"])
 
+    def rename_model(self, name: str, new_name: str) -> list[str]:
+        return list(self._call("POST", f"/api/v1/models/{name}/rename", json={"name": new_name})["lines"])
+
     # --- the S3 store, presigned (bytes bypass the server) ----------------------------------
 
     def direct_store(self) -> Repository:

@@ -133,6 +133,8 @@ class RegistryService(Protocol):
 
     def delete_model(self, name: str) -> int: ...
 
+    def rename_model(self, name: str, new_name: str) -> list[str]: ...
+
 
 class RunsService(Protocol):
     """Runs and what they log (``services.runs.runs.Runs``, ``client.runs.RemoteRuns``). The handle a

@@ -167,9 +167,8 @@ def registry_routes(Ws: Any) -> APIRouter:
 
     @router.post("/registered-models/rename")
     def rm_rename(ws: Ws, body: RenameModel) -> dict[str, Any]:
-        ws.model_records.get(body.name)
-        raise InvalidInput(f"renaming {body.name} is not supported: modelkeep versions, lineage and audit name models "
-                           "for good; register under the new name instead")
+        ws.registry.rename_model(body.name, body.new_name)
+        return {"registered_model": rm_doc(ws, body.new_name)}
 
     @router.delete("/registered-models/delete")
     def rm_delete(ws: Ws, body: ModelRef) -> dict[str, Any]:

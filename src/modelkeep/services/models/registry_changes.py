@@ -1,6 +1,6 @@
 """Changing what the registry holds besides registering: aliases (set, move, delete; protected
-ones move only through a promotion) and deleting versions and models (refused while an alias,
-a composite or a deployment holds them). Mixed into :class:`~modelkeep.services.models.registry.Registry`,
+ones move only through a promotion), deleting versions and models (refused while an alias,
+a composite or a deployment holds them) and renaming models. Mixed into :class:`~modelkeep.services.models.registry.Registry`,
 which provides the transaction, resolving and permission helpers declared here."""
 
 from __future__ import annotations
@@ -182,5 +182,23 @@ class RegistryChanges:
             session.delete(model)
             audit.append(session, self.user, "model.delete", f"model:{name}", source=self.source, detail={"versions": len(ids)})
             return len(ids)
+
+        return self._write(work, retry=False)
+
+    def rename_model(self, name: str, new_name: str) -> list[str]:
+        """Rename a model (and its branch lines, and what names it: see ``models/rename.py``);
+        refused while a deployment pins one of its versions. Returns the branch lines renamed."""
+        from modelkeep.services.models.rename import rename_model
+
+        check_name(name)
+        check_name(new_name)
+        self.authorize("model.write", name)
+        self.authorize("model.write", new_name)
+
+        def work(session: Session) -> list[str]:
+            lines = rename_model(session, name, new_name)
+            audit.append(session, self.user, "model.rename", f"model:{new_name}", source=self.source,
+                         detail={"from": name, "lines": lines})
+            return lines
 
         return self._write(work, retry=False)

@@ -24,10 +24,11 @@ import secrets
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from blake3 import blake3
 from fastapi import APIRouter, Request, Response
+from fastapi import Path as FastPath
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelkeep.errors import InvalidInput, NotFound, PermissionDenied
@@ -107,7 +108,7 @@ class Uploads:
         return folder, record
 
     def check_signature(self, upload_id: str, part: int, expires: int, signature: str) -> None:
-        if not hmac.compare_digest(self.sign(upload_id, part, expires), signature):
+        if not hmac.compare_digest(self.sign(upload_id, part, expires).encode(), signature.encode("utf-8", "replace")):
             raise PermissionDenied("this part's upload URL is not one the server signed (or it was altered)")
         if expires < self.clock():
             raise PermissionDenied("this part's upload URL has expired: start the upload again")
@@ -155,7 +156,8 @@ def multipart_routes(Ws: Any, workspace: Workspace, max_upload: int, project_of:
              "part_number": n, "headers": {}} for n in range(1, body.num_parts + 1)]}
 
     @router.put("/mpu/part/{upload_id}/{part_number}")
-    async def part(upload_id: str, part_number: int, expires: int, signature: str, request: Request) -> Response:
+    async def part(upload_id: str, part_number: Annotated[int, FastPath(ge=1, le=MAX_PARTS)], expires: int,
+                   signature: str, request: Request) -> Response:
         """One part, authorized by its signed URL (no token: MLflow's client sends none here)."""
         from starlette.concurrency import run_in_threadpool
 

@@ -26,6 +26,7 @@ from modelkeep.api.artifact_download import stream_artifact
 from modelkeep.api.data_routes import data_routes
 from modelkeep.api.deploy_routes import deploy_routes
 from modelkeep.api.evaluation_routes import evaluation_routes
+from modelkeep.api.middleware import LeasedWrites, LimitBody
 from modelkeep.api.mlflow.artifacts import artifact_project, artifact_routes
 from modelkeep.api.mlflow.errors import RESPONSES as MLFLOW_RESPONSES
 from modelkeep.api.mlflow.errors import is_mlflow, mlflow_error, mlflow_status_error
@@ -208,33 +209,18 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
                 headers["Allow"] = ", ".join(methods)
         return JSONResponse({"error": kind, "message": str(exc.detail)}, status_code=exc.status_code, headers=headers)
 
-    @app.middleware("http")
-    async def limit_size(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        path = request.url.path
-        limit = MAX_OBJECT if path.startswith("/api/v1/store/objects/") else MAX_BODY
+    def body_limit(path: str) -> int:
         if path.startswith(("/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow-artifacts/")):
-            limit = max_upload  # the artifact route streams to disk and checks the size itself
-        if length is not None and length.isdigit() and int(length) > limit:
-            if is_mlflow(path):
-                return mlflow_status_error(413, f"request body over {limit} bytes")
-            return JSONResponse({"error": "InvalidInput", "message": f"request body over {limit} bytes"}, status_code=413)
-        return await call_next(request)
+            return max_upload  # the artifact routes stream to disk and check the size themselves
+        return MAX_OBJECT if path.startswith("/api/v1/store/objects/") else MAX_BODY
 
-    @app.middleware("http")
-    async def writes_leased(request: Request, call_next: Any) -> Any:
-        """A request that writes holds its store leases until its commits are done (store/leases.py)."""
-        if request.method in ("GET", "HEAD", "OPTIONS"):
-            return await call_next(request)
-        from starlette.concurrency import run_in_threadpool
+    def too_large(path: str, limit: int) -> Response:
+        if is_mlflow(path):
+            return mlflow_status_error(413, f"request body over {limit} bytes")
+        return JSONResponse({"error": "InvalidInput", "message": f"request body over {limit} bytes"}, status_code=413)
 
-        from modelkeep.store.leases import begin_scope
-
-        end = begin_scope()
-        try:
-            return await call_next(request)
-        finally:
-            await run_in_threadpool(end)
+    app.add_middleware(LimitBody, limit_of=body_limit, refuse=too_large)
+    app.add_middleware(LeasedWrites)
 
     def acting(request: Request, authorization: Annotated[str | None, Header()] = None) -> Workspace:
         token = bearer_or_basic(authorization)

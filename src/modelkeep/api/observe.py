@@ -12,7 +12,7 @@ import os
 import time
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -24,29 +24,23 @@ LATENCY = Histogram("modelkeep_server_request_seconds", "Time to answer a reques
                     registry=_REGISTRY, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 
 
-def _route_of(request: Request) -> str:
-    route = request.scope.get("route")
+def _route_of(scope: Any) -> str:
+    route = scope.get("route")
     return str(getattr(route, "path", None) or "(unmatched)")
 
 
 def observe(app: FastAPI) -> None:
     """Add the access log and the metrics middleware to ``app``."""
+    from modelkeep.api.middleware import AccessLog
 
-    @app.middleware("http")
-    async def access_log(request: Request, call_next: Any) -> Any:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            elapsed = time.perf_counter() - started
-            route = _route_of(request)
-            REQUESTS.labels(request.method, route, str(status)).inc()
-            LATENCY.labels(request.method, route).observe(elapsed)
-            client = request.client.host if request.client else "-"
-            ACCESS.info('%s "%s %s" %d %.1fms', client, request.method, request.url.path, status, elapsed * 1000)
+    def record(scope: Any, status: int, elapsed: float) -> None:
+        route = _route_of(scope)
+        REQUESTS.labels(scope["method"], route, str(status)).inc()
+        LATENCY.labels(scope["method"], route).observe(elapsed)
+        client = scope["client"][0] if scope.get("client") else "-"
+        ACCESS.info('%s "%s %s" %d %.1fms', client, scope["method"], scope["path"], status, elapsed * 1000)
+
+    app.add_middleware(AccessLog, record=record, clock=time.perf_counter)
 
 
 def metrics_response() -> Response:

@@ -9,7 +9,8 @@ get a version, search a model's versions) runs in a separate process with MLflow
 (``.venv-clients/mlflow3``, made by ``make test`` or ``python tests/client_venvs.py mlflow3``),
 interleaved A B A B. Prints per operation the p50 latency and calls/s of each, min–max over the
 repetitions, the ratio, and the servers' CPU-seconds. Goal (issue 13): ≥ 5x MLflow's server on
-registration and alias reads through MLflow's client.
+registration and alias reads through MLflow's client. A third "server" answers every call at once
+with a fixed document: the client's own floor, and so the best ratio any server could reach.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tests import client_venvs  # noqa: E402
 from tests.live_server import free_port  # noqa: E402
 
 WORKLOAD = ROOT / "benchmarks" / "clients" / "mlflow_workload.py"
+CANNED = ROOT / "benchmarks" / "clients" / "canned_mlflow_server.py"
 MK = [sys.executable, "-m", "modelkeep.cli.main"]
 
 
@@ -61,7 +63,7 @@ def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def start(kind: str, scratch: Path, python: Path) -> tuple[subprocess.Popen[bytes], str, str | None]:
+def start(kind: str, scratch: Path, python: Path, versions: int) -> tuple[subprocess.Popen[bytes], str, str | None]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "HOME": str(scratch)}
@@ -72,6 +74,11 @@ def start(kind: str, scratch: Path, python: Path) -> tuple[subprocess.Popen[byte
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_up(url, proc)
         return proc, url, (scratch / "admin.token").read_text().strip()
+    if kind == "floor":  # answers instantly with fixed documents: what MLflow's client costs by itself
+        proc = subprocess.Popen([sys.executable, str(CANNED), str(port), str(versions)], cwd=scratch, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_up(url, proc)
+        return proc, url, None
     proc = subprocess.Popen([str(python.with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
                              "--workers", "1", "--backend-store-uri", f"sqlite:///{scratch / 'mlflow.db'}",
                              "--artifacts-destination", str(scratch / "artifacts")],
@@ -83,7 +90,7 @@ def start(kind: str, scratch: Path, python: Path) -> tuple[subprocess.Popen[byte
 def one(kind: str, python: Path, versions: int, reads: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as folder:
         scratch = Path(folder)
-        proc, url, token = start(kind, scratch, python)
+        proc, url, token = start(kind, scratch, python, versions)
         try:
             cpu_before = cpu_seconds(proc.pid)
             env = {**os.environ, "MLFLOW_TRACKING_URI": url, "HOME": str(scratch)}
@@ -109,23 +116,28 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=2)
     args = parser.parse_args()
     python = client_venvs.ensure("mlflow3")
-    runs: dict[str, list[dict[str, object]]] = {"mk": [], "mlflow": []}
+    runs: dict[str, list[dict[str, object]]] = {"mk": [], "mlflow": [], "floor": []}
     for _ in range(args.reps):
-        for kind in ("mk", "mlflow"):  # interleaved: A B A B
+        for kind in ("mk", "mlflow", "floor"):  # interleaved: A B C A B C
             runs[kind].append(one(kind, python, args.versions, args.reads))
     print(f"MLflow client {args.versions} versions, {args.reads} reads, {args.reps} reps each (p50 ms, min–max over reps)")
-    print("| operation | mk server p50 ms | mlflow server p50 ms | ratio (mlflow / mk) |")
-    print("|---|---|---|---|")
+    print("| operation | mk server p50 ms | mlflow server p50 ms | ratio (mlflow / mk) | client floor p50 ms | "
+          "best ratio any server could reach |")
+    print("|---|---|---|---|---|---|")
     for op in ("create_model_version", "set_alias", "get_by_alias", "get_version", "search_versions"):
-        mine = [statistics.median(r["latencies"][op]) * 1000 for r in runs["mk"]]  # type: ignore[index]
-        theirs = [statistics.median(r["latencies"][op]) * 1000 for r in runs["mlflow"]]  # type: ignore[index]
+        mine, theirs, floor = ([statistics.median(r["latencies"][op]) * 1000 for r in runs[kind]]  # type: ignore[index]
+                               for kind in ("mk", "mlflow", "floor"))
         print(f"| {op} | {min(mine):.1f}–{max(mine):.1f} | {min(theirs):.1f}–{max(theirs):.1f} | "
-              f"{min(theirs) / max(mine):.1f}–{max(theirs) / min(mine):.1f}x |")
+              f"{min(theirs) / max(mine):.1f}–{max(theirs) / min(mine):.1f}x | {min(floor):.1f}–{max(floor):.1f} | "
+              f"{min(theirs) / max(floor):.1f}–{max(theirs) / min(floor):.1f}x |")
     for kind in ("mk", "mlflow"):
         walls = [float(r["wall"]) for r in runs[kind]]  # type: ignore[arg-type]
         cpus = [float(r["server_cpu"]) for r in runs[kind]]  # type: ignore[arg-type]
         print(f"| whole workload, {kind} | wall {min(walls):.1f}–{max(walls):.1f} s | server CPU {min(cpus):.1f}–"
-              f"{max(cpus):.1f} s | |")
+              f"{max(cpus):.1f} s | | | |")
+    print("\nclient floor: the same client and workload against a server that answers every call at once with a "
+          "fixed document (benchmarks/clients/canned_mlflow_server.py); no server can be faster through this client, "
+          "so 'best ratio' bounds the ratio any server could show.")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelkeep.api.mlflow import shapes
@@ -177,14 +178,14 @@ def registry_routes(Ws: Any) -> APIRouter:
 
     @router.get("/registered-models/search")
     def rm_search(ws: Ws, filter: str | None = None, max_results: int = 100,
-                  page_token: str | None = None) -> dict[str, Any]:
+                  page_token: str | None = None) -> JSONResponse:
         names = ws.model_records.names()
         records = [ws.model_records.get(n) for n in names]
         if filter:
             records = [r for r in records if _model_matches(r.name, r.tags, filter)]
         items, token = page(records, page_token, min(max_results, 1000))
         docs = [shapes.registered_model(r, ws.model_records.version(r.name, r.latest) if r.latest else None) for r in items]
-        return {"registered_models": docs} | ({"next_page_token": token} if token else {})
+        return shapes.listing({"registered_models": docs} | ({"next_page_token": token} if token else {}))
 
     def latest_versions(ws: Workspace, body: LatestVersions) -> dict[str, Any]:
         record = ws.model_records.get(body.name)
@@ -264,7 +265,7 @@ def registry_routes(Ws: Any) -> APIRouter:
 
     @router.get("/model-versions/search")
     def mv_search(ws: Ws, filter: str | None = None, max_results: int = 10_000,
-                  order_by: list[str] | None = None, page_token: str | None = None) -> dict[str, Any]:
+                  order_by: list[str] | None = None, page_token: str | None = None) -> JSONResponse:
         name, rest = _split_name(filter or "")
         names = [name] if name else ws.model_records.names()
         views: list[VersionView] = []
@@ -279,7 +280,8 @@ def registry_routes(Ws: Any) -> APIRouter:
         if order_by and any("version_number" in o and "ASC" in o.upper() for o in order_by):
             views.sort(key=lambda v: (v.name, v.seq))
         items, token = page(views, page_token, max_results)
-        return {"model_versions": [shapes.model_version(v) for v in items]} | ({"next_page_token": token} if token else {})
+        return shapes.listing({"model_versions": [shapes.model_version(v) for v in items]}
+                              | ({"next_page_token": token} if token else {}))
 
     @router.get("/model-versions/get-download-uri")
     def mv_download_uri(ws: Ws, name: str, version: str) -> dict[str, Any]:

@@ -9,6 +9,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from fastapi.responses import JSONResponse
+
 from modelkeep.services.models.records import ModelRecord
 from modelkeep.services.models.views import RunView, VersionView
 from modelkeep.services.runs.experiments import ExperimentView
@@ -16,6 +18,12 @@ from modelkeep.services.runs.logged_models import LoggedModelView
 
 RUN_STATUS = {"running": "RUNNING", "finished": "FINISHED", "failed": "FAILED", "killed": "KILLED"}
 VIRTUAL_ROOT = "modelkeep/models"  # mlflow-artifacts:/modelkeep/models/NAME/N: a version's files
+
+
+def listing(doc: dict[str, Any]) -> JSONResponse:
+    """A long answer (searches, histories) as JSON straight from the plain documents built here:
+    FastAPI's jsonable_encoder walks every value again first (38 ms of a 500-version search)."""
+    return JSONResponse(doc)
 
 
 def ms(moment: datetime | None) -> int | None:

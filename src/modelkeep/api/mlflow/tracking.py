@@ -8,6 +8,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelkeep.api.mlflow import shapes
@@ -295,7 +296,7 @@ def tracking_routes(Ws: Any) -> APIRouter:
         return {}
 
     @router.post("/runs/search")
-    def runs_search(ws: Ws, body: SearchRuns) -> dict[str, Any]:
+    def runs_search(ws: Ws, body: SearchRuns) -> JSONResponse:
         docs = []
         for experiment_id in body.experiment_ids or ["0"]:
             experiment = ws.experiments.get(experiment_number(experiment_id))
@@ -305,13 +306,13 @@ def tracking_routes(Ws: Any) -> APIRouter:
             docs = [d for d in docs if _run_matches(d, body.filter)]
         docs = _run_order(docs, body.order_by)
         items, token = page(docs, body.page_token, body.max_results)
-        return {"runs": items} | ({"next_page_token": token} if token else {})
+        return shapes.listing({"runs": items} | ({"next_page_token": token} if token else {}))
 
     @router.get("/metrics/get-history")
     def metric_history(ws: Ws, metric_key: str, run_id: str | None = None, run_uuid: str | None = None,
-                       max_results: Annotated[int, Query(ge=1)] = 25_000) -> dict[str, Any]:
+                       max_results: Annotated[int, Query(ge=1)] = 25_000) -> JSONResponse:
         view = ws.runs.get(run_number(run_id or run_uuid or ""), outputs=False)
-        return {"metrics": shapes.history(view, metric_key)[:max_results]}
+        return shapes.listing({"metrics": shapes.history(view, metric_key)[:max_results]})
 
     # --- logged models (MLflow 3) ---------------------------------------------------------------------------
 

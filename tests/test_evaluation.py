@@ -185,7 +185,7 @@ def test_a_custom_metric_runs_only_when_trusted_and_judges_by_resampling(workspa
     assert verdict.verdict == "pass" and verdict.results[0].candidate < verdict.results[0].baseline  # lower is better
 
 
-def test_streamed_resamples_give_the_same_intervals_as_resamples_made_whole() -> None:
+def test_streamed_resamples_give_the_same_intervals_as_resamples_made_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     """compare() makes each batch of resamples, takes every metric on it and drops it; the intervals
     are those of the same resamples made whole first, on one core or many."""
     from modelkeep.services.evaluation.compare import Resamples, compare, judge, weights
@@ -210,3 +210,10 @@ def test_streamed_resamples_give_the_same_intervals_as_resamples_made_whole() ->
     assert all(f.result().dtype == np.uint8 for f in ahead._ahead)
     _, early = compare(policy, CLASSIFICATION, base, cand, None, ahead)
     assert [(r.low, r.high) for r in early] == [(r.low, r.high) for r in streamed]
+    monkeypatch.setattr("modelkeep.services.evaluation.compare.AHEAD_BYTES", 2000 * 200 - 1)
+    over = Resamples(2000, 200, 7)  # more than the budget: made when asked for, the same resamples
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        over.make_ahead(pool)
+    assert over._ahead == []
+    _, late = compare(policy, CLASSIFICATION, base, cand, None, over)
+    assert [(r.low, r.high) for r in late] == [(r.low, r.high) for r in streamed]

@@ -119,6 +119,9 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)))  # numpy releases the GIL
 
 
+AHEAD_BYTES = 256 << 20  # resamples made ahead of need, one byte a count: 100k rows × 1,000 is 100 MB
+
+
 class Resamples:
     """Paired bootstrap resamples of ``n`` rows as row counts (how often each row was drawn in
     ``n`` draws with replacement), made a batch at a time: batch ``k`` always comes from its own
@@ -132,7 +135,6 @@ class Resamples:
         # float32, 2.5x numpy's bincount row by row. Its row numbers and ones are the same each batch.
         self._rows = np.repeat(np.arange(size, dtype=np.int32), n)
         self._ones = np.ones(size * n, dtype=np.float32)
-
         self._ahead: list[Future[np.ndarray]] = []
 
     def __len__(self) -> int:
@@ -141,8 +143,10 @@ class Resamples:
     def make_ahead(self, pool: ThreadPoolExecutor) -> None:
         """Start making every batch on ``pool`` now — the making releases the GIL, so it runs on a
         core the model imports leave free — and keep each compact (one byte a count: a quarter of
-        the memory) until :meth:`get` asks for it."""
-        self._ahead = [pool.submit(_compact, self.make, k) for k in range(len(self))]
+        the memory) until :meth:`get` asks for it. Only while they all fit in
+        :data:`AHEAD_BYTES`; beyond, batches are made when asked for (a batch per core in memory)."""
+        if self.n * self.count <= AHEAD_BYTES:
+            self._ahead = [pool.submit(_compact, self.make, k) for k in range(len(self))]
 
     def get(self, k: int) -> np.ndarray:
         """Batch ``k`` as float32 counts: made ahead if it was, else now."""
@@ -282,8 +286,9 @@ def compare(policy: ComparePolicy, metrics: dict[str, Metric], base: Scored, can
             raise InvalidInput(f"policy metric {rule.metric!r}: this evaluation has {', '.join(sorted(metrics))}")
     n = len(base.y)
     streamed = sorted({r.metric for r in policy.rules if metrics[r.metric].weighted is not None and n >= r.min_samples})
-    gains = dict(zip(streamed, streamed_gains([metrics[m] for m in streamed], base, cand,
-                                              resamples or Resamples(n, policy.resamples, policy.seed)), strict=True))
+    if resamples is None or (resamples.n, resamples.count) != (n, policy.resamples):
+        resamples = Resamples(n, policy.resamples, policy.seed)
+    gains = dict(zip(streamed, streamed_gains([metrics[m] for m in streamed], base, cand, resamples), strict=True))
     shared: list[np.ndarray] = []  # a custom metric's resamples on all rows: the same counts, kept whole
     results = []
     for rule in policy.rules:

@@ -181,3 +181,20 @@ def test_multipart_upload_through_signed_part_urls(client: tuple[TestClient, dic
     assert put(dropped["credentials"][0]["url"], b"abc").json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     info = http.get("/api/3.0/mlflow/server-info", headers=vera).json()
     assert info["multipart_uploads_enabled"] is True
+
+
+def test_mlflows_ui_prefix_serves_the_same_routes(client: tuple[TestClient, dict[str, str]]) -> None:
+    """MLflow's UI calls /ajax-api/2.0/... for what its client calls under /api/2.0/... (one set of
+    routes, served under both)."""
+    http, auth = client
+    carl = {"Authorization": auth["carl"]}
+    made = http.post("/ajax-api/2.0/mlflow/registered-models/create", json={"name": "via-ui"}, headers=carl)
+    assert made.status_code == 200 and made.json()["registered_model"]["name"] == "via-ui"
+    seen = http.get("/api/2.0/mlflow/registered-models/get", params={"name": "via-ui"}, headers=carl).json()
+    assert seen["registered_model"]["name"] == "via-ui"
+    experiment = http.post(f"{API}/experiments/create", json={"name": "ui"}, headers=carl).json()["experiment_id"]
+    assert http.put(f"/ajax-api/2.0/mlflow-artifacts/artifacts/{experiment}/a.txt", content=b"a", headers=carl).status_code == 200
+    assert http.get(f"{FILES}/{experiment}/a.txt", headers=carl).content == b"a"
+    missing = http.get("/ajax-api/2.0/mlflow/no-such-endpoint", headers=carl)
+    assert missing.status_code == 404 and missing.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+    assert http.get("/ajax-api/2.0/mlflow/registered-models/get", params={"name": "via-ui"}).status_code == 401

@@ -26,7 +26,7 @@ from modelkeep.api.artifact_download import stream_artifact
 from modelkeep.api.data_routes import data_routes
 from modelkeep.api.deploy_routes import deploy_routes
 from modelkeep.api.evaluation_routes import evaluation_routes
-from modelkeep.api.middleware import LeasedWrites, LimitBody
+from modelkeep.api.middleware import LeasedWrites, LimitBody, PathAlias
 from modelkeep.api.mlflow.artifacts import artifact_project, artifact_routes
 from modelkeep.api.mlflow.errors import RESPONSES as MLFLOW_RESPONSES
 from modelkeep.api.mlflow.errors import is_mlflow, mlflow_error, mlflow_status_error
@@ -232,6 +232,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
 
     Ws = Annotated[Workspace, Depends(acting)]
     observe(app)
+    app.add_middleware(PathAlias, alias="/ajax-api/2.0/", target="/api/2.0/")  # outermost
     app.include_router(store_routes(Ws))
     app.include_router(run_routes(Ws))
     app.include_router(data_routes(Ws))
@@ -240,13 +241,13 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     app.include_router(retention_routes(Ws))
     app.include_router(evaluation_routes(Ws, Name, Spec))
     app.include_router(web_routes(workspace))
-    for root in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow"):  # MLflow's client and MLflow's own UI
-        app.include_router(tracking_routes(Ws), prefix=root, tags=["mlflow"], responses=MLFLOW_RESPONSES)
-        app.include_router(registry_routes(Ws), prefix=root, tags=["mlflow"], responses=MLFLOW_RESPONSES)
-    for root in ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts"):
-        app.include_router(artifact_routes(Ws, max_upload), prefix=root, tags=["mlflow"], responses=MLFLOW_RESPONSES)
-        app.include_router(multipart_routes(Ws, workspace, max_upload, artifact_project), prefix=root, tags=["mlflow"],
-                           responses=MLFLOW_RESPONSES)
+    root = "/api/2.0/mlflow"  # MLflow's client; MLflow's own UI calls the same under /ajax-api/2.0/ (PathAlias)
+    app.include_router(tracking_routes(Ws), prefix=root, tags=["mlflow"], responses=MLFLOW_RESPONSES)
+    app.include_router(registry_routes(Ws), prefix=root, tags=["mlflow"], responses=MLFLOW_RESPONSES)
+    app.include_router(artifact_routes(Ws, max_upload), prefix=f"{root}-artifacts", tags=["mlflow"],
+                       responses=MLFLOW_RESPONSES)
+    app.include_router(multipart_routes(Ws, workspace, max_upload, artifact_project), prefix=f"{root}-artifacts",
+                       tags=["mlflow"], responses=MLFLOW_RESPONSES)
 
     @app.get("/api/3.0/mlflow/server-info", tags=["mlflow"], responses=MLFLOW_RESPONSES)
     def mlflow_server_info() -> dict[str, Any]:

@@ -68,3 +68,19 @@ class AccessLog:
             await self.app(scope, receive, sending)
         finally:
             self.record(scope, status, self.clock() - started)
+
+
+class PathAlias:
+    """Serves ``alias + rest`` as ``target + rest`` (MLflow's UI calls ``/ajax-api/2.0/...`` for the
+    routes its client calls under ``/api/2.0/...``): one set of routes instead of two to build at
+    start-up (about 0.3 s of FastAPI's route building)."""
+
+    def __init__(self, app: ASGIApp, alias: str, target: str) -> None:
+        self.app, self.alias, self.target = app, alias, target
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith(self.alias):
+            path = self.target + path[len(self.alias):]
+            scope = dict(scope, path=path, raw_path=path.encode())
+        await self.app(scope, receive, send)

@@ -198,3 +198,16 @@ def test_mlflows_ui_prefix_serves_the_same_routes(client: tuple[TestClient, dict
     missing = http.get("/ajax-api/2.0/mlflow/no-such-endpoint", headers=carl)
     assert missing.status_code == 404 and missing.json()["error_code"] == "ENDPOINT_NOT_FOUND"
     assert http.get("/ajax-api/2.0/mlflow/registered-models/get", params={"name": "via-ui"}).status_code == 401
+
+
+def test_a_search_lists_each_version_as_get_shows_it(client: tuple[TestClient, dict[str, str]]) -> None:
+    """Searches read a listing (no signature, environment or params): the documents are the same."""
+    http, auth = client
+    carl = {"Authorization": auth["carl"]}
+    found = http.get(f"{API}/model-versions/search", params={"filter": "name='fraud'"}, headers=carl).json()
+    listed = found["model_versions"]
+    assert [v["version"] for v in listed] == ["2", "1"]
+    for doc in listed:
+        got = http.get(f"{API}/model-versions/get", params={"name": "fraud", "version": doc["version"]}, headers=carl)
+        assert doc == got.json()["model_version"]
+    assert listed[1]["aliases"] == ["production"] and {"key": "evaluated", "value": "yes"} in listed[0]["tags"]

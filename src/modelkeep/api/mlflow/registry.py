@@ -271,7 +271,7 @@ def registry_routes(Ws: Any) -> APIRouter:
         views: list[VersionView] = []
         for model in names:
             try:
-                views.extend(ws.registry.list_versions(model))
+                views.extend(ws.model_records.listing(model))
             except NotFound:
                 continue
         if rest:

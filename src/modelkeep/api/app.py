@@ -77,8 +77,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (500, "stored data failed an integrity check"),
     )
 }
-Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(~[A-Za-z0-9][A-Za-z0-9._-]{0,127})?$",
-                           description="model name, or a branch line MODEL~BRANCH")]
+MODEL_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+Name = Annotated[str, Path(pattern=rf"^{MODEL_NAME}(~{MODEL_NAME})?$", description="model name, or a branch line MODEL~BRANCH")]
 Spec = Annotated[
     str,
     Path(pattern=r"^[A-Za-z0-9^~*.][A-Za-z0-9^~*._-]{0,63}$", description="version, spec (2.1.*, ^2.1, ~2.1.0), latest or alias"),
@@ -210,7 +210,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         return JSONResponse({"error": kind, "message": str(exc.detail)}, status_code=exc.status_code, headers=headers)
 
     def body_limit(path: str) -> int:
-        if path.startswith(("/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow-artifacts/")):
+        if path.startswith("/api/2.0/mlflow-artifacts/"):
             return max_upload  # the artifact routes stream to disk and check the size themselves
         return MAX_OBJECT if path.startswith("/api/v1/store/objects/") else MAX_BODY
 
@@ -468,8 +468,7 @@ class PresignBody(_Body):
 
 
 class RenameBody(_Body):
-    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
-                      description="the model's new name (its branch lines follow it)")
+    name: str = Field(pattern=rf"^{MODEL_NAME}$", description="the model's new name (its branch lines follow it)")
 
 
 class AliasBody(_Body):

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,16 @@ _ESTIMATOR = re.compile(r"sklearn(\.[A-Za-z_][A-Za-z0-9_]*)+")
 _PUBLIC = re.compile(r"(numpy|scipy)(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
+_IMPORTING = threading.Lock()  # the finder and the shim's mark are process-wide: one thread sets them
+
+
 def skops_io() -> Any:
-    """``skops.io``, imported as described above (by whichever thread asks first)."""
+    """``skops.io``, imported as described above (by whichever thread asks first; the others wait)."""
+    with _IMPORTING:
+        return _import_skops()
+
+
+def _import_skops() -> Any:
     if "skops.io" in sys.modules or "torch" in sys.modules or _TORCH_SHIM in sys.modules:
         import skops.io as sio
 
@@ -97,8 +106,6 @@ def warm_up() -> None:
 
 
 def warm_up_in_background() -> None:
-    import threading
-
     threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
 
 

@@ -16,8 +16,7 @@ from modelkeep.errors import (
     Unauthenticated,
 )
 
-PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow", "/api/3.0/mlflow", "/api/2.0/mlflow-artifacts",
-            "/ajax-api/2.0/mlflow-artifacts")
+PREFIXES = ("/api/2.0/mlflow", "/api/3.0/mlflow")  # /ajax-api/2.0/ arrives as /api/2.0/ (middleware.PathAlias)
 
 # The first class an error is an instance of decides (subclasses first).
 CODES: list[tuple[type[ModelKeepError], str, int]] = [

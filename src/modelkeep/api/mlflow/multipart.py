@@ -119,26 +119,28 @@ class Uploads:
         if numbers != list(range(1, record["parts"] + 1)):
             raise InvalidInput(f"a multipart upload of {record['parts']} parts completes with parts 1 to "
                                f"{record['parts']}, each once; got {numbers[:10]}{' ...' if len(numbers) > 10 else ''}")
-        total = 0
-        for part in parts:
-            stored = folder / f"{part.part_number}.part"
-            if not stored.is_file():
-                raise InvalidInput(f"part {part.part_number} of multipart upload {folder.name} was never uploaded")
-            if part.etag and part.etag.strip('"') != (folder / f"{part.part_number}.etag").read_text():
-                raise InvalidInput(f"part {part.part_number}: its ETag is not that of the bytes the server received")
-            total += stored.stat().st_size
+        for number in numbers:
+            if not (folder / f"{number}.part").is_file():
+                raise InvalidInput(f"part {number} of multipart upload {folder.name} was never uploaded")
+        total = sum((folder / f"{number}.part").stat().st_size for number in numbers)
         if total > self.max_upload:
             raise InvalidInput(f"artifact {record['path']!r} is over the server's limit of {self.max_upload} bytes")
+        told = {p.part_number: p.etag.strip('"') for p in parts if p.etag}
         whole = folder / "whole"
         with whole.open("wb") as out:
-            for number in numbers:
+            for number in numbers:  # each part's ETag taken from the bytes as they are joined
+                digest = blake3()
                 with (folder / f"{number}.part").open("rb") as piece:
-                    shutil.copyfileobj(piece, out, 1 << 20)
+                    while chunk := piece.read(1 << 20):
+                        digest.update(chunk)
+                        out.write(chunk)
+                if number in told and told[number] != digest.hexdigest():
+                    raise InvalidInput(f"part {number}: its ETag is not that of the bytes the server received")
         return whole
 
 
 def multipart_routes(Ws: Any, workspace: Workspace, max_upload: int, project_of: Any) -> APIRouter:
-    """The routes, mounted under each ``mlflow-artifacts`` prefix. ``project_of(ws, path)``: the
+    """The routes, mounted under the ``mlflow-artifacts`` prefix. ``project_of(ws, path)``: the
     project an artifact path belongs to (checked as an upload's is)."""
     router = APIRouter()
     uploads = Uploads(workspace, max_upload)
@@ -173,12 +175,10 @@ def multipart_routes(Ws: Any, workspace: Workspace, max_upload: int, project_of:
                         raise InvalidInput(f"a part over the server's limit of {max_upload} bytes")
                     digest.update(chunk)
                     out.write(chunk)
-            etag = digest.hexdigest()
-            (folder / f"{part_number}.etag").write_text(etag)
             os.replace(partial, folder / f"{part_number}.part")  # a retried part replaces the earlier try
         finally:
             partial.unlink(missing_ok=True)
-        return Response(headers={"ETag": f'"{etag}"'})
+        return Response(headers={"ETag": f'"{digest.hexdigest()}"'})
 
     @router.post("/mpu/complete/{path:path}")
     def complete(ws: Ws, path: str, body: CompleteUpload) -> dict[str, Any]:

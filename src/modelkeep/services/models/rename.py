@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
-from modelkeep.errors import Conflict, InvalidInput
+from modelkeep.errors import Conflict, InvalidInput, NotFound
 from modelkeep.meta.collaboration_tables import Branch, Evaluation, VersionNote
 from modelkeep.meta.tables import (
     LegalHold,
@@ -27,15 +27,6 @@ from modelkeep.meta.tables import (
 from modelkeep.services.deploy.pins import pinned_by as deployment_pins
 
 
-def _escaped(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _like(column: Any, prefix: str) -> ColumnElement[bool]:
-    """``column`` starts with ``prefix`` (``_`` and ``%`` in a name taken literally)."""
-    return column.like(f"{_escaped(prefix)}%", escape="\\")  # type: ignore[no-any-return]
-
-
 def rename_model(session: Session, name: str, new_name: str) -> list[str]:
     """Rename ``name`` to ``new_name`` and its branch lines with it; returns the lines renamed."""
     if "~" in name or "~" in new_name:
@@ -44,10 +35,8 @@ def rename_model(session: Session, name: str, new_name: str) -> list[str]:
         raise InvalidInput(f"{name} already has that name")
     model = session.scalars(select(Model).where(Model.name == name).with_for_update()).first()
     if model is None:
-        from modelkeep.errors import NotFound
-
         raise NotFound(f"no model named {name!r}")
-    lines = list(session.scalars(select(Model).where(_like(Model.name, f"{name}~"))).all())
+    lines = list(session.scalars(select(Model).where(Model.name.startswith(f"{name}~", autoescape=True))).all())
     names = {name: new_name} | {line.name: new_name + line.name[len(name):] for line in lines}
     taken = session.scalars(select(Model.name).where(Model.name.in_(list(names.values())))).all()
     if taken:
@@ -78,7 +67,7 @@ def rename_model(session: Session, name: str, new_name: str) -> list[str]:
 
 def _owned(column: Any, name: str) -> ColumnElement[bool]:
     """A ``model:NAME@VERSION`` or ``model:NAME~BRANCH@VERSION`` key of this model."""
-    return or_(_like(column, f"model:{name}@"), _like(column, f"model:{name}~"))
+    return or_(column.startswith(f"model:{name}@", autoescape=True), column.startswith(f"model:{name}~", autoescape=True))
 
 
 def _retarget(key: str, name: str, new_name: str) -> str:

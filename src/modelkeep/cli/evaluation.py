@@ -67,16 +67,18 @@ def gate(
     """Judge a candidate against a baseline on the policy's pinned dataset: exit 0 pass, 1 fail,
     2 inconclusive (paired bootstrap intervals per metric and protected slice); 6 when the gate
     could not run (bad policy, unknown version), 3-5 as for every command."""
-    from modelkeep.flavors.skops_import import warm_up_in_background
+    from modelkeep.services.evaluation.score_process import ScoringProcess
 
-    warm_up_in_background()
-    from modelkeep.cli.remote import connection
-    from modelkeep.services.evaluation.gate import gate as run
+    with ScoringProcess() as scoring:  # it imports the model libraries while this process opens the repository
+        from modelkeep.cli.remote import connection
+        from modelkeep.services.evaluation.gate import gate as run
+
+        with _verdicts_own_1_and_2():
+            conn = connection()
+            result = run(conn, ref, against, _policy(policy), allow_pickle=allow_pickle, trusted=trust, process=scoring)
     from modelkeep.services.evaluation.gate import markdown
 
     with _verdicts_own_1_and_2():
-        conn = connection()
-        result = run(conn, ref, against, _policy(policy), allow_pickle=allow_pickle, trusted=trust)
         md = markdown(result, conn.registry.get(result.candidate).code)
     if report_file is not None:
         report_file.write_text(md)
@@ -193,15 +195,17 @@ def merge(
     scored in one comparison, paired bootstrap intervals per rule; exit 0 merged, 1 rejected,
     2 inconclusive, 6 could not run. Parameters both lines changed are reported and take the
     evaluated winner's values."""
-    from modelkeep.flavors.skops_import import warm_up_in_background
+    from modelkeep.services.evaluation.score_process import ScoringProcess
 
-    warm_up_in_background()  # seconds of imports, beside opening the repository and reading the table
-    from modelkeep.cli.remote import connection
+    with ScoringProcess() as scoring:  # it imports the model libraries while this process opens the repository
+        from modelkeep.cli.remote import connection
+        from modelkeep.services.evaluation.merge import merge as run
+
+        with _verdicts_own_1_and_2():
+            outcome = run(connection(), branch, _policy(policy), into=into, allow_pickle=allow_pickle, trusted=trust,
+                          process=scoring)
     from modelkeep.services.evaluation.gate import markdown
-    from modelkeep.services.evaluation.merge import merge as run
 
-    with _verdicts_own_1_and_2():
-        outcome = run(connection(), branch, _policy(policy), into=into, allow_pickle=allow_pickle, trusted=trust)
     if report == "json":
         emit_json(outcome.to_dict())
     elif report == "md":

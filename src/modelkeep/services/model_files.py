@@ -12,12 +12,14 @@ import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelkeep.errors import InvalidInput
 from modelkeep.flavors import DESCRIPTOR
-from modelkeep.services.models.views import VersionView
-from modelkeep.store.artifacts import ArtifactStore
+
+if TYPE_CHECKING:  # a scoring process loads models without the store
+    from modelkeep.services.models.views import VersionView
+    from modelkeep.store.artifacts import ArtifactStore
 
 
 def cached_files(store: ArtifactStore, view: VersionView, cache: Path,

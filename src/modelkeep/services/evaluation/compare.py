@@ -233,13 +233,14 @@ def _subset(scored: Scored, rows: np.ndarray) -> Scored:
 
 def judge(rule: MetricRule, metric: Metric, base: Scored, cand: Scored, policy: ComparePolicy,
           slice_name: str = "all", *, protected: bool = False, batches: list[np.ndarray] | None = None,
-          gains: np.ndarray | None = None) -> RuleResult:
+          gains: np.ndarray | None = None, known: tuple[float | None, float | None] = (None, None)) -> RuleResult:
     """One rule on these rows. ``gains``: the raw candidate-minus-baseline values on the policy's
-    resamples, if already taken (:func:`streamed_gains`); else ``batches`` of resamples, else made."""
+    resamples, if already taken (:func:`streamed_gains`); else ``batches`` of resamples, else made.
+    ``known``: the baseline's and candidate's point values on these rows, if taken before."""
     higher = (rule.direction or ("higher" if metric.higher_is_better else "lower")) == "higher"
     sign = 1.0 if higher else -1.0
     n = len(base.y)
-    b_point, c_point = metric.point(base), metric.point(cand)
+    b_point, c_point = (metric.point(s) if p is None else p for s, p in zip((base, cand), known, strict=True))
     if n < rule.min_samples:
         return RuleResult(rule.metric, slice_name, "inconclusive", f"too few samples: {n} < {rule.min_samples}",
                           b_point, c_point, c_point - b_point, float("nan"), float("nan"), n)
@@ -295,14 +296,16 @@ def compare(policy: ComparePolicy, metrics: dict[str, Metric], base: Scored, can
         metric = metrics[rule.metric]
         if rule.metric not in gains and not shared and n >= rule.min_samples:
             shared = weights(n, policy.resamples, policy.seed)
-        results.append(judge(rule, metric, base, cand, policy, batches=shared or None, gains=gains.get(rule.metric)))
+        results.append(judge(rule, metric, base, cand, policy, batches=shared or None, gains=gains.get(rule.metric),
+                             known=(base.known(rule.metric), cand.known(rule.metric))))
         for name in rule.slices_no_regress:
             if slices is None:
                 raise InvalidInput(f"slices_no_regress names {name!r} but the policy has no slice_by column")
             mask = slices == name.split("=", 1)[-1]
             if not mask.any():
                 raise InvalidInput(f"slice {name!r} has no rows in {policy.data}")
-            results.append(judge(rule, metric, _subset(base, mask), _subset(cand, mask), policy, name, protected=True))
+            results.append(judge(rule, metric, _subset(base, mask), _subset(cand, mask), policy, name, protected=True,
+                                 known=(base.known(rule.metric, name), cand.known(rule.metric, name))))
     verdicts = {r.verdict for r in results}
     verdict: Verdict = "fail" if "fail" in verdicts else "inconclusive" if "inconclusive" in verdicts else "pass"
     return verdict, results

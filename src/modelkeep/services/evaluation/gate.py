@@ -4,45 +4,56 @@ job can act on (exit 0 pass, 1 fail, 2 inconclusive) and a Markdown report for t
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelkeep.flavors.skops_import import warm_up
 from modelkeep.services.evaluation.compare import ComparePolicy, Comparison, Resamples, compare
-from modelkeep.services.evaluation.scoring import Scorer, by_slice, metric_set, pick_target, read_table, task_of
+from modelkeep.services.evaluation.scoring import by_slice, metric_set, model_files, parse_table, score_table, table_source
+
+if TYPE_CHECKING:
+    from modelkeep.services.evaluation.score_process import ScoringProcess
 
 
 def gate(conn: Any, candidate: str, baseline: str, policy: ComparePolicy, *, allow_pickle: bool = False,
-         trusted: list[str] | None = None) -> Comparison:
+         trusted: list[str] | None = None, process: ScoringProcess | None = None) -> Comparison:
+    """``process``: a scoring process started with the command (see ``score_process``); else the
+    versions are loaded and scored here."""
     from modelkeep.services.evaluation.records import EvaluationRecord
     from modelkeep.services.evaluation.scoring import environment
 
-    with ThreadPoolExecutor(max_workers=2) as early:  # the model libraries import while the table is read
-        early.submit(warm_up)
-        table = read_table(conn, policy.data, policy.split)
-        # and the resamples are made while the models load (the making leaves the GIL to the imports)
-        resamples = Resamples(len(table.frame), policy.resamples, policy.seed)
+    source = table_source(conn, policy.data, policy.split)
+    (cand_view, cand_files), (base_view, base_files) = model_files(conn, candidate), model_files(conn, baseline)
+    options: dict[str, Any] = {"allow_pickle": allow_pickle, "trusted": trusted}
+    with ThreadPoolExecutor(max_workers=2) as early:
+        if process is not None:
+            process.send(source, [cand_files, base_files], policy.target, policy.slice_by, **options)
+            rows = process.rows()
+        else:  # the model libraries import while the table is parsed
+            early.submit(warm_up)
+            table = parse_table(source)
+            rows = len(table.frame)
+        # the resamples are made while the models load and score (the making leaves the GIL)
+        resamples = Resamples(rows, policy.resamples, policy.seed)
         resamples.make_ahead(early)
-        target = pick_target(table.frame, policy.target)
-        scorer = Scorer(conn, allow_pickle=allow_pickle, trusted=trusted)
-        cand_view, cand = scorer.score(candidate, table, target, policy.slice_by)
-        base_view, base = scorer.score(baseline, table, target, policy.slice_by)
-    task = task_of(base.y)
+        scoring = process.result() if process is not None else score_table(
+            table, [cand_files, base_files], policy.target, policy.slice_by, **options)
+    cand, base = scoring.scored
     extra = [r.metric for r in policy.rules if ":" in r.metric]
-    metrics = metric_set(task, cand if cand.score is not None else base, extra, trusted)
+    metrics = metric_set(scoring.task, cand if cand.score is not None else base, extra, trusted)
     if (cand.score is None) != (base.score is None):  # only what both can be judged on
         metrics = {k: m for k, m in metrics.items() if k not in ("auc", "log_loss")}
-    slices = table.frame[policy.slice_by].astype(str).to_numpy() if policy.slice_by else None
-    verdict, results = compare(policy, metrics, base, cand, slices, resamples)
+    verdict, results = compare(policy, metrics, base, cand, scoring.slices, resamples)
     ids = {}
     for view, scored in ((cand_view, cand), (base_view, base)):
-        found = conn.evaluations.find(view.ref, table.digest, policy.split, policy.slice_by, target)
+        found = conn.evaluations.find(view.ref, source.digest, policy.split, policy.slice_by, scoring.target)
         if found is None:
             found = conn.evaluations.record(EvaluationRecord(
-                ref=view.ref, dataset=table.ref, dataset_digest=table.digest, split=policy.split,
-                slice_by=policy.slice_by, target=target, task=task,  # type: ignore[arg-type]
-                metrics=by_slice(metrics, scored, slices, policy.slice_by), environment=environment()))
+                ref=view.ref, dataset=source.ref, dataset_digest=source.digest, split=policy.split,
+                slice_by=policy.slice_by, target=scoring.target, task=scoring.task,  # type: ignore[arg-type]
+                metrics=by_slice(metrics, scored, scoring.slices, policy.slice_by), environment=environment()))
         ids[view.ref] = found.id
-    return Comparison(cand_view.ref, base_view.ref, table.ref, verdict, results, ids, policy.resamples, policy.confidence)
+    return Comparison(cand_view.ref, base_view.ref, source.ref, verdict, results, ids, policy.resamples,
+                      policy.confidence)
 
 
 ICONS = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "⚠️ inconclusive"}

@@ -13,11 +13,14 @@ in its tags, the intervals in the audit entry (and so in the ``branch.merged`` e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelkeep.errors import Conflict, InvalidInput
 from modelkeep.services.evaluation.compare import ComparePolicy, Comparison
 from modelkeep.services.evaluation.gate import gate
+
+if TYPE_CHECKING:
+    from modelkeep.services.evaluation.score_process import ScoringProcess
 
 
 @dataclass
@@ -45,7 +48,7 @@ def conflicts(base: dict[str, Any], ours: dict[str, Any], theirs: dict[str, Any]
 
 
 def merge(conn: Any, branch: str, policy: ComparePolicy, *, into: str | None = None, allow_pickle: bool = False,
-          trusted: list[str] | None = None) -> MergeOutcome:
+          trusted: list[str] | None = None, process: ScoringProcess | None = None) -> MergeOutcome:
     from modelkeep.services.models.branches import MergeRequest, split_line
 
     model, name = split_line(branch)
@@ -54,7 +57,7 @@ def merge(conn: Any, branch: str, policy: ComparePolicy, *, into: str | None = N
     target_line = model if into in (None, "", "main") else (into if "~" in str(into) else f"{model}~{into}")
     head = conn.registry.get(f"{branch}@latest")
     target = conn.registry.get(f"{target_line}@latest")
-    comparison = gate(conn, head.ref, target.ref, policy, allow_pickle=allow_pickle, trusted=trusted)
+    comparison = gate(conn, head.ref, target.ref, policy, allow_pickle=allow_pickle, trusted=trusted, process=process)
     base_ref = conn.branches.base_of(branch)
     base_params = conn.registry.get(base_ref).params if base_ref else {}
     found = conflicts(base_params, head.params, target.params)

@@ -25,6 +25,12 @@ class Scored:
     y: np.ndarray
     pred: np.ndarray
     score: np.ndarray | None  # probability of the positive class (binary classifiers)
+    # point values already taken on these rows: slice ("all", "COL=VALUE") -> metric -> value (None: undefined)
+    points: dict[str, dict[str, float | None]] | None = None
+
+    def known(self, metric: str, slice_name: str = "all") -> float | None:
+        """A point value taken before (by whichever process scored), else None."""
+        return (self.points or {}).get(slice_name, {}).get(metric)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,80 @@
+"""The scoring process `mk gate` and `mk merge` start (issue 14): it scores exactly as scoring in
+process does, and its errors arrive as the same errors, without a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modelkeep.errors import InvalidInput, ServerError
+from modelkeep.services.evaluation.score_process import ScoringProcess
+from modelkeep.services.evaluation.scoring import ModelFiles, TableSource, parse_table, score_table
+
+pytest.importorskip("sklearn")
+pytest.importorskip("skops")
+
+
+@pytest.fixture
+def setting(tmp_path: Path) -> tuple[TableSource, list[ModelFiles]]:
+    """A table with text labels and a slice column, split by a column, and two classifiers."""
+    from sklearn.linear_model import LogisticRegression
+
+    from modelkeep.flavors import save_model
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(1500, 3))
+    y = np.where(x[:, 0] + 0.5 * rng.normal(size=1500) > 0, "fraud", "ok")
+    region = rng.choice(["eu", "us", "apac"], size=1500)
+    split = np.where(np.arange(1500) < 500, "train", "test")
+    lines = ["a,b,c,region,split,label"] + [f"{r[0]:.5f},{r[1]:.5f},{r[2]:.5f},{g},{s},{t}"
+                                            for r, g, s, t in zip(x, region, split, y, strict=True)]
+    models = []
+    for name, columns in (("one", ["a"]), ("all", ["a", "b", "c"])):
+        index = [["a", "b", "c"].index(c) for c in columns]
+        save_model(LogisticRegression().fit(x[:500, index], y[:500]), tmp_path / name, "sklearn")
+        models.append(ModelFiles(f"m@{name}", str(tmp_path / name), columns))
+    raw = ("\n".join(lines) + "\n").encode()
+    return TableSource("holdout@1", "d" * 64, "holdout.csv", raw, "test", True), models
+
+
+def test_the_process_scores_as_scoring_in_process_does(setting: tuple[TableSource, list[ModelFiles]]) -> None:
+    source, models = setting
+    here = score_table(parse_table(source), models, None, "region")
+    with ScoringProcess() as process:
+        process.send(source, models, None, "region")
+        assert process.rows() == 1000  # the test split's rows, said before the models are scored
+        there = process.result()
+    assert (there.target, there.task) == (here.target, here.task) == ("label", "classification")
+    assert here.slices is not None and there.slices is not None and (there.slices == here.slices).all()
+    for ours, theirs in zip(here.scored, there.scored, strict=True):
+        assert (theirs.y == ours.y).all() and (theirs.pred == ours.pred).all()
+        assert ours.score is not None and theirs.score is not None and (theirs.score == ours.score).all()
+        assert theirs.points == ours.points
+        assert ours.points is not None and set(ours.points) == {"all", "region=apac", "region=eu", "region=us"}
+        assert set(ours.points["all"]) == {"accuracy", "auc", "f1", "log_loss"}
+
+
+def test_its_errors_are_raised_here_as_the_same_errors(setting: tuple[TableSource, list[ModelFiles]]) -> None:
+    source, models = setting
+    with ScoringProcess() as process:
+        process.send(source, models, "is_fraud", None)
+        assert process.rows() == 1000
+        with pytest.raises(InvalidInput, match="target column 'is_fraud' is not in the data"):
+            process.result()
+    wrong = ModelFiles("m@wrong", models[0].folder, ["zzz"])
+    with ScoringProcess() as process:
+        process.send(source, [wrong], None, None)
+        process.rows()
+        with pytest.raises(InvalidInput, match="holdout@1 lacks column 'zzz' of m@wrong's inputs"):
+            process.result()
+
+
+def test_a_process_that_dies_is_said_plainly(setting: tuple[TableSource, list[ModelFiles]]) -> None:
+    source, models = setting
+    with ScoringProcess() as process:
+        process._proc.kill()
+        with pytest.raises(ServerError, match="the scoring process ended"):
+            process.send(source, models, None, None)
+            process.rows()

@@ -211,3 +211,28 @@ def test_a_search_lists_each_version_as_get_shows_it(client: tuple[TestClient, d
         got = http.get(f"{API}/model-versions/get", params={"name": "fraud", "version": doc["version"]}, headers=carl)
         assert doc == got.json()["model_version"]
     assert listed[1]["aliases"] == ["production"] and {"key": "evaluated", "value": "yes"} in listed[0]["tags"]
+
+
+def test_abandoned_multipart_uploads_are_dropped_after_their_urls_expire(workspace: Workspace) -> None:
+    """An upload neither completed nor aborted keeps its parts only until an hour after its URLs
+    expired; the next upload created sweeps it (a live one stays, and so does anything not an upload)."""
+    from modelkeep.api.mlflow.multipart import ABANDONED_AFTER_S, URL_LIFETIME_S, Uploads
+
+    now = [1_000_000.0]
+    uploads = Uploads(workspace, 1 << 20, clock=lambda: now[0])
+    left, _ = uploads.create("1/run/artifacts/a.bin", None, "carl", 2)
+    (uploads.root / left / "1.part").write_bytes(b"x" * 1000)
+    broken = uploads.root / ("f" * 32)
+    broken.mkdir()  # a record never written (the server stopped between the two steps)
+    other = uploads.root / "notes"
+    other.mkdir()
+    now[0] += URL_LIFETIME_S - 60
+    live, _ = uploads.create("1/run/artifacts/b.bin", None, "carl", 1)
+    assert uploads.sweep() == [] and (uploads.root / left / "1.part").exists()  # its URLs still work
+    now[0] += 60 + ABANDONED_AFTER_S + 1
+    assert uploads.sweep() == [left]
+    assert not (uploads.root / left).exists() and (uploads.root / live).exists() and other.exists()
+    assert broken.exists()  # made now (its mtime), so it has its own lifetime from now
+    now[0] = broken.stat().st_mtime + URL_LIFETIME_S + ABANDONED_AFTER_S + 1
+    uploads.create("1/run/artifacts/c.bin", None, "carl", 1)  # creating sweeps
+    assert not broken.exists() and not (uploads.root / live).exists()

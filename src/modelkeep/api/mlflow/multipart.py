@@ -9,9 +9,10 @@ upload id, the part number and an expiry, keyed from the repository's secret. Ea
 under the repository's cache and answered with its BLAKE3 digest as ETag. ``mpu/complete/PATH``
 (authenticated, by the user who created the upload) checks every part is there with the ETag the
 client saw, joins them and stores the file as a plain upload would — content-addressed, so it
-dedups like any other; ``mpu/abort/PATH`` drops the parts. The parts of an upload live on the
-server that created it: with replicas, route an upload's requests to one of them (or share the
-cache folder).
+dedups like any other; ``mpu/abort/PATH`` drops the parts, and an upload left neither completed
+nor aborted is dropped an hour after its URLs expired, when the next upload is created. The parts
+of an upload live on the server that created it: with replicas, route an upload's requests to one
+of them (or share the cache folder).
 """
 
 import hashlib
@@ -37,6 +38,7 @@ from modelkeep.services.workspace import Workspace
 
 URL_LIFETIME_S = 6 * 3600  # how long a part's signed URL is good for
 MAX_PARTS = 10_000  # as S3
+ABANDONED_AFTER_S = 3600  # after its URLs expire, an upload neither completed nor aborted is dropped
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -91,11 +93,36 @@ class Uploads:
         return found
 
     def create(self, path: str, project: str | None, user: str, parts: int) -> tuple[str, int]:
+        self.sweep()
         upload_id = secrets.token_hex(16)
         folder = self.root / upload_id
         folder.mkdir(parents=True)
-        (folder / "upload.json").write_text(json.dumps({"path": path, "project": project, "user": user, "parts": parts}))
-        return upload_id, int(self.clock()) + URL_LIFETIME_S
+        expires = int(self.clock()) + URL_LIFETIME_S
+        (folder / "upload.json").write_text(json.dumps({"path": path, "project": project, "user": user, "parts": parts,
+                                                        "expires": expires}))
+        return upload_id, expires
+
+    def sweep(self) -> list[str]:
+        """Drop the uploads nobody completed or aborted: those whose part URLs expired more than
+        :data:`ABANDONED_AFTER_S` ago (a client that has sent every part completes within
+        seconds). A folder whose record is missing or unreadable counts from when it was made."""
+        if not self.root.is_dir():
+            return []
+        now, dropped = self.clock(), []
+        for folder in self.root.iterdir():
+            if not (folder.is_dir() and _UPLOAD_ID.fullmatch(folder.name)):
+                continue
+            try:
+                expires = float(json.loads((folder / "upload.json").read_text())["expires"])
+            except (OSError, ValueError, KeyError, TypeError):
+                try:
+                    expires = folder.stat().st_mtime + URL_LIFETIME_S
+                except OSError:
+                    continue
+            if expires + ABANDONED_AFTER_S < now:
+                shutil.rmtree(folder, ignore_errors=True)
+                dropped.append(folder.name)
+        return dropped
 
     def started(self, upload_id: str, path: str, user: str) -> tuple[Path, dict[str, Any]]:
         """The upload's folder and record, for its creator and its path only."""

@@ -24,7 +24,9 @@ def gate(conn: Any, candidate: str, baseline: str, policy: ComparePolicy, *, all
     source = table_source(conn, policy.data, policy.split)
     (cand_view, cand_files), (base_view, base_files) = model_files(conn, candidate), model_files(conn, baseline)
     options: dict[str, Any] = {"allow_pickle": allow_pickle, "trusted": trusted}
-    with ThreadPoolExecutor(max_workers=2) as early:
+    # with a scoring process, one thread makes the resamples: the other core is the process's, whose imports
+    # are what the comparison waits for
+    with ThreadPoolExecutor(max_workers=2 if process is None else 1) as early:
         if process is not None:
             process.send(source, [cand_files, base_files], policy.target, policy.slice_by, **options)
             rows = process.rows()

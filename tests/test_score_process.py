@@ -3,6 +3,7 @@ process does, and its errors arrive as the same errors, without a traceback."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from modelkeep.errors import InvalidInput, ServerError
 from modelkeep.services.evaluation.score_process import ScoringProcess
 from modelkeep.services.evaluation.scoring import ModelFiles, TableSource, parse_table, score_table
+from modelkeep.services.workspace import Workspace
 
 pytest.importorskip("sklearn")
 pytest.importorskip("skops")
@@ -78,3 +80,40 @@ def test_a_process_that_dies_is_said_plainly(setting: tuple[TableSource, list[Mo
         with pytest.raises(ServerError, match="the scoring process ended"):
             process.send(source, models, None, None)
             process.rows()
+
+
+def test_a_gate_whose_scoring_fails_does_not_wait_for_its_resamples(workspace: Workspace, tmp_path: Path) -> None:
+    """The failure is raised as it is; the resamples made ahead for the comparison are cancelled."""
+    from concurrent.futures import Future
+
+    from modelkeep.services.connection import LocalConnection
+    from modelkeep.services.evaluation import compare
+    from modelkeep.services.evaluation.compare import ComparePolicy, MetricRule
+    from modelkeep.services.evaluation.gate import gate
+
+    (tmp_path / "t.csv").write_text("a,label\n" + "".join(f"{i % 7},{i % 2}\n" for i in range(400)))
+    workspace.datasets.add(tmp_path / "t.csv", "t")
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"not a model")
+    ref = workspace.registry.register("broken", folder).ref
+    made: list[Future[object]] = []
+    real_ahead, real_make, release = compare.Resamples.make_ahead, compare.Resamples.make, threading.Event()
+
+    def kept(self: compare.Resamples, pool: object) -> None:
+        real_ahead(self, pool)  # type: ignore[arg-type]
+        made.extend(self._ahead)
+
+    def held(self: compare.Resamples, k: int) -> object:
+        release.wait(30)  # a batch being made stays in the making until the gate has failed
+        return real_make(self, k)
+
+    policy = ComparePolicy(data="t@1", resamples=1000, rules=[MetricRule(metric="accuracy")])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(compare.Resamples, "make_ahead", kept)
+        patch.setattr(compare.Resamples, "make", held)
+        with pytest.raises(InvalidInput, match="not saved by a modelkeep flavor"):
+            gate(LocalConnection(workspace), ref, ref, policy)
+        cancelled, making = sum(f.cancelled() for f in made), sum(f.running() for f in made)
+        release.set()
+    assert len(made) == 16 and cancelled + making == 16 and making <= 2  # none made after, none waited for

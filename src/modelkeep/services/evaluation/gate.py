@@ -26,7 +26,8 @@ def gate(conn: Any, candidate: str, baseline: str, policy: ComparePolicy, *, all
     options: dict[str, Any] = {"allow_pickle": allow_pickle, "trusted": trusted}
     # with a scoring process, one thread makes the resamples: the other core is the process's, whose imports
     # are what the comparison waits for
-    with ThreadPoolExecutor(max_workers=2 if process is None else 1) as early:
+    early = ThreadPoolExecutor(max_workers=2 if process is None else 1)
+    try:
         if process is not None:
             process.send(source, [cand_files, base_files], policy.target, policy.slice_by, **options)
             rows = process.rows()
@@ -39,6 +40,10 @@ def gate(conn: Any, candidate: str, baseline: str, policy: ComparePolicy, *, all
         resamples.make_ahead(early)
         scoring = process.result() if process is not None else score_table(
             table, [cand_files, base_files], policy.target, policy.slice_by, **options)
+    except BaseException:  # no comparison to come: the resamples not begun are not made, nor waited for
+        early.shutdown(wait=False, cancel_futures=True)
+        raise
+    early.shutdown()
     cand, base = scoring.scored
     extra = [r.metric for r in policy.rules if ":" in r.metric]
     metrics = metric_set(scoring.task, cand if cand.score is not None else base, extra, trusted)

@@ -110,7 +110,10 @@ class ArtifactFiles:
         start = len(prefix) + 1
         entries = {row.path[start:]: TreeEntry(row.path[start:].rsplit("/", 1)[-1], row.kind, ObjectId(row.digest),
                                                row.size, 0o644) for row in rows}
-        with Ingestor(self.store.repo, None) as ingest:
-            root = ingest.build_tree(entries)
-            self.store.repo.flush()
-        return self.store.existing({"kind": "tree", "digest": root.id})
+        with Ingestor(self.store.repo, None, dry_run=True) as ids:  # the tree's id, nothing written
+            root = ids.build_tree(entries)
+        if not self.store.repo.has(root.id):  # (registering the same files again is common: then nothing to write)
+            with Ingestor(self.store.repo, None) as ingest:
+                ingest.build_tree(entries)
+                self.store.repo.flush()
+        return self.store.existing({"kind": "tree", "digest": root.id})  # leased, as a version registered by digest

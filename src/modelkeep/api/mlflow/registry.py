@@ -124,7 +124,9 @@ def _resolve_source(ws: Workspace, body: CreateVersion,
         loaded[run_id] = ws.runs.get(run_id, outputs=False)
         experiment = ws.experiments.by_project(loaded[run_id].project)
         prefix = f"{experiment.id}/{run_id}/artifacts/{path}".rstrip("/")
-        if not ws.artifact_files.list(prefix, project=experiment.project):  # MLflow 3: a logged model of the run
+        try:  # the run's files under the path, as one tree
+            return _tree(ws, prefix, experiment.project), run_id, params, model_id
+        except NotFound:  # MLflow 3: a logged model of the run
             found = [m for m in ws.logged_models.search([experiment.id], name=path or "model") if m.run_id == run_id]
             if found:
                 model_id, prefix, params = found[0].id, found[0].artifact_prefix, dict(found[0].params)
@@ -141,7 +143,11 @@ def _resolve_source(ws: Workspace, body: CreateVersion,
             raise InvalidInput(f"source {source!r}: {existing.ref} has no stored files to register again")
         return {"kind": existing.artifact_kind, "digest": existing.digest}, run_id, dict(existing.params), model_id
     assert prefix is not None
-    return {"kind": "tree", "digest": ws.artifact_files.tree(prefix).digest}, run_id, params, model_id
+    return _tree(ws, prefix), run_id, params, model_id
+
+
+def _tree(ws: Workspace, prefix: str, project: str | None = None) -> dict[str, str]:
+    return {"kind": "tree", "digest": ws.artifact_files.tree(prefix, project=project).digest}
 
 
 def registry_routes(Ws: Any) -> APIRouter:

@@ -206,3 +206,20 @@ def test_verify_reads_packs_in_few_requests_and_names_each_damaged_object(worksp
         pack.write_bytes(bytes(raw))
     damaged = verify(workspace.db, workspace.repo)
     assert sorted(d["object"] for d in damaged["damaged"]) == hit and damaged["affected"] == ["dataset:many@1"]
+
+
+def test_bytes_stored_is_what_the_packs_and_their_indexes_take(workspace: Workspace, tmp_path: Path) -> None:
+    """A fresh store holds only what the first version stored: its packs and index files add up to
+    bytes_stored, but for each pack's 20 bytes of trailer and index magic."""
+    from modelkeep.store.format import INDEX_MAGIC, TRAILER
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _csv(data / "train.csv", range(400_000))
+    for i in range(30):
+        (data / f"note-{i}.txt").write_text(f"note {i}\n" * (i + 1))
+    version = workspace.datasets.add(data, "train")
+    store = Path(workspace.repo.backend.url.removeprefix("file://"))
+    packs = [p for p in (store / "packs").rglob("*") if p.is_file()]
+    on_disk = sum(p.stat().st_size for p in packs) + sum(p.stat().st_size for p in (store / "index").iterdir())
+    assert packs and on_disk == version.bytes_stored + len(packs) * (TRAILER.size + len(INDEX_MAGIC))

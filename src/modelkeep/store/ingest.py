@@ -33,6 +33,7 @@ from modelkeep.errors import InvalidInput
 from modelkeep.store.format import (
     BLOB,
     MANIFEST,
+    RECORD,
     TREE,
     ObjectId,
     TreeEntry,
@@ -44,6 +45,7 @@ from modelkeep.store.leases import leased
 from modelkeep.store.repository import Repository
 
 WINDOW = 32  # chunks in flight per file
+OBJECT_OVERHEAD = 2 * RECORD.size  # an object's record in its pack and again in the pack's index file
 Progress = Callable[[int], None]
 
 
@@ -52,13 +54,13 @@ class IngestStats:
     files: int = 0
     bytes: int = 0
     bytes_new: int = 0  # raw bytes of objects that were not in the store
-    bytes_stored: int = 0  # what those objects take in the store (after compression)
+    bytes_stored: int = 0  # what those objects take in the store: compressed, with their index records
     objects_new: int = 0
     hashed_files: int = 0  # files read and hashed (not answered by the stat cache)
 
     def add_object(self, raw: int, stored: int) -> None:
         self.bytes_new += raw
-        self.bytes_stored += stored
+        self.bytes_stored += stored + OBJECT_OVERHEAD
         self.objects_new += 1
 
 

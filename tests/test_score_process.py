@@ -97,7 +97,7 @@ def test_a_gate_whose_scoring_fails_does_not_wait_for_its_resamples(workspace: W
     folder.mkdir()
     (folder / "weights.bin").write_bytes(b"not a model")
     ref = workspace.registry.register("broken", folder).ref
-    made: list[Future[object]] = []
+    made: list[Future[np.ndarray]] = []
     real_ahead, real_make, release = compare.Resamples.make_ahead, compare.Resamples.make, threading.Event()
 
     def kept(self: compare.Resamples, pool: object) -> None:
@@ -117,3 +117,25 @@ def test_a_gate_whose_scoring_fails_does_not_wait_for_its_resamples(workspace: W
         cancelled, making = sum(f.cancelled() for f in made), sum(f.running() for f in made)
         release.set()
     assert len(made) == 16 and cancelled + making == 16 and making <= 2  # none made after, none waited for
+
+
+def test_a_regression_is_scored_alike_there_and_here(tmp_path: Path) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    from modelkeep.flavors import save_model
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(800, 2))
+    y = 3 * x[:, 0] - x[:, 1] + rng.normal(size=800)
+    save_model(LinearRegression().fit(x, y), tmp_path / "lr", "sklearn")
+    raw = ("a,b,target\n" + "".join(f"{r[0]:.5f},{r[1]:.5f},{t:.5f}\n" for r, t in zip(x, y, strict=True))).encode()
+    source, models = TableSource("r@1", "e" * 64, "r.csv", raw, None, False), [ModelFiles("m@1", str(tmp_path / "lr"), [])]
+    here = score_table(parse_table(source), models, None, None)
+    with ScoringProcess() as process:
+        process.send(source, models, None, None)
+        assert process.rows() == 800
+        there = process.result()
+    assert there.task == here.task == "regression" and there.slices is None
+    points = here.scored[0].points
+    assert points is not None and there.scored[0].points == points and set(points["all"]) == {"rmse", "mae", "r2"}
+    assert (there.scored[0].pred == here.scored[0].pred).all() and there.scored[0].score is None

@@ -258,6 +258,15 @@ def test_datasets_through_the_server_send_only_new_chunks(remote: Path, monkeypa
     assert code == 0 and sorted(json.loads(out)["partitions"]) == ["day=1", "day=2", "day=3"], err
     code, out, err = mk_cli(monkeypatch, capsys, "data", "diff", "team-events@2", "team-events@3", "--json")
     assert code == 0 and [row["path"] for row in json.loads(out)["added"]] == ["day=3/rows.csv"], err
+
+    import fsspec  # mk:// through the server: byte ranges of a version, read from the store it names
+
+    fs = fsspec.filesystem("mk", skip_instance_cache=True)
+    whole = (folder / "day=2" / "rows.csv").read_bytes()
+    assert fs.cat_file("mk://team-events@2/day=2/rows.csv", start=500_000, end=700_000) == whole[500_000:700_000]
+    with fs.open("mk://team-events/day=3/rows.csv") as handle:  # the latest, @3
+        assert handle.read() == b"late rows\n"
+    fs.connection.close()
     with mk.step("clean", inputs=["team-events@3"]) as step:  # a pipeline step through the server
         step.log_dataset(remote / "part", "team-clean")
     assert mk.lineage("team-clean@1")["nodes"]

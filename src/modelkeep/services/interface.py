@@ -212,6 +212,10 @@ class DatasetsService(Protocol):
 
     def cat(self, ref: str, file: str | None = None) -> Iterator[bytes | memoryview]: ...
 
+    def read_range(self, ref: str, file: str, start: int, end: int) -> bytes: ...
+
+    def entry_range(self, entry: TreeEntry, start: int, end: int) -> bytes: ...
+
     def checkout(
         self,
         ref: str,

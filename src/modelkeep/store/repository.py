@@ -330,6 +330,11 @@ class Repository:
 
         yield from _ordered_map(read_span, self._spans(oids), threads)
 
+    @property
+    def remote(self) -> bool:
+        """Whether the store is behind a network (each request a round trip)."""
+        return self._by_window
+
     def get_many(self, oids: Iterable[str], *, threads: int = 2) -> Iterator[bytes | memoryview]:
         """Contents of ``oids`` in order, decompressed and verified on ``threads`` threads. On a
         local store each request is a run of neighbouring objects of a pack (exact bytes); on a

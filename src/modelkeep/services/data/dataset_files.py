@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.services.data.data_status import recorded_files, status_of
 from modelkeep.store.checkout import CheckoutResult, checkout_files
+from modelkeep.store.chunk_cache import ChunkCache
 from modelkeep.store.format import TreeEntry
 from modelkeep.store.ingest import Ingestor, StatCache, scan
 from modelkeep.store.repository import Repository
@@ -119,6 +120,7 @@ class DatasetFiles:
     repo: Repository
     cache: StatCache
     meta_dir: Path | None
+    chunk_folder: Path | None = None  # where chunks of a store behind a network are kept once read
 
     def get(self, ref: str) -> DatasetVersionView:
         raise NotImplementedError
@@ -159,8 +161,28 @@ class DatasetFiles:
             return b""
         first = bisect.bisect_right(offsets, start) - 1
         last = bisect.bisect_left(offsets, end)  # chunks first .. last-1 overlap [start, end)
-        data = b"".join(bytes(part) for part in self.repo.get_many(ids[first:last]))
+        data = b"".join(self._chunks(ids[first:last]))
         return data[start - offsets[first]:end - offsets[first]]
+
+    def _chunks(self, ids: builtins.list[str]) -> builtins.list[bytes]:
+        """The chunks' contents: from the store, through the local chunk cache when it is remote."""
+        cache = self._chunk_cache()
+        if cache is None:
+            return [bytes(part) for part in self.repo.get_many(ids)]
+        found = {oid: cache.get(oid) for oid in dict.fromkeys(ids)}
+        missing = [oid for oid, content in found.items() if content is None]
+        for oid, content in zip(missing, self.repo.get_many(missing), strict=True):  # one batch of requests
+            found[oid] = bytes(content)
+            cache.put(oid, content)
+        return [found[oid] or b"" for oid in ids]
+
+    def _chunk_cache(self) -> ChunkCache | None:
+        if not self.repo.remote or self.chunk_folder is None:
+            return None  # a local store is read as fast as a cache would be
+        cache: ChunkCache | None = self.__dict__.get("_chunk_cache_made")
+        if cache is None:
+            cache = self.__dict__["_chunk_cache_made"] = ChunkCache(self.chunk_folder)
+        return cache
 
     def _chunk_offsets(self, entry: TreeEntry) -> tuple[list[str], list[int]]:
         """The file's chunk ids and where each begins (and, last, the file's size); a few files' kept."""

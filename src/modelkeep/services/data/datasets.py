@@ -136,6 +136,7 @@ class Datasets(DatasetFiles):
         self.user = access.actor
         self.cache = cache
         self.meta_dir = meta_dir  # the repository's .modelkeep folder: --prune never touches it or what holds it
+        self.chunk_folder = cache.path.parent / "chunks" if cache.path is not None else None
 
     def authorize(self, permission: str, name: str) -> None:
         """PermissionDenied unless the actor holds ``permission`` (data permissions are global)."""

@@ -81,13 +81,20 @@ class StatCache:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self.entries: dict[str, list[Any]] = {}
+        self._entries: dict[str, list[Any]] | None = None if path is not None else {}
         self.dirty = False
-        if path is not None and path.exists():
-            try:
-                self.entries = json.loads(path.read_text())
-            except (ValueError, OSError):
-                self.entries = {}  # a damaged cache only costs re-hashing
+
+    @property
+    def entries(self) -> dict[str, list[Any]]:
+        """Read on first use (tens of MB for 100,000 files: a command that hashes nothing never reads it)."""
+        if self._entries is None:
+            self._entries = {}
+            if self.path is not None and self.path.exists():
+                try:
+                    self._entries = json.loads(self.path.read_text())
+                except (ValueError, OSError):
+                    self._entries = {}  # a damaged cache only costs re-hashing
+        return self._entries
 
     @staticmethod
     def _key(st: os.stat_result) -> list[int]:
@@ -155,16 +162,18 @@ def scan(root: Path) -> list[ScannedFile]:
             raise InvalidInput(f"symbolic link loop at {folder}: it leads back to a folder above it")
         visiting.add(ident)
         try:
-            names = sorted(os.listdir(folder))
+            with os.scandir(folder) as listing:  # names and joined paths from C, one stat call a file
+                found = sorted(listing, key=lambda e: e.name)
         except PermissionError:
             raise InvalidInput(f"cannot read folder {folder}: permission denied") from None
-        for name in names:
+        for item in found:
+            name, path = item.name, item.path
             if name in _BOOKKEEPING or name.startswith(STAGING_PREFIX):
                 continue  # a checkout's manifest and staging folder are modelkeep's, not the data's
-            _check_name(name, folder)
-            path = os.path.join(folder, name)
+            if not name.isascii():
+                _check_name(name, folder)
             try:
-                item_st = os.stat(path)  # follows symlinks
+                item_st = item.stat()  # follows symlinks
             except FileNotFoundError:
                 raise InvalidInput(f"{path} is a broken symbolic link") from None
             child = f"{rel}{name}"

@@ -7,13 +7,15 @@ costs little more than process start-up. Only files the stat cache cannot vouch 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from modelkeep.store.format import ObjectId, TreeEntry
-from modelkeep.store.ingest import Ingestor, StatCache, scan
+from modelkeep.store.ingest import Ingestor, ScannedFile, StatCache, scan
 from modelkeep.store.repository import Repository
+from modelkeep.store.status_index import StatusIndex, index_path
 
 
 def compare_files(old: Mapping[str, Any], new: Mapping[str, Any],
@@ -42,16 +44,37 @@ def status_of(
     repo: Repository, cache: StatCache, name: str, latest: dict[str, Any], path: Path | None = None
 ) -> dict[str, Any]:
     """Compare ``path`` (default: the latest version's source) with ``latest`` (number, digest,
-    root_kind, source, bytes)."""
+    root_kind, source, bytes): in one scan when the folder's status index is of that version
+    (``store.status_index``), else by computing every file's id and reading the version's tree."""
     source = Path(path) if path is not None else Path(latest["source"])
+    started = time.time()
     items = scan(source)
+    where = {"version": f"{name}@{latest['number']}", "path": str(source)}
+    kept = index_path(cache.path.parent, source) if cache.path is not None and source.is_dir() else None
+    index = StatusIndex.load(kept) if kept is not None and latest["root_kind"] == "tree" else None
+    if kept is not None and index is not None and index.digest == latest["digest"]:
+        by_rel: dict[str, ScannedFile] = {}
+
+        def hash_file(rel: str) -> TreeEntry:  # only for files whose stat moved
+            if not by_rel:
+                by_rel.update((item.rel, item) for item in items)
+            return ingest.add_file(by_rel[rel])
+
+        with Ingestor(repo, None, dry_run=True) as ingest:  # (the index is this folder's stat cache)
+            changes, refreshed = index.compare([(i.rel, i.st) for i in items], hash_file, started)
+        if refreshed:
+            index.save(kept)
+        return changes | where
     with Ingestor(repo, cache, dry_run=True) as ingest:
         if source.is_dir():
             current = ingest.add_files(items)
         else:
             current = {Path(latest["source"]).name or name: ingest.add_file(items[0])}
     recorded = recorded_files(repo, name, latest["digest"], latest["root_kind"], latest["source"], latest["bytes"])
-    return compare_files(recorded, current) | {"version": f"{name}@{latest['number']}", "path": str(source)}
+    result = compare_files(recorded, current)
+    if kept is not None and result["clean"] and latest["root_kind"] == "tree":  # the next status takes one scan
+        StatusIndex.of(latest["digest"], ((i.rel, i.st, current[i.rel]) for i in items), started).save(kept)
+    return result | where
 
 
 def fast_status(name: str, path: Path | None = None) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ import builtins
 import itertools
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from modelkeep.store.chunk_cache import ChunkCache
 from modelkeep.store.format import TreeEntry
 from modelkeep.store.ingest import Ingestor, StatCache, scan
 from modelkeep.store.repository import Repository
+from modelkeep.store.status_index import StatusIndex, index_path
 
 if TYPE_CHECKING:
     from modelkeep.services.data.datasets import DatasetVersionView
@@ -89,6 +91,7 @@ def stage(
     """Chunk, deduplicate and store ``path`` (only chunks the store lacks are written); flushed,
     so packs and indexes are durable before anything refers to them."""
     path = Path(path)
+    started = time.time()
     items = scan(path)
     if on_total:
         on_total(sum(i.size for i in items))
@@ -97,12 +100,14 @@ def stage(
             if not path.is_dir():
                 raise InvalidInput(f"a partition must be a folder; {path} is not")
             root = ingest.build_tree(ingest.add_files(items))
-        elif key is not None and path.is_dir():
-            entries = ingest.add_files(items)
-            check_partitioned(entries, key, path)
-            root = ingest.build_tree(entries)
         elif path.is_dir():
-            root = ingest.build_tree(ingest.add_files(items))
+            entries = ingest.add_files(items)
+            if key is not None:
+                check_partitioned(entries, key, path)
+            root = ingest.build_tree(entries)
+            if cache is not None and cache.path is not None:  # the next status of this folder takes one scan
+                StatusIndex.of(root.id, ((i.rel, i.st, entries[i.rel]) for i in items), started).save(
+                    index_path(cache.path.parent, path))
         else:
             if key is not None:
                 raise InvalidInput(f"--partition-by needs a folder of {key}=VALUE folders; {path} is a file")

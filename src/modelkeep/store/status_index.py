@@ -1,0 +1,157 @@
+"""What a folder held when it last matched a version, for ``mk data status`` in one scan.
+
+Like git's index: for the folder a version was added from (or last found clean against), each
+file's path, ``stat`` (size, mtime, inode, ctime) and content id, with the version's digest.
+A status that finds every file with the same ``stat`` is done without reading a tree or hashing a
+byte; files whose ``stat`` moved are hashed and compared by content id alone; added and removed
+files come from the path lists. One binary file per folder, read whole in milliseconds (the
+stat cache's JSON of 100,000 files took half a second to parse).
+
+A file modified within a second of the scan may change again within the same mtime tick, so
+its ``stat`` is not recorded (it is hashed again next time), as in the stat cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import threading
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelkeep.store.format import ObjectId, TreeEntry
+
+MAGIC = b"MKSTATUS1\n"
+KINDS = ("blob", "chunked")
+FIELDS = 4  # size, mtime_ns, ino, ctime_ns
+
+
+def index_path(folder: Path, source: Path) -> Path:
+    """The index file of ``source`` (a data folder) under the cache ``folder``."""
+    key = hashlib.sha256(str(Path(source).resolve()).encode()).hexdigest()[:32]
+    return folder / "status" / f"{key}.idx"
+
+
+def stat_row(st: os.stat_result, started: float) -> list[int]:
+    """The recorded ``stat`` of a file (a file modified within the last second: one never matched)."""
+    racy = st.st_mtime_ns >= (started - 1.0) * 1e9
+    return [st.st_size, -1 if racy else st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+
+
+@dataclass
+class StatusIndex:
+    digest: str  # the version this folder's files make
+    paths: list[str]  # relative POSIX paths, in the order a scan lists them
+    stats: array  # FIELDS per file
+    ids: list[str]
+    kinds: bytes  # an index into KINDS per file
+
+    @classmethod
+    def of(cls, digest: str, files: Iterable[tuple[str, os.stat_result, TreeEntry]], started: float) -> StatusIndex:
+        rows = list(files)  # in scan order: a status scanning the same folder lists them alike
+        stats = array("q")
+        for _, st, _ in rows:
+            stats.extend(stat_row(st, started))
+        return cls(digest, [r[0] for r in rows], stats, [str(r[2].id) for r in rows],
+                   bytes(KINDS.index(r[2].kind) for r in rows))
+
+    def entry(self, i: int) -> TreeEntry:
+        path = self.paths[i]
+        return TreeEntry(path.rsplit("/", 1)[-1], KINDS[self.kinds[i]], ObjectId(self.ids[i]), self.stats[i * FIELDS])
+
+    def save(self, path: Path) -> None:
+        blobs = ["\0".join(self.paths).encode(), self.stats.tobytes(), bytes.fromhex("".join(self.ids)), self.kinds]
+        header = {"digest": self.digest, "count": len(self.paths), "byteorder": sys.byteorder,
+                  "lengths": [len(b) for b in blobs]}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            with open(tmp, "wb") as out:
+                out.write(MAGIC + json.dumps(header).encode() + b"\n")
+                for blob in blobs:
+                    out.write(blob)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # only costs a slower status
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: Path) -> StatusIndex | None:
+        """The index, or None when missing or unreadable (then status takes the long way)."""
+        try:
+            data = path.read_bytes()
+            if not data.startswith(MAGIC):
+                return None
+            end = data.index(b"\n", len(MAGIC))
+            header = json.loads(data[len(MAGIC):end])
+            count, lengths = int(header["count"]), [int(n) for n in header["lengths"]]
+            if header["byteorder"] != sys.byteorder or len(lengths) != 4 or end + 1 + sum(lengths) != len(data):
+                return None
+            blobs, at = [], end + 1
+            for n in lengths:
+                blobs.append(data[at:at + n])
+                at += n
+            paths = blobs[0].decode().split("\0") if count else []
+            stats = array("q")
+            stats.frombytes(blobs[1])
+            raw_ids = blobs[2]
+            ids = [raw_ids[i * 32:(i + 1) * 32].hex() for i in range(count)]
+            if len(paths) != count or len(stats) != count * FIELDS or len(raw_ids) != 32 * count or len(blobs[3]) != count:
+                return None
+            if any(k >= len(KINDS) for k in blobs[3]):
+                return None
+            return cls(str(header["digest"]), paths, stats, ids, bytes(blobs[3]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def compare(self, files: list[tuple[str, os.stat_result]], hash_file: Callable[[str], TreeEntry],
+                started: float) -> tuple[dict[str, Any], bool]:
+        """What changed from this index's version to ``files`` (relative path and stat, in scan
+        order), in ``compare_files``' shape; ``hash_file(rel)`` gives the entry of a file whose
+        stat moved. Also says whether the index should be saved again (files touched, not changed)."""
+        current = array("q")
+        for _, st in files:
+            current.extend((st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+        same_paths = [p for p, _ in files] == self.paths
+        if same_paths and current == self.stats:  # the common case: compared in C
+            return {"added": [], "removed": [], "modified": [], "clean": True}, False
+        now = dict(files)
+        if same_paths:  # only stats moved: find which, a block of files at a time
+            added, removed, candidates = [], [], self._moved(current)
+        else:
+            known = {p: i for i, p in enumerate(self.paths)}
+            added = [{"path": p, "size": st.st_size} for p, st in sorted(now.items()) if p not in known]
+            removed = [{"path": p, "size": self.stats[i * FIELDS]} for p, i in sorted(known.items()) if p not in now]
+            candidates = [i for p, i in known.items() if p in now]
+        modified, refreshed = [], False
+        for i in candidates:
+            path = self.paths[i]
+            seen = now[path]
+            row = self.stats[i * FIELDS:(i + 1) * FIELDS].tolist()
+            if row == [seen.st_size, seen.st_mtime_ns, seen.st_ino, seen.st_ctime_ns]:
+                continue
+            entry = hash_file(path)
+            if str(entry.id) != self.ids[i]:
+                modified.append({"path": path, "size_a": row[0], "size_b": seen.st_size})
+                continue
+            self.stats[i * FIELDS:(i + 1) * FIELDS] = array("q", stat_row(seen, started))  # touched, not changed
+            refreshed = True
+        modified.sort(key=lambda m: str(m["path"]))
+        clean = not (added or removed or modified)
+        return {"added": added, "removed": removed, "modified": modified, "clean": clean}, refreshed
+
+    def _moved(self, current: array) -> list[int]:
+        """Files whose recorded stat differs from ``current`` (the same files, in the same order)."""
+        block = 1024 * FIELDS
+        out: list[int] = []
+        for start in range(0, len(current), block):
+            if current[start:start + block] != self.stats[start:start + block]:
+                out.extend(i for i in range(start // FIELDS, min(start + block, len(current)) // FIELDS)
+                           if current[i * FIELDS:(i + 1) * FIELDS] != self.stats[i * FIELDS:(i + 1) * FIELDS])
+        return out

@@ -120,6 +120,12 @@ def test_a_dask_cluster_reads_a_version_and_the_run_records_it(workspace: Worksp
     assert np.allclose(by_country.sort_index().to_numpy(), expected.sort_index().to_numpy())
     run.end()
     assert "sales@1" in workspace.runs.get(run.id).inputs  # lineage: the run trained on this version
+    later = workspace.runs.start("evaluate")  # the same process, the filesystem fsspec keeps, another run
+    monkeypatch.setenv("MODELKEEP_RUN_ID", str(later.id))
+    with fsspec.open("mk://sales@1/README.txt") as handle:
+        handle.read()
+    later.end()
+    assert "sales@1" in workspace.runs.get(later.id).inputs
 
 
 def test_bad_paths_and_writes_are_refused_plainly(workspace: Workspace, sales: dict[str, Any]) -> None:

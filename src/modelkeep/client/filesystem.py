@@ -43,12 +43,18 @@ class ModelKeepFileSystem(AbstractFileSystem):  # type: ignore[misc]
         self._given = connection
         self._connection: Connection | None = None
         self._key: tuple[str | None, str] | None = None
-        run_id = getattr(run, "id", run) if run is not None else os.environ.get(RUN_ENV)
-        self.run_id = int(run_id) if run_id not in (None, "") else None
+        self._run = run
         self._versions: dict[str, str] = {}  # NAME or NAME@N as given -> NAME@N
         self._files: dict[str, dict[str, TreeEntry]] = {}  # NAME@N -> its files
-        self._recorded: set[str] = set()
+        self._recorded: set[tuple[int, str]] = set()
         self._lock = threading.Lock()
+
+    @property
+    def run_id(self) -> int | None:
+        """The run reads are recorded in: the one given, else the one ``mk run`` names now (fsspec
+        reuses instances across runs of one process)."""
+        found = getattr(self._run, "id", self._run) if self._run is not None else os.environ.get(RUN_ENV)
+        return int(found) if found not in (None, "") else None
 
     @property
     def connection(self) -> Connection:
@@ -111,12 +117,13 @@ class ModelKeepFileSystem(AbstractFileSystem):  # type: ignore[misc]
         return version, rest, entry
 
     def _record(self, version: str) -> None:
-        """The run reading this version names it as an input (once)."""
-        if self.run_id is None or version in self._recorded:
+        """The run reading this version names it as an input (once per run)."""
+        run_id = self.run_id
+        if run_id is None or (run_id, version) in self._recorded:
             return
-        self.connection.runs.use_dataset(self.run_id, version)
+        self.connection.runs.use_dataset(run_id, version)
         with self._lock:
-            self._recorded.add(version)
+            self._recorded.add((run_id, version))
 
     # --- fsspec -------------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ Makes ``files`` files of 50-400 bytes in folders of 1,000 (a fixed seed), then: 
 (wall, CPU-seconds and peak RSS from ``/usr/bin/time``), a no-change ``mk data status`` (median
 of 5), ``mk data status`` after touching 10 files (median of 3, 10 other files each time, written
 more than a second before the status), and ``mk model list`` in that repository (median of 5).
-DVC (``../shared/bench/setup_anchors.sh`` puts it in /tmp/anchors) does the same on its own copy
+DVC (in ``$ANCHORS``, where ``../shared/bench/setup_anchors.sh`` puts it) does the same on its own copy
 of the files in the same invocation, taking turns with modelkeep step by step.
 """
 
@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 MK = [sys.executable, "-m", "modelkeep.cli.main"]
-DVC = Path("/tmp/anchors/venv-dvc/bin/dvc")
+ANCHORS = Path(os.environ.get("ANCHORS", "/tmp/anchors"))  # setup_anchors.sh's own default
+DVC = ANCHORS / "venv-dvc" / "bin" / "dvc"
 
 
 def timed(cwd: Path, *command: str) -> tuple[float, float, int]:

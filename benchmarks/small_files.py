@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 MK = [sys.executable, "-m", "modelkeep.cli.main"]
-ANCHORS = Path(os.environ.get("ANCHORS", "/tmp/anchors"))  # setup_anchors.sh's own default
+ROOT = Path(__file__).resolve().parents[1]
+ANCHORS = Path(os.environ.get("ANCHORS", ROOT / ".anchors"))  # where ../shared/bench/setup_anchors.sh put them
 DVC = ANCHORS / "venv-dvc" / "bin" / "dvc"
 
 

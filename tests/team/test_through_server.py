@@ -264,7 +264,7 @@ def test_datasets_through_the_server_send_only_new_chunks(remote: Path, monkeypa
     fs = fsspec.filesystem("mk", skip_instance_cache=True)
     whole = (folder / "day=2" / "rows.csv").read_bytes()
     assert fs.cat_file("mk://team-events@2/day=2/rows.csv", start=500_000, end=700_000) == whole[500_000:700_000]
-    chunks = fs.connection.datasets._chunk_cache()  # the store is remote: chunks read are kept locally
+    chunks = fs.connection.datasets._chunk_cache  # the store is remote: chunks read are kept locally
     assert chunks is not None and chunks.misses >= 3 and chunks.hits == 0
     read = chunks.misses
     assert fs.cat_file("mk://team-events@2/day=2/rows.csv", start=520_000, end=690_000) == whole[520_000:690_000]

@@ -11,6 +11,7 @@ import os
 import threading
 from pathlib import Path
 
+from modelkeep.store.cache_files import replace_whole
 from modelkeep.store.format import object_id
 
 DEFAULT_LIMIT = 2 << 30
@@ -43,12 +44,8 @@ class ChunkCache:
         return data
 
     def put(self, oid: str, data: bytes | memoryview) -> None:
-        path = self._path(oid)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{oid}.{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            replace_whole(self._path(oid), [data])
         except OSError:  # a full or read-only disk only costs fetching again
             return
         with self._lock:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import stat as stat_mod
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from typing import Any
 from pyfastcdc import FastCDC
 
 from modelkeep.errors import InvalidInput
+from modelkeep.store.cache_files import replace_whole
 from modelkeep.store.format import (
     BLOB,
     MANIFEST,
@@ -116,15 +116,7 @@ class StatCache:
     def save(self) -> None:
         if self.path is None or not self.dirty:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # a temporary name of this writer's own: two processes adding at once each replace the
-        # file whole (the last one wins, which only costs re-hashing), never rename the other's
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            tmp.write_text(json.dumps(self.entries, separators=(",", ":")))
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        replace_whole(self.path, [json.dumps(self.entries, separators=(",", ":")).encode()])
         self.dirty = False
 
 

@@ -17,13 +17,13 @@ import hashlib
 import json
 import os
 import sys
-import threading
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelkeep.store.cache_files import replace_whole
 from modelkeep.store.format import ObjectId, TreeEntry
 
 MAGIC = b"MKSTATUS1\n"
@@ -68,18 +68,10 @@ class StatusIndex:
         blobs = ["\0".join(self.paths).encode(), self.stats.tobytes(), bytes.fromhex("".join(self.ids)), self.kinds]
         header = {"digest": self.digest, "count": len(self.paths), "byteorder": sys.byteorder,
                   "lengths": [len(b) for b in blobs]}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            with open(tmp, "wb") as out:
-                out.write(MAGIC + json.dumps(header).encode() + b"\n")
-                for blob in blobs:
-                    out.write(blob)
-            os.replace(tmp, path)
+            replace_whole(path, [MAGIC + json.dumps(header).encode() + b"\n", *blobs])
         except OSError:
             pass  # only costs a slower status
-        finally:
-            tmp.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: Path) -> StatusIndex | None:

@@ -17,6 +17,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -171,7 +172,7 @@ class DatasetFiles:
 
     def _chunks(self, ids: builtins.list[str]) -> builtins.list[bytes]:
         """The chunks' contents: from the store, through the local chunk cache when it is remote."""
-        cache = self._chunk_cache()
+        cache = self._chunk_cache
         if cache is None:
             return [bytes(part) for part in self.repo.get_many(ids)]
         found = {oid: cache.get(oid) for oid in dict.fromkeys(ids)}
@@ -181,17 +182,19 @@ class DatasetFiles:
             cache.put(oid, content)
         return [found[oid] or b"" for oid in ids]
 
+    @cached_property
     def _chunk_cache(self) -> ChunkCache | None:
         if not self.repo.remote or self.chunk_folder is None:
             return None  # a local store is read as fast as a cache would be
-        cache: ChunkCache | None = self.__dict__.get("_chunk_cache_made")
-        if cache is None:
-            cache = self.__dict__["_chunk_cache_made"] = ChunkCache(self.chunk_folder)
-        return cache
+        return ChunkCache(self.chunk_folder)
 
-    def _chunk_offsets(self, entry: TreeEntry) -> tuple[list[str], list[int]]:
+    @cached_property
+    def _offsets(self) -> dict[str, tuple[builtins.list[str], builtins.list[int]]]:
+        return {}
+
+    def _chunk_offsets(self, entry: TreeEntry) -> tuple[builtins.list[str], builtins.list[int]]:
         """The file's chunk ids and where each begins (and, last, the file's size); a few files' kept."""
-        cache: dict[str, tuple[list[str], list[int]]] = self.__dict__.setdefault("_offsets", {})
+        cache = self._offsets
         found = cache.get(entry.id)
         if found is None:
             chunks = self.repo.chunks_of(entry.kind, entry.id)

@@ -36,8 +36,6 @@ if TYPE_CHECKING:  # imported where used: the process starts before this side im
     from modelkeep.services.evaluation.scoring import ModelFiles, Scoring, TableSource
 
 MODULE = "modelkeep.services.evaluation.score_process"
-RAISED_AGAIN = {cls.__name__: cls for cls in (errors.InvalidInput, errors.NotFound, errors.PermissionDenied,
-                                              errors.IntegrityError, errors.ModelKeepError)}
 
 
 class ScoringProcess:
@@ -93,7 +91,7 @@ class ScoringProcess:
         message = json.loads(line)
         self._answered = "rows" not in message
         if "error" in message:
-            raise RAISED_AGAIN.get(message.get("kind"), ModelKeepError)(message["error"], hint=message.get("hint"))
+            raise _error_class(message.get("kind"))(message["error"], hint=message.get("hint"))
         return message[key] if key else message
 
     def _last_words(self) -> str:
@@ -119,6 +117,12 @@ class ScoringProcess:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def _error_class(name: Any) -> type[ModelKeepError]:
+    """The class of modelkeep's error tree the process named (else the root): the same exit code and status."""
+    found = getattr(errors, str(name), None)
+    return found if isinstance(found, type) and issubclass(found, ModelKeepError) else ModelKeepError
 
 
 def _serve(out: IO[str]) -> None:

@@ -263,15 +263,17 @@ def test_datasets_through_the_server_send_only_new_chunks(remote: Path, monkeypa
 
     fs = fsspec.filesystem("mk", skip_instance_cache=True)
     whole = (folder / "day=2" / "rows.csv").read_bytes()
-    assert fs.cat_file("mk://team-events@2/day=2/rows.csv", start=500_000, end=700_000) == whole[500_000:700_000]
-    chunks = fs.connection.datasets._chunk_cache  # the store is remote: chunks read are kept locally
-    assert chunks is not None and chunks.misses >= 3 and chunks.hits == 0
-    read = chunks.misses
-    assert fs.cat_file("mk://team-events@2/day=2/rows.csv", start=520_000, end=690_000) == whole[520_000:690_000]
-    assert chunks.misses == read and chunks.hits >= 3  # read again: from the local chunk cache alone
-    with fs.open("mk://team-events/day=3/rows.csv") as handle:  # the latest, @3
-        assert handle.read() == b"late rows\n"
-    fs.connection.close()
+    try:
+        assert fs.cat_file("mk://team-events@2/day=2/rows.csv", start=500_000, end=700_000) == whole[500_000:700_000]
+        chunks = fs.connection.datasets._chunk_cache  # the store is remote: chunks read are kept locally
+        assert chunks is not None and chunks.misses >= 1 and chunks.hits == 0  # (random bytes: 1 to 4 chunks)
+        read = chunks.misses
+        assert fs.cat_file("mk://team-events@2/day=2/rows.csv", start=500_000, end=700_000) == whole[500_000:700_000]
+        assert (chunks.misses, chunks.hits) == (read, read)  # read again: from the local chunk cache alone
+        with fs.open("mk://team-events/day=3/rows.csv") as handle:  # the latest, @3
+            assert handle.read() == b"late rows\n"
+    finally:
+        fs.connection.close()
     with mk.step("clean", inputs=["team-events@3"]) as step:  # a pipeline step through the server
         step.log_dataset(remote / "part", "team-clean")
     assert mk.lineage("team-clean@1")["nodes"]

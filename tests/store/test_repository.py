@@ -184,3 +184,63 @@ def test_stat_cache_writers_never_trip_over_each_other(tmp_path: Path) -> None:
         thread.join()
     assert errors == []
     assert StatCache(path).entries and not list(path.parent.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("size", [262_145, 1_000_000, 3 * 262_144 + 17, 2_500_000])
+def test_large_files_cut_in_blocks_chunk_exactly_as_one_stream(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """Reading a large file a block at a time (the last chunk of each block carried over) gives the
+    chunk list FastCDC gives over the whole file, whatever the block size."""
+    from pyfastcdc import FastCDC
+
+    from modelkeep.store import ingest
+
+    data = (_random_lines(size // 30 + 1, seed=size) + os.urandom(size // 3))[:size]  # text, then incompressible
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    chunker = repo.config["chunker"]
+    cdc = FastCDC(chunker["avg_size"], min_size=chunker["min_size"], max_size=chunker["max_size"], seed=chunker["seed"])
+    expected = [(object_id(c.data), c.length) for c in cdc.cut_buf(data)]
+    for block in (300_000, 1 << 20, 4 << 20):  # smaller than, near and above the file's size
+        monkeypatch.setattr(ingest, "BLOCK", block)
+        with Ingestor(repo) as ing:
+            entry = ing.add_path(path)[0]
+            repo.flush()
+        assert entry.kind == "chunked"
+        assert repo.read_manifest(entry.id) == expected
+        assert b"".join(bytes(part) for part in repo.iter_file(entry.kind, entry.id)) == data
+
+
+def test_packs_are_written_through_a_spool_file_that_never_stays_behind(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    repo = Repository.open(open_backend(str(store)), create=True)
+    repo.writer.target_size = 100_000  # several packs
+    data = os.urandom(450_000)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    with Ingestor(repo) as ing:
+        entry = ing.add_path(path)[0]
+        repo.flush()
+    assert repo.writer.packs_written >= 4
+    assert list((store / ".tmp").iterdir()) == []  # each spool became a pack by a rename
+    again = Repository.open(open_backend(str(store)))
+    assert b"".join(bytes(part) for part in again.iter_file(entry.kind, entry.id)) == data
+    packs = sorted(p for p in (store / "packs").rglob("*") if p.is_file())
+    assert sum(p.stat().st_size for p in packs) == repo.writer.bytes_written
+
+
+def test_a_pack_that_cannot_be_stored_leaves_no_spool_and_fails_the_flush(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    backend = open_backend(str(store), retry=False)
+    repo = Repository.open(backend, create=True)
+
+    def refuse(key: str, path: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    backend.put_file = refuse  # type: ignore[attr-defined]
+    repo.put(os.urandom(5_000))
+    with pytest.raises(OSError, match="No space left"):
+        repo.flush()
+    assert list((store / ".tmp").iterdir()) == []
+    assert not (store / "packs").exists() and not (store / "index").exists()

@@ -29,9 +29,6 @@ class ServerStoreBackend:
     def put(self, key: str, data: bytes) -> None:
         self.transport.send("PUT", self._path(key), content=data, headers={"Content-Type": "application/octet-stream"})
 
-    def put_parts(self, key: str, parts: list[bytes | memoryview]) -> None:
-        self.put(key, b"".join(parts))
-
     def get(self, key: str) -> bytes:
         return self.transport.send("GET", self._path(key)).content
 

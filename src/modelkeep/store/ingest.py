@@ -20,7 +20,7 @@ import os
 import stat as stat_mod
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +44,8 @@ from modelkeep.store.format import (
 from modelkeep.store.leases import leased
 from modelkeep.store.repository import Repository
 
-WINDOW = 32  # chunks in flight per file
+BLOCK = 4 << 20  # bytes of a large file read and cut at a time
+BLOCKS_IN_FLIGHT = 6  # blocks read ahead of the workers: what bounds an ingest's memory
 OBJECT_OVERHEAD = 2 * RECORD.size  # an object's record in its pack and again in the pack's index file
 Progress = Callable[[int], None]
 
@@ -181,6 +182,45 @@ def scan(root: Path) -> list[ScannedFile]:
     return out
 
 
+class _Blocks:
+    """A large file read in blocks into a few reused buffers, each cut into chunks.
+
+    Every chunk but the last of a block ends where FastCDC would end it in the whole file: its
+    cut point lies within the block, and FastCDC decides a cut from the bytes since the chunk's
+    start only. The last one may have been cut by the block's end, so it is carried to the front
+    of the next block, unless the file ends there. ``cut`` yields (block, [(offset, length)]);
+    a block is read into again ``count`` blocks later, so at most ``count - 1`` may be in use.
+    """
+
+    def __init__(self, max_chunk: int, count: int) -> None:
+        self.size = BLOCK + max_chunk
+        self.buffers = [bytearray(self.size) for _ in range(count)]
+
+    def cut(self, handle: Any, cdc: FastCDC) -> Iterator[tuple[memoryview, list[tuple[int, int]]]]:
+        carry = b""
+        turn = 0
+        while True:
+            buffer = memoryview(self.buffers[turn % len(self.buffers)])
+            turn += 1
+            buffer[: len(carry)] = carry
+            filled = len(carry)
+            while filled < self.size:
+                read = handle.readinto(buffer[filled:])
+                if not read:
+                    break
+                filled += read
+            end = filled < self.size
+            if not filled:
+                return
+            cuts = [(c.offset, c.length) for c in cdc.cut_buf(buffer[:filled])]
+            if not end:
+                last_offset, _ = cuts.pop()
+                carry = bytes(buffer[last_offset:filled])
+            yield buffer, cuts
+            if end:
+                return
+
+
 class Ingestor:
     """Adds files and folders to a repository (one instance per operation)."""
 
@@ -300,33 +340,42 @@ class Ingestor:
 
     def _read_large(self, item: ScannedFile) -> tuple[str, ObjectId]:
         chunks: list[tuple[ObjectId, int]] = []
-        window: deque[tuple[Future[tuple[ObjectId, int, int]], int]] = deque()
+        blocks = _Blocks(self.cdc.max_size, BLOCKS_IN_FLIGHT)
+        window: deque[Future[list[tuple[ObjectId, int]]]] = deque()
 
         def drain_one() -> None:
-            future, length = window.popleft()
-            oid, raw, stored = future.result()
-            self._account(raw, stored)
-            chunks.append((oid, length))
-            self.progress(length)
+            done = window.popleft().result()
+            chunks.extend(done)
+            self.progress(sum(n for _, n in done))
 
         try:
-            # cut_stream with a copy per chunk, not cut_file: an mmap of the whole file would
-            # count the file in this process's resident memory.
             with open(item.path, "rb", buffering=0) as handle:
-                for chunk in self.cdc.cut_stream(handle):
-                    window.append((self.pool.submit(self._store_chunk, bytes(chunk.data)), chunk.length))
-                    if len(window) >= WINDOW:
-                        drain_one()
+                for block, cuts in blocks.cut(handle, self.cdc):
+                    if len(window) >= BLOCKS_IN_FLIGHT - 1:
+                        drain_one()  # a block is free again once its task is done
+                    window.append(self.pool.submit(self._store_block, block, cuts))
             while window:
                 drain_one()
         except PermissionError:
             raise InvalidInput(f"cannot read {item.path}: permission denied") from None
+        finally:
+            for future in window:
+                future.cancel()
         if sum(n for _, n in chunks) != item.size:
             raise InvalidInput(f"{item.path} changed while it was being added; nothing was committed")
         manifest = encode_manifest(chunks)
         oid, raw, stored = self._store_chunk(manifest, MANIFEST)
         self._account(raw, stored)
         return "chunked", oid
+
+    def _store_block(self, block: memoryview, cuts: list[tuple[int, int]]) -> list[tuple[ObjectId, int]]:
+        """Hash, compress and store the chunks of one block (on a worker: one hand-off per block)."""
+        out = []
+        for offset, length in cuts:
+            oid, raw, stored = self._store_chunk(block[offset : offset + length])
+            self._account(raw, stored)
+            out.append((oid, length))
+        return out
 
     # --- folders --------------------------------------------------------------------------
 

@@ -24,7 +24,9 @@ URL schemes (see :func:`open_backend`): a path or ``file://`` (local folder), ``
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from modelkeep.errors import InvalidInput, ModelKeepError
@@ -65,14 +67,22 @@ class Backend(Protocol):
     def delete(self, key: str) -> None: ...
 
 
-def put_parts(backend: Backend, key: str, parts: list[bytes | memoryview]) -> None:
-    """Store the concatenation of ``parts``; a backend that can write them in sequence
-    (an optional ``put_parts`` method) avoids one large copy."""
-    writer = getattr(backend, "put_parts", None)
-    if writer is not None:
-        writer(key, parts)
+def put_file(backend: Backend, key: str, path: Path) -> None:
+    """Store the content of the local file ``path`` under ``key``; the file is the caller's to
+    remove afterwards. A backend with a ``put_file`` method takes the file itself (a local store
+    renames it into place); any other is sent its bytes."""
+    mover = getattr(backend, "put_file", None)
+    if mover is not None:
+        mover(key, path)
     else:
-        backend.put(key, b"".join(parts))
+        backend.put(key, path.read_bytes())
+
+
+def spool_dir(backend: Backend) -> Path:
+    """Where to write a file that will become one of the backend's values: inside a local store
+    (so that ``put_file`` is a rename), else the system's temporary folder."""
+    folder = getattr(backend, "spool_dir", None)
+    return Path(folder()) if folder is not None else Path(tempfile.gettempdir())
 
 
 def open_backend(url: str, *, retry: bool = True) -> Backend:
@@ -102,4 +112,4 @@ def _open(url: str) -> Backend:
     return FsspecBackend(url)
 
 
-__all__ = ["Backend", "TransientError", "check_key", "open_backend", "put_parts"]
+__all__ = ["Backend", "TransientError", "check_key", "open_backend", "put_file", "spool_dir"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -26,24 +27,34 @@ class LocalBackend:
         return self.root / check_key(key)
 
     def put(self, key: str, data: bytes) -> None:
-        self.put_parts(key, [data])
-
-    def put_parts(self, key: str, parts: list[bytes | memoryview]) -> None:
-        """Like ``put`` of the parts joined, written in sequence (no large copy)."""
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self._tmp)
+        fd, tmp = tempfile.mkstemp(dir=self.spool_dir())
         try:
             with os.fdopen(fd, "wb") as handle:
-                for part in parts:
-                    handle.write(part)
+                handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def spool_dir(self) -> Path:
+        """The store's temporary folder: a file written there becomes a value by a rename."""
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        return self._tmp
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Move a finished, durable file into place (a copy when it lies on another file system)."""
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(path, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            self.put(key, path.read_bytes())
 
     def get(self, key: str) -> bytes:
         try:

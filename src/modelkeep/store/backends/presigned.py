@@ -49,9 +49,6 @@ class PresignedBackend:
             return self._noted(key).put(key, data)  # type: ignore[no-any-return]
         self._check(self.http.put(self._one(key, "PUT"), content=data), key)
 
-    def put_parts(self, key: str, parts: list[bytes | memoryview]) -> None:
-        self.put(key, b"".join(parts))
-
     def get(self, key: str) -> bytes:
         if self._noted(key):
             return self._noted(key).get(key)  # type: ignore[no-any-return]

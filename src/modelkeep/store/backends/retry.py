@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
-from modelkeep.store.backends import Backend, TransientError, put_parts
+from modelkeep.store.backends import Backend, TransientError, put_file, spool_dir
 
 T = TypeVar("T")
 
@@ -38,8 +39,11 @@ class RetryBackend:
     def put(self, key: str, data: bytes) -> None:
         self._call(lambda: self.inner.put(key, data))
 
-    def put_parts(self, key: str, parts: list[bytes | memoryview]) -> None:
-        self._call(lambda: put_parts(self.inner, key, parts))
+    def put_file(self, key: str, path: Path) -> None:
+        self._call(lambda: put_file(self.inner, key, path))
+
+    def spool_dir(self) -> Path:
+        return spool_dir(self.inner)
 
     def presign(self, key: str, method: str, expires: int = 900) -> str:
         presign = getattr(self.inner, "presign", None)

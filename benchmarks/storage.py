@@ -1,14 +1,26 @@
-"""Storage benchmark on the anchors' workloads, beside DVC's figures from the same machine.
+"""Storage benchmark: modelkeep beside DVC on the anchors' workloads, in one invocation.
 
-    .venv/bin/python benchmarks/storage.py [--data DIR] [--work DIR] [--skip-big] [--skip-dir]
+    .venv/bin/python benchmarks/storage.py [--reps 3] [--workloads big,dir] [--before SRC]
+                                           [--data DIR] [--work DIR]
 
-DATA holds the output of ``shared/bench/gen_data.py base`` (big.csv, 1 GiB; images/, 5,000
-files); it is generated there if missing (~35 s). Every step runs ``mk`` as a whole process
-(CLI start-up included, like the DVC figures), timed wall-clock, with its peak RSS from
-``/usr/bin/time``. For each workload: add v1, push v1 (to a local-folder remote), then each
-mutation of ``gen_data.py mutate`` on a copy: add v2 (time, MB/s, new and stored bytes), push,
-checkout v2→v1 and v1→v2 in place (as ``dvc checkout`` switches), and a no-change status.
-DVC's figures and the ratio stand beside ours.
+DATA holds ``shared/bench/gen_data.py base`` (big.csv, 1 GiB; images/, 5,000 files); it is
+generated there if missing. DVC comes from ``$ANCHORS/venv-dvc`` (``shared/bench/setup_anchors.sh``).
+
+Every step runs as a whole process, the way a user runs it (CLI start-up included), after an
+untimed ``sync``; each gets its wall seconds, its CPU-seconds (user + system of that process and
+its children, from ``wait4``) and its peak RSS. In each repetition the tools take turns, step by
+step (A B A B), each in a fresh repository of its own:
+
+* big: the CSV hard-linked in as v1; add v1, push v1 (to a local-folder remote), a no-change
+  status; then for each mutation (append, edit, insert) on a private copy: add v2, push v2,
+  checkout v2→v1 and v1→v2 (DVC switches its workspace file; modelkeep a checked-out folder).
+* dir: the 5,000 files copied in; add, push, status; touch-dir (50 rewritten, 50 new): add, push,
+  checkout v2→v1 and v1→v2.
+
+Prints, per step and tool, wall and CPU-seconds as median (min–max) over the repetitions, peak
+RSS, the bytes each stored, and the ratio of the medians (modelkeep / DVC: below 1 is better).
+``--before SRC`` adds modelkeep from another source tree (``PYTHONPATH=SRC``, e.g. a git worktree
+of an older commit) as a third tool, so a change is measured against its parent in the same run.
 """
 
 from __future__ import annotations
@@ -17,196 +29,305 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT.parent / "shared" / "bench"
-MK = str(Path(sys.executable).with_name("mk"))
-
-# DVC 3.67.1 on this machine (shared/bench/README.md): seconds, bytes.
-DVC = {
-    ("big", "add v1"): 4.65,
-    ("big", "push v1"): 1.15,
-    ("big", "status"): 0.46,
-    ("big", "stored v1"): 1_073_741_803,
-    ("append", "add"): 4.68,
-    ("append", "push"): 3.84,
-    ("append", "new"): 1_084_589_749,
-    ("edit", "add"): 6.43,
-    ("edit", "push"): 3.85,
-    ("edit", "new"): 1_073_741_803,
-    ("insert", "add"): 5.81,
-    ("insert", "push"): 3.88,
-    ("insert", "new"): 1_074_790_368,
-    ("append", "checkout"): 1.00,
-    ("edit", "checkout"): 0.99,
-    ("insert", "checkout"): 1.05,
-    ("dir", "add v1"): 2.7,
-    ("dir", "push v1"): 2.39,
-    ("dir", "status"): 0.70,
-    ("dir", "stored v1"): 158_694_827,
-    ("touch-dir", "add"): 1.22,
-    ("touch-dir", "push"): 1.34,
-    ("touch-dir", "new"): 3_801_770,
-    ("touch-dir", "checkout"): 1.03,
-}
-rows: list[tuple[str, str, str, str, str]] = []
+ANCHORS = Path(os.environ.get("ANCHORS", ROOT / ".anchors"))
+DVC = ANCHORS / "venv-dvc" / "bin" / "dvc"
+MUTATIONS = {"big": ["append", "edit", "insert"], "dir": ["touch-dir"]}
+SOURCES = {"big": "big.csv", "dir": "images"}
 
 
-def run(cwd: Path, *args: str) -> tuple[float, int, str]:
-    """(seconds, peak RSS bytes, stdout) of one ``mk`` process."""
-    subprocess.run(["sync"], check=False)
-    start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", MK, *args], cwd=cwd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    rss: int  # bytes
+
+
+@dataclass
+class Results:
+    runs: dict[tuple[str, str, str], list[Run]] = field(default_factory=dict)  # (workload, step, tool)
+    stored: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    steps: list[tuple[str, str]] = field(default_factory=list)
+    tools: list[str] = field(default_factory=list)
+
+    def add(self, workload: str, step: str, tool: str, run: Run) -> None:
+        if (workload, step) not in self.steps:
+            self.steps.append((workload, step))
+        if tool not in self.tools:
+            self.tools.append(tool)
+        self.runs.setdefault((workload, step, tool), []).append(run)
+
+    def add_stored(self, workload: str, what: str, tool: str, size: int) -> None:
+        self.stored.setdefault((workload, what, tool), []).append(size)
+
+
+RESULTS = Results()
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[Run, str]:
+    """One whole process: its own wall time, CPU-seconds and peak RSS (wait4, not the shell's)."""
+    os.sync()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed in {cwd}:\n{err.read().decode()[-3000:]}")
+        return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024), out.read().decode()
+
+
+def quiet(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise SystemExit(f"mk {' '.join(args)} failed:\n{proc.stderr}")
-    rss = int(proc.stderr.strip().splitlines()[-1]) * 1024
-    return elapsed, rss, proc.stdout
+        raise SystemExit(f"{' '.join(cmd)} failed in {cwd}:\n{proc.stderr[-3000:]}")
+    return proc.stdout
 
 
-def mb(n: float) -> str:
-    return f"{n / 1e6:,.1f} MB"
+def tree_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
-def record(workload: str, step: str, ours: str, dvc_key: tuple[str, str] | None, ours_value: float | None = None) -> None:
-    dvc = DVC.get(dvc_key) if dvc_key else None
-    if dvc is None:
-        rows.append((workload, step, ours, "", ""))
-        return
-    dvc_text = mb(dvc) if dvc > 1000 else f"{dvc:.2f} s"
-    ratio = f"{ours_value / dvc:.3f}x" if ours_value is not None else ""
-    rows.append((workload, step, ours, dvc_text, ratio))
+def fresh_copy(source: Path, target: Path) -> None:
+    """A private copy (a mutation edits files in place: never the anchor data through a link)."""
+    if target.exists() or target.is_symlink():
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    if source.is_dir():
+        shutil.copytree(source, target)
+    else:
+        shutil.copyfile(source, target)
 
 
-def fresh_repo(work: Path, name: str) -> Path:
-    repo = work / name
-    shutil.rmtree(repo, ignore_errors=True)
-    repo.mkdir(parents=True)
-    run(repo, "init")
-    run(repo, "config", "set", "remote.origin", str(repo / "remote"))
-    return repo
+def mutate(kind: str, path: Path) -> None:
+    subprocess.run([sys.executable, str(BENCH / "gen_data.py"), "mutate", kind, str(path)], check=True,
+                   capture_output=True)
 
 
-def add(repo: Path, what: str, workload: str, step: str, dvc_key: tuple[str, str] | None, size: int) -> dict:
-    seconds, rss, out = run(repo, "data", "add", what, "--name", "bench", "--json")
-    info = json.loads(out)
-    record(workload, f"{step} time", f"{seconds:.2f} s ({size / seconds / 1e6:,.0f} MB/s)", dvc_key, seconds)
-    record(workload, f"{step} peak RSS", mb(rss), None)
-    return info
+class Modelkeep:
+    def __init__(self, label: str, work: Path, src: Path | None) -> None:
+        self.label = label
+        self.work = work / label
+        self.env = {**os.environ, "MODELKEEP_USER": "bench"}
+        self.env.pop("MODELKEEP_HOME", None)
+        if src is not None:
+            self.env["PYTHONPATH"] = str(src)
+        self.mk = [sys.executable, "-m", "modelkeep.cli.main"]
+        self.version = 0
+
+    def start(self, workload: str) -> Path:
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.repo = self.work / "repo"
+        self.repo.mkdir(parents=True)
+        quiet([*self.mk, "init"], self.repo, self.env)
+        quiet([*self.mk, "config", "set", "remote.origin", str(self.work / "remote")], self.repo, self.env)
+        self.version = 0
+        return self.repo / "data" / SOURCES[workload]
+
+    def add(self) -> tuple[Run, int]:
+        run, out = timed([*self.mk, "data", "add", "data", "--name", "bench", "--json"], self.repo, self.env)
+        self.version += 1
+        return run, int(json.loads(out)["bytes_stored"])
+
+    def push(self) -> Run:
+        return timed([*self.mk, "push", "--json"], self.repo, self.env)[0]
+
+    def status(self) -> Run:
+        run, out = timed([*self.mk, "data", "status", "bench", "--json"], self.repo, self.env)
+        doc = json.loads(out)
+        if doc.get("added") or doc.get("removed") or doc.get("modified"):
+            raise SystemExit(f"mk data status is not clean: {out[:400]}")
+        return run
+
+    def prepare_switch(self) -> None:
+        quiet([*self.mk, "data", "checkout", f"bench@{self.version}", "--to", "work", "--prune"], self.repo, self.env)
+
+    def switch(self, to_v1: bool) -> Run:
+        ref = "bench@1" if to_v1 else f"bench@{self.version}"
+        return timed([*self.mk, "data", "checkout", ref, "--to", "work", "--prune"], self.repo, self.env)[0]
+
+    def stored_bytes(self) -> int:
+        return tree_bytes(self.repo / ".modelkeep" / "store")
 
 
-def push(repo: Path, workload: str, step: str, dvc_key: tuple[str, str]) -> None:
-    seconds, _rss, out = run(repo, "push", "--json")
-    record(workload, f"{step} ({json.loads(out)['objects']:,} objects)", f"{seconds:.2f} s", dvc_key, seconds)
+class Dvc:
+    label = "DVC"
+
+    def __init__(self, work: Path) -> None:
+        self.work = work / "dvc"
+        self.env = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "bench",
+                    "GIT_AUTHOR_EMAIL": "bench@example.com", "GIT_COMMITTER_NAME": "bench",
+                    "GIT_COMMITTER_EMAIL": "bench@example.com"}
+        self.version = 0
+
+    def start(self, workload: str) -> Path:
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.repo = self.work / "repo"
+        self.repo.mkdir(parents=True)
+        for cmd in (["git", "init", "-q", "-b", "main"], [str(DVC), "init", "-q"],
+                    [str(DVC), "config", "core.site_cache_dir", str(self.work / "site_cache")],
+                    [str(DVC), "remote", "add", "-d", "local", str(self.work / "remote")]):
+            quiet(cmd, self.repo, self.env)
+        self.target = f"data/{SOURCES[workload]}"
+        self.version = 0
+        return self.repo / self.target
+
+    def add(self) -> tuple[Run, int]:
+        before = self.stored_bytes()
+        run, _ = timed([str(DVC), "add", "-q", self.target], self.repo, self.env)
+        self.version += 1
+        quiet(["git", "add", "-A"], self.repo, self.env)
+        quiet(["git", "commit", "-q", "-m", f"v{self.version}"], self.repo, self.env)
+        quiet(["git", "tag", f"v{self.version}"], self.repo, self.env)
+        return run, self.stored_bytes() - before
+
+    def push(self) -> Run:
+        return timed([str(DVC), "push", "-q"], self.repo, self.env)[0]
+
+    def status(self) -> Run:
+        run, out = timed([str(DVC), "status"], self.repo, self.env)
+        if "up to date" not in out:
+            raise SystemExit(f"dvc status is not clean: {out[:400]}")
+        return run
+
+    def prepare_switch(self) -> None:
+        pass  # DVC switches its workspace copy in place
+
+    def switch(self, to_v1: bool) -> Run:
+        quiet(["git", "checkout", "-q", "v1" if to_v1 else f"v{self.version}", "--", f"{self.target}.dvc"],
+              self.repo, self.env)
+        return timed([str(DVC), "checkout", "-q", f"{self.target}.dvc"], self.repo, self.env)[0]
+
+    def stored_bytes(self) -> int:
+        cache = self.repo / ".dvc" / "cache"
+        return tree_bytes(cache) if cache.exists() else 0
 
 
-def checkout(repo: Path, ref: str, workload: str, step: str, dvc_key: tuple[str, str] | None, dest: Path) -> None:
-    """Switch the working folder to ``ref`` in place, as ``dvc checkout`` does."""
-    seconds, rss, _ = run(repo, "data", "checkout", ref, "--to", str(dest), "--prune")
-    record(workload, f"{step} (peak {mb(rss)})", f"{seconds:.2f} s", dvc_key, seconds)
+Tool = Modelkeep | Dvc
 
 
-def status(repo: Path, workload: str, dvc_key: tuple[str, str], n: int = 5) -> None:
-    times = sorted(run(repo, "data", "status", "bench")[0] for _ in range(n))
-    record(workload, f"no-change status (median of {n})", f"{times[n // 2]:.3f} s", dvc_key, times[n // 2])
+def each(tools: list[Tool], workload: str, step: str, action: Callable[[Tool], Run]) -> None:
+    for tool in tools:  # the tools take turns, step by step
+        RESULTS.add(workload, step, tool.label, action(tool))
 
 
-def bench_big(data: Path, work: Path, compression: str | None) -> None:
-    label = "big" if compression is None else f"big ({compression})"
-    for index, mutation in enumerate(("append", "edit", "insert")):
-        repo = fresh_repo(work, f"big-{mutation}")
-        if compression:
-            run(repo, "config", "set", "store.compression", compression)
-        src = repo / "data"
-        src.mkdir()
-        shutil.copyfile(data / "big.csv", src / "big.csv")
-        size = (src / "big.csv").stat().st_size
-        v1 = add(repo, "data", label, "add v1", ("big", "add v1") if index == 0 else None, size)
-        if index == 0:
-            record(label, "stored v1", mb(v1["bytes_stored"]), ("big", "stored v1"), v1["bytes_stored"])
-            push(repo, label, "push v1", ("big", "push v1"))
-            status(repo, label, ("big", "status"))
+def add_step(tools: list[Tool], workload: str, step: str) -> None:
+    for tool in tools:
+        run, stored = tool.add()
+        RESULTS.add(workload, step, tool.label, run)
+        RESULTS.add_stored(workload, step, tool.label, stored)
+
+
+def one_rep(tools: list[Tool], workload: str, data: Path) -> None:
+    source = data / SOURCES[workload]
+    targets = {}
+    for tool in tools:
+        target = tool.start(workload)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if workload == "big":
+            os.link(source, target)  # v1 is the anchor file itself, hard-linked in
         else:
-            run(repo, "push")
-        if compression and index > 0:
+            shutil.copytree(source, target)
+        targets[tool.label] = target
+    add_step(tools, workload, "add v1")
+    each(tools, workload, "push v1", lambda t: t.push())
+    for _ in range(3):
+        each(tools, workload, "no-change status", lambda t: t.status())
+    for kind in MUTATIONS[workload]:
+        for tool in tools:  # untimed: a private copy of v1, then the mutation
+            fresh_copy(source, targets[tool.label])
+            mutate(kind, targets[tool.label])
+        add_step(tools, kind, "add v2")
+        each(tools, kind, "push v2", lambda t: t.push())
+        for tool in tools:
+            tool.prepare_switch()
+        each(tools, kind, "checkout v2→v1", lambda t: t.switch(True))
+        each(tools, kind, "checkout v1→v2", lambda t: t.switch(False))
+    for tool in tools:
+        RESULTS.add_stored(workload, "store at the end", tool.label, tool.stored_bytes())
+
+
+def median_range(values: list[float], fmt: str) -> str:
+    return f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)}–{format(max(values), fmt)})"
+
+
+def report(reps: int) -> None:
+    tools = RESULTS.tools
+    print(f"\nwhole processes, {reps} repetitions, tools taking turns step by step: median (min–max)\n")
+    header = f"{'workload':<10}{'step':<18}" + "".join(f"{t + ' wall s':>22}{t + ' CPU-s':>22}" for t in tools)
+    ratio = "DVC" in tools and tools[0] != "DVC"
+    print(header + (f"{'wall / DVC':>12}{'CPU / DVC':>11}" if ratio else ""))
+    print("-" * (len(header) + (23 if ratio else 0)))
+    for workload, step in RESULTS.steps:
+        line = f"{workload:<10}{step:<18}"
+        medians = {}
+        for tool in tools:
+            runs = RESULTS.runs.get((workload, step, tool), [])
+            if not runs:
+                line += f"{'':>44}"
+                continue
+            walls, cpus = [r.wall for r in runs], [r.cpu for r in runs]
+            medians[tool] = (statistics.median(walls), statistics.median(cpus))
+            line += f"{median_range(walls, '.2f'):>22}{median_range(cpus, '.2f'):>22}"
+        if ratio and "DVC" in medians and tools[0] in medians:
+            ours, theirs = medians[tools[0]], medians["DVC"]
+            line += f"{ours[0] / theirs[0]:>11.2f}x{ours[1] / theirs[1]:>10.2f}x"
+        print(line)
+    print("\npeak RSS (largest of the repetitions) and bytes stored (median)\n")
+    for workload, step in RESULTS.steps:
+        if not step.startswith("add"):
             continue
-        subprocess.run(
-            [sys.executable, str(BENCH / "gen_data.py"), "mutate", mutation, str(src / "big.csv")],
-            check=True,
-            capture_output=True,
-        )
-        new_size = (src / "big.csv").stat().st_size
-        v2 = add(repo, "data", mutation, "add v2", (mutation, "add"), new_size)
-        record(
-            mutation,
-            "new bytes (raw / stored)",
-            f"{mb(v2['bytes_new'])} / {mb(v2['bytes_stored'])}",
-            (mutation, "new"),
-            v2["bytes_new"],
-        )
-        push(repo, mutation, "push v2", (mutation, "push"))
-        checkout(repo, "bench@1", mutation, "checkout v2→v1", (mutation, "checkout"), src)
-        checkout(repo, "bench@2", mutation, "checkout v1→v2", (mutation, "checkout"), src)
-        shutil.rmtree(repo, ignore_errors=True)
-        if compression:
-            break
-
-
-def bench_dir(data: Path, work: Path) -> None:
-    repo = fresh_repo(work, "dir")
-    shutil.copytree(data / "images", repo / "images")
-    size = sum(f.stat().st_size for f in (repo / "images").rglob("*") if f.is_file())
-    v1 = add(repo, "images", "dir", "add v1", ("dir", "add v1"), size)
-    record("dir", "stored v1", mb(v1["bytes_stored"]), ("dir", "stored v1"), v1["bytes_stored"])
-    push(repo, "dir", "push v1", ("dir", "push v1"))
-    status(repo, "dir", ("dir", "status"))
-    subprocess.run(
-        [sys.executable, str(BENCH / "gen_data.py"), "mutate", "touch-dir", str(repo / "images")], check=True, capture_output=True
-    )
-    v2 = add(repo, "images", "touch-dir", "add v2", ("touch-dir", "add"), size)
-    record(
-        "touch-dir",
-        "new bytes (raw / stored)",
-        f"{mb(v2['bytes_new'])} / {mb(v2['bytes_stored'])}",
-        ("touch-dir", "new"),
-        v2["bytes_new"],
-    )
-    push(repo, "touch-dir", "push v2", ("touch-dir", "push"))
-    checkout(repo, "bench@1", "touch-dir", "checkout v2→v1", ("touch-dir", "checkout"), repo / "images")
-    checkout(repo, "bench@2", "touch-dir", "checkout v1→v2", ("touch-dir", "checkout"), repo / "images")
-    fresh = repo / "fresh"
-    seconds, _, _ = run(repo, "data", "checkout", "bench@1", "--to", str(fresh))
-    record("dir", "checkout v1 into an empty folder", f"{seconds:.2f} s", None)
-    seconds, _, _ = run(repo, "push", "--json")
-    record("dir", "no-change push", f"{seconds:.2f} s", None)
-    shutil.rmtree(repo, ignore_errors=True)
+        cells = []
+        for tool in tools:
+            runs = RESULTS.runs.get((workload, step, tool), [])
+            stored = RESULTS.stored.get((workload, step, tool), [])
+            if runs:
+                size = f", stored {statistics.median(stored) / 1e6:,.1f} MB" if stored else ""
+                cells.append(f"{tool}: {max(r.rss for r in runs) / 1e6:,.0f} MB RSS{size}")
+        print(f"{workload:<10}{step:<10}" + "; ".join(cells))
+    for (workload, what, tool), sizes in RESULTS.stored.items():
+        if what == "store at the end":
+            print(f"{workload:<10}whole store after all versions, {tool}: {statistics.median(sizes) / 1e6:,.1f} MB")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("ANCHORS", ROOT / ".tmp" / "anchors")) / "data")
-    parser.add_argument("--work", type=Path, default=ROOT / ".tmp" / "bench-storage")
-    parser.add_argument("--skip-big", action="store_true")
-    parser.add_argument("--skip-dir", action="store_true")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--workloads", default="big,dir", help="comma-separated: big, dir")
+    parser.add_argument("--before", type=Path, help="source folder of the modelkeep to compare with (its src/)")
+    parser.add_argument("--no-dvc", action="store_true", help="modelkeep only")
+    parser.add_argument("--data", type=Path, default=ANCHORS / "data")
+    parser.add_argument("--work", type=Path, default=ANCHORS / "storage-bench")
     args = parser.parse_args()
     if not (args.data / "big.csv").exists():
         print(f"generating the anchor data in {args.data} ...", file=sys.stderr)
         subprocess.run([sys.executable, str(BENCH / "gen_data.py"), "base", "--out", str(args.data)], check=True)
-    args.work.mkdir(parents=True, exist_ok=True)
-    if not args.skip_dir:
-        bench_dir(args.data, args.work)
-    if not args.skip_big:
-        bench_big(args.data, args.work, None)
-        bench_big(args.data, args.work, "off")
-    print(f"\n{'workload':<14}{'measurement':<40}{'modelkeep':>24}{'DVC 3.67':>14}{'ratio':>10}")
-    print("-" * 102)
-    for workload, step, ours, dvc, ratio in rows:
-        print(f"{workload:<14}{step:<40}{ours:>24}{dvc:>14}{ratio:>10}")
-    print("\nratio = modelkeep / DVC (below 1 is better). DVC: shared/bench/README.md, same machine kind.")
+    tools: list[Tool] = [Modelkeep("modelkeep", args.work, None)]
+    if args.before is not None:
+        tools.append(Modelkeep("before", args.work, args.before))
+    if not args.no_dvc:
+        if not DVC.exists():
+            raise SystemExit(f"no DVC at {DVC}: run shared/bench/setup_anchors.sh (ANCHORS={ANCHORS}), or pass --no-dvc")
+        tools.append(Dvc(args.work))
+    for rep in range(args.reps):
+        for workload in args.workloads.split(","):
+            one_rep(tools, workload.strip(), args.data)
+            print(f"rep {rep + 1}/{args.reps}: {workload} done", file=sys.stderr)
+    for tool in tools:
+        shutil.rmtree(tool.work, ignore_errors=True)
+    report(args.reps)
 
 
 if __name__ == "__main__":

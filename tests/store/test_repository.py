@@ -244,3 +244,42 @@ def test_a_pack_that_cannot_be_stored_leaves_no_spool_and_fails_the_flush(tmp_pa
         repo.flush()
     assert list((store / ".tmp").iterdir()) == []
     assert not (store / "packs").exists() and not (store / "index").exists()
+
+
+@pytest.mark.parametrize("by_window", [False, True], ids=["local", "remote"])
+def test_a_checkout_writes_every_chunk_at_its_offsets_repeated_chunks_included(
+    repo: Repository, tmp_path: Path, by_window: bool
+) -> None:
+    block = os.urandom(300_000)
+    data = _random_lines(40_000) + block * 4 + _random_lines(20_000, seed=9)  # one chunk held several times
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    with Ingestor(repo) as ing:
+        entry = ing.add_path(path)[0]
+        repo.flush()
+    chunks = repo.read_manifest(entry.id)
+    assert len({c for c, _ in chunks}) < len(chunks)
+    repo._by_window = by_window
+    out = tmp_path / "out" / "big.bin"
+    materialize(repo, entry, out)
+    assert out.read_bytes() == data
+
+
+def test_a_checkout_whose_chunk_is_damaged_leaves_no_file(repo: Repository, tmp_path: Path) -> None:
+    data = _random_lines(100_000)
+    path = tmp_path / "big.csv"
+    path.write_bytes(data)
+    with Ingestor(repo) as ing:
+        entry = ing.add_path(path)[0]
+        repo.flush()
+    chunk = repo.read_manifest(entry.id)[5][0]
+    where = repo.entry(chunk)
+    pack = tmp_path / "store" / pack_key(where.pack)
+    raw = bytearray(pack.read_bytes())
+    raw[where.offset + where.stored_length // 2] ^= 0xFF
+    pack.write_bytes(bytes(raw))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(IntegrityError, match="damaged"):
+        materialize(repo, entry, out / "big.csv")
+    assert list(out.iterdir()) == []

@@ -9,8 +9,9 @@ nothing about models or datasets.
 from __future__ import annotations
 
 import json
+import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from modelkeep.store.leases import Lease
 
 CONFIG_KEY = "config"
+WRITE_THREADS = (os.cpu_count() or 2) + 1  # a checkout's readers, decoders and writers (all release the GIL)
 READ_SPAN = 8 << 20  # largest read: a span of neighbouring objects, or a window (remote stores)
 GAP = 64 << 10  # bytes between two wanted objects that are read rather than asked for separately
 _local = threading.local()
@@ -313,6 +315,15 @@ class Repository:
                 raise IntegrityError(f"pack {pack_key(entry.pack)} is shorter than its index says (object {oid})")
         return out
 
+    def _read_span(self, span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[tuple[str, IndexEntry, memoryview]]:
+        """(id, entry, stored bytes) of each object of a run of neighbours in one pack: one read."""
+        pack, start, end, members = span
+        try:
+            view = memoryview(self.backend.get_range(pack_key(pack), start, end - start))
+        except NotFound:
+            return self._again(members)
+        return [(oid, e, view[e.offset - start : e.offset - start + e.stored_length]) for oid, e in members]
+
     def iter_stored(self, oids: Iterable[str], *, threads: int = 2) -> Iterator[tuple[str, IndexEntry, bytes]]:
         """(id, index entry, stored bytes) for each id, in order (see :meth:`get_many` for how it reads)."""
         if self._by_window:
@@ -320,15 +331,8 @@ class Repository:
                 yield oid, entry, bytes(view)
             return
 
-        def read_span(span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[tuple[str, IndexEntry, bytes]]:
-            pack, start, end, members = span
-            try:
-                view = memoryview(self.backend.get_range(pack_key(pack), start, end - start))
-            except NotFound:
-                return [(oid, e, bytes(stored)) for oid, e, stored in self._again(members)]
-            return [(oid, e, bytes(view[e.offset - start : e.offset - start + e.stored_length])) for oid, e in members]
-
-        yield from _ordered_map(read_span, self._spans(oids), threads)
+        for oid, entry, view in _ordered_map(self._read_span, self._spans(oids), threads):
+            yield oid, entry, bytes(view)
 
     @property
     def remote(self) -> bool:
@@ -349,12 +353,7 @@ class Repository:
             return
 
         def decode_span(span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[bytes | memoryview]:
-            pack, start, end, members = span
-            try:
-                view = memoryview(self.backend.get_range(pack_key(pack), start, end - start))
-            except NotFound:
-                return [self._decode(oid, e, stored) for oid, e, stored in self._again(members)]
-            return [self._decode(oid, e, view[e.offset - start : e.offset - start + e.stored_length]) for oid, e in members]
+            return [self._decode(oid, entry, view) for oid, entry, view in self._read_span(span)]
 
         yield from _ordered_map(decode_span, self._spans(oids), threads)
 
@@ -373,6 +372,40 @@ class Repository:
     def iter_file(self, kind: str, oid: str) -> Iterator[bytes | memoryview]:
         """A file's content, chunk by chunk, verified."""
         yield from self.get_many([c for c, _ in self.chunks_of(kind, oid)])
+
+    def write_file_to(self, fd: int, kind: str, oid: str, progress: Callable[[int], None] | None = None) -> int:
+        """Write a file's content into the open file ``fd`` (sized by the caller or not), each chunk
+        verified and written at its own offset by the thread that read and decoded it: reading,
+        decompression, hashing and writing all release the GIL, so every core works. Returns bytes
+        written."""
+        where: dict[str, tuple[int, list[int]]] = {}  # chunk -> its length, its offsets (read once)
+        position = 0
+        for chunk, length in self.chunks_of(kind, oid):
+            where.setdefault(chunk, (length, []))[1].append(position)
+            position += length
+
+        def put(members: list[tuple[str, IndexEntry, memoryview]]) -> list[int]:
+            written = 0
+            for chunk, entry, stored in members:
+                data = self._decode(chunk, entry, stored)
+                length, offsets = where[chunk]
+                if len(data) != length:
+                    raise IntegrityError(f"object {oid} is damaged: lists chunk {chunk} as {length:,} bytes, not {len(data):,}")
+                for offset in offsets:
+                    _pwrite_all(fd, data, offset)
+                    written += len(data)
+            return [written]
+
+        if self._by_window:
+            found = _ordered_map(lambda window: put(self._read_window(window)), self._windows(where), WRITE_THREADS)
+        else:
+            found = _ordered_map(lambda span: put(self._read_span(span)), self._spans(where), WRITE_THREADS)
+        total = 0
+        for written in found:
+            total += written
+            if progress:
+                progress(written)
+        return total
 
     def walk(self, tree_id: str, prefix: str = "") -> Iterator[tuple[str, TreeEntry]]:
         """Every file under a tree, as (POSIX path, entry), in path order."""
@@ -425,6 +458,13 @@ class Repository:
         self.backend.delete(pack_key(pack_id))
         if self._index is not None:
             self._index = {k: v for k, v in self._index.items() if v.pack != pack_id}
+
+
+def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        done = os.pwrite(fd, view, offset)
+        view, offset = view[done:], offset + done
 
 
 def _ordered_map(fn: Any, items: list[Any], threads: int) -> Iterator[Any]:

@@ -159,7 +159,7 @@ class Modelkeep:
         return timed([*self.mk, "data", "checkout", ref, "--to", "work", "--prune"], self.repo, self.env)[0]
 
     def stored_bytes(self) -> int:
-        return tree_bytes(self.repo / ".modelkeep" / "store")
+        return tree_bytes(self.repo / ".modelkeep" / "objects")
 
 
 class Dvc:

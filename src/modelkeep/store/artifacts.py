@@ -81,7 +81,10 @@ class ArtifactStore:
     def _entry(self, kind: str, digest: str, name: str = "artifact") -> TreeEntry:
         if kind == "tree":
             return TreeEntry(name, "tree", ObjectId(digest), 0, 0)
-        return TreeEntry(name, self.repo.kind_of(digest), ObjectId(digest), self.repo.entry(digest).raw_length)
+        kind_ = self.repo.kind_of(digest)
+        # a chunked file's size is its chunks' (the manifest object's own length is not)
+        size = sum(n for _, n in self.repo.chunks_of(kind_, digest)) if kind_ == "chunked" else self.repo.entry(digest).raw_length
+        return TreeEntry(name, kind_, ObjectId(digest), size)
 
     def files_of(self, kind: str | None, digest: str | None, name: str = "artifact") -> tuple[FileEntry, ...]:
         """The files of an artifact (one entry named ``name`` for a file artifact)."""
@@ -90,8 +93,7 @@ class ArtifactStore:
         if kind == "tree":
             return tuple(FileEntry(p, e.id, e.size) for p, e in self.repo.walk(digest))
         entry = self._entry(kind, digest, name)
-        size = sum(n for _, n in self.repo.chunks_of(entry.kind, digest)) if entry.kind == "chunked" else entry.size
-        return (FileEntry(name, ObjectId(digest), size),)
+        return (FileEntry(name, ObjectId(digest), entry.size),)
 
     def sha256_of(self, kind: str | None, digest: str | None) -> list[tuple[str, str]]:
         """(path, SHA-256 hex) of every file of an artifact, read back from the store: a hash any

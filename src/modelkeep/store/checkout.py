@@ -46,19 +46,37 @@ def _move_aside(target: Path, size: int) -> threading.Thread | None:
     return remover
 
 
-def write_file(repo: Repository, entry: TreeEntry, target: Path, progress: Callable[[int], None] | None = None) -> None:
-    """Write one file via a temporary name (a large file it replaces is unlinked meanwhile)."""
+def write_file(
+    repo: Repository,
+    entry: TreeEntry,
+    target: Path,
+    progress: Callable[[int], None] | None = None,
+    previous: tuple[Path, str] | None = None,
+) -> None:
+    """Write one file via a temporary name (a large file it replaces is unlinked meanwhile).
+
+    ``previous`` is a file known to hold the chunked file ``(path, manifest id)`` (an earlier
+    checkout's, unchanged since): the chunks both versions share are copied from it by the kernel,
+    only the others are read from the store.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.mk-tmp")
     remover = _move_aside(target, entry.size)
+    source = -1
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.ftruncate(fd, entry.size)  # chunks land at their offsets, from several threads
-            if repo.write_file_to(fd, entry.kind, entry.id, progress) != entry.size:
+            reuse = None
+            if previous is not None and entry.kind == "chunked":
+                source = os.open(previous[0], os.O_RDONLY)
+                reuse = (source, _chunk_offsets(repo, previous[1]))
+            if repo.write_file_to(fd, entry.kind, entry.id, progress, reuse) != entry.size:
                 raise IntegrityError(f"{entry.name}: its stored chunks do not add up to its size ({entry.size:,} bytes)")
         finally:
             os.close(fd)
+            if source >= 0:
+                os.close(source)
         os.chmod(tmp, entry.mode or 0o644)
         os.replace(tmp, target)
     except BaseException:
@@ -67,6 +85,16 @@ def write_file(repo: Repository, entry: TreeEntry, target: Path, progress: Calla
     finally:
         if remover is not None:
             remover.join()
+
+
+def _chunk_offsets(repo: Repository, manifest_id: str) -> dict[str, int]:
+    """``chunk -> offset`` of a chunked file's first copy of each chunk."""
+    offsets: dict[str, int] = {}
+    position = 0
+    for chunk, length in repo.read_manifest(manifest_id):
+        offsets.setdefault(chunk, position)
+        position += length
+    return offsets
 
 
 def _write_bytes(target: Path, data: bytes | memoryview, mode: int) -> None:
@@ -89,10 +117,15 @@ def _write_bytes(target: Path, data: bytes | memoryview, mode: int) -> None:
         raise
 
 
-def _write_entries(repo: Repository, pairs: list[tuple[Path, TreeEntry]], progress: Callable[[int], None] | None) -> None:
+def _write_entries(
+    repo: Repository,
+    pairs: list[tuple[Path, TreeEntry]],
+    progress: Callable[[int], None] | None,
+    previous: dict[Path, tuple[Path, str]] | None = None,
+) -> None:
     """Write each entry to its path (folders exist). Small files (one object each) are read in
     store order, a pack span at a time, and decoded on a thread pool, whatever order the tree
-    lists them in; large files stream chunk by chunk."""
+    lists them in; large files chunk by chunk (see :func:`write_file`, and ``previous`` there)."""
 
     def store_order(pair: tuple[Path, TreeEntry]) -> tuple[str, int]:
         where = repo.entry(pair[1].id)
@@ -105,7 +138,7 @@ def _write_entries(repo: Repository, pairs: list[tuple[Path, TreeEntry]], progre
             progress(len(data))
     for target, entry in pairs:
         if entry.kind != "blob":
-            write_file(repo, entry, target, progress)
+            write_file(repo, entry, target, progress, (previous or {}).get(target))
 
 
 def _up_to_date(
@@ -300,6 +333,7 @@ def checkout_files(
     targets = {rel: _safe_target(base, rel) for rel in files}
     to_write: list[tuple[str, Path, TreeEntry]] = []
     current: dict[str, os.stat_result] = {}  # files already holding the version, with their stat
+    previous: dict[str, tuple[Path, str]] = {}  # files to replace that hold a known chunked file
     conflicts: list[str] = []
     for rel, entry in files.items():
         target = targets[rel]
@@ -311,7 +345,12 @@ def checkout_files(
             current[rel] = st
         elif target.is_dir() and not target.is_symlink():
             conflicts.append(f"{rel} (a folder where the version has a file)")
-        elif (manifest is not None and manifest.unchanged(rel, target)) or _forced(rel, force):
+        elif manifest is not None and manifest.unchanged(rel, target):
+            to_write.append((rel, target, entry))
+            row = manifest.files[rel]
+            if row[3] == "chunked" and entry.kind == "chunked":
+                previous[rel] = (target, str(row[4]))  # ours and unchanged: its shared chunks can be copied
+        elif _forced(rel, force):
             to_write.append((rel, target, entry))
         else:
             conflicts.append(rel)
@@ -331,7 +370,7 @@ def checkout_files(
         else:
             kept.append(rel)
 
-    staged = _stage(repo, base, to_write, progress, created=not existed)
+    staged = _stage(repo, base, to_write, progress, created=not existed, previous=previous)
     try:
         for folder in sorted({target.parent for _, target, _ in to_write}):
             folder.mkdir(parents=True, exist_ok=True)
@@ -374,14 +413,18 @@ class _Staged:
 
 
 def _stage(repo: Repository, base: Path, to_write: list[tuple[str, Path, TreeEntry]],
-           progress: Callable[[int], None] | None, *, created: bool) -> _Staged:
+           progress: Callable[[int], None] | None, *, created: bool,
+           previous: dict[str, tuple[Path, str]] | None = None) -> _Staged:
     if not to_write:
         return _Staged(None, [])
     base.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=base))
     paths = [folder / str(i) for i in range(len(to_write))]
     try:
-        _write_entries(repo, [(path, entry) for path, (_, _, entry) in zip(paths, to_write, strict=True)], progress)
+        staged_from = {path: previous[rel] for path, (rel, _, _) in zip(paths, to_write, strict=True)
+                       if previous and rel in previous}
+        _write_entries(repo, [(path, entry) for path, (_, _, entry) in zip(paths, to_write, strict=True)], progress,
+                       staged_from)
     except NotFound as exc:
         _discard(folder, base if created else None)
         raise _unreadable(exc) from exc

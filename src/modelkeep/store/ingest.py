@@ -272,22 +272,26 @@ class Ingestor:
     # --- objects --------------------------------------------------------------------------
 
     def _store_chunk(self, data: bytes | memoryview, type_: int = BLOB) -> tuple[ObjectId, int, int]:
+        oid, flags, stored = self._prepare(data, type_)
+        if stored is not None and self.repo.put_stored(oid, type_, flags, stored, len(data)):
+            return oid, len(data), len(stored)
+        return oid, 0, 0
+
+    def _prepare(self, data: bytes | memoryview, type_: int) -> tuple[ObjectId, int, bytes | memoryview | None]:
+        """(id, flags, stored bytes) of an object; None for the bytes when the store has it."""
         oid = object_id(data)
         if self.dry_run or self.repo.has(oid):
-            return oid, 0, 0
+            return oid, 0, None
         # After 8 chunks in a row that did not compress, try only every 16th one.
         # Trees and manifests (hex ids) always compress well: never skip them.
         skip = type_ == BLOB and self._incompressible >= 8 and self._incompressible % 16
         if skip:
             self._incompressible += 1
-            flags, stored = 0, data
-        else:
-            flags, stored = self.repo.compress(data)
-            if type_ == BLOB:
-                self._incompressible = self._incompressible + 1 if not flags else 0
-        if self.repo.put_stored(oid, type_, flags, stored, len(data)):
-            return oid, len(data), len(stored)
-        return oid, 0, 0
+            return oid, 0, data
+        flags, stored = self.repo.compress(data)
+        if type_ == BLOB:
+            self._incompressible = self._incompressible + 1 if not flags else 0
+        return oid, flags, stored
 
     def _account(self, raw: int, stored: int) -> None:
         if raw:
@@ -370,11 +374,15 @@ class Ingestor:
 
     def _store_block(self, block: memoryview, cuts: list[tuple[int, int]]) -> list[tuple[ObjectId, int]]:
         """Hash, compress and store the chunks of one block (on a worker: one hand-off per block)."""
-        out = []
+        out, new = [], []
         for offset, length in cuts:
-            oid, raw, stored = self._store_chunk(block[offset : offset + length])
-            self._account(raw, stored)
+            oid, flags, stored = self._prepare(block[offset : offset + length], BLOB)
+            if stored is not None:
+                new.append((oid, BLOB, flags, stored, length))
             out.append((oid, length))
+        # One hand-over for the block: its chunks lie side by side in the pack, as the file has them.
+        for _oid, _type, _flags, stored, length in self.repo.writer.add_many(new):
+            self._account(length, len(stored))
         return out
 
     # --- folders --------------------------------------------------------------------------

@@ -38,6 +38,8 @@ from modelkeep.store.format import (
     encode_records,
 )
 
+PackObject = tuple[ObjectId, int, int, "bytes | memoryview", int]  # id, type, flags, stored bytes, raw length
+
 
 def pack_key(pack_id: str) -> str:
     return f"packs/{pack_id[:2]}/{pack_id}"
@@ -136,23 +138,32 @@ class PackWriter:
 
     def add(self, oid: ObjectId, type_: int, flags: int, stored: bytes | memoryview, raw_length: int) -> bool:
         """Write one object to the open pack; False if it is already pending."""
-        sealed = None
+        return bool(self.add_many([(oid, type_, flags, stored, raw_length)]))
+
+    def add_many(self, objects: list[PackObject]) -> list[PackObject]:
+        """Write objects side by side in the open pack (one lock for all); returns those written
+        (not already pending)."""
+        sealed = []
+        written = []
         with self._lock:
             self._raise_error()
-            if oid in self._pending:
-                return False
-            spool = self._spool
-            if spool is None:
-                spool = self._spool = _Spool(self._folder)
-            spool.records.append((oid, type_, flags, spool.size, len(stored), raw_length))
-            spool.write(stored)
-            spool.oids.append(oid)
-            self._pending.add(oid)
-            if spool.size >= self.target_size:
-                sealed = self._seal_locked()
-        if sealed is not None:
-            self._enqueue(sealed)  # outside the lock: the writer thread needs it to finish
-        return True
+            for item in objects:
+                oid, type_, flags, stored, raw_length = item
+                if oid in self._pending:
+                    continue
+                spool = self._spool
+                if spool is None:
+                    spool = self._spool = _Spool(self._folder)
+                spool.records.append((oid, type_, flags, spool.size, len(stored), raw_length))
+                spool.write(stored)
+                spool.oids.append(oid)
+                self._pending.add(oid)
+                written.append(item)
+                if spool.size >= self.target_size:
+                    sealed.append(self._seal_locked())
+        for one in sealed:
+            self._enqueue(one)  # outside the lock: the writer thread needs it to finish
+        return written
 
     def flush(self) -> None:
         sealed = None

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from modelkeep.store.leases import Lease
 
 CONFIG_KEY = "config"
-WRITE_THREADS = (os.cpu_count() or 2) + 1  # a checkout's readers, decoders and writers (all release the GIL)
+WRITE_THREADS = os.cpu_count() or 2  # a checkout's readers, decoders and writers (all release the GIL)
 READ_SPAN = 8 << 20  # largest read: a span of neighbouring objects, or a window (remote stores)
 GAP = 64 << 10  # bytes between two wanted objects that are read rather than asked for separately
 _local = threading.local()
@@ -373,16 +373,33 @@ class Repository:
         """A file's content, chunk by chunk, verified."""
         yield from self.get_many([c for c, _ in self.chunks_of(kind, oid)])
 
-    def write_file_to(self, fd: int, kind: str, oid: str, progress: Callable[[int], None] | None = None) -> int:
+    def write_file_to(
+        self,
+        fd: int,
+        kind: str,
+        oid: str,
+        progress: Callable[[int], None] | None = None,
+        reuse: tuple[int, dict[str, int]] | None = None,
+    ) -> int:
         """Write a file's content into the open file ``fd`` (sized by the caller or not), each chunk
         verified and written at its own offset by the thread that read and decoded it: reading,
-        decompression, hashing and writing all release the GIL, so every core works. Returns bytes
-        written."""
+        decompression, hashing and writing all release the GIL, so every core works. ``reuse`` is an
+        open file known to hold chunks (``chunk -> offset`` in it): those are copied from it by the
+        kernel (``copy_file_range``) instead of read from the store. Returns bytes written."""
         where: dict[str, tuple[int, list[int]]] = {}  # chunk -> its length, its offsets (read once)
         position = 0
         for chunk, length in self.chunks_of(kind, oid):
             where.setdefault(chunk, (length, []))[1].append(position)
             position += length
+        copied = 0
+        if reuse is not None:
+            source, held = reuse
+            runs = sorted((offset, held[chunk], length) for chunk, (length, offsets) in where.items() if chunk in held
+                          for offset in offsets)
+            copied = _copy_runs(source, fd, runs)
+            where = {chunk: spot for chunk, spot in where.items() if chunk not in held}
+            if progress and copied:
+                progress(copied)
 
         def put(members: list[tuple[str, IndexEntry, memoryview]]) -> list[int]:
             written = 0
@@ -396,11 +413,12 @@ class Repository:
                     written += len(data)
             return [written]
 
-        if self._by_window:
-            found = _ordered_map(lambda window: put(self._read_window(window)), self._windows(where), WRITE_THREADS)
+        stored_order = sorted(where, key=lambda chunk: (self.entry(chunk).pack, self.entry(chunk).offset))
+        if self._by_window:  # in store order: each window reads a few long ranges, each span is one read
+            found = _ordered_map(lambda window: put(self._read_window(window)), self._windows(stored_order), WRITE_THREADS)
         else:
-            found = _ordered_map(lambda span: put(self._read_span(span)), self._spans(where), WRITE_THREADS)
-        total = 0
+            found = _ordered_map(lambda span: put(self._read_span(span)), self._spans(stored_order), WRITE_THREADS)
+        total = copied
         for written in found:
             total += written
             if progress:
@@ -458,6 +476,23 @@ class Repository:
         self.backend.delete(pack_key(pack_id))
         if self._index is not None:
             self._index = {k: v for k, v in self._index.items() if v.pack != pack_id}
+
+
+def _copy_runs(source: int, target: int, runs: list[tuple[int, int, int]]) -> int:
+    """Copy (target offset, source offset, length) pieces in the kernel, neighbours in one call."""
+    copied, index = 0, 0
+    while index < len(runs):
+        at, start, length = runs[index]
+        index += 1
+        while index < len(runs) and runs[index][0] == at + length and runs[index][1] == start + length:
+            length += runs[index][2]
+            index += 1
+        while length:
+            done = os.copy_file_range(source, target, length, start, at)
+            if not done:
+                raise IntegrityError("a file being reused by a checkout ended early: it changed while being read")
+            at, start, length, copied = at + done, start + done, length - done, copied + done
+    return copied
 
 
 def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:

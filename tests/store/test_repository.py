@@ -311,10 +311,10 @@ def test_switching_a_checkout_copies_the_chunks_both_versions_share_from_the_fil
 
     def switch(to: int, force: list[str] | None = None) -> int:
         decoded = []
-        real = repo._decode
-        monkeypatch.setattr(repo, "_decode", lambda oid, entry, stored: decoded.append(oid) or real(oid, entry, stored))
+        real = repo._decode_chain
+        monkeypatch.setattr(repo, "_decode_chain", lambda oid, *args: decoded.append(oid) or real(oid, *args))
         checkout_files(repo, entries[to], dest, file_name="data.csv", owner="d", version=f"d@{to + 1}", force=force)
-        monkeypatch.setattr(repo, "_decode", real)
+        monkeypatch.setattr(repo, "_decode_chain", real)
         return len([oid for oid in decoded if repo.entry(oid).type == BLOB])  # chunks, not manifests
 
     switch(1)

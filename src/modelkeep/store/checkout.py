@@ -87,12 +87,12 @@ def write_file(
             remover.join()
 
 
-def _chunk_offsets(repo: Repository, manifest_id: str) -> dict[str, int]:
-    """``chunk -> offset`` of a chunked file's first copy of each chunk."""
-    offsets: dict[str, int] = {}
+def _chunk_offsets(repo: Repository, manifest_id: str) -> dict[str, tuple[int, int]]:
+    """``chunk -> (offset, length)`` of a chunked file's first copy of each chunk."""
+    offsets: dict[str, tuple[int, int]] = {}
     position = 0
     for chunk, length in repo.read_manifest(manifest_id):
-        offsets.setdefault(chunk, position)
+        offsets.setdefault(chunk, (position, length))
         position += length
     return offsets
 

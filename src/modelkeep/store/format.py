@@ -11,7 +11,9 @@ Written down for a second implementation in ``docs/format.md``; this module is t
   ``"chunked"`` (id of a MANIFEST) or ``"tree"`` (a sub-folder); ``mode`` is 0o644 or 0o755
   (0 for trees). Canonical JSON: no spaces, separators ``,`` and ``:``, UTF-8, no escapes
   beyond what JSON requires.
-* Index record (50 bytes, big-endian): id (32 raw bytes), type (1), flags (1; bit 0 = zstd),
+* Index record (50 bytes, big-endian): id (32 raw bytes), type (1), flags (1; bit 0 = zstd,
+  bit 1 = a delta: the base's raw id, then a zstd frame made with the base's content as its
+  dictionary, see ``store/deltas.py``),
   offset in the pack (8), stored length (4), raw length (4).
 """
 
@@ -31,6 +33,7 @@ ObjectId = NewType("ObjectId", str)
 BLOB, MANIFEST, TREE = 1, 2, 3
 TYPE_NAMES = {BLOB: "blob", MANIFEST: "manifest", TREE: "tree"}
 FLAG_ZSTD = 1
+FLAG_DELTA = 2  # stored as a delta against another object (store/deltas.py)
 
 RECORD = struct.Struct(">32sBBQII")
 INDEX_MAGIC = b"MKIDX1\n\x00"

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import os
 import stat as stat_mod
@@ -28,10 +30,11 @@ from typing import Any
 
 from pyfastcdc import FastCDC
 
-from modelkeep.errors import InvalidInput
+from modelkeep.errors import IntegrityError, InvalidInput, NotFound
 from modelkeep.store.cache_files import replace_whole
 from modelkeep.store.format import (
     BLOB,
+    FLAG_DELTA,
     MANIFEST,
     RECORD,
     TREE,
@@ -182,23 +185,37 @@ def scan(root: Path) -> list[ScannedFile]:
     return out
 
 
+class _ChunkMap:
+    """Which chunk of a file's earlier version held a given byte offset."""
+
+    def __init__(self, chunks: list[tuple[ObjectId, int]]) -> None:
+        self.ids = [chunk for chunk, _ in chunks]
+        self.starts = list(itertools.accumulate((length for _, length in chunks), initial=0))
+
+    def at(self, offset: int) -> ObjectId | None:
+        index = bisect.bisect_right(self.starts, offset) - 1
+        return self.ids[index] if 0 <= index < len(self.ids) else None
+
+
 class _Blocks:
     """A large file read in blocks into a few reused buffers, each cut into chunks.
 
     Every chunk but the last of a block ends where FastCDC would end it in the whole file: its
     cut point lies within the block, and FastCDC decides a cut from the bytes since the chunk's
     start only. The last one may have been cut by the block's end, so it is carried to the front
-    of the next block, unless the file ends there. ``cut`` yields (block, [(offset, length)]);
-    a block is read into again ``count`` blocks later, so at most ``count - 1`` may be in use.
+    of the next block, unless the file ends there. A block is read into again ``count`` blocks
+    later, so at most ``count - 1`` may be in use.
     """
 
     def __init__(self, max_chunk: int, count: int) -> None:
         self.size = BLOCK + max_chunk
         self.buffers = [bytearray(self.size) for _ in range(count)]
 
-    def cut(self, handle: Any, cdc: FastCDC) -> Iterator[tuple[memoryview, list[tuple[int, int]]]]:
+    def cut(self, handle: Any, cdc: FastCDC) -> Iterator[tuple[int, memoryview, list[tuple[int, int]]]]:
+        """(the block's offset in the file, the block, its chunks' (offset, length) in the block)."""
         carry = b""
         turn = 0
+        start = 0
         while True:
             buffer = memoryview(self.buffers[turn % len(self.buffers)])
             turn += 1
@@ -216,9 +233,10 @@ class _Blocks:
             if not end:
                 last_offset, _ = cuts.pop()
                 carry = bytes(buffer[last_offset:filled])
-            yield buffer, cuts
+            yield start, buffer, cuts
             if end:
                 return
+            start += filled - len(carry)
 
 
 class Ingestor:
@@ -277,21 +295,33 @@ class Ingestor:
             return oid, len(data), len(stored)
         return oid, 0, 0
 
-    def _prepare(self, data: bytes | memoryview, type_: int) -> tuple[ObjectId, int, bytes | memoryview | None]:
-        """(id, flags, stored bytes) of an object; None for the bytes when the store has it."""
+    def _prepare(
+        self, data: bytes | memoryview, type_: int, base: ObjectId | None = None
+    ) -> tuple[ObjectId, int, bytes | memoryview | None]:
+        """(id, flags, stored bytes) of an object; None for the bytes when the store has it. With
+        a ``base`` (the previous version's chunk at this offset), a delta against it when smaller."""
         oid = object_id(data)
         if self.dry_run or self.repo.has(oid):
             return oid, 0, None
+        delta = self.repo.delta_against(data, base) if base is not None and base != oid else None
+        if delta is not None and len(delta) * 8 < len(data):
+            return oid, FLAG_DELTA, delta  # clearly small: no need to try compressing it whole
+        flags, stored = self._compressed(data, type_)
+        if delta is not None and len(delta) < len(stored):
+            return oid, FLAG_DELTA, delta
+        return oid, flags, stored
+
+    def _compressed(self, data: bytes | memoryview, type_: int) -> tuple[int, bytes | memoryview]:
         # After 8 chunks in a row that did not compress, try only every 16th one.
         # Trees and manifests (hex ids) always compress well: never skip them.
         skip = type_ == BLOB and self._incompressible >= 8 and self._incompressible % 16
         if skip:
             self._incompressible += 1
-            return oid, 0, data
+            return 0, data
         flags, stored = self.repo.compress(data)
         if type_ == BLOB:
             self._incompressible = self._incompressible + 1 if not flags else 0
-        return oid, flags, stored
+        return flags, stored
 
     def _account(self, raw: int, stored: int) -> None:
         if raw:
@@ -352,12 +382,14 @@ class Ingestor:
             chunks.extend(done)
             self.progress(sum(n for _, n in done))
 
+        before = self._previous_chunks(item)
         try:
             with open(item.path, "rb", buffering=0) as handle:
-                for block, cuts in blocks.cut(handle, self.cdc):
+                for start, block, cuts in blocks.cut(handle, self.cdc):
                     if len(window) >= BLOCKS_IN_FLIGHT - 1:
                         drain_one()  # a block is free again once its task is done
-                    window.append(self.pool.submit(self._store_block, block, cuts))
+                    bases = [before.at(start + offset) for offset, _ in cuts] if before else None
+                    window.append(self.pool.submit(self._store_block, block, cuts, bases))
             while window:
                 drain_one()
         except PermissionError:
@@ -372,11 +404,25 @@ class Ingestor:
         self._account(raw, stored)
         return "chunked", oid
 
-    def _store_block(self, block: memoryview, cuts: list[tuple[int, int]]) -> list[tuple[ObjectId, int]]:
-        """Hash, compress and store the chunks of one block (on a worker: one hand-off per block)."""
+    def _previous_chunks(self, item: ScannedFile) -> _ChunkMap | None:
+        """The chunks this path held when it was last added (the stat cache remembers its entry),
+        as the bases a changed chunk may be stored as a delta against."""
+        row = None if self.dry_run else self.cache.entries.get(item.path)
+        if row is None or row[4] != "chunked" or not self.repo.has(ObjectId(row[5])):
+            return None
+        try:
+            return _ChunkMap(self.repo.read_manifest(row[5]))
+        except (NotFound, IntegrityError):
+            return None
+
+    def _store_block(
+        self, block: memoryview, cuts: list[tuple[int, int]], bases: list[ObjectId | None] | None = None
+    ) -> list[tuple[ObjectId, int]]:
+        """Hash, compress and store the chunks of one block (on a worker: one hand-off per block);
+        ``bases`` are the chunks of the file's previous version at the same offsets."""
         out, new = [], []
-        for offset, length in cuts:
-            oid, flags, stored = self._prepare(block[offset : offset + length], BLOB)
+        for index, (offset, length) in enumerate(cuts):
+            oid, flags, stored = self._prepare(block[offset : offset + length], BLOB, bases[index] if bases else None)
             if stored is not None:
                 new.append((oid, BLOB, flags, stored, length))
             out.append((oid, length))

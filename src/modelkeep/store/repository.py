@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 import zstandard
 
 from modelkeep.errors import IntegrityError, InvalidInput, NotFound
+from modelkeep.store import deltas
 from modelkeep.store.backends import Backend
 from modelkeep.store.format import (
     BLOB,
     DEFAULT_CONFIG,
+    FLAG_DELTA,
     FLAG_ZSTD,
     FORMAT_VERSION,
     MANIFEST,
@@ -207,15 +209,57 @@ class Repository:
 
     def _decode(self, oid: str, entry: IndexEntry, stored: bytes | memoryview) -> bytes | memoryview:
         """The verified content of a stored object (a view into ``stored`` when it is raw)."""
+        return self._decode_chain(oid, entry, stored)[0]
+
+    def _decode_chain(
+        self, oid: str, entry: IndexEntry, stored: bytes | memoryview, near: Callable[[str], bytes | None] | None = None
+    ) -> tuple[bytes | memoryview, int]:
+        """(verified content, how many delta bases lie under it) of a stored object. ``near`` may
+        give a delta's base from somewhere closer than the store (a file being replaced): whatever
+        it gives, the content built on it is checked against ``oid``."""
         if len(stored) != entry.stored_length:
             raise IntegrityError(f"object {oid} is damaged: pack {entry.pack} is truncated")
+        depth = 0
         try:
-            data = _decompressor().decompress(stored, max_output_size=entry.raw_length) if entry.flags & FLAG_ZSTD else stored
+            if entry.flags & FLAG_DELTA:
+                base_id = deltas.base_of(stored)
+                found = near(base_id) if near is not None else None
+                if found is not None:
+                    base: bytes | memoryview = found
+                else:
+                    base_entry, base_stored = self.get_stored(base_id)
+                    base, depth = self._decode_chain(base_id, base_entry, base_stored)
+                if depth >= 2 * deltas.MAX_DEPTH:  # never written so deep: a loop in a damaged store
+                    raise IntegrityError(f"object {oid} is damaged: its chain of delta bases does not end")
+                data: bytes | memoryview = deltas.decode(stored, base, entry.raw_length)
+                depth += 1
+            elif entry.flags & FLAG_ZSTD:
+                data = _decompressor().decompress(stored, max_output_size=entry.raw_length)
+            else:
+                data = stored
         except zstandard.ZstdError as exc:
             raise IntegrityError(f"object {oid} is damaged: {exc}") from exc
+        except IntegrityError as exc:
+            if entry.flags & FLAG_DELTA and not str(exc).startswith(f"object {oid}"):
+                raise IntegrityError(f"object {oid} is damaged: {exc}") from exc
+            raise
         if len(data) != entry.raw_length or object_id(data) != oid:
             raise IntegrityError(f"object {oid} is damaged: its content hash differs (pack {entry.pack})")
-        return data
+        return data, depth
+
+    def delta_against(self, data: bytes | memoryview, base_id: str) -> bytes | None:
+        """``data``'s stored bytes as a delta against the stored object ``base_id``, or None when
+        there is no such object, no compression, or the base's chain is already ``MAX_DEPTH`` deep."""
+        if self._level is None or not self.has(ObjectId(base_id)):
+            return None
+        try:
+            entry, stored = self.get_stored(base_id)
+            base, depth = self._decode_chain(base_id, entry, stored)
+        except (NotFound, IntegrityError):
+            return None
+        if depth >= deltas.MAX_DEPTH:
+            return None  # re-based: stored whole, so no read goes deeper
+        return deltas.encode(data, base_id, base, self._level)
 
     def get(self, oid: str) -> bytes:
         """An object's content, verified against its id (never returns damaged data)."""
@@ -379,32 +423,38 @@ class Repository:
         kind: str,
         oid: str,
         progress: Callable[[int], None] | None = None,
-        reuse: tuple[int, dict[str, int]] | None = None,
+        reuse: tuple[int, dict[str, tuple[int, int]]] | None = None,
     ) -> int:
         """Write a file's content into the open file ``fd`` (sized by the caller or not), each chunk
         verified and written at its own offset by the thread that read and decoded it: reading,
         decompression, hashing and writing all release the GIL, so every core works. ``reuse`` is an
-        open file known to hold chunks (``chunk -> offset`` in it): those are copied from it by the
-        kernel (``copy_file_range``) instead of read from the store. Returns bytes written."""
+        open file known to hold chunks (``chunk -> (offset, length)`` in it): those are copied from it
+        by the kernel (``copy_file_range``) instead of read from the store, and a delta whose base it
+        holds is decoded against the base read from there. Returns bytes written."""
         where: dict[str, tuple[int, list[int]]] = {}  # chunk -> its length, its offsets (read once)
         position = 0
         for chunk, length in self.chunks_of(kind, oid):
             where.setdefault(chunk, (length, []))[1].append(position)
             position += length
         copied = 0
+        near = None
         if reuse is not None:
             source, held = reuse
-            runs = sorted((offset, held[chunk], length) for chunk, (length, offsets) in where.items() if chunk in held
+            runs = sorted((offset, held[chunk][0], length) for chunk, (length, offsets) in where.items() if chunk in held
                           for offset in offsets)
             copied = _copy_runs(source, fd, runs)
             where = {chunk: spot for chunk, spot in where.items() if chunk not in held}
             if progress and copied:
                 progress(copied)
 
+            def near(base_id: str) -> bytes | None:  # a delta's base held by the file being replaced
+                spot = held.get(base_id)
+                return None if spot is None else os.pread(source, spot[1], spot[0])
+
         def put(members: list[tuple[str, IndexEntry, memoryview]]) -> list[int]:
             written = 0
             for chunk, entry, stored in members:
-                data = self._decode(chunk, entry, stored)
+                data = self._decode_chain(chunk, entry, stored, near)[0]
                 length, offsets = where[chunk]
                 if len(data) != length:
                     raise IntegrityError(f"object {oid} is damaged: lists chunk {chunk} as {length:,} bytes, not {len(data):,}")
@@ -444,8 +494,21 @@ class Repository:
             for entry in self.read_tree(oid):
                 self.reachable(entry.kind, entry.id, seen)
         elif kind == "chunked":
-            seen.update(c for c, _ in self.read_manifest(oid))
+            chunks = [c for c, _ in self.read_manifest(oid)]
+            seen.update(chunks)
+            for chunk in chunks:
+                self._bases(chunk, seen)
+        else:
+            self._bases(oid, seen)
         return seen
+
+    def _bases(self, oid: str, seen: set[str]) -> None:
+        """Add the delta bases ``oid`` is read through (a delta is unreadable without them)."""
+        while (entry := self.index.get(ObjectId(oid))) is not None and entry.flags & FLAG_DELTA:
+            oid = deltas.base_of(self.backend.get_range(pack_key(entry.pack), entry.offset, deltas.BASE_ID))
+            if oid in seen:
+                return
+            seen.add(oid)
 
     def rescue(self, kind: str, oid: str) -> int:
         """Give every condemned object ``oid`` reaches a fresh copy (a writer holding a lease may

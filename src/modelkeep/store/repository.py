@@ -9,9 +9,8 @@ nothing about models or datasets.
 from __future__ import annotations
 
 import json
-import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ import zstandard
 from modelkeep.errors import IntegrityError, InvalidInput, NotFound
 from modelkeep.store import deltas
 from modelkeep.store.backends import Backend
+from modelkeep.store.batch_reads import BatchReads
 from modelkeep.store.format import (
     BLOB,
     DEFAULT_CONFIG,
@@ -42,9 +42,6 @@ if TYPE_CHECKING:
     from modelkeep.store.leases import Lease
 
 CONFIG_KEY = "config"
-WRITE_THREADS = os.cpu_count() or 2  # a checkout's readers, decoders and writers (all release the GIL)
-READ_SPAN = 8 << 20  # largest read: a span of neighbouring objects, or a window (remote stores)
-GAP = 64 << 10  # bytes between two wanted objects that are read rather than asked for separately
 _local = threading.local()
 
 
@@ -55,7 +52,7 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return dctx
 
 
-class Repository:
+class Repository(BatchReads):
     """Objects in packs on ``backend``. Create with :meth:`open`."""
 
     def __init__(self, backend: Backend, config: dict[str, Any]) -> None:
@@ -278,128 +275,10 @@ class Repository:
             entry = self.entry(oid)
             return entry, self.backend.get_range(pack_key(entry.pack), entry.offset, entry.stored_length)
 
-    def _spans(self, oids: Iterable[str]) -> list[tuple[str, int, int, list[tuple[str, IndexEntry]]]]:
-        """Group objects that sit next to each other in one pack, in the order given."""
-        spans: list[tuple[str, int, int, list[tuple[str, IndexEntry]]]] = []
-        for oid in oids:
-            entry = self.entry(oid)
-            if spans:
-                pack, start, end, members = spans[-1]
-                if pack == entry.pack and entry.offset == end and end - start + entry.stored_length <= READ_SPAN:
-                    members.append((oid, entry))
-                    spans[-1] = (pack, start, end + entry.stored_length, members)
-                    continue
-            spans.append((entry.pack, entry.offset, entry.offset + entry.stored_length, [(oid, entry)]))
-        return spans
-
-    def _windows(self, oids: Iterable[str]) -> list[list[tuple[str, IndexEntry]]]:
-        """The objects in the order given, cut into windows of about ``READ_SPAN`` stored bytes."""
-        windows: list[list[tuple[str, IndexEntry]]] = []
-        current: list[tuple[str, IndexEntry]] = []
-        size = 0
-        for oid in oids:
-            entry = self.entry(oid)
-            current.append((oid, entry))
-            size += entry.stored_length
-            if size >= READ_SPAN:
-                windows.append(current)
-                current, size = [], 0
-        if current:
-            windows.append(current)
-        return windows
-
-    @staticmethod
-    def _ranges(members: list[tuple[str, IndexEntry]]) -> list[tuple[str, int, int]]:
-        """Byte ranges that cover a window's objects: one per pack where the objects lie close
-        together in any order (ingest threads pack a file's chunks slightly shuffled), else one per
-        run of neighbours. Reading a few bytes between them costs less than another request."""
-        by_pack: dict[str, set[tuple[int, int]]] = {}
-        for _oid, entry in members:
-            by_pack.setdefault(entry.pack, set()).add((entry.offset, entry.stored_length))
-        ranges: list[tuple[str, int, int]] = []
-        for pack, spots in by_pack.items():
-            ordered = sorted(spots)
-            start, end = ordered[0][0], max(offset + length for offset, length in ordered)
-            needed = sum(length for _offset, length in ordered)
-            if end - start <= needed + needed // 4 + GAP:
-                ranges.append((pack, start, end))
-                continue
-            run_start, run_end = ordered[0][0], ordered[0][0] + ordered[0][1]
-            for offset, length in ordered[1:]:
-                if offset <= run_end + GAP:
-                    run_end = max(run_end, offset + length)
-                else:
-                    ranges.append((pack, run_start, run_end))
-                    run_start, run_end = offset, offset + length
-            ranges.append((pack, run_start, run_end))
-        return ranges
-
-    def _again(self, members: list[tuple[str, IndexEntry]]) -> list[tuple[str, IndexEntry, memoryview]]:
-        """The members one by one through a fresh index: a pack they were in was swept since."""
-        out = []
-        for oid, _stale in members:
-            entry, stored = self.get_stored(oid)
-            out.append((oid, entry, memoryview(stored)))
-        return out
-
-    def _read_window(self, members: list[tuple[str, IndexEntry]]) -> list[tuple[str, IndexEntry, memoryview]]:
-        """(id, entry, stored bytes) of each object of a window, in the window's order."""
-        try:
-            read = [(pack, start, memoryview(self.backend.get_range(pack_key(pack), start, end - start)))
-                    for pack, start, end in self._ranges(members)]
-        except NotFound:
-            return self._again(members)
-        out = []
-        for oid, entry in members:
-            for pack, start, view in read:
-                if pack == entry.pack and start <= entry.offset and entry.offset + entry.stored_length <= start + len(view):
-                    out.append((oid, entry, view[entry.offset - start : entry.offset - start + entry.stored_length]))
-                    break
-            else:
-                raise IntegrityError(f"pack {pack_key(entry.pack)} is shorter than its index says (object {oid})")
-        return out
-
-    def _read_span(self, span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[tuple[str, IndexEntry, memoryview]]:
-        """(id, entry, stored bytes) of each object of a run of neighbours in one pack: one read."""
-        pack, start, end, members = span
-        try:
-            view = memoryview(self.backend.get_range(pack_key(pack), start, end - start))
-        except NotFound:
-            return self._again(members)
-        return [(oid, e, view[e.offset - start : e.offset - start + e.stored_length]) for oid, e in members]
-
-    def iter_stored(self, oids: Iterable[str], *, threads: int = 2) -> Iterator[tuple[str, IndexEntry, bytes]]:
-        """(id, index entry, stored bytes) for each id, in order (see :meth:`get_many` for how it reads)."""
-        if self._by_window:
-            for oid, entry, view in _ordered_map(self._read_window, self._windows(oids), threads):
-                yield oid, entry, bytes(view)
-            return
-
-        for oid, entry, view in _ordered_map(self._read_span, self._spans(oids), threads):
-            yield oid, entry, bytes(view)
-
     @property
     def remote(self) -> bool:
         """Whether the store is behind a network (each request a round trip)."""
         return self._by_window
-
-    def get_many(self, oids: Iterable[str], *, threads: int = 2) -> Iterator[bytes | memoryview]:
-        """Contents of ``oids`` in order, decompressed and verified on ``threads`` threads. On a
-        local store each request is a run of neighbouring objects of a pack (exact bytes); on a
-        store behind a network (``backend.remote``), where each request costs a round trip, a
-        window of ``READ_SPAN`` stored bytes is read in a few ranges, a little waste included."""
-        if self._by_window:
-
-            def decode_window(members: list[tuple[str, IndexEntry]]) -> list[bytes | memoryview]:
-                return [self._decode(oid, entry, view) for oid, entry, view in self._read_window(members)]
-
-            yield from _ordered_map(decode_window, self._windows(oids), threads)
-            return
-
-        def decode_span(span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[bytes | memoryview]:
-            return [self._decode(oid, entry, view) for oid, entry, view in self._read_span(span)]
-
-        yield from _ordered_map(decode_span, self._spans(oids), threads)
 
     def read_tree(self, oid: str) -> list[TreeEntry]:
         return decode_tree(self.get(oid))
@@ -416,64 +295,6 @@ class Repository:
     def iter_file(self, kind: str, oid: str) -> Iterator[bytes | memoryview]:
         """A file's content, chunk by chunk, verified."""
         yield from self.get_many([c for c, _ in self.chunks_of(kind, oid)])
-
-    def write_file_to(
-        self,
-        fd: int,
-        kind: str,
-        oid: str,
-        progress: Callable[[int], None] | None = None,
-        reuse: tuple[int, dict[str, tuple[int, int]]] | None = None,
-    ) -> int:
-        """Write a file's content into the open file ``fd`` (sized by the caller or not), each chunk
-        verified and written at its own offset by the thread that read and decoded it: reading,
-        decompression, hashing and writing all release the GIL, so every core works. ``reuse`` is an
-        open file known to hold chunks (``chunk -> (offset, length)`` in it): those are copied from it
-        by the kernel (``copy_file_range``) instead of read from the store, and a delta whose base it
-        holds is decoded against the base read from there. Returns bytes written."""
-        where: dict[str, tuple[int, list[int]]] = {}  # chunk -> its length, its offsets (read once)
-        position = 0
-        for chunk, length in self.chunks_of(kind, oid):
-            where.setdefault(chunk, (length, []))[1].append(position)
-            position += length
-        copied = 0
-        near = None
-        if reuse is not None:
-            source, held = reuse
-            runs = sorted((offset, held[chunk][0], length) for chunk, (length, offsets) in where.items() if chunk in held
-                          for offset in offsets)
-            copied = _copy_runs(source, fd, runs)
-            where = {chunk: spot for chunk, spot in where.items() if chunk not in held}
-            if progress and copied:
-                progress(copied)
-
-            def near(base_id: str) -> bytes | None:  # a delta's base held by the file being replaced
-                spot = held.get(base_id)
-                return None if spot is None else os.pread(source, spot[1], spot[0])
-
-        def put(members: list[tuple[str, IndexEntry, memoryview]]) -> list[int]:
-            written = 0
-            for chunk, entry, stored in members:
-                data = self._decode_chain(chunk, entry, stored, near)[0]
-                length, offsets = where[chunk]
-                if len(data) != length:
-                    raise IntegrityError(f"object {oid} is damaged: lists chunk {chunk} as {length:,} bytes, not {len(data):,}")
-                for offset in offsets:
-                    _pwrite_all(fd, data, offset)
-                    written += len(data)
-            return [written]
-
-        stored_order = sorted(where, key=lambda chunk: (self.entry(chunk).pack, self.entry(chunk).offset))
-        if self._by_window:  # in store order: each window reads a few long ranges, each span is one read
-            found = _ordered_map(lambda window: put(self._read_window(window)), self._windows(stored_order), WRITE_THREADS)
-        else:
-            found = _ordered_map(lambda span: put(self._read_span(span)), self._spans(stored_order), WRITE_THREADS)
-        total = copied
-        for written in found:
-            total += written
-            if progress:
-                progress(written)
-        return total
 
     def walk(self, tree_id: str, prefix: str = "") -> Iterator[tuple[str, TreeEntry]]:
         """Every file under a tree, as (POSIX path, entry), in path order."""
@@ -539,42 +360,6 @@ class Repository:
         self.backend.delete(pack_key(pack_id))
         if self._index is not None:
             self._index = {k: v for k, v in self._index.items() if v.pack != pack_id}
-
-
-def _copy_runs(source: int, target: int, runs: list[tuple[int, int, int]]) -> int:
-    """Copy (target offset, source offset, length) pieces in the kernel, neighbours in one call."""
-    copied, index = 0, 0
-    while index < len(runs):
-        at, start, length = runs[index]
-        index += 1
-        while index < len(runs) and runs[index][0] == at + length and runs[index][1] == start + length:
-            length += runs[index][2]
-            index += 1
-        while length:
-            done = os.copy_file_range(source, target, length, start, at)
-            if not done:
-                raise IntegrityError("a file being reused by a checkout ended early: it changed while being read")
-            at, start, length, copied = at + done, start + done, length - done, copied + done
-    return copied
-
-
-def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        done = os.pwrite(fd, view, offset)
-        view, offset = view[done:], offset + done
-
-
-def _ordered_map(fn: Any, items: list[Any], threads: int) -> Iterator[Any]:
-    """``fn`` over ``items`` on a thread pool with bounded look-ahead; flattens the results in order."""
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        pending = []
-        for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) > threads * 2:
-                yield from pending.pop(0).result()
-        for future in pending:
-            yield from future.result()
 
 
 def validate_level(level: Any) -> int:

@@ -103,3 +103,46 @@ def test_exists_and_in_strategies_agree(populated: Workspace, monkeypatch: pytes
     monkeypatch.setattr(search_module, "SEMIJOIN_CAP", 1)
     after = [names(search_versions(populated.db, f, limit=100)) for f in filters]
     assert before == after and all(before)
+
+
+def test_walking_the_key_index_orders_and_pages_exactly_as_sorting_every_match(
+    any_workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past SCAN_ABOVE matches, an order by a tag, param or metric walks that key's index; the pages
+    must be the same as sorting every match by its value (a version with several values of one key
+    by its largest: here a second auc on an evaluation set, sometimes larger, sometimes equal)."""
+    from modelkeep.services.models import search as search_module
+
+    from sqlalchemy import insert
+
+    from modelkeep.meta.tables import VersionMetric
+
+    reg = any_workspace.registry
+    evaluated = []
+    for i in range(40):
+        auc = round(0.5 + (i * 7 % 13) / 40, 3)  # repeated values: ties go by version id
+        version = reg.register("fraud" if i % 3 else "churn", params={"depth": i % 5},
+                               metrics={"auc": auc}, tags={"team": ("risk", "ops", "growth")[i % 3]})
+        if i % 4 == 0:
+            evaluated.append({"version_id": version.id, "key": "auc", "dataset": "eval", "split": "test",
+                              "value": auc + (0.2 if i % 8 == 0 else 0.0)})
+    db = any_workspace.db
+    with db.writer() as session, session.begin():
+        session.execute(insert(VersionMetric), evaluated)
+
+    def pages(filter_text: str, order: str) -> list[list[str]]:
+        out, cursor = [], None
+        while True:
+            page = search_versions(db, filter_text, order_by=order, limit=7, cursor=cursor)
+            out.append(names(page))
+            cursor = page.next_cursor
+            if cursor is None:
+                return out
+
+    for filter_text in ("", "tags.team = 'risk'", "name = 'fraud' and params.depth >= 2"):
+        for order in ("metrics.auc desc", "metrics.auc", "params.depth desc", "tags.team"):
+            monkeypatch.setattr(search_module, "SCAN_ABOVE", 10**9)
+            sorted_all = pages(filter_text, order)
+            monkeypatch.setattr(search_module, "SCAN_ABOVE", 1)
+            assert pages(filter_text, order) == sorted_all, (filter_text, order)
+    assert sum(len(p) for p in sorted_all) > 7  # more than one page was compared

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from modelkeep.errors import InvalidInput
 from modelkeep.meta.db import Database
@@ -14,6 +14,9 @@ from modelkeep.services.models.view_loading import load_views
 from modelkeep.services.models.views import SearchPage
 
 MAX_LIMIT = 1000
+# Above this many matching versions, a page ordered by a tag, param or metric walks that key's
+# index (cost: about one page of rows) instead of computing and sorting every match's value.
+SCAN_ABOVE = 2000
 
 
 def search_versions(
@@ -39,7 +42,71 @@ def search_versions(
             return int(session.scalar(select(func.count()).select_from(sub.subquery())) or 0)
 
         condition = parse_filter(text, probe)
+        if order.scan is not None and _matches_at_least(session, condition, SCAN_ABOVE):
+            return _page_by_scan(session, condition, order, text, limit, cursor)
         return _page(session, condition, order, text, limit, cursor)
+
+
+def _matches_at_least(session: Any, condition: Any, n: int) -> bool:
+    query = select(ModelVersion.id).join(Model, Model.id == ModelVersion.model_id)
+    if condition is not None:
+        query = query.where(condition)
+    return int(session.scalar(select(func.count()).select_from(query.limit(n).subquery())) or 0) >= n
+
+
+def _page_by_scan(session: Any, condition: Any, order: Any, text: str, limit: int, cursor: str | None) -> SearchPage:
+    """A page ordered by a tag, param or metric when many versions match: walk that key's
+    (key, value) index in the order asked instead of computing every match's value and sorting.
+
+    A version may hold several values of one key (a metric per evaluation dataset); it is ordered by
+    its largest, so a row counts only when it holds its version's largest value (the version's other
+    rows, before or after it in the walk, are passed over). Rows come in growing batches until a page
+    of matching versions is full; ties go by version id, as in the SQL order.
+    """
+    table, key, column = order.scan
+    want = limit + 1
+    position = decode_cursor(cursor, order, text) if cursor else None
+    found: list[tuple[int, Any]] = []
+    batch = max(4 * want, 256)
+    while len(found) < want:
+        query = select(table.version_id, column).where(table.key == key, column.is_not(None))
+        if position is not None:
+            query = query.where(_after(order.descending, column, table.version_id, *position))
+        direction = (column.desc(), table.version_id.desc()) if order.descending else (column.asc(), table.version_id.asc())
+        rows = session.execute(query.order_by(*direction).limit(batch)).all()
+        if not rows:
+            break
+        position = (rows[-1][1], rows[-1][0])
+        ids = {row[0] for row in rows}
+        largest = dict(session.execute(select(table.version_id, func.max(column))
+                                       .where(table.key == key, table.version_id.in_(ids)).group_by(table.version_id)).all())
+        if condition is not None:
+            ids = set(session.scalars(select(ModelVersion.id).join(Model, Model.id == ModelVersion.model_id)
+                                      .where(ModelVersion.id.in_(ids), condition)))
+        taken = {version_id for version_id, _ in found}
+        for version_id, value in rows:
+            if version_id in ids and value == largest.get(version_id) and version_id not in taken:
+                found.append((version_id, value))
+                taken.add(version_id)
+                if len(found) == want:
+                    break
+        if len(rows) < batch:
+            break
+        batch = min(batch * 4, 16_384)
+    page, more = found[:limit], len(found) > limit
+    by_id = {version.id: (version, name) for version, name in session.execute(
+        select(ModelVersion, Model.name).join(Model, Model.id == ModelVersion.model_id)
+        .where(ModelVersion.id.in_([version_id for version_id, _ in page])))}
+    views = load_views(session, [by_id[version_id] for version_id, _ in page])
+    next_cursor = encode_cursor(order, text, page[-1][1], page[-1][0]) if more and page else None
+    return SearchPage(views, next_cursor)
+
+
+def _after(descending: bool, column: Any, version_id: Any, value: Any, last_id: int) -> Any:
+    """Index rows strictly after (value, last_id) in the walk's order."""
+    if descending:
+        return or_(column < value, and_(column == value, version_id < last_id))
+    return or_(column > value, and_(column == value, version_id > last_id))
 
 
 def _page(session: Any, condition: Any, order: Any, text: str, limit: int, cursor: str | None) -> SearchPage:

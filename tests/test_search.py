@@ -111,11 +111,10 @@ def test_walking_the_key_index_orders_and_pages_exactly_as_sorting_every_match(
     """Past SCAN_ABOVE matches, an order by a tag, param or metric walks that key's index; the pages
     must be the same as sorting every match by its value (a version with several values of one key
     by its largest: here a second auc on an evaluation set, sometimes larger, sometimes equal)."""
-    from modelkeep.services.models import search as search_module
-
     from sqlalchemy import insert
 
     from modelkeep.meta.tables import VersionMetric
+    from modelkeep.services.models import search as search_module
 
     reg = any_workspace.registry
     evaluated = []

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,6 +260,99 @@ def one_rep(tools: list[Tool], workload: str, data: Path) -> None:
         RESULTS.add_stored(workload, "store at the end", tool.label, tool.stored_bytes())
 
 
+class CountedS3:
+    """moto's S3 server on loopback, its request log kept to count requests per step."""
+
+    def __init__(self, work: Path) -> None:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.log = work / "moto.log"
+        self.log_file = open(self.log, "wb")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=self.log_file)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(self.endpoint, timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/bench", method="PUT"), timeout=10)
+
+    def requests(self) -> dict[str, int]:
+        """Requests logged so far, by method."""
+        counts: dict[str, int] = {}
+        for line in self.log.read_text(errors="replace").splitlines():
+            for method in ("GET", "PUT", "POST", "HEAD", "DELETE"):
+                if f'"{method} /' in line:
+                    counts[method] = counts.get(method, 0) + 1
+        return counts
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log_file.close()
+
+
+def bench_s3(data: Path, work: Path, workloads: list[str]) -> list[tuple[str, str, int, dict[str, int], Run]]:
+    """modelkeep against an S3 store: requests and time of push, add, verify and checkout."""
+    s3 = CountedS3(work)
+    tool = Modelkeep("modelkeep-s3", work, None)
+    rows = []
+
+    def step(workload: str, label: str, cmd: list[str], cwd: Path) -> None:
+        before = s3.requests()
+        run, out = timed(cmd, cwd, tool.env)
+        after = s3.requests()
+        doc = json.loads(out) if out.strip().startswith("{") else {}
+        objects = doc.get("objects") or doc.get("checked") or doc.get("files") or 0
+        rows.append((workload, label, int(objects),
+                     {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}, run))
+
+    try:
+        for workload in workloads:
+            target = tool.start(workload)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if workload == "big":
+                os.link(data / SOURCES[workload], target)
+            else:
+                shutil.copytree(data / SOURCES[workload], target)
+            quiet([*tool.mk, "data", "add", "data", "--name", "bench"], tool.repo, tool.env)
+            remote = f"s3://bench/{workload}-remote?endpoint={s3.endpoint}"
+            quiet([*tool.mk, "config", "set", "remote.origin", remote], tool.repo, tool.env)
+            step(workload, "push to S3", [*tool.mk, "push", "--json"], tool.repo)
+            # a repository whose own store is that bucket: add, verify, check out
+            other = tool.work / "on-s3"
+            other.mkdir()
+            quiet([*tool.mk, "init"], other, tool.env)
+            quiet([*tool.mk, "config", "set", "store.url", f"s3://bench/{workload}-store?endpoint={s3.endpoint}"], other,
+                  tool.env)
+            (other / "data").mkdir()
+            if workload == "big":
+                os.link(data / SOURCES[workload], other / "data" / SOURCES[workload])
+            else:
+                shutil.copytree(data / SOURCES[workload], other / "data" / SOURCES[workload])
+            step(workload, "add into an S3 store", [*tool.mk, "data", "add", "data", "--name", "bench", "--json"], other)
+            step(workload, "verify an S3 store", [*tool.mk, "verify", "--json"], other)
+            step(workload, "checkout from an S3 store", [*tool.mk, "data", "checkout", "bench@1", "--to", "out", "--json"], other)
+    finally:
+        s3.stop()
+        shutil.rmtree(tool.work, ignore_errors=True)
+    return rows
+
+
+def report_s3(rows: list[tuple[str, str, int, dict[str, int], Run]]) -> None:
+    print("\nagainst an S3 server (moto on loopback), one run each: requests by method, and time")
+    print(f"{'workload':<10}{'step':<28}{'objects':>9}  {'requests':<34}{'wall s':>8}{'CPU-s':>8}")
+    for workload, label, objects, counts, run in rows:
+        text = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())) or "none"
+        print(f"{workload:<10}{label:<28}{objects:>9,}  {text:<34}{run.wall:>8.2f}{run.cpu:>8.2f}")
+
+
 def median_range(values: list[float], fmt: str) -> str:
     return f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)}–{format(max(values), fmt)})"
 
@@ -308,6 +402,7 @@ def main() -> None:
     parser.add_argument("--workloads", default="big,dir", help="comma-separated: big, dir")
     parser.add_argument("--before", type=Path, help="source folder of the modelkeep to compare with (its src/)")
     parser.add_argument("--no-dvc", action="store_true", help="modelkeep only")
+    parser.add_argument("--s3", action="store_true", help="also count requests against an S3 server (moto), once")
     parser.add_argument("--data", type=Path, default=ANCHORS / "data")
     parser.add_argument("--work", type=Path, default=ANCHORS / "storage-bench")
     args = parser.parse_args()
@@ -327,7 +422,10 @@ def main() -> None:
             print(f"rep {rep + 1}/{args.reps}: {workload} done", file=sys.stderr)
     for tool in tools:
         shutil.rmtree(tool.work, ignore_errors=True)
+    s3_rows = bench_s3(args.data, args.work, args.workloads.split(",")) if args.s3 else []
     report(args.reps)
+    if s3_rows:
+        report_s3(s3_rows)
 
 
 if __name__ == "__main__":

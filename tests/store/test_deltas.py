@@ -50,8 +50,8 @@ def _write_old(path: Path, data: bytes) -> None:
     os.utime(path, (then, then))
 
 
-def _add(repo: Repository, cache: StatCache, path: Path) -> tuple[str, int]:
-    with Ingestor(repo, cache) as ing:
+def _add(repo: Repository, cache: StatCache, path: Path, threads: int | None = None) -> tuple[str, int]:
+    with Ingestor(repo, cache, threads=threads) as ing:
         entry = ing.add_path(path)[0]
         repo.flush()
     return entry.id, ing.stats.bytes_stored
@@ -161,3 +161,21 @@ def test_switching_to_a_version_of_deltas_reads_their_bases_from_the_file_it_rep
     with pytest.raises(IntegrityError, match="damaged"):
         switch(2)
     assert target.read_bytes()[1000:1001] == b"#"  # untouched: nothing was committed
+
+
+def test_a_file_rewritten_whole_stops_trying_deltas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = Repository.open(open_backend(str(tmp_path / "store")), create=True)
+    cache = StatCache(tmp_path / "stat.json")
+    path = tmp_path / "weights.bin"
+    rng = random.Random(4)
+    _write_old(path, rng.randbytes(6_000_000))
+    _add(repo, cache, path)
+    _write_old(path, rng.randbytes(6_000_000))  # nothing in common with the version before
+    tried: list[str] = []
+    real = repo.delta_against
+    monkeypatch.setattr(repo, "delta_against", lambda data, base: tried.append(base) or real(data, base))
+    second, _ = _add(repo, cache, path, threads=1)  # one worker: the chunks are tried in order
+    chunks = len(repo.read_manifest(second))
+    assert chunks > 40
+    assert len(tried) == 8 + len(range(16, chunks, 16))  # eight misses, then every sixteenth chunk
+    assert not any(repo.entry(c).flags & FLAG_DELTA for c, _ in repo.read_manifest(second))

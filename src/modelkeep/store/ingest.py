@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import stat as stat_mod
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -265,6 +266,8 @@ class Ingestor:
         self.pool = ThreadPoolExecutor(max_workers=threads or (os.cpu_count() or 2) + 1)
         self.started = time.time()
         self._incompressible = 0
+        self._delta_misses = 0
+        self._stats_lock = threading.Lock()
         # a lease before the first dedup lookup: a gc does not sweep what this ingest may reuse
         self._leased = None if dry_run else leased(repo, "ingest")
         self.lease = None if self._leased is None else self._leased.__enter__()
@@ -303,12 +306,22 @@ class Ingestor:
         oid = object_id(data)
         if self.dry_run or self.repo.has(oid):
             return oid, 0, None
-        delta = self.repo.delta_against(data, base) if base is not None and base != oid else None
+        # After 8 deltas in a row that did not pay (a file rewritten, not edited), try every 16th.
+        misses = self._delta_misses
+        has_base = base is not None and base != oid
+        if has_base and misses >= 8 and misses % 16:
+            self._delta_misses = misses + 1  # skipped: counts toward the next try
+            has_base = False
+        delta = self.repo.delta_against(data, base) if has_base and base is not None else None
         if delta is not None and len(delta) * 8 < len(data):
+            self._delta_misses = 0
             return oid, FLAG_DELTA, delta  # clearly small: no need to try compressing it whole
         flags, stored = self._compressed(data, type_)
         if delta is not None and len(delta) < len(stored):
+            self._delta_misses = 0
             return oid, FLAG_DELTA, delta
+        if delta is not None:  # made, and not worth it (a base too deep, or missing, is no miss)
+            self._delta_misses = misses + 1
         return oid, flags, stored
 
     def _compressed(self, data: bytes | memoryview, type_: int) -> tuple[int, bytes | memoryview]:
@@ -325,7 +338,8 @@ class Ingestor:
 
     def _account(self, raw: int, stored: int) -> None:
         if raw:
-            self.stats.add_object(raw, stored)
+            with self._stats_lock:  # workers count concurrently: += on an attribute is not atomic
+                self.stats.add_object(raw, stored)
 
     # --- files ----------------------------------------------------------------------------
 

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from modelkeep.errors import IntegrityError, NotFound
 from modelkeep.store.backends import Backend
-from modelkeep.store.format import IndexEntry, ObjectId
+from modelkeep.store.format import IndexEntry, ObjectId, object_id
 from modelkeep.store.packs import pack_key
 
 WRITE_THREADS = os.cpu_count() or 2  # a checkout's readers, decoders and writers (all release the GIL)
 READ_SPAN = 8 << 20  # largest read: a span of neighbouring objects, or a window (remote stores)
+COPY_GROUP = 64  # chunks of a file being replaced checked and copied per task (about 4 MB)
 GAP = 64 << 10  # bytes between two wanted objects that are read rather than asked for separately
 
 
@@ -175,9 +176,10 @@ class BatchReads(_Base):
         """Write a file's content into the open file ``fd`` (sized by the caller or not), each chunk
         verified and written at its own offset by the thread that read and decoded it: reading,
         decompression, hashing and writing all release the GIL, so every core works. ``reuse`` is an
-        open file known to hold chunks (``chunk -> (offset, length)`` in it): those are copied from it
-        by the kernel (``copy_file_range``) instead of read from the store, and a delta whose base it
-        holds is decoded against the base read from there. Returns bytes written."""
+        open file thought to hold chunks (``chunk -> (offset, length)`` in it): those are read from
+        it, checked against their ids and written, instead of read from the store and decoded (one
+        that does not match is read from the store), and a delta whose base it holds is decoded
+        against the base read from there. Returns bytes written."""
         where: dict[str, tuple[int, list[int]]] = {}  # chunk -> its length, its offsets (read once)
         position = 0
         for chunk, length in self.chunks_of(kind, oid):
@@ -187,12 +189,30 @@ class BatchReads(_Base):
         near = None
         if reuse is not None:
             source, held = reuse
-            runs = sorted((offset, held[chunk][0], length) for chunk, (length, offsets) in where.items() if chunk in held
-                          for offset in offsets)
-            copied = _copy_runs(source, fd, runs)
-            where = {chunk: spot for chunk, spot in where.items() if chunk not in held}
-            if progress and copied:
-                progress(copied)
+            local = sorted((held[chunk][0], chunk) for chunk in where if chunk in held)
+
+            def copy(group: list[tuple[int, str]]) -> list[tuple[int, list[str]]]:
+                """Copy chunks from the file being replaced, each checked against its id first."""
+                written, unlike = 0, []
+                for start, chunk in group:
+                    length, offsets = where[chunk]
+                    data = os.pread(source, length, start)
+                    if len(data) != length or object_id(data) != chunk:
+                        unlike.append(chunk)  # changed under an unchanged stat: read it from the store
+                        continue
+                    for offset in offsets:
+                        _pwrite_all(fd, data, offset)
+                        written += length
+                return [(written, unlike)]
+
+            groups = [local[i : i + COPY_GROUP] for i in range(0, len(local), COPY_GROUP)]
+            unlike: set[str] = set()
+            for written, missed in _ordered_map(copy, groups, WRITE_THREADS):
+                copied += written
+                unlike.update(missed)
+                if progress and written:
+                    progress(written)
+            where = {chunk: spot for chunk, spot in where.items() if chunk not in held or chunk in unlike}
 
             def near(base_id: str) -> bytes | None:  # a delta's base held by the file being replaced
                 spot = held.get(base_id)
@@ -221,23 +241,6 @@ class BatchReads(_Base):
             if progress:
                 progress(written)
         return total
-
-
-def _copy_runs(source: int, target: int, runs: list[tuple[int, int, int]]) -> int:
-    """Copy (target offset, source offset, length) pieces in the kernel, neighbours in one call."""
-    copied, index = 0, 0
-    while index < len(runs):
-        at, start, length = runs[index]
-        index += 1
-        while index < len(runs) and runs[index][0] == at + length and runs[index][1] == start + length:
-            length += runs[index][2]
-            index += 1
-        while length:
-            done = os.copy_file_range(source, target, length, start, at)
-            if not done:
-                raise IntegrityError("a file being reused by a checkout ended early: it changed while being read")
-            at, start, length, copied = at + done, start + done, length - done, copied + done
-    return copied
 
 
 def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:

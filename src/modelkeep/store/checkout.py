@@ -55,9 +55,9 @@ def write_file(
 ) -> None:
     """Write one file via a temporary name (a large file it replaces is unlinked meanwhile).
 
-    ``previous`` is a file known to hold the chunked file ``(path, manifest id)`` (an earlier
-    checkout's, unchanged since): the chunks both versions share are copied from it by the kernel,
-    only the others are read from the store.
+    ``previous`` is a file thought to hold the chunked file ``(path, manifest id)`` (an earlier
+    checkout's, its stat unchanged since): the chunks both versions share are read from it and
+    checked against their ids, only the others (and any that do not match) are read from the store.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.mk-tmp")
@@ -349,7 +349,7 @@ def checkout_files(
             to_write.append((rel, target, entry))
             row = manifest.files[rel]
             if row[3] == "chunked" and entry.kind == "chunked":
-                previous[rel] = (target, str(row[4]))  # ours and unchanged: its shared chunks can be copied
+                previous[rel] = (target, str(row[4]))  # ours and unchanged: its shared chunks are near
         elif _forced(rel, force):
             to_write.append((rel, target, entry))
         else:

@@ -422,10 +422,10 @@ def main() -> None:
             print(f"rep {rep + 1}/{args.reps}: {workload} done", file=sys.stderr)
     for tool in tools:
         shutil.rmtree(tool.work, ignore_errors=True)
-    s3_rows = bench_s3(args.data, args.work, args.workloads.split(",")) if args.s3 else []
     report(args.reps)
-    if s3_rows:
-        report_s3(s3_rows)
+    if args.s3:
+        sys.stdout.flush()
+        report_s3(bench_s3(args.data, args.work, args.workloads.split(",")))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from modelkeep.store.backends import open_backend
 from modelkeep.store.checkout import checkout_files
 from modelkeep.store.format import FLAG_DELTA, ObjectId, TreeEntry
 from modelkeep.store.ingest import Ingestor, StatCache
+from modelkeep.store.packs import pack_key
 from modelkeep.store.repository import Repository
 
 
@@ -149,8 +150,8 @@ def test_switching_to_a_version_of_deltas_reads_their_bases_from_the_file_it_rep
     repo.get_stored = real  # type: ignore[method-assign]
     assert (dest / "t.csv").read_bytes() == v2
     assert not v1_chunks & set(read)  # every base came from the file being replaced
-    # A base read from a file whose bytes changed under an unchanged stat still cannot pass:
-    # what is built on it is checked against the chunk's id, and the folder is left as it was.
+    # A base read from a file whose bytes changed under an unchanged stat cannot pass: what is
+    # built on it does not hash to the chunk's id, so that chunk is built on the store's base.
     switch(1)
     target = dest / "t.csv"
     st = target.stat()
@@ -158,9 +159,23 @@ def test_switching_to_a_version_of_deltas_reads_their_bases_from_the_file_it_rep
         handle.seek(1000)
         handle.write(b"#")
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    read.clear()
+    repo.get_stored = lambda oid: read.append(oid) or real(oid)  # type: ignore[method-assign]
+    switch(2)
+    repo.get_stored = real  # type: ignore[method-assign]
+    assert target.read_bytes() == v2
+    assert len(v1_chunks & set(read)) == 1  # the one base that did not match came from the store
+    # The store itself damaged is another matter: that is reported, and the folder left as it was.
+    switch(1)
+    second_chunk = repo.read_manifest(second)[3][0]
+    where = repo.entry(second_chunk)
+    pack = tmp_path / "store" / pack_key(where.pack)
+    raw = bytearray(pack.read_bytes())
+    raw[where.offset + where.stored_length - 3] ^= 0xFF
+    pack.write_bytes(bytes(raw))
     with pytest.raises(IntegrityError, match="damaged"):
         switch(2)
-    assert target.read_bytes()[1000:1001] == b"#"  # untouched: nothing was committed
+    assert target.read_bytes() == v1  # untouched: nothing was committed
 
 
 def test_a_file_rewritten_whole_stops_trying_deltas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

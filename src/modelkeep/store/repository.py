@@ -237,10 +237,14 @@ class Repository(BatchReads):
         except zstandard.ZstdError as exc:
             raise IntegrityError(f"object {oid} is damaged: {exc}") from exc
         except IntegrityError as exc:
+            if near is not None and entry.flags & FLAG_DELTA:
+                return self._decode_chain(oid, entry, stored)  # the near base was not it: the store's
             if entry.flags & FLAG_DELTA and not str(exc).startswith(f"object {oid}"):
                 raise IntegrityError(f"object {oid} is damaged: {exc}") from exc
             raise
         if len(data) != entry.raw_length or object_id(data) != oid:
+            if near is not None and entry.flags & FLAG_DELTA:
+                return self._decode_chain(oid, entry, stored)  # the near base was not it: the store's
             raise IntegrityError(f"object {oid} is damaged: its content hash differs (pack {entry.pack})")
         return data, depth
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 from pathlib import Path
@@ -337,3 +338,17 @@ def test_switching_a_checkout_copies_the_chunks_both_versions_share_from_the_fil
         handle.write(b"#" * 100)
     assert switch(0, force=["data.csv"]) == len(set(c for c, _ in repo.read_manifest(entries[0].id)))
     assert (dest / "data.csv").read_bytes() == v1
+
+
+@pytest.mark.parametrize("rows", [0, 1, 7, 25])
+def test_the_stat_cache_is_written_in_parts_and_reads_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           rows: int) -> None:
+    from modelkeep.store import ingest
+
+    cache = StatCache(tmp_path / "stat.json")
+    for i in range(rows):
+        cache.entries[f"/data/f{i}.bin"] = [i, 2, 3, 4, "blob", "ab" * 32]
+    cache.dirty = True
+    monkeypatch.setattr(ingest, "_json_in_parts", functools.partial(ingest._json_in_parts, rows=7))  # several parts
+    cache.save()
+    assert StatCache(tmp_path / "stat.json").entries == cache.entries

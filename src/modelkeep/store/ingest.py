@@ -121,8 +121,20 @@ class StatCache:
     def save(self) -> None:
         if self.path is None or not self.dirty:
             return
-        replace_whole(self.path, [json.dumps(self.entries, separators=(",", ":")).encode()])
+        replace_whole(self.path, _json_in_parts(self.entries))
         self.dirty = False
+
+
+def _json_in_parts(entries: dict[str, Any], rows: int = 10_000) -> Iterator[bytes]:
+    """The JSON of ``entries`` a few thousand rows at a time: the whole text of 100,000 files' rows
+    (tens of MB, twice over as text and bytes) is never held at once."""
+    yield b"{"
+    items = iter(entries.items())
+    separator = b""
+    while batch := dict(itertools.islice(items, rows)):
+        yield separator + json.dumps(batch, separators=(",", ":"))[1:-1].encode()
+        separator = b","
+    yield b"}"
 
 
 def _check_name(name: str, where: str) -> None:

@@ -9,7 +9,9 @@ generated there if missing. DVC comes from ``$ANCHORS/venv-dvc`` (``shared/bench
 Every step runs as a whole process, the way a user runs it (CLI start-up included), after an
 untimed ``sync``; each gets its wall seconds, its CPU-seconds (user + system of that process and
 its children, from ``wait4``) and its peak RSS. In each repetition the tools take turns, step by
-step (A B A B), each in a fresh repository of its own:
+step (A B A B), each in a fresh repository of its own; each repetition starts with the next tool
+(going first, right after another tool's writes, costs: the kernel reclaims and writes back what
+the other left in the page cache):
 
 * big: the CSV hard-linked in as v1; add v1, push v1 (to a local-folder remote), a no-change
   status; then for each mutation (append, edit, insert) on a private copy: add v2, push v2,
@@ -417,8 +419,11 @@ def main() -> None:
             raise SystemExit(f"no DVC at {DVC}: run shared/bench/setup_anchors.sh (ANCHORS={ANCHORS}), or pass --no-dvc")
         tools.append(Dvc(args.work))
     for rep in range(args.reps):
+        # Whoever goes first after another tool's writes pays for the page cache they left (reclaim,
+        # writeback): each repetition starts with the next tool (A B C, B C A, C A B).
+        turn = tools[rep % len(tools):] + tools[:rep % len(tools)]
         for workload in args.workloads.split(","):
-            one_rep(tools, workload.strip(), args.data)
+            one_rep(turn, workload.strip(), args.data)
             print(f"rep {rep + 1}/{args.reps}: {workload} done", file=sys.stderr)
     for tool in tools:
         shutil.rmtree(tool.work, ignore_errors=True)

@@ -194,3 +194,29 @@ def test_a_file_rewritten_whole_stops_trying_deltas(tmp_path: Path, monkeypatch:
     assert chunks > 40
     assert len(tried) == 8 + len(range(16, chunks, 16))  # eight misses, then every sixteenth chunk
     assert not any(repo.entry(c).flags & FLAG_DELTA for c, _ in repo.read_manifest(second))
+
+
+def test_deltas_on_a_store_behind_a_network_read_their_bases_in_a_few_requests(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    src = tmp_path / "data"
+    src.mkdir()
+    v1 = _lines(120_000, seed=11)
+    _write_old(src / "t.csv", v1)
+    workspace.datasets.add(src, "sales")
+    v2 = _edit(v1, seed=12)
+    _write_old(src / "t.csv", v2)
+    workspace.datasets.add(src, "sales")
+    repo = Repository.open(workspace.repo.backend)  # a fresh reader, as a remote one would be
+    repo._by_window = True  # read by windows, as a store behind a network is
+    manifest = workspace.datasets.get("sales@2").digest
+    chunks = repo.read_manifest(repo.read_tree(manifest)[0].id)
+    assert sum(1 for c, _ in chunks if repo.entry(c).flags & FLAG_DELTA) > 20
+    calls = []
+    real = repo.backend.get_range
+    repo.backend.get_range = lambda key, offset, length: calls.append(key) or real(key, offset, length)  # type: ignore[method-assign]
+    assert b"".join(bytes(p) for p in repo.iter_file("chunked", chunks and repo.read_tree(manifest)[0].id)) == v2
+    assert len(calls) <= 12  # not one request per delta's base (more than 20 of them)
+    calls.clear()
+    result = verify(workspace.db, repo)
+    assert result["ok"] and len(calls) <= 16

@@ -11,8 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelkeep.errors import IntegrityError, NotFound
+from modelkeep.store import deltas
 from modelkeep.store.backends import Backend
-from modelkeep.store.format import IndexEntry, ObjectId, object_id
+from modelkeep.store.format import FLAG_DELTA, IndexEntry, ObjectId, object_id
 from modelkeep.store.packs import pack_key
 
 WRITE_THREADS = os.cpu_count() or 2  # a checkout's readers, decoders and writers (all release the GIL)
@@ -152,18 +153,42 @@ class BatchReads(_Base):
         local store each request is a run of neighbouring objects of a pack (exact bytes); on a
         store behind a network (``backend.remote``), where each request costs a round trip, a
         window of ``READ_SPAN`` stored bytes is read in a few ranges, a little waste included."""
+        def decode(members: list[tuple[str, IndexEntry, memoryview]]) -> list[bytes | memoryview]:
+            near = self.bases_of(members)
+            return [self._decode_chain(oid, entry, view, near)[0] for oid, entry, view in members]
+
         if self._by_window:
-
-            def decode_window(members: list[tuple[str, IndexEntry]]) -> list[bytes | memoryview]:
-                return [self._decode(oid, entry, view) for oid, entry, view in self._read_window(members)]
-
-            yield from _ordered_map(decode_window, self._windows(oids), threads)
+            yield from _ordered_map(lambda window: decode(self._read_window(window)), self._windows(oids), threads)
             return
+        yield from _ordered_map(lambda span: decode(self._read_span(span)), self._spans(oids), threads)
 
-        def decode_span(span: tuple[str, int, int, list[tuple[str, IndexEntry]]]) -> list[bytes | memoryview]:
-            return [self._decode(oid, entry, view) for oid, entry, view in self._read_span(span)]
+    def bases_of(
+        self, members: list[tuple[str, IndexEntry, memoryview]], near: Callable[[str], bytes | None] | None = None
+    ) -> Callable[[str], bytes | None] | None:
+        """The delta bases of a group of stored objects, read together (a few requests, not one per
+        delta) and decoded, as a lookup for decoding them (``near`` first, when given)."""
+        wanted = {deltas.base_of(stored) for _, entry, stored in members if entry.flags & FLAG_DELTA}
+        if not wanted:
+            return near
+        fetched = self.decoded(wanted)
 
-        yield from _ordered_map(decode_span, self._spans(oids), threads)
+        def lookup(base_id: str) -> bytes | None:
+            found = near(base_id) if near is not None else None
+            return found if found is not None else fetched.get(base_id)
+
+        return lookup
+
+    def decoded(self, oids: Iterable[str]) -> dict[str, bytes]:
+        """Verified contents of ``oids``, read in store order by this thread (spans or windows)."""
+        ordered = sorted(set(oids), key=lambda oid: (self.entry(oid).pack, self.entry(oid).offset))
+        reads = ([self._read_window(w) for w in self._windows(ordered)] if self._by_window
+                 else [self._read_span(s) for s in self._spans(ordered)])
+        out: dict[str, bytes] = {}
+        for group in reads:
+            near = self.bases_of(group)
+            for oid, entry, stored in group:
+                out[oid] = bytes(self._decode_chain(oid, entry, stored, near)[0])
+        return out
 
     def write_file_to(
         self,
@@ -187,6 +212,7 @@ class BatchReads(_Base):
             position += length
         copied = 0
         near = None
+        held: dict[str, tuple[int, int]] = {}
         if reuse is not None:
             source, held = reuse
             local = sorted((held[chunk][0], chunk) for chunk in where if chunk in held)
@@ -220,8 +246,10 @@ class BatchReads(_Base):
 
         def put(members: list[tuple[str, IndexEntry, memoryview]]) -> list[int]:
             written = 0
+            elsewhere = [m for m in members if m[1].flags & FLAG_DELTA and deltas.base_of(m[2]) not in held]
+            bases = self.bases_of(elsewhere, near) if elsewhere else near  # bases not in the file: read together
             for chunk, entry, stored in members:
-                data = self._decode_chain(chunk, entry, stored, near)[0]
+                data = self._decode_chain(chunk, entry, stored, bases)[0]
                 length, offsets = where[chunk]
                 if len(data) != length:
                     raise IntegrityError(f"object {oid} is damaged: lists chunk {chunk} as {length:,} bytes, not {len(data):,}")

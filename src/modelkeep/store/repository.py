@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -200,9 +200,12 @@ class Repository(BatchReads):
             raise NotFound(f"object {oid} is not in the store {self.backend.url}")
         return entry
 
-    def decode(self, oid: str, entry: IndexEntry, stored: bytes | memoryview) -> bytes | memoryview:
-        """The verified content of stored bytes read elsewhere (``iter_stored``): IntegrityError if damaged."""
-        return self._decode(oid, entry, stored)
+    def decode(
+        self, oid: str, entry: IndexEntry, stored: bytes | memoryview, near: Callable[[str], bytes | None] | None = None
+    ) -> bytes | memoryview:
+        """The verified content of stored bytes read elsewhere (``iter_stored``): IntegrityError if
+        damaged. ``near`` may give delta bases already read (see ``bases_of``)."""
+        return self._decode_chain(oid, entry, stored, near)[0]
 
     def _decode(self, oid: str, entry: IndexEntry, stored: bytes | memoryview) -> bytes | memoryview:
         """The verified content of a stored object (a view into ``stored`` when it is raw)."""
@@ -321,19 +324,32 @@ class Repository(BatchReads):
         elif kind == "chunked":
             chunks = [c for c, _ in self.read_manifest(oid)]
             seen.update(chunks)
-            for chunk in chunks:
-                self._bases(chunk, seen)
+            self.add_bases(chunks, seen)
         else:
-            self._bases(oid, seen)
+            self.add_bases([oid], seen)
         return seen
 
-    def _bases(self, oid: str, seen: set[str]) -> None:
-        """Add the delta bases ``oid`` is read through (a delta is unreadable without them)."""
-        while (entry := self.index.get(ObjectId(oid))) is not None and entry.flags & FLAG_DELTA:
-            oid = deltas.base_of(self.backend.get_range(pack_key(entry.pack), entry.offset, deltas.BASE_ID))
-            if oid in seen:
-                return
-            seen.add(oid)
+    def add_bases(self, oids: Iterable[str], seen: set[str]) -> None:
+        """Add the delta bases ``oids`` are read through (a delta is unreadable without them). The
+        deltas among them are read together, a level of their chains at a time."""
+        index = self.index
+        level = [oid for oid in oids if (entry := index.get(ObjectId(oid))) is not None and entry.flags & FLAG_DELTA]
+        while level:
+            reads = ([self._read_window(w) for w in self._windows(sorted(set(level), key=self._position))]
+                     if self._by_window else [self._read_span(s) for s in self._spans(sorted(set(level), key=self._position))])
+            level = []
+            for group in reads:
+                for _oid, _entry, stored in group:
+                    base = deltas.base_of(stored)
+                    if base not in seen:
+                        seen.add(base)
+                        entry = index.get(ObjectId(base))
+                        if entry is not None and entry.flags & FLAG_DELTA:
+                            level.append(base)
+
+    def _position(self, oid: str) -> tuple[str, int]:
+        entry = self.entry(oid)
+        return entry.pack, entry.offset
 
     def rescue(self, kind: str, oid: str) -> int:
         """Give every condemned object ``oid`` reaches a fresh copy (a writer holding a lease may

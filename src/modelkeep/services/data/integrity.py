@@ -14,7 +14,10 @@ from typing import Any
 from modelkeep.errors import IntegrityError, InvalidInput, NotFound
 from modelkeep.meta.db import Database
 from modelkeep.services.data.roots import Root, registry_roots, resolve_kind
+from modelkeep.store.format import FLAG_DELTA, IndexEntry
 from modelkeep.store.repository import Repository
+
+DELTA_BATCH = 256  # deltas checked together: their bases are read in a few requests
 
 
 def _reach(repo: Repository, kind: str, oid: str, seen: set[str], damaged: dict[str, str]) -> None:
@@ -27,7 +30,11 @@ def _reach(repo: Repository, kind: str, oid: str, seen: set[str], damaged: dict[
             for entry in repo.read_tree(oid):
                 _reach(repo, entry.kind, entry.id, seen, damaged)
         elif kind == "chunked":
-            seen.update(c for c, _ in repo.read_manifest(oid))
+            chunks = [c for c, _ in repo.read_manifest(oid)]
+            seen.update(chunks)
+            repo.add_bases(chunks, seen)  # a delta is read through its bases: they are reachable too
+        else:
+            repo.add_bases([oid], seen)
     except (IntegrityError, NotFound) as exc:
         damaged[oid] = str(exc)
 
@@ -42,16 +49,33 @@ def _check(repo: Repository, oids: list[str], damaged: dict[str, str], progress:
             damaged[oid] = f"{oid} is not in the store {repo.backend.url}"
     present = sorted((o for o in oids if o in index), key=lambda o: (index[o].pack, index[o].offset))  # type: ignore[index]
     done: set[str] = set()
-    try:
-        for oid, entry, stored in repo.iter_stored(present):
-            done.add(oid)
+    waiting: list[tuple[str, IndexEntry, memoryview]] = []  # deltas, checked a batch at a time
+
+    def check(members: list[tuple[str, IndexEntry, memoryview]]) -> None:
+        try:
+            near = repo.bases_of(members)  # the batch's bases read together, not one request each
+        except (IntegrityError, NotFound):
+            near = None  # a damaged base is named when it is checked itself; here each delta alone
+        for oid, entry, stored in members:
             try:
-                data = repo.decode(oid, entry, stored)
-            except IntegrityError as exc:
+                data = repo.decode(oid, entry, stored, near)
+            except (IntegrityError, NotFound) as exc:
                 damaged[oid] = str(exc)
                 continue
             if progress:
                 progress(len(data))
+
+    try:
+        for oid, entry, stored in repo.iter_stored(present):
+            done.add(oid)
+            if entry.flags & FLAG_DELTA:
+                waiting.append((oid, entry, memoryview(stored)))
+                if len(waiting) >= DELTA_BATCH:
+                    check(waiting)
+                    waiting = []
+                continue
+            check([(oid, entry, memoryview(stored))])
+        check(waiting)
     except (IntegrityError, NotFound):  # a pack gone or cut short: object by object, naming each
         for oid in present:
             if oid in done:

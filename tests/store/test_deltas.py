@@ -220,3 +220,29 @@ def test_deltas_on_a_store_behind_a_network_read_their_bases_in_a_few_requests(
     calls.clear()
     result = verify(workspace.db, repo)
     assert result["ok"] and len(calls) <= 16
+
+
+def test_a_first_push_copies_whole_packs_and_a_later_one_only_new_objects(tmp_path: Path) -> None:
+    from modelkeep.store.transfer import copy_objects
+
+    src = Repository.open(open_backend(str(tmp_path / "src")), create=True)
+    src.writer.target_size = 200_000  # several packs
+    cache = StatCache(tmp_path / "stat.json")
+    path = tmp_path / "big.csv"
+    v1 = _lines(60_000, seed=21)
+    _write_old(path, v1)
+    first, _ = _add(src, cache, path)
+    dst = Repository.open(open_backend(str(tmp_path / "dst")), create=True)
+    stats = copy_objects(src, dst, src.reachable("chunked", first))
+    src_packs = sorted(p.name for p in (tmp_path / "src" / "packs").rglob("*") if p.is_file())
+    assert sorted(p.name for p in (tmp_path / "dst" / "packs").rglob("*") if p.is_file()) == src_packs  # as they are
+    assert stats.objects == len(src.reachable("chunked", first))
+    v2 = _edit(v1, seed=22)
+    _write_old(path, v2)
+    second, _ = _add(src, cache, path)
+    new = src.reachable("chunked", second) - src.reachable("chunked", first)
+    again = copy_objects(src, dst, src.reachable("chunked", second))
+    assert again.objects == len(new)
+    fresh = Repository.open(open_backend(str(tmp_path / "dst")))
+    assert b"".join(bytes(p) for p in fresh.iter_file("chunked", second)) == v2
+    assert copy_objects(src, dst, src.reachable("chunked", second)).objects == 0

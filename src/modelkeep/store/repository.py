@@ -146,6 +146,13 @@ class Repository(BatchReads):
                 index.update(entries)
                 self._known_indexes |= {e.pack for e in entries.values()}
 
+    def adopt(self, entries: dict[ObjectId, IndexEntry]) -> None:
+        """Take into the index a pack stored by a copy of a whole pack (``store.transfer``), its
+        index already written: its objects count as present from now on."""
+        self._merge(entries)
+        for held in list(self.leases):
+            held.renew_if_due()
+
     def flush(self) -> None:
         """Write pending objects; after this, everything put so far is durable and indexed."""
         self.writer.flush()

@@ -145,3 +145,20 @@ def test_walking_the_key_index_orders_and_pages_exactly_as_sorting_every_match(
             monkeypatch.setattr(search_module, "SCAN_ABOVE", 1)
             assert pages(filter_text, order) == sorted_all, (filter_text, order)
     assert sum(len(p) for p in sorted_all) > 7  # more than one page was compared
+
+
+def test_a_walk_that_finds_too_few_matches_gives_way_to_sorting(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelkeep.services.models import search as search_module
+
+    reg = workspace.registry
+    for i in range(30):
+        reg.register("rare" if i % 10 == 0 else "common", metrics={"auc": i / 30})
+    monkeypatch.setattr(search_module, "SCAN_ABOVE", 1)
+    monkeypatch.setattr(search_module, "SCAN_BUDGET", 8)  # 3 rare versions among 30: not within 8 rows
+    walked = []
+    real = search_module._page
+    monkeypatch.setattr(search_module, "_page", lambda *args: walked.append(1) or real(*args))
+    page = search_versions(workspace.db, "name = 'rare'", order_by="metrics.auc desc", limit=2)
+    assert walked and names(page) == ["rare@1.0.2.0.0", "rare@1.0.1.0.0"]

@@ -17,6 +17,7 @@ MAX_LIMIT = 1000
 # Above this many matching versions, a page ordered by a tag, param or metric walks that key's
 # index (cost: about one page of rows) instead of computing and sorting every match's value.
 SCAN_ABOVE = 2000
+SCAN_BUDGET = 8192  # index rows walked for one page before sorting the matches instead
 
 
 def search_versions(
@@ -43,7 +44,9 @@ def search_versions(
 
         condition = parse_filter(text, probe)
         if order.scan is not None and _matches_at_least(session, condition, SCAN_ABOVE):
-            return _page_by_scan(session, condition, order, text, limit, cursor)
+            walked = _page_by_scan(session, condition, order, text, limit, cursor)
+            if walked is not None:
+                return walked
         return _page(session, condition, order, text, limit, cursor)
 
 
@@ -54,21 +57,28 @@ def _matches_at_least(session: Any, condition: Any, n: int) -> bool:
     return int(session.scalar(select(func.count()).select_from(query.limit(n).subquery())) or 0) >= n
 
 
-def _page_by_scan(session: Any, condition: Any, order: Any, text: str, limit: int, cursor: str | None) -> SearchPage:
+def _page_by_scan(
+    session: Any, condition: Any, order: Any, text: str, limit: int, cursor: str | None
+) -> SearchPage | None:
     """A page ordered by a tag, param or metric when many versions match: walk that key's
     (key, value) index in the order asked instead of computing every match's value and sorting.
 
     A version may hold several values of one key (a metric per evaluation dataset); it is ordered by
     its largest, so a row counts only when it holds its version's largest value (the version's other
     rows, before or after it in the walk, are passed over). Rows come in growing batches until a page
-    of matching versions is full; ties go by version id, as in the SQL order.
+    of matching versions is full; ties go by version id, as in the SQL order. None when
+    ``SCAN_BUDGET`` rows did not fill the page (a filter that keeps few of them: one model's
+    versions among a million), for the caller to sort the matches instead.
     """
     table, key, column = order.scan
     want = limit + 1
     position = decode_cursor(cursor, order, text) if cursor else None
     found: list[tuple[int, Any]] = []
-    batch = max(4 * want, 256)
+    batch = min(max(4 * want, 256), SCAN_BUDGET)
+    walked = 0
     while len(found) < want:
+        if walked >= SCAN_BUDGET:
+            return None  # the filter keeps too few of the key's rows: sorting its matches is cheaper
         query = select(table.version_id, column).where(table.key == key, column.is_not(None))
         if position is not None:
             query = query.where(_after(order.descending, column, table.version_id, *position))
@@ -77,6 +87,7 @@ def _page_by_scan(session: Any, condition: Any, order: Any, text: str, limit: in
         if not rows:
             break
         position = (rows[-1][1], rows[-1][0])
+        walked += len(rows)
         ids = {row[0] for row in rows}
         largest = dict(session.execute(select(table.version_id, func.max(column))
                                        .where(table.key == key, table.version_id.in_(ids)).group_by(table.version_id)).all())
@@ -92,7 +103,7 @@ def _page_by_scan(session: Any, condition: Any, order: Any, text: str, limit: in
                     break
         if len(rows) < batch:
             break
-        batch = min(batch * 4, 16_384)
+        batch = min(batch * 4, SCAN_BUDGET - walked) or batch
     page, more = found[:limit], len(found) > limit
     by_id = {version.id: (version, name) for version, name in session.execute(
         select(ModelVersion, Model.name).join(Model, Model.id == ModelVersion.model_id)

@@ -38,6 +38,8 @@ from modelkeep.store.format import (
     encode_records,
 )
 
+SPOOL_BUFFER = 1 << 20  # small objects are written to a spool this many bytes at a time
+WRITE_DIRECTLY = 64 << 10  # an object this large is written as it is (a chunk stored raw: no copy)
 PackObject = tuple[ObjectId, int, int, "bytes | memoryview", int]  # id, type, flags, stored bytes, raw length
 
 
@@ -58,6 +60,7 @@ class _Spool:
         self._fd: list[int | None] = [fd]  # shared with the finalizer, which must not close a number reused since
         self.path = Path(name)
         self.hasher = blake3()
+        self._buffer = bytearray()
         self.size = 0
         self.records: list[tuple[ObjectId, int, int, int, int, int]] = []
         self.oids: list[ObjectId] = []
@@ -65,23 +68,41 @@ class _Spool:
         self._cleanup = weakref.finalize(self, _remove, self._fd, name)
 
     def write(self, data: bytes | memoryview) -> None:
+        """Append ``data``: small objects gather in a buffer (one system call for many files' worth),
+        a large one goes out at once (no copy)."""
+        if len(data) >= WRITE_DIRECTLY:
+            self._drain()
+            self._out(data)
+        else:
+            self._buffer += data
+            if len(self._buffer) >= SPOOL_BUFFER:
+                self._drain()
+        self.size += len(data)
+
+    def _drain(self) -> None:
+        if self._buffer:
+            self._out(self._buffer)
+            self._buffer = bytearray()
+
+    def _out(self, data: bytes | bytearray | memoryview) -> None:
         fd = self._fd[0]
         assert fd is not None
         view = memoryview(data).cast("B")
         while view:
             view = view[os.write(fd, view) :]
         self.hasher.update(data)
-        self.size += len(data)
 
     def seal(self) -> bytes:
         """Append the records and the trailer; returns the records (the index's body)."""
         records = encode_records(self.records)
         self.write(records)
         self.write(TRAILER.pack(len(self.records), PACK_TRAILER_MAGIC))
+        self._drain()
         return records
 
     def finish(self) -> str:
         """Make the file durable and close it; returns the pack's id."""
+        self._drain()
         fd, self._fd[0] = self._fd[0], None
         assert fd is not None
         try:

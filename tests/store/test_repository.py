@@ -226,7 +226,7 @@ def test_packs_are_written_through_a_spool_file_that_never_stays_behind(tmp_path
     store = tmp_path / "store"
     repo = Repository.open(open_backend(str(store)), create=True)
     repo.writer.target_size = 100_000  # several packs
-    data = os.urandom(450_000)
+    data = random.Random(5).randbytes(450_000)
     path = tmp_path / "big.bin"
     path.write_bytes(data)
     with Ingestor(repo) as ing:
@@ -260,7 +260,7 @@ def test_a_pack_that_cannot_be_stored_leaves_no_spool_and_fails_the_flush(tmp_pa
 def test_a_checkout_writes_every_chunk_at_its_offsets_repeated_chunks_included(
     repo: Repository, tmp_path: Path, by_window: bool
 ) -> None:
-    block = os.urandom(300_000)
+    block = random.Random(8).randbytes(300_000)
     data = _random_lines(40_000) + block * 4 + _random_lines(20_000, seed=9)  # one chunk held several times
     path = tmp_path / "big.bin"
     path.write_bytes(data)

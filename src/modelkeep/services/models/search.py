@@ -103,6 +103,8 @@ def _page_by_scan(
                     break
         if len(rows) < batch:
             break
+        if len(found) < want and len(found) * SCAN_BUDGET < want * walked:
+            return None  # at this rate the budget will not fill the page: give way now, not after it
         batch = min(batch * 4, SCAN_BUDGET - walked) or batch
     page, more = found[:limit], len(found) > limit
     by_id = {version.id: (version, name) for version, name in session.execute(

@@ -34,8 +34,6 @@ class _Store(Protocol):
 
     def chunks_of(self, kind: str, oid: str) -> list[tuple[ObjectId, int]]: ...
 
-    def _decode(self, oid: str, entry: IndexEntry, stored: bytes | memoryview) -> bytes | memoryview: ...
-
     def _decode_chain(
         self, oid: str, entry: IndexEntry, stored: bytes | memoryview, near: Callable[[str], bytes | None] | None = None
     ) -> tuple[bytes | memoryview, int]: ...
@@ -48,6 +46,8 @@ else:
 
 
 class BatchReads(_Base):
+    """Reads of many objects at once, for the repository this is mixed into."""
+
     def _spans(self, oids: Iterable[str]) -> list[tuple[str, int, int, list[tuple[str, IndexEntry]]]]:
         """Group objects that sit next to each other in one pack, in the order given."""
         spans: list[tuple[str, int, int, list[tuple[str, IndexEntry]]]] = []

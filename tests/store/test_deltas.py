@@ -58,6 +58,19 @@ def _add(repo: Repository, cache: StatCache, path: Path, threads: int | None = N
     return entry.id, ing.stats.bytes_stored
 
 
+def _two_dataset_versions(workspace: Workspace, tmp_path: Path, *, lines: int, seed: int) -> bytearray:
+    """``sales@1`` (a CSV) and ``sales@2`` (the same with scattered edits, mostly deltas); returns v2."""
+    src = tmp_path / "data"
+    src.mkdir()
+    v1 = _lines(lines, seed=seed)
+    _write_old(src / "t.csv", v1)
+    workspace.datasets.add(src, "sales")
+    v2 = _edit(v1, seed=seed + 1)
+    _write_old(src / "t.csv", v2)
+    workspace.datasets.add(src, "sales")
+    return v2
+
+
 def test_scattered_edits_are_stored_as_small_deltas_that_read_back(tmp_path: Path) -> None:
     repo = Repository.open(open_backend(str(tmp_path / "store")), create=True)
     cache = StatCache(tmp_path / "stat.json")
@@ -97,14 +110,7 @@ def test_chains_of_deltas_stay_bounded(tmp_path: Path) -> None:
 
 
 def test_gc_and_a_push_keep_the_bases_of_a_kept_version(workspace: Workspace, tmp_path: Path) -> None:
-    src = tmp_path / "data"
-    src.mkdir()
-    v1 = _lines(80_000, seed=5)
-    _write_old(src / "t.csv", v1)
-    workspace.datasets.add(src, "sales")
-    v2 = _edit(v1, seed=6)
-    _write_old(src / "t.csv", v2)
-    workspace.datasets.add(src, "sales")
+    v2 = _two_dataset_versions(workspace, tmp_path, lines=80_000, seed=5)
     LocalConnection(workspace).retention.set_policy("dataset", "sales", {"keep_last": 1})
     result = collect(workspace.db, workspace.repo, workspace.access, utcnow(), grace_s=0)
     assert result["purged"] == ["dataset:sales@1"]
@@ -199,14 +205,7 @@ def test_a_file_rewritten_whole_stops_trying_deltas(tmp_path: Path, monkeypatch:
 def test_deltas_on_a_store_behind_a_network_read_their_bases_in_a_few_requests(
     workspace: Workspace, tmp_path: Path
 ) -> None:
-    src = tmp_path / "data"
-    src.mkdir()
-    v1 = _lines(120_000, seed=11)
-    _write_old(src / "t.csv", v1)
-    workspace.datasets.add(src, "sales")
-    v2 = _edit(v1, seed=12)
-    _write_old(src / "t.csv", v2)
-    workspace.datasets.add(src, "sales")
+    v2 = _two_dataset_versions(workspace, tmp_path, lines=120_000, seed=11)
     repo = Repository.open(workspace.repo.backend)  # a fresh reader, as a remote one would be
     repo._by_window = True  # read by windows, as a store behind a network is
     manifest = workspace.datasets.get("sales@2").digest

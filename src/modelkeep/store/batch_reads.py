@@ -48,6 +48,11 @@ else:
 class BatchReads(_Base):
     """Reads of many objects at once, for the repository this is mixed into."""
 
+    def _position(self, oid: str) -> tuple[str, int]:
+        """Where an object is stored: sorting by it reads packs front to back."""
+        entry = self.entry(oid)
+        return entry.pack, entry.offset
+
     def _spans(self, oids: Iterable[str]) -> list[tuple[str, int, int, list[tuple[str, IndexEntry]]]]:
         """Group objects that sit next to each other in one pack, in the order given."""
         spans: list[tuple[str, int, int, list[tuple[str, IndexEntry]]]] = []
@@ -180,7 +185,7 @@ class BatchReads(_Base):
 
     def decoded(self, oids: Iterable[str]) -> dict[str, bytes]:
         """Verified contents of ``oids``, read in store order by this thread (spans or windows)."""
-        ordered = sorted(set(oids), key=lambda oid: (self.entry(oid).pack, self.entry(oid).offset))
+        ordered = sorted(set(oids), key=self._position)
         reads = ([self._read_window(w) for w in self._windows(ordered)] if self._by_window
                  else [self._read_span(s) for s in self._spans(ordered)])
         out: dict[str, bytes] = {}
@@ -258,7 +263,7 @@ class BatchReads(_Base):
                     written += len(data)
             return [written]
 
-        stored_order = sorted(where, key=lambda chunk: (self.entry(chunk).pack, self.entry(chunk).offset))
+        stored_order = sorted(where, key=self._position)
         if self._by_window:  # in store order: each window reads a few long ranges, each span is one read
             found = _ordered_map(lambda window: put(self._read_window(window)), self._windows(stored_order), WRITE_THREADS)
         else:

@@ -206,8 +206,10 @@ class _ChunkMap:
         self.starts = list(itertools.accumulate((length for _, length in chunks), initial=0))
 
     def at(self, offset: int) -> ObjectId | None:
-        index = bisect.bisect_right(self.starts, offset) - 1
-        return self.ids[index] if 0 <= index < len(self.ids) else None
+        """None past the old end: an appended chunk has no counterpart (no delta worth trying)."""
+        if not 0 <= offset < self.starts[-1]:
+            return None
+        return self.ids[bisect.bisect_right(self.starts, offset) - 1]
 
 
 class _Blocks:

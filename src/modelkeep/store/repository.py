@@ -354,10 +354,6 @@ class Repository(BatchReads):
                         if entry is not None and entry.flags & FLAG_DELTA:
                             level.append(base)
 
-    def _position(self, oid: str) -> tuple[str, int]:
-        entry = self.entry(oid)
-        return entry.pack, entry.offset
-
     def rescue(self, kind: str, oid: str) -> int:
         """Give every condemned object ``oid`` reaches a fresh copy (a writer holding a lease may
         then refer to it: the sweep deletes only the condemned copy); how many were copied."""

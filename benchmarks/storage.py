@@ -1,10 +1,11 @@
 """Storage benchmark: modelkeep beside DVC on the anchors' workloads, in one invocation.
 
-    .venv/bin/python benchmarks/storage.py [--reps 3] [--workloads big,dir] [--before SRC]
+    .venv/bin/python benchmarks/storage.py [--reps 3] [--workloads big,dir,weights] [--before SRC]
                                            [--data DIR] [--work DIR]
 
 DATA holds ``shared/bench/gen_data.py base`` (big.csv, 1 GiB; images/, 5,000 files); it is
-generated there if missing. DVC comes from ``$ANCHORS/venv-dvc`` (``shared/bench/setup_anchors.sh``).
+generated there if missing, and so is ``model.safetensors`` (the weights workload). DVC comes
+from ``$ANCHORS/venv-dvc`` (``shared/bench/setup_anchors.sh``).
 
 Every step runs as a whole process, the way a user runs it (CLI start-up included), after an
 untimed ``sync``; each gets its wall seconds, its CPU-seconds (user + system of that process and
@@ -18,6 +19,9 @@ the other left in the page cache):
   checkout v2→v1 and v1→v2 (DVC switches its workspace file; modelkeep a checked-out folder).
 * dir: the 5,000 files copied in; add, push, status; touch-dir (50 rewritten, 50 new): add, push,
   checkout v2→v1 and v1→v2.
+* weights: a float32 checkpoint in safetensors (52 tensors of 1024 x 1024 drawn from N(0, 0.02)
+  and their biases: 218 MB), hard-linked in as v1; fine-tune: every weight moved by
+  N(0, ``--step``) (1e-4 by default: 0.5 % of the weights' scale), then as for big.
 
 Prints, per step and tool, wall and CPU-seconds as median (min–max) over the repetitions, peak
 RSS, the bytes each stored, and the ratio of the medians (modelkeep / DVC: below 1 is better).
@@ -45,8 +49,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT.parent / "shared" / "bench"
 ANCHORS = Path(os.environ.get("ANCHORS", ROOT / ".anchors"))
 DVC = ANCHORS / "venv-dvc" / "bin" / "dvc"
-MUTATIONS = {"big": ["append", "edit", "insert"], "dir": ["touch-dir"]}
-SOURCES = {"big": "big.csv", "dir": "images"}
+MUTATIONS = {"big": ["append", "edit", "insert"], "dir": ["touch-dir"], "weights": ["fine-tune"]}
+SOURCES = {"big": "big.csv", "dir": "images", "weights": "model.safetensors"}
+STEP = 1e-4  # how far the fine-tune moves each weight (standard deviation); --step
 
 
 @dataclass
@@ -114,7 +119,34 @@ def fresh_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
+def make_weights(path: Path) -> None:
+    """The weights workload's v1: 52 float32 matrices of 1024 x 1024 and their biases, seeded."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(17)
+    tensors = {}
+    for layer in range(52):
+        tensors[f"layers.{layer}.weight"] = (rng.standard_normal((1024, 1024), dtype=np.float32) * 0.02)
+        tensors[f"layers.{layer}.bias"] = (rng.standard_normal(1024, dtype=np.float32) * 0.02)
+    save_file(tensors, str(path))
+
+
+def fine_tune(path: Path) -> None:
+    """Every weight moved a little: N(0, STEP) added to each, seeded."""
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    rng = np.random.default_rng(18)
+    tensors = load_file(str(path))
+    save_file({k: (v + rng.standard_normal(v.shape, dtype=np.float32) * np.float32(STEP)) for k, v in tensors.items()},
+              str(path))
+
+
 def mutate(kind: str, path: Path) -> None:
+    if kind == "fine-tune":  # in a process of its own: a child forked after it would inherit its peak RSS
+        subprocess.run([sys.executable, __file__, "--fine-tune", str(path), "--step", str(STEP)], check=True)
+        return
     subprocess.run([sys.executable, str(BENCH / "gen_data.py"), "mutate", kind, str(path)], check=True,
                    capture_output=True)
 
@@ -239,7 +271,7 @@ def one_rep(tools: list[Tool], workload: str, data: Path) -> None:
     for tool in tools:
         target = tool.start(workload)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if workload == "big":
+        if workload in ("big", "weights"):
             os.link(source, target)  # v1 is the anchor file itself, hard-linked in
         else:
             shutil.copytree(source, target)
@@ -319,7 +351,7 @@ def bench_s3(data: Path, work: Path, workloads: list[str]) -> list[tuple[str, st
         for workload in workloads:
             target = tool.start(workload)
             target.parent.mkdir(parents=True, exist_ok=True)
-            if workload == "big":
+            if (data / SOURCES[workload]).is_file():
                 os.link(data / SOURCES[workload], target)
             else:
                 shutil.copytree(data / SOURCES[workload], target)
@@ -334,7 +366,7 @@ def bench_s3(data: Path, work: Path, workloads: list[str]) -> list[tuple[str, st
             quiet([*tool.mk, "config", "set", "store.url", f"s3://bench/{workload}-store?endpoint={s3.endpoint}"], other,
                   tool.env)
             (other / "data").mkdir()
-            if workload == "big":
+            if (data / SOURCES[workload]).is_file():
                 os.link(data / SOURCES[workload], other / "data" / SOURCES[workload])
             else:
                 shutil.copytree(data / SOURCES[workload], other / "data" / SOURCES[workload])
@@ -399,18 +431,31 @@ def report(reps: int) -> None:
 
 
 def main() -> None:
+    global STEP
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--workloads", default="big,dir", help="comma-separated: big, dir")
+    parser.add_argument("--workloads", default="big,dir,weights", help="comma-separated: big, dir, weights")
+    parser.add_argument("--step", type=float, default=STEP, help="weights: how far the fine-tune moves each weight")
+    parser.add_argument("--make-weights", type=Path, help=argparse.SUPPRESS)  # the steps below, in a process of their own
+    parser.add_argument("--fine-tune", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--before", type=Path, help="source folder of the modelkeep to compare with (its src/)")
     parser.add_argument("--no-dvc", action="store_true", help="modelkeep only")
     parser.add_argument("--s3", action="store_true", help="also count requests against an S3 server (moto), once")
     parser.add_argument("--data", type=Path, default=ANCHORS / "data")
     parser.add_argument("--work", type=Path, default=ANCHORS / "storage-bench")
     args = parser.parse_args()
+    STEP = args.step
+    if args.fine_tune is not None:
+        fine_tune(args.fine_tune)
+        return
+    if args.make_weights is not None:
+        make_weights(args.make_weights)
+        return
     if not (args.data / "big.csv").exists():
         print(f"generating the anchor data in {args.data} ...", file=sys.stderr)
         subprocess.run([sys.executable, str(BENCH / "gen_data.py"), "base", "--out", str(args.data)], check=True)
+    if "weights" in args.workloads and not (args.data / SOURCES["weights"]).exists():
+        subprocess.run([sys.executable, __file__, "--make-weights", str(args.data / SOURCES["weights"])], check=True)
     tools: list[Tool] = [Modelkeep("modelkeep", args.work, None)]
     if args.before is not None:
         tools.append(Modelkeep("before", args.work, args.before))

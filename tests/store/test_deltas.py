@@ -194,7 +194,7 @@ def test_a_file_rewritten_whole_stops_trying_deltas(tmp_path: Path, monkeypatch:
     _write_old(path, rng.randbytes(6_000_000))  # nothing in common with the version before
     tried: list[str] = []
     real = repo.delta_against
-    monkeypatch.setattr(repo, "delta_against", lambda data, base: tried.append(base) or real(data, base))
+    monkeypatch.setattr(repo, "delta_against", lambda data, base, width=1: tried.append(base) or real(data, base, width))
     second, _ = _add(repo, cache, path, threads=1)  # one worker: the chunks are tried in order
     chunks = len(repo.read_manifest(second))
     assert chunks > 40

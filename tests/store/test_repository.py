@@ -195,7 +195,7 @@ def test_large_files_cut_in_blocks_chunk_exactly_as_one_stream(
     chunk list FastCDC gives over the whole file, whatever the block size."""
     from pyfastcdc import FastCDC
 
-    from modelkeep.store import ingest
+    from modelkeep.store import blocks
 
     data = (_random_lines(size // 30 + 1, seed=size) + os.urandom(size // 3))[:size]  # text, then incompressible
     path = tmp_path / "big.bin"
@@ -204,7 +204,7 @@ def test_large_files_cut_in_blocks_chunk_exactly_as_one_stream(
     cdc = FastCDC(chunker["avg_size"], min_size=chunker["min_size"], max_size=chunker["max_size"], seed=chunker["seed"])
     expected = [(object_id(c.data), c.length) for c in cdc.cut_buf(data)]
     for block in (300_000, 1 << 20, 4 << 20):  # smaller than, near and above the file's size
-        monkeypatch.setattr(ingest, "BLOCK", block)
+        monkeypatch.setattr(blocks, "BLOCK", block)
         with Ingestor(repo) as ing:
             entry = ing.add_path(path)[0]
             repo.flush()
@@ -214,7 +214,7 @@ def test_large_files_cut_in_blocks_chunk_exactly_as_one_stream(
     # Each block's new chunks were handed to the pack together: read in file order, a file is a few
     # runs of neighbours (one per block at most), not one read per chunk.
     fresh = Repository.open(open_backend(str(tmp_path / "fresh")), create=True)
-    monkeypatch.setattr(ingest, "BLOCK", 300_000)
+    monkeypatch.setattr(blocks, "BLOCK", 300_000)
     with Ingestor(fresh) as ing:
         entry = ing.add_path(path)[0]
         fresh.flush()

@@ -13,7 +13,8 @@ Written down for a second implementation in ``docs/format.md``; this module is t
   beyond what JSON requires.
 * Index record (50 bytes, big-endian): id (32 raw bytes), type (1), flags (1; bit 0 = zstd,
   bit 1 = a delta: the base's raw id, then a zstd frame made with the base's content as its
-  dictionary, see ``store/deltas.py``),
+  dictionary, see ``store/deltas.py``; bit 2 = tensor bytes in byte planes, see
+  ``store/planes.py``: with bit 1, the planes of the content XOR its base's),
   offset in the pack (8), stored length (4), raw length (4).
 """
 
@@ -34,6 +35,8 @@ BLOB, MANIFEST, TREE = 1, 2, 3
 TYPE_NAMES = {BLOB: "blob", MANIFEST: "manifest", TREE: "tree"}
 FLAG_ZSTD = 1
 FLAG_DELTA = 2  # stored as a delta against another object (store/deltas.py)
+FLAG_PLANES = 4  # tensor bytes grouped in planes; with FLAG_DELTA, XORed with the base (store/planes.py)
+FLAGS_KNOWN = FLAG_ZSTD | FLAG_DELTA | FLAG_PLANES
 
 RECORD = struct.Struct(">32sBBQII")
 INDEX_MAGIC = b"MKIDX1\n\x00"
@@ -44,7 +47,16 @@ FORMAT_VERSION = 1
 DEFAULT_CONFIG = {
     "format": FORMAT_VERSION,
     "hash": "blake3-256",
-    "chunker": {"algorithm": "fastcdc-2020", "min_size": 16384, "avg_size": 65536, "max_size": 262144, "seed": 0},
+    # "tensors": safetensors files are cut on their tensors (store/tensor_layout.py); a store made
+    # before this key existed chunks them by content, so its manifests keep their ids.
+    "chunker": {
+        "algorithm": "fastcdc-2020",
+        "min_size": 16384,
+        "avg_size": 65536,
+        "max_size": 262144,
+        "seed": 0,
+        "tensors": "safetensors",
+    },
     "compression": {"algorithm": "zstd", "level": 1, "keep_if_below": 0.97},
     "small_file_limit": 262144,
     "pack_target_size": 33554432,

@@ -3,6 +3,10 @@
 * A file up to ``small_file_limit`` bytes is one BLOB. A larger file is cut by FastCDC into
   chunks (parameters from the repository config) and described by a MANIFEST, so an append,
   an insertion or scattered edits store only the chunks they touch.
+* A safetensors file is cut on its tensors instead (``store/tensor_layout.py``), and its tensor
+  chunks are stored as byte planes, or as planes of their XOR with the previous version's chunk
+  at the same offset (``store/planes.py``): a fine-tune that moves every weight stores 0.57-0.65
+  of the raw bytes, not 0.93.
 * Hashing and compression run on a thread pool (BLAKE3 and zstd release the GIL), so both cores
   work; chunks of a large file are processed in a bounded window, so memory stays flat
   whatever the file size.
@@ -15,7 +19,6 @@
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import json
 import os
@@ -32,10 +35,10 @@ from typing import Any
 from pyfastcdc import FastCDC
 
 from modelkeep.errors import IntegrityError, InvalidInput, NotFound
+from modelkeep.store.blocks import Blocks, ChunkMap
 from modelkeep.store.cache_files import replace_whole
 from modelkeep.store.format import (
     BLOB,
-    FLAG_DELTA,
     MANIFEST,
     RECORD,
     TREE,
@@ -47,8 +50,8 @@ from modelkeep.store.format import (
 )
 from modelkeep.store.leases import leased
 from modelkeep.store.repository import Repository
+from modelkeep.store.tensor_layout import layout
 
-BLOCK = 4 << 20  # bytes of a large file read and cut at a time
 BLOCKS_IN_FLIGHT = 6  # blocks read ahead of the workers: what bounds an ingest's memory
 OBJECT_OVERHEAD = 2 * RECORD.size  # an object's record in its pack and again in the pack's index file
 Progress = Callable[[int], None]
@@ -198,62 +201,6 @@ def scan(root: Path) -> list[ScannedFile]:
     return out
 
 
-class _ChunkMap:
-    """Which chunk of a file's earlier version held a given byte offset."""
-
-    def __init__(self, chunks: list[tuple[ObjectId, int]]) -> None:
-        self.ids = [chunk for chunk, _ in chunks]
-        self.starts = list(itertools.accumulate((length for _, length in chunks), initial=0))
-
-    def at(self, offset: int) -> ObjectId | None:
-        """None past the old end: an appended chunk has no counterpart (no delta worth trying)."""
-        if not 0 <= offset < self.starts[-1]:
-            return None
-        return self.ids[bisect.bisect_right(self.starts, offset) - 1]
-
-
-class _Blocks:
-    """A large file read in blocks into a few reused buffers, each cut into chunks.
-
-    Every chunk but the last of a block ends where FastCDC would end it in the whole file: its
-    cut point lies within the block, and FastCDC decides a cut from the bytes since the chunk's
-    start only. The last one may have been cut by the block's end, so it is carried to the front
-    of the next block, unless the file ends there. A block is read into again ``count`` blocks
-    later, so at most ``count - 1`` may be in use.
-    """
-
-    def __init__(self, max_chunk: int, count: int) -> None:
-        self.size = BLOCK + max_chunk
-        self.buffers = [bytearray(self.size) for _ in range(count)]
-
-    def cut(self, handle: Any, cdc: FastCDC) -> Iterator[tuple[int, memoryview, list[tuple[int, int]]]]:
-        """(the block's offset in the file, the block, its chunks' (offset, length) in the block)."""
-        carry = b""
-        turn = 0
-        start = 0
-        while True:
-            buffer = memoryview(self.buffers[turn % len(self.buffers)])
-            turn += 1
-            buffer[: len(carry)] = carry
-            filled = len(carry)
-            while filled < self.size:
-                read = handle.readinto(buffer[filled:])
-                if not read:
-                    break
-                filled += read
-            end = filled < self.size
-            if not filled:
-                return
-            cuts = [(c.offset, c.length) for c in cdc.cut_buf(buffer[:filled])]
-            if not end:
-                last_offset, _ = cuts.pop()
-                carry = bytes(buffer[last_offset:filled])
-            yield start, buffer, cuts
-            if end:
-                return
-            start += filled - len(carry)
-
-
 class Ingestor:
     """Adds files and folders to a repository (one instance per operation)."""
 
@@ -275,6 +222,7 @@ class Ingestor:
             chunker["avg_size"], min_size=chunker["min_size"], max_size=chunker["max_size"], seed=chunker.get("seed", 0)
         )
         self.small_limit = int(repo.config["small_file_limit"])
+        self.tensors = chunker.get("tensors") == "safetensors"  # cut safetensors files on their tensors
         self.stats = IngestStats()
         # One more worker than cores: a worker blocked on the pack queue leaves a core to the others.
         self.pool = ThreadPoolExecutor(max_workers=threads or (os.cpu_count() or 2) + 1)
@@ -313,10 +261,11 @@ class Ingestor:
         return oid, 0, 0
 
     def _prepare(
-        self, data: bytes | memoryview, type_: int, base: ObjectId | None = None
+        self, data: bytes | memoryview, type_: int, base: ObjectId | None = None, width: int = 1
     ) -> tuple[ObjectId, int, bytes | memoryview | None]:
         """(id, flags, stored bytes) of an object; None for the bytes when the store has it. With
-        a ``base`` (the previous version's chunk at this offset), a delta against it when smaller."""
+        a ``base`` (the previous version's chunk at this offset), a delta against it when smaller.
+        ``width``: bytes per element of tensor data (stored in byte planes), 1 for anything else."""
         oid = object_id(data)
         if self.dry_run or self.repo.has(oid):
             return oid, 0, None
@@ -326,26 +275,28 @@ class Ingestor:
         if has_base and misses >= 8 and misses % 16:
             self._delta_misses = misses + 1  # skipped: counts toward the next try
             has_base = False
-        delta = self.repo.delta_against(data, base) if has_base and base is not None else None
-        if delta is not None and len(delta) * 8 < len(data):
+        delta = self.repo.delta_against(data, base, width) if has_base and base is not None else None
+        # Clearly small: no need to try compressing it whole. Weights' planes alone come to
+        # 0.7-0.9 of their size, so an XOR under 0.8 wins without the second compression.
+        if delta is not None and len(delta[1]) < len(data) * (0.8 if width > 1 else 0.125):
             self._delta_misses = 0
-            return oid, FLAG_DELTA, delta  # clearly small: no need to try compressing it whole
-        flags, stored = self._compressed(data, type_)
-        if delta is not None and len(delta) < len(stored):
+            return oid, *delta
+        flags, stored = self._compressed(data, type_, width)
+        if delta is not None and len(delta[1]) < len(stored):
             self._delta_misses = 0
-            return oid, FLAG_DELTA, delta
+            return oid, *delta
         if delta is not None:  # made, and not worth it (a base too deep, or missing, is no miss)
             self._delta_misses = misses + 1
         return oid, flags, stored
 
-    def _compressed(self, data: bytes | memoryview, type_: int) -> tuple[int, bytes | memoryview]:
+    def _compressed(self, data: bytes | memoryview, type_: int, width: int = 1) -> tuple[int, bytes | memoryview]:
         # After 8 chunks in a row that did not compress, try only every 16th one.
         # Trees and manifests (hex ids) always compress well: never skip them.
         skip = type_ == BLOB and self._incompressible >= 8 and self._incompressible % 16
         if skip:
             self._incompressible += 1
             return 0, data
-        flags, stored = self.repo.compress(data)
+        flags, stored = self.repo.compress(data, width)
         if type_ == BLOB:
             self._incompressible = self._incompressible + 1 if not flags else 0
         return flags, stored
@@ -402,7 +353,7 @@ class Ingestor:
 
     def _read_large(self, item: ScannedFile) -> tuple[str, ObjectId]:
         chunks: list[tuple[ObjectId, int]] = []
-        blocks = _Blocks(self.cdc.max_size, BLOCKS_IN_FLIGHT)
+        blocks = Blocks(self.cdc.max_size, BLOCKS_IN_FLIGHT)
         window: deque[Future[list[tuple[ObjectId, int]]]] = deque()
 
         def drain_one() -> None:
@@ -413,11 +364,14 @@ class Ingestor:
         before = self._previous_chunks(item)
         try:
             with open(item.path, "rb", buffering=0) as handle:
-                for start, block, cuts in blocks.cut(handle, self.cdc):
+                tensors = layout(handle, item.size, self.cdc.max_size) if self.tensors else None
+                handle.seek(0)
+                source = blocks.cut(handle, self.cdc) if tensors is None else blocks.follow(handle, tensors)
+                for start, block, cuts, widths in source:
                     if len(window) >= BLOCKS_IN_FLIGHT - 1:
                         drain_one()  # a block is free again once its task is done
                     bases = [before.at(start + offset) for offset, _ in cuts] if before else None
-                    window.append(self.pool.submit(self._store_block, block, cuts, bases))
+                    window.append(self.pool.submit(self._store_block, block, cuts, bases, widths))
             while window:
                 drain_one()
         except PermissionError:
@@ -432,25 +386,31 @@ class Ingestor:
         self._account(raw, stored)
         return "chunked", oid
 
-    def _previous_chunks(self, item: ScannedFile) -> _ChunkMap | None:
+    def _previous_chunks(self, item: ScannedFile) -> ChunkMap | None:
         """The chunks this path held when it was last added (the stat cache remembers its entry),
         as the bases a changed chunk may be stored as a delta against."""
         row = None if self.dry_run else self.cache.entries.get(item.path)
         if row is None or row[4] != "chunked" or not self.repo.has(ObjectId(row[5])):
             return None
         try:
-            return _ChunkMap(self.repo.read_manifest(row[5]))
+            return ChunkMap(self.repo.read_manifest(row[5]))
         except (NotFound, IntegrityError):
             return None
 
     def _store_block(
-        self, block: memoryview, cuts: list[tuple[int, int]], bases: list[ObjectId | None] | None = None
+        self,
+        block: memoryview,
+        cuts: list[tuple[int, int]],
+        bases: list[ObjectId | None] | None = None,
+        widths: list[int] | None = None,
     ) -> list[tuple[ObjectId, int]]:
         """Hash, compress and store the chunks of one block (on a worker: one hand-off per block);
-        ``bases`` are the chunks of the file's previous version at the same offsets."""
+        ``bases`` are the chunks of the file's previous version at the same offsets, ``widths``
+        the element widths of tensor chunks."""
         out, new = [], []
         for index, (offset, length) in enumerate(cuts):
-            oid, flags, stored = self._prepare(block[offset : offset + length], BLOB, bases[index] if bases else None)
+            base = bases[index] if bases else None
+            oid, flags, stored = self._prepare(block[offset : offset + length], BLOB, base, widths[index] if widths else 1)
             if stored is not None:
                 new.append((oid, BLOB, flags, stored, length))
             out.append((oid, length))
@@ -527,4 +487,3 @@ class Ingestor:
             return self.build_tree(entries), items
         entry = self.add_file(items[0])
         return entry, items
-

@@ -17,14 +17,16 @@ from typing import TYPE_CHECKING, Any
 import zstandard
 
 from modelkeep.errors import IntegrityError, InvalidInput, NotFound
-from modelkeep.store import deltas
+from modelkeep.store import deltas, planes
 from modelkeep.store.backends import Backend
 from modelkeep.store.batch_reads import BatchReads
 from modelkeep.store.format import (
     BLOB,
     DEFAULT_CONFIG,
     FLAG_DELTA,
+    FLAG_PLANES,
     FLAG_ZSTD,
+    FLAGS_KNOWN,
     FORMAT_VERSION,
     MANIFEST,
     TREE,
@@ -80,9 +82,7 @@ class Repository(BatchReads):
             config = json.loads(backend.get(CONFIG_KEY))
         except NotFound:
             if not create:
-                raise NotFound(
-                    f"no modelkeep store at {backend.url}", hint="check the URL, or push to create it"
-                ) from None
+                raise NotFound(f"no modelkeep store at {backend.url}", hint="check the URL, or push to create it") from None
             config = dict(DEFAULT_CONFIG)
             backend.put(CONFIG_KEY, json.dumps(config, indent=2).encode())
         except (ValueError, TypeError) as exc:
@@ -165,17 +165,26 @@ class Repository(BatchReads):
         """Override the store's zstd level for new objects (None: store raw). Ids do not depend on it."""
         self._level = None if level is None else validate_level(level)
 
-    def compress(self, data: bytes | memoryview) -> tuple[int, bytes | memoryview]:
-        """(flags, stored bytes): zstd if that saves enough, else the raw bytes."""
-        if self._level is None or len(data) < 64:
-            return 0, data
+    def _compressor(self) -> zstandard.ZstdCompressor:
         cctx = getattr(_local, "cctx", None)
         if cctx is None or getattr(_local, "level", None) != self._level:
-            cctx = _local.cctx = zstandard.ZstdCompressor(level=self._level)
+            cctx = _local.cctx = zstandard.ZstdCompressor(level=self._level or 1)
             _local.level = self._level
-        packed = cctx.compress(data)
+        return cctx
+
+    def compress(self, data: bytes | memoryview, width: int = 1) -> tuple[int, bytes | memoryview]:
+        """(flags, stored bytes): zstd if that saves enough, else the raw bytes. Tensor bytes of
+        ``width`` > 1 bytes an element are compressed as byte planes (``store/planes.py``)."""
+        if self._level is None or len(data) < 64:
+            return 0, data
+        if width > 1:
+            packed = planes.encode(data, width, self._compressor())
+            flags = FLAG_PLANES
+        else:
+            packed = self._compressor().compress(data)
+            flags = FLAG_ZSTD
         if len(packed) < self._keep_ratio * len(data):
-            return FLAG_ZSTD, packed
+            return flags, packed
         return 0, data
 
     def put_stored(self, oid: ObjectId, type_: int, flags: int, stored: bytes | memoryview, raw_length: int) -> bool:
@@ -226,6 +235,8 @@ class Repository(BatchReads):
         it gives, the content built on it is checked against ``oid``."""
         if len(stored) != entry.stored_length:
             raise IntegrityError(f"object {oid} is damaged: pack {entry.pack} is truncated")
+        if entry.flags & ~FLAGS_KNOWN:
+            raise IntegrityError(f"object {oid} has flags {entry.flags:#x} this modelkeep does not know: upgrade it")
         depth = 0
         try:
             if entry.flags & FLAG_DELTA:
@@ -238,8 +249,13 @@ class Repository(BatchReads):
                     base, depth = self._decode_chain(base_id, base_entry, base_stored)
                 if depth >= 2 * deltas.MAX_DEPTH:  # never written so deep: a loop in a damaged store
                     raise IntegrityError(f"object {oid} is damaged: its chain of delta bases does not end")
-                data: bytes | memoryview = deltas.decode(stored, base, entry.raw_length)
+                if entry.flags & FLAG_PLANES:
+                    data: bytes | memoryview = planes.decode(stored[deltas.BASE_ID :], entry.raw_length, _decompressor(), base)
+                else:
+                    data = deltas.decode(stored, base, entry.raw_length)
                 depth += 1
+            elif entry.flags & FLAG_PLANES:
+                data = planes.decode(stored, entry.raw_length, _decompressor())
             elif entry.flags & FLAG_ZSTD:
                 data = _decompressor().decompress(stored, max_output_size=entry.raw_length)
             else:
@@ -258,9 +274,10 @@ class Repository(BatchReads):
             raise IntegrityError(f"object {oid} is damaged: its content hash differs (pack {entry.pack})")
         return data, depth
 
-    def delta_against(self, data: bytes | memoryview, base_id: str) -> bytes | None:
-        """``data``'s stored bytes as a delta against the stored object ``base_id``, or None when
-        there is no such object, no compression, or the base's chain is already ``MAX_DEPTH`` deep."""
+    def delta_against(self, data: bytes | memoryview, base_id: str, width: int = 1) -> tuple[int, bytes] | None:
+        """(flags, stored bytes) of ``data`` as a delta against the stored object ``base_id``, or
+        None when there is no such object, no compression, or the base's chain is already
+        ``MAX_DEPTH`` deep. Tensor bytes (``width`` > 1) are XORed with the base, in planes."""
         if self._level is None or not self.has(ObjectId(base_id)):
             return None
         try:
@@ -270,7 +287,9 @@ class Repository(BatchReads):
             return None
         if depth >= deltas.MAX_DEPTH:
             return None  # re-based: stored whole, so no read goes deeper
-        return deltas.encode(data, base_id, base, self._level)
+        if width > 1:
+            return FLAG_DELTA | FLAG_PLANES, planes.encode(data, width, self._compressor(), base_id=base_id, base=base)
+        return FLAG_DELTA, deltas.encode(data, base_id, base, self._level)
 
     def get(self, oid: str) -> bytes:
         """An object's content, verified against its id (never returns damaged data)."""
@@ -342,8 +361,11 @@ class Repository(BatchReads):
         index = self.index
         level = [oid for oid in oids if (entry := index.get(ObjectId(oid))) is not None and entry.flags & FLAG_DELTA]
         while level:
-            reads = ([self._read_window(w) for w in self._windows(sorted(set(level), key=self._position))]
-                     if self._by_window else [self._read_span(s) for s in self._spans(sorted(set(level), key=self._position))])
+            reads = (
+                [self._read_window(w) for w in self._windows(sorted(set(level), key=self._position))]
+                if self._by_window
+                else [self._read_span(s) for s in self._spans(sorted(set(level), key=self._position))]
+            )
             level = []
             for group in reads:
                 for _oid, _entry, stored in group:

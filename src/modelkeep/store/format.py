@@ -5,7 +5,10 @@ Written down for a second implementation in ``docs/format.md``; this module is t
 * Object id: BLAKE3-256 of the object's *uncompressed* content, 64 lower-case hex digits.
 * Types: ``BLOB`` (a chunk or a whole small file), ``MANIFEST`` (the chunk list of a large
   file), ``TREE`` (a folder). The type is not part of the id.
-* Manifest: canonical JSON ``{"chunks":[[id,size],...],"size":N}``.
+* Manifest: canonical JSON ``{"chunks":[[id,size],...],"size":N}``; a long one (when the config
+  has ``manifest_part_chunks``) is cut into such manifests, its *parts*, at chunk ids chosen by
+  content, and listed as ``{"parts":[[id,size],...],"size":N}``: an edit stores the parts it
+  touches and the short list, not the whole chunk list again.
 * Tree: canonical JSON ``{"entries":[[name,kind,id,size,mode],...]}``, entries sorted by the
   UTF-8 bytes of ``name``; ``kind`` is ``"blob"`` (id of one BLOB: the file's content),
   ``"chunked"`` (id of a MANIFEST) or ``"tree"`` (a sub-folder); ``mode`` is 0o644 or 0o755
@@ -58,6 +61,9 @@ DEFAULT_CONFIG = {
         "tensors": "safetensors",
     },
     "compression": {"algorithm": "zstd", "level": 1, "keep_if_below": 0.97},
+    # A file of more than 4x this many chunks gets a manifest in parts (encode_parts); a store
+    # made before this key existed writes every manifest whole, so its manifests keep their ids.
+    "manifest_part_chunks": 256,
     "small_file_limit": 262144,
     "pack_target_size": 33554432,
 }
@@ -132,8 +138,28 @@ def encode_manifest(chunks: list[tuple[ObjectId, int]]) -> bytes:
     return canonical({"chunks": [[c, n] for c, n in chunks], "size": sum(n for _, n in chunks)})
 
 
-def decode_manifest(data: bytes) -> list[tuple[ObjectId, int]]:
+def manifest_parts(chunks: list[tuple[ObjectId, int]], average: int) -> list[list[tuple[ObjectId, int]]]:
+    """A long chunk list cut into parts of about ``average`` chunks (at most 4x that): a part
+    ends after a chunk whose id, read as a number, is a multiple of ``average``. The cuts depend
+    only on the ids around them, so an edit moves only the cuts next to the chunks it changed."""
+    parts: list[list[tuple[ObjectId, int]]] = [[]]
+    for chunk in chunks:
+        parts[-1].append(chunk)
+        if int(chunk[0][:8], 16) % average == 0 or len(parts[-1]) >= 4 * average:
+            parts.append([])
+    return [part for part in parts if part]
+
+
+def encode_parts(parts: list[tuple[ObjectId, int]]) -> bytes:
+    """The manifest listing a long file's manifest parts, as (part id, bytes of file it covers)."""
+    return canonical({"parts": [[c, n] for c, n in parts], "size": sum(n for _, n in parts)})
+
+
+def decode_manifest(data: bytes) -> tuple[bool, list[tuple[ObjectId, int]]]:
+    """(whether it lists parts, its [id, size] rows): chunks of the file, or its manifest's parts."""
     try:
-        return [(ObjectId(c), int(n)) for c, n in json.loads(data)["chunks"]]
+        doc = json.loads(data)
+        parted = "parts" in doc
+        return parted, [(ObjectId(c), int(n)) for c, n in doc["parts" if parted else "chunks"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise IntegrityError(f"a manifest object does not decode: {exc}") from exc

@@ -317,7 +317,22 @@ class Repository(BatchReads):
         return decode_tree(self.get(oid))
 
     def read_manifest(self, oid: str) -> list[tuple[ObjectId, int]]:
-        return decode_manifest(self.get(oid))
+        """A large file's chunks, as (id, length), its manifest's parts read and joined."""
+        return self.manifest_with_parts(oid)[1]
+
+    def manifest_with_parts(self, oid: str) -> tuple[list[ObjectId], list[tuple[ObjectId, int]]]:
+        """(ids of the manifest's parts, the file's chunks): no parts for a manifest written whole."""
+        parted, rows = decode_manifest(self.get(oid))
+        if not parted:
+            return [], rows
+        parts = [part for part, _ in rows]
+        chunks: list[tuple[ObjectId, int]] = []
+        for (part, size), data in zip(rows, self.get_many(parts), strict=True):
+            inner, some = decode_manifest(bytes(data))
+            if inner or sum(n for _, n in some) != size:
+                raise IntegrityError(f"manifest {oid} is damaged: its part {part} is not the {size} bytes it lists")
+            chunks.extend(some)
+        return parts, chunks
 
     def chunks_of(self, kind: str, oid: str) -> list[tuple[ObjectId, int]]:
         """The chunk list of a file entry (one chunk for a blob)."""
@@ -348,8 +363,9 @@ class Repository(BatchReads):
             for entry in self.read_tree(oid):
                 self.reachable(entry.kind, entry.id, seen)
         elif kind == "chunked":
-            chunks = [c for c, _ in self.read_manifest(oid)]
-            seen.update(chunks)
+            parts, rows = self.manifest_with_parts(oid)
+            chunks = [c for c, _ in rows]
+            seen.update(parts, chunks)
             self.add_bases(chunks, seen)
         else:
             self.add_bases([oid], seen)

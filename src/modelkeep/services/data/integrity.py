@@ -30,8 +30,9 @@ def _reach(repo: Repository, kind: str, oid: str, seen: set[str], damaged: dict[
             for entry in repo.read_tree(oid):
                 _reach(repo, entry.kind, entry.id, seen, damaged)
         elif kind == "chunked":
-            chunks = [c for c, _ in repo.read_manifest(oid)]
-            seen.update(chunks)
+            parts, rows = repo.manifest_with_parts(oid)
+            chunks = [c for c, _ in rows]
+            seen.update(parts, chunks)
             repo.add_bases(chunks, seen)  # a delta is read through its bases: they are reachable too
         else:
             repo.add_bases([oid], seen)

@@ -1,5 +1,6 @@
 """Virtualenvs for the real clients users bring (tritonclient, mlflow, ...), apart from ours where
-their dependencies would clash. Made once under ``.venv-clients/NAME`` (``make test`` makes them
+their dependencies would clash, and the npm packages tests check against (``NPM``). Made once
+under ``.venv-clients/NAME`` (``make test`` makes them
 first; a test that finds one missing makes it, under a lock, so parallel workers wait for one
 install). Each is keyed by its requirements: a changed requirement makes a fresh one."""
 
@@ -17,7 +18,11 @@ CLIENTS = {
     "triton": ["tritonclient[http]>=2.40", "numpy"],
     "mlflow3": ["mlflow>=3.1,<4", "scikit-learn"],  # the latest installable 3.x
     "mlflow2": ["mlflow>=2.20,<3", "scikit-learn"],  # the newest 2.x
+    "kserve": ["kserve>=0.14"],  # its SDK's models, generated from the InferenceService CRD (mk deploy export)
 }
+
+# npm packages (each a folder under tests/clients with a package-lock.json): installed with npm ci.
+NPM = {"k8s-schemas": Path(__file__).resolve().parent / "clients" / "k8s-schemas"}
 
 
 def ensure(name: str) -> Path:
@@ -40,6 +45,22 @@ def ensure(name: str) -> Path:
     return python
 
 
-if __name__ == "__main__":  # make test: python tests/client_venvs.py triton
-    for arg in sys.argv[1:] or list(CLIENTS):
-        print(ensure(arg))
+def ensure_npm(name: str) -> Path:
+    """The node_modules of npm package folder ``name`` (``npm ci`` if its lock file changed)."""
+    folder = NPM[name]
+    modules = folder / "node_modules"
+    stamp = modules / ".installed-lock"
+    lock_file = (folder / "package-lock.json").read_bytes()
+    ROOT.mkdir(parents=True, exist_ok=True)
+    with open(ROOT / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.exists() and stamp.read_bytes() == lock_file:
+            return modules
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=folder, check=True)
+        stamp.write_bytes(lock_file)
+    return modules
+
+
+if __name__ == "__main__":  # make test: python tests/client_venvs.py [triton ...]
+    for arg in sys.argv[1:] or [*CLIENTS, *NPM]:
+        print(ensure_npm(arg) if arg in NPM else ensure(arg))

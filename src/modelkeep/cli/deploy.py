@@ -257,6 +257,52 @@ def rollback(
         raise typer.Exit(1)
 
 
+def export(
+    name: Name,
+    fmt: Annotated[str, typer.Option("--format", help="kserve (an InferenceService) or argo-rollouts (a Rollout, "
+                                                      "its AnalysisTemplate and Services).")],
+    image: Annotated[str, typer.Option("--image", help="A container image with modelkeep installed (runs mk).")],
+    server: Annotated[
+        str | None, typer.Option("--server", help="MODELKEEP_URL for the pods (default: this connection's server).")
+    ] = None,
+    token_secret: Annotated[
+        str, typer.Option("--token-secret", help="The Secret whose key 'token' holds a deployer's token.")
+    ] = "modelkeep-gateway",  # noqa: S107 - a Secret's name, not a secret
+    prometheus: Annotated[str, typer.Option("--prometheus", help="Prometheus the analysis queries.")] = (
+        "http://prometheus-operated.monitoring.svc:9090"
+    ),
+    namespace: Annotated[str | None, typer.Option("--namespace")] = None,
+    replicas: Annotated[int, typer.Option("--replicas", min=1, max=1000)] = 2,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the manifests here (default: standard output).")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Write the deployment as Kubernetes manifests: the new pods serve its candidate pinned
+    (mk serve --pin), KServe or Argo Rollouts split traffic, and Argo's analysis runs the
+    deployment's policy as Prometheus queries over the gateway's metrics."""
+    import yaml
+
+    from modelkeep.cli.remote import connection, server_url
+    from modelkeep.services.deploy.k8s_export import ExportOptions
+    from modelkeep.services.deploy.k8s_export import export as to_manifests
+
+    status = _target().deployment_status(name)
+    options = ExportOptions(image=image, server_url=server or server_url(), token_secret=token_secret,
+                            prometheus=prometheus, namespace=namespace, replicas=replicas)
+    arms = {a["name"]: a["model"] for a in status["arms"]}
+    new = arms[status["candidate"]] if status.get("candidate") else arms[status["stable"]]
+    exported = to_manifests(status, fmt, options, connection().registry.get(new).metrics)
+    if json_out:
+        emit_json({"deployment": name, "format": fmt, **exported.versions, "manifests": exported.manifests})
+    text = yaml.safe_dump_all(exported.manifests, sort_keys=False)
+    if out is not None:
+        out.write_text(text)
+    elif not json_out:
+        out_console().print(text, markup=False, highlight=False, soft_wrap=True, end="")
+    if out is not None or not json_out:
+        err_console().print(f"{name}: {len(exported.manifests)} {fmt} manifests; the new pods serve {exported.versions['new']}"
+                            f" (stable: {exported.versions['stable']})", markup=False, soft_wrap=True)
+
+
 def switch(name: Name, json_out: JsonFlag = False) -> None:
     """Blue-green: send all traffic to the other version at once (and back)."""
     _show(_target().deployment_switch(name), json_out)
@@ -278,6 +324,11 @@ def serve(
     ] = True,
     log: Annotated[
         Path | None, typer.Option("--log", help="Append one JSON line per prediction (arm, version, key) here.")
+    ] = None,
+    pin: Annotated[
+        str | None,
+        typer.Option("--pin", metavar="NAME@VERSION", help="Serve this exact version alone, with no routing, rollout "
+                     "or rollback of its own: Kubernetes splits traffic and decides (mk deploy export)."),
     ] = None,
 ) -> None:
     """Serve a deployment: Open Inference Protocol v2 and JSON, sticky routing, monitoring,
@@ -301,6 +352,7 @@ def serve(
         webhooks=webhooks,
         log=str(log) if log else None,
         worker=workers > 1,
+        pin=pin,
     )
     options: dict[str, Any] = {"log_level": "warning", "access_log": False}
     for key, module in (("loop", "uvloop"), ("http", "httptools")):

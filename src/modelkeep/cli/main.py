@@ -61,7 +61,7 @@ app.command()(server_commands.server)
 for command in ("login", "logout", "whoami"):
     app.command(name=command)(getattr(login_commands, command))
 deploy_app = deploy_commands.app
-for command in ("create", "update", "status", "history", "rollback", "switch"):
+for command in ("create", "update", "status", "history", "rollback", "switch", "export"):
     deploy_app.command(name=command)(getattr(deploy_commands, command))
 deploy_app.command(name="list")(deploy_commands.list_)
 app.add_typer(deploy_app, name="deploy")

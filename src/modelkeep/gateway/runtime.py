@@ -45,7 +45,7 @@ from modelkeep.services.deploy.predictor import (
 )
 from modelkeep.services.deploy.routing import Router
 from modelkeep.services.deploy.sequential import SequentialErrors
-from modelkeep.services.deploy.spec import DeploymentSpec, Pinned
+from modelkeep.services.deploy.spec import Arm, DeploymentSpec, Pinned
 from modelkeep.services.interface import DeploymentControl
 
 log = logging.getLogger("modelkeep.gateway")
@@ -71,9 +71,14 @@ class Gateway:
     def __init__(self, deployments: DeploymentControl, loader: ModelLoader, name: str, *, gateway_id: str | None = None,
                  poll_s: float = 0.5, window_s: float | None = None, dispatch: Callable[[], object] | None = None,
                  prediction_log: PredictionLog | None = None, clock: Callable[[], float] = time.monotonic,
-                 timer: Callable[[], float] = time.perf_counter) -> None:
+                 timer: Callable[[], float] = time.perf_counter, pin: str | None = None) -> None:
         """``clock`` (seconds) drives windows, bake times and alert repeats; ``timer`` (seconds)
-        measures each prediction's latency. Tests inject both, so no verdict reads the wall clock."""
+        measures each prediction's latency. Tests inject both, so no verdict reads the wall clock.
+        ``pin`` (an exact ``NAME@VERSION`` the deployment pins): serve that version alone, with
+        the deployment's policy, monitoring and contract, and never route, advance or roll back:
+        something else (Kubernetes: KServe, Argo Rollouts) splits traffic and decides from this
+        gateway's metrics (``mk deploy export``)."""
+        self.pin = pin
         self.deployments = deployments
         self.loader = loader
         self.name = name
@@ -124,6 +129,16 @@ class Gateway:
         revision, spec, status = self.deployments.spec(self.name)
         if self.live is not None and self.live.revision == revision:
             return False
+        if self.pin is not None:
+            only = self._pinned_alone(spec)
+            if only is None and self.live is not None:
+                log.warning("deployment %s revision %d no longer pins %s: still serving it", self.name, revision, self.pin)
+                return False
+            if only is None:
+                pins = ", ".join(sorted(p.model for p in spec.pinned()))
+                raise InvalidInput(f"deployment {self.name} does not pin {self.pin}; it pins {pins}",
+                                   hint="pass one of those exact versions to --pin")
+            spec = only
         previous = self.live
         arms: dict[str, ArmPredictor] = {}
         failed: dict[str, str] = {}
@@ -156,6 +171,16 @@ class Gateway:
         self._window_started = self.clock()
         log.info("deployment %s revision %d live: %s", self.name, revision, share)
         return True
+
+    def _pinned_alone(self, spec: DeploymentSpec) -> DeploymentSpec | None:
+        """The deployment as a gateway pinned to one of its versions serves it: that arm alone, all
+        traffic, no candidate (nothing to advance or roll back); None when it no longer pins it."""
+        for pinned in spec.pinned():
+            if pinned.model == self.pin:
+                arm = Arm(**{key: getattr(pinned, key) for key in Pinned.model_fields}, weight=100.0)
+                return spec.model_copy(update={"strategy": "single", "arms": [arm], "shadows": [], "stable": arm.name,
+                                               "candidate": None, "rollout": None})
+        return None
 
     def _reuse(self, previous: Live | None, pinned: Pinned) -> ArmPredictor | None:
         if previous is None:

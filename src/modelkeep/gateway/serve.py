@@ -35,6 +35,7 @@ class ServeConfig:
     webhooks: bool = True
     log: str | None = None
     worker: bool = False  # one of several: suffix the id and the prediction log with the pid
+    pin: str | None = None  # serve this exact version alone; no routing, rollout or rollback (Kubernetes decides)
 
 
 def build(config: ServeConfig, progress: Any = None) -> tuple[Any, Starlette]:
@@ -59,7 +60,7 @@ def build(config: ServeConfig, progress: Any = None) -> tuple[Any, Starlette]:
         gateway_id = f"{gateway_id}/{os.getpid()}" if config.gateway_id else gateway_id
         log = log.with_name(f"{log.name}.{os.getpid()}") if log else None
     gateway = Gateway(support.control, loader, config.name, gateway_id=gateway_id, window_s=config.window,
-                      dispatch=dispatch, prediction_log=PredictionLog(log) if log else None)
+                      dispatch=dispatch, prediction_log=PredictionLog(log) if log else None, pin=config.pin)
     gateway.start()
     loader.progress = None
 

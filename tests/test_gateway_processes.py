@@ -164,6 +164,39 @@ def test_two_replicas_seeing_a_failing_canary_roll_back_once(repo, tmp_path: Pat
     assert {g["gateway"] for g in status["gateways"]} == {"gw-0", "gw-1"}
 
 
+def test_three_replicas_pool_their_windows_and_roll_back_once(repo, tmp_path: Path) -> None:
+    """policy.pooled: each replica shares its closed windows through the database and judges the
+    one before on all of them; the rollback's evidence is the pooled window."""
+    root, env = repo
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"window_s": 2, "min_samples": 30, "failing_windows": 1, "pooled": True}))
+    mk(env, "deploy", "create", "clf", "--model", "clf@1.0.0.0.0", "--candidate", "clf@1.0.1.0.0", "--steps", "50,100",
+       "--bake", "100000", "--trust", CLASS, "--policy", str(policy))
+    names = [f"gw-{i}" for i in range(3)]
+    replicas = [Served(env, "clf", name, root / f"{name}.log") for name in names]
+    try:
+        (root / "fault").write_text("fail")
+        deadline = time.monotonic() + 60
+        with httpx.Client(timeout=10) as client:
+            sent = 0
+            while time.monotonic() < deadline and not all(r.revision() >= 2 for r in replicas):
+                for _ in range(30):  # one key space, each key to one replica
+                    client.post(f"{replicas[sent % 3].url}/predict", json={"inputs": [[0.1, 0.2, 0.3]]},
+                                headers={"x-request-key": f"k{sent}"})
+                    sent += 1
+                time.sleep(0.05)
+            assert all(r.revision() >= 2 for r in replicas)
+    finally:
+        for r in replicas:
+            r.stop()
+    history = json.loads(mk(env, "deploy", "history", "clf", "--json").stdout)
+    assert [h["action"] for h in history] == ["rollback", "create"]  # one decision for three replicas
+    evidence = history[0]["evidence"]
+    pooled = evidence["pooled"]["gateways"]
+    assert set(pooled) <= set(names) and len(pooled) >= 2  # a replica a whole window late is left out, not waited for
+    assert evidence["windows"]["canary"]["requests"] == sum(arms["canary"] for arms in pooled.values())
+
+
 def test_worker_processes_share_a_port_and_route_alike(repo) -> None:
     root, env = repo
     mk(env, "deploy", "create", "clf", "--model", "clf@1.0.0.0.0", "--candidate", "clf@1.0.1.0.0", "--steps", "30,100",

@@ -122,6 +122,27 @@ def test_the_gateway_user_may_not_do_more_than_its_role(deployed: dict[str, str]
     gw.close()
 
 
+def test_replicas_pool_their_windows_through_the_server(deployed: dict[str, str]) -> None:
+    from modelkeep.services.deploy.analysis import WindowSummary
+
+    gw = RemoteConnection(deployed["url"], deployed["gw"])
+    control = gw.gateway().control
+    revision = control.revision("clf")
+    mine = WindowSummary("canary", deployed["candidate"], n=3, errors=1, latencies_ms=[1.5, 2.0, 9.0],
+                         predictions=[0, 1, 1], rows=[[0.1, 0.2, 0.3]] * 3, labeled=2, correct=1,
+                         business={"conversion": [1.0]})
+    control.share_window("clf", revision, 900, "edge-1", {"canary": mine})
+    control.share_window("clf", revision, 900, "edge-2", {"canary": WindowSummary("canary", deployed["candidate"], n=4)})
+    pooled = control.pooled_window("clf", revision, 900)
+    assert set(pooled) == {"edge-1", "edge-2"} and pooled["edge-1"]["canary"] == mine
+    assert control.pooled_window("clf", revision, 899) == {}
+    viewer = RemoteConnection(deployed["url"], deployed["vera"])
+    with pytest.raises(PermissionDenied, match="vera may not deployment.write"):
+        viewer.gateway().control.share_window("clf", revision, 900, "rogue", {"canary": mine})
+    viewer.close()
+    gw.close()
+
+
 def test_mk_serve_runs_as_a_process_against_the_server(deployed: dict[str, str], tmp_path: Path) -> None:
     env = {**os.environ, "MODELKEEP_URL": deployed["url"], "MODELKEEP_TOKEN": deployed["gw"],
            "MODELKEEP_CACHE": str(tmp_path / "cache")}

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelkeep.services.deploy import requests as deploy_requests
+from modelkeep.services.deploy.analysis import SHARED_SAMPLE, WindowSummary
 
 Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", description="deployment name")]
 Revision = Annotated[int, Path(ge=1, le=2**31 - 1, description="deployment revision")]
@@ -26,6 +27,31 @@ class GatewayReport(_Body):
     gateway: str = Field(min_length=1, max_length=200, description="the reporting gateway's id")
     revision: int = Field(ge=1, le=2**31 - 1)
     report: dict[str, Any]
+
+
+class SharedWindow(_Body):
+    """One arm's closed window as a replica shares it (``WindowSummary.shared``): samples thinned."""
+
+    arm: str = Field(min_length=1, max_length=64)
+    model: str = Field(min_length=1, max_length=200)
+    n: int = Field(ge=0)
+    errors: int = Field(ge=0)
+    latencies_ms: list[float] = Field(max_length=SHARED_SAMPLE)
+    predictions: list[Any] = Field(max_length=SHARED_SAMPLE)
+    rows: list[list[Any]] = Field(max_length=SHARED_SAMPLE)
+    labeled: int = Field(ge=0)
+    correct: int = Field(ge=0)
+    tp: int = Field(ge=0)
+    fp: int = Field(ge=0)
+    fn: int = Field(ge=0)
+    business: dict[str, list[float]] = Field(max_length=64)
+
+
+class WindowShare(_Body):
+    gateway: str = Field(min_length=1, max_length=128, description="the sharing gateway's id")
+    revision: int = Field(ge=1, le=2**31 - 1)
+    window_no: int = Field(ge=0, le=2**62, description="wall-clock seconds // the policy's window_s")
+    summaries: dict[str, SharedWindow] = Field(max_length=64)
 
 
 class Alert(_Body):
@@ -103,6 +129,20 @@ def deploy_routes(Ws: Any) -> APIRouter:
     def gateway_report(ws: Ws, name: Name, body: GatewayReport) -> Response:
         ws.deployments.report(name, body.gateway, body.revision, body.report)
         return Response(status_code=204)
+
+    @router.put("/api/v1/deployments/{name}/gateway/windows", status_code=204)
+    def share_window(ws: Ws, name: Name, body: WindowShare) -> Response:
+        """One replica's closed analysis window, for the others to pool (``policy.pooled``)."""
+        summaries = {arm: WindowSummary.from_shared(w.model_dump()) for arm, w in body.summaries.items()}
+        ws.deployments.share_window(name, body.revision, body.window_no, body.gateway, summaries)
+        return Response(status_code=204)
+
+    @router.get("/api/v1/deployments/{name}/gateway/windows")
+    def pooled_window(ws: Ws, name: Name, revision: Annotated[int, Query(ge=1, le=2**31 - 1)],
+                      window_no: Annotated[int, Query(ge=0, le=2**62)]) -> dict[str, Any]:
+        """Every replica's summaries of one window: ``{"gateways": {gateway: {arm: summary}}}``."""
+        pooled = ws.deployments.pooled_window(name, revision, window_no)
+        return {"gateways": {g: {arm: w.shared() for arm, w in arms.items()} for g, arms in pooled.items()}}
 
     @router.post("/api/v1/deployments/{name}/gateway/alerts", status_code=204)
     def gateway_alert(ws: Ws, name: Name, body: Alert) -> Response:

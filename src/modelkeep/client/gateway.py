@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modelkeep.client.http import Transport
+from modelkeep.services.deploy.analysis import WindowSummary
 from modelkeep.services.deploy.spec import DeploymentSpec, parse_spec
 from modelkeep.services.models.views import VersionView
 
@@ -48,6 +49,18 @@ class RemoteDeploymentControl:
 
     def record_validation(self, name: str, revision: int, result: dict[str, Any]) -> None:
         self.transport.call("PUT", self._path(name, f"/revisions/{int(revision)}/validation"), json={"result": result})
+
+    def share_window(self, name: str, revision: int, window_no: int, gateway: str,
+                     summaries: dict[str, WindowSummary]) -> None:
+        body = {"gateway": gateway, "revision": revision, "window_no": window_no,
+                "summaries": {arm: w.shared() for arm, w in summaries.items()}}
+        self.transport.call("PUT", self._path(name, "/gateway/windows"), json=body)
+
+    def pooled_window(self, name: str, revision: int, window_no: int) -> dict[str, dict[str, WindowSummary]]:
+        doc = self.transport.call("GET", self._path(name, "/gateway/windows"),
+                                  params={"revision": revision, "window_no": window_no})
+        return {gateway: {arm: WindowSummary.from_shared(w) for arm, w in arms.items()}
+                for gateway, arms in doc["gateways"].items()}
 
 
 class RemoteTokens:

@@ -34,6 +34,7 @@ from modelkeep.services.deploy.analysis import (
     attribute,
     compare,
     health,
+    pool_windows,
     verdict,
 )
 from modelkeep.services.deploy.predictor import (
@@ -45,7 +46,7 @@ from modelkeep.services.deploy.predictor import (
 )
 from modelkeep.services.deploy.routing import Router
 from modelkeep.services.deploy.sequential import SequentialErrors
-from modelkeep.services.deploy.spec import Arm, DeploymentSpec, Pinned
+from modelkeep.services.deploy.spec import DeploymentSpec, Pinned
 from modelkeep.services.interface import DeploymentControl
 
 log = logging.getLogger("modelkeep.gateway")
@@ -71,14 +72,18 @@ class Gateway:
     def __init__(self, deployments: DeploymentControl, loader: ModelLoader, name: str, *, gateway_id: str | None = None,
                  poll_s: float = 0.5, window_s: float | None = None, dispatch: Callable[[], object] | None = None,
                  prediction_log: PredictionLog | None = None, clock: Callable[[], float] = time.monotonic,
-                 timer: Callable[[], float] = time.perf_counter, pin: str | None = None) -> None:
+                 timer: Callable[[], float] = time.perf_counter, pin: str | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
         """``clock`` (seconds) drives windows, bake times and alert repeats; ``timer`` (seconds)
         measures each prediction's latency. Tests inject both, so no verdict reads the wall clock.
         ``pin`` (an exact ``NAME@VERSION`` the deployment pins): serve that version alone, with
         the deployment's policy, monitoring and contract, and never route, advance or roll back:
         something else (Kubernetes: KServe, Argo Rollouts) splits traffic and decides from this
-        gateway's metrics (``mk deploy export``)."""
+        gateway's metrics (``mk deploy export``). ``wall`` (seconds since the epoch, alike on every
+        host) numbers the windows replicas pool (``Policy.pooled``)."""
         self.pin = pin
+        self.wall = wall
+        self._window_no: int | None = None  # pooled: the wall-clock window being measured
         self.deployments = deployments
         self.loader = loader
         self.name = name
@@ -130,7 +135,7 @@ class Gateway:
         if self.live is not None and self.live.revision == revision:
             return False
         if self.pin is not None:
-            only = self._pinned_alone(spec)
+            only = spec.alone(self.pin)
             if only is None and self.live is not None:
                 log.warning("deployment %s revision %d no longer pins %s: still serving it", self.name, revision, self.pin)
                 return False
@@ -171,16 +176,6 @@ class Gateway:
         self._window_started = self.clock()
         log.info("deployment %s revision %d live: %s", self.name, revision, share)
         return True
-
-    def _pinned_alone(self, spec: DeploymentSpec) -> DeploymentSpec | None:
-        """The deployment as a gateway pinned to one of its versions serves it: that arm alone, all
-        traffic, no candidate (nothing to advance or roll back); None when it no longer pins it."""
-        for pinned in spec.pinned():
-            if pinned.model == self.pin:
-                arm = Arm(**{key: getattr(pinned, key) for key in Pinned.model_fields}, weight=100.0)
-                return spec.model_copy(update={"strategy": "single", "arms": [arm], "shadows": [], "stable": arm.name,
-                                               "candidate": None, "rollout": None})
-        return None
 
     def _reuse(self, previous: Live | None, pinned: Pinned) -> ArmPredictor | None:
         if previous is None:
@@ -352,13 +347,43 @@ class Gateway:
                 self.reload()
         live = self.current()
         window_s = self.window_override or live.spec.policy.window_s
+        if live.spec.policy.pooled:  # windows numbered by the wall clock, alike on every replica
+            number = int(self.wall() // window_s)
+            if self._window_no is None:
+                self._window_no = number
+            if not force_window and number == self._window_no:
+                return None
+            closed, self._window_no = self._window_no, max(number, self._window_no + 1)
+            return self.analyze(live, pooled=closed)
         if force_window or now - self._window_started >= window_s:
             self._window_started = now
             return self.analyze(live)
         return None
 
-    def analyze(self, live: Live) -> dict[str, Any]:
-        """Close the window of every arm, judge it, and act (alert, advance, roll back)."""
+    def _health(self, pinned: Pinned, window: WindowSummary, spec: DeploymentSpec) -> dict[str, Any]:
+        inputs = [str(c.get("name")) for c in (pinned.signature or {}).get("inputs", [])] or None
+        return health(window, self.baseline(pinned), spec, inputs)
+
+    def _pool(self, live: Live, closed: int, windows: dict[str, WindowSummary]) -> tuple[
+            dict[str, WindowSummary], dict[str, dict[str, Any]], dict[str, Any]]:
+        """Share this replica's window ``closed``; return the window before it over every replica
+        (each had a whole window to share it), its healths, and who it pooled."""
+        try:
+            self.deployments.share_window(self.name, live.revision, closed, self.gateway_id, windows)
+            shared = self.deployments.pooled_window(self.name, live.revision, closed - 1)
+        except ModelKeepError as exc:
+            log.warning("could not pool analysis windows: %s", exc)
+            shared = {}
+        pins = {p.name: p for p in live.spec.pinned()}
+        pooled = pool_windows(shared, set(pins))
+        healths = {arm: self._health(pins[arm], w, live.spec) for arm, w in pooled.items()}
+        return pooled, healths, {"window": closed - 1, "gateways": {g: {a: w.n for a, w in arms.items()}
+                                                                     for g, arms in shared.items()}}
+
+    def analyze(self, live: Live, *, pooled: int | None = None) -> dict[str, Any]:
+        """Close the window of every arm, judge it, and act (alert, advance, roll back). With
+        ``pooled`` (the number of the window closed), judge the window before it, pooled over
+        every replica, instead of this replica's own."""
         spec = live.spec
         windows: dict[str, WindowSummary] = {}
         healths: dict[str, dict[str, Any]] = {}
@@ -370,9 +395,11 @@ class Gateway:
             window, agreement = stats.rotate()
             windows[pinned.name] = window
             agreements[pinned.name] = agreement
-            inputs = [str(c.get("name")) for c in (pinned.signature or {}).get("inputs", [])] or None
-            healths[pinned.name] = health(window, self.baseline(pinned), spec, inputs)
-            stats.export(window, healths[pinned.name], agreement)
+            healths[pinned.name] = self._health(pinned, window, spec)
+            stats.export(window, healths[pinned.name], agreement)  # this replica's gauges: its own traffic
+        pool = None
+        if pooled is not None:
+            windows, healths, pool = self._pool(live, pooled, windows)
         standby_mirrored = {s[0] for s in live.shadows} - {s.name for s in spec.shadows}
         considered = {a.name for a in spec.arms if a.weight > 0} | standby_mirrored
         attribution = attribute({a: h for a, h in healths.items() if a in considered})
@@ -411,6 +438,8 @@ class Gateway:
             "shadow_agreement": {a: v for a, v in agreements.items() if v is not None},
             "shadow_dropped": self.shadow_dropped, "traffic": live.router.share(), "failed": live.failed,
         }
+        if pool is not None:
+            report["pooled"] = pool
         if attribution["scope"] in ("version", "upstream"):  # drift on part of the traffic only is reported, not alerted
             self._alert(live, attribution, report)
         if in_rollout and result == "fail" and (decisive or self.failing_windows >= spec.policy.failing_windows) \
@@ -450,7 +479,7 @@ class Gateway:
         try:
             self.deployments.rollback(self.name, reason=reason, expected_revision=live.revision, evidence={
                 "checks": report["checks"], "windows": report["windows"], "attribution": report["attribution"],
-                "failing_windows": self.failing_windows, "gateway": self.gateway_id})
+                "failing_windows": self.failing_windows, "gateway": self.gateway_id, "pooled": report.get("pooled")})
         except Conflict:
             self.reload()  # another replica (or a person) changed it first
             return "superseded"
@@ -463,7 +492,8 @@ class Gateway:
     def _advance(self, live: Live, report: dict[str, Any]) -> str:
         try:
             self.deployments.advance(self.name, expected_revision=live.revision,
-                                     evidence={"checks": report["checks"], "windows": report["windows"]})
+                                     evidence={"checks": report["checks"], "windows": report["windows"],
+                                               "pooled": report.get("pooled")})
         except Conflict:
             self.reload()
             return "superseded"

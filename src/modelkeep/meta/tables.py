@@ -544,6 +544,20 @@ class GatewayReport(Base):
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class GatewayWindow(Base):
+    """One replica's closed analysis window of a deployment's revision (``Policy.pooled``): each
+    arm's counts and thinned samples, which every replica reads back to judge all traffic."""
+
+    __tablename__ = "gateway_windows"
+
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    window_no: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # wall-clock seconds // window_s
+    gateway: Mapped[str] = mapped_column(String(128), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    summaries: Mapped[dict[str, Any]] = mapped_column(JSON)  # arm -> WindowSummary.shared()
+
+
 class Experiment(Base):
     """A named group of runs (MLflow's experiment) over one project; id 0 is MLflow's "Default"."""
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from modelkeep.services.data.datasets import DatasetVersionView
+    from modelkeep.services.deploy.analysis import WindowSummary
     from modelkeep.services.deploy.spec import DeploymentSpec
     from modelkeep.services.evaluation.records import EvaluationRecord, EvaluationView, NoteRequest, NoteView
     from modelkeep.services.models.branches import BranchView, MergeRequest
@@ -432,6 +433,15 @@ class DeploymentControl(Protocol):
                  expected_revision: int | None = None) -> dict[str, Any]: ...
 
     def record_validation(self, name: str, revision: int, result: dict[str, Any]) -> None: ...
+
+    def share_window(self, name: str, revision: int, window_no: int, gateway: str,
+                     summaries: dict[str, WindowSummary]) -> None:
+        """One replica's closed window, for every replica to judge all traffic (``Policy.pooled``)."""
+        ...
+
+    def pooled_window(self, name: str, revision: int, window_no: int) -> dict[str, dict[str, WindowSummary]]:
+        """``gateway -> arm -> WindowSummary`` of every replica that shared that window."""
+        ...
 
 
 class TokenCheck(Protocol):

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from modelkeep.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from modelkeep.meta.db import Database
-from modelkeep.meta.tables import Deployment, DeploymentRevision, GatewayReport
+from modelkeep.meta.tables import Deployment, DeploymentRevision, GatewayReport, GatewayWindow
 from modelkeep.services.clock import utcnow
+from modelkeep.services.deploy.analysis import WindowSummary
 from modelkeep.services.deploy.spec import (
     Arm,
     DeploymentSpec,
@@ -339,6 +340,31 @@ class Deployments:
             session.add(GatewayReport(deployment_id=row.id, gateway=gateway, revision=revision, at=utcnow(),
                                       report=report))
 
+    def share_window(self, name: str, revision: int, window_no: int, gateway: str,
+                     summaries: dict[str, WindowSummary]) -> None:
+        """Store one replica's closed window (each arm's counts and thinned samples) for the others
+        to pool (``Policy.pooled``); windows more than ``WINDOWS_KEPT`` older are dropped."""
+        self.access.check("deployment.write", model=name)
+        with self.db.writer() as session, session.begin():
+            row = self._row(session, name)
+            session.execute(delete(GatewayWindow).where(
+                GatewayWindow.deployment_id == row.id,
+                (GatewayWindow.window_no < window_no - WINDOWS_KEPT)
+                | ((GatewayWindow.revision == revision) & (GatewayWindow.window_no == window_no)
+                   & (GatewayWindow.gateway == gateway))))  # a retried write replaces the first
+            session.add(GatewayWindow(deployment_id=row.id, revision=revision, window_no=window_no, gateway=gateway,
+                                      at=utcnow(), summaries={arm: w.shared() for arm, w in summaries.items()}))
+
+    def pooled_window(self, name: str, revision: int, window_no: int) -> dict[str, dict[str, WindowSummary]]:
+        """Every replica's summaries of one window: ``gateway -> arm -> WindowSummary``."""
+        self.access.check("deployment.read", model=name)
+        with self.db.reader() as session:
+            row = self._row(session, name)
+            rows = session.scalars(select(GatewayWindow).where(
+                GatewayWindow.deployment_id == row.id, GatewayWindow.revision == revision,
+                GatewayWindow.window_no == window_no).order_by(GatewayWindow.gateway))
+            return {r.gateway: {arm: WindowSummary.from_shared(doc) for arm, doc in r.summaries.items()} for r in rows}
+
     # --- reading --------------------------------------------------------------------------
 
     @staticmethod
@@ -403,6 +429,9 @@ class Deployments:
         with self.db.reader() as session:
             rows = session.scalars(select(Deployment).order_by(Deployment.name))
             return [self._view(row, parse_spec(row.spec)) for row in rows]
+
+
+WINDOWS_KEPT = 20  # closed windows kept per deployment: the pooled verdict reads the one before the last
 
 
 def _initial_status(spec: DeploymentSpec) -> str:

@@ -78,6 +78,9 @@ class Policy(_Strict):
     business: dict[str, float] = Field(default_factory=dict)  # metric -> max relative drop (0.1 = 10 %)
     drift: bool = True  # prediction drift against the version's own baseline counts as a failure
     significance: float = Field(default=0.01, gt=0.0, lt=0.5)
+    # Replicas judge each window on all of them (their summaries pooled through the database),
+    # one window behind the traffic: each replica's own share may be too small to decide on.
+    pooled: bool = False
 
 
 class Monitoring(_Strict):
@@ -129,6 +132,17 @@ class DeploymentSpec(_Strict):
 
     def pinned(self) -> list[Pinned]:
         return [*self.arms, *self.shadows]
+
+    def alone(self, ref: str) -> DeploymentSpec | None:
+        """The deployment as a gateway pinned to version ``ref`` serves it (``mk serve --pin``): that
+        arm alone with all traffic, no candidate (nothing to advance or roll back), the rest as it
+        is; None when it does not pin ``ref``."""
+        for pinned in self.pinned():
+            if pinned.model == ref:
+                arm = Arm(**{key: getattr(pinned, key) for key in Pinned.model_fields}, weight=100.0)
+                return self.model_copy(update={"strategy": "single", "arms": [arm], "shadows": [], "stable": arm.name,
+                                               "candidate": None, "rollout": None})
+        return None
 
 
 def parse_spec(data: dict[str, Any]) -> DeploymentSpec:

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+import storage  # benchmarks/storage.py, beside this file
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT.parent / "shared" / "bench"
@@ -31,14 +31,9 @@ DVC = ANCHORS / "venv-dvc" / "bin" / "dvc"
 
 
 def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of one whole process."""
-    os.sync()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    """(wall seconds, CPU seconds) of one whole process, measured as storage.py measures it (wait4)."""
+    run, _ = storage.timed(cmd, cwd, env)
+    return run.wall, run.cpu
 
 
 def quiet(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:

@@ -48,7 +48,7 @@ else:
 class BatchReads(_Base):
     """Reads of many objects at once, for the repository this is mixed into."""
 
-    def _position(self, oid: str) -> tuple[str, int]:
+    def position(self, oid: str) -> tuple[str, int]:
         """Where an object is stored: sorting by it reads packs front to back."""
         entry = self.entry(oid)
         return entry.pack, entry.offset
@@ -185,7 +185,7 @@ class BatchReads(_Base):
 
     def decoded(self, oids: Iterable[str]) -> dict[str, bytes]:
         """Verified contents of ``oids``, read in store order by this thread (spans or windows)."""
-        ordered = sorted(set(oids), key=self._position)
+        ordered = sorted(set(oids), key=self.position)
         reads = ([self._read_window(w) for w in self._windows(ordered)] if self._by_window
                  else [self._read_span(s) for s in self._spans(ordered)])
         out: dict[str, bytes] = {}
@@ -263,7 +263,7 @@ class BatchReads(_Base):
                     written += len(data)
             return [written]
 
-        stored_order = sorted(where, key=self._position)
+        stored_order = sorted(where, key=self.position)
         if self._by_window:  # in store order: each window reads a few long ranges, each span is one read
             found = _ordered_map(lambda window: put(self._read_window(window)), self._windows(stored_order), WRITE_THREADS)
         else:

@@ -378,9 +378,9 @@ class Repository(BatchReads):
         level = [oid for oid in oids if (entry := index.get(ObjectId(oid))) is not None and entry.flags & FLAG_DELTA]
         while level:
             reads = (
-                [self._read_window(w) for w in self._windows(sorted(set(level), key=self._position))]
+                [self._read_window(w) for w in self._windows(sorted(set(level), key=self.position))]
                 if self._by_window
-                else [self._read_span(s) for s in self._spans(sorted(set(level), key=self._position))]
+                else [self._read_span(s) for s in self._spans(sorted(set(level), key=self.position))]
             )
             level = []
             for group in reads:

@@ -31,7 +31,7 @@ class TransferStats:
 def missing(src: Repository, dst: Repository, ids: Iterable[str]) -> list[str]:
     """Ids present in ``src``'s index and absent from ``dst``, in ``src`` pack order (fast reads)."""
     need = [i for i in set(ids) if not dst.has(ObjectId(i))]
-    return sorted(need, key=lambda i: (src.entry(i).pack, src.entry(i).offset))
+    return sorted(need, key=src.position)
 
 
 def copy_objects(

@@ -48,7 +48,7 @@ def _check(repo: Repository, oids: list[str], damaged: dict[str, str], progress:
     for oid in oids:
         if oid not in index:
             damaged[oid] = f"{oid} is not in the store {repo.backend.url}"
-    present = sorted((o for o in oids if o in index), key=lambda o: (index[o].pack, index[o].offset))  # type: ignore[index]
+    present = sorted((o for o in oids if o in index), key=repo.position)
     done: set[str] = set()
     waiting: list[tuple[str, IndexEntry, memoryview]] = []  # deltas, checked a batch at a time
 

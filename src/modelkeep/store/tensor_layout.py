@@ -46,8 +46,10 @@ def tensor_spans(handle: BinaryIO, size: int) -> list[tuple[int, int, int]] | No
     (length,) = struct.unpack("<Q", head)
     if not 2 <= length <= min(HEADER_LIMIT, size - 8):
         return None
-    text = handle.read(length)
-    if len(text) != length or text[:1] != b"{":
+    if handle.read(1) != b"{":  # before reading what may be 100 MB of some other file
+        return None
+    text = b"{" + handle.read(length - 1)
+    if len(text) != length:
         return None
     try:
         header = json.loads(text)

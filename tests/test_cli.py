@@ -100,3 +100,27 @@ def test_delete_commands(repo: Path) -> None:
     mk(repo, "model", "register", "m", "model.bin")
     result = json.loads(mk(repo, "model", "delete", "m", "--all", "--yes", "--json").stdout)
     assert result == {"name": "m", "deleted_versions": 1}
+
+
+def test_model_list_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_same(repo: Path) -> None:
+    from modelkeep.meta.sqlite_fast import model_rows
+    from modelkeep.services.workspace import open_workspace
+
+    mk(repo, "model", "register", "fraud", "model.bin")
+    (repo / "model.bin").write_text("weights-2")
+    mk(repo, "model", "register", "fraud", "model.bin")
+    mk(repo, "model", "register", "churn", "model.bin")
+    mk(repo, "model", "alias", "fraud@1.0.0", "production")
+    listed = json.loads(mk(repo, "model", "list", "--json").stdout)
+    ws = open_workspace(repo)
+    try:
+        assert model_rows(ws.config.db_url) is not None  # the fast path applies here
+        assert listed == [m.to_dict() for m in ws.registry.list_models()]  # and answers as the registry does
+        assert [(m["name"], m["versions"], m["latest"]) for m in listed] == [("churn", 1, "1.0.0.0.0"),
+                                                                             ("fraud", 2, "1.0.1.0.0")]
+        ws.access.create_user("admin", role="admin")
+        assert model_rows(ws.config.db_url) is None  # with users, reads are checked: the normal path
+    finally:
+        ws.close()
+    refused = mk(repo, "model", "list", "--json", code=4)  # cli-tester is no user of this registry now
+    assert "cli-tester" in refused.stderr

@@ -12,6 +12,7 @@ from modelkeep.cli.remote import connection
 
 if TYPE_CHECKING:
     from modelkeep.services.interface import RegistryService
+    from modelkeep.services.models.views import ModelSummary
 
 app = typer.Typer(help="Register, find, compare and pin model versions.", no_args_is_help=True)
 
@@ -20,6 +21,22 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.
 
 def _registry() -> RegistryService:
     return connection().registry
+
+
+def _local_models() -> list[ModelSummary] | None:
+    """The model list of a personal local registry read with sqlite3 (no workspace, no SQLAlchemy:
+    about 0.25 s instead of 0.75); None where that does not apply."""
+    from modelkeep.cli.remote import server_url
+
+    if server_url():
+        return None
+    from modelkeep.errors import NotFound
+    from modelkeep.services.models.fast_reads import list_models
+
+    try:
+        return list_models()
+    except NotFound:
+        return None  # no repository here: the normal path says so, with its hint
 
 
 def _document(path: Path | None, what: str) -> Any:
@@ -121,9 +138,10 @@ def list_(
     json_out: JsonFlag = False,
 ) -> None:
     """List models, or the versions of one model."""
-    registry = _registry()
     if name is None:
-        models = registry.list_models()
+        models = _local_models()
+        if models is None:
+            models = _registry().list_models()
         if json_out:
             emit_json([m.to_dict() for m in models])
             return
@@ -141,7 +159,7 @@ def list_(
             table.add_row(label, str(m.versions), m.latest or "-", aliases)
         out_console().print(table)
         return
-    views = registry.list_versions(name)
+    views = _registry().list_versions(name)
     if json_out:
         emit_json([v.to_dict() for v in views])
         return

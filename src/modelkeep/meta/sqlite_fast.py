@@ -68,3 +68,30 @@ def registry_root_rows(
     finally:
         conn.close()
     return datasets, models
+
+
+def model_rows(db_url: str) -> list[tuple[int, str, str, str, int, str | None, dict[str, str]]] | None:
+    """(id, name, description, created_at, versions, latest sort key, aliases) of every model, by
+    name, for ``mk model list`` in a personal registry; None once the registry has users (reads
+    are then checked per user: the normal path does that)."""
+    conn = _connect(db_url)
+    if conn is None:
+        return None
+    try:
+        if conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None:
+            return None
+        counts = dict(conn.execute("SELECT model_id, count(*) FROM model_versions GROUP BY model_id").fetchall())
+        latest = dict(conn.execute("SELECT model_id, max(sort_key) FROM model_versions WHERE status != 'reproduction' "
+                                   "GROUP BY model_id").fetchall())
+        aliases: dict[int, dict[str, str]] = {}
+        for model_id, alias, version in conn.execute(
+            "SELECT a.model_id, a.name, v.version FROM aliases a JOIN model_versions v ON v.id = a.version_id"
+        ):
+            aliases.setdefault(model_id, {})[alias] = version
+        models = conn.execute("SELECT id, name, description, created_at FROM models ORDER BY name").fetchall()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return [(i, name, description or "", created, counts.get(i, 0), latest.get(i), aliases.get(i, {}))
+            for i, name, description, created in models]

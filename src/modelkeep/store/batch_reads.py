@@ -53,6 +53,14 @@ class BatchReads(_Base):
         entry = self.entry(oid)
         return entry.pack, entry.offset
 
+    def _reads(self, oids: Iterable[str]) -> tuple[Callable[[Any], list[tuple[str, IndexEntry, memoryview]]], list[Any]]:
+        """(read, groups): ``read(group)`` fetches each group of ``oids`` (in the order given) in one
+        go. A store behind a network (each request a round trip) reads windows of a few ranges, a
+        local one runs of neighbours in a pack."""
+        if self._by_window:
+            return self._read_window, self._windows(oids)
+        return self._read_span, self._spans(oids)
+
     def _spans(self, oids: Iterable[str]) -> list[tuple[str, int, int, list[tuple[str, IndexEntry]]]]:
         """Group objects that sit next to each other in one pack, in the order given."""
         spans: list[tuple[str, int, int, list[tuple[str, IndexEntry]]]] = []
@@ -145,12 +153,8 @@ class BatchReads(_Base):
 
     def iter_stored(self, oids: Iterable[str], *, threads: int = 2) -> Iterator[tuple[str, IndexEntry, bytes]]:
         """(id, index entry, stored bytes) for each id, in order (see :meth:`get_many` for how it reads)."""
-        if self._by_window:
-            for oid, entry, view in _ordered_map(self._read_window, self._windows(oids), threads):
-                yield oid, entry, bytes(view)
-            return
-
-        for oid, entry, view in _ordered_map(self._read_span, self._spans(oids), threads):
+        read, groups = self._reads(oids)
+        for oid, entry, view in _ordered_map(read, groups, threads):
             yield oid, entry, bytes(view)
 
     def get_many(self, oids: Iterable[str], *, threads: int = 2) -> Iterator[bytes | memoryview]:
@@ -162,10 +166,8 @@ class BatchReads(_Base):
             near = self.bases_of(members)
             return [self._decode_chain(oid, entry, view, near)[0] for oid, entry, view in members]
 
-        if self._by_window:
-            yield from _ordered_map(lambda window: decode(self._read_window(window)), self._windows(oids), threads)
-            return
-        yield from _ordered_map(lambda span: decode(self._read_span(span)), self._spans(oids), threads)
+        read, groups = self._reads(oids)
+        yield from _ordered_map(lambda group: decode(read(group)), groups, threads)
 
     def bases_of(
         self, members: list[tuple[str, IndexEntry, memoryview]], near: Callable[[str], bytes | None] | None = None
@@ -185,11 +187,9 @@ class BatchReads(_Base):
 
     def decoded(self, oids: Iterable[str]) -> dict[str, bytes]:
         """Verified contents of ``oids``, read in store order by this thread (spans or windows)."""
-        ordered = sorted(set(oids), key=self.position)
-        reads = ([self._read_window(w) for w in self._windows(ordered)] if self._by_window
-                 else [self._read_span(s) for s in self._spans(ordered)])
+        read, groups = self._reads(sorted(set(oids), key=self.position))
         out: dict[str, bytes] = {}
-        for group in reads:
+        for group in map(read, groups):
             near = self.bases_of(group)
             for oid, entry, stored in group:
                 out[oid] = bytes(self._decode_chain(oid, entry, stored, near)[0])
@@ -263,11 +263,8 @@ class BatchReads(_Base):
                     written += len(data)
             return [written]
 
-        stored_order = sorted(where, key=self.position)
-        if self._by_window:  # in store order: each window reads a few long ranges, each span is one read
-            found = _ordered_map(lambda window: put(self._read_window(window)), self._windows(stored_order), WRITE_THREADS)
-        else:
-            found = _ordered_map(lambda span: put(self._read_span(span)), self._spans(stored_order), WRITE_THREADS)
+        read, groups = self._reads(sorted(where, key=self.position))  # in store order: few, long reads
+        found = _ordered_map(lambda group: put(read(group)), groups, WRITE_THREADS)
         total = copied
         for written in found:
             total += written

@@ -377,13 +377,9 @@ class Repository(BatchReads):
         index = self.index
         level = [oid for oid in oids if (entry := index.get(ObjectId(oid))) is not None and entry.flags & FLAG_DELTA]
         while level:
-            reads = (
-                [self._read_window(w) for w in self._windows(sorted(set(level), key=self.position))]
-                if self._by_window
-                else [self._read_span(s) for s in self._spans(sorted(set(level), key=self.position))]
-            )
+            read, groups = self._reads(sorted(set(level), key=self.position))
             level = []
-            for group in reads:
+            for group in map(read, groups):
                 for _oid, _entry, stored in group:
                     base = deltas.base_of(stored)
                     if base not in seen:

@@ -256,11 +256,12 @@ class Ingestor:
 
     # --- objects --------------------------------------------------------------------------
 
-    def _store_chunk(self, data: bytes | memoryview, type_: int = BLOB) -> tuple[ObjectId, int, int]:
+    def _store_chunk(self, data: bytes | memoryview, type_: int = BLOB) -> ObjectId:
+        """Store one object (counted in the stats when it is new); its id."""
         oid, flags, stored = self._prepare(data, type_)
         if stored is not None and self.repo.put_stored(oid, type_, flags, stored, len(data)):
-            return oid, len(data), len(stored)
-        return oid, 0, 0
+            self._account(len(data), len(stored))
+        return oid
 
     def _prepare(
         self, data: bytes | memoryview, type_: int, base: ObjectId | None = None, width: int = 1
@@ -318,8 +319,7 @@ class Ingestor:
             raise InvalidInput(f"cannot read {item.path}: permission denied") from None
         if len(data) != item.size:
             raise InvalidInput(f"{item.path} changed while it was being added; nothing was committed")
-        oid, raw, stored = self._store_chunk(data)
-        self._account(raw, stored)
+        oid = self._store_chunk(data)
         return "blob", oid
 
     def _cached_entry(self, item: ScannedFile) -> TreeEntry | None:
@@ -389,17 +389,12 @@ class Ingestor:
         """A large file's manifest: whole, or (a long one, where the store's config says so) as
         parts and their list, so a version that changes a few chunks stores only the parts it
         touches (about 25 KB per part instead of about 1 MB per GiB)."""
-        average = self.repo.config.get("manifest_part_chunks")
-        rows = chunks
-        if average and len(chunks) > 4 * int(average):
-            rows = []
-            for part in manifest_parts(chunks, int(average)):
-                part_id, raw, stored = self._store_chunk(encode_manifest(part), MANIFEST)
-                self._account(raw, stored)
-                rows.append((part_id, sum(n for _, n in part)))
-        oid, raw, stored = self._store_chunk(encode_manifest(chunks) if rows is chunks else encode_parts(rows), MANIFEST)
-        self._account(raw, stored)
-        return oid
+        average = int(self.repo.config.get("manifest_part_chunks") or 0)
+        if not average or len(chunks) <= 4 * average:
+            return self._store_chunk(encode_manifest(chunks), MANIFEST)
+        parts = [(self._store_chunk(encode_manifest(part), MANIFEST), sum(n for _, n in part))
+                 for part in manifest_parts(chunks, average)]
+        return self._store_chunk(encode_parts(parts), MANIFEST)
 
     def _previous_chunks(self, item: ScannedFile) -> ChunkMap | None:
         """The chunks this path held when it was last added (the stat cache remembers its entry),
@@ -490,8 +485,7 @@ class Ingestor:
         return self._covers(entries, TreeEntry("", "tree", root_id, size, 0))
 
     def put_tree(self, entries: list[TreeEntry]) -> tuple[ObjectId, int]:
-        oid, raw, stored = self._store_chunk(encode_tree(entries), TREE)
-        self._account(raw, stored)
+        oid = self._store_chunk(encode_tree(entries), TREE)
         return oid, sum(e.size for e in entries)
 
     def add_path(self, path: Path) -> tuple[TreeEntry, list[ScannedFile]]:

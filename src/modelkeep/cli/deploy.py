@@ -290,7 +290,10 @@ def export(
                             prometheus=prometheus, namespace=namespace, replicas=replicas)
     arms = {a["name"]: a["model"] for a in status["arms"]}
     new = arms[status["candidate"]] if status.get("candidate") else arms[status["stable"]]
-    exported = to_manifests(status, fmt, options, connection().registry.get(new).metrics)
+    # the version's own baseline, read as the deployment pins it: a deployer may read a pinned
+    # version that is not approved yet (through the registry it may not)
+    baselines = connection().gateway().control.pinned_version(name, new).metrics
+    exported = to_manifests(status, fmt, options, baselines)
     if json_out:
         emit_json({"deployment": name, "format": fmt, **exported.versions, "manifests": exported.manifests})
     text = yaml.safe_dump_all(exported.manifests, sort_keys=False)

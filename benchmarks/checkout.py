@@ -36,29 +36,22 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple
     return run.wall, run.cpu
 
 
-def quiet(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
-    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 class Modelkeep:
     def __init__(self, label: str, work: Path, src: Path | None) -> None:
         self.label = label
         self.repo = work / label
-        self.env = {**os.environ, "MODELKEEP_USER": "bench"}
-        self.env.pop("MODELKEEP_HOME", None)
-        if src is not None:
-            self.env["PYTHONPATH"] = str(src)
-        self.mk = [sys.executable, "-m", "modelkeep.cli.main"]
+        self.env = storage.mk_env(src)
+        self.mk = storage.MK
 
     def setup(self, v1: Path, v2: Path) -> None:
         shutil.rmtree(self.repo, ignore_errors=True)
         (self.repo / "data").mkdir(parents=True)
-        quiet([*self.mk, "init"], self.repo, self.env)
+        storage.quiet([*self.mk, "init"], self.repo, self.env)
         for source in (v1, v2):
             os.link(source, self.repo / "data" / "big.csv")
-            quiet([*self.mk, "data", "add", "data", "--name", "big"], self.repo, self.env)
+            storage.quiet([*self.mk, "data", "add", "data", "--name", "big"], self.repo, self.env)
             (self.repo / "data" / "big.csv").unlink()
-        quiet([*self.mk, "data", "checkout", "big@2", "--to", "work"], self.repo, self.env)
+        storage.quiet([*self.mk, "data", "checkout", "big@2", "--to", "work"], self.repo, self.env)
 
     def switch(self, to: int) -> tuple[float, float]:
         return timed([*self.mk, "data", "checkout", f"big@{to}", "--to", "work"], self.repo, self.env)
@@ -75,16 +68,16 @@ class Dvc:
         self.repo.mkdir(parents=True)
         for cmd in (["git", "init", "-q", "-b", "main"], [str(DVC), "init", "-q"],
                     [str(DVC), "config", "core.site_cache_dir", str(self.repo / ".site_cache")]):
-            quiet(cmd, self.repo)
+            storage.quiet(cmd, self.repo)
         for n, source in ((1, v1), (2, v2)):
             shutil.copyfile(source, self.repo / "big.csv")
-            quiet([str(DVC), "add", "-q", "big.csv"], self.repo)
-            quiet(["git", "add", "-A"], self.repo)
-            quiet(["git", "commit", "-q", "-m", f"v{n}"], self.repo)
-            quiet(["git", "tag", f"v{n}"], self.repo)
+            storage.quiet([str(DVC), "add", "-q", "big.csv"], self.repo)
+            storage.quiet(["git", "add", "-A"], self.repo)
+            storage.quiet(["git", "commit", "-q", "-m", f"v{n}"], self.repo)
+            storage.quiet(["git", "tag", f"v{n}"], self.repo)
 
     def switch(self, to: int) -> tuple[float, float]:
-        quiet(["git", "checkout", "-q", f"v{to}", "--", "big.csv.dvc"], self.repo)
+        storage.quiet(["git", "checkout", "-q", f"v{to}", "--", "big.csv.dvc"], self.repo)
         return timed([str(DVC), "checkout", "-q", "big.csv.dvc"], self.repo)
 
 

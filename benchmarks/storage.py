@@ -151,15 +151,24 @@ def mutate(kind: str, path: Path) -> None:
                    capture_output=True)
 
 
+MK = [sys.executable, "-m", "modelkeep.cli.main"]
+
+
+def mk_env(src: Path | None) -> dict[str, str]:
+    """The environment ``mk`` runs in: this repository's code, or the one under ``src`` (--before)."""
+    env = {**os.environ, "MODELKEEP_USER": "bench"}
+    env.pop("MODELKEEP_HOME", None)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    return env
+
+
 class Modelkeep:
     def __init__(self, label: str, work: Path, src: Path | None) -> None:
         self.label = label
         self.work = work / label
-        self.env = {**os.environ, "MODELKEEP_USER": "bench"}
-        self.env.pop("MODELKEEP_HOME", None)
-        if src is not None:
-            self.env["PYTHONPATH"] = str(src)
-        self.mk = [sys.executable, "-m", "modelkeep.cli.main"]
+        self.env = mk_env(src)
+        self.mk = MK
         self.version = 0
 
     def start(self, workload: str) -> Path:

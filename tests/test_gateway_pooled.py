@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from modelkeep.gateway.runtime import Gateway
-from modelkeep.services.deploy.analysis import SHARED_SAMPLE, WindowSummary
 from modelkeep.services.deploy.predictor import ModelLoader
+from modelkeep.services.deploy.windows import SHARED_SAMPLE, WindowSummary
 from tests.deploy_helpers import CLASS, FakeTime, register, rows, send
 
 STABLE, CANDIDATE = "clf@1.0.0.0.0", "clf@1.0.1.0.0"

@@ -123,7 +123,7 @@ def test_the_gateway_user_may_not_do_more_than_its_role(deployed: dict[str, str]
 
 
 def test_replicas_pool_their_windows_through_the_server(deployed: dict[str, str]) -> None:
-    from modelkeep.services.deploy.analysis import WindowSummary
+    from modelkeep.services.deploy.windows import WindowSummary
 
     gw = RemoteConnection(deployed["url"], deployed["gw"])
     control = gw.gateway().control

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelkeep.services.deploy import requests as deploy_requests
-from modelkeep.services.deploy.analysis import SHARED_SAMPLE, WindowSummary
+from modelkeep.services.deploy.windows import SHARED_SAMPLE, WindowSummary
 
 Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", description="deployment name")]
 Revision = Annotated[int, Path(ge=1, le=2**31 - 1, description="deployment revision")]

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from modelkeep.client.http import Transport
-from modelkeep.services.deploy.analysis import WindowSummary
 from modelkeep.services.deploy.spec import DeploymentSpec, parse_spec
+from modelkeep.services.deploy.windows import WindowSummary
 from modelkeep.services.models.views import VersionView
 
 

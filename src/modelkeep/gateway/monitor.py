@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
-from modelkeep.services.deploy.analysis import WindowSummary
+from modelkeep.services.deploy.windows import WindowSummary
 
 MAX_ROWS = 5_000  # feature rows and predictions kept per window (drift needs a sample, not all)
 LABELS = ["deployment", "model", "version", "arm"]

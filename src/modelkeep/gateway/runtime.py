@@ -34,7 +34,6 @@ from modelkeep.services.deploy.analysis import (
     attribute,
     compare,
     health,
-    pool_windows,
     verdict,
 )
 from modelkeep.services.deploy.predictor import (
@@ -47,6 +46,7 @@ from modelkeep.services.deploy.predictor import (
 from modelkeep.services.deploy.routing import Router
 from modelkeep.services.deploy.sequential import SequentialErrors
 from modelkeep.services.deploy.spec import DeploymentSpec, Pinned
+from modelkeep.services.deploy.windows import pool_windows
 from modelkeep.services.interface import DeploymentControl
 
 log = logging.getLogger("modelkeep.gateway")

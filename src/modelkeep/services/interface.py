@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from modelkeep.services.data.datasets import DatasetVersionView
-    from modelkeep.services.deploy.analysis import WindowSummary
     from modelkeep.services.deploy.spec import DeploymentSpec
+    from modelkeep.services.deploy.windows import WindowSummary
     from modelkeep.services.evaluation.records import EvaluationRecord, EvaluationView, NoteRequest, NoteView
     from modelkeep.services.models.branches import BranchView, MergeRequest
     from modelkeep.services.models.views import ModelSummary, RunView, SearchPage, VersionView

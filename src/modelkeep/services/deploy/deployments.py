@@ -17,7 +17,6 @@ from modelkeep.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import Deployment, DeploymentRevision, GatewayReport, GatewayWindow
 from modelkeep.services.clock import utcnow
-from modelkeep.services.deploy.analysis import WindowSummary
 from modelkeep.services.deploy.spec import (
     Arm,
     DeploymentSpec,
@@ -28,6 +27,7 @@ from modelkeep.services.deploy.spec import (
     parse_section,
     parse_spec,
 )
+from modelkeep.services.deploy.windows import WindowSummary
 from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
 from modelkeep.services.models.inputs import check_name

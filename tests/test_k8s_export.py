@@ -171,3 +171,7 @@ def test_the_command_writes_yaml_and_json(canary, tmp_path: Path) -> None:
     bad = subprocess.run([*command[:-4], "--format", "helm", "--image", "i"], cwd=ws.config.root.parent, env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "valid: kserve, argo-rollouts" in bad.stderr and "Traceback" not in bad.stderr
+    nowhere = subprocess.run([*command, "--out", str(tmp_path / "no" / "such" / "x.yaml")], cwd=ws.config.root.parent,
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert nowhere.returncode == 1 and "cannot write the manifests to" in nowhere.stderr
+    assert "No such file or directory" in nowhere.stderr and "Traceback" not in nowhere.stderr

@@ -298,7 +298,11 @@ def export(
         emit_json({"deployment": name, "format": fmt, **exported.versions, "manifests": exported.manifests})
     text = yaml.safe_dump_all(exported.manifests, sort_keys=False)
     if out is not None:
-        out.write_text(text)
+        try:
+            out.write_text(text)
+        except OSError as exc:
+            raise InvalidInput(f"cannot write the manifests to {out}: {exc.strerror}",
+                               hint="--out takes a file in a folder that exists") from None
     elif not json_out:
         out_console().print(text, markup=False, highlight=False, soft_wrap=True, end="")
     if out is not None or not json_out:

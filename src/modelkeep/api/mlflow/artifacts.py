@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from modelkeep.api.mlflow import shapes
+from modelkeep.api.mlflow import errors, shapes
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.services.artifact_files import check_path
 from modelkeep.services.workspace import Workspace
@@ -40,7 +40,7 @@ def _version_files(ws: Workspace, path: str) -> tuple[Any, str]:
 
 
 def artifact_routes(Ws: Any, max_upload: int) -> APIRouter:
-    router = APIRouter()
+    router = errors.router(errors.ARTIFACTS)
 
     @router.get("/artifacts")
     def listing(ws: Ws, path: str = "") -> dict[str, Any]:

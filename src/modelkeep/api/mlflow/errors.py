@@ -3,6 +3,7 @@ MLflow's client expects, so its own exceptions (``RestException``, ``MlflowExcep
 
 from typing import Any
 
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -16,7 +17,9 @@ from modelkeep.errors import (
     Unauthenticated,
 )
 
-PREFIXES = ("/api/2.0/mlflow", "/api/3.0/mlflow")  # /ajax-api/2.0/ arrives as /api/2.0/ (middleware.PathAlias)
+ROOT = "/api/2.0/mlflow"  # MLflow's client; its UI calls the same under /ajax-api/2.0/
+ARTIFACTS = f"{ROOT}-artifacts"
+PREFIXES = (ROOT, "/api/3.0/mlflow")  # /ajax-api/2.0/ arrives as /api/2.0/ (middleware.PathAlias)
 
 # The first class an error is an instance of decides (subclasses first).
 CODES: list[tuple[type[ModelKeepError], str, int]] = [
@@ -51,10 +54,12 @@ class MlflowError(BaseModel):
     message: str
 
 
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": MlflowError, "description": text}
-    for code, text in ((400, "INVALID_PARAMETER_VALUE, RESOURCE_ALREADY_EXISTS"), (401, "UNAUTHENTICATED"),
-                       (403, "PERMISSION_DENIED"), (404, "RESOURCE_DOES_NOT_EXIST, ENDPOINT_NOT_FOUND"),
-                       (409, "not used"), (413, "INVALID_PARAMETER_VALUE: too large"), (422, "not used"),
-                       (500, "INTERNAL_ERROR"))
-}
+STATUSES: tuple[tuple[int, str], ...] = (
+    (400, "INVALID_PARAMETER_VALUE, RESOURCE_ALREADY_EXISTS"), (401, "UNAUTHENTICATED"), (403, "PERMISSION_DENIED"),
+    (404, "RESOURCE_DOES_NOT_EXIST, ENDPOINT_NOT_FOUND"), (409, "not used"), (413, "INVALID_PARAMETER_VALUE: too large"),
+    (422, "not used"), (500, "INTERNAL_ERROR"))
+
+
+def router(prefix: str = ROOT) -> APIRouter:
+    """A router for MLflow's routes under ``prefix`` (their errors are documented by ``api.error_docs``)."""
+    return APIRouter(prefix=prefix, tags=["mlflow"])

@@ -32,6 +32,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi import Path as FastPath
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelkeep.api.mlflow import errors
 from modelkeep.errors import InvalidInput, NotFound, PermissionDenied
 from modelkeep.services.artifact_files import check_path
 from modelkeep.services.workspace import Workspace
@@ -169,7 +170,7 @@ class Uploads:
 def multipart_routes(Ws: Any, workspace: Workspace, max_upload: int, project_of: Any) -> APIRouter:
     """The routes, mounted under the ``mlflow-artifacts`` prefix. ``project_of(ws, path)``: the
     project an artifact path belongs to (checked as an upload's is)."""
-    router = APIRouter()
+    router = errors.router(errors.ARTIFACTS)
     uploads = Uploads(workspace, max_upload)
 
     @router.post("/mpu/create/{path:path}")

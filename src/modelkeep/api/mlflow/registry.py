@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelkeep.api.mlflow import shapes
+from modelkeep.api.mlflow import errors, shapes
 from modelkeep.api.mlflow.tracking import Tag, page, run_number
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.services.models.views import RunView, VersionView
@@ -151,7 +151,7 @@ def _tree(ws: Workspace, prefix: str, project: str | None = None) -> dict[str, s
 
 
 def registry_routes(Ws: Any) -> APIRouter:
-    router = APIRouter()
+    router = errors.router()
 
     def rm_doc(ws: Workspace, name: str) -> dict[str, Any]:
         record = ws.model_records.get(name)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelkeep.api.mlflow import shapes
+from modelkeep.api.mlflow import errors, shapes
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.services.interface import RunCreate
 from modelkeep.services.models.views import RunView
@@ -166,7 +166,7 @@ def experiment_of(ws: Workspace, view: RunView) -> ExperimentView:
 
 
 def tracking_routes(Ws: Any) -> APIRouter:
-    router = APIRouter()
+    router = errors.router()
 
     # --- experiments ----------------------------------------------------------------------------------------
 

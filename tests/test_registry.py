@@ -173,3 +173,18 @@ def test_folder_artifacts_dedupe_and_materialize(workspace: Workspace, tmp_path:
     out = workspace.store.materialize("tree", v.digest or "", tmp_path / "out")
     assert (out / "weights.bin").read_bytes() == b"w" * 1000
     assert (out / "sub" / "config.json").read_text() == "{}"
+
+
+def test_registries_on_one_database_share_parent_snapshots_but_read_tags_afresh(any_workspace: Workspace,
+                                                                                tmp_path: Path) -> None:
+    """The server makes a Registry per request; what the bump proposal needs of a parent is kept across them,
+    except its tags, which may change after registration (a task tag moved is not a major change any more)."""
+    first = any_workspace.registry.register("fraud", _artifact(tmp_path, "v1"), tags={"task": "fraud"})
+    request = any_workspace.as_user(any_workspace.access.actor)  # another Registry on the same database
+    second = request.registry.register("fraud", _artifact(tmp_path, "v2"), tags={"task": "churn"})
+    assert second.bump == "major" and "task changed: fraud → churn" in second.reasons
+    any_workspace.model_records.update_version("fraud", second.seq, tags={"task": "fraud"})
+    third = any_workspace.as_user(any_workspace.access.actor).registry.register(
+        "fraud", _artifact(tmp_path, "v3"), tags={"task": "fraud"})
+    assert third.parent == second.version and third.bump != "major", third.reasons
+    assert first.seq == 1

@@ -15,6 +15,9 @@ from modelkeep.api.mlflow.tracking import Tag, page, run_number
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.services.models.views import RunView, VersionView
 from modelkeep.services.workspace import Workspace
+from modelkeep.store.artifacts import StoredArtifact
+
+Artifact = dict[str, str] | StoredArtifact  # files named by kind and digest, or as the store answered for them
 
 
 class _Body(BaseModel):
@@ -95,7 +98,7 @@ def number(text: str) -> int:
 
 
 def _resolve_source(ws: Workspace, body: CreateVersion,
-                    loaded: dict[int, RunView]) -> tuple[dict[str, str], int | None, dict[str, str], str | None]:
+                    loaded: dict[int, RunView]) -> tuple[Artifact, int | None, dict[str, str], str | None]:
     """What to register: the artifact (files under an artifact files prefix, or an existing
     version's), the run that made it, its params, and the logged model it came from (a run read
     on the way is left in ``loaded``)."""
@@ -146,8 +149,8 @@ def _resolve_source(ws: Workspace, body: CreateVersion,
     return _tree(ws, prefix), run_id, params, model_id
 
 
-def _tree(ws: Workspace, prefix: str, project: str | None = None) -> dict[str, str]:
-    return {"kind": "tree", "digest": ws.artifact_files.tree(prefix, project=project).digest}
+def _tree(ws: Workspace, prefix: str, project: str | None = None) -> StoredArtifact:
+    return ws.artifact_files.tree(prefix, project=project)  # stored, checked and leased: register takes it as it is
 
 
 def registry_routes(Ws: Any) -> APIRouter:
@@ -244,15 +247,14 @@ def registry_routes(Ws: Any) -> APIRouter:
             run = loaded.get(run_id) or ws.runs.get(run_id, outputs=False)
             params = {**run.params, **params}
             metrics = {k: points[-1][1] for k, points in run.metrics.items() if points}
+            ws.access.check("model.write", project=run.project)  # the run's lineage gains the version
         tags = {t.key: t.value or "" for t in body.tags} | {"mlflow.source": body.source}
         if run_id is not None:
             tags["mlflow.run_id"] = str(run_id)
         if model_id:
             tags["mlflow.model_id"] = model_id
         view = ws.registry.register(body.name, params=params, metrics=metrics, tags=tags, description=body.description or "",
-                                    artifact=artifact)
-        if run_id is not None:
-            ws.runs.link_output(run_id, view.id)
+                                    artifact=artifact, produced_by=run_id)
         return {"model_version": shapes.model_version(view)}  # new: no alias holds it yet
 
     @router.get("/model-versions/get")

@@ -21,11 +21,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from modelkeep.meta.db import Database
-from modelkeep.meta.tables import AuditEntry, Event
+from modelkeep.meta.tables import AuditEntry, Event, table_of
 from modelkeep.services.clock import utcnow
 
 GENESIS = "0" * 64
@@ -68,7 +68,7 @@ def append(
     outcome: str = "ok",
     detail: dict[str, Any] | None = None,
     source: str = "local",
-) -> AuditEntry:
+) -> None:
     """Add one entry inside the caller's transaction (it commits or rolls back with the change)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
@@ -81,16 +81,15 @@ def append(
     at = utcnow()
     detail = json.loads(json.dumps(detail or {}, default=str))
     digest = _digest(prev, seq, at, actor, action, target, outcome, source, detail)
-    entry = AuditEntry(seq=seq, at=at, actor=actor, action=action, target=target, outcome=outcome, source=source,
-                       detail=detail, prev_hash=prev, hash=digest, mac=entry_mac(key, digest) if key is not None else None)
-    session.add(entry)
+    # Core inserts, not the unit of work: every registration and alias move appends here
+    session.execute(insert(table_of(AuditEntry)).values(
+        seq=seq, at=at, actor=actor, action=action, target=target, outcome=outcome, source=source, detail=detail,
+        prev_hash=prev, hash=digest, mac=entry_mac(key, digest) if key is not None else None))
     event = event_type(action, detail, outcome)
     if event is not None:  # the outbox row commits (or not) with the change itself
-        session.add(Event(type=event, created_at=at, payload={
+        session.execute(insert(table_of(Event)).values(type=event, created_at=at, payload={
             "event": event, "at": at.isoformat() + "Z", "actor": actor, "target": target, "detail": detail,
             "audit_seq": seq}))
-    session.flush()
-    return entry
 
 
 EVENTS = {

@@ -28,6 +28,7 @@ class Candidate:
     artifact: StoredArtifact | None
     components: list[VersionView]
     composite_config: dict[str, Any] | None
+    produced_by: int | None = None  # the run that made it: its lineage edge is written with the version
 
     @property
     def digest(self) -> str | None:

@@ -12,9 +12,11 @@ with backoff and never reaches the user.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -37,6 +39,7 @@ from modelkeep.meta.tables import (
     VersionMetric,
     VersionParam,
     VersionTag,
+    run_node,
     table_of,
     version_node,
 )
@@ -67,6 +70,10 @@ T = TypeVar("T")
 FIRST_VERSION = MLVersion(1, 0, 0, 0, 0)
 RETRIES = 12
 SNAPSHOT_CACHE = 256
+SnapshotKey = tuple[int, int | None, str]  # a version's id, seq and number: an id SQLite hands out again has another seq
+# Per database, shared by every Registry on it (the server makes one per request): what the bump proposal
+# needs of a version, but its tags, is immutable; the tags are read again at every use.
+_SNAPSHOTS: dict[int, OrderedDict[SnapshotKey, bumps.Snapshot]] = {}  # by id() of the Database, while it lives
 
 
 REPRODUCTION = "reproduction"  # status of a version `mk reproduce --verify` registered: named exactly, never `latest`
@@ -102,18 +109,23 @@ class Registry(RegistryChanges):
         self.source = source
         self.resolve_dataset = resolve_dataset
         self.quotas = quotas  # storage per project (services.quota); None: no limits
-        # Versions are immutable, so what the bump proposal needs of one never goes stale.
-        self._snapshots: OrderedDict[int, bumps.Snapshot] = OrderedDict()
+        if id(db) not in _SNAPSHOTS:
+            _SNAPSHOTS[id(db)] = OrderedDict()
+            weakref.finalize(db, _SNAPSHOTS.pop, id(db), None)
+        self._snapshots = _SNAPSHOTS[id(db)]
 
     def _snapshot_of(self, session: Session, row: ModelVersion, name: str) -> bumps.Snapshot:
-        snapshot = self._snapshots.get(row.id)
+        key = (row.id, row.seq, row.version)
+        snapshot = self._snapshots.get(key)
         if snapshot is None:
             snapshot = _snapshot(load_views(session, [(row, name)])[0])
-            self._remember(row.id, snapshot)
-        return snapshot
+            self._remember(key, snapshot)
+            return snapshot
+        tags = session.execute(select(VersionTag.key, VersionTag.value).where(VersionTag.version_id == row.id)).all()
+        return dataclasses.replace(snapshot, tags=dict(tags))  # tags change after registration
 
-    def _remember(self, version_id: int, snapshot: bumps.Snapshot) -> None:
-        self._snapshots[version_id] = snapshot
+    def _remember(self, key: SnapshotKey, snapshot: bumps.Snapshot) -> None:
+        self._snapshots[key] = snapshot
         while len(self._snapshots) > SNAPSHOT_CACHE:
             self._snapshots.popitem(last=False)
 
@@ -297,8 +309,9 @@ class Registry(RegistryChanges):
         description: str = "",
         components: Iterable[str] | None = None,
         composite_config: dict[str, Any] | None = None,
-        artifact: dict[str, Any] | None = None,
+        artifact: dict[str, Any] | StoredArtifact | None = None,
         via_merge: bool = False,
+        produced_by: int | None = None,
     ) -> VersionView:
         """Register a new version of ``name`` (creating the model on first use); ``name`` may be a
         branch line ``MODEL~BRANCH`` (it must exist); a protected main takes only ``via_merge``.
@@ -306,6 +319,10 @@ class Registry(RegistryChanges):
         The version number is ``version`` if given, else the parent (``parent`` or the latest
         version) bumped at ``bump``; ``bump="auto"`` proposes the part from the differences
         with the parent and records the reasons.
+
+        ``artifact`` is ``{"kind", "digest"}`` of files in the store (checked here), or what this
+        workspace's store answered for them already. ``produced_by`` is the run that made the version
+        (the caller checked that the user may write it): its edge is written in the same transaction.
 
         Raises:
             InvalidInput: malformed input; nothing is registered.
@@ -355,11 +372,12 @@ class Registry(RegistryChanges):
             artifact=None,
             components=resolved,
             composite_config=config,
+            produced_by=produced_by,
         )
         if artifact is not None:  # already in the store (uploaded through the server): check, don't trust
             if path is not None or component_refs:
                 raise InvalidInput("give an artifact path, an uploaded artifact or components, not several")
-            candidate.artifact = self.store.existing(artifact)
+            candidate.artifact = artifact if isinstance(artifact, StoredArtifact) else self.store.existing(artifact)
         elif path is not None:
             candidate.artifact = self.store.put_path(Path(path))
         elif resolved:
@@ -382,7 +400,7 @@ class Registry(RegistryChanges):
                                 status=REPRODUCTION if reproduces is not None else "ready")
 
         view = self._write(work, retry=explicit is None)
-        self._remember(view.id, candidate.snapshot())  # only once committed: ids of rolled-back rows recur
+        self._remember((view.id, view.seq, view.version), candidate.snapshot())  # once committed: rolled-back ids recur
         return view
 
     def _project_of(self, tags: Mapping[str, str]) -> str:
@@ -527,6 +545,8 @@ class Registry(RegistryChanges):
         if parent_row is not None:
             edges.append(("parent_of", version_node(parent_row.id)))
         edges.extend(("component_of", version_node(c.id)) for c in candidate.components)
+        if candidate.produced_by is not None:
+            edges.append(("produced_by", run_node(candidate.produced_by)))
         if edges:
             session.execute(insert(table_of(LineageEdge)), [
                 {"kind": kind, "src": src, "dst": node, "created_at": now} for kind, src in edges

@@ -35,6 +35,7 @@ from tests.live_server import free_port  # noqa: E402
 WORKLOAD = ROOT / "benchmarks" / "clients" / "mlflow_workload.py"
 CANNED = ROOT / "benchmarks" / "clients" / "canned_mlflow_server.py"
 MK = [sys.executable, "-m", "modelkeep.cli.main"]
+STARTED: dict[str, list[float]] = {"mk": [], "mlflow": [], "floor": []}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -59,31 +60,37 @@ def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
             if httpx.get(url + "/health", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
-            time.sleep(0.2)
+            time.sleep(0.02)
     raise RuntimeError(f"{url} did not come up")
 
 
 def start(kind: str, scratch: Path, python: Path, versions: int) -> tuple[subprocess.Popen[bytes], str, str | None]:
+    """Start one server ("mk", "mlflow" or "floor") in ``scratch``; its start-up to /health is left in
+    ``STARTED[kind]`` (mk's repository is made before the clock starts)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "HOME": str(scratch)}
     if kind == "mk":
         env.pop("MODELKEEP_HOME", None)
         subprocess.run([*MK, "init"], cwd=scratch, env=env, check=True, capture_output=True)
+        began = time.perf_counter()
         proc = subprocess.Popen([*MK, "server", "--port", str(port), "--bootstrap-token-file", "admin.token"], cwd=scratch,
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_up(url, proc)
+        STARTED[kind].append(time.perf_counter() - began)
         return proc, url, (scratch / "admin.token").read_text().strip()
     if kind == "floor":  # answers instantly with fixed documents: what MLflow's client costs by itself
         proc = subprocess.Popen([sys.executable, str(CANNED), str(port), str(versions)], cwd=scratch, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_up(url, proc)
         return proc, url, None
+    began = time.perf_counter()
     proc = subprocess.Popen([str(python.with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
                              "--workers", "1", "--backend-store-uri", f"sqlite:///{scratch / 'mlflow.db'}",
                              "--artifacts-destination", str(scratch / "artifacts")],
                             cwd=scratch, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_up(url, proc)
+    STARTED[kind].append(time.perf_counter() - began)
     return proc, url, None
 
 

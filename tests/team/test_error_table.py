@@ -75,3 +75,20 @@ def test_cli_exit_code_comes_from_the_class(name: str, monkeypatch: pytest.Monke
         main.run()
     assert exit_info.value.code == kind.exit_code
     assert capsys.readouterr().err.startswith("error: broken thing")
+
+
+def test_the_openapi_document_declares_each_operations_errors_in_its_shape(workspace: Workspace) -> None:
+    """Error answers are written into the document once (api/error_docs.py), not built per route at start-up."""
+    from modelkeep.api.app import create_app
+
+    app = create_app(workspace, dispatch_webhooks=False)
+    doc = TestClient(app).get("/openapi.json").json()
+    mine = doc["paths"]["/api/v1/models"]["get"]["responses"]
+    theirs = doc["paths"]["/api/2.0/mlflow/model-versions/create"]["post"]["responses"]
+    for status in ("400", "401", "403", "404", "422", "500"):
+        assert mine[status]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+        assert theirs[status]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/MlflowError"}
+    assert mine["200"]["description"] == "Successful Response"
+    assert doc["components"]["schemas"]["ErrorBody"]["required"] == ["error", "message"]
+    assert set(doc["components"]["schemas"]["MlflowError"]["properties"]) == {"error_code", "message"}
+    assert app.openapi() is app.openapi()  # built once

@@ -43,8 +43,11 @@ def document_errors(app: FastAPI) -> None:
             return done
         schema = build()
         models = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (ErrorBody, MlflowError):
-            models[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for model in (ErrorBody, MlflowError):  # as FastAPI writes a response model: no "default": null
+            models[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+            for field in models[model.__name__].get("properties", {}).values():
+                if field.get("default", 0) is None:
+                    del field["default"]
         for path, operations in schema.get("paths", {}).items():
             model, statuses = (MlflowError, MLFLOW_STATUSES) if is_mlflow(path) else (ErrorBody, STATUSES)
             body = {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelkeep.api.mlflow import errors, shapes
@@ -187,7 +187,7 @@ def registry_routes(Ws: Any) -> APIRouter:
 
     @router.get("/registered-models/search")
     def rm_search(ws: Ws, filter: str | None = None, max_results: int = 100,
-                  page_token: str | None = None) -> JSONResponse:
+                  page_token: str | None = None) -> Response:
         names = ws.model_records.names()
         records = [ws.model_records.get(n) for n in names]
         if filter:
@@ -273,7 +273,7 @@ def registry_routes(Ws: Any) -> APIRouter:
 
     @router.get("/model-versions/search")
     def mv_search(ws: Ws, filter: str | None = None, max_results: int = 10_000,
-                  order_by: list[str] | None = None, page_token: str | None = None) -> JSONResponse:
+                  order_by: list[str] | None = None, page_token: str | None = None) -> Response:
         name, rest = _split_name(filter or "")
         names = [name] if name else ws.model_records.names()
         views: list[VersionView] = []

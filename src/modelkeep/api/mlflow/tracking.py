@@ -8,7 +8,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelkeep.api.mlflow import errors, shapes
@@ -296,7 +296,7 @@ def tracking_routes(Ws: Any) -> APIRouter:
         return {}
 
     @router.post("/runs/search")
-    def runs_search(ws: Ws, body: SearchRuns) -> JSONResponse:
+    def runs_search(ws: Ws, body: SearchRuns) -> Response:
         docs = []
         for experiment_id in body.experiment_ids or ["0"]:
             experiment = ws.experiments.get(experiment_number(experiment_id))
@@ -310,7 +310,7 @@ def tracking_routes(Ws: Any) -> APIRouter:
 
     @router.get("/metrics/get-history")
     def metric_history(ws: Ws, metric_key: str, run_id: str | None = None, run_uuid: str | None = None,
-                       max_results: Annotated[int, Query(ge=1)] = 25_000) -> JSONResponse:
+                       max_results: Annotated[int, Query(ge=1)] = 25_000) -> Response:
         view = ws.runs.get(run_number(run_id or run_uuid or ""), outputs=False)
         return shapes.listing({"metrics": shapes.history(view, metric_key)[:max_results]})
 

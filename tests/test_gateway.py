@@ -376,7 +376,6 @@ def test_gateway_endpoints_need_a_token_once_the_registry_has_users(two_versions
     admin.create_user("dep", role="deployer")
     admin.create_user("vera", role="viewer")
     tokens = {u: admin.create_token(u)["token"] for u in ("dep", "vera")}
-    ws.access._personal = None
     client = TestClient(create_gateway_app(gw, LocalTokens(ws.access)))
     body = {"inputs": [[0.0, 0.0, 0.0]]}
     assert client.post("/predict", json=body).status_code == 401

@@ -140,3 +140,22 @@ def test_audit_chain_detects_tampering(team: Callable[[str], Workspace], workspa
             conn.execute(text("UPDATE audit_log SET seq = 4 WHERE seq = 1000"))
     after = verify_chain(workspace.db)
     assert not after["ok"] and after["first_bad"] in (3, 4)
+
+
+def test_whether_the_registry_has_users_is_asked_once_for_all_requests(workspace: Workspace) -> None:
+    """The server makes an Access per request (for_actor): they share the answer (each asked again before)."""
+    from sqlalchemy import event
+
+    asked: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if "FROM users" in statement and "count(" in statement:
+            asked.append(statement)
+
+    workspace.access.create_user("admin", role="admin")
+    event.listen(workspace.db.engine, "before_cursor_execute", count)
+    try:
+        assert [workspace.access.for_actor(f"user-{i}").personal() for i in range(5)] == [False] * 5
+    finally:
+        event.remove(workspace.db.engine, "before_cursor_execute", count)
+    assert len(asked) == 1

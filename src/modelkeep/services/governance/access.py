@@ -58,7 +58,7 @@ class Access:
     def __init__(self, db: Database, actor: str) -> None:
         self.db = db
         self.actor = actor
-        self._personal: tuple[float, bool] | None = None
+        self._personal: list[tuple[float, bool]] = []  # [(when, no users yet)], shared by for_actor's Accesses
         self._granted: dict[tuple[str, str | None, str | None], tuple[float, set[str]]] = {}
         self._tokens: dict[str, tuple[float, Principal]] = {}
 
@@ -66,7 +66,7 @@ class Access:
         """An Access for another actor sharing this one's caches (the server: one per request)."""
         other = Access(self.db, actor)
         other._granted, other._tokens = self._granted, self._tokens
-        other._personal = self._personal
+        other._personal = self._personal  # the same list: one query every 5 s for all requests, not each
         return other
 
     # --- users, roles, tokens -----------------------------------------------------------
@@ -85,7 +85,7 @@ class Access:
             self._ensure_roles(session)
             if session.scalar(select(User.id).where(User.name == name)) is not None:
                 raise Conflict(f"user {name!r} exists already")
-            self._personal = None
+            self._personal.clear()
             self._granted.clear()
             user = User(name=name, created_at=utcnow(), disabled=False)
             session.add(user)
@@ -220,10 +220,12 @@ class Access:
     def personal(self) -> bool:
         """True while the registry has no users (checked at most every 5 s: writes stay cheap)."""
         now = time.monotonic()
-        if self._personal is None or now - self._personal[0] > 5.0:
+        cached = self._personal[0] if self._personal else None
+        if cached is None or now - cached[0] > 5.0:
             with self.db.reader() as session:
-                self._personal = (now, not session.scalar(select(func.count()).select_from(User)))
-        return self._personal[1]
+                cached = (now, not session.scalar(select(func.count()).select_from(User)))
+            self._personal[:] = [cached]
+        return cached[1]
 
     def allowed(self, user_name: str, permission: str, *, model: str | None = None, project: str | None = None) -> bool:
         if self.personal():

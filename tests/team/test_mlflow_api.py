@@ -236,3 +236,22 @@ def test_abandoned_multipart_uploads_are_dropped_after_their_urls_expire(workspa
     now[0] = broken.stat().st_mtime + URL_LIFETIME_S + ABANDONED_AFTER_S + 1
     uploads.create("1/run/artifacts/c.bin", None, "carl", 1)  # creating sweeps
     assert not broken.exists() and not (uploads.root / live).exists()
+
+
+def test_a_deployment_system_reads_only_approved_versions_by_number_or_alias(
+        client: tuple[TestClient, dict[str, str]], team: Callable[[str], Workspace]) -> None:  # noqa: F811
+    """MLflow's get and get-by-alias read a listing, checked as any read is: a deployer (model.read_approved) reads
+    what holds a protected alias, and is refused a version that is not approved; a missing alias is named."""
+    http, _ = client
+    admin = team("admin")
+    admin.access.create_user("dep", role="deployer")
+    dep = {"Authorization": f"Bearer {admin.access.create_token('dep')['token']}"}
+    by_alias = http.get(f"{API}/registered-models/alias", params={"name": "fraud", "alias": "Production"}, headers=dep)
+    assert by_alias.status_code == 200 and by_alias.json()["model_version"]["version"] == "1"
+    assert by_alias.json()["model_version"]["aliases"] == ["production"]
+    unapproved = http.get(f"{API}/model-versions/get", params={"name": "fraud", "version": "2"}, headers=dep)
+    assert unapproved.status_code == 403 and unapproved.json()["error_code"] == "PERMISSION_DENIED"
+    missing = http.get(f"{API}/registered-models/alias", params={"name": "fraud", "alias": "nope"}, headers=dep)
+    assert missing.status_code == 404 and "'nope'" in missing.json()["message"]
+    assert http.get(f"{API}/model-versions/get", params={"name": "fraud", "version": "9"},
+                    headers=dep).json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"

@@ -158,7 +158,7 @@ def registry_routes(Ws: Any) -> APIRouter:
 
     def rm_doc(ws: Workspace, name: str) -> dict[str, Any]:
         record = ws.model_records.get(name)
-        latest = ws.model_records.version(name, record.latest) if record.latest else None
+        latest = ws.model_records.listed(name, number=record.latest) if record.latest else None
         return shapes.registered_model(record, latest)
 
     @router.post("/registered-models/create")
@@ -193,7 +193,7 @@ def registry_routes(Ws: Any) -> APIRouter:
         if filter:
             records = [r for r in records if _model_matches(r.name, r.tags, filter)]
         items, token = page(records, page_token, min(max_results, 1000))
-        docs = [shapes.registered_model(r, ws.model_records.version(r.name, r.latest) if r.latest else None) for r in items]
+        docs = [shapes.registered_model(r, ws.model_records.listed(r.name, number=r.latest) if r.latest else None) for r in items]
         return shapes.listing({"registered_models": docs} | ({"next_page_token": token} if token else {}))
 
     def latest_versions(ws: Workspace, body: LatestVersions) -> dict[str, Any]:
@@ -201,7 +201,7 @@ def registry_routes(Ws: Any) -> APIRouter:
         wanted = {s.lower() for s in body.stages}
         if record.latest is None or (wanted and "none" not in wanted):
             return {"model_versions": []}
-        return {"model_versions": [shapes.model_version(ws.model_records.version(body.name, record.latest))]}
+        return {"model_versions": [shapes.model_version(ws.model_records.listed(body.name, number=record.latest))]}
 
     @router.post("/registered-models/get-latest-versions")
     def rm_latest(ws: Ws, body: LatestVersions) -> dict[str, Any]:
@@ -234,7 +234,7 @@ def registry_routes(Ws: Any) -> APIRouter:
 
     @router.get("/registered-models/alias")
     def alias_get(ws: Ws, name: str, alias: str) -> dict[str, Any]:
-        return {"model_version": shapes.model_version(ws.registry.get(f"{name}@{alias.lower()}"))}
+        return {"model_version": shapes.model_version(ws.model_records.listed(name, alias=alias.lower()))}
 
     # --- model versions -------------------------------------------------------------------------------------
 
@@ -259,7 +259,7 @@ def registry_routes(Ws: Any) -> APIRouter:
 
     @router.get("/model-versions/get")
     def mv_get(ws: Ws, name: str, version: str) -> dict[str, Any]:
-        return {"model_version": shapes.model_version(ws.model_records.version(name, number(version)))}
+        return {"model_version": shapes.model_version(ws.model_records.listed(name, number=number(version)))}
 
     @router.patch("/model-versions/update")
     def mv_update(ws: Ws, body: UpdateVersion) -> dict[str, Any]:

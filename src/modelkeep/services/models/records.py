@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from modelkeep.errors import Conflict, NotFound
 from modelkeep.meta.db import Database
@@ -108,22 +109,53 @@ class ModelRecords:
         check_name(name)
         self.access.check("model.read", model=name)
         with self.db.reader() as session:
-            model_id = session.scalar(select(Model.id).where(Model.name == name))
-            if model_id is None:
-                raise NotFound(f"model {name!r} does not exist")
-            rows = session.execute(
-                select(ModelVersion.id, ModelVersion.version, ModelVersion.status, ModelVersion.description,
-                       ModelVersion.bump, ModelVersion.reasons, ModelVersion.digest, ModelVersion.artifact_kind,
-                       ModelVersion.artifact_size, ModelVersion.created_at, ModelVersion.created_by, ModelVersion.seq)
-                .where(ModelVersion.model_id == model_id).order_by(ModelVersion.sort_key)).all()
-            tags: dict[int, dict[str, str]] = {}
-            for version_id, key, value in session.execute(
-                    select(VersionTag.version_id, VersionTag.key, VersionTag.value)
-                    .join(ModelVersion, ModelVersion.id == VersionTag.version_id).where(ModelVersion.model_id == model_id)):
+            return self._listed(session, name, self._model_id(session, name))
+
+    def listed(self, name: str, *, number: int | None = None, alias: str | None = None) -> VersionView:
+        """One version, by its number (MLflow's integer version) or by an alias, as a listing shows it,
+        checked as ``Registry.get`` checks a read (a deployment system reads approved versions only)."""
+        check_name(name)
+        with self.db.reader() as session:
+            model_id = self._model_id(session, name)
+            if number is not None:
+                found = self._listed(session, name, model_id, ModelVersion.seq == number)
+            else:
+                held = select(Alias.version_id).where(Alias.model_id == model_id, Alias.name == alias)
+                found = self._listed(session, name, model_id, ModelVersion.id == held.scalar_subquery())
+        if not found:
+            if number is not None:
+                raise NotFound(f"{name} has no version number {number}", hint=f"see 'mk model show {name}'")
+            raise NotFound(f"{name} has no version or alias {alias!r}", hint="see 'mk model show NAME' for its aliases")
+        return self.registry.readable(found[0])
+
+    @staticmethod
+    def _model_id(session: Session, name: str) -> int:
+        model_id = session.scalar(select(Model.id).where(Model.name == name))
+        if model_id is None:
+            raise NotFound(f"model {name!r} does not exist")
+        return int(model_id)
+
+    @staticmethod
+    def _listed(session: Session, name: str, model_id: int, *where: Any) -> builtins.list[VersionView]:
+        rows = session.execute(
+            select(ModelVersion.id, ModelVersion.version, ModelVersion.status, ModelVersion.description,
+                   ModelVersion.bump, ModelVersion.reasons, ModelVersion.digest, ModelVersion.artifact_kind,
+                   ModelVersion.artifact_size, ModelVersion.created_at, ModelVersion.created_by, ModelVersion.seq)
+            .where(ModelVersion.model_id == model_id, *where).order_by(ModelVersion.sort_key)).all()
+        ids = [row[0] for row in rows]
+        tags: dict[int, dict[str, str]] = {}
+        aliases: dict[int, list[str]] = {}
+        if len(ids) == 1:  # one version (get, get by alias): its own rows, not the model's
+            tagged = select(VersionTag.version_id, VersionTag.key, VersionTag.value).where(VersionTag.version_id == ids[0])
+            held = select(Alias.name, Alias.version_id).where(Alias.version_id == ids[0])
+        else:
+            tagged = (select(VersionTag.version_id, VersionTag.key, VersionTag.value)
+                      .join(ModelVersion, ModelVersion.id == VersionTag.version_id).where(ModelVersion.model_id == model_id))
+            held = select(Alias.name, Alias.version_id).where(Alias.model_id == model_id)
+        if ids:
+            for version_id, key, value in session.execute(tagged):
                 tags.setdefault(version_id, {})[key] = value
-            aliases: dict[int, list[str]] = {}
-            for alias, version_id in session.execute(select(Alias.name, Alias.version_id).where(Alias.model_id == model_id)
-                                                     .order_by(Alias.name)):
+            for alias, version_id in session.execute(held.order_by(Alias.name)):
                 aliases.setdefault(version_id, []).append(alias)
         # rows unpacked as tuples: a Row's attributes by name cost a microsecond each, 14 ms over 1,000 versions
         return [VersionView(id=id_, name=name, version=version, status=status, description=description,

@@ -6,9 +6,10 @@ Per backend, a fresh repository and server process: start-up to /health, idle RS
 sequential registers of one model (metadata), 200 calls each of get-by-alias, get, search
 returning all 1,000 versions, set-alias; then 4 concurrent writer processes × 250 versions (one
 model each). Prints p50/p99 beside MLflow 3.17's figures (shared/bench/README.md, SQLite).
-MLflow's figures here are its own, from another day: ``benchmarks/like_for_like.py`` runs both servers in
-one invocation through one raw HTTP client, call by call. Then (``--soak``) two server processes on one PostgreSQL database and store take 32 concurrent
-clients for a minute: errors, acknowledged vs stored writes, and whether both answer alike.
+MLflow's figures here are its own, from another day: ``benchmarks/like_for_like.py`` runs both
+servers in one invocation through one raw HTTP client, call by call. Then (``--soak``) two server
+processes on one PostgreSQL database and store take 32 concurrent clients for a minute: errors,
+acknowledged vs stored writes, and whether both answer alike.
 """
 
 from __future__ import annotations

@@ -465,8 +465,8 @@ class CheckpointsBody(BaseModel):
 
 def adopt(app: FastAPI, router: APIRouter) -> None:
     """The router's routes, as the app's own. ``include_router`` would build each route a second time, for its
-    place in the app, on the first request: 0.4 s of a server's start. Each router here carries its own prefix,
-    tags and error responses, so its routes are complete as they are."""
+    place in the app, on the first request: 0.4 s of a server's start. Each router here carries its own prefix
+    and tags (the error answers are documented by ``error_docs``), so its routes are complete as they are."""
     app.router.routes.extend(router.routes)
 
 

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import mlflow_compat  # noqa: E402
+from server import pct  # noqa: E402
 from tests import client_venvs  # noqa: E402
 
 API = "/api/2.0/mlflow"
@@ -111,11 +112,6 @@ def workload(clients: dict[str, Client], versions: int, reads: int) -> dict[str,
     return out
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] * 1000
-
-
 def span(values: list[float], digits: int = 1) -> str:
     return f"{min(values):.{digits}f}–{max(values):.{digits}f}"
 
@@ -154,7 +150,8 @@ def main() -> None:
         mine = [statistics.median(r["mk"][op]) * 1000 for r in results]
         theirs = [statistics.median(r["mlflow"][op]) * 1000 for r in results]
         print(f"| {op} | {span(mine)} | {span(theirs)} | {min(theirs) / max(mine):.1f}–{max(theirs) / min(mine):.1f}x | "
-              f"{span([pct(r['mk'][op], 99) for r in results])} | {span([pct(r['mlflow'][op], 99) for r in results])} |")
+              f"{span([pct(r['mk'][op], 99) * 1000 for r in results])} | "
+              f"{span([pct(r['mlflow'][op], 99) * 1000 for r in results])} |")
     print(f"| server CPU-s, whole workload | {span(cpu['mk'], 2)} | {span(cpu['mlflow'], 2)} | "
           f"{min(cpu['mlflow']) / max(cpu['mk']):.1f}–{max(cpu['mlflow']) / min(cpu['mk']):.1f}x | | |")
     started = mlflow_compat.STARTED

@@ -35,12 +35,11 @@ STATUSES: tuple[tuple[int, str], ...] = (
 
 def document_errors(app: FastAPI) -> None:
     """Make ``app.openapi()`` declare, on every operation, the error statuses and their bodies."""
-    build = app.openapi
-    done: dict[str, Any] = {}
+    build = app.openapi  # FastAPI's: builds the document once and keeps it in app.openapi_schema
 
     def openapi() -> dict[str, Any]:
-        if done:
-            return done
+        if app.openapi_schema is not None:  # built, and its errors written, already
+            return app.openapi_schema
         schema = build()
         models = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in (ErrorBody, MlflowError):  # as FastAPI writes a response model: no "default": null
@@ -57,7 +56,6 @@ def document_errors(app: FastAPI) -> None:
                     responses[str(status)] = {"description": text, "content": body}
         models.pop("HTTPValidationError", None)
         models.pop("ValidationError", None)
-        done.update(schema)
-        return done
+        return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

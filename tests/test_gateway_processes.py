@@ -139,9 +139,9 @@ def test_two_replicas_seeing_a_failing_canary_roll_back_once(repo, tmp_path: Pat
         codes: list[int] = []
         with httpx.Client(timeout=10) as client:
             while time.monotonic() < deadline and not all(r.revision() >= 2 for r in replicas):
-                for i in range(40):
+                for i in range(40):  # rows like the training data: only the candidate degrades, never stable
                     replica = replicas[i % 2]
-                    codes.append(client.post(f"{replica.url}/predict", json={"inputs": [[0.1, 0.2, 0.3]]},
+                    codes.append(client.post(f"{replica.url}/predict", json={"inputs": [TRAIN[i].tolist()]},
                                              headers={"x-request-key": f"k{i}"}).status_code)
                 time.sleep(0.05)
             assert all(r.revision() >= 2 for r in replicas)

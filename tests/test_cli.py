@@ -124,3 +124,31 @@ def test_model_list_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the
         ws.close()
     refused = mk(repo, "model", "list", "--json", code=4)  # cli-tester is no user of this registry now
     assert "cli-tester" in refused.stderr
+
+
+@pytest.mark.parametrize("words", [["model", "list", "--help"], ["--debug", "model", "show", "--help"], ["push", "--help"],
+                                   ["deploy", "list", "--help"], ["model", "--help"], ["model", "lst"], ["model"]])
+def test_a_command_line_builds_only_the_command_it_names_and_answers_as_the_whole_app(words: list[str]) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from modelkeep.cli.main import app
+    from modelkeep.cli.narrow import narrowed
+
+    whole, narrow = (CliRunner().invoke(candidate, words, prog_name="mk", env={"COLUMNS": "200"})
+                     for candidate in (app, narrowed(app, words)))
+    assert (narrow.exit_code, narrow.output) == (whole.exit_code, whole.output)
+    built = typer.main.get_command(narrowed(app, words))
+    named = [w for w in words if not w.startswith("-")]
+    assert isinstance(built, typer.core.TyperGroup) and list(built.commands) == named[:1]
+    group = built.commands[named[0]]
+    if len(named) > 1 and named[1] in ("list", "show"):  # a group's command: only it, one level down too
+        assert isinstance(group, typer.core.TyperGroup) and list(group.commands) == named[1:2]
+
+
+@pytest.mark.parametrize("words", [[], ["--help"], ["--bogus", "model", "list"], ["modle", "list"]])
+def test_a_command_line_that_names_no_command_first_gets_the_whole_app(words: list[str]) -> None:
+    from modelkeep.cli.main import app
+    from modelkeep.cli.narrow import narrowed
+
+    assert narrowed(app, words) is app

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelkeep.api.mlflow import errors, shapes
 from modelkeep.api.mlflow.tracking import Tag, page, run_number
 from modelkeep.errors import InvalidInput, NotFound
+from modelkeep.services.models.version_rows import VersionRow
 from modelkeep.services.models.views import RunView, VersionView
 from modelkeep.services.workspace import Workspace
 from modelkeep.store.artifacts import StoredArtifact
@@ -276,10 +277,10 @@ def registry_routes(Ws: Any) -> APIRouter:
                   order_by: list[str] | None = None, page_token: str | None = None) -> Response:
         name, rest = _split_name(filter or "")
         names = [name] if name else ws.model_records.names()
-        views: list[VersionView] = []
+        views: list[VersionRow] = []
         for model in names:
             try:
-                views.extend(ws.model_records.listing(model))
+                views.extend(ws.model_records.rows(model))
             except NotFound:
                 continue
         if rest:
@@ -361,7 +362,7 @@ def _split_name(text: str) -> tuple[str | None, str]:
     return match.group(1).replace("''", "'"), rest
 
 
-def _version_matches(view: VersionView, text: str) -> bool:
+def _version_matches(view: VersionRow, text: str) -> bool:
     tags = view.tags | shapes.modelkeep_tags(view)
     for clause in re.split(r"\s+AND\s+", text.strip(), flags=re.IGNORECASE):
         match = re.fullmatch(r"(run_id|version_number|tags?\.`?([^`=!<>\s]+)`?)\s*(=|!=|>=|<=|>|<)\s*'?([^']*)'?",

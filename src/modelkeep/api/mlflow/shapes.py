@@ -5,7 +5,6 @@ MLflow's integer version is the model's number (1, 2, 3 ... in registration orde
 numbers as strings. Times are milliseconds since the epoch.
 """
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +12,7 @@ import orjson
 from fastapi.responses import Response
 
 from modelkeep.services.models.records import ModelRecord
+from modelkeep.services.models.version_rows import VersionRow
 from modelkeep.services.models.views import RunView, VersionView
 from modelkeep.services.runs.experiments import ExperimentView
 from modelkeep.services.runs.logged_models import LoggedModelView
@@ -67,22 +67,25 @@ def history(view: RunView, key: str) -> list[dict[str, Any]]:
     return [{"key": key, "value": value, "timestamp": started, "step": step} for step, value in view.metrics.get(key, [])]
 
 
-def modelkeep_tags(view: VersionView) -> dict[str, str]:
-    return {"modelkeep.version": view.version, "modelkeep.bump": view.bump, "modelkeep.reasons": json.dumps(view.reasons),
-            "modelkeep.digest": view.digest or ""}
+def modelkeep_tags(view: VersionView | VersionRow) -> dict[str, str]:
+    return {"modelkeep.version": view.version, "modelkeep.bump": view.bump,
+            "modelkeep.reasons": orjson.dumps(view.reasons).decode(), "modelkeep.digest": view.digest or ""}
 
 
-def model_version(view: VersionView) -> dict[str, Any]:
-    tags = {k: v for k, v in view.tags.items() if not k.startswith("mlflow.internal")} | modelkeep_tags(view)
+def model_version(view: VersionView | VersionRow) -> dict[str, Any]:
+    """A version as MLflow's ``ModelVersion``: from a full view or a search's row alike."""
+    own = view.tags
+    tags = {k: v for k, v in own.items() if not k.startswith("mlflow.internal")} | modelkeep_tags(view)
+    created = ms(view.created_at)
     out = {
-        "name": view.name, "version": str(view.seq), "creation_timestamp": ms(view.created_at),
-        "last_updated_timestamp": ms(view.created_at), "user_id": view.created_by, "current_stage": "None",
-        "description": view.description, "source": view.tags.get("mlflow.source") or f"models:/{view.name}/{view.seq}",
-        "run_id": view.tags.get("mlflow.run_id", ""), "status": "READY",  # registration stores the files first
+        "name": view.name, "version": str(view.seq), "creation_timestamp": created,
+        "last_updated_timestamp": created, "user_id": view.created_by, "current_stage": "None",
+        "description": view.description, "source": own.get("mlflow.source") or f"models:/{view.name}/{view.seq}",
+        "run_id": own.get("mlflow.run_id", ""), "status": "READY",  # registration stores the files first
         "status_message": "", "tags": pairs(tags), "run_link": "", "aliases": list(view.aliases),
     }
-    if view.tags.get("mlflow.model_id"):
-        out["model_id"] = view.tags["mlflow.model_id"]
+    if own.get("mlflow.model_id"):
+        out["model_id"] = own["mlflow.model_id"]
     return out
 
 

@@ -21,6 +21,7 @@ from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
 from modelkeep.services.models.inputs import check_name, merge_tags
 from modelkeep.services.models.registry import Registry
+from modelkeep.services.models.version_rows import VersionRow, version_rows
 from modelkeep.services.models.views import VersionView
 
 
@@ -110,6 +111,13 @@ class ModelRecords:
         self.access.check("model.read", model=name)
         with self.db.reader() as session:
             return self._listed(session, name, self._model_id(session, name))
+
+    def rows(self, name: str) -> builtins.list[VersionRow]:
+        """Every version of ``name`` as ``listing`` gives it, as rows (MLflow's version search of 1,000)."""
+        check_name(name)
+        self.access.check("model.read", model=name)
+        with self.db.reader() as session:
+            return version_rows(session, name, self._model_id(session, name))
 
     def listed(self, name: str, *, number: int | None = None, alias: str | None = None) -> VersionView:
         """One version, by its number (MLflow's integer version) or by an alias, as a listing shows it,

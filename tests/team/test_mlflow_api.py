@@ -255,3 +255,14 @@ def test_a_deployment_system_reads_only_approved_versions_by_number_or_alias(
     assert missing.status_code == 404 and "'nope'" in missing.json()["message"]
     assert http.get(f"{API}/model-versions/get", params={"name": "fraud", "version": "9"},
                     headers=dep).json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_times_are_milliseconds_since_the_epoch_for_naive_and_aware_moments_alike() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from modelkeep.api.mlflow.shapes import ms
+
+    naive = datetime(2026, 11, 28, 21, 36, 4, 370999)  # the database's moments are naive UTC
+    assert ms(naive) == 1_795_901_764_370 == ms(naive.replace(tzinfo=UTC))
+    assert ms(naive.replace(tzinfo=UTC).astimezone(timezone(timedelta(hours=5, minutes=30)))) == 1_795_901_764_370
+    assert ms(datetime(1970, 1, 1)) == 0 and ms(None) is None

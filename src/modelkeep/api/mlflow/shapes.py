@@ -5,7 +5,7 @@ MLflow's integer version is the model's number (1, 2, 3 ... in registration orde
 numbers as strings. Times are milliseconds since the epoch.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -28,10 +28,14 @@ def listing(doc: dict[str, Any]) -> Response:
     return Response(orjson.dumps(doc), media_type="application/json")
 
 
+EPOCH, NAIVE_EPOCH, MILLISECOND = datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 1), timedelta(milliseconds=1)
+
+
 def ms(moment: datetime | None) -> int | None:
+    """Milliseconds since the epoch, exactly (a naive moment is UTC, as the database keeps them)."""
     if moment is None:
         return None
-    return int((moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).timestamp() * 1000)
+    return (moment - (NAIVE_EPOCH if moment.tzinfo is None else EPOCH)) // MILLISECOND
 
 
 def pairs(values: dict[str, Any], key: str = "key") -> list[dict[str, str]]:
@@ -73,16 +77,19 @@ def modelkeep_tags(view: VersionView | VersionRow) -> dict[str, str]:
 
 
 def model_version(view: VersionView | VersionRow) -> dict[str, Any]:
-    """A version as MLflow's ``ModelVersion``: from a full view or a search's row alike."""
+    """A version as MLflow's ``ModelVersion``: from a full view or a search's row alike (a search
+    shapes 1,000 of them, so this stays plain: one tag dict, sorted once)."""
     own = view.tags
-    tags = {k: v for k, v in own.items() if not k.startswith("mlflow.internal")} | modelkeep_tags(view)
+    tags = {k: v for k, v in own.items() if not k.startswith("mlflow.internal")}
+    tags.update(modelkeep_tags(view))
     created = ms(view.created_at)
     out = {
         "name": view.name, "version": str(view.seq), "creation_timestamp": created,
         "last_updated_timestamp": created, "user_id": view.created_by, "current_stage": "None",
         "description": view.description, "source": own.get("mlflow.source") or f"models:/{view.name}/{view.seq}",
         "run_id": own.get("mlflow.run_id", ""), "status": "READY",  # registration stores the files first
-        "status_message": "", "tags": pairs(tags), "run_link": "", "aliases": list(view.aliases),
+        "status_message": "", "tags": [{"key": k, "value": str(tags[k])} for k in sorted(tags)], "run_link": "",
+        "aliases": list(view.aliases),
     }
     if own.get("mlflow.model_id"):
         out["model_id"] = own["mlflow.model_id"]

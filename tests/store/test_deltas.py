@@ -73,7 +73,7 @@ def _two_dataset_versions(workspace: Workspace, tmp_path: Path, *, lines: int, s
 
 def test_scattered_edits_are_stored_as_small_deltas_that_read_back(tmp_path: Path) -> None:
     repo = Repository.open(open_backend(str(tmp_path / "store")), create=True)
-    cache = StatCache(tmp_path / "stat.json")
+    cache = StatCache(tmp_path / "stat.db")
     path = tmp_path / "big.csv"
     v1 = _lines(120_000, seed=1)  # ~3.6 MB, ~50 chunks
     _write_old(path, v1)
@@ -96,7 +96,7 @@ def test_scattered_edits_are_stored_as_small_deltas_that_read_back(tmp_path: Pat
 
 def test_chains_of_deltas_stay_bounded(tmp_path: Path) -> None:
     repo = Repository.open(open_backend(str(tmp_path / "store")), create=True)
-    cache = StatCache(tmp_path / "stat.json")
+    cache = StatCache(tmp_path / "stat.db")
     path = tmp_path / "big.csv"
     data = _lines(60_000, seed=3)
     for version in range(deltas.MAX_DEPTH + 4):
@@ -133,7 +133,7 @@ def test_gc_and_a_push_keep_the_bases_of_a_kept_version(workspace: Workspace, tm
 
 def test_switching_to_a_version_of_deltas_reads_their_bases_from_the_file_it_replaces(tmp_path: Path) -> None:
     repo = Repository.open(open_backend(str(tmp_path / "store")), create=True)
-    cache = StatCache(tmp_path / "stat.json")
+    cache = StatCache(tmp_path / "stat.db")
     path = tmp_path / "big.csv"
     v1 = _lines(80_000, seed=7)
     _write_old(path, v1)
@@ -186,7 +186,7 @@ def test_switching_to_a_version_of_deltas_reads_their_bases_from_the_file_it_rep
 
 def test_a_file_rewritten_whole_stops_trying_deltas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = Repository.open(open_backend(str(tmp_path / "store")), create=True)
-    cache = StatCache(tmp_path / "stat.json")
+    cache = StatCache(tmp_path / "stat.db")
     path = tmp_path / "weights.bin"
     rng = random.Random(4)
     _write_old(path, rng.randbytes(6_000_000))
@@ -226,7 +226,7 @@ def test_a_first_push_copies_whole_packs_and_a_later_one_only_new_objects(tmp_pa
 
     src = Repository.open(open_backend(str(tmp_path / "src")), create=True)
     src.writer.target_size = 200_000  # several packs
-    cache = StatCache(tmp_path / "stat.json")
+    cache = StatCache(tmp_path / "stat.db")
     path = tmp_path / "big.csv"
     v1 = _lines(60_000, seed=21)
     _write_old(path, v1)

@@ -43,7 +43,7 @@ def test_cuts_depend_only_on_the_ids_around_them() -> None:
 
 def test_an_append_stores_only_the_last_part_and_the_list(tmp_path: Path) -> None:
     repo = _parted(tmp_path / "store")
-    cache = StatCache(tmp_path / "stat.json")
+    cache = StatCache(tmp_path / "stat.db")
     path = tmp_path / "big.csv"
     v1 = _lines(150_000, seed=1)  # ~4.5 MB, about 70 chunks: more than 16, so in parts
     _write_old(path, v1)

@@ -117,7 +117,7 @@ def test_files_that_are_not_safetensors_are_cut_by_content(head: bytes) -> None:
 
 def test_a_fine_tune_is_stored_as_planes_of_its_xor_and_reads_back(tmp_path: Path) -> None:
     repo = Repository.open(open_backend(str(tmp_path / "store")), create=True)
-    cache = StatCache(tmp_path / "stat.json")
+    cache = StatCache(tmp_path / "stat.db")
     path = tmp_path / "model.safetensors"
     v1 = _weights(seed=1)
     _save_old(v1, path)
@@ -142,7 +142,7 @@ def test_a_fine_tune_is_stored_as_planes_of_its_xor_and_reads_back(tmp_path: Pat
 
 def test_a_bfloat16_fine_tune_stores_under_a_third_and_unchanged_tensors_nothing(tmp_path: Path) -> None:
     repo = Repository.open(open_backend(str(tmp_path / "store")), create=True)
-    cache = StatCache(tmp_path / "stat.json")
+    cache = StatCache(tmp_path / "stat.db")
     path = tmp_path / "model.safetensors"
     v1 = _weights(seed=3, dtype=torch.bfloat16)
     _save_old(v1, path)

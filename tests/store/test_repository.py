@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -103,13 +103,13 @@ def test_folder_trees_and_stat_cache(repo: Repository, tmp_path: Path) -> None:
     past = 1_600_000_000
     for f in src.rglob("*"):
         os.utime(f, (past, past))  # old enough for the stat cache to trust
-    cache = StatCache(tmp_path / "stat.json")
+    cache = StatCache(tmp_path / "stat.db")
     with Ingestor(repo, cache) as ing:
         root, _ = ing.add_path(src)
         repo.flush()
     assert ing.stats.hashed_files == 22
     assert repo.entry(root.id).type == TREE
-    with Ingestor(repo, StatCache(tmp_path / "stat.json")) as ing:
+    with Ingestor(repo, StatCache(tmp_path / "stat.db")) as ing:
         again, _ = ing.add_path(src)
     assert again.id == root.id and ing.stats.hashed_files == 0  # nothing re-read
     out = tmp_path / "out"
@@ -165,15 +165,17 @@ def test_stat_cache_writers_never_trip_over_each_other(tmp_path: Path) -> None:
     name, one writer's rename found the file the other had already renamed (FileNotFoundError)."""
     import threading
 
-    path = tmp_path / "cache" / "stat.json"
+    path = tmp_path / "cache" / "stat.db"
     errors: list[BaseException] = []
+    (tmp_path / "f").write_text("x")
+    os.utime(tmp_path / "f", (1_600_000_000, 1_600_000_000))
+    st = os.stat(tmp_path / "f")
 
     def writer(n: int) -> None:
         try:
             for i in range(40):
                 cache = StatCache(path)
-                cache.entries[f"/file{n}-{i}"] = [1, 2, 3, 4, "blob", "0" * 64]
-                cache.dirty = True
+                cache.remember(f"/file{n}-{i}", st, "blob", "0" * 64, started=time.time())
                 cache.save()
         except BaseException as exc:  # collected: the assertion below names it
             errors.append(exc)
@@ -184,7 +186,8 @@ def test_stat_cache_writers_never_trip_over_each_other(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    assert StatCache(path).entries and not list(path.parent.glob("*.tmp"))
+    again = StatCache(path)
+    assert all(again.lookup(f"/file{n}-{i}", st) == ("blob", "0" * 64) for n in range(6) for i in range(40))
 
 
 @pytest.mark.parametrize("size", [262_145, 1_000_000, 3 * 262_144 + 17, 2_500_000])
@@ -340,15 +343,33 @@ def test_switching_a_checkout_copies_the_chunks_both_versions_share_from_the_fil
     assert (dest / "data.csv").read_bytes() == v1
 
 
-@pytest.mark.parametrize("rows", [0, 1, 7, 25])
-def test_the_stat_cache_is_written_in_parts_and_reads_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           rows: int) -> None:
-    from modelkeep.store import ingest
-
-    cache = StatCache(tmp_path / "stat.json")
-    for i in range(rows):
-        cache.entries[f"/data/f{i}.bin"] = [i, 2, 3, 4, "blob", "ab" * 32]
-    cache.dirty = True
-    monkeypatch.setattr(ingest, "_json_in_parts", functools.partial(ingest._json_in_parts, rows=7))  # several parts
+def test_the_stat_cache_answers_row_by_row_and_a_damaged_one_only_costs_hashing_again(tmp_path: Path) -> None:
+    """A SQLite file of rows keyed by path (the 35 MB JSON it replaces was parsed whole by any add that
+    looked a file up): rows read in batches, a stat that moved answers nothing, a file modified within
+    the last second is not remembered, the old JSON cache beside it is dropped, damage is rebuilt."""
+    old, new = tmp_path / "old.bin", tmp_path / "new.bin"
+    old.write_text("x")
+    new.write_text("y")
+    os.utime(old, (1_600_000_000, 1_600_000_000))
+    st_old, st_new = os.stat(old), os.stat(new)
+    legacy = tmp_path / "stat.json"
+    legacy.write_text("{}")
+    cache = StatCache(tmp_path / "stat.db")
+    for i in range(1_200):
+        cache.remember(f"/data/f{i}.bin", st_old, "blob", f"{i:064x}", started=time.time())
+    cache.remember("/data/new.bin", st_new, "blob", "0" * 64, started=time.time())  # modified just now
+    assert cache.dirty and cache.lookup("/data/f3.bin", st_old) == ("blob", f"{3:064x}")
     cache.save()
-    assert StatCache(tmp_path / "stat.json").entries == cache.entries
+    assert not cache.dirty and not legacy.exists()
+    again = StatCache(tmp_path / "stat.db")
+    again.prefetch([f"/data/f{i}.bin" for i in range(0, 1_200, 2)] + ["/data/absent.bin"])
+    assert [again.lookup(f"/data/f{i}.bin", st_old) for i in (0, 1, 1_199)] == [
+        ("blob", f"{i:064x}") for i in (0, 1, 1_199)]
+    assert again.lookup("/data/f0.bin", st_new) is None and again.row("/data/absent.bin") is None
+    assert again.row("/data/new.bin") is None
+    (tmp_path / "stat.db").write_bytes(b"not a database" * 100)
+    damaged = StatCache(tmp_path / "stat.db")
+    assert damaged.lookup("/data/f0.bin", st_old) is None
+    damaged.remember("/data/f0.bin", st_old, "chunked", "1" * 64, started=time.time())
+    damaged.save()
+    assert StatCache(tmp_path / "stat.db").lookup("/data/f0.bin", st_old) == ("chunked", "1" * 64)

@@ -30,7 +30,7 @@ class RemoteDatasets(DatasetFiles):
         self._repo = repo
         digest = hashlib.sha256(transport.url.encode()).hexdigest()[:16]
         # a stat cache per server: an entry vouches for an object of that server's store only
-        self.cache = StatCache(cache_dir / "stat" / f"{digest}.json")
+        self.cache = StatCache(cache_dir / "stat" / f"{digest}.db")
         self.chunk_folder = cache_dir / "chunks" / digest  # chunks of that server's store, once read
         self.meta_dir = None
 

@@ -117,7 +117,7 @@ class Workspace:
         return Workspace(self.config, self.db, self.repo, self.store, registry, datasets, access)
 
     def stat_cache(self) -> StatCache:
-        return StatCache(self.config.cache_dir / "stat.json")
+        return StatCache(self.config.cache_dir / "stat.db")
 
     def close(self) -> None:
         self.db.dispose()
@@ -138,7 +138,7 @@ def _assemble(config: RepoConfig, *, migrate: bool, create_store: bool) -> Works
     compression = config.get("store.compression")
     if compression is not None:
         repo.set_compression(None if compression in ("off", "none", "0") else _level(compression))
-    cache = StatCache(config.cache_dir / "stat.json")
+    cache = StatCache(config.cache_dir / "stat.db")
     store = ArtifactStore(repo, cache)
     access = Access(db, config.user)
     datasets = Datasets(db, repo, access, cache, config.root)

@@ -13,30 +13,26 @@
 * A chunk is stored zstd-compressed only when that saves at least 3 %; after a run of chunks
   that did not compress, only every 16th is tried, so incompressible data costs hashing only.
 * A file whose size or mtime changes while it is read is refused (nothing is committed).
-* The stat cache maps (path, size, mtime, inode, ctime) to the entry made last time, so a
-  repeated ``add`` or a ``status`` hashes only files that changed.
+* The stat cache (``store/stat_cache.py``) maps (path, size, mtime, inode, ctime) to the entry
+  made last time, so a repeated ``add`` or a ``status`` hashes only files that changed.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
 import stat as stat_mod
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pyfastcdc import FastCDC
 
 from modelkeep.errors import IntegrityError, InvalidInput, NotFound
 from modelkeep.store.blocks import Blocks, ChunkMap
-from modelkeep.store.cache_files import replace_whole
 from modelkeep.store.format import (
     BLOB,
     MANIFEST,
@@ -52,6 +48,7 @@ from modelkeep.store.format import (
 )
 from modelkeep.store.leases import leased
 from modelkeep.store.repository import Repository
+from modelkeep.store.stat_cache import StatCache
 from modelkeep.store.tensor_layout import layout
 
 BLOCKS_IN_FLIGHT = 6  # blocks read ahead of the workers: what bounds an ingest's memory
@@ -84,62 +81,6 @@ class ScannedFile:
     @property
     def name(self) -> str:
         return os.path.basename(self.path)
-
-
-class StatCache:
-    """``path -> [size, mtime_ns, ino, ctime_ns, kind, id]`` in a JSON file, written atomically."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._entries: dict[str, list[Any]] | None = None if path is not None else {}
-        self.dirty = False
-
-    @property
-    def entries(self) -> dict[str, list[Any]]:
-        """Read on first use (tens of MB for 100,000 files: a command that hashes nothing never reads it)."""
-        if self._entries is None:
-            self._entries = {}
-            if self.path is not None and self.path.exists():
-                try:
-                    self._entries = json.loads(self.path.read_text())
-                except (ValueError, OSError):
-                    self._entries = {}  # a damaged cache only costs re-hashing
-        return self._entries
-
-    @staticmethod
-    def _key(st: os.stat_result) -> list[int]:
-        return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
-
-    def lookup(self, path: Path | str, st: os.stat_result) -> tuple[str, ObjectId] | None:
-        row = self.entries.get(str(path))
-        if row is not None and row[:4] == self._key(st):
-            return row[4], ObjectId(row[5])
-        return None
-
-    def remember(self, path: Path | str, st: os.stat_result, kind: str, oid: str, started: float) -> None:
-        # A file modified in the last second could change again within the same mtime tick.
-        if st.st_mtime_ns >= (started - 1.0) * 1e9:
-            return
-        self.entries[str(path)] = [*self._key(st), kind, oid]
-        self.dirty = True
-
-    def save(self) -> None:
-        if self.path is None or not self.dirty:
-            return
-        replace_whole(self.path, _json_in_parts(self.entries))
-        self.dirty = False
-
-
-def _json_in_parts(entries: dict[str, Any], rows: int = 10_000) -> Iterator[bytes]:
-    """The JSON of ``entries`` a few thousand rows at a time: the whole text of 100,000 files' rows
-    (tens of MB, twice over as text and bytes) is never held at once."""
-    yield b"{"
-    items = iter(entries.items())
-    separator = b""
-    while batch := dict(itertools.islice(items, rows)):
-        yield separator + json.dumps(batch, separators=(",", ":"))[1:-1].encode()
-        separator = b","
-    yield b"}"
 
 
 def _check_name(name: str, where: str) -> None:
@@ -325,13 +266,13 @@ class Ingestor:
     def _cached_entry(self, item: ScannedFile) -> TreeEntry | None:
         """The entry the stat cache remembers for an unchanged file whose objects are stored."""
         cached = self.cache.lookup(item.path, item.st)
-        if cached is None or not (self.dry_run or self.repo.has(cached[1])):
+        if cached is None or not (self.dry_run or self.repo.has(ObjectId(cached[1]))):
             return None
         self.stats.files += 1
         self.stats.bytes += item.size
         self.progress(item.size)
         mode = 0o755 if item.st.st_mode & 0o111 else 0o644
-        return TreeEntry(item.name, cached[0], cached[1], item.size, mode)
+        return TreeEntry(item.name, cached[0], ObjectId(cached[1]), item.size, mode)
 
     def add_file(self, item: ScannedFile) -> TreeEntry:
         """One file → a tree entry (``blob`` or ``chunked``), using the stat cache."""
@@ -399,7 +340,7 @@ class Ingestor:
     def _previous_chunks(self, item: ScannedFile) -> ChunkMap | None:
         """The chunks this path held when it was last added (the stat cache remembers its entry),
         as the bases a changed chunk may be stored as a delta against."""
-        row = None if self.dry_run else self.cache.entries.get(item.path)
+        row = None if self.dry_run else self.cache.row(item.path)
         if row is None or row[4] != "chunked" or not self.repo.has(ObjectId(row[5])):
             return None
         try:
@@ -435,6 +376,7 @@ class Ingestor:
         """Entries for many files, small ones read in parallel; keyed by relative path."""
         out: dict[str, TreeEntry] = {}
         todo = []
+        self.cache.prefetch(item.path for item in items)
         for item in items:  # files the stat cache vouches for need no thread and no read
             entry = self._cached_entry(item)
             if entry is None:

@@ -90,4 +90,4 @@ def fast_status(name: str, path: Path | None = None) -> dict[str, Any] | None:
     if latest is None:
         return None
     repo = Repository.open(open_backend(config.store_url))
-    return status_of(repo, StatCache(config.cache_dir / "stat.json"), name, latest, path)
+    return status_of(repo, StatCache(config.cache_dir / "stat.db"), name, latest, path)

@@ -15,6 +15,7 @@ from modelkeep.services.data import data_status
 from modelkeep.services.workspace import Workspace
 from modelkeep.store import ingest as ingest_module
 from modelkeep.store.format import ObjectId, TreeEntry
+from modelkeep.store.stat_cache import StatCache
 from modelkeep.store.status_index import StatusIndex, index_path
 
 
@@ -110,3 +111,31 @@ def test_a_file_written_within_a_second_of_the_scan_is_hashed_again(tmp_path: Pa
     racy.save(tmp_path / "i.idx")
     again = StatusIndex.load(tmp_path / "i.idx")
     assert again is not None and again.compare([("f.txt", st)], lambda rel: pytest.fail("hashed"), 0.0)[0]["clean"]
+
+
+def test_an_add_takes_unchanged_files_from_the_index_and_asks_the_stat_cache_only_of_the_rest(
+        workspace: Workspace, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = workspace.datasets.add(folder, "events")
+    asked: list[str] = []
+    real_row = StatCache.row
+
+    def counting(self: StatCache, path: Path | str) -> Any:
+        asked.append(Path(path).relative_to(folder).as_posix())
+        return real_row(self, path)
+
+    changed = folder / "d2" / "f5.txt"
+    changed.write_text(changed.read_text().replace("2,", "9,"))
+    moved = folder / "a.txt"
+    os.chmod(moved, 0o755)  # the same bytes, another mode: found by the stat cache, stored with its new mode
+    for path in (changed, moved):
+        _old(path, 5)
+    monkeypatch.setattr(StatCache, "row", counting)
+    second = workspace.datasets.add(folder, "events")
+    assert sorted(set(asked)) == ["a.txt", "d2/f5.txt"]
+    assert second.digest != first.digest
+    _index(workspace, folder).unlink()
+    assert workspace.datasets.cache.path is not None
+    workspace.datasets.cache.path.unlink()  # neither index nor stat cache: every file read again
+    asked.clear()
+    assert second.digest == workspace.datasets.add(folder, "fresh").digest and len(set(asked)) == 62
+    assert workspace.datasets.status("events", folder)["clean"]

@@ -263,9 +263,10 @@ class Ingestor:
         oid = self._store_chunk(data)
         return "blob", oid
 
-    def _cached_entry(self, item: ScannedFile) -> TreeEntry | None:
-        """The entry the stat cache remembers for an unchanged file whose objects are stored."""
-        cached = self.cache.lookup(item.path, item.st)
+    def _cached_entry(self, item: ScannedFile, known: tuple[str, str] | None = None) -> TreeEntry | None:
+        """The entry remembered for an unchanged file whose objects are stored: ``known`` (what the
+        folder's status index vouches for), else what the stat cache remembers."""
+        cached = known or self.cache.lookup(item.path, item.st)
         if cached is None or not (self.dry_run or self.repo.has(ObjectId(cached[1]))):
             return None
         self.stats.files += 1
@@ -372,13 +373,15 @@ class Ingestor:
 
     # --- folders --------------------------------------------------------------------------
 
-    def add_files(self, items: list[ScannedFile]) -> dict[str, TreeEntry]:
-        """Entries for many files, small ones read in parallel; keyed by relative path."""
+    def add_files(self, items: list[ScannedFile], vouched: dict[str, tuple[str, str]] | None = None) -> dict[str, TreeEntry]:
+        """Entries for many files, small ones read in parallel; keyed by relative path. ``vouched``:
+        ``relative path -> (kind, id)`` of files known unchanged (``StatusIndex.vouched``)."""
         out: dict[str, TreeEntry] = {}
         todo = []
-        self.cache.prefetch(item.path for item in items)
-        for item in items:  # files the stat cache vouches for need no thread and no read
-            entry = self._cached_entry(item)
+        vouched = vouched or {}
+        self.cache.prefetch(item.path for item in items if item.rel not in vouched)
+        for item in items:  # files the index or the stat cache vouches for need no thread and no read
+            entry = self._cached_entry(item, vouched.get(item.rel))
             if entry is None:
                 todo.append(item)
             else:

@@ -138,6 +138,23 @@ class StatusIndex:
         clean = not (added or removed or modified)
         return {"added": added, "removed": removed, "modified": modified, "clean": clean}, refreshed
 
+    def vouched(self, files: list[tuple[str, os.stat_result]]) -> dict[str, tuple[str, str]]:
+        """``relative path -> (kind, id)`` of the files whose stat is as recorded: an add of this
+        folder hashes none of them and asks the stat cache only about the rest."""
+        current = array("q")
+        for _, st in files:
+            current.extend((st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+        if [p for p, _ in files] == self.paths:  # the common case: the moved ones found a block at a time
+            moved = set(self._moved(current))
+            return {path: (KINDS[self.kinds[i]], self.ids[i]) for i, path in enumerate(self.paths) if i not in moved}
+        known = {p: i for i, p in enumerate(self.paths)}
+        out: dict[str, tuple[str, str]] = {}
+        for n, (path, _) in enumerate(files):
+            i = known.get(path)
+            if i is not None and current[n * FIELDS:(n + 1) * FIELDS] == self.stats[i * FIELDS:(i + 1) * FIELDS]:
+                out[path] = (KINDS[self.kinds[i]], self.ids[i])
+        return out
+
     def _moved(self, current: array) -> list[int]:
         """Files whose recorded stat differs from ``current`` (the same files, in the same order)."""
         block = 1024 * FIELDS

@@ -102,7 +102,8 @@ def stage(
                 raise InvalidInput(f"a partition must be a folder; {path} is not")
             root = ingest.build_tree(ingest.add_files(items))
         elif path.is_dir():
-            entries = ingest.add_files(items)
+            known = StatusIndex.load(index_path(cache.path.parent, path)) if cache is not None and cache.path else None
+            entries = ingest.add_files(items, known.vouched([(i.rel, i.st) for i in items]) if known else None)
             if key is not None:
                 check_partitioned(entries, key, path)
             root = ingest.build_tree(entries)

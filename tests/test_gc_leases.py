@@ -170,3 +170,21 @@ def test_a_push_publishes_what_the_remote_must_keep_for_the_pusher(workspace: Wo
         assert server.store.materialize(view.artifact_kind, view.digest, tmp_path / "p.bin").read_bytes() == data
     finally:
         server.close()
+
+
+def test_a_lease_is_renamed_into_place_whole_without_an_fsync_and_a_journal_entry_with_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lease matters only while its writer lives (a crash that loses it ends the writer too); the
+    journal and every other value are forced to disk before they are renamed into place."""
+
+    from modelkeep.store.backends import open_backend, put_while_alive
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    backend = open_backend(str(tmp_path / "store"))
+    put_while_alive(backend, "leases/0001-ab", b'{"purpose": "ingest"}')
+    assert synced == [] and backend.get("leases/0001-ab") == b'{"purpose": "ingest"}'
+    assert not list((tmp_path / "store" / ".tmp").iterdir())  # no temporary left beside it
+    backend.put("journal/0001-ab", b'{"roots": []}')
+    assert len(synced) == 1

@@ -78,6 +78,17 @@ def put_file(backend: Backend, key: str, path: Path) -> None:
         backend.put(key, path.read_bytes())
 
 
+def put_while_alive(backend: Backend, key: str, data: bytes) -> None:
+    """Store a value that matters only while the process writing it lives (a lease): whole when
+    seen, but not forced to disk first, since a crash that loses it also ends the writer it spoke
+    for. A backend with a ``put_while_alive`` method skips its fsync; any other stores it as usual."""
+    writer = getattr(backend, "put_while_alive", None)
+    if writer is not None:
+        writer(key, data)
+    else:
+        backend.put(key, data)
+
+
 def spool_dir(backend: Backend) -> Path:
     """Where to write a file that will become one of the backend's values: inside a local store
     (so that ``put_file`` is a rename), else the system's temporary folder."""
@@ -112,4 +123,4 @@ def _open(url: str) -> Backend:
     return FsspecBackend(url)
 
 
-__all__ = ["Backend", "TransientError", "check_key", "open_backend", "put_file", "spool_dir"]
+__all__ = ["Backend", "TransientError", "check_key", "open_backend", "put_file", "put_while_alive", "spool_dir"]

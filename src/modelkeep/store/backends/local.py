@@ -27,14 +27,22 @@ class LocalBackend:
         return self.root / check_key(key)
 
     def put(self, key: str, data: bytes) -> None:
+        self._put(key, data, durable=True)
+
+    def put_while_alive(self, key: str, data: bytes) -> None:
+        """A lease: renamed into place whole, without the fsync (``backends.put_while_alive``)."""
+        self._put(key, data, durable=False)
+
+    def _put(self, key: str, data: bytes, *, durable: bool) -> None:
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.spool_dir())
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from modelkeep.store.backends import Backend, TransientError, put_file, spool_dir
+from modelkeep.store.backends import Backend, TransientError, put_file, put_while_alive, spool_dir
 
 T = TypeVar("T")
 
@@ -41,6 +41,9 @@ class RetryBackend:
 
     def put_file(self, key: str, path: Path) -> None:
         self._call(lambda: put_file(self.inner, key, path))
+
+    def put_while_alive(self, key: str, data: bytes) -> None:
+        self._call(lambda: put_while_alive(self.inner, key, data))
 
     def spool_dir(self) -> Path:
         return spool_dir(self.inner)

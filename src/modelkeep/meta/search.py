@@ -325,7 +325,6 @@ class Order:
     expression: Any  # a column or SQL expression
     descending: bool
     kind: str  # "text", "number", "datetime"
-    required: ColumnElement[bool] | None = None  # rows without the value are left out
     # For a tag, param or metric: (table, key, value column), whose (key, value) index lists the
     # versions in this order (a version at its largest value: see services/models/search.py).
     scan: tuple[Any, str, Any] | None = None
@@ -370,7 +369,7 @@ def parse_order(text: str | None) -> Order:
         .where(table.version_id == ModelVersion.id, table.key == key)
         .scalar_subquery()
     )
-    return Order(field, value, descending, kind, required=value.is_not(None), scan=(table, key, column))
+    return Order(field, value, descending, kind, scan=(table, key, column))
 
 
 def encode_cursor(order: Order, filter_text: str, value: Any, last_id: int) -> str:

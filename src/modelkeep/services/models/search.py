@@ -142,8 +142,6 @@ def _page(session: Any, condition: Any, order: Any, text: str, limit: int, curso
     query = select(ModelVersion, Model.name, order.expression).join(Model, Model.id == ModelVersion.model_id)
     if condition is not None:
         query = query.where(condition)
-    if order.required is not None:
-        query = query.where(order.required)
     if cursor:
         value, last_id = decode_cursor(cursor, order, text)
         query = query.where(after_cursor(order, value, last_id))

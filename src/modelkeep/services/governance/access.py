@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -55,16 +56,17 @@ class Principal:
 class Access:
     CACHE_S = 2.0  # how stale a permission or token answer may be (revocation takes effect within this)
 
-    def __init__(self, db: Database, actor: str) -> None:
+    def __init__(self, db: Database, actor: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.db = db
         self.actor = actor
+        self.clock = clock  # the caches' ages (tests freeze it)
         self._personal: list[tuple[float, bool]] = []  # [(when, no users yet)], shared by for_actor's Accesses
         self._granted: dict[tuple[str, str | None, str | None], tuple[float, set[str]]] = {}
         self._tokens: dict[str, tuple[float, Principal]] = {}
 
     def for_actor(self, actor: str) -> Access:
         """An Access for another actor sharing this one's caches (the server: one per request)."""
-        other = Access(self.db, actor)
+        other = Access(self.db, actor, self.clock)
         other._granted, other._tokens = self._granted, self._tokens
         other._personal = self._personal  # the same list: one query every 5 s for all requests, not each
         return other
@@ -166,10 +168,10 @@ class Access:
         Answers are cached for ``CACHE_S`` seconds, keyed by the token's hash."""
         key = _hash(token) if isinstance(token, str) else ""
         cached = self._tokens.get(key)
-        if cached is not None and time.monotonic() - cached[0] < self.CACHE_S:
+        if cached is not None and self.clock() - cached[0] < self.CACHE_S:
             return cached[1]
         principal = self._authenticate(token)
-        self._tokens[key] = (time.monotonic(), principal)
+        self._tokens[key] = (self.clock(), principal)
         return principal
 
     def _authenticate(self, token: str) -> Principal:
@@ -195,10 +197,10 @@ class Access:
     def permissions(self, user_name: str, *, model: str | None = None, project: str | None = None) -> set[str]:
         key = (user_name, model, project)
         cached = self._granted.get(key)
-        if cached is not None and time.monotonic() - cached[0] < self.CACHE_S:
+        if cached is not None and self.clock() - cached[0] < self.CACHE_S:
             return cached[1]
         granted = self._permissions(user_name, model=model, project=project)
-        self._granted[key] = (time.monotonic(), granted)
+        self._granted[key] = (self.clock(), granted)
         return granted
 
     def _permissions(self, user_name: str, *, model: str | None = None, project: str | None = None) -> set[str]:
@@ -219,7 +221,7 @@ class Access:
 
     def personal(self) -> bool:
         """True while the registry has no users (checked at most every 5 s: writes stay cheap)."""
-        now = time.monotonic()
+        now = self.clock()
         cached = self._personal[0] if self._personal else None
         if cached is None or now - cached[0] > 5.0:
             with self.db.reader() as session:

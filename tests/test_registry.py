@@ -192,13 +192,13 @@ def test_registries_on_one_database_share_parent_snapshots_but_read_tags_afresh(
 
 def test_a_search_reads_versions_as_rows_that_agree_with_the_listing(any_workspace: Workspace, tmp_path: Path) -> None:
     """MLflow's version search reads rows straight from the driver (timestamps and reasons as SQLite
-    hands back text and PostgreSQL decodes them): the same values as the listing's views."""
+    hands back text and PostgreSQL decodes them): the same values as the registry's full views."""
     reg = any_workspace.registry
     reg.register("fraud", _artifact(tmp_path, "v1"), params={"depth": 3}, tags={"team": "risk"})
     reg.register("fraud", _artifact(tmp_path, "v2"), params={"depth": 5}, description="deeper")
     reg.set_alias("fraud@1.0.0", "production")
     reg.set_alias("fraud@1.0.0", "fallback")
-    rows, views = any_workspace.model_records.rows("fraud"), any_workspace.model_records.listing("fraud")
+    rows, views = any_workspace.model_records.rows("fraud"), any_workspace.registry.list_versions("fraud")
     assert [(r.seq, r.version, r.reasons, r.created_at, r.tags, r.aliases, r.description, r.digest) for r in rows] == [
         (v.seq, v.version, v.reasons, v.created_at, v.tags, v.aliases, v.description, v.digest) for v in views]
     assert rows[1].reasons == ["hyperparameters changed: depth 3 → 5"] and rows[0].aliases == ["fallback", "production"]

@@ -277,18 +277,18 @@ def registry_routes(Ws: Any) -> APIRouter:
                   order_by: list[str] | None = None, page_token: str | None = None) -> Response:
         name, rest = _split_name(filter or "")
         names = [name] if name else ws.model_records.names()
-        views: list[VersionRow] = []
+        rows: list[VersionRow] = []
         for model in names:
             try:
-                views.extend(ws.model_records.rows(model))
+                rows.extend(ws.model_records.rows(model))
             except NotFound:
                 continue
         if rest:
-            views = [v for v in views if _version_matches(v, rest)]
-        views.sort(key=lambda v: (v.name, -v.seq))
+            rows = [v for v in rows if _version_matches(v, rest)]
+        rows.sort(key=lambda v: (v.name, -v.seq))
         if order_by and any("version_number" in o and "ASC" in o.upper() for o in order_by):
-            views.sort(key=lambda v: (v.name, v.seq))
-        items, token = page(views, page_token, max_results)
+            rows.sort(key=lambda v: (v.name, v.seq))
+        items, token = page(rows, page_token, max_results)
         return shapes.listing({"model_versions": [shapes.model_version(v) for v in items]}
                               | ({"next_page_token": token} if token else {}))
 

@@ -103,17 +103,8 @@ class ModelRecords:
             raise NotFound(f"{name} has no version number {number}", hint=f"see 'mk model show {name}'")
         return self.registry.get(f"{name}@{version}")
 
-    def listing(self, name: str) -> builtins.list[VersionView]:
-        """Every version of ``name`` as a listing shows it: number, version, bump and reasons,
-        description, digest, tags and aliases — not the signature, environment, code, params,
-        metrics or data a full view reads (a search of 500 versions: 40 → 12 ms)."""
-        check_name(name)
-        self.access.check("model.read", model=name)
-        with self.db.reader() as session:
-            return self._listed(session, name, self._model_id(session, name))
-
     def rows(self, name: str) -> builtins.list[VersionRow]:
-        """Every version of ``name`` as ``listing`` gives it, as rows (MLflow's version search of 1,000)."""
+        """Every version of ``name`` as a listing shows it, as rows (MLflow's version search of 1,000)."""
         check_name(name)
         self.access.check("model.read", model=name)
         with self.db.reader() as session:
@@ -126,15 +117,15 @@ class ModelRecords:
         with self.db.reader() as session:
             model_id = self._model_id(session, name)
             if number is not None:
-                found = self._listed(session, name, model_id, ModelVersion.seq == number)
+                found = version_rows(session, name, model_id, ModelVersion.seq == number)
             else:
                 held = select(Alias.version_id).where(Alias.model_id == model_id, Alias.name == alias)
-                found = self._listed(session, name, model_id, ModelVersion.id == held.scalar_subquery())
+                found = version_rows(session, name, model_id, ModelVersion.id == held.scalar_subquery())
         if not found:
             if number is not None:
                 raise NotFound(f"{name} has no version number {number}", hint=f"see 'mk model show {name}'")
             raise NotFound(f"{name} has no version or alias {alias!r}", hint="see 'mk model show NAME' for its aliases")
-        return self.registry.readable(found[0])
+        return self.registry.readable(found[0].view())
 
     @staticmethod
     def _model_id(session: Session, name: str) -> int:
@@ -142,37 +133,6 @@ class ModelRecords:
         if model_id is None:
             raise NotFound(f"model {name!r} does not exist")
         return int(model_id)
-
-    @staticmethod
-    def _listed(session: Session, name: str, model_id: int, *where: Any) -> builtins.list[VersionView]:
-        rows = session.execute(
-            select(ModelVersion.id, ModelVersion.version, ModelVersion.status, ModelVersion.description,
-                   ModelVersion.bump, ModelVersion.reasons, ModelVersion.digest, ModelVersion.artifact_kind,
-                   ModelVersion.artifact_size, ModelVersion.created_at, ModelVersion.created_by, ModelVersion.seq)
-            .where(ModelVersion.model_id == model_id, *where).order_by(ModelVersion.sort_key)).all()
-        ids = [row[0] for row in rows]
-        tags: dict[int, dict[str, str]] = {}
-        aliases: dict[int, list[str]] = {}
-        if len(ids) == 1:  # one version (get, get by alias): its own rows, not the model's
-            tagged = select(VersionTag.version_id, VersionTag.key, VersionTag.value).where(VersionTag.version_id == ids[0])
-            held = select(Alias.name, Alias.version_id).where(Alias.version_id == ids[0])
-        else:
-            tagged = (select(VersionTag.version_id, VersionTag.key, VersionTag.value)
-                      .join(ModelVersion, ModelVersion.id == VersionTag.version_id).where(ModelVersion.model_id == model_id))
-            held = select(Alias.name, Alias.version_id).where(Alias.model_id == model_id)
-        if ids:
-            for version_id, key, value in session.execute(tagged):
-                tags.setdefault(version_id, {})[key] = value
-            for alias, version_id in session.execute(held.order_by(Alias.name)):
-                aliases.setdefault(version_id, []).append(alias)
-        # rows unpacked as tuples: a Row's attributes by name cost a microsecond each, 14 ms over 1,000 versions
-        return [VersionView(id=id_, name=name, version=version, status=status, description=description,
-                            bump=bump, reasons=list(reasons or []), digest=digest, artifact_kind=kind,
-                            artifact_size=size, signature=None, metadata=None, environment=None, code=None,
-                            composite_config=None, parent=None, created_at=created_at, created_by=created_by,
-                            tags=tags.get(id_, {}), aliases=aliases.get(id_, []), seq=seq or 0)
-                for (id_, version, status, description, bump, reasons, digest, kind, size, created_at, created_by, seq)
-                in rows]
 
     def update_version(self, name: str, number: int, *, description: str | None = None,
                        tags: dict[str, Any] | None = None) -> VersionView:

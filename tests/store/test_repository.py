@@ -373,3 +373,11 @@ def test_the_stat_cache_answers_row_by_row_and_a_damaged_one_only_costs_hashing_
     damaged.remember("/data/f0.bin", st_old, "chunked", "1" * 64, started=time.time())
     damaged.save()
     assert StatCache(tmp_path / "stat.db").lookup("/data/f0.bin", st_old) == ("chunked", "1" * 64)
+    remote = tmp_path / "stat" / ("ab" * 16)  # a remote dataset's cache: DIGEST.json before, DIGEST.db now
+    remote.parent.mkdir()
+    remote.with_suffix(".json").write_text("{}")
+    (remote.parent / "notes.json").write_text("a user's own file")
+    per_digest = StatCache(remote.with_suffix(".db"))
+    per_digest.remember("/data/f0.bin", st_old, "blob", "2" * 64, started=time.time())
+    per_digest.save()
+    assert not remote.with_suffix(".json").exists() and (remote.parent / "notes.json").read_text() == "a user's own file"

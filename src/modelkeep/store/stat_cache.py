@@ -27,9 +27,15 @@ SCHEMA = ("CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, size INTEGER,
 COLUMNS = "size, mtime_ns, ino, ctime_ns, kind, id"
 INSERT = "INSERT OR REPLACE INTO stat (path, size, mtime_ns, ino, ctime_ns, kind, id) VALUES (?, ?, ?, ?, ?, ?, ?)"
 BATCH = 500  # paths per prefetch statement (SQLite allows 32,766 parameters)
-LEGACY = "stat.json"  # the whole-file JSON cache of earlier versions, dropped on the first save beside it
+LEGACY = ".json"  # the whole-file JSON cache of earlier versions (same name), dropped on the first save
 
 log = logging.getLogger(__name__)
+
+
+def racy(st: os.stat_result, started: float) -> bool:
+    """Modified within a second of the scan that began at ``started``: the file may change again
+    within the same mtime tick, so its stat cannot vouch for its content next time."""
+    return st.st_mtime_ns >= (started - 1.0) * 1e9
 
 
 class StatCache:
@@ -67,8 +73,7 @@ class StatCache:
             self._read([key for key in map(str, paths) if key not in self._known and key not in self._pending])
 
     def remember(self, path: Path | str, st: os.stat_result, kind: str, oid: str, started: float) -> None:
-        # A file modified in the last second could change again within the same mtime tick.
-        if st.st_mtime_ns >= (started - 1.0) * 1e9:
+        if racy(st, started):
             return
         with self._lock:
             self._pending[str(path)] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, kind, str(oid))
@@ -98,7 +103,7 @@ class StatCache:
         except sqlite3.Error:
             log.debug("the stat cache %s could not be written", self.path, exc_info=True)
             return
-        legacy = self.path.with_name(LEGACY)
+        legacy = self.path.with_suffix(LEGACY)  # stat.json, or a remote dataset's DIGEST.json
         if legacy != self.path:
             legacy.unlink(missing_ok=True)
 

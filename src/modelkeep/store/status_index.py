@@ -25,6 +25,7 @@ from typing import Any
 
 from modelkeep.store.cache_files import replace_whole
 from modelkeep.store.format import ObjectId, TreeEntry
+from modelkeep.store.stat_cache import racy
 
 MAGIC = b"MKSTATUS1\n"
 KINDS = ("blob", "chunked")
@@ -39,8 +40,15 @@ def index_path(folder: Path, source: Path) -> Path:
 
 def stat_row(st: os.stat_result, started: float) -> list[int]:
     """The recorded ``stat`` of a file (a file modified within the last second: one never matched)."""
-    racy = st.st_mtime_ns >= (started - 1.0) * 1e9
-    return [st.st_size, -1 if racy else st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+    return [st.st_size, -1 if racy(st, started) else st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+
+
+def _stats_of(files: Iterable[tuple[str, os.stat_result]]) -> array:
+    """The stats of ``files`` as the index keeps them, FIELDS per file."""
+    out = array("q")
+    for _, st in files:
+        out.extend((st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+    return out
 
 
 @dataclass
@@ -107,9 +115,7 @@ class StatusIndex:
         """What changed from this index's version to ``files`` (relative path and stat, in scan
         order), in ``compare_files``' shape; ``hash_file(rel)`` gives the entry of a file whose
         stat moved. Also says whether the index should be saved again (files touched, not changed)."""
-        current = array("q")
-        for _, st in files:
-            current.extend((st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+        current = _stats_of(files)
         same_paths = [p for p, _ in files] == self.paths
         if same_paths and current == self.stats:  # the common case: compared in C
             return {"added": [], "removed": [], "modified": [], "clean": True}, False
@@ -141,9 +147,7 @@ class StatusIndex:
     def vouched(self, files: list[tuple[str, os.stat_result]]) -> dict[str, tuple[str, str]]:
         """``relative path -> (kind, id)`` of the files whose stat is as recorded: an add of this
         folder hashes none of them and asks the stat cache only about the rest."""
-        current = array("q")
-        for _, st in files:
-            current.extend((st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+        current = _stats_of(files)
         if [p for p, _ in files] == self.paths:  # the common case: the moved ones found a block at a time
             moved = set(self._moved(current))
             return {path: (KINDS[self.kinds[i]], self.ids[i]) for i, path in enumerate(self.paths) if i not in moved}

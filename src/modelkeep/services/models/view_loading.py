@@ -7,6 +7,7 @@ from collections import defaultdict
 from sqlalchemy import Float, Integer, Text, cast, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
+from modelkeep.meta.db import among
 from modelkeep.meta.tables import (
     Alias,
     CompositeComponent,
@@ -31,15 +32,15 @@ def load_views(session: Session, rows: list[tuple[ModelVersion, str]]) -> list[V
     # One round trip for everything keyed by version (five on PostgreSQL would cost ~2 ms).
     parts = union_all(
         select(literal("p"), VersionParam.version_id, VersionParam.key, VersionParam.value, num_null, empty, empty)
-        .where(VersionParam.version_id.in_(ids)),
+        .where(among(session, VersionParam.version_id, ids)),
         select(literal("m"), VersionMetric.version_id, VersionMetric.key, text_null, VersionMetric.value,
-               VersionMetric.dataset, VersionMetric.split).where(VersionMetric.version_id.in_(ids)),
+               VersionMetric.dataset, VersionMetric.split).where(among(session, VersionMetric.version_id, ids)),
         select(literal("t"), VersionTag.version_id, VersionTag.key, VersionTag.value, num_null, empty, empty)
-        .where(VersionTag.version_id.in_(ids)),
+        .where(among(session, VersionTag.version_id, ids)),
         select(literal("a"), Alias.version_id, Alias.name, text_null, num_null, empty, empty)
-        .where(Alias.version_id.in_(ids)),
+        .where(among(session, Alias.version_id, ids)),
         select(literal("d"), cast(null(), Integer), LineageEdge.src, LineageEdge.dst, num_null, empty, empty)
-        .where(LineageEdge.dst.in_(list(nodes)), LineageEdge.kind == "trained_on"),
+        .where(among(session, LineageEdge.dst, list(nodes)), LineageEdge.kind == "trained_on"),
     )
     params: dict[int, dict[str, str]] = defaultdict(dict)
     metrics: dict[int, dict[str, float]] = defaultdict(dict)
@@ -66,7 +67,7 @@ def load_views(session: Session, rows: list[tuple[ModelVersion, str]]) -> list[V
             select(CompositeComponent.composite_id, Model.name, ModelVersion.version)
             .join(ModelVersion, ModelVersion.id == CompositeComponent.component_id)
             .join(Model, Model.id == ModelVersion.model_id)
-            .where(CompositeComponent.composite_id.in_(composite_ids))
+            .where(among(session, CompositeComponent.composite_id, composite_ids))
             .order_by(CompositeComponent.composite_id, CompositeComponent.position)
         )
         for composite_id, name, version in component_rows:
@@ -76,7 +77,7 @@ def load_views(session: Session, rows: list[tuple[ModelVersion, str]]) -> list[V
     if parent_ids:  # a parent in another model (a branch's fork point) is named with its model
         for pid, version, parent_model in session.execute(
             select(ModelVersion.id, ModelVersion.version, Model.name).join(Model, Model.id == ModelVersion.model_id)
-            .where(ModelVersion.id.in_(parent_ids))
+            .where(among(session, ModelVersion.id, parent_ids))
         ):
             parents[pid] = version
             parents[-pid] = parent_model

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from modelkeep.errors import InvalidInput, NotFound
-from modelkeep.meta.db import Database
+from modelkeep.meta.db import Database, among
 from modelkeep.meta.tables import Alias, Dataset, LineageEdge, Model, ModelVersion, Run, version_node
 from modelkeep.services.data.datasets import Datasets
 from modelkeep.services.models.registry import Registry
@@ -32,10 +32,11 @@ def _label_models(db: Database, nodes: set[str]) -> dict[str, dict[str, Any]]:
         rows = session.execute(
             select(ModelVersion.id, Model.name, ModelVersion.version)
             .join(Model, Model.id == ModelVersion.model_id)
-            .where(ModelVersion.id.in_(ids))
+            .where(among(session, ModelVersion.id, ids))
         ).all()
         aliases: dict[int, list[str]] = {}
-        for version_id, alias in session.execute(select(Alias.version_id, Alias.name).where(Alias.version_id.in_(ids))):
+        named = select(Alias.version_id, Alias.name).where(among(session, Alias.version_id, ids))
+        for version_id, alias in session.execute(named):
             aliases.setdefault(version_id, []).append(alias)
     for version_id, name, version in rows:
         out[version_node(version_id)] = {
@@ -81,7 +82,7 @@ def walk(
             for i in range(0, len(level), 500):
                 rows = session.execute(
                     select(LineageEdge.src, LineageEdge.dst, LineageEdge.kind).where(
-                        column.in_(level[i : i + 500]), LineageEdge.kind.in_(kinds)
+                        among(session, column, level[i : i + 500]), LineageEdge.kind.in_(kinds)
                     )
                 ).all()
                 for src, dst, kind in rows:

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import exists, func, select
 
 from modelkeep.errors import InvalidInput, NotFound
-from modelkeep.meta.db import Database
+from modelkeep.meta.db import Database, among
 from modelkeep.meta.search import parse_filter
 from modelkeep.meta.tables import (
     Alias,
@@ -152,16 +152,21 @@ def _rows(session: Any, models: list[Model]) -> list[ModelRow]:
     ids = [m.id for m in models]
     if not ids:
         return []
-    counts = dict(session.execute(select(ModelVersion.model_id, func.count()).where(ModelVersion.model_id.in_(ids))
-                                  .group_by(ModelVersion.model_id)).all())
-    latest = dict(session.execute(
-        select(ModelVersion.model_id, func.max(ModelVersion.sort_key))
-        .where(ModelVersion.model_id.in_(ids), ModelVersion.status != REPRODUCTION)
-        .group_by(ModelVersion.model_id)).all())
+    # per model, a count over its (model_id, seq) index and a walk down its (model_id, sort_key) index
+    # to the first version that is not a reproduction: a grouped max() read every version's row
+    count = select(func.count()).where(ModelVersion.model_id == Model.id).scalar_subquery()
+    newest = (select(ModelVersion.sort_key).where(ModelVersion.model_id == Model.id, ModelVersion.status != REPRODUCTION)
+              .order_by(ModelVersion.sort_key.desc()).limit(1).scalar_subquery())
+    counts: dict[int, int] = {}
+    latest: dict[int, str] = {}
+    for model_id, versions, sort_key in session.execute(select(Model.id, count, newest).where(among(session, Model.id, ids))):
+        counts[model_id] = versions
+        if sort_key is not None:
+            latest[model_id] = sort_key
     aliases: dict[int, dict[str, str]] = {}
     for model_id, alias, version in session.execute(
         select(Alias.model_id, Alias.name, ModelVersion.version)
-        .join(ModelVersion, ModelVersion.id == Alias.version_id).where(Alias.model_id.in_(ids))
+        .join(ModelVersion, ModelVersion.id == Alias.version_id).where(among(session, Alias.model_id, ids))
     ):
         aliases.setdefault(model_id, {})[alias] = version
     protections = session.execute(select(ProtectedAlias.model, ProtectedAlias.alias)).all()

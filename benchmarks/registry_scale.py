@@ -5,8 +5,9 @@
 A private PostgreSQL cluster (tests/pgserver.py) is filled by bulk inserts with VERSIONS
 versions across MODELS models, the same rows ``benchmarks/ui.py`` makes (params, two metrics and a
 tag per version, a ``production`` alias on every model, one model ``big`` of 5,000 versions, a
-dataset that 499 of them were trained on), then ANALYZE. Then, in process through the service
-interface (the layer both transports call), N times each, p50 / p99 / max in milliseconds:
+dataset that 499 of them were trained on), then VACUUM ANALYZE (what autovacuum does soon after).
+Then, in process through the service interface (the layer both transports call), N times each,
+p50 / p99 / max in milliseconds:
 
 * register a version (metadata only), spread over the models
 * get a version by alias (``model-NNNNN@production``, random models)
@@ -21,6 +22,7 @@ Filling a million versions takes a few minutes; ``--versions 100000`` checks the
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import sys
@@ -71,6 +73,10 @@ def main() -> None:
                 fill(ws, args.versions, args.models, tmp)
                 print(f"filled in {time.perf_counter() - started:,.0f} s", file=sys.stderr, flush=True)
                 conn = LocalConnection(ws)
+                # as `mk server` does once it has started: long-lived objects out of the collector's
+                # reach, so a full collection does not walk them in the middle of a request
+                gc.collect()
+                gc.freeze()
                 rng = random.Random(17)
                 names = [f"model-{m:05d}" for m in range(1, args.models)]
                 n = args.n

@@ -146,6 +146,43 @@ def test_a_command_line_builds_only_the_command_it_names_and_answers_as_the_whol
         assert isinstance(group, typer.core.TyperGroup) and list(group.commands) == named[1:2]
 
 
+COERCING = """
+import json, sys
+from typer.testing import CliRunner
+from modelkeep.cli.coercion import defer_adapters
+from modelkeep.cli.main import app
+deferred = sys.argv[1] == "deferred"
+assert not deferred or defer_adapters()
+answers = []
+for words in json.loads(sys.argv[2]):
+    done = CliRunner().invoke(app, words, prog_name="mk", env={"COLUMNS": "200"})
+    answers.append([done.exit_code, done.output, "pydantic" in sys.modules])
+print(json.dumps(answers))
+"""
+
+
+def test_parameters_are_coerced_as_typer_does_without_pydantic_where_it_has_nothing_to_do(repo: Path) -> None:
+    mk(repo, "model", "register", "fraud", "model.bin", "--metric", "auc=0.9")
+    cases = [["model", "list", "--json"], ["model", "show", "fraud@latest", "--json"],
+             ["model", "search", "name = 'fraud'", "--limit", "1", "--json"], ["model", "search", "--limit", "many"],
+             ["model", "search", "--limit", "0"], ["server", "--workers", "0"], ["deploy", "list", "--json"]]
+    env = {**os.environ, "MODELKEEP_USER": "cli-tester"}
+    env.pop("MODELKEEP_HOME", None)
+
+    def answers(how: str) -> list[list]:
+        done = subprocess.run([sys.executable, "-c", COERCING, how, json.dumps(cases)], cwd=repo, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    typer_own, deferred = answers("typer"), answers("deferred")
+    assert [a[:2] for a in deferred] == [a[:2] for a in typer_own]
+    codes = [a[0] for a in deferred]
+    assert codes[:3] == [0, 0, 0] and codes[3] == 2 and "Invalid value" in deferred[3][1] and codes[5] == 2, deferred
+    assert not deferred[0][2] and typer_own[0][2]  # a list with its defaults never loaded pydantic
+    assert deferred[3][2]  # a number typed on the command line went to Typer's pydantic adapter
+
+
 @pytest.mark.parametrize("words", [[], ["--help"], ["--bogus", "model", "list"], ["modle", "list"]])
 def test_a_command_line_that_names_no_command_first_gets_the_whole_app(words: list[str]) -> None:
     from modelkeep.cli.main import app

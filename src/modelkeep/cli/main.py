@@ -228,8 +228,10 @@ def _audit_refusal(exc: PermissionDenied) -> None:
 def run() -> None:
     """Console-script entry point: run the app, turning errors into messages and exit codes."""
     _keep_large_buffers_in_heap()
+    from modelkeep.cli.coercion import defer_adapters
     from modelkeep.cli.narrow import narrowed
 
+    defer_adapters()
     try:
         narrowed(app, sys.argv[1:])()
     except ModelKeepError as exc:

@@ -100,7 +100,8 @@ def bulk_fill(ws: Workspace, target: int) -> None:
                 "created_at": now, "created_by": "bench",
             })
             params.append({"version_id": next_id, "key": "depth", "value": str(next_id % 12), "value_num": next_id % 12})
-            metrics.append({"version_id": next_id, "key": "auc", "dataset": "", "split": "", "value": rng.uniform(0.5, 0.99)})
+            metrics.append({"version_id": next_id, "model_id": mid, "key": "auc", "dataset": "", "split": "",
+                            "value": rng.uniform(0.5, 0.99)})
             tags.append({"version_id": next_id, "key": "team", "value": rng.choice(["risk", "growth", "ops", "ads"])})
             next_id += 1
         with ws.db.writer() as session, session.begin():

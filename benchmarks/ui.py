@@ -97,8 +97,9 @@ def fill(ws: Workspace, versions: int, models: int, tmp: Path) -> None:
                          "reasons": ["hyperparameters changed: depth"], "created_at": now + timedelta(seconds=next_id),
                          "created_by": "bench"})
             params.append({"version_id": next_id, "key": "depth", "value": str(next_id % 12), "value_num": next_id % 12})
-            metrics.append({"version_id": next_id, "key": "auc", "dataset": "", "split": "", "value": rng.uniform(0.5, 0.99)})
-            metrics.append({"version_id": next_id, "key": "auc", "dataset": "eval", "split": "test",
+            metrics.append({"version_id": next_id, "model_id": mid, "key": "auc", "dataset": "", "split": "",
+                            "value": rng.uniform(0.5, 0.99)})
+            metrics.append({"version_id": next_id, "model_id": mid, "key": "auc", "dataset": "eval", "split": "test",
                             "value": rng.uniform(0.5, 0.99)})
             tags.append({"version_id": next_id, "key": "team", "value": rng.choice(["risk", "growth", "ops"])})
             latest[mid] = (next_id, str(v))

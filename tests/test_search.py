@@ -111,9 +111,9 @@ def test_walking_the_key_index_orders_and_pages_exactly_as_sorting_every_match(
     """Past SCAN_ABOVE matches, an order by a tag, param or metric walks that key's index; the pages
     must be the same as sorting every match by its value (a version with several values of one key
     by its largest: here a second auc on an evaluation set, sometimes larger, sometimes equal)."""
-    from sqlalchemy import insert
+    from sqlalchemy import insert, select
 
-    from modelkeep.meta.tables import VersionMetric
+    from modelkeep.meta.tables import ModelVersion, VersionMetric
     from modelkeep.services.models import search as search_module
 
     reg = any_workspace.registry
@@ -127,7 +127,8 @@ def test_walking_the_key_index_orders_and_pages_exactly_as_sorting_every_match(
                               "value": auc + (0.2 if i % 8 == 0 else 0.0)})
     db = any_workspace.db
     with db.writer() as session, session.begin():
-        session.execute(insert(VersionMetric), evaluated)
+        models = dict(session.execute(select(ModelVersion.id, ModelVersion.model_id)).all())
+        session.execute(insert(VersionMetric), [dict(row, model_id=models[row["version_id"]]) for row in evaluated])
 
     def pages(filter_text: str, order: str) -> list[list[str]]:
         out, cursor = [], None
@@ -138,7 +139,8 @@ def test_walking_the_key_index_orders_and_pages_exactly_as_sorting_every_match(
             if cursor is None:
                 return out
 
-    for filter_text in ("", "tags.team = 'risk'", "name = 'fraud' and params.depth >= 2"):
+    # a filter naming one model walks that model's metric rows only ((model_id, key, value))
+    for filter_text in ("", "tags.team = 'risk'", "name = 'fraud' and params.depth >= 2", "name = 'churn'"):
         for order in ("metrics.auc desc", "metrics.auc", "params.depth desc", "tags.team"):
             monkeypatch.setattr(search_module, "SCAN_ABOVE", 10**9)
             sorted_all = pages(filter_text, order)
@@ -154,11 +156,26 @@ def test_a_walk_that_finds_too_few_matches_gives_way_to_sorting(
 
     reg = workspace.registry
     for i in range(30):
-        reg.register("rare" if i % 10 == 0 else "common", metrics={"auc": i / 30})
+        reg.register("rare" if i % 10 == 0 else "common", metrics={"auc": i / 30},
+                     tags={"kind": "rare" if i % 10 == 0 else "common"})
     monkeypatch.setattr(search_module, "SCAN_ABOVE", 1)
     monkeypatch.setattr(search_module, "SCAN_BUDGET", 8)  # 3 rare versions among 30: not within 8 rows
     walked = []
     real = search_module._page
     monkeypatch.setattr(search_module, "_page", lambda *args: walked.append(1) or real(*args))
-    page = search_versions(workspace.db, "name = 'rare'", order_by="metrics.auc desc", limit=2)
+    page = search_versions(workspace.db, "tags.kind = 'rare'", order_by="metrics.auc desc", limit=2)
     assert walked and names(page) == ["rare@1.0.2.0.0", "rare@1.0.1.0.0"]
+    walked.clear()  # naming the model, the walk keeps to its rows and finds them at once
+    page = search_versions(workspace.db, "name = 'rare'", order_by="metrics.auc desc", limit=2)
+    assert not walked and names(page) == ["rare@1.0.2.0.0", "rare@1.0.1.0.0"]
+
+
+@pytest.mark.parametrize(("text", "model"), [
+    ("name = 'fraud'", "fraud"), ("tags.team = 'risk' and name == \"fraud\"", "fraud"),
+    ("name = 'fraud' and (tags.a = 'x' or tags.b = 'y')", "fraud"), ("name = 'fraud' or name = 'churn'", None),
+    ("not name = 'fraud'", None), ("(name = 'fraud' or tags.a = 'x')", None), ("name like 'fr%'", None),
+    ("name = 'fraud' and name = 'churn'", None), ("", None)])
+def test_a_filter_pins_one_model_only_when_every_match_must_be_of_it(text: str, model: str | None) -> None:
+    from modelkeep.meta.search import pinned_model
+
+    assert pinned_model(text) == model

@@ -200,6 +200,8 @@ class _Parser:
         self.tokens = tokenize(text)
         self.index = 0
         self.depth = self.terms = 0
+        self.names: list[str] = []  # the literal of each `name = ...` outside parentheses and 'not'
+        self.either = False  # whether an 'or' joins terms outside parentheses
 
     def peek(self) -> Token:
         return self.tokens[self.index]
@@ -238,6 +240,7 @@ class _Parser:
     def parse_or(self) -> ColumnElement[bool]:
         terms = [self.parse_and()]
         while self.keyword("or"):
+            self.either = self.either or self.depth == 0
             terms.append(self.parse_and())
         return terms[0] if len(terms) == 1 else or_(*terms)
 
@@ -289,7 +292,10 @@ class _Parser:
             return or_(*(condition(field.text, "=", v, self.probe) for v in values))
         if op not in _OPS:
             raise self.error(op_token, "expected an operator (=, !=, <, <=, >, >=, like, in)")
-        return condition(field.text, op, self.literal(), self.probe)
+        literal = self.literal()
+        if self.depth == 0 and op in ("=", "==") and field.text.lower() == "name":
+            self.names.append(_text(literal))
+        return condition(field.text, op, literal, self.probe)
 
     def literal(self) -> Token:
         token = self.take()
@@ -301,6 +307,16 @@ class _Parser:
 MAX_DEPTH = 32  # nested parentheses / 'not'
 MAX_TERMS = 200  # comparisons in one filter (SQLite's expression tree has a depth limit of 1000)
 MAX_IN_VALUES = 500
+
+
+def pinned_model(text: str | None) -> str | None:
+    """The model every version matching ``text`` belongs to, when the filter says so outright
+    (``name = 'fraud' and ...``: a ``name =`` joined to the rest by 'and' alone); else None."""
+    if text is None or not text.strip():
+        return None
+    parser = _Parser(text)
+    parser.parse()
+    return parser.names[0] if len(set(parser.names)) == 1 and not parser.either else None
 
 
 def parse_filter(text: str | None, probe: Probe | None = None) -> ColumnElement[bool] | None:

@@ -124,10 +124,15 @@ class VersionParam(Base):
 
 
 class VersionMetric(Base):
-    """A metric value, optionally for one evaluation dataset and split ('' when not given)."""
+    """A metric value, optionally for one evaluation dataset and split ('' when not given).
+
+    ``model_id`` repeats the version's model (versions never change model) so that a model's
+    versions are ranked by a metric on the ``(model_id, key, value)`` index.
+    """
 
     __tablename__ = "version_metrics"
-    __table_args__ = (Index("ix_version_metrics_key_value", "key", "value"),)
+    __table_args__ = (Index("ix_version_metrics_key_value", "key", "value"),
+                      Index("ix_version_metrics_model_key_value", "model_id", "key", "value"))
 
     version_id: Mapped[int] = mapped_column(
         ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
@@ -136,6 +141,7 @@ class VersionMetric(Base):
     dataset: Mapped[str] = mapped_column(String(255), primary_key=True, default="")
     split: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
     value: Mapped[float] = mapped_column(Float)
+    model_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class VersionTag(Base):

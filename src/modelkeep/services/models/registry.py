@@ -528,7 +528,8 @@ class Registry(RegistryChanges):
             ])
         if candidate.metrics:
             session.execute(insert(table_of(VersionMetric)), [
-                {"version_id": version_id, "key": m.key, "value": m.value, "dataset": m.dataset, "split": m.split}
+                {"version_id": version_id, "model_id": model.id, "key": m.key, "value": m.value, "dataset": m.dataset,
+                 "split": m.split}
                 for m in candidate.metrics
             ])
         if candidate.tags:

@@ -9,8 +9,8 @@ from sqlalchemy.orm import aliased
 
 from modelkeep.errors import InvalidInput
 from modelkeep.meta.db import Database, among
-from modelkeep.meta.search import after_cursor, decode_cursor, encode_cursor, parse_filter, parse_order
-from modelkeep.meta.tables import Model, ModelVersion
+from modelkeep.meta.search import after_cursor, decode_cursor, encode_cursor, parse_filter, parse_order, pinned_model
+from modelkeep.meta.tables import Model, ModelVersion, VersionMetric
 from modelkeep.services.models.view_loading import load_views
 from modelkeep.services.models.views import SearchPage
 
@@ -47,10 +47,12 @@ def search_versions(
             return int(session.scalar(select(func.count()).select_from(sub.subquery())) or 0)
 
         condition = parse_filter(text, probe)
-        if order.scan is not None and _matches_at_least(session, condition, SCAN_ABOVE):
-            walked = _page_by_scan(session, condition, order, text, limit, cursor)
-            if walked is not None:
-                return walked
+        if order.scan is not None:
+            model_id = _ranked_within(session, text, order)
+            if model_id is not None or _matches_at_least(session, condition, SCAN_ABOVE):
+                walked = _page_by_scan(session, condition, order, text, limit, cursor, model_id)
+                if walked is not None:
+                    return walked
         return _page(session, condition, order, text, limit, cursor)
 
 
@@ -61,8 +63,19 @@ def _matches_at_least(session: Any, condition: Any, n: int) -> bool:
     return int(session.scalar(select(func.count()).select_from(query.limit(n).subquery())) or 0) >= n
 
 
+def _ranked_within(session: Any, text: str, order: Any) -> int | None:
+    """The id of the one model a filter keeps to, when its versions are ranked by a metric: its
+    metric rows are walked on the (model_id, key, value) index, a model's 5,000 versions among a
+    million as fast as all of them."""
+    name = pinned_model(text)
+    if name is None or order.scan[0] is not VersionMetric:
+        return None
+    model_id: int | None = session.scalar(select(Model.id).where(Model.name == name))
+    return model_id
+
+
 def _page_by_scan(
-    session: Any, condition: Any, order: Any, text: str, limit: int, cursor: str | None
+    session: Any, condition: Any, order: Any, text: str, limit: int, cursor: str | None, model_id: int | None = None
 ) -> SearchPage | None:
     """A page ordered by a tag, param or metric when many versions match: walk that key's
     (key, value) index in the order asked instead of computing every match's value and sorting.
@@ -78,12 +91,13 @@ def _page_by_scan(
     want = limit + 1
     position = decode_cursor(cursor, order, text) if cursor else None
     found: list[tuple[int, Any]] = []
-    batch = min(max(4 * want, 256), SCAN_BUDGET)
+    # within one model every row is likely a match: a page's versions with a second value each
+    batch = min(2 * want if model_id is not None else max(4 * want, 256), SCAN_BUDGET)
     walked = 0
     while len(found) < want:
         if walked >= SCAN_BUDGET:
             return None  # the filter keeps too few of the key's rows: sorting its matches is cheaper
-        rows = session.execute(_walk(order, condition, position, batch)).all()
+        rows = session.execute(_walk(order, condition, position, batch, model_id)).all()
         if not rows:
             break
         position = (rows[-1][1], rows[-1][0])
@@ -103,12 +117,15 @@ def _page_by_scan(
     return _keyed_page(session, found, limit, order, text)
 
 
-def _walk(order: Any, condition: Any, position: tuple[Any, int] | None, batch: int) -> Any:
+def _walk(order: Any, condition: Any, position: tuple[Any, int] | None, batch: int, model_id: int | None) -> Any:
     """One batch of the walk, one statement: the next ``batch`` rows of the key's index after
-    ``position``, each with its version's largest value of the key and whether the version matches
-    the filter (three statements a batch before, most of a walk's time)."""
+    ``position`` (of one model's rows, with ``model_id``), each with its version's largest value of
+    the key and whether the version matches the filter (three statements a batch before, most of a
+    walk's time)."""
     table, key, column = order.scan
     walk = select(table.version_id, column.label("value")).where(table.key == key, column.is_not(None))
+    if model_id is not None:
+        walk = walk.where(table.model_id == model_id)
     if position is not None:
         walk = walk.where(_after(order.descending, column, table.version_id, *position))
     if order.descending:

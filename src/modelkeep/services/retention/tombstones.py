@@ -117,6 +117,8 @@ def undelete(session: Session, key: str, actor: str) -> str:
         new = _inserted(session, insert(versions).values(doc))
         for name, model in (("params", VersionParam), ("metrics", VersionMetric), ("tags", VersionTag)):
             docs = [dict(d, version_id=new) for d in rows.get(name, [])]
+            if model is VersionMetric:  # a tombstone from before metrics named their model has none
+                docs = [dict(d, model_id=doc["model_id"]) for d in docs]
             if docs:
                 session.execute(insert(table_of(model)), docs)
         parts = [dict(d, composite_id=new) for d in rows.get("parts", [])]

@@ -146,6 +146,9 @@ def test_walking_the_key_index_orders_and_pages_exactly_as_sorting_every_match(
             sorted_all = pages(filter_text, order)
             monkeypatch.setattr(search_module, "SCAN_ABOVE", 1)
             assert pages(filter_text, order) == sorted_all, (filter_text, order)
+            monkeypatch.setattr(search_module, "FIRST_BATCH", 1)  # batches sized by the rate of matches so far
+            assert pages(filter_text, order) == sorted_all, (filter_text, order)
+            monkeypatch.setattr(search_module, "FIRST_BATCH", 256)
     assert sum(len(p) for p in sorted_all) > 7  # more than one page was compared
 
 

@@ -47,7 +47,7 @@ def load_views(session: Session, rows: list[tuple[ModelVersion, str]]) -> list[V
     tags: dict[int, dict[str, str]] = defaultdict(dict)
     aliases: dict[int, list[str]] = defaultdict(list)
     data: dict[int, list[str]] = defaultdict(list)
-    for kind, version_id, key, value, number, dataset, split in session.execute(parts):
+    for kind, version_id, key, value, number, dataset, split in session.execute(parts).all():  # one fetch, not one a row
         if kind == "p":
             params[version_id][key] = value
         elif kind == "m":

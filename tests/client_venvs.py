@@ -47,7 +47,7 @@ def _install(venv: Path, python: Path, requirements: list[str]) -> None:
     uv = Path(sys.executable).with_name("uv")  # the test extra installs it beside our Python
     if uv.exists():  # mlflow and scikit-learn in ~4 s, where pip took 60-90 s of CPU: most of CI's set-up
         subprocess.run([str(uv), "venv", "-q", "--seed", "-p", sys.executable, str(venv)], check=True)
-        subprocess.run([str(uv), "pip", "install", "-q", "-p", str(python), *requirements], check=True)
+        subprocess.run([str(uv), "pip", "install", "-q", "--compile-bytecode", "-p", str(python), *requirements], check=True)
         return
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *requirements],

@@ -79,6 +79,16 @@ _SNAPSHOTS: dict[int, OrderedDict[SnapshotKey, bumps.Snapshot]] = {}  # by id() 
 REPRODUCTION = "reproduction"  # status of a version `mk reproduce --verify` registered: named exactly, never `latest`
 
 
+def _resolving(query: Any, name: str, spec_text: str) -> Any:
+    """``query`` (of model_versions) narrowed to the version ``NAME@SPEC`` names: one query on the
+    hot path; the model is looked up separately only to explain a miss."""
+    spec = VersionSpec.parse(spec_text)
+    query = query.join(Model, Model.id == ModelVersion.model_id).where(Model.name == name)
+    if spec.kind == "alias":
+        return query.join(Alias, Alias.version_id == ModelVersion.id).where(Alias.name == spec.alias)
+    return _within(query, spec).order_by(ModelVersion.sort_key.desc()).limit(1)
+
+
 def _within(query: Any, spec: VersionSpec) -> Any:
     """Restrict a ModelVersion query to the versions a (non-alias) spec admits: ``latest`` and
     ranges never pick a reproduction (it re-makes a version; it does not succeed it)."""
@@ -201,19 +211,21 @@ class Registry(RegistryChanges):
     def resolve(self, ref: str) -> VersionView:
         """``get`` without the read check: for the services' own use (a write checks its own permission)."""
         name, spec_text = split_ref(ref)
-        spec = VersionSpec.parse(spec_text)
         with self.db.reader() as session:
-            # One query on the hot path; the model is looked up separately only to explain a miss.
-            query = select(ModelVersion).join(Model, Model.id == ModelVersion.model_id).where(Model.name == name)
-            if spec.kind == "alias":
-                query = query.join(Alias, Alias.version_id == ModelVersion.id).where(Alias.name == spec.alias)
-            else:
-                query = _within(query, spec).order_by(ModelVersion.sort_key.desc()).limit(1)
-            row = session.scalars(query).first()
+            row = session.scalars(_resolving(select(ModelVersion), name, spec_text)).first()
             if row is None:
                 model = self._model(session, name)
                 row = self._resolve_row(session, model, spec_text)  # raises the precise NotFound
             return load_views(session, [(row, name)])[0]
+
+    def resolve_id(self, ref: str) -> int:
+        """The id of the version ``resolve`` finds, without reading the version (lineage's start)."""
+        name, spec_text = split_ref(ref)
+        with self.db.reader() as session:
+            found = session.scalar(_resolving(select(ModelVersion.id), name, spec_text))
+            if found is None:
+                found = self._resolve_row(session, self._model(session, name), spec_text).id  # the precise NotFound
+            return int(found)
 
     def get_by_id(self, version_id: int) -> VersionView:
         with self.db.reader() as session:

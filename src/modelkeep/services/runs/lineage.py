@@ -117,18 +117,20 @@ def resolve_node(db: Database, registry: Registry, datasets: Datasets, ref: str)
             if session.get(Run, int(rest)) is None:
                 raise NotFound(f"run {rest} does not exist")
         return f"run:{int(rest)}"
+    # the caller has checked model.read: a version is found by id, not read whole (resolve_id)
     if sep and kind in ("model", "dataset"):
         if kind == "model":
-            return version_node(registry.get(rest).id)
+            return version_node(registry.resolve_id(rest))
         return f"dataset:{datasets.get(rest).ref}"
     name = ref.partition("@")[0]
     with db.reader() as session:
-        is_model = session.scalar(select(Model.id).where(Model.name == name)) is not None
-        is_dataset = session.scalar(select(Dataset.id).where(Dataset.name == name)) is not None
+        is_model, is_dataset = session.execute(select(
+            select(Model.id).where(Model.name == name).exists(),
+            select(Dataset.id).where(Dataset.name == name).exists())).one()
     if is_model and is_dataset:
         raise InvalidInput(f"{name!r} is both a model and a dataset; write model:{ref} or dataset:{ref}")
     if is_model:
-        return version_node(registry.get(ref).id)
+        return version_node(registry.resolve_id(ref))
     if is_dataset:
         return f"dataset:{datasets.get(ref).ref}"
     raise NotFound(f"no model or dataset named {name!r}")

@@ -45,7 +45,7 @@ def ensure(name: str) -> Path:
 
 def _install(venv: Path, python: Path, requirements: list[str]) -> None:
     uv = Path(sys.executable).with_name("uv")  # the test extra installs it beside our Python
-    if uv.exists():  # mlflow and scikit-learn in ~4 s, where pip took 60-90 s of CPU: most of CI's set-up
+    if uv.exists():  # the four in about a minute, bytecode compiled; pip took 60-90 CPU-s for mlflow alone
         subprocess.run([str(uv), "venv", "-q", "--seed", "-p", sys.executable, str(venv)], check=True)
         subprocess.run([str(uv), "pip", "install", "-q", "--compile-bytecode", "-p", str(python), *requirements], check=True)
         return

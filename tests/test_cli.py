@@ -126,6 +126,40 @@ def test_model_list_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the
     assert "cli-tester" in refused.stderr
 
 
+def test_model_show_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_same(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelkeep.services.models.fast_reads import show_version
+    from modelkeep.services.workspace import open_workspace
+
+    (repo / "data").mkdir()
+    (repo / "data" / "rows.csv").write_text("a,b\n1,2\n")
+    mk(repo, "data", "add", "data", "--name", "rows")
+    mk(repo, "model", "register", "fraud", "model.bin", "--param", "depth=3", "--metric", "auc=0.9",
+       "--metric", "auc[holdout:test]=0.91", "--tag", "team=risk", "--data", "rows@1")
+    (repo / "model.bin").write_text("weights-2")
+    mk(repo, "model", "register", "fraud", "model.bin", "--param", "depth=5")
+    mk(repo, "model", "register", "churn", "model.bin")
+    mk(repo, "model", "register", "pair", "--composite", "fraud@1.0.1", "--composite", "churn@1.0.0")
+    mk(repo, "model", "alias", "fraud@1.0.0", "production")
+    monkeypatch.chdir(repo)
+    refs = ["fraud", "fraud@latest", "fraud@production", "fraud@1.0.0", "fraud@1.0.*", "fraud@^1.0", "pair@latest"]
+    ws = open_workspace(repo)
+    try:
+        for ref in refs:
+            fast = show_version(ref)
+            assert fast is not None, ref  # the fast path applies here
+            expected = ws.registry.get(ref).to_dict()
+            assert fast.to_dict() == expected, ref  # and answers as the registry does
+            assert json.loads(mk(repo, "model", "show", ref, "--json").stdout) == expected, ref
+        assert show_version("fraud@9.9.9") is None and show_version("nobody@latest") is None
+        ws.access.create_user("admin", role="admin")
+        assert show_version("fraud@latest") is None  # with users, reads are checked: the normal path
+    finally:
+        ws.close()
+    assert "no version of fraud matches" in mk(repo, "model", "show", "fraud@9.9.9", code=1).stderr  # said by the normal path
+
+
 @pytest.mark.parametrize("words", [["model", "list", "--help"], ["--debug", "model", "show", "--help"], ["push", "--help"],
                                    ["deploy", "list", "--help"], ["model", "--help"], ["model", "lst"], ["model"]])
 def test_a_command_line_builds_only_the_command_it_names_and_answers_as_the_whole_app(words: list[str]) -> None:

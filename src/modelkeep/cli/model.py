@@ -12,7 +12,7 @@ from modelkeep.cli.remote import connection
 
 if TYPE_CHECKING:
     from modelkeep.services.interface import RegistryService
-    from modelkeep.services.models.views import ModelSummary
+    from modelkeep.services.models.views import ModelSummary, VersionView
 
 app = typer.Typer(help="Register, find, compare and pin model versions.", no_args_is_help=True)
 
@@ -37,6 +37,23 @@ def _local_models() -> list[ModelSummary] | None:
         return list_models()
     except NotFound:
         return None  # no repository here: the normal path says so, with its hint
+
+
+def _local_version(ref: str) -> VersionView | None:
+    """``mk model show``'s version from a personal local registry read with sqlite3, as
+    ``_local_models`` reads the list; None where that does not apply or the ref finds nothing
+    (the normal path then says precisely what is missing)."""
+    from modelkeep.cli.remote import server_url
+
+    if server_url():
+        return None
+    from modelkeep.errors import NotFound
+    from modelkeep.services.models.fast_reads import show_version
+
+    try:
+        return show_version(ref)
+    except NotFound:
+        return None
 
 
 def _document(path: Path | None, what: str) -> Any:
@@ -174,7 +191,7 @@ def show(
     json_out: JsonFlag = False,
 ) -> None:
     """Show one version: params, metrics, lineage, bump and its reasons."""
-    view = _registry().get(ref)
+    view = _local_version(ref) or _registry().get(ref)
     if json_out:
         emit_json(view.to_dict())
         return

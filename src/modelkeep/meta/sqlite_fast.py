@@ -11,6 +11,20 @@ import sqlite3
 from typing import Any
 
 from modelkeep.meta.schema import SCHEMA_HEAD
+from modelkeep.version import VersionSpec
+
+VERSION_COLUMNS = ("id", "version", "seq", "status", "description", "bump", "reasons", "digest", "artifact_kind",
+                   "artifact_size", "signature", "metadata", "environment", "code", "composite_config", "parent_id",
+                   "created_at", "created_by")
+_VERSION = ("SELECT v.id, v.version, v.seq, v.status, v.description, v.bump, v.reasons, v.digest, v.artifact_kind, "
+            "v.artifact_size, v.signature, v.metadata, v.environment, v.code, v.composite_config, v.parent_id, "
+            "v.created_at, v.created_by FROM model_versions v JOIN models m ON m.id = v.model_id ")
+_BY_SPEC = {  # as Registry.resolve: an alias, an exact version, or the highest in range that is not a reproduction
+    "alias": _VERSION + "JOIN aliases a ON a.version_id = v.id WHERE m.name = ? AND a.name = ?",
+    "exact": _VERSION + "WHERE m.name = ? AND v.sort_key = ?",
+    "range": _VERSION + ("WHERE m.name = ? AND v.status != 'reproduction' AND (? IS NULL OR v.sort_key >= ?) "
+                         "AND (? IS NULL OR v.sort_key < ?) ORDER BY v.sort_key DESC LIMIT 1"),
+}
 
 
 def _connect(db_url: str) -> sqlite3.Connection | None:
@@ -95,3 +109,49 @@ def model_rows(db_url: str) -> list[tuple[int, str, str, str, int, str | None, d
         conn.close()
     return [(i, name, description or "", created, counts.get(i, 0), latest.get(i), aliases.get(i, {}))
             for i, name, description, created in models]
+
+
+def version_record(db_url: str, name: str, spec: VersionSpec) -> dict[str, Any] | None:
+    """The version of model ``name`` that ``spec`` names (as the registry resolves it: the highest
+    match that is not a reproduction, an exact version, or an alias) with its params, metrics,
+    tags, aliases, training data, components and parent, for ``mk model show`` in a personal
+    registry. JSON columns and times come as SQLite stores them. None when the fast path does not
+    apply or nothing matched: the normal path then answers, or says precisely what is missing."""
+    conn = _connect(db_url)
+    if conn is None:
+        return None
+    if spec.kind == "alias":
+        query, args = _BY_SPEC["alias"], [name, spec.alias]
+    elif spec.kind == "exact":
+        assert spec.lower is not None
+        query, args = _BY_SPEC["exact"], [name, spec.lower.sort_key]
+    else:
+        lower = spec.lower.sort_key if spec.lower is not None else None
+        upper = spec.upper.sort_key if spec.upper is not None else None
+        query, args = _BY_SPEC["range"], [name, lower, lower, upper, upper]
+    try:
+        if conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None:
+            return None
+        row = conn.execute(query, args).fetchone()
+        if row is None:
+            return None
+        record = dict(zip(VERSION_COLUMNS, row, strict=True))
+        version_id = record["id"]
+        record["params"] = conn.execute("SELECT key, value FROM version_params WHERE version_id = ?", (version_id,)).fetchall()
+        record["metrics"] = conn.execute("SELECT key, dataset, split, value FROM version_metrics WHERE version_id = ?",
+                                         (version_id,)).fetchall()
+        record["tags"] = conn.execute("SELECT key, value FROM version_tags WHERE version_id = ?", (version_id,)).fetchall()
+        record["aliases"] = [a for (a,) in conn.execute("SELECT name FROM aliases WHERE version_id = ?", (version_id,))]
+        record["sources"] = [src for (src,) in conn.execute(
+            "SELECT src FROM lineage_edges WHERE dst = ? AND kind = 'trained_on'", (f"model_version:{version_id}",))]
+        record["components"] = [f"{model}@{version}" for model, version in conn.execute(
+            "SELECT m.name, v.version FROM composite_components c JOIN model_versions v ON v.id = c.component_id "
+            "JOIN models m ON m.id = v.model_id WHERE c.composite_id = ? ORDER BY c.position", (version_id,))]
+        record["parent"] = None if record["parent_id"] is None else conn.execute(
+            "SELECT m.name, v.version FROM model_versions v JOIN models m ON m.id = v.model_id WHERE v.id = ?",
+            (record["parent_id"],)).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return record

@@ -7,12 +7,15 @@ schema not current, a registry with users), and the command takes the normal pat
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 from modelkeep.config import find_root, load_config
-from modelkeep.meta.sqlite_fast import model_rows
-from modelkeep.services.models.views import ModelSummary
-from modelkeep.version import MLVersion
+from modelkeep.meta.sqlite_fast import model_rows, version_record
+from modelkeep.services.models.inputs import split_ref
+from modelkeep.services.models.views import DATASET_PREFIX, ModelSummary, VersionView, metric_label
+from modelkeep.version import MLVersion, VersionSpec
 
 
 def list_models() -> list[ModelSummary] | None:
@@ -24,3 +27,30 @@ def list_models() -> list[ModelSummary] | None:
                          latest=str(MLVersion.from_sort_key(latest)) if latest else None, aliases=aliases,
                          created_at=datetime.fromisoformat(created) if created else None)
             for _id, name, description, created, versions, latest, aliases in rows]
+
+
+def show_version(ref: str) -> VersionView | None:
+    """What ``Registry.get`` answers for ``ref``, for the local repository."""
+    name, spec_text = split_ref(ref)
+    record = version_record(load_config(find_root()).db_url, name, VersionSpec.parse(spec_text))
+    if record is None:
+        return None
+
+    def document(column: str) -> Any:
+        text = record[column]
+        return json.loads(text) if isinstance(text, str) else text
+
+    parent = record["parent"]
+    return VersionView(
+        id=record["id"], name=name, version=record["version"], status=record["status"],
+        description=record["description"], bump=record["bump"], reasons=list(document("reasons") or []),
+        digest=record["digest"], artifact_kind=record["artifact_kind"], artifact_size=record["artifact_size"],
+        signature=document("signature"), metadata=document("metadata"), environment=document("environment"),
+        code=document("code"), composite_config=document("composite_config"),
+        parent=None if parent is None else parent[1] if parent[0] == name else f"{parent[0]}@{parent[1]}",
+        created_at=datetime.fromisoformat(record["created_at"]), created_by=record["created_by"],
+        params=dict(record["params"]),
+        metrics={metric_label(key, dataset, split): value for key, dataset, split, value in record["metrics"]},
+        tags=dict(record["tags"]), aliases=sorted(record["aliases"]),
+        data=sorted(src[len(DATASET_PREFIX):] for src in record["sources"] if src.startswith(DATASET_PREFIX)),
+        components=record["components"], seq=record["seq"] or 0)

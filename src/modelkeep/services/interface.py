@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from modelkeep.services.data.datasets import DatasetVersionView
+    from modelkeep.services.data.views import DatasetVersionView
     from modelkeep.services.deploy.spec import DeploymentSpec
     from modelkeep.services.deploy.windows import WindowSummary
     from modelkeep.services.evaluation.records import EvaluationRecord, EvaluationView, NoteRequest, NoteView

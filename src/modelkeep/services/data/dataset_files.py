@@ -31,7 +31,7 @@ from modelkeep.store.repository import Repository
 from modelkeep.store.status_index import StatusIndex, index_path
 
 if TYPE_CHECKING:
-    from modelkeep.services.data.datasets import DatasetVersionView
+    from modelkeep.services.data.views import DatasetVersionView
 
 Progress = Callable[[int], None]
 PARTITION_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]*\Z")

@@ -160,6 +160,37 @@ def test_model_show_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the
     assert "no version of fraud matches" in mk(repo, "model", "show", "fraud@9.9.9", code=1).stderr  # said by the normal path
 
 
+def test_data_log_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_same(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelkeep.services.data.fast_reads import dataset_log
+    from modelkeep.services.workspace import open_workspace
+
+    for day, rows in (("2024-01-01", "1,2\n"), ("2024-01-02", "3,4\n")):
+        (repo / "events" / f"day={day}").mkdir(parents=True)
+        (repo / "events" / f"day={day}" / "part.csv").write_text("a,b\n" + rows)
+    mk(repo, "data", "add", "events", "--name", "events", "--partition-by", "day", "-m", "two days")
+    (repo / "events" / "day=2024-01-02" / "part.csv").write_text("a,b\n5,6\n")
+    mk(repo, "data", "add", "events/day=2024-01-02", "--name", "events", "--partition", "day=2024-01-02")
+    (repo / "one.csv").write_text("x\n1\n")
+    mk(repo, "data", "add", "one.csv", "--name", "single")
+    monkeypatch.chdir(repo)
+    ws = open_workspace(repo)
+    try:
+        for name in ("events", "single"):
+            fast = dataset_log(name)
+            assert fast is not None, name  # the fast path applies here
+            expected = [v.to_dict() for v in ws.datasets.log(name)]
+            assert [v.to_dict() for v in fast] == expected, name  # and answers as the service does
+            assert json.loads(mk(repo, "data", "log", name, "--json").stdout) == expected, name
+        assert len(expected) == 1 and len(dataset_log("events") or []) == 2 and (dataset_log("events") or [])[0].partitions
+        assert dataset_log("nothing") is None
+        ws.access.create_user("admin", role="admin")
+        assert dataset_log("events") is None  # with users, reads are checked: the normal path
+    finally:
+        ws.close()
+
+
 @pytest.mark.parametrize("words", [["model", "list", "--help"], ["--debug", "model", "show", "--help"], ["push", "--help"],
                                    ["deploy", "list", "--help"], ["model", "--help"], ["model", "lst"], ["model"]])
 def test_a_command_line_builds_only_the_command_it_names_and_answers_as_the_whole_app(words: list[str]) -> None:

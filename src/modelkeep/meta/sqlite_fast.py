@@ -42,6 +42,20 @@ def _connect(db_url: str) -> sqlite3.Connection | None:
     return conn
 
 
+def _personal(db_url: str) -> sqlite3.Connection | None:
+    """``_connect`` for a personal registry (no users, so no read is checked), or None."""
+    conn = _connect(db_url)
+    if conn is None:
+        return None
+    try:
+        if conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is None:
+            return conn
+    except sqlite3.Error:
+        pass
+    conn.close()
+    return None
+
+
 def latest_dataset_version(db_url: str, name: str) -> dict[str, Any] | None:
     conn = _connect(db_url)
     if conn is None:
@@ -88,12 +102,10 @@ def model_rows(db_url: str) -> list[tuple[int, str, str, str, int, str | None, d
     """(id, name, description, created_at, versions, latest sort key, aliases) of every model, by
     name, for ``mk model list`` in a personal registry; None once the registry has users (reads
     are then checked per user: the normal path does that)."""
-    conn = _connect(db_url)
+    conn = _personal(db_url)
     if conn is None:
         return None
     try:
-        if conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None:
-            return None
         counts = dict(conn.execute("SELECT model_id, count(*) FROM model_versions GROUP BY model_id").fetchall())
         latest = dict(conn.execute("SELECT model_id, max(sort_key) FROM model_versions WHERE status != 'reproduction' "
                                    "GROUP BY model_id").fetchall())
@@ -117,7 +129,7 @@ def version_record(db_url: str, name: str, spec: VersionSpec) -> dict[str, Any] 
     tags, aliases, training data, components and parent, for ``mk model show`` in a personal
     registry. JSON columns and times come as SQLite stores them. None when the fast path does not
     apply or nothing matched: the normal path then answers, or says precisely what is missing."""
-    conn = _connect(db_url)
+    conn = _personal(db_url)
     if conn is None:
         return None
     if spec.kind == "alias":
@@ -130,8 +142,6 @@ def version_record(db_url: str, name: str, spec: VersionSpec) -> dict[str, Any] 
         upper = spec.upper.sort_key if spec.upper is not None else None
         query, args = _BY_SPEC["range"], [name, lower, lower, upper, upper]
     try:
-        if conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None:
-            return None
         row = conn.execute(query, args).fetchone()
         if row is None:
             return None
@@ -155,3 +165,31 @@ def version_record(db_url: str, name: str, spec: VersionSpec) -> dict[str, Any] 
     finally:
         conn.close()
     return record
+
+
+def dataset_version_rows(db_url: str, name: str) -> list[tuple[Any, ...]] | None:
+    """The versions of dataset ``name``, newest first, each as (number, digest, root_kind, message,
+    source, files, bytes, bytes_new, bytes_stored, created_at, created_by, partitions: a list of
+    (name, digest) by name), for ``mk data log`` in a personal registry; None when the fast path
+    does not apply or the dataset does not exist (the normal path then says so)."""
+    conn = _personal(db_url)
+    if conn is None:
+        return None
+    try:
+        found = conn.execute("SELECT id FROM datasets WHERE name = ?", (name,)).fetchone()
+        if found is None:
+            return None
+        rows = conn.execute(
+            "SELECT id, number, digest, root_kind, message, source, files, bytes, bytes_new, bytes_stored, created_at, "
+            "created_by FROM dataset_versions WHERE dataset_id = ? ORDER BY number DESC", (found[0],)).fetchall()
+        parts: dict[int, list[tuple[str, str]]] = {}
+        for version_id, part, digest in conn.execute(
+            "SELECT p.version_id, p.name, p.digest FROM dataset_partitions p JOIN dataset_versions v ON v.id = p.version_id "
+            "WHERE v.dataset_id = ? ORDER BY p.name", (found[0],)
+        ):
+            parts.setdefault(version_id, []).append((part, digest))
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return [(*row[1:], parts.get(row[0], [])) for row in rows]

@@ -229,9 +229,14 @@ print(json.dumps({"hook": hook, "installed": installed, "answers": answers}))
 
 def test_parameters_are_coerced_as_typer_does_without_pydantic_where_it_has_nothing_to_do(repo: Path) -> None:
     mk(repo, "model", "register", "fraud", "model.bin", "--metric", "auc=0.9")
-    cases = [["model", "list", "--json"], ["model", "show", "fraud@latest", "--json"],
-             ["model", "search", "name = 'fraud'", "--limit", "1", "--json"], ["model", "search", "--limit", "many"],
-             ["model", "search", "--limit", "0"], ["server", "--workers", "0"], ["deploy", "list", "--json"]]
+    (repo / "table").mkdir()
+    (repo / "table" / "a.csv").write_text("x\n1\n")
+    mk(repo, "data", "add", "--name", "table", "table")
+    (repo / "table" / "b.csv").write_text("y\n2\n")
+    cases = [["model", "list", "--json"], ["data", "status", "table", "table", "--json"],  # neither needs pydantic
+             ["model", "show", "fraud@latest", "--json"], ["model", "search", "name = 'fraud'", "--limit", "1", "--json"],
+             ["model", "search", "--limit", "many"], ["model", "search", "--limit", "0"], ["server", "--workers", "0"],
+             ["deploy", "list", "--json"], ["data", "status", "table", "no-such-folder", "--json"]]
     env = {**os.environ, "MODELKEEP_USER": "cli-tester"}
     env.pop("MODELKEEP_HOME", None)
 
@@ -248,9 +253,12 @@ def test_parameters_are_coerced_as_typer_does_without_pydantic_where_it_has_noth
     ours, theirs = deferred["answers"], typer_own["answers"]
     assert [a[:2] for a in ours] == [a[:2] for a in theirs]
     codes = [a[0] for a in ours]
-    assert codes[:3] == [0, 0, 0] and codes[3] == 2 and "Invalid value" in ours[3][1] and codes[5] == 2, ours
-    assert theirs[0][2] and ours[3][2]  # Typer's own loads pydantic for a list; a typed number goes to its adapter
-    assert ours[0][2] is not deferred["installed"]  # deferred, a list with its defaults never loaded pydantic
+    assert codes[:4] == [0, 0, 0, 0] and codes[4] == 2 and "Invalid value" in ours[4][1] and codes[6] == 2, ours
+    assert theirs[0][2] and ours[4][2]  # Typer's own loads pydantic for a list; a typed number goes to its adapter
+    # deferred, a list with its defaults, and a path typed on the command line, never loaded pydantic
+    assert not ours[1][2] if deferred["installed"] else ours[0][2]
+    assert [row["path"] for row in json.loads(ours[1][1])["added"]] == ["b.csv"], ours[1]  # the path reached the command
+    assert codes[8] != 0  # a missing one is refused, with the same exit code and output as Typer's own
 
 
 @pytest.mark.parametrize("words", [[], ["--help"], ["--bogus", "model", "list"], ["modle", "list"]])

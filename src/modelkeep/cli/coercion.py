@@ -4,9 +4,10 @@ Typer (0.2x) coerces every non-bool parameter through a pydantic ``TypeAdapter``
 command runs, for an option left unset too: importing pydantic and building the adapters was about
 0.14 s of a 0.40 s ``mk model list``. ``defer_adapters`` makes each parameter's coercion wait for a
 value that needs it. A string for a ``str`` parameter, or a number default for an unconstrained
-number, is the value pydantic would return, and is passed through. Anything else (a number typed on
-the command line, a path, a choice, a list, a custom parser) goes to the adapter Typer builds,
-with Typer's own messages for bad values.
+number, is the value pydantic would return, and is passed through. A string for a ``Path`` becomes
+the ``Path`` pydantic would make of it and goes through Typer's own path checks (``exists``,
+``dir_okay`` ...). Anything else (a number typed on the command line, a choice, a list, a custom
+parser) goes to the adapter Typer builds, with Typer's own messages for bad values.
 
 It replaces one name in ``typer.core`` (``build_runtime_param``); on a Typer without it, nothing is
 replaced and every parameter is coerced as Typer does it.
@@ -15,6 +16,7 @@ replaced and every parameter is coerced as Typer does it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 PLAIN = (str, int, float)
@@ -25,6 +27,7 @@ def defer_adapters() -> bool:
     try:
         from typer import core
         from typer._coercion import RuntimeParam, build_runtime_param
+        from typer._param_types import coerce_cli_path
     except ImportError:
         return False
     if getattr(core, "build_runtime_param", None) is not build_runtime_param:
@@ -41,6 +44,8 @@ def defer_adapters() -> bool:
                     return value
                 if type(value) is annotation and info.min is None and info.max is None:
                     return value
+            if info.parser is None and annotation is Path and isinstance(value, str):
+                return coerce_cli_path(Path(value), info, path_type=Path, param=param, ctx=ctx)
             return build_runtime_param(self.descriptor)._coerce_value(value, param, ctx)
 
     def deferred(descriptor: Any) -> Any:

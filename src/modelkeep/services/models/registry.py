@@ -200,8 +200,10 @@ class Registry(RegistryChanges):
         if not access.allowed(access.actor, "model.read_approved", model=view.name):
             access.check("model.read", model=view.name)  # says what a reader lacks, not the deployment-only permission
         if not is_approved(self.db, view):
-            raise PermissionDenied(f"{view.ref} is not an approved version; {access.actor} may read and deploy "
-                                   "approved versions only", hint=f"mk promote {view.ref} --to production ...")
+            denied = PermissionDenied(f"{view.ref} is not an approved version; {access.actor} may read and deploy "
+                                      "approved versions only", hint=f"mk promote {view.ref} --to production ...")
+            denied.actor, denied.permission = access.actor, "model.read"  # whom the refusal's audit entry names
+            raise denied
         return view
 
     def get(self, ref: str) -> VersionView:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,8 @@ from modelkeep.services.models.inputs import check_name, merge_tags
 from modelkeep.services.models.registry import Registry
 from modelkeep.services.models.version_rows import VersionRow, version_rows
 from modelkeep.services.models.views import VersionView
+
+_MODEL_ID = select(Model.id).where(Model.name == bindparam("name"))  # built once, as version_rows' statements
 
 
 @dataclass
@@ -116,11 +118,7 @@ class ModelRecords:
         check_name(name)
         with self.db.reader() as session:
             model_id = self._model_id(session, name)
-            if number is not None:
-                found = version_rows(session, name, model_id, ModelVersion.seq == number)
-            else:
-                held = select(Alias.version_id).where(Alias.model_id == model_id, Alias.name == alias)
-                found = version_rows(session, name, model_id, ModelVersion.id == held.scalar_subquery())
+            found = version_rows(session, name, model_id, number=number, alias=alias)
         if not found:
             if number is not None:
                 raise NotFound(f"{name} has no version number {number}", hint=f"see 'mk model show {name}'")
@@ -129,7 +127,7 @@ class ModelRecords:
 
     @staticmethod
     def _model_id(session: Session, name: str) -> int:
-        model_id = session.scalar(select(Model.id).where(Model.name == name))
+        model_id = session.scalar(_MODEL_ID, {"name": name})
         if model_id is None:
             raise NotFound(f"model {name!r} does not exist")
         return int(model_id)

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import String, select, type_coerce
+from sqlalchemy import String, bindparam, select, type_coerce
 from sqlalchemy.orm import Session
 
 from modelkeep.meta.tables import Alias, ModelVersion, VersionTag
@@ -49,32 +49,49 @@ class VersionRow(NamedTuple):
                            aliases=self.aliases, seq=self.seq)
 
 
-def version_rows(session: Session, name: str, model_id: int, *where: Any) -> list[VersionRow]:
-    """The versions of the model ``model_id`` (named ``name``) that ``where`` keeps, in version
-    order: three queries, no ORM. One version (a get, a get by alias) reads only its own tags and
-    aliases, not the model's."""
+_VERSIONS = (select(ModelVersion.id, ModelVersion.seq, ModelVersion.version, ModelVersion.status,
+                     ModelVersion.description, ModelVersion.bump, type_coerce(ModelVersion.reasons, String),
+                     ModelVersion.digest, ModelVersion.artifact_kind, ModelVersion.artifact_size,
+                     type_coerce(ModelVersion.created_at, String), ModelVersion.created_by)
+             .where(ModelVersion.model_id == bindparam("model_id")).order_by(ModelVersion.sort_key))
+# built once: building a statement (its comparisons, its columns) cost more than running it on SQLite
+_STATEMENTS = {
+    "all": _VERSIONS,
+    "number": _VERSIONS.where(ModelVersion.seq == bindparam("number")),
+    "alias": _VERSIONS.where(ModelVersion.id == select(Alias.version_id).where(
+        Alias.model_id == bindparam("model_id"), Alias.name == bindparam("alias")).scalar_subquery()),
+}
+_TAGS = select(VersionTag.version_id, VersionTag.key, VersionTag.value)
+_TAGS_OF_ONE = _TAGS.where(VersionTag.version_id == bindparam("version_id"))
+_TAGS_OF_MODEL = _TAGS.join(ModelVersion, ModelVersion.id == VersionTag.version_id).where(
+    ModelVersion.model_id == bindparam("model_id"))
+_ALIASES = select(Alias.name, Alias.version_id).order_by(Alias.name)
+_ALIASES_OF_ONE = _ALIASES.where(Alias.version_id == bindparam("version_id"))
+_ALIASES_OF_MODEL = _ALIASES.where(Alias.model_id == bindparam("model_id"))
+
+
+def version_rows(session: Session, name: str, model_id: int, *, number: int | None = None,
+                 alias: str | None = None) -> list[VersionRow]:
+    """The versions of the model ``model_id`` (named ``name``) in version order: all of them, the
+    one numbered ``number``, or the one ``alias`` holds. Three queries, no ORM. One version (a get,
+    a get by alias) reads only its own tags and aliases, not the model's."""
     conn = session.connection()
-    rows = conn.execute(
-        select(ModelVersion.id, ModelVersion.seq, ModelVersion.version, ModelVersion.status, ModelVersion.description,
-               ModelVersion.bump, type_coerce(ModelVersion.reasons, String), ModelVersion.digest,
-               ModelVersion.artifact_kind, ModelVersion.artifact_size, type_coerce(ModelVersion.created_at, String),
-               ModelVersion.created_by)
-        .where(ModelVersion.model_id == model_id, *where).order_by(ModelVersion.sort_key)).all()
+    if number is not None:
+        rows = conn.execute(_STATEMENTS["number"], {"model_id": model_id, "number": number}).all()
+    elif alias is not None:
+        rows = conn.execute(_STATEMENTS["alias"], {"model_id": model_id, "alias": alias}).all()
+    else:
+        rows = conn.execute(_STATEMENTS["all"], {"model_id": model_id}).all()
     if not rows:
         return []
-    tagged = select(VersionTag.version_id, VersionTag.key, VersionTag.value)
-    held = select(Alias.name, Alias.version_id)
-    if len(rows) == 1:
-        tagged, held = tagged.where(VersionTag.version_id == rows[0][0]), held.where(Alias.version_id == rows[0][0])
-    else:
-        tagged = tagged.join(ModelVersion, ModelVersion.id == VersionTag.version_id).where(ModelVersion.model_id == model_id)
-        held = held.where(Alias.model_id == model_id)
+    one = len(rows) == 1
+    which = {"version_id": rows[0][0]} if one else {"model_id": model_id}
     tags: dict[int, dict[str, str]] = {}
-    for version_id, key, value in conn.execute(tagged):
+    for version_id, key, value in conn.execute(_TAGS_OF_ONE if one else _TAGS_OF_MODEL, which):
         tags.setdefault(version_id, {})[key] = value
     aliases: dict[int, list[str]] = {}
-    for alias, version_id in conn.execute(held.order_by(Alias.name)):
-        aliases.setdefault(version_id, []).append(alias)
+    for alias_name, version_id in conn.execute(_ALIASES_OF_ONE if one else _ALIASES_OF_MODEL, which):
+        aliases.setdefault(version_id, []).append(alias_name)
     return [VersionRow(id_, name, seq or 0, version, status, description, bump, _reasons(reasons), digest, kind, size,
                        _moment(created), created_by, tags.get(id_, {}), aliases.get(id_, []))
             for id_, seq, version, status, description, bump, reasons, digest, kind, size, created, created_by in rows]

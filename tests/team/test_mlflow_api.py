@@ -266,3 +266,51 @@ def test_times_are_milliseconds_since_the_epoch_for_naive_and_aware_moments_alik
     assert ms(naive) == 1_795_901_764_370 == ms(naive.replace(tzinfo=UTC))
     assert ms(naive.replace(tzinfo=UTC).astimezone(timezone(timedelta(hours=5, minutes=30)))) == 1_795_901_764_370
     assert ms(datetime(1970, 1, 1)) == 0 and ms(None) is None
+
+
+def test_the_hottest_reads_answer_before_routing_exactly_as_the_routes_do(
+        client: tuple[TestClient, dict[str, str]], team: Callable[[str], Workspace], workspace: Workspace) -> None:  # noqa: F811
+    """api/fast_reads.py: a get by alias, a version by number and a model are answered before FastAPI's
+    routing where they succeed, with the route's own document; anything else (a parameter the read does
+    not take, no token, a refusal, a missing model) goes to the routes, which answer and audit it once."""
+    from modelkeep.api.fast_reads import FastRead, FastReads
+    from modelkeep.services.governance.audit import query
+
+    http, auth = client
+    given = next(m for m in http.app.user_middleware if m.cls is FastReads).kwargs["reads"]  # type: ignore[attr-defined]
+    answered: list[str] = []
+
+    def counted(path: str, read: FastRead) -> FastRead:
+        def answer(ws: Workspace, *values: str) -> dict[str, Any]:
+            doc = read.answer(ws, *values)
+            answered.append(path)
+            return doc
+        return FastRead(read.params, answer)
+
+    for path, read in list(given.items()):  # the same mapping the middleware reads
+        given[path] = counted(path, read)
+    carl = {"Authorization": auth["carl"]}
+    reads = [("registered-models/alias", {"name": "fraud", "alias": "Production"}),
+             ("model-versions/get", {"name": "fraud", "version": "2"}),
+             ("registered-models/get", {"name": "fraud"})]
+    for path, params in reads:
+        fast = http.get(f"{API}/{path}", params=params, headers=carl)
+        assert fast.status_code == 200 and answered[-1] == f"{API}/{path}", (path, answered)
+        routed = http.get(f"{API}/{path}", params=params | {"other": "1"}, headers=carl)  # a parameter it does not take
+        assert routed.status_code == 200 and len(answered) == len(reads[:reads.index((path, params)) + 1])
+        assert fast.json() == routed.json() and fast.headers["content-type"] == "application/json"
+    assert http.get(f"/ajax-api/2.0/mlflow/{reads[0][0]}", params=reads[0][1], headers=carl).json() == \
+        http.get(f"{API}/{reads[0][0]}", params=reads[0][1], headers=carl).json()
+    assert len(answered) == 5  # MLflow's UI prefix takes the same way
+    assert http.get(f"{API}/model-versions/get", params={"name": "fraud", "version": "2"}).status_code == 401
+    repeated = http.get(f"{API}/model-versions/get?name=fraud&version=1&version=2", headers=carl)
+    assert repeated.status_code == 200 and len(answered) == 5  # given twice: the route decides which
+    admin = team("admin")
+    admin.access.create_user("dep", role="deployer")
+    dep = {"Authorization": f"Bearer {admin.access.create_token('dep')['token']}"}
+    refused = http.get(f"{API}/model-versions/get", params={"name": "fraud", "version": "2"}, headers=dep)
+    assert refused.status_code == 403 and refused.json()["error_code"] == "PERMISSION_DENIED"
+    assert len(query(workspace.db, actor="dep", action="access.check")) == 1  # audited once, by the route
+    missing = http.get(f"{API}/registered-models/get", params={"name": "nope"}, headers=carl)
+    assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert len(answered) == 5

@@ -27,11 +27,13 @@ from modelkeep.api.data_routes import data_routes
 from modelkeep.api.deploy_routes import deploy_routes
 from modelkeep.api.error_docs import document_errors
 from modelkeep.api.evaluation_routes import evaluation_routes
+from modelkeep.api.fast_reads import FastReads
 from modelkeep.api.middleware import LeasedWrites, LimitBody, PathAlias
 from modelkeep.api.mlflow.artifacts import artifact_project, artifact_routes
+from modelkeep.api.mlflow.errors import ROOT as MLFLOW_ROOT
 from modelkeep.api.mlflow.errors import is_mlflow, mlflow_error, mlflow_status_error
 from modelkeep.api.mlflow.multipart import multipart_routes
-from modelkeep.api.mlflow.registry import registry_routes
+from modelkeep.api.mlflow.registry import FAST_READS, registry_routes
 from modelkeep.api.mlflow.tracking import tracking_routes
 from modelkeep.api.observe import metrics_response, observe
 from modelkeep.api.retention_routes import retention_routes
@@ -201,13 +203,16 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     app.add_middleware(LimitBody, limit_of=body_limit, refuse=too_large)
     app.add_middleware(LeasedWrites)
 
-    def acting(request: Request, authorization: Annotated[str | None, Header()] = None) -> Workspace:
+    def acting_as(authorization: str | None, source: str) -> Workspace:
         token = bearer_or_basic(authorization)
         if token is None:
             raise Unauthenticated("missing token: send 'Authorization: Bearer <token>' (MLflow: MLFLOW_TRACKING_TOKEN)")
-        principal = workspace.access.authenticate(token)
-        source = request.client.host if request.client else "unknown"
-        return workspace.as_user(principal.name, source)
+        return workspace.as_user(workspace.access.authenticate(token).name, source)
+
+    def acting(request: Request, authorization: Annotated[str | None, Header()] = None) -> Workspace:
+        return acting_as(authorization, request.client.host if request.client else "unknown")
+
+    app.add_middleware(FastReads, acting=acting_as, reads={MLFLOW_ROOT + path: read for path, read in FAST_READS.items()})
 
     Ws = Annotated[Workspace, Depends(acting)]
     observe(app)

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelkeep.api.fast_reads import FastRead
 from modelkeep.api.mlflow import errors, shapes
 from modelkeep.api.mlflow.tracking import Tag, page, run_number
 from modelkeep.errors import InvalidInput, NotFound
@@ -154,13 +155,34 @@ def _tree(ws: Workspace, prefix: str, project: str | None = None) -> StoredArtif
     return ws.artifact_files.tree(prefix, project=project)  # stored, checked and leased: register takes it as it is
 
 
+def rm_doc(ws: Workspace, name: str) -> dict[str, Any]:
+    record = ws.model_records.get(name)
+    latest = ws.model_records.listed(name, number=record.latest) if record.latest else None
+    return shapes.registered_model(record, latest)
+
+
+def model_get(ws: Workspace, name: str) -> dict[str, Any]:
+    return {"registered_model": rm_doc(ws, name)}
+
+
+def alias_get(ws: Workspace, name: str, alias: str) -> dict[str, Any]:
+    return {"model_version": shapes.model_version(ws.model_records.listed(name, alias=alias.lower()))}
+
+
+def version_get(ws: Workspace, name: str, version: str) -> dict[str, Any]:
+    return {"model_version": shapes.model_version(ws.model_records.listed(name, number=number(version)))}
+
+
+# the reads MLflow's clients make most, answered before FastAPI's routing where they succeed (api/fast_reads.py)
+FAST_READS = {
+    "/registered-models/get": FastRead(("name",), model_get),
+    "/registered-models/alias": FastRead(("name", "alias"), alias_get),
+    "/model-versions/get": FastRead(("name", "version"), version_get),
+}
+
+
 def registry_routes(Ws: Any) -> APIRouter:
     router = errors.router()
-
-    def rm_doc(ws: Workspace, name: str) -> dict[str, Any]:
-        record = ws.model_records.get(name)
-        latest = ws.model_records.listed(name, number=record.latest) if record.latest else None
-        return shapes.registered_model(record, latest)
 
     @router.post("/registered-models/create")
     def rm_create(ws: Ws, body: CreateModel) -> dict[str, Any]:
@@ -169,7 +191,7 @@ def registry_routes(Ws: Any) -> APIRouter:
 
     @router.get("/registered-models/get")
     def rm_get(ws: Ws, name: str) -> dict[str, Any]:
-        return {"registered_model": rm_doc(ws, name)}
+        return model_get(ws, name)
 
     @router.patch("/registered-models/update")
     def rm_update(ws: Ws, body: UpdateModel) -> dict[str, Any]:
@@ -234,8 +256,8 @@ def registry_routes(Ws: Any) -> APIRouter:
         return {}
 
     @router.get("/registered-models/alias")
-    def alias_get(ws: Ws, name: str, alias: str) -> dict[str, Any]:
-        return {"model_version": shapes.model_version(ws.model_records.listed(name, alias=alias.lower()))}
+    def alias_read(ws: Ws, name: str, alias: str) -> dict[str, Any]:
+        return alias_get(ws, name, alias)
 
     # --- model versions -------------------------------------------------------------------------------------
 
@@ -260,7 +282,7 @@ def registry_routes(Ws: Any) -> APIRouter:
 
     @router.get("/model-versions/get")
     def mv_get(ws: Ws, name: str, version: str) -> dict[str, Any]:
-        return {"model_version": shapes.model_version(ws.model_records.listed(name, number=number(version)))}
+        return version_get(ws, name, version)
 
     @router.patch("/model-versions/update")
     def mv_update(ws: Ws, body: UpdateVersion) -> dict[str, Any]:

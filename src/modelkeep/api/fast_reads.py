@@ -1,0 +1,75 @@
+"""The hottest reads answered before FastAPI's routing: an alias read, a version by number, a model.
+
+Through FastAPI an MLflow alias read costs the server 4-5 ms, of which the registry's own work is
+about a tenth: the rest is routing across ~200 routes, solving the dependencies (in a thread hop of
+their own), validating the parameters and encoding the answer. ``FastReads`` answers a ``GET`` of one
+of a few exact paths itself: the same token check (``acting``), the same service call and the same
+document as the route's, encoded by orjson, in one thread hop.
+
+It answers only a plain success. Anything else goes on to the app, which answers it as it always
+has: no token, a parameter it does not know or given twice, a refusal (which the app audits), a
+missing model, any error at all. Nothing a client sees differs but the time.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from modelkeep.services.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class FastRead:
+    """A read of exactly these query parameters, each given once: ``answer(ws, *values)``."""
+
+    params: tuple[str, ...]
+    answer: Callable[..., dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class FastRoute:
+    """Stands for the route in the scope, as Starlette's router leaves it: metrics count by its path."""
+
+    path: str
+
+
+class FastReads:
+    """Answers ``GET path`` for the paths of ``reads`` where it can; passes everything else on."""
+
+    def __init__(self, app: ASGIApp, acting: Callable[[str | None, str], Workspace], reads: Mapping[str, FastRead]) -> None:
+        self.app, self.acting, self.reads = app, acting, reads
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        read = self.reads.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "GET" else None
+        if read is not None:
+            body = await run_in_threadpool(self._answer, scope, read)
+            if body is not None:
+                scope["route"] = FastRoute(scope["path"])
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    def _answer(self, scope: Scope, read: FastRead) -> bytes | None:
+        """The answer's body, or None where the app should answer instead."""
+        authorization = [value for name, value in scope["headers"] if name == b"authorization"]
+        try:
+            query = parse_qs(scope["query_string"].decode("ascii"), keep_blank_values=True, strict_parsing=False,
+                             errors="strict")
+        except UnicodeDecodeError:
+            return None
+        if len(authorization) != 1 or set(query) != set(read.params) or any(len(v) != 1 for v in query.values()):
+            return None
+        client = scope.get("client")
+        try:
+            ws = self.acting(authorization[0].decode("latin-1"), client[0] if client else "unknown")
+            return orjson.dumps(read.answer(ws, *(query[p][0] for p in read.params)))
+        except Exception:  # the app answers it, with its own error, audit and log
+            return None

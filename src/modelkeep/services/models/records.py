@@ -127,7 +127,7 @@ class ModelRecords:
 
     @staticmethod
     def _model_id(session: Session, name: str) -> int:
-        model_id = session.scalar(_MODEL_ID, {"name": name})
+        model_id = session.connection().scalar(_MODEL_ID, {"name": name})  # Core: no ORM result to set up
         if model_id is None:
             raise NotFound(f"model {name!r} does not exist")
         return int(model_id)

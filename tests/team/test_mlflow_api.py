@@ -314,3 +314,35 @@ def test_the_hottest_reads_answer_before_routing_exactly_as_the_routes_do(
     missing = http.get(f"{API}/registered-models/get", params={"name": "nope"}, headers=carl)
     assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     assert len(answered) == 5
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_a_fast_read_answers_only_a_plain_success_inline_or_in_a_thread(inline: bool) -> None:
+    """FastReads answers in the loop (SQLite) or in a worker thread (PostgreSQL) alike, and passes on
+    to the app whatever it cannot answer as a plain success."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from modelkeep.api.fast_reads import FastRead, FastReads
+
+    def acting(authorization: str | None, source: str) -> Any:
+        if authorization != "Bearer good":
+            raise InvalidInput("no")
+        return {"source": source}
+
+    def answer(ws: Any, name: str) -> dict[str, Any]:
+        if name == "bad":
+            raise InvalidInput("bad name")
+        return {"name": name, "seen_from": ws["source"]}
+
+    routed = Starlette(routes=[Route("/r", lambda request: PlainTextResponse("routed"))])
+    http = TestClient(FastReads(routed, acting=acting, reads={"/r": FastRead(("name",), answer)}, inline=inline))
+    good = {"Authorization": "Bearer good"}
+    fast = http.get("/r", params={"name": "ü"}, headers=good)
+    assert fast.json() == {"name": "ü", "seen_from": "testclient"} and fast.headers["content-type"] == "application/json"
+    for params, headers in (({"name": "x"}, {}), ({"name": "x"}, {"Authorization": "Bearer nope"}),
+                            ({"name": "bad"}, good), ({"name": "x", "more": "1"}, good), ({}, good)):
+        assert http.get("/r", params=params, headers=headers).text == "routed", (params, headers)
+    assert http.get("/r?name=a&name=b", headers=good).text == "routed"
+    assert http.post("/r", params={"name": "x"}, headers=good).status_code == 405  # only GET takes the fast way

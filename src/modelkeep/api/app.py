@@ -212,7 +212,8 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     def acting(request: Request, authorization: Annotated[str | None, Header()] = None) -> Workspace:
         return acting_as(authorization, request.client.host if request.client else "unknown")
 
-    app.add_middleware(FastReads, acting=acting_as, reads={MLFLOW_ROOT + path: read for path, read in FAST_READS.items()})
+    app.add_middleware(FastReads, acting=acting_as, reads={MLFLOW_ROOT + path: read for path, read in FAST_READS.items()},
+                       inline=workspace.db.dialect == "sqlite")
 
     Ws = Annotated[Workspace, Depends(acting)]
     observe(app)

@@ -4,7 +4,10 @@ Through FastAPI an MLflow alias read costs the server 4-5 ms, of which the regis
 about a tenth: the rest is routing across ~200 routes, solving the dependencies (in a thread hop of
 their own), validating the parameters and encoding the answer. ``FastReads`` answers a ``GET`` of one
 of a few exact paths itself: the same token check (``acting``), the same service call and the same
-document as the route's, encoded by orjson, in one thread hop.
+document as the route's, encoded by orjson, in one thread hop, or in none (``inline``) where the
+database is SQLite: a read of a local file holds the interpreter for all of its half a millisecond
+anyway, and the hop there and back cost as much as the read. (A PostgreSQL read waits on the network,
+so it waits in a thread, leaving the loop free to serve others.)
 
 It answers only a plain success. Anything else goes on to the app, which answers it as it always
 has: no token, a parameter it does not know or given twice, a refusal (which the app audits), a
@@ -41,13 +44,14 @@ class FastRoute:
 class FastReads:
     """Answers ``GET path`` for the paths of ``reads`` where it can; passes everything else on."""
 
-    def __init__(self, app: ASGIApp, acting: Callable[[str | None, str], Workspace], reads: Mapping[str, FastRead]) -> None:
-        self.app, self.acting, self.reads = app, acting, reads
+    def __init__(self, app: ASGIApp, acting: Callable[[str | None, str], Workspace], reads: Mapping[str, FastRead],
+                 inline: bool = False) -> None:
+        self.app, self.acting, self.reads, self.inline = app, acting, reads, inline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         read = self.reads.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "GET" else None
         if read is not None:
-            body = await run_in_threadpool(self._answer, scope, read)
+            body = self._answer(scope, read) if self.inline else await run_in_threadpool(self._answer, scope, read)
             if body is not None:
                 scope["route"] = FastRoute(scope["path"])
                 await send({"type": "http.response.start", "status": 200,

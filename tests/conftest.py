@@ -15,6 +15,12 @@ _counter = itertools.count()
 pytest_plugins = ["tests.live_server"]  # the live `mk server` fixture
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` (half a minute and more on 2 cores) run first: ``pytest -n 2`` hands tests
+    out in this order, and a long one handed out last keeps one worker busy while the other has none."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[object]:
     from tests.pgserver import PgServer

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 MK = [sys.executable, "-m", "modelkeep.cli.main"]
 
 
@@ -19,6 +21,7 @@ def mk(cwd: Path, *args: str, code: int = 0, env: dict[str, str] | None = None) 
     return result
 
 
+@pytest.mark.long
 def test_data_commands_json_contract(tmp_path: Path) -> None:
     mk(tmp_path, "init")
     data = tmp_path / "data"

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 MK = [sys.executable, "-m", "modelkeep.cli.main"]
 
 
@@ -25,6 +27,7 @@ def _kill_after(cwd: Path, delay: float, *args: str) -> None:
     proc.wait(timeout=30)
 
 
+@pytest.mark.long
 def test_killed_add_and_push_leave_no_partial_version(tmp_path: Path) -> None:
     rng = random.Random(7)
     assert _mk(tmp_path, "init").returncode == 0

@@ -91,10 +91,12 @@ def _stress(root: Path, store_url: str | None) -> None:
           f"{freed:,} bytes freed, verify clean")
 
 
+@pytest.mark.long
 def test_gc_in_a_loop_with_four_writers_on_a_local_store(tmp_path: Path) -> None:
     _stress(tmp_path, None)
 
 
+@pytest.mark.long
 def test_gc_in_a_loop_with_four_writers_on_an_s3_store(tmp_path: Path, s3_bucket: str) -> None:
     _stress(tmp_path, s3_bucket)
 

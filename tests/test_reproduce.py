@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 MK = [sys.executable, "-m", "modelkeep.cli.main"]
 
 TRAIN = """
@@ -61,6 +63,7 @@ def trained_project(tmp_path: Path, env: dict[str, str], *, local: bool = True) 
     return project
 
 
+@pytest.mark.long
 def test_reproduce_verify_matches_and_detects_differences(tmp_path: Path) -> None:
     env = {**os.environ, "MODELKEEP_USER": "t"}
     env.pop("MODELKEEP_HOME", None)

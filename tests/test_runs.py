@@ -129,6 +129,7 @@ def test_run_warnings_and_failures(workspace: Workspace) -> None:
     assert any("worker_init_fn" in w for w in workspace.runs.get(run.id).warnings)
 
 
+@pytest.mark.long
 def test_mk_run_wraps_a_command(tmp_path: Path) -> None:
     mk = [sys.executable, "-m", "modelkeep.cli.main"]
     env = {**os.environ, "MODELKEEP_USER": "t"}

@@ -132,6 +132,7 @@ def test_cli_against_the_server(server: dict[str, str], tmp_path: Path) -> None:
     assert "Unauthenticated" not in cli("model", "list", code=4).stderr  # one line, no traceback
 
 
+@pytest.mark.long
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(server: dict[str, str]) -> None:
     st = Path(sys.executable).with_name("st")
     done = subprocess.run(
@@ -218,6 +219,7 @@ ENDPOINTS = [
 ROLE_USERS = {"viewer": "vera", "contributor": "carl", "approver": "ada", "admin": "admin", "deployer": "dep"}
 
 
+@pytest.mark.long
 def test_every_endpoint_for_every_role(server: dict[str, str]) -> None:
     """Each route × each role: allowed roles never get 401/403, the others always get 403."""
     call(server, "admin", "POST", "/api/v1/models/matrix/versions", json={"params": {"r": 0}})

@@ -26,6 +26,7 @@ def call(server: dict[str, str], who: str, method: str, path: str, **kwargs: Any
                          **kwargs)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("client", ["mlflow3", "mlflow2"])
 def test_the_mlflow_client_works_against_mk_server(server: dict[str, str], client: str, tmp_path: Path) -> None:
     python = client_venvs.ensure(client)

@@ -55,6 +55,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         log.close()
 
 
+@pytest.mark.long
 def test_import_brings_everything_over_once(mlflow_server: tuple[str, dict, Path], workspace: Workspace) -> None:
     from modelkeep.cli.main import app
 

@@ -87,10 +87,10 @@ def version_rows(session: Session, name: str, model_id: int, *, number: int | No
     one = len(rows) == 1
     which = {"version_id": rows[0][0]} if one else {"model_id": model_id}
     tags: dict[int, dict[str, str]] = {}
-    for version_id, key, value in conn.execute(_TAGS_OF_ONE if one else _TAGS_OF_MODEL, which):
+    for version_id, key, value in conn.execute(_TAGS_OF_ONE if one else _TAGS_OF_MODEL, which).all():  # fetched at once
         tags.setdefault(version_id, {})[key] = value
     aliases: dict[int, list[str]] = {}
-    for alias_name, version_id in conn.execute(_ALIASES_OF_ONE if one else _ALIASES_OF_MODEL, which):
+    for alias_name, version_id in conn.execute(_ALIASES_OF_ONE if one else _ALIASES_OF_MODEL, which).all():
         aliases.setdefault(version_id, []).append(alias_name)
     return [VersionRow(id_, name, seq or 0, version, status, description, bump, _reasons(reasons), digest, kind, size,
                        _moment(created), created_by, tags.get(id_, {}), aliases.get(id_, []))

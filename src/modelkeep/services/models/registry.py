@@ -13,6 +13,7 @@ with backoff and never reaches the user.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import random
 import time
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, func, insert, select, update
+from sqlalchemy import CursorResult, bindparam, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
@@ -79,28 +80,44 @@ _SNAPSHOTS: dict[int, OrderedDict[SnapshotKey, bumps.Snapshot]] = {}  # by id() 
 REPRODUCTION = "reproduction"  # status of a version `mk reproduce --verify` registered: named exactly, never `latest`
 
 
-def _resolving(query: Any, name: str, spec_text: str) -> Any:
-    """``query`` (of model_versions) narrowed to the version ``NAME@SPEC`` names: one query on the
-    hot path; the model is looked up separately only to explain a miss."""
+_RESOLVE_FROM = {"version": select(ModelVersion), "id": select(ModelVersion.id)}
+
+
+def _resolving(what: str, name: str, spec_text: str) -> tuple[Any, dict[str, Any]]:
+    """The statement (of ``what``: the version's row or its id) that finds the version ``NAME@SPEC``
+    names, and its parameters: one query on the hot path; the model is looked up separately only to
+    explain a miss."""
     spec = VersionSpec.parse(spec_text)
-    query = query.join(Model, Model.id == ModelVersion.model_id).where(Model.name == name)
-    if spec.kind == "alias":
-        return query.join(Alias, Alias.version_id == ModelVersion.id).where(Alias.name == spec.alias)
-    return _within(query, spec).order_by(ModelVersion.sort_key.desc()).limit(1)
+    return _resolve_statement(what, spec.kind, spec.lower is not None, spec.upper is not None), \
+        {"name": name, "alias": spec.alias} | _spec_params(spec)
 
 
-def _within(query: Any, spec: VersionSpec) -> Any:
-    """Restrict a ModelVersion query to the versions a (non-alias) spec admits: ``latest`` and
-    ranges never pick a reproduction (it re-makes a version; it does not succeed it)."""
-    if spec.kind == "exact":
-        assert spec.lower is not None
-        return query.where(ModelVersion.sort_key == spec.lower.sort_key)
+@functools.cache
+def _resolve_statement(what: str, kind: str, lower: bool, upper: bool) -> Any:
+    """Built once per shape of spec: building a statement cost more than running it on SQLite."""
+    query = _RESOLVE_FROM[what].join(Model, Model.id == ModelVersion.model_id).where(Model.name == bindparam("name"))
+    if kind == "alias":
+        return query.join(Alias, Alias.version_id == ModelVersion.id).where(Alias.name == bindparam("alias"))
+    return _within(query, kind, lower, upper).order_by(ModelVersion.sort_key.desc()).limit(1)
+
+
+def _within(query: Any, kind: str, lower: bool, upper: bool) -> Any:
+    """Restrict a ModelVersion query to the versions a (non-alias) spec admits, bound by
+    ``_spec_params``: ``latest`` and ranges never pick a reproduction (it re-makes a version; it
+    does not succeed it)."""
+    if kind == "exact":
+        return query.where(ModelVersion.sort_key == bindparam("lower"))
     query = query.where(ModelVersion.status != REPRODUCTION)
-    if spec.lower is not None:
-        query = query.where(ModelVersion.sort_key >= spec.lower.sort_key)
-    if spec.upper is not None:
-        query = query.where(ModelVersion.sort_key < spec.upper.sort_key)
+    if lower:
+        query = query.where(ModelVersion.sort_key >= bindparam("lower"))
+    if upper:
+        query = query.where(ModelVersion.sort_key < bindparam("upper"))
     return query
+
+
+def _spec_params(spec: VersionSpec) -> dict[str, Any]:
+    return {"lower": spec.lower.sort_key if spec.lower is not None else None,
+            "upper": spec.upper.sort_key if spec.upper is not None else None}
 
 
 class Registry(RegistryChanges):
@@ -182,7 +199,8 @@ class Registry(RegistryChanges):
             row = session.get(ModelVersion, alias.version_id)
             assert row is not None
             return row
-        row = session.scalars(_within(query, spec).order_by(ModelVersion.sort_key.desc()).limit(1)).first()
+        within = _within(query, spec.kind, spec.lower is not None, spec.upper is not None)
+        row = session.scalars(within.order_by(ModelVersion.sort_key.desc()).limit(1), _spec_params(spec)).first()
         if row is None:
             raise NotFound(f"no version of {model.name} matches {spec.text!r}")
         return row
@@ -214,7 +232,7 @@ class Registry(RegistryChanges):
         """``get`` without the read check: for the services' own use (a write checks its own permission)."""
         name, spec_text = split_ref(ref)
         with self.db.reader() as session:
-            row = session.scalars(_resolving(select(ModelVersion), name, spec_text)).first()
+            row = session.scalars(*_resolving("version", name, spec_text)).first()
             if row is None:
                 model = self._model(session, name)
                 row = self._resolve_row(session, model, spec_text)  # raises the precise NotFound
@@ -224,7 +242,7 @@ class Registry(RegistryChanges):
         """The id of the version ``resolve`` finds, without reading the version (lineage's start)."""
         name, spec_text = split_ref(ref)
         with self.db.reader() as session:
-            found = session.scalar(_resolving(select(ModelVersion.id), name, spec_text))
+            found = session.scalar(*_resolving("id", name, spec_text))
             if found is None:
                 found = self._resolve_row(session, self._model(session, name), spec_text).id  # the precise NotFound
             return int(found)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import Float, Integer, Text, cast, literal, null, select, union_all
+from sqlalchemy import Float, Integer, Text, bindparam, cast, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from modelkeep.meta.db import among
@@ -22,32 +25,47 @@ from modelkeep.meta.tables import (
 from modelkeep.services.models.views import DATASET_PREFIX, VersionView, metric_label
 
 
+def _keyed_parts(of_versions: Callable[[Any], Any], of_nodes: Any) -> Any:
+    """Everything keyed by version in one round trip (five on PostgreSQL would cost ~2 ms): params,
+    metrics, tags, aliases and training data of the versions ``of_versions(column)`` keeps."""
+    text_null, num_null, empty = cast(null(), Text), cast(null(), Float), literal("")
+    return union_all(
+        select(literal("p"), VersionParam.version_id, VersionParam.key, VersionParam.value, num_null, empty, empty)
+        .where(of_versions(VersionParam.version_id)),
+        select(literal("m"), VersionMetric.version_id, VersionMetric.key, text_null, VersionMetric.value,
+               VersionMetric.dataset, VersionMetric.split).where(of_versions(VersionMetric.version_id)),
+        select(literal("t"), VersionTag.version_id, VersionTag.key, VersionTag.value, num_null, empty, empty)
+        .where(of_versions(VersionTag.version_id)),
+        select(literal("a"), Alias.version_id, Alias.name, text_null, num_null, empty, empty)
+        .where(of_versions(Alias.version_id)),
+        select(literal("d"), cast(null(), Integer), LineageEdge.src, LineageEdge.dst, num_null, empty, empty)
+        .where(of_nodes, LineageEdge.kind == "trained_on"),
+    )
+
+
+@functools.cache
+def _one_version_parts() -> Any:
+    """``_keyed_parts`` of the version bound as ``id`` (its lineage node as ``node``), built once:
+    building the union cost more than running it on SQLite."""
+    return _keyed_parts(lambda column: column == bindparam("id"), LineageEdge.dst == bindparam("node"))
+
+
 def load_views(session: Session, rows: list[tuple[ModelVersion, str]]) -> list[VersionView]:
     """Build views for ``(version row, model name)`` pairs with a fixed number of queries."""
     if not rows:
         return []
     ids = [row.id for row, _ in rows]
     nodes = {version_node(i): i for i in ids}
-    text_null, num_null, empty = cast(null(), Text), cast(null(), Float), literal("")
-    # One round trip for everything keyed by version (five on PostgreSQL would cost ~2 ms).
-    parts = union_all(
-        select(literal("p"), VersionParam.version_id, VersionParam.key, VersionParam.value, num_null, empty, empty)
-        .where(among(session, VersionParam.version_id, ids)),
-        select(literal("m"), VersionMetric.version_id, VersionMetric.key, text_null, VersionMetric.value,
-               VersionMetric.dataset, VersionMetric.split).where(among(session, VersionMetric.version_id, ids)),
-        select(literal("t"), VersionTag.version_id, VersionTag.key, VersionTag.value, num_null, empty, empty)
-        .where(among(session, VersionTag.version_id, ids)),
-        select(literal("a"), Alias.version_id, Alias.name, text_null, num_null, empty, empty)
-        .where(among(session, Alias.version_id, ids)),
-        select(literal("d"), cast(null(), Integer), LineageEdge.src, LineageEdge.dst, num_null, empty, empty)
-        .where(among(session, LineageEdge.dst, list(nodes)), LineageEdge.kind == "trained_on"),
-    )
+    if len(ids) == 1:  # a get: the statement built once, bound to the one version
+        parts, bound = _one_version_parts(), {"id": ids[0], "node": version_node(ids[0])}
+    else:
+        parts, bound = _keyed_parts(lambda column: among(session, column, ids), among(session, LineageEdge.dst, list(nodes))), {}
     params: dict[int, dict[str, str]] = defaultdict(dict)
     metrics: dict[int, dict[str, float]] = defaultdict(dict)
     tags: dict[int, dict[str, str]] = defaultdict(dict)
     aliases: dict[int, list[str]] = defaultdict(list)
     data: dict[int, list[str]] = defaultdict(list)
-    for kind, version_id, key, value, number, dataset, split in session.execute(parts).all():  # one fetch, not one a row
+    for kind, version_id, key, value, number, dataset, split in session.execute(parts, bound).all():  # one fetch, not one a row
         if kind == "p":
             params[version_id][key] = value
         elif kind == "m":

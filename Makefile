@@ -29,7 +29,7 @@ lint: venv
 	$(VENV)/bin/lint-imports
 
 test: test-deps lint
-	$(VENV)/bin/pytest -q -n 2 --durations=15  # the slowest tests, for whoever keeps the suite under 10 minutes
+	$(VENV)/bin/pytest -q -n 2 --maxschedchunk 2 --durations=15  # the slowest tests, for whoever keeps the suite under 10 minutes
 
 bench: venv
 	$(PY) benchmarks/registry.py

@@ -17,7 +17,10 @@ pytest_plugins = ["tests.live_server"]  # the live `mk server` fixture
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``long`` (half a minute and more on 2 cores) run first: ``pytest -n 2`` hands tests
-    out in this order, and a long one handed out last keeps one worker busy while the other has none."""
+    out in this order, and a long one handed out last keeps one worker busy while the other has none.
+    ``make test`` hands them out two at a time (``--maxschedchunk 2``; xdist's first hand would be a
+    quarter of the suite, every long test on one worker), so neighbours sharing a module's server go
+    to one worker together."""
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 

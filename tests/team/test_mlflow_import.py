@@ -22,6 +22,7 @@ from tests import client_venvs
 from tests.live_server import free_port
 
 SEED = Path(__file__).parent.parent / "clients" / "mlflow_seed.py"
+pytestmark = pytest.mark.long  # both tests, handed to one worker together: they share a 40 s MLflow server
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,6 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         log.close()
 
 
-@pytest.mark.long
 def test_import_brings_everything_over_once(mlflow_server: tuple[str, dict, Path], workspace: Workspace) -> None:
     from modelkeep.cli.main import app
 

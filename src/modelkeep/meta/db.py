@@ -58,6 +58,16 @@ def among(session: Session, column: Any, values: Collection[Any]) -> ColumnEleme
     return column.in_(values)  # type: ignore[no-any-return]
 
 
+def among_bound(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
+    """``among`` for a statement built once, its values bound at each execution as the parameter
+    ``name``: one array on PostgreSQL, an IN that grows with the list elsewhere."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Float, Integer, Text, bindparam, cast, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
-from modelkeep.meta.db import among
+from modelkeep.meta.db import among, among_bound
 from modelkeep.meta.tables import (
     Alias,
     CompositeComponent,
@@ -45,9 +45,16 @@ def _keyed_parts(of_versions: Callable[[Any], Any], of_nodes: Any) -> Any:
 
 @functools.cache
 def _one_version_parts() -> Any:
-    """``_keyed_parts`` of the version bound as ``id`` (its lineage node as ``node``), built once:
-    building the union cost more than running it on SQLite."""
+    """``_keyed_parts`` of the one version bound as ``id`` (its lineage node as ``node``), built once:
+    a get's, where an IN, however bound, costs more to run than an equality."""
     return _keyed_parts(lambda column: column == bindparam("id"), LineageEdge.dst == bindparam("node"))
+
+
+@functools.cache
+def _bound_parts(dialect: str) -> Any:
+    """``_keyed_parts`` of the versions bound as ``ids`` (their lineage nodes as ``nodes``), built
+    once per dialect: building the union cost more than running it on SQLite."""
+    return _keyed_parts(lambda column: among_bound(dialect, column, "ids"), among_bound(dialect, LineageEdge.dst, "nodes"))
 
 
 def load_views(session: Session, rows: list[tuple[ModelVersion, str]]) -> list[VersionView]:
@@ -56,10 +63,10 @@ def load_views(session: Session, rows: list[tuple[ModelVersion, str]]) -> list[V
         return []
     ids = [row.id for row, _ in rows]
     nodes = {version_node(i): i for i in ids}
-    if len(ids) == 1:  # a get: the statement built once, bound to the one version
+    if len(ids) == 1:
         parts, bound = _one_version_parts(), {"id": ids[0], "node": version_node(ids[0])}
     else:
-        parts, bound = _keyed_parts(lambda column: among(session, column, ids), among(session, LineageEdge.dst, list(nodes))), {}
+        parts, bound = _bound_parts(session.get_bind().dialect.name), {"ids": ids, "nodes": list(nodes)}
     params: dict[int, dict[str, str]] = defaultdict(dict)
     metrics: dict[int, dict[str, float]] = defaultdict(dict)
     tags: dict[int, dict[str, str]] = defaultdict(dict)

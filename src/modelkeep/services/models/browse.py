@@ -32,7 +32,7 @@ from modelkeep.meta.tables import (
     Run,
     VersionMetric,
 )
-from modelkeep.services.models.registry import REPRODUCTION
+from modelkeep.services.models.spec_statements import REPRODUCTION
 from modelkeep.services.models.view_loading import load_views
 from modelkeep.services.models.views import VersionView, metric_label
 from modelkeep.version import MLVersion

@@ -13,7 +13,6 @@ with backoff and never reaches the user.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import random
 import time
@@ -23,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, bindparam, func, insert, select, update
+from sqlalchemy import CursorResult, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
@@ -61,6 +60,7 @@ from modelkeep.services.models.inputs import (
     split_ref,
 )
 from modelkeep.services.models.registry_changes import RegistryChanges
+from modelkeep.services.models.spec_statements import REPRODUCTION, resolving, spec_params, within
 from modelkeep.services.models.view_loading import load_views
 from modelkeep.services.models.views import DATASET_PREFIX, ModelSummary, SearchPage, VersionView
 from modelkeep.services.quota import Quotas
@@ -75,49 +75,6 @@ SnapshotKey = tuple[int, int | None, str]  # a version's id, seq and number: an 
 # Per database, shared by every Registry on it (the server makes one per request): what the bump proposal
 # needs of a version, but its tags, is immutable; the tags are read again at every use.
 _SNAPSHOTS: dict[int, OrderedDict[SnapshotKey, bumps.Snapshot]] = {}  # by id() of the Database, while it lives
-
-
-REPRODUCTION = "reproduction"  # status of a version `mk reproduce --verify` registered: named exactly, never `latest`
-
-
-_RESOLVE_FROM = {"version": select(ModelVersion), "id": select(ModelVersion.id)}
-
-
-def _resolving(what: str, name: str, spec_text: str) -> tuple[Any, dict[str, Any]]:
-    """The statement (of ``what``: the version's row or its id) that finds the version ``NAME@SPEC``
-    names, and its parameters: one query on the hot path; the model is looked up separately only to
-    explain a miss."""
-    spec = VersionSpec.parse(spec_text)
-    return _resolve_statement(what, spec.kind, spec.lower is not None, spec.upper is not None), \
-        {"name": name, "alias": spec.alias} | _spec_params(spec)
-
-
-@functools.cache
-def _resolve_statement(what: str, kind: str, lower: bool, upper: bool) -> Any:
-    """Built once per shape of spec: building a statement cost more than running it on SQLite."""
-    query = _RESOLVE_FROM[what].join(Model, Model.id == ModelVersion.model_id).where(Model.name == bindparam("name"))
-    if kind == "alias":
-        return query.join(Alias, Alias.version_id == ModelVersion.id).where(Alias.name == bindparam("alias"))
-    return _within(query, kind, lower, upper).order_by(ModelVersion.sort_key.desc()).limit(1)
-
-
-def _within(query: Any, kind: str, lower: bool, upper: bool) -> Any:
-    """Restrict a ModelVersion query to the versions a (non-alias) spec admits, bound by
-    ``_spec_params``: ``latest`` and ranges never pick a reproduction (it re-makes a version; it
-    does not succeed it)."""
-    if kind == "exact":
-        return query.where(ModelVersion.sort_key == bindparam("lower"))
-    query = query.where(ModelVersion.status != REPRODUCTION)
-    if lower:
-        query = query.where(ModelVersion.sort_key >= bindparam("lower"))
-    if upper:
-        query = query.where(ModelVersion.sort_key < bindparam("upper"))
-    return query
-
-
-def _spec_params(spec: VersionSpec) -> dict[str, Any]:
-    return {"lower": spec.lower.sort_key if spec.lower is not None else None,
-            "upper": spec.upper.sort_key if spec.upper is not None else None}
 
 
 class Registry(RegistryChanges):
@@ -199,8 +156,8 @@ class Registry(RegistryChanges):
             row = session.get(ModelVersion, alias.version_id)
             assert row is not None
             return row
-        within = _within(query, spec.kind, spec.lower is not None, spec.upper is not None)
-        row = session.scalars(within.order_by(ModelVersion.sort_key.desc()).limit(1), _spec_params(spec)).first()
+        admitted = within(query, spec.kind, spec.lower is not None, spec.upper is not None)
+        row = session.scalars(admitted.order_by(ModelVersion.sort_key.desc()).limit(1), spec_params(spec)).first()
         if row is None:
             raise NotFound(f"no version of {model.name} matches {spec.text!r}")
         return row
@@ -232,7 +189,7 @@ class Registry(RegistryChanges):
         """``get`` without the read check: for the services' own use (a write checks its own permission)."""
         name, spec_text = split_ref(ref)
         with self.db.reader() as session:
-            row = session.scalars(*_resolving("version", name, spec_text)).first()
+            row = session.scalars(*resolving("version", name, spec_text)).first()
             if row is None:
                 model = self._model(session, name)
                 row = self._resolve_row(session, model, spec_text)  # raises the precise NotFound
@@ -242,7 +199,7 @@ class Registry(RegistryChanges):
         """The id of the version ``resolve`` finds, without reading the version (lineage's start)."""
         name, spec_text = split_ref(ref)
         with self.db.reader() as session:
-            found = session.scalar(*_resolving("id", name, spec_text))
+            found = session.scalar(*resolving("id", name, spec_text))
             if found is None:
                 found = self._resolve_row(session, self._model(session, name), spec_text).id  # the precise NotFound
             return int(found)

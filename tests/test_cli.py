@@ -126,6 +126,30 @@ def test_model_list_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the
     assert "cli-tester" in refused.stderr
 
 
+def test_runs_list_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_same(repo: Path) -> None:
+    from modelkeep.meta.sqlite_fast import run_rows
+    from modelkeep.services.interface import RunCreate
+    from modelkeep.services.workspace import open_workspace
+
+    ws = open_workspace(repo)
+    try:
+        for name, project in (("a", "default"), ("b", "fraud"), ("c", "fraud"), ("d", "default")):
+            ws.runs.create(RunCreate(name=name, project=project))
+        ws.runs.end(2, "failed", 3)
+        assert run_rows(ws.config.db_url, None, 50) is not None  # the fast path applies here
+        for project, limit in ((None, 50), ("fraud", 50), (None, 2), ("nope", 50)):
+            words = ["runs", "list", "--json", "--limit", str(limit)] + (["--project", project] if project else [])
+            listed = json.loads(mk(repo, *words).stdout)
+            assert listed == ws.runs.list(project, limit)  # and answers as the service does
+        assert [(r["name"], r["exit_code"]) for r in json.loads(mk(repo, "runs", "list", "--json").stdout)] == \
+            [("d", None), ("c", None), ("b", 3), ("a", None)]
+        ws.access.create_user("admin", role="admin")
+        assert run_rows(ws.config.db_url, None, 50) is None  # with users, reads are checked: the normal path
+    finally:
+        ws.close()
+    assert "cli-tester" in mk(repo, "runs", "list", "--json", code=4).stderr  # no user of this registry now
+
+
 def test_model_show_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_same(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

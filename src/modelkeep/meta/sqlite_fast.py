@@ -193,3 +193,19 @@ def dataset_version_rows(db_url: str, name: str) -> list[tuple[Any, ...]] | None
     finally:
         conn.close()
     return [(*row[1:], parts.get(row[0], [])) for row in rows]
+
+
+def run_rows(db_url: str, project: str | None, limit: int) -> list[tuple[Any, ...]] | None:
+    """The latest ``limit`` runs (of ``project``), newest first, each as (id, name, project, status,
+    started_at, exit_code), for ``mk runs list`` in a personal registry; None when the fast path
+    does not apply."""
+    conn = _personal(db_url)
+    if conn is None:
+        return None
+    try:
+        return conn.execute("SELECT id, name, project, status, started_at, exit_code FROM runs "
+                            "WHERE ? IS NULL OR project = ? ORDER BY id DESC LIMIT ?", (project, project, limit)).fetchall()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()

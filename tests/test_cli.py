@@ -150,6 +150,34 @@ def test_runs_list_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_
     assert "cli-tester" in mk(repo, "runs", "list", "--json", code=4).stderr  # no user of this registry now
 
 
+def test_audit_log_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_same(repo: Path) -> None:
+    from modelkeep.meta.sqlite_fast import audit_rows
+    from modelkeep.services.connection import LocalAudit
+    from modelkeep.services.workspace import open_workspace
+
+    for name in ("fraud", "fraudx"):  # 'fraud_' as a bare LIKE pattern would match fraudx's entries
+        mk(repo, "model", "register", name, "model.bin")
+    mk(repo, "model", "alias", "fraud@1.0.0", "production")
+    ws = open_workspace(repo)
+    try:
+        assert audit_rows(ws.config.db_url, None, None, None, 200) is not None  # the fast path applies here
+        service = LocalAudit(ws)
+        for model, user, action, limit in ((None, None, None, 200), ("fraud", None, None, 200), ("a%b", None, None, 200),
+                                           ("fraudx", None, None, 200),
+                                           (None, "cli-tester", "alias.*", 200), (None, "nobody", None, 200),
+                                           (None, None, "model.*", 2), ("fraud_", None, None, 200)):
+            words = ["audit", "log", "--json", "--limit", str(limit)] + (["--model", model] if model else []) + \
+                (["--user", user] if user else []) + (["--action", action] if action else [])
+            assert json.loads(mk(repo, *words).stdout) == service.log(model=model, user=user, action=action, limit=limit)
+        fraud = json.loads(mk(repo, "audit", "log", "--json", "--model", "fraud").stdout)
+        assert {e["target"].split("@")[0] for e in fraud} == {"model:fraud"} and len(fraud) == 2
+        assert json.loads(mk(repo, "audit", "log", "--json", "--model", "fraud_").stdout) == []
+        ws.access.create_user("admin", role="admin")
+        assert audit_rows(ws.config.db_url, None, None, None, 200) is None  # with users, reads are checked
+    finally:
+        ws.close()
+
+
 def test_model_show_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_same(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

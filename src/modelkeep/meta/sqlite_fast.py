@@ -209,3 +209,26 @@ def run_rows(db_url: str, project: str | None, limit: int) -> list[tuple[Any, ..
         return None
     finally:
         conn.close()
+
+
+def audit_rows(db_url: str, model: str | None, actor: str | None, action: str | None,
+               limit: int) -> list[tuple[Any, ...]] | None:
+    """Audit entries, newest first, filtered as ``services.governance.audit.query`` filters them
+    (a model's own entries and its versions', an actor, an action pattern with ``*``), each as (seq,
+    at, actor, action, target, outcome, source, detail, hash), for ``mk audit log`` in a personal
+    registry; None when the fast path does not apply."""
+    conn = _personal(db_url)
+    if conn is None:
+        return None
+    escaped = None if model is None else model.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    try:
+        return conn.execute(
+            "SELECT seq, at, actor, action, target, outcome, source, detail, hash FROM audit_log "
+            "WHERE (? IS NULL OR target LIKE 'model:' || ? || '@%' ESCAPE '/' OR target = 'model:' || ?) "
+            "AND (? IS NULL OR actor = ?) AND (? IS NULL OR action LIKE ?) ORDER BY seq DESC LIMIT ?",
+            (model, escaped, model, actor, actor, action, None if action is None else action.replace("*", "%"), limit),
+        ).fetchall()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()

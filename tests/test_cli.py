@@ -269,7 +269,11 @@ import typer.core
 from typer.testing import CliRunner
 from modelkeep.cli.coercion import defer_adapters
 from modelkeep.cli.main import app
-hook = hasattr(typer.core, "build_runtime_param")  # what defer_adapters replaces, where Typer has it
+try:  # what defer_adapters replaces, and the path check it calls, where Typer has them
+    from typer._param_types import coerce_cli_path
+    hook = hasattr(typer.core, "build_runtime_param")
+except ImportError:
+    hook = False
 installed = sys.argv[1] == "deferred" and defer_adapters()
 answers = []
 for words in json.loads(sys.argv[2]):

@@ -188,6 +188,12 @@ class VersionSpec:
             return cls("alias", raw, alias=raw.lower())
         raise InvalidInput(f"invalid version spec {raw!r}; {SPEC_FORMS}")
 
+    @property
+    def sort_bounds(self) -> tuple[str | None, str | None]:
+        """``lower`` and ``upper`` as the sort keys a query compares (None where unbounded)."""
+        return (self.lower.sort_key if self.lower is not None else None,
+                self.upper.sort_key if self.upper is not None else None)
+
     def matches(self, version: MLVersion) -> bool:
         """Whether ``version`` is a candidate (always False for alias specs)."""
         if self.kind == "alias":

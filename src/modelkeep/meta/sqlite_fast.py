@@ -8,10 +8,13 @@ apply (not SQLite, schema not current, any error), and the caller takes the norm
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from modelkeep.meta.schema import SCHEMA_HEAD
 from modelkeep.version import VersionSpec
+
+T = TypeVar("T")
 
 VERSION_COLUMNS = ("id", "version", "seq", "status", "description", "bump", "reasons", "digest", "artifact_kind",
                    "artifact_size", "signature", "metadata", "environment", "code", "composite_config", "parent_id",
@@ -56,20 +59,24 @@ def _personal(db_url: str) -> sqlite3.Connection | None:
     return None
 
 
-def latest_dataset_version(db_url: str, name: str) -> dict[str, Any] | None:
-    conn = _connect(db_url)
+def _read(conn: sqlite3.Connection | None, read: Callable[[sqlite3.Connection], T]) -> T | None:
+    """``read(conn)``, the connection closed after; None where there is no connection (the fast
+    path does not apply: see ``_connect`` and ``_personal``) or SQLite fails: the normal path then
+    answers."""
     if conn is None:
         return None
     try:
-        row = conn.execute(
-            "SELECT v.number, v.digest, v.root_kind, v.source, v.bytes FROM dataset_versions v "
-            "JOIN datasets d ON d.id = v.dataset_id WHERE d.name = ? ORDER BY v.number DESC LIMIT 1",
-            (name,),
-        ).fetchone()
+        return read(conn)
     except sqlite3.Error:
         return None
     finally:
         conn.close()
+
+
+def latest_dataset_version(db_url: str, name: str) -> dict[str, Any] | None:
+    row = _read(_connect(db_url), lambda conn: conn.execute(
+        "SELECT v.number, v.digest, v.root_kind, v.source, v.bytes FROM dataset_versions v "
+        "JOIN datasets d ON d.id = v.dataset_id WHERE d.name = ? ORDER BY v.number DESC LIMIT 1", (name,)).fetchone())
     if row is None:
         return None
     number, digest, root_kind, source, size = row
@@ -80,32 +87,22 @@ def registry_root_rows(
     db_url: str,
 ) -> tuple[list[tuple[str, int, str, str]], list[tuple[str, str, str, str]]] | None:
     """(dataset versions, model versions) as (name, version, kind, digest) rows, or None."""
-    conn = _connect(db_url)
-    if conn is None:
-        return None
-    try:
-        datasets = conn.execute(
+    return _read(_connect(db_url), lambda conn: (
+        conn.execute(
             "SELECT d.name, v.number, v.root_kind, v.digest FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id"
-        ).fetchall()
-        models = conn.execute(
+        ).fetchall(),
+        conn.execute(
             "SELECT m.name, v.version, v.artifact_kind, v.digest FROM model_versions v JOIN models m ON m.id = v.model_id "
             "WHERE v.digest IS NOT NULL"
-        ).fetchall()
-    except sqlite3.Error:
-        return None
-    finally:
-        conn.close()
-    return datasets, models
+        ).fetchall(),
+    ))
 
 
 def model_rows(db_url: str) -> list[tuple[int, str, str, str, int, str | None, dict[str, str]]] | None:
     """(id, name, description, created_at, versions, latest sort key, aliases) of every model, by
     name, for ``mk model list`` in a personal registry; None once the registry has users (reads
     are then checked per user: the normal path does that)."""
-    conn = _personal(db_url)
-    if conn is None:
-        return None
-    try:
+    def read(conn: sqlite3.Connection) -> list[tuple[int, str, str, str, int, str | None, dict[str, str]]]:
         counts = dict(conn.execute("SELECT model_id, count(*) FROM model_versions GROUP BY model_id").fetchall())
         latest = dict(conn.execute("SELECT model_id, max(sort_key) FROM model_versions WHERE status != 'reproduction' "
                                    "GROUP BY model_id").fetchall())
@@ -115,12 +112,10 @@ def model_rows(db_url: str) -> list[tuple[int, str, str, str, int, str | None, d
         ):
             aliases.setdefault(model_id, {})[alias] = version
         models = conn.execute("SELECT id, name, description, created_at FROM models ORDER BY name").fetchall()
-    except sqlite3.Error:
-        return None
-    finally:
-        conn.close()
-    return [(i, name, description or "", created, counts.get(i, 0), latest.get(i), aliases.get(i, {}))
-            for i, name, description, created in models]
+        return [(i, name, description or "", created, counts.get(i, 0), latest.get(i), aliases.get(i, {}))
+                for i, name, description, created in models]
+
+    return _read(_personal(db_url), read)
 
 
 def version_record(db_url: str, name: str, spec: VersionSpec) -> dict[str, Any] | None:
@@ -129,19 +124,15 @@ def version_record(db_url: str, name: str, spec: VersionSpec) -> dict[str, Any] 
     tags, aliases, training data, components and parent, for ``mk model show`` in a personal
     registry. JSON columns and times come as SQLite stores them. None when the fast path does not
     apply or nothing matched: the normal path then answers, or says precisely what is missing."""
-    conn = _personal(db_url)
-    if conn is None:
-        return None
     if spec.kind == "alias":
         query, args = _BY_SPEC["alias"], [name, spec.alias]
     elif spec.kind == "exact":
-        assert spec.lower is not None
-        query, args = _BY_SPEC["exact"], [name, spec.lower.sort_key]
+        query, args = _BY_SPEC["exact"], [name, spec.sort_bounds[0]]
     else:
-        lower = spec.lower.sort_key if spec.lower is not None else None
-        upper = spec.upper.sort_key if spec.upper is not None else None
+        lower, upper = spec.sort_bounds
         query, args = _BY_SPEC["range"], [name, lower, lower, upper, upper]
-    try:
+
+    def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
         row = conn.execute(query, args).fetchone()
         if row is None:
             return None
@@ -160,11 +151,9 @@ def version_record(db_url: str, name: str, spec: VersionSpec) -> dict[str, Any] 
         record["parent"] = None if record["parent_id"] is None else conn.execute(
             "SELECT m.name, v.version FROM model_versions v JOIN models m ON m.id = v.model_id WHERE v.id = ?",
             (record["parent_id"],)).fetchone()
-    except sqlite3.Error:
-        return None
-    finally:
-        conn.close()
-    return record
+        return record
+
+    return _read(_personal(db_url), read)
 
 
 def dataset_version_rows(db_url: str, name: str) -> list[tuple[Any, ...]] | None:
@@ -172,10 +161,7 @@ def dataset_version_rows(db_url: str, name: str) -> list[tuple[Any, ...]] | None
     source, files, bytes, bytes_new, bytes_stored, created_at, created_by, partitions: a list of
     (name, digest) by name), for ``mk data log`` in a personal registry; None when the fast path
     does not apply or the dataset does not exist (the normal path then says so)."""
-    conn = _personal(db_url)
-    if conn is None:
-        return None
-    try:
+    def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]] | None:
         found = conn.execute("SELECT id FROM datasets WHERE name = ?", (name,)).fetchone()
         if found is None:
             return None
@@ -188,27 +174,18 @@ def dataset_version_rows(db_url: str, name: str) -> list[tuple[Any, ...]] | None
             "WHERE v.dataset_id = ? ORDER BY p.name", (found[0],)
         ):
             parts.setdefault(version_id, []).append((part, digest))
-    except sqlite3.Error:
-        return None
-    finally:
-        conn.close()
-    return [(*row[1:], parts.get(row[0], [])) for row in rows]
+        return [(*row[1:], parts.get(row[0], [])) for row in rows]
+
+    return _read(_personal(db_url), read)
 
 
 def run_rows(db_url: str, project: str | None, limit: int) -> list[tuple[Any, ...]] | None:
     """The latest ``limit`` runs (of ``project``), newest first, each as (id, name, project, status,
     started_at, exit_code), for ``mk runs list`` in a personal registry; None when the fast path
     does not apply."""
-    conn = _personal(db_url)
-    if conn is None:
-        return None
-    try:
-        return conn.execute("SELECT id, name, project, status, started_at, exit_code FROM runs "
-                            "WHERE ? IS NULL OR project = ? ORDER BY id DESC LIMIT ?", (project, project, limit)).fetchall()
-    except sqlite3.Error:
-        return None
-    finally:
-        conn.close()
+    return _read(_personal(db_url), lambda conn: conn.execute(
+        "SELECT id, name, project, status, started_at, exit_code FROM runs WHERE ? IS NULL OR project = ? "
+        "ORDER BY id DESC LIMIT ?", (project, project, limit)).fetchall())
 
 
 def audit_rows(db_url: str, model: str | None, actor: str | None, action: str | None,
@@ -217,18 +194,10 @@ def audit_rows(db_url: str, model: str | None, actor: str | None, action: str | 
     (a model's own entries and its versions', an actor, an action pattern with ``*``), each as (seq,
     at, actor, action, target, outcome, source, detail, hash), for ``mk audit log`` in a personal
     registry; None when the fast path does not apply."""
-    conn = _personal(db_url)
-    if conn is None:
-        return None
     escaped = None if model is None else model.replace("/", "//").replace("%", "/%").replace("_", "/_")
-    try:
-        return conn.execute(
-            "SELECT seq, at, actor, action, target, outcome, source, detail, hash FROM audit_log "
-            "WHERE (? IS NULL OR target LIKE 'model:' || ? || '@%' ESCAPE '/' OR target = 'model:' || ?) "
-            "AND (? IS NULL OR actor = ?) AND (? IS NULL OR action LIKE ?) ORDER BY seq DESC LIMIT ?",
-            (model, escaped, model, actor, actor, action, None if action is None else action.replace("*", "%"), limit),
-        ).fetchall()
-    except sqlite3.Error:
-        return None
-    finally:
-        conn.close()
+    pattern = None if action is None else action.replace("*", "%")
+    return _read(_personal(db_url), lambda conn: conn.execute(
+        "SELECT seq, at, actor, action, target, outcome, source, detail, hash FROM audit_log "
+        "WHERE (? IS NULL OR target LIKE 'model:' || ? || '@%' ESCAPE '/' OR target = 'model:' || ?) "
+        "AND (? IS NULL OR actor = ?) AND (? IS NULL OR action LIKE ?) ORDER BY seq DESC LIMIT ?",
+        (model, escaped, model, actor, actor, action, pattern, limit)).fetchall())

@@ -52,5 +52,5 @@ def within(query: Any, kind: str, lower: bool, upper: bool) -> Any:
 
 def spec_params(spec: VersionSpec) -> dict[str, Any]:
     """What ``within`` binds: the range's sort keys."""
-    return {"lower": spec.lower.sort_key if spec.lower is not None else None,
-            "upper": spec.upper.sort_key if spec.upper is not None else None}
+    lower, upper = spec.sort_bounds
+    return {"lower": lower, "upper": upper}

@@ -13,7 +13,6 @@ from modelkeep.cli.progress import byte_progress
 from modelkeep.units import human_bytes
 
 if TYPE_CHECKING:
-    from modelkeep.services.data.views import DatasetVersionView
     from modelkeep.services.interface import DatasetsService
 
 app = typer.Typer(help="Version datasets: files and folders, chunked and deduplicated.", no_args_is_help=True)
@@ -25,22 +24,6 @@ def _datasets() -> DatasetsService:
     from modelkeep.cli.remote import connection
 
     return connection().datasets
-
-
-def _local_log(name: str) -> list[DatasetVersionView] | None:
-    """``mk data log`` of a personal local registry read with sqlite3; None where that does not
-    apply or the dataset is missing (the normal path then says so, with its hint)."""
-    from modelkeep.cli.remote import server_url
-
-    if server_url():
-        return None
-    from modelkeep.errors import NotFound
-    from modelkeep.services.data.fast_reads import dataset_log
-
-    try:
-        return dataset_log(name)
-    except NotFound:
-        return None
 
 
 @app.command()
@@ -143,7 +126,10 @@ def diff(
 @app.command()
 def log(name: Annotated[str, typer.Argument()], json_out: JsonFlag = False) -> None:
     """The versions of a dataset, newest first."""
-    views = _local_log(name)
+    from modelkeep.cli.remote import local_read
+    from modelkeep.services.data.fast_reads import dataset_log
+
+    views = local_read(dataset_log, name)
     if views is None:
         views = _datasets().log(name)
     if json_out:

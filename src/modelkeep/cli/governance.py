@@ -146,7 +146,10 @@ def audit_log(
     json_out: JsonFlag = False,
 ) -> None:
     """Audit entries, newest first, filtered by model, user, action and time."""
-    rows = None if since else _local_audit(model, user, action, limit)
+    from modelkeep.cli.remote import local_read
+    from modelkeep.services.governance.fast_reads import audit_log
+
+    rows = None if since else local_read(audit_log, model, user, action, limit)  # --since: the service parses it
     if rows is None:
         rows = _audit().log(model=model, user=user, action=action, since=since, limit=limit)
     if json_out:
@@ -155,22 +158,6 @@ def audit_log(
     for row in rows:
         out_console().print(f"{row['seq']:>6} {row['at']} {row['actor']:<12} {row['action']:<22} {row['target']} "
                             f"{row['outcome']}", markup=False, soft_wrap=True)
-
-
-def _local_audit(model: str | None, user: str | None, action: str | None, limit: int) -> list[dict[str, Any]] | None:
-    """The audit log of a personal local registry read with sqlite3, as ``mk model list`` reads its
-    models (no workspace, no SQLAlchemy); None where that does not apply."""
-    from modelkeep.cli.remote import server_url
-
-    if server_url():
-        return None
-    from modelkeep.errors import NotFound
-    from modelkeep.services.governance.fast_reads import audit_log
-
-    try:
-        return audit_log(model, user, action, limit)
-    except NotFound:
-        return None  # no repository here: the normal path says so, with its hint
 
 
 @audit_app.command("verify")

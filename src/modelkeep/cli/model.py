@@ -12,7 +12,6 @@ from modelkeep.cli.remote import connection
 
 if TYPE_CHECKING:
     from modelkeep.services.interface import RegistryService
-    from modelkeep.services.models.views import ModelSummary, VersionView
 
 app = typer.Typer(help="Register, find, compare and pin model versions.", no_args_is_help=True)
 
@@ -21,39 +20,6 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.
 
 def _registry() -> RegistryService:
     return connection().registry
-
-
-def _local_models() -> list[ModelSummary] | None:
-    """The model list of a personal local registry read with sqlite3 (no workspace, no SQLAlchemy:
-    about 0.25 s instead of 0.75); None where that does not apply."""
-    from modelkeep.cli.remote import server_url
-
-    if server_url():
-        return None
-    from modelkeep.errors import NotFound
-    from modelkeep.services.models.fast_reads import list_models
-
-    try:
-        return list_models()
-    except NotFound:
-        return None  # no repository here: the normal path says so, with its hint
-
-
-def _local_version(ref: str) -> VersionView | None:
-    """``mk model show``'s version from a personal local registry read with sqlite3, as
-    ``_local_models`` reads the list; None where that does not apply or the ref finds nothing
-    (the normal path then says precisely what is missing)."""
-    from modelkeep.cli.remote import server_url
-
-    if server_url():
-        return None
-    from modelkeep.errors import NotFound
-    from modelkeep.services.models.fast_reads import show_version
-
-    try:
-        return show_version(ref)
-    except NotFound:
-        return None
 
 
 def _document(path: Path | None, what: str) -> Any:
@@ -156,7 +122,10 @@ def list_(
 ) -> None:
     """List models, or the versions of one model."""
     if name is None:
-        models = _local_models()
+        from modelkeep.cli.remote import local_read
+        from modelkeep.services.models.fast_reads import list_models
+
+        models = local_read(list_models)  # sqlite3 on a personal registry: ~0.2 s instead of ~0.75
         if models is None:
             models = _registry().list_models()
         if json_out:
@@ -191,7 +160,10 @@ def show(
     json_out: JsonFlag = False,
 ) -> None:
     """Show one version: params, metrics, lineage, bump and its reasons."""
-    view = _local_version(ref) or _registry().get(ref)
+    from modelkeep.cli.remote import local_read
+    from modelkeep.services.models.fast_reads import show_version
+
+    view = local_read(show_version, ref) or _registry().get(ref)  # a miss: the normal path says what is missing
     if json_out:
         emit_json(view.to_dict())
         return

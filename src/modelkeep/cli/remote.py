@@ -3,7 +3,11 @@ for the connection, chosen once per command."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from modelkeep.services.interface import Connection
@@ -34,6 +38,21 @@ def server_url() -> str | None:
     from modelkeep.client.connect import server_url as configured
 
     return configured()
+
+
+def local_read(read: Callable[P, T | None], *args: P.args, **kwargs: P.kwargs) -> T | None:
+    """A read command's fast path: ``read`` (from a ``fast_reads`` module: sqlite3 on a personal
+    local registry, no workspace, no SQLAlchemy) called with the arguments; None where it does not
+    apply and the command takes the normal path: a server configured, no repository here (the
+    normal path says so, with its hint), or ``read`` itself declining."""
+    if server_url():
+        return None
+    from modelkeep.errors import NotFound
+
+    try:
+        return read(*args, **kwargs)
+    except NotFound:
+        return None
 
 
 def require_local(what: str) -> None:

@@ -62,9 +62,10 @@ def runs_list(
     json_out: JsonFlag = False,
 ) -> None:
     """The latest runs, newest first."""
-    from modelkeep.cli.remote import connection
+    from modelkeep.cli.remote import connection, local_read
+    from modelkeep.services.runs.fast_reads import list_runs
 
-    rows = _local_runs(project, limit)
+    rows = local_read(list_runs, project, limit)
     if rows is None:
         rows = connection().runs.list(project, limit)
     if json_out:
@@ -85,22 +86,6 @@ def runs_list(
             r["started_at"],
         )
     out_console().print(table)
-
-
-def _local_runs(project: str | None, limit: int) -> list[dict[str, Any]] | None:
-    """The runs of a personal local registry read with sqlite3, as ``mk model list`` reads its
-    models (no workspace, no SQLAlchemy); None where that does not apply."""
-    from modelkeep.cli.remote import server_url
-
-    if server_url():
-        return None
-    from modelkeep.errors import NotFound
-    from modelkeep.services.runs.fast_reads import list_runs
-
-    try:
-        return list_runs(project, limit)
-    except NotFound:
-        return None  # no repository here: the normal path says so, with its hint
 
 
 @runs_app.command("show")

@@ -51,21 +51,19 @@ def among(session: Session, column: Any, values: Collection[Any]) -> ColumnEleme
     """``column IN values``; on PostgreSQL ``column = ANY(:array)``, one parameter and one statement
     text whatever the count: psycopg prepares it once and the server plans it once, where an IN of
     50 ids is 50 parameters to convert and a statement of its own for every count."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)  # type: ignore[no-any-return]
+    return among_bound(session.get_bind().dialect.name, column, None, values)
 
 
-def among_bound(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
-    """``among`` for a statement built once, its values bound at each execution as the parameter
-    ``name``: one array on PostgreSQL, an IN that grows with the list elsewhere."""
+def among_bound(dialect: str, column: Any, name: str | None, values: Collection[Any] | None = None) -> ColumnElement[bool]:
+    """``among``'s condition with the list as one parameter ``name``: bound now to ``values``, or,
+    without them, at each execution (for a statement built once). An array on PostgreSQL, an
+    expanding IN elsewhere."""
+    given: dict[str, Any] = {} if values is None else {"value": list(values)}
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import ARRAY
 
-        return column == any_(bindparam(name, type_=ARRAY(column.type)))
-    return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
+        return column == any_(bindparam(name, type_=ARRAY(column.type), **given))
+    return column.in_(bindparam(name, expanding=True, **given))  # type: ignore[no-any-return]
 
 
 def _sqlite_setup(engine: Engine) -> None:

@@ -54,7 +54,8 @@ def _one_version_parts() -> Any:
 def _bound_parts(dialect: str) -> Any:
     """``_keyed_parts`` of the versions bound as ``ids`` (their lineage nodes as ``nodes``), built
     once per dialect: building the union cost more than running it on SQLite."""
-    return _keyed_parts(lambda column: among_bound(dialect, column, "ids"), among_bound(dialect, LineageEdge.dst, "nodes"))
+    return _keyed_parts(lambda column: among_bound(dialect, column, "ids"),
+                        among_bound(dialect, LineageEdge.dst, "nodes"))
 
 
 def load_views(session: Session, rows: list[tuple[ModelVersion, str]]) -> list[VersionView]:
@@ -64,7 +65,7 @@ def load_views(session: Session, rows: list[tuple[ModelVersion, str]]) -> list[V
     ids = [row.id for row, _ in rows]
     nodes = {version_node(i): i for i in ids}
     if len(ids) == 1:
-        parts, bound = _one_version_parts(), {"id": ids[0], "node": version_node(ids[0])}
+        parts, bound = _one_version_parts(), {"id": ids[0], "node": next(iter(nodes))}
     else:
         parts, bound = _bound_parts(session.get_bind().dialect.name), {"ids": ids, "nodes": list(nodes)}
     params: dict[int, dict[str, str]] = defaultdict(dict)

@@ -66,8 +66,7 @@ class FastReads:
         """The answer's body, or None where the app should answer instead."""
         authorization = [value for name, value in scope["headers"] if name == b"authorization"]
         try:
-            query = parse_qs(scope["query_string"].decode("ascii"), keep_blank_values=True, strict_parsing=False,
-                             errors="strict")
+            query = parse_qs(scope["query_string"].decode("ascii"), keep_blank_values=True, errors="strict")
         except UnicodeDecodeError:
             return None
         if len(authorization) != 1 or set(query) != set(read.params) or any(len(v) != 1 for v in query.values()):

@@ -1,5 +1,5 @@
 """Run by the mlflow client venv's Python: fills a real MLflow server with what a team has —
-3 models, 8 versions, runs with params and metric histories, aliases and files — and prints,
+3 models, 20 versions, runs with params and metric histories, aliases and files — and prints,
 per model and version, the SHA-256 of each file as MLflow stores it."""
 
 import hashlib
@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 
 client = MlflowClient()
 expected: dict = {}
-for m, count in enumerate((3, 3, 2)):
+for m, count in enumerate((7, 7, 6)):  # issue 13: at least 3 models and 20 versions
     name = f"seed-{m}"
     mlflow.set_experiment(f"team-{m}")
     client.create_registered_model(name)

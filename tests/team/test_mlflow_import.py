@@ -1,5 +1,5 @@
 """``mk import mlflow`` against a real ``mlflow server`` (SQLite backend, artifacts served), started
-by the test from the mlflow client's own virtualenv (issue 13): 3 models, 8 versions, runs with
+by the test from the mlflow client's own virtualenv (issue 13): 3 models, 20 versions, runs with
 metric histories, aliases and files come over; every file's SHA-256 matches what MLflow stored;
 a second import copies nothing."""
 
@@ -64,7 +64,7 @@ def test_import_brings_everything_over_once(mlflow_server: tuple[str, dict, Path
     first = CliRunner().invoke(app, ["import", "mlflow", "--from", url, "--json"], env=env)
     assert first.exit_code == 0, first.output
     summary = json.loads(first.stdout)
-    assert (summary["experiments"], summary["runs_new"], summary["models"], summary["versions_new"]) == (4, 8, 3, 8)
+    assert (summary["experiments"], summary["runs_new"], summary["models"], summary["versions_new"]) == (4, 20, 3, 20)
     assert summary["aliases_set"] == 3 and summary["refused"] == []
     for name, versions in expected.items():
         views = {v.tags["mlflow.version"]: v for v in workspace.registry.list_versions(name)}
@@ -83,7 +83,7 @@ def test_import_brings_everything_over_once(mlflow_server: tuple[str, dict, Path
     assert again.exit_code == 0, again.output
     second = json.loads(again.stdout)
     assert (second["runs_new"], second["versions_new"], second["aliases_set"]) == (0, 0, 0)
-    assert (second["runs_skipped"], second["versions_skipped"]) == (8, 8)
+    assert (second["runs_skipped"], second["versions_skipped"]) == (20, 20)
 
 
 def test_import_from_the_database_and_artifact_root(mlflow_server: tuple[str, dict, Path], tmp_path: Path) -> None:
@@ -99,7 +99,7 @@ def test_import_from_the_database_and_artifact_root(mlflow_server: tuple[str, di
     first = CliRunner().invoke(app, args, env=env)
     assert first.exit_code == 0, first.output
     summary = json.loads(first.stdout)
-    assert (summary["runs_new"], summary["models"], summary["versions_new"], summary["aliases_set"]) == (8, 3, 8, 3)
+    assert (summary["runs_new"], summary["models"], summary["versions_new"], summary["aliases_set"]) == (20, 3, 20, 3)
     for name, versions in expected.items():
         for view in target.registry.list_versions(name):
             assert dict(target.store.sha256_of(view.artifact_kind, view.digest)) == versions[view.tags["mlflow.version"]]

@@ -207,6 +207,11 @@ def load_config(root: Path) -> RepoConfig:
     return RepoConfig(root=root, values={**read_values(user_config_path()), **read_values(root / CONFIG_FILE)})
 
 
+def local_config() -> RepoConfig:
+    """The configuration of the repository found from the working folder (NotFound where none)."""
+    return load_config(find_root())
+
+
 def find_root(start: Path | None = None) -> Path:
     """Locate the ``.modelkeep`` folder (see the module docstring).
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from modelkeep.config import find_root, load_config
+from modelkeep.config import local_config
 from modelkeep.meta.sqlite_fast import dataset_version_rows
 from modelkeep.services.data.views import DatasetVersionView
 from modelkeep.services.models.inputs import check_name
@@ -16,7 +16,7 @@ from modelkeep.services.models.inputs import check_name
 def dataset_log(name: str) -> list[DatasetVersionView] | None:
     """What ``Datasets.log`` answers, for the local repository."""
     check_name(name, "dataset name")
-    rows = dataset_version_rows(load_config(find_root()).db_url, name)
+    rows = dataset_version_rows(local_config().db_url, name)
     if rows is None:
         return None
     return [DatasetVersionView(name, number, digest, kind, message, source, files, size, new, stored,

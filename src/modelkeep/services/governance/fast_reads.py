@@ -9,13 +9,13 @@ import json
 from datetime import datetime
 from typing import Any
 
-from modelkeep.config import find_root, load_config
+from modelkeep.config import local_config
 from modelkeep.meta.sqlite_fast import audit_rows
 
 
 def audit_log(model: str | None, actor: str | None, action: str | None, limit: int) -> list[dict[str, Any]] | None:
     """What ``AuditService.log`` answers without ``since``, for the local repository."""
-    rows = audit_rows(load_config(find_root()).db_url, model, actor, action, limit)
+    rows = audit_rows(local_config().db_url, model, actor, action, limit)
     if rows is None:
         return None
     return [{"seq": seq, "at": datetime.fromisoformat(at).isoformat() + "Z", "actor": by, "action": what, "target": target,

@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from modelkeep.config import find_root, load_config
+from modelkeep.config import local_config
 from modelkeep.meta.sqlite_fast import model_rows, version_record
 from modelkeep.services.models.inputs import split_ref
 from modelkeep.services.models.views import DATASET_PREFIX, ModelSummary, VersionView, metric_label
@@ -20,7 +20,7 @@ from modelkeep.version import MLVersion, VersionSpec
 
 def list_models() -> list[ModelSummary] | None:
     """What ``Registry.list_models`` answers, for the local repository."""
-    rows = model_rows(load_config(find_root()).db_url)
+    rows = model_rows(local_config().db_url)
     if rows is None:
         return None
     return [ModelSummary(name=name, description=description, versions=versions,
@@ -32,7 +32,7 @@ def list_models() -> list[ModelSummary] | None:
 def show_version(ref: str) -> VersionView | None:
     """What ``Registry.get`` answers for ``ref``, for the local repository."""
     name, spec_text = split_ref(ref)
-    record = version_record(load_config(find_root()).db_url, name, VersionSpec.parse(spec_text))
+    record = version_record(local_config().db_url, name, VersionSpec.parse(spec_text))
     if record is None:
         return None
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from modelkeep.config import find_root, load_config
+from modelkeep.config import local_config
 from modelkeep.meta.sqlite_fast import run_rows
 
 
 def list_runs(project: str | None, limit: int) -> list[dict[str, Any]] | None:
     """What ``Runs.list`` answers, for the local repository."""
-    rows = run_rows(load_config(find_root()).db_url, project, limit)
+    rows = run_rows(local_config().db_url, project, limit)
     if rows is None:
         return None
     return [{"id": run_id, "name": name, "project": in_project, "status": status,

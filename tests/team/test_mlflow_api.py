@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -281,18 +282,19 @@ def test_the_hottest_reads_answer_before_routing_exactly_as_the_routes_do(
     answered: list[str] = []
 
     def counted(path: str, read: FastRead) -> FastRead:
-        def answer(ws: Workspace, *values: str) -> dict[str, Any]:
-            doc = read.answer(ws, *values)
+        def answer(ws: Workspace, *values: str, **optional: str) -> dict[str, Any]:
+            doc = read.answer(ws, *values, **optional)
             answered.append(path)
             return doc
-        return FastRead(read.params, answer)
+        return replace(read, answer=answer)
 
     for path, read in list(given.items()):  # the same mapping the middleware reads
         given[path] = counted(path, read)
     carl = {"Authorization": auth["carl"]}
     reads = [("registered-models/alias", {"name": "fraud", "alias": "Production"}),
              ("model-versions/get", {"name": "fraud", "version": "2"}),
-             ("registered-models/get", {"name": "fraud"})]
+             ("registered-models/get", {"name": "fraud"}),
+             ("model-versions/search", {"filter": "name='fraud'", "max_results": "1"})]
     for path, params in reads:
         fast = http.get(f"{API}/{path}", params=params, headers=carl)
         assert fast.status_code == 200 and answered[-1] == f"{API}/{path}", (path, answered)
@@ -301,10 +303,24 @@ def test_the_hottest_reads_answer_before_routing_exactly_as_the_routes_do(
         assert fast.json() == routed.json() and fast.headers["content-type"] == "application/json"
     assert http.get(f"/ajax-api/2.0/mlflow/{reads[0][0]}", params=reads[0][1], headers=carl).json() == \
         http.get(f"{API}/{reads[0][0]}", params=reads[0][1], headers=carl).json()
-    assert len(answered) == 5  # MLflow's UI prefix takes the same way
+    assert len(answered) == 6  # MLflow's UI prefix takes the same way
     assert http.get(f"{API}/model-versions/get", params={"name": "fraud", "version": "2"}).status_code == 401
     repeated = http.get(f"{API}/model-versions/get?name=fraud&version=1&version=2", headers=carl)
-    assert repeated.status_code == 200 and len(answered) == 5  # given twice: the route decides which
+    assert repeated.status_code == 200 and len(answered) == 6  # given twice: the route decides which
+    # the search's optional parameters: none, some, a page token; what the route would parse otherwise goes to it
+    first = http.get(f"{API}/model-versions/search", params={"filter": "name='fraud'", "max_results": "1"}, headers=carl)
+    token = first.json()["next_page_token"]
+    for params in ({}, {"filter": "name='fraud'", "page_token": token, "max_results": "1"},
+                   {"filter": "name='fraud' AND version_number >= 2", "order_by": "version_number ASC"}):
+        fast = http.get(f"{API}/model-versions/search", params=params, headers=carl)
+        routed = http.get(f"{API}/model-versions/search", params=params | {"other": "1"}, headers=carl)
+        assert fast.status_code == 200 and answered[-1] == f"{API}/model-versions/search" and fast.json() == routed.json()
+    assert len(answered) == 10
+    for given in ("max_results=1_0", "max_results=%2B1", "order_by=a&order_by=b", "page_token=nope"):
+        http.get(f"{API}/model-versions/search?{given}", headers=carl)
+    assert len(answered) == 10
+    bad_token = http.get(f"{API}/model-versions/search?page_token=nope", headers=carl)
+    assert bad_token.json()["error_code"] == "INVALID_PARAMETER_VALUE"  # the route's own error
     admin = team("admin")
     admin.access.create_user("dep", role="deployer")
     dep = {"Authorization": f"Bearer {admin.access.create_token('dep')['token']}"}
@@ -313,7 +329,7 @@ def test_the_hottest_reads_answer_before_routing_exactly_as_the_routes_do(
     assert len(query(workspace.db, actor="dep", action="access.check")) == 1  # audited once, by the route
     missing = http.get(f"{API}/registered-models/get", params={"name": "nope"}, headers=carl)
     assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
-    assert len(answered) == 5
+    assert len(answered) == 10
 
 
 @pytest.mark.parametrize("inline", [True, False])
@@ -346,3 +362,39 @@ def test_a_fast_read_answers_only_a_plain_success_inline_or_in_a_thread(inline: 
         assert http.get("/r", params=params, headers=headers).text == "routed", (params, headers)
     assert http.get("/r?name=a&name=b", headers=good).text == "routed"
     assert http.post("/r", params={"name": "x"}, headers=good).status_code == 405  # only GET takes the fast way
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_a_fast_read_takes_optional_parameters_and_a_heavy_one_always_answers_in_a_thread(inline: bool) -> None:
+    """Optional parameters (a search's) may be left out, each given at most once; a read that is not
+    light (a search) leaves the event loop free even where light reads answer inline."""
+    import asyncio
+
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from modelkeep.api.fast_reads import FastRead, FastReads
+
+    def in_loop() -> bool:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+
+    def answer(ws: Any, *required: str, **optional: str) -> dict[str, Any]:
+        return {"required": list(required), "optional": optional, "in_loop": in_loop()}
+
+    routed = Starlette(routes=[Route("/{any}", lambda request: PlainTextResponse("routed"))])
+    reads = {"/light": FastRead(("name",), answer, optional=("page",)),
+             "/heavy": FastRead((), answer, optional=("filter", "page"), light=False)}
+    http = TestClient(FastReads(routed, acting=lambda authorization, source: None, reads=reads, inline=inline),
+                      headers={"Authorization": "Bearer t"})
+    assert http.get("/light", params={"name": "a"}).json() == {"required": ["a"], "optional": {}, "in_loop": inline}
+    assert http.get("/light", params={"name": "a", "page": "2"}).json()["optional"] == {"page": "2"}
+    assert http.get("/light", params={"page": "2"}).text == "routed"  # a required one missing
+    assert http.get("/heavy").json() == {"required": [], "optional": {}, "in_loop": False}
+    assert http.get("/heavy", params={"filter": "x", "page": "3"}).json()["optional"] == {"filter": "x", "page": "3"}
+    assert http.get("/heavy?page=1&page=2").text == "routed"
+    assert http.get("/heavy", params={"other": "1"}).text == "routed"

@@ -173,11 +173,41 @@ def version_get(ws: Workspace, name: str, version: str) -> dict[str, Any]:
     return {"model_version": shapes.model_version(ws.model_records.listed(name, number=number(version)))}
 
 
+def version_search(ws: Workspace, filter: str | None, max_results: int, order_by: list[str] | None,
+                   page_token: str | None) -> dict[str, Any]:
+    name, rest = _split_name(filter or "")
+    names = [name] if name else ws.model_records.names()
+    rows: list[VersionRow] = []
+    for model in names:
+        try:
+            rows.extend(ws.model_records.rows(model))
+        except NotFound:
+            continue
+    if rest:
+        rows = [v for v in rows if _version_matches(v, rest)]
+    rows.sort(key=lambda v: (v.name, -v.seq))
+    if order_by and any("version_number" in o and "ASC" in o.upper() for o in order_by):
+        rows.sort(key=lambda v: (v.name, v.seq))
+    items, token = page(rows, page_token, max_results)
+    return {"model_versions": [shapes.model_version(v) for v in items]} | ({"next_page_token": token} if token else {})
+
+
+def search_read(ws: Workspace, filter: str | None = None, max_results: str = "10000", order_by: str | None = None,
+                page_token: str | None = None) -> dict[str, Any]:
+    """The search as the fast way takes it: each parameter once, as text. A number the route's parsing
+    might read otherwise (a sign, a space, "1_000") is left to the route."""
+    if not (max_results.isascii() and max_results.isdigit()):
+        raise InvalidInput(f"max_results {max_results!r}")
+    return version_search(ws, filter, int(max_results), None if order_by is None else [order_by], page_token)
+
+
 # the reads MLflow's clients make most, answered before FastAPI's routing where they succeed (api/fast_reads.py)
 FAST_READS = {
     "/registered-models/get": FastRead(("name",), model_get),
     "/registered-models/alias": FastRead(("name", "alias"), alias_get),
     "/model-versions/get": FastRead(("name", "version"), version_get),
+    "/model-versions/search": FastRead((), search_read, optional=("filter", "max_results", "order_by", "page_token"),
+                                       light=False),
 }
 
 
@@ -297,22 +327,7 @@ def registry_routes(Ws: Any) -> APIRouter:
     @router.get("/model-versions/search")
     def mv_search(ws: Ws, filter: str | None = None, max_results: int = 10_000,
                   order_by: list[str] | None = None, page_token: str | None = None) -> Response:
-        name, rest = _split_name(filter or "")
-        names = [name] if name else ws.model_records.names()
-        rows: list[VersionRow] = []
-        for model in names:
-            try:
-                rows.extend(ws.model_records.rows(model))
-            except NotFound:
-                continue
-        if rest:
-            rows = [v for v in rows if _version_matches(v, rest)]
-        rows.sort(key=lambda v: (v.name, -v.seq))
-        if order_by and any("version_number" in o and "ASC" in o.upper() for o in order_by):
-            rows.sort(key=lambda v: (v.name, v.seq))
-        items, token = page(rows, page_token, max_results)
-        return shapes.listing({"model_versions": [shapes.model_version(v) for v in items]}
-                              | ({"next_page_token": token} if token else {}))
+        return shapes.listing(version_search(ws, filter, max_results, order_by, page_token))
 
     @router.get("/model-versions/get-download-uri")
     def mv_download_uri(ws: Ws, name: str, version: str) -> dict[str, Any]:

@@ -150,6 +150,34 @@ def test_runs_list_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_
     assert "cli-tester" in mk(repo, "runs", "list", "--json", code=4).stderr  # no user of this registry now
 
 
+def test_deploy_list_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_same(repo: Path) -> None:
+    from modelkeep.meta.sqlite_fast import deployment_rows
+    from modelkeep.services.workspace import open_workspace
+
+    mk(repo, "model", "register", "m", "model.bin")
+    (repo / "model.bin").write_text("weights-2")
+    mk(repo, "model", "register", "m", "model.bin")
+    ws = open_workspace(repo)
+    try:
+        plan = ws.deployments.plan
+        ws.deployments.create("single", plan("single", "m@1.0.0"))
+        ws.deployments.create("canary", plan("canary", "m@1.0.0", candidate="m@1.0.1", shadows=[("m@1.0.1", 0.25)],
+                                             rollout={"steps": [10, 100], "bake_s": 5}))
+        ws.deployments.advance("canary", expected_revision=1)
+        assert deployment_rows(ws.config.db_url) is not None  # the fast path applies here
+        listed = json.loads(mk(repo, "deploy", "list", "--json").stdout)
+        assert listed == json.loads(json.dumps(ws.deployments.list()))  # and answers as the service does
+        assert [(d["name"], d["revision"], d["rollout"] and d["rollout"]["step"]) for d in listed] == \
+            [("canary", 2, 1), ("single", 1, None)]
+        assert [s["fraction"] for s in listed[0]["shadows"]] == [0.25]
+        assert "rollout step 2/2" in mk(repo, "deploy", "list").stdout
+        ws.access.create_user("admin", role="admin")
+        assert deployment_rows(ws.config.db_url) is None  # with users, reads are checked: the normal path
+    finally:
+        ws.close()
+    assert "cli-tester" in mk(repo, "deploy", "list", "--json", code=4).stderr  # no user of this registry now
+
+
 def test_audit_log_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_same(repo: Path) -> None:
     from modelkeep.meta.sqlite_fast import audit_rows
     from modelkeep.services.connection import LocalAudit

@@ -220,7 +220,12 @@ def history(name: Name, json_out: JsonFlag = False) -> None:
 
 def list_(json_out: JsonFlag = False) -> None:
     """Every deployment."""
-    rows = _target().deployment_list()
+    from modelkeep.cli.remote import local_read
+    from modelkeep.services.deploy.fast_reads import list_deployments
+
+    rows = local_read(list_deployments)
+    if rows is None:
+        rows = _target().deployment_list()
     if json_out:
         emit_json(rows)
         return

@@ -201,3 +201,10 @@ def audit_rows(db_url: str, model: str | None, actor: str | None, action: str | 
         "WHERE (? IS NULL OR target LIKE 'model:' || ? || '@%' ESCAPE '/' OR target = 'model:' || ?) "
         "AND (? IS NULL OR actor = ?) AND (? IS NULL OR action LIKE ?) ORDER BY seq DESC LIMIT ?",
         (model, escaped, model, actor, actor, action, pattern, limit)).fetchall())
+
+
+def deployment_rows(db_url: str) -> list[tuple[str, int, str, str, str]] | None:
+    """(name, revision, status, spec document, updated_at) of every deployment, by name, for ``mk
+    deploy list`` in a personal registry; None once it has users."""
+    return _read(_personal(db_url), lambda conn: conn.execute(
+        "SELECT name, revision, status, spec, updated_at FROM deployments ORDER BY name").fetchall())

@@ -27,6 +27,7 @@ from modelkeep.services.deploy.spec import (
     parse_section,
     parse_spec,
 )
+from modelkeep.services.deploy.views import deployment_view
 from modelkeep.services.deploy.windows import WindowSummary
 from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
@@ -216,13 +217,7 @@ class Deployments:
 
     @staticmethod
     def _view(row: Deployment, spec: DeploymentSpec) -> dict[str, Any]:
-        return {"name": row.name, "revision": row.revision, "status": row.status, "strategy": spec.strategy,
-                "stable": spec.stable, "candidate": spec.candidate,
-                "arms": [{"name": a.name, "model": a.model, "weight": a.weight, "preprocess": a.preprocess}
-                         for a in spec.arms],
-                "shadows": [{"name": s.name, "model": s.model, "fraction": s.fraction} for s in spec.shadows],
-                "rollout": spec.rollout.model_dump() if spec.rollout else None,
-                "updated_at": row.updated_at.isoformat() + "Z"}
+        return deployment_view(row.name, row.revision, row.status, spec.model_dump(mode="json"), row.updated_at)
 
     def create(self, name: str, spec: DeploymentSpec, *, reason: str = "") -> dict[str, Any]:
         return self._commit(name, "create", lambda _row, _cur: (spec, _initial_status(spec)), reason=reason)

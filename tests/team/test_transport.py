@@ -83,3 +83,30 @@ def test_giving_up_says_so(flaky: str) -> None:
     with pytest.raises(Unavailable, match="after 3 attempts .*ConnectError"):
         dead.call("GET", "/x")
     dead.close()
+
+
+def test_a_plain_http_client_loads_no_certificate_authority_and_refuses_any_tls() -> None:
+    import ssl
+
+    from modelkeep.client.http import trusting_no_one
+
+    context = trusting_no_one()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] == 0  # nothing to trust: a TLS handshake through it fails
+
+
+def test_remote_read_commands_import_neither_the_orm_nor_request_models_nor_httpx_command_line() -> None:
+    """A command talking to a server costs its imports: SQLAlchemy and the tables (0.5 s), the
+    interface's request models (0.15 s) and httpx's own command line (60-110 ms) are not needed to read."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+import modelkeep.client.connect, modelkeep.client.registry, modelkeep.client.runs, modelkeep.client.datasets
+import httpx
+heavy = ("sqlalchemy", "modelkeep.meta.tables", "modelkeep.services.interface", "click", "pygments")
+print([m for m in heavy if m in sys.modules], hasattr(sys.modules["httpx._main"], "main"), callable(httpx.main))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[] False True"  # httpx took its own fallback ``main`` for a missing command line

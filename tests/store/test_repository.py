@@ -118,6 +118,38 @@ def test_folder_trees_and_stat_cache(repo: Repository, tmp_path: Path) -> None:
     assert sorted(p for p, _ in repo.walk(root.id))[:2] == ["a/b/deep.txt", "a/f0.bin"]
 
 
+def test_small_files_inline_and_on_the_pool_make_the_same_tree_and_a_file_that_changed_is_refused(
+        repo: Repository, tmp_path: Path) -> None:
+    """Files up to INLINE_LIMIT are added in the calling thread, larger small ones on the pool; the
+    tree is the same whichever way a file went, and one that grew or shrank since the scan is refused."""
+    from modelkeep.errors import InvalidInput
+    from modelkeep.store.ingest import INLINE_LIMIT, scan
+
+    src = tmp_path / "mixed"
+    (src / "x" / "y").mkdir(parents=True)
+    sizes = [0, 1, 200, INLINE_LIMIT, INLINE_LIMIT + 1, 200_000]
+    for i, size in enumerate(sizes):
+        (src / ("x/y" if i % 2 else "x") / f"f{i}.bin").write_bytes(random.Random(i).randbytes(size))
+    with Ingestor(repo) as ing:
+        root, _ = ing.add_path(src)
+    assert sorted((rel, e.size) for rel, e in repo.walk(root.id)) == sorted(
+        (f"{'x/y' if i % 2 else 'x'}/f{i}.bin", size) for i, size in enumerate(sizes))
+    assert all(repo.get(e.id) == (src / rel).read_bytes() for rel, e in repo.walk(root.id))
+    deep = encode_tree([TreeEntry(f"f{i}.bin", "blob", object_id((src / "x/y" / f"f{i}.bin").read_bytes()), size)
+                        for i, size in enumerate(sizes) if i % 2])  # 1 and 65,536 bytes inline, 200,000 on the pool
+    x = next(e for e in decode_tree(repo.get(root.id)) if e.name == "x")
+    assert next(e for e in decode_tree(repo.get(x.id)) if e.name == "y").id == object_id(deep)
+    for change in (b"more", None):  # grown, then shrunk, between the scan and the read
+        items = scan(src)
+        target = src / "x" / "f2.bin"
+        if change:
+            target.write_bytes(target.read_bytes() + change)
+        else:
+            target.write_bytes(target.read_bytes()[:50])
+        with Ingestor(repo) as ing, pytest.raises(InvalidInput, match="changed while it was being added"):
+            ing.add_files(items)
+
+
 def test_checkout_copies_do_not_share_bytes(repo: Repository, tmp_path: Path) -> None:
     src = tmp_path / "f.bin"
     src.write_bytes(b"v1" * 1000)

@@ -21,7 +21,7 @@ from modelkeep.services.retention.gc import collect
 from modelkeep.services.workspace import Workspace, init_workspace
 from modelkeep.store import deltas
 from modelkeep.store.backends import open_backend
-from modelkeep.store.checkout import checkout_files
+from modelkeep.store.dataset_checkout import checkout_files
 from modelkeep.store.format import FLAG_DELTA, ObjectId, TreeEntry
 from modelkeep.store.ingest import Ingestor, StatCache
 from modelkeep.store.packs import pack_key

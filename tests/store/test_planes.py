@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 from modelkeep.errors import IntegrityError
 from modelkeep.store import planes
 from modelkeep.store.backends import open_backend
-from modelkeep.store.checkout import checkout_files
+from modelkeep.store.dataset_checkout import checkout_files
 from modelkeep.store.format import DEFAULT_CONFIG, FLAG_DELTA, FLAG_PLANES, TreeEntry
 from modelkeep.store.ingest import Ingestor, StatCache
 from modelkeep.store.packs import pack_key

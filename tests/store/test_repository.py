@@ -333,7 +333,7 @@ def test_a_checkout_whose_chunk_is_damaged_leaves_no_file(repo: Repository, tmp_
 def test_switching_a_checkout_copies_the_chunks_both_versions_share_from_the_file_it_replaces(
     repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modelkeep.store.checkout import checkout_files
+    from modelkeep.store.dataset_checkout import checkout_files
 
     v1 = _random_lines(60_000)
     v2 = v1 + _random_lines(5_000, seed=7)  # an append: v1's chunks but its last are v2's too

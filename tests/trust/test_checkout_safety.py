@@ -31,6 +31,17 @@ def _two_versions(ws: Workspace, tmp_path: Path) -> Path:
     return data
 
 
+def _damage_c2(ws: Workspace) -> None:
+    """Flip a byte of ds@2's c.txt where its pack holds it."""
+    c2 = ws.datasets.files("ds@2")["c.txt"]
+    entry = ws.repo.entry(c2.id)
+    path = Path(ws.config.store_url) / pack_key(entry.pack)
+    raw = bytearray(path.read_bytes())
+    raw[entry.offset] ^= 0xFF
+    os.chmod(path, 0o644)
+    path.write_bytes(bytes(raw))
+
+
 def test_prune_removes_only_unchanged_files_of_an_earlier_checkout(workspace: Workspace, tmp_path: Path) -> None:
     _two_versions(workspace, tmp_path)
     out = tmp_path / "out"
@@ -91,17 +102,52 @@ def test_damaged_target_leaves_the_folder_exactly_as_it_was(workspace: Workspace
     workspace.datasets.checkout("ds@1", out)
     (out / "mine.txt").write_text("mine")
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()}
-    c2 = workspace.datasets.files("ds@2")["c.txt"]
-    entry = workspace.repo.entry(c2.id)
-    path = Path(workspace.config.store_url) / pack_key(entry.pack)
-    raw = bytearray(path.read_bytes())
-    raw[entry.offset] ^= 0xFF
-    os.chmod(path, 0o644)
-    path.write_bytes(bytes(raw))
+    _damage_c2(workspace)
     with pytest.raises(IntegrityError, match="nothing in the folder was changed"):
         workspace.datasets.checkout("ds@2", out, prune=True)
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()} == before
     assert not list(out.glob(".mk-staging-*"))
+
+
+def test_a_fresh_checkout_appears_whole_or_not_at_all_and_never_writes_outside(workspace: Workspace,
+                                                                               tmp_path: Path) -> None:
+    """A folder that does not exist yet is written beside it and renamed into place whole: on a
+    damaged object neither it nor its staging folder is left; a stored path that would lead outside
+    (``..``, or a symbolic link on the way) is refused before anything is written."""
+    from modelkeep.store.dataset_checkout import checkout_files
+    from modelkeep.store.format import TREE, TreeEntry, encode_tree, object_id
+
+    _two_versions(workspace, tmp_path)
+    out = tmp_path / "new" / "out"
+    workspace.datasets.checkout("ds@2", out)
+    assert _tree(out) == {".modelkeep-checkout.json": (out / ".modelkeep-checkout.json").read_bytes(),
+                          "a.txt": b"a2", "c.txt": b"c2"}
+    assert workspace.datasets.checkout("ds@2", out)[1].written == 0  # the manifest vouches for every file
+    assert not list(out.parent.glob(".mk-staging-*"))
+    _damage_c2(workspace)
+    damaged = tmp_path / "damaged"
+    with pytest.raises(IntegrityError, match="nothing in the folder was changed"):
+        workspace.datasets.checkout("ds@2", damaged)
+    assert not damaged.exists() and not list(tmp_path.glob(".mk-staging-*"))
+    a1 = workspace.datasets.files("ds@1")["a.txt"]
+    for name in ("..", "."):
+        inner = encode_tree([TreeEntry(name, "blob", a1.id, a1.size)])
+        workspace.repo.put(inner, TREE)
+        outer = encode_tree([TreeEntry("sub", "tree", object_id(inner), a1.size)])
+        workspace.repo.put(outer, TREE)
+        root = TreeEntry("", "tree", object_id(outer), a1.size, 0)
+        for into in (tmp_path / "bad-new", out):  # a new folder, and one holding a checkout
+            with pytest.raises(IntegrityError, match="escapes its folder"):
+                checkout_files(workspace.repo, root, into, file_name="x", owner="ds", version="ds@9")
+    (out / "link").symlink_to(tmp_path)
+    escape = encode_tree([TreeEntry("link", "tree", object_id(encode_tree([TreeEntry("x.txt", "blob", a1.id, a1.size)])),
+                                    a1.size)])
+    workspace.repo.put(encode_tree([TreeEntry("x.txt", "blob", a1.id, a1.size)]), TREE)
+    workspace.repo.put(escape, TREE)
+    with pytest.raises(IntegrityError, match="escapes its folder"):
+        checkout_files(workspace.repo, TreeEntry("", "tree", object_id(escape), a1.size, 0), out, file_name="x",
+                       owner="ds", version="ds@9")
+    assert not (tmp_path / "x.txt").exists() and not (tmp_path / "bad-new").exists()
 
 
 def test_cli_prune_refusals_and_exit_codes(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from modelkeep.services.models.views import ModelSummary, RunView, SearchPage, VersionView
     from modelkeep.services.runs.run_handle import ActiveRun
     from modelkeep.store.artifacts import ArtifactStore
-    from modelkeep.store.checkout import CheckoutResult
+    from modelkeep.store.dataset_checkout import CheckoutResult
     from modelkeep.store.format import TreeEntry
     from modelkeep.store.repository import Repository
 

@@ -97,7 +97,7 @@ def _check_name(name: str, where: str) -> None:
         raise InvalidInput(f"{os.path.join(where, name)!r} has a name that is not valid UTF-8; rename it") from None
 
 
-# Written by ``store.checkout`` into a checked-out folder (kept here: checkout imports ingest).
+# Written by ``store.dataset_checkout`` into a checked-out folder (kept here: it imports ingest).
 MANIFEST_NAME = ".modelkeep-checkout.json"
 STAGING_PREFIX = ".mk-staging-"
 _BOOKKEEPING = {MANIFEST_NAME, f"{MANIFEST_NAME}.tmp"}

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.services.data.data_status import recorded_files, status_of
 from modelkeep.services.models.inputs import check_name
-from modelkeep.store.checkout import CheckoutResult, checkout_files
 from modelkeep.store.chunk_cache import ChunkCache
+from modelkeep.store.dataset_checkout import CheckoutResult, checkout_files
 from modelkeep.store.format import TreeEntry
 from modelkeep.store.ingest import Ingestor, StatCache, scan
 from modelkeep.store.repository import Repository
@@ -224,7 +224,7 @@ class DatasetFiles:
     ) -> tuple[DatasetVersionView, CheckoutResult]:
         """Write a version into the folder ``dest`` (a single-file dataset keeps its file name).
 
-        Never loses what is not ours: see :func:`modelkeep.store.checkout.checkout_files`.
+        Never loses what is not ours: see :func:`modelkeep.store.dataset_checkout.checkout_files`.
         ``prune`` is refused outright on ``/``, the home folder, and the repository's folder or
         any folder above it.
         """

@@ -9,7 +9,8 @@
   of the raw bytes, not 0.93.
 * Hashing and compression run on a thread pool (BLAKE3 and zstd release the GIL), so both cores
   work; chunks of a large file are processed in a bounded window, so memory stays flat
-  whatever the file size.
+  whatever the file size. Files up to ``INLINE_LIMIT`` are done in the calling thread: their
+  cost is Python and system calls, which threads only fight over.
 * A chunk is stored zstd-compressed only when that saves at least 3 %; after a run of chunks
   that did not compress, only every 16th is tried, so incompressible data costs hashing only.
 * A file whose size or mtime changes while it is read is refused (nothing is committed).

@@ -77,6 +77,21 @@ def test_errors_are_one_line_with_exit_codes(repo: Path) -> None:
     assert "Traceback" in debug.stderr
 
 
+def test_whoami_of_a_local_repository_answers_from_its_configuration_as_the_connection_does(repo: Path) -> None:
+    from modelkeep.services.connection import LocalConnection
+    from modelkeep.services.workspace import open_workspace
+
+    ws = open_workspace(repo)
+    try:
+        where = LocalConnection(ws).where
+        assert json.loads(mk(repo, "whoami", "--json").stdout) == {"user": "cli-tester", "where": where}
+        ws.access.create_user("admin", role="admin")  # a registry with users: the same answer
+        assert json.loads(mk(repo, "whoami", "--json").stdout) == {"user": "cli-tester", "where": where}
+        assert mk(repo, "whoami").stdout.strip() == f"cli-tester on {where}"
+    finally:
+        ws.close()
+
+
 def test_outside_a_repository(tmp_path: Path) -> None:
     result = mk(tmp_path, "model", "list", code=1)
     assert "no modelkeep repository" in result.stderr and "mk init" in result.stderr

@@ -87,6 +87,11 @@ class RepoConfig:
         except Exception:  # no login name in some containers
             return "unknown"
 
+    @property
+    def where(self) -> str:
+        """The repository, as messages name it."""
+        return f"the repository at {self.root.parent}"
+
     def get(self, key: str) -> str | None:
         return self.values.get(key)
 

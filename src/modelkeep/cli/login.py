@@ -49,11 +49,23 @@ def logout(
 
 def whoami(json_out: JsonFlag = False) -> None:
     """Who commands act as, and where: the server's user and permissions, or the local user."""
-    from modelkeep.cli.remote import connection
+    from modelkeep.cli.remote import local_read
 
-    conn = connection()
-    doc = {"user": conn.user, "where": conn.where}
+    doc = local_read(_local_identity)  # no workspace to open: who and where are the configuration's
+    if doc is None:
+        from modelkeep.cli.remote import connection
+
+        conn = connection()
+        doc = {"user": conn.user, "where": conn.where}
     if json_out:
         emit_json(doc)
         return
     out_console().print(f"{doc['user']} on {doc['where']}", markup=False)
+
+
+def _local_identity() -> dict[str, str]:
+    """Who local commands act as, and where: what ``LocalConnection`` says, from the configuration."""
+    from modelkeep.config import local_config
+
+    config = local_config()
+    return {"user": config.user, "where": config.where}

@@ -230,7 +230,7 @@ class LocalGateway:
 class LocalConnection:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
-        self.where = f"the repository at {workspace.config.root.parent}"
+        self.where = workspace.config.where
         self.user = workspace.config.user
         self.registry = workspace.registry
         self.datasets = workspace.datasets

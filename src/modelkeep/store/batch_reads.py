@@ -232,7 +232,7 @@ class BatchReads(_Base):
                         unlike.append(chunk)  # changed under an unchanged stat: read it from the store
                         continue
                     for offset in offsets:
-                        _pwrite_all(fd, data, offset)
+                        pwrite_all(fd, data, offset)
                         written += length
                 return [(written, unlike)]
 
@@ -259,7 +259,7 @@ class BatchReads(_Base):
                 if len(data) != length:
                     raise IntegrityError(f"object {oid} is damaged: lists chunk {chunk} as {length:,} bytes, not {len(data):,}")
                 for offset in offsets:
-                    _pwrite_all(fd, data, offset)
+                    pwrite_all(fd, data, offset)
                     written += len(data)
             return [written]
 
@@ -273,7 +273,8 @@ class BatchReads(_Base):
         return total
 
 
-def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """All of ``data`` at ``offset`` of ``fd`` (a write may take less than it is given)."""
     view = memoryview(data)
     while view:
         done = os.pwrite(fd, view, offset)

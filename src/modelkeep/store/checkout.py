@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modelkeep.errors import IntegrityError, InvalidInput
+from modelkeep.store.batch_reads import pwrite_all
 from modelkeep.store.format import TreeEntry, object_id
 from modelkeep.store.ingest import StatCache
 from modelkeep.store.repository import Repository
@@ -116,11 +117,9 @@ def _write_bytes(target: Path, data: bytes | memoryview, mode: int) -> None:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode or 0o644)
     except FileExistsError:
         fd = -1
-    if fd >= 0:  # written with os.write: a buffered file object costs three more system calls a file
+    if fd >= 0:  # written by the descriptor: a buffered file object costs three more system calls a file
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            pwrite_all(fd, data, 0)
         finally:
             os.close(fd)
         return

@@ -132,9 +132,10 @@ def checkout_files(
        With ``prune``, files the version lacks are removed under the same rule and the rest
        are kept and reported; a non-empty folder with no manifest of ``owner`` is refused.
     2. Stage: every file to write is read from the store (each object verified) into a
-       staging folder inside ``dest``; any failure removes the staging folder and leaves
-       ``dest`` exactly as it was.
-    3. Commit: staged files are renamed into place, pruned files removed, the manifest written.
+       staging folder inside ``dest`` (beside it, where ``dest`` does not exist yet); any failure
+       removes the staging folder and leaves ``dest`` exactly as it was.
+    3. Commit: staged files are renamed into place, pruned files removed, the manifest written
+       (a new ``dest`` is the staging folder renamed whole, manifest included).
     """
     force = [f.strip("/") for f in (force or [])]
     existed = dest.exists()

@@ -39,12 +39,12 @@ PARTITION_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]*\Z")
 PARTITION_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-
 def split_dataset_ref(ref: str) -> tuple[str, str | None]:
     """``NAME@SPEC`` (or ``NAME``: the latest) of a dataset version."""
     name, _, spec = ref.strip().partition("@")
     check_name(name, "dataset name")
     return name, spec or None
+
 
 @dataclass(frozen=True)
 class StagedContent:

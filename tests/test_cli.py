@@ -221,10 +221,10 @@ def test_audit_log_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_
         ws.close()
 
 
-def test_model_show_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_same(
+def test_model_show_and_diff_of_a_personal_registry_read_it_with_sqlite3_and_answer_the_same(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modelkeep.services.models.fast_reads import show_version
+    from modelkeep.services.models.fast_reads import diff, show_version
     from modelkeep.services.workspace import open_workspace
 
     (repo / "data").mkdir()
@@ -237,6 +237,15 @@ def test_model_show_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the
     mk(repo, "model", "register", "churn", "model.bin")
     mk(repo, "model", "register", "pair", "--composite", "fraud@1.0.1", "--composite", "churn@1.0.0")
     mk(repo, "model", "alias", "fraud@1.0.0", "production")
+    weights = repo / "weights"
+    weights.mkdir()
+    for name, text in (("a.bin", "a-1"), ("b.bin", "b-1"), ("same.bin", "same")):
+        (weights / name).write_text(text)
+    mk(repo, "model", "register", "tree", "weights")
+    (weights / "a.bin").write_text("a-2")
+    (weights / "b.bin").unlink()
+    (weights / "c.bin").write_text("c-1")
+    mk(repo, "model", "register", "tree", "weights")
     monkeypatch.chdir(repo)
     refs = ["fraud", "fraud@latest", "fraud@production", "fraud@1.0.0", "fraud@1.0.*", "fraud@^1.0", "pair@latest"]
     ws = open_workspace(repo)
@@ -248,8 +257,23 @@ def test_model_show_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the
             assert fast.to_dict() == expected, ref  # and answers as the registry does
             assert json.loads(mk(repo, "model", "show", ref, "--json").stdout) == expected, ref
         assert show_version("fraud@9.9.9") is None and show_version("nobody@latest") is None
+        pairs = [("fraud@1.0.0", "fraud@1.0.1"), ("fraud@production", "pair@latest"), ("tree@1.0.0", "tree@latest"),
+                 ("tree@latest", "fraud@1.0.0")]
+        for a, b in pairs:
+            fast_diff = diff(a, b)
+            assert fast_diff is not None, (a, b)
+            expected_diff = json.loads(json.dumps(ws.registry.diff(a, b)))
+            assert json.loads(json.dumps(fast_diff)) == expected_diff, (a, b)
+            assert json.loads(mk(repo, "model", "diff", a, b, "--json").stdout) == expected_diff, (a, b)
+        tree = diff("tree@1.0.0", "tree@latest")
+        assert tree is not None
+        assert [[f["path"] for f in tree["artifacts"][side]] for side in ("added", "removed", "changed")] == \
+            [["c.bin"], ["b.bin"], ["a.bin"]]
+        assert diff("fraud@1.0.0", "fraud@9.9.9") is None and diff("nobody@1", "fraud@1.0.0") is None
+        assert "no version of fraud matches" in mk(repo, "model", "diff", "churn@1.0.0", "fraud@9.9.9", code=1).stderr
         ws.access.create_user("admin", role="admin")
         assert show_version("fraud@latest") is None  # with users, reads are checked: the normal path
+        assert diff("fraud@1.0.0", "fraud@1.0.1") is None
     finally:
         ws.close()
     assert "no version of fraud matches" in mk(repo, "model", "show", "fraud@9.9.9", code=1).stderr  # said by the normal path

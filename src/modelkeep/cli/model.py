@@ -201,7 +201,10 @@ def diff(
     json_out: JsonFlag = False,
 ) -> None:
     """Compare two versions: params, metrics (with deltas), signature, data, code, artifacts."""
-    document = _registry().diff(a, b)
+    from modelkeep.cli.remote import local_read
+    from modelkeep.services.models.fast_reads import diff as diff_of
+
+    document = local_read(diff_of, a, b) or _registry().diff(a, b)
     if json_out:
         emit_json(document)
         return

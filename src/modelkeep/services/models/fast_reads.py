@@ -54,3 +54,19 @@ def show_version(ref: str) -> VersionView | None:
         tags=dict(record["tags"]), aliases=sorted(record["aliases"]),
         data=sorted(src[len(DATASET_PREFIX):] for src in record["sources"] if src.startswith(DATASET_PREFIX)),
         components=record["components"], seq=record["seq"] or 0)
+
+
+def diff(a: str, b: str) -> dict[str, Any] | None:
+    """What ``Registry.diff`` answers for ``a`` and ``b``, for the local repository: both versions
+    read as ``show_version`` reads them, their artifacts compared through the store as the service
+    compares them (``diff_versions``)."""
+    first = show_version(a)
+    second = None if first is None else show_version(b)
+    if first is None or second is None:
+        return None
+    from modelkeep.services.models.diff import diff_versions
+    from modelkeep.store.artifacts import ArtifactStore
+    from modelkeep.store.backends import open_backend
+    from modelkeep.store.repository import Repository
+
+    return diff_versions(ArtifactStore(Repository.open(open_backend(local_config().store_url))), first, second)

@@ -4,7 +4,8 @@ Typer (0.2x) coerces every non-bool parameter through a pydantic ``TypeAdapter``
 command runs, for an option left unset too: importing pydantic and building the adapters was about
 0.14 s of a 0.40 s ``mk model list``. ``defer_adapters`` makes each parameter's coercion wait for a
 value that needs it. A string for a ``str`` parameter, or a number default for an unconstrained
-number, is the value pydantic would return, and is passed through. A string for a ``Path`` becomes
+number, is the value pydantic would return, and is passed through; so is the ``int`` of a plain run
+of up to 18 digits (``mk runs show 12``), as pydantic reads it. A string for a ``Path`` becomes
 the ``Path`` pydantic would make of it and goes through Typer's own path checks (``exists``,
 ``dir_okay`` ...). Anything else (a number typed on the command line, a choice, a list, a custom
 parser) goes to the adapter Typer builds, with Typer's own messages for bad values.
@@ -15,11 +16,13 @@ replaced and every parameter is coerced as Typer does it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 PLAIN = (str, int, float)
+DIGITS = re.compile(r"-?[0-9]{1,18}")  # an int pydantic reads as int() does; anything else goes to pydantic
 
 
 def defer_adapters() -> bool:
@@ -42,8 +45,11 @@ def defer_adapters() -> bool:
             if info.parser is None and annotation in PLAIN:
                 if annotation is str and isinstance(value, str):
                     return value
-                if type(value) is annotation and info.min is None and info.max is None:
-                    return value
+                if info.min is None and info.max is None:
+                    if type(value) is annotation:
+                        return value
+                    if annotation is int and isinstance(value, str) and DIGITS.fullmatch(value):
+                        return int(value)
             if info.parser is None and annotation is Path and isinstance(value, str):
                 return coerce_cli_path(Path(value), info, path_type=Path, param=param, ctx=ctx)
             return build_runtime_param(self.descriptor)._coerce_value(value, param, ctx)

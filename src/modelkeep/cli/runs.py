@@ -91,9 +91,10 @@ def runs_list(
 @runs_app.command("show")
 def runs_show(run_id: Annotated[int, typer.Argument()], json_out: JsonFlag = False) -> None:
     """One run: params, metric series, inputs, artifacts, models, code and seeds."""
-    from modelkeep.cli.remote import connection
+    from modelkeep.cli.remote import connection, local_read
+    from modelkeep.services.runs.fast_reads import show_run
 
-    doc = connection().runs.get(run_id).to_dict()
+    doc = (local_read(show_run, run_id) or connection().runs.get(run_id)).to_dict()
     if json_out:
         emit_json(doc)
         return

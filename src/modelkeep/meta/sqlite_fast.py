@@ -7,6 +7,7 @@ apply (not SQLite, schema not current, any error), and the caller takes the norm
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -186,6 +187,40 @@ def run_rows(db_url: str, project: str | None, limit: int) -> list[tuple[Any, ..
     return _read(_personal(db_url), lambda conn: conn.execute(
         "SELECT id, name, project, status, started_at, exit_code FROM runs WHERE ? IS NULL OR project = ? "
         "ORDER BY id DESC LIMIT ?", (project, project, limit)).fetchall())
+
+
+RUN_COLUMNS = ("id", "name", "project", "status", "started_at", "ended_at", "created_by", "command", "exit_code",
+               "environment", "code", "seeds", "warnings")
+_RUN = ("SELECT id, name, project, status, started_at, ended_at, created_by, command, exit_code, environment, code, seeds, "
+        "warnings FROM runs WHERE id = ?")
+
+
+def run_record(db_url: str, run_id: int) -> dict[str, Any] | None:
+    """Run ``run_id`` with its params, tags, metric series (by key and step), inputs, the versions it
+    made and its artifacts, read by the statements ``Runs.get`` makes, for ``mk runs show`` in a
+    personal registry. JSON columns and times come as SQLite stores them. None when the fast path
+    does not apply or there is no such run (the normal path then says so)."""
+    def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
+        row = conn.execute(_RUN, (run_id,)).fetchone()
+        if row is None:
+            return None
+        record = dict(zip(RUN_COLUMNS, row, strict=True))
+        node = f"run:{run_id}"
+        record["params"] = conn.execute("SELECT key, value FROM run_params WHERE run_id = ?", (run_id,)).fetchall()
+        record["tags"] = conn.execute("SELECT key, value FROM run_tags WHERE run_id = ?", (run_id,)).fetchall()
+        record["metrics"] = conn.execute("SELECT key, step, value FROM run_metrics WHERE run_id = ? ORDER BY key, step",
+                                         (run_id,)).fetchall()
+        record["inputs"] = [src for (src,) in conn.execute("SELECT src FROM lineage_edges WHERE dst = ?", (node,))]
+        record["outputs"] = [dst for (dst,) in conn.execute("SELECT dst FROM lineage_edges WHERE src = ?", (node,))]
+        ids = [int(ref.split(":")[1]) for ref in record["outputs"] if ref.startswith("model_version:")]
+        record["versions"] = conn.execute(  # one statement for the hundreds of versions a run may make
+            "SELECT v.id, m.name, v.version FROM model_versions v JOIN models m ON m.id = v.model_id "
+            "WHERE v.id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)).fetchall() if ids else []
+        record["artifacts"] = conn.execute("SELECT name, kind, digest, size FROM run_artifacts WHERE run_id = ?",
+                                           (run_id,)).fetchall()
+        return record
+
+    return _read(_personal(db_url), read)
 
 
 def audit_rows(db_url: str, model: str | None, actor: str | None, action: str | None,

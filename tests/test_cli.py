@@ -165,6 +165,13 @@ def test_runs_list_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_
     assert "cli-tester" in mk(repo, "runs", "list", "--json", code=4).stderr  # no user of this registry now
 
 
+def add_rows_dataset(repo: Path) -> None:
+    """Dataset ``rows@1`` (one small CSV) in ``repo``."""
+    (repo / "data").mkdir()
+    (repo / "data" / "rows.csv").write_text("a,b\n1,2\n")
+    mk(repo, "data", "add", "data", "--name", "rows")
+
+
 def test_runs_show_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_same(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -172,9 +179,7 @@ def test_runs_show_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_
     from modelkeep.services.runs.fast_reads import show_run
     from modelkeep.services.workspace import open_workspace
 
-    (repo / "data").mkdir()
-    (repo / "data" / "rows.csv").write_text("a,b\n1,2\n")
-    mk(repo, "data", "add", "data", "--name", "rows")
+    add_rows_dataset(repo)
     monkeypatch.chdir(repo)
     ws = open_workspace(repo)
     try:
@@ -272,9 +277,7 @@ def test_model_show_and_diff_of_a_personal_registry_read_it_with_sqlite3_and_ans
     from modelkeep.services.models.fast_reads import diff, show_version
     from modelkeep.services.workspace import open_workspace
 
-    (repo / "data").mkdir()
-    (repo / "data" / "rows.csv").write_text("a,b\n1,2\n")
-    mk(repo, "data", "add", "data", "--name", "rows")
+    add_rows_dataset(repo)
     mk(repo, "model", "register", "fraud", "model.bin", "--param", "depth=3", "--metric", "auc=0.9",
        "--metric", "auc[holdout:test]=0.91", "--tag", "team=risk", "--data", "rows@1")
     (repo / "model.bin").write_text("weights-2")

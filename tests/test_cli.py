@@ -271,6 +271,54 @@ def test_audit_log_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_
         ws.close()
 
 
+def test_lineage_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_same(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelkeep.services.connection import LocalConnection
+    from modelkeep.services.interface import RunCreate
+    from modelkeep.services.runs.fast_reads import lineage
+    from modelkeep.services.workspace import open_workspace
+
+    add_rows_dataset(repo)
+    mk(repo, "model", "register", "fraud", "model.bin", "--data", "rows@1")
+    mk(repo, "model", "alias", "fraud@1.0.0", "production")
+    (repo / "model.bin").write_text("weights-2")
+    mk(repo, "model", "register", "fraud", "model.bin", "--data", "rows@1", "--param", "depth=4")
+    mk(repo, "model", "register", "pair", "--composite", "fraud@1.0.1")
+    monkeypatch.chdir(repo)
+    ws = open_workspace(repo)
+    try:
+        run = ws.runs.create(RunCreate(name="train"))
+        ws.runs.use_dataset(run, "rows@1")
+        ws.runs.link_output(run, ws.registry.get("fraud@1.0.1").id)
+        service = LocalConnection(ws).lineage
+        asked = [("fraud@1.0.1", {}), ("fraud@production", {"parents": True}), ("model:pair@latest", {}),
+                 ("rows@1", {"downstream": True}), ("dataset:rows", {"downstream": True, "depth": 1}),
+                 ("rows@latest", {"downstream": True, "parents": True}), (f"run:{run}", {"downstream": True}),
+                 (f"run:{run}", {})]
+        for ref, options in asked:
+            fast = lineage(ref, **options)
+            assert fast is not None, ref  # the fast path applies here
+            expected = json.loads(json.dumps(service.lineage(ref, **options)))
+            assert json.loads(json.dumps(fast)) == expected, (ref, options)  # and answers as the service does
+            words = ["lineage", ref, "--json"] + [f"--{k}" for k, v in options.items() if v is True] + \
+                (["--depth", str(options["depth"])] if "depth" in options else [])
+            assert json.loads(mk(repo, *words).stdout) == expected, (ref, options)
+        down = lineage("rows@1", downstream=True)
+        assert down is not None and down["model_versions"] == ["fraud@1.0.0.0.0", "fraud@1.0.1.0.0", "pair@1.0.0.0.0"]
+        assert down["aliases"] == ["fraud@production"] and down["runs"] == [str(run)]
+        # what it does not find, or finds ambiguous, the normal path says
+        mk(repo, "model", "register", "rows", "model.bin")
+        for ref in ("rows@1", "nobody@1", "run:99", "fraud@9.9.9", "dataset:rows@abcdef"):
+            assert lineage(ref) is None, ref
+        assert "both a model and a dataset" in mk(repo, "lineage", "rows@1", code=1).stderr
+        assert "run 99 does not exist" in mk(repo, "lineage", "run:99", code=1).stderr
+        ws.access.create_user("admin", role="admin")
+        assert lineage("fraud@1.0.1") is None  # with users, reads are checked: the normal path
+    finally:
+        ws.close()
+
+
 def test_model_show_and_diff_of_a_personal_registry_read_it_with_sqlite3_and_answer_the_same(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -183,9 +183,11 @@ def lineage(
     json_out: JsonFlag = False,
 ) -> None:
     """Upstream (what made it) or downstream (what it feeds) lineage of a version."""
-    from modelkeep.cli.remote import connection
+    from modelkeep.cli.remote import connection, local_read
+    from modelkeep.services.runs.fast_reads import lineage as lineage_of
 
-    graph = connection().lineage.lineage(ref, downstream=downstream, depth=depth, parents=parents)
+    graph = (local_read(lineage_of, ref, downstream=downstream, depth=depth, parents=parents)
+             or connection().lineage.lineage(ref, downstream=downstream, depth=depth, parents=parents))
     start = graph["root"]
     if json_out:
         emit_json(graph)

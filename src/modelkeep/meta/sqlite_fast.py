@@ -119,19 +119,23 @@ def model_rows(db_url: str) -> list[tuple[int, str, str, str, int, str | None, d
     return _read(_personal(db_url), read)
 
 
+def _by_spec(name: str, spec: VersionSpec) -> tuple[str, list[Any]]:
+    """The statement (``_BY_SPEC``) and arguments that find the version of ``name`` that ``spec`` names."""
+    if spec.kind == "alias":
+        return _BY_SPEC["alias"], [name, spec.alias]
+    if spec.kind == "exact":
+        return _BY_SPEC["exact"], [name, spec.sort_bounds[0]]
+    lower, upper = spec.sort_bounds
+    return _BY_SPEC["range"], [name, lower, lower, upper, upper]
+
+
 def version_record(db_url: str, name: str, spec: VersionSpec) -> dict[str, Any] | None:
     """The version of model ``name`` that ``spec`` names (as the registry resolves it: the highest
     match that is not a reproduction, an exact version, or an alias) with its params, metrics,
     tags, aliases, training data, components and parent, for ``mk model show`` in a personal
     registry. JSON columns and times come as SQLite stores them. None when the fast path does not
     apply or nothing matched: the normal path then answers, or says precisely what is missing."""
-    if spec.kind == "alias":
-        query, args = _BY_SPEC["alias"], [name, spec.alias]
-    elif spec.kind == "exact":
-        query, args = _BY_SPEC["exact"], [name, spec.sort_bounds[0]]
-    else:
-        lower, upper = spec.sort_bounds
-        query, args = _BY_SPEC["range"], [name, lower, lower, upper, upper]
+    query, args = _by_spec(name, spec)
 
     def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
         row = conn.execute(query, args).fetchone()
@@ -221,6 +225,61 @@ def run_record(db_url: str, run_id: int) -> dict[str, Any] | None:
         return record
 
     return _read(_personal(db_url), read)
+
+
+_LINEAGE_EDGES = {  # (downstream?) -> the edges leaving / reaching a level's nodes
+    True: "SELECT src, dst, kind FROM lineage_edges WHERE src IN (SELECT value FROM json_each(?)) "
+          "AND kind IN (SELECT value FROM json_each(?))",
+    False: "SELECT src, dst, kind FROM lineage_edges WHERE dst IN (SELECT value FROM json_each(?)) "
+           "AND kind IN (SELECT value FROM json_each(?))",
+}
+
+
+class LineageReads:
+    """The lineage graph's reads on one connection to a personal registry (``lineage_read``): what
+    ``services.runs.lineage`` reads with SQLAlchemy, by the same statements."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def run_exists(self, run_id: int) -> bool:
+        return self.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+
+    def names(self, name: str) -> tuple[bool, bool]:
+        """Whether ``name`` is a model's, and whether it is a dataset's."""
+        model = self.conn.execute("SELECT 1 FROM models WHERE name = ?", (name,)).fetchone() is not None
+        dataset = self.conn.execute("SELECT 1 FROM datasets WHERE name = ?", (name,)).fetchone() is not None
+        return model, dataset
+
+    def version_id(self, name: str, spec: VersionSpec) -> int | None:
+        """The id of the version ``spec`` names, as ``version_record`` finds it."""
+        query, args = _by_spec(name, spec)
+        row = self.conn.execute(query, args).fetchone()
+        return None if row is None else int(row[0])
+
+    def dataset_number(self, name: str, number: int | None) -> int | None:
+        """Version ``number`` of dataset ``name`` (None: its latest), if it exists."""
+        row = self.conn.execute(
+            "SELECT v.number FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id WHERE d.name = ? "
+            "AND (? IS NULL OR v.number = ?) ORDER BY v.number DESC LIMIT 1", (name, number, number)).fetchone()
+        return None if row is None else int(row[0])
+
+    def edges(self, level: list[str], downstream: bool, kinds: Any) -> list[tuple[str, str, str]]:
+        return self.conn.execute(_LINEAGE_EDGES[downstream], (json.dumps(level), json.dumps(list(kinds)))).fetchall()
+
+    def labels(self, ids: list[int]) -> tuple[list[tuple[int, str, str]], list[tuple[int, str]]]:
+        """``(id, model name, version)`` of versions ``ids`` and their ``(id, alias)`` pairs."""
+        listed = json.dumps(ids)
+        rows = self.conn.execute("SELECT v.id, m.name, v.version FROM model_versions v JOIN models m ON m.id = v.model_id "
+                                 "WHERE v.id IN (SELECT value FROM json_each(?))", (listed,)).fetchall()
+        named = self.conn.execute("SELECT version_id, name FROM aliases WHERE version_id IN (SELECT value FROM json_each(?))",
+                                  (listed,)).fetchall()
+        return rows, named
+
+
+def lineage_read(db_url: str, read: Callable[[LineageReads], T]) -> T | None:
+    """``read`` given the lineage reads of a personal registry; None where the fast path does not apply."""
+    return _read(_personal(db_url), lambda conn: read(LineageReads(conn)))
 
 
 def audit_rows(db_url: str, model: str | None, actor: str | None, action: str | None,

@@ -6,12 +6,17 @@ reads. Each returns None when the fast path does not apply, and the command take
 from __future__ import annotations
 
 import json
+import socket
 from datetime import datetime
 from typing import Any
 
 from modelkeep.config import local_config
-from modelkeep.meta.sqlite_fast import run_record, run_rows
+from modelkeep.meta.sqlite_fast import LineageReads, lineage_read, run_record, run_rows
+from modelkeep.services.data.dataset_files import split_dataset_ref
+from modelkeep.services.models.inputs import split_ref
 from modelkeep.services.models.views import RunView
+from modelkeep.services.runs.lineage_graph import walk_graph
+from modelkeep.version import VersionSpec
 
 
 def list_runs(project: str | None, limit: int) -> list[dict[str, Any]] | None:
@@ -48,3 +53,42 @@ def show_run(run_id: int) -> RunView | None:
         [{"name": name, "kind": kind, "digest": digest, "size": size} for name, kind, digest, size in record["artifacts"]],
         [known.get(ref, f"(deleted {ref})") for ref in record["outputs"] if ref.startswith("model_version:")],
     )
+
+
+def lineage(ref: str, *, downstream: bool = False, depth: int | None = None, parents: bool = False) -> dict[str, Any] | None:
+    """What ``LocalLineage.lineage`` answers for ``ref``, for the local repository: the node found as
+    ``resolve_node`` finds it, the same walk. A reference it does not find, or finds ambiguous, or a
+    dataset named by a digest, goes to the normal path (which says what is wrong)."""
+    config = local_config()
+
+    def read(reads: LineageReads) -> dict[str, Any] | None:
+        start = _node(reads, ref)
+        if start is None:
+            return None
+        graph = walk_graph(reads.edges, reads.labels, start, downstream=downstream, max_depth=depth, parents=parents)
+        graph["namespace"] = config.get("lineage.namespace") or f"modelkeep://{socket.gethostname()}{config.root.parent.as_posix()}"
+        return graph
+
+    return lineage_read(config.db_url, read)
+
+
+def _node(reads: LineageReads, ref: str) -> str | None:
+    kind, sep, rest = ref.partition(":")
+    if sep and kind == "run":
+        return f"run:{int(rest)}" if rest.isdigit() and reads.run_exists(int(rest)) else None
+    if sep and kind in ("model", "dataset"):
+        is_model, text = kind == "model", rest
+    else:
+        is_model, is_dataset = reads.names(ref.partition("@")[0])
+        if is_model == is_dataset:  # both (ambiguous) or neither
+            return None
+        text = ref
+    if is_model:
+        name, spec = split_ref(text)
+        version_id = reads.version_id(name, VersionSpec.parse(spec))
+        return None if version_id is None else f"model_version:{version_id}"
+    name, given = split_dataset_ref(text)
+    if given is not None and given != "latest" and not given.isdigit():
+        return None
+    number = reads.dataset_number(name, None if given in (None, "latest") else int(given))
+    return None if number is None else f"dataset:{name}@{number}"

@@ -110,3 +110,14 @@ print([m for m in heavy if m in sys.modules], hasattr(sys.modules["httpx._main"]
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[] False True"  # httpx took its own fallback ``main`` for a missing command line
+    # a read command imports its fast way (sqlite3 on a personal registry) before it knows a server
+    # is configured: that import stays light (the lineage walk's dataset references cost 40-75 ms)
+    script = """
+import sys
+import modelkeep.client.connect
+import modelkeep.services.models.fast_reads, modelkeep.services.runs.fast_reads, modelkeep.services.data.fast_reads
+heavy = ("sqlalchemy", "pydantic", "modelkeep.services.data.dataset_files", "modelkeep.store.ingest")
+print([m for m in heavy if m in sys.modules])
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

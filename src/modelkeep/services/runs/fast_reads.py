@@ -12,11 +12,7 @@ from typing import Any
 
 from modelkeep.config import local_config
 from modelkeep.meta.sqlite_fast import LineageReads, lineage_read, run_record, run_rows
-from modelkeep.services.data.dataset_files import split_dataset_ref
-from modelkeep.services.models.inputs import split_ref
 from modelkeep.services.models.views import RunView
-from modelkeep.services.runs.lineage_graph import walk_graph
-from modelkeep.version import VersionSpec
 
 
 def list_runs(project: str | None, limit: int) -> list[dict[str, Any]] | None:
@@ -59,6 +55,8 @@ def lineage(ref: str, *, downstream: bool = False, depth: int | None = None, par
     """What ``LocalLineage.lineage`` answers for ``ref``, for the local repository: the node found as
     ``resolve_node`` finds it, the same walk. A reference it does not find, or finds ambiguous, or a
     dataset named by a digest, goes to the normal path (which says what is wrong)."""
+    from modelkeep.services.runs.lineage_graph import walk_graph  # here: a command through a server never needs it
+
     config = local_config()
 
     def read(reads: LineageReads) -> dict[str, Any] | None:
@@ -73,6 +71,10 @@ def lineage(ref: str, *, downstream: bool = False, depth: int | None = None, par
 
 
 def _node(reads: LineageReads, ref: str) -> str | None:
+    from modelkeep.services.data.dataset_files import split_dataset_ref
+    from modelkeep.services.models.inputs import split_ref
+    from modelkeep.version import VersionSpec
+
     kind, sep, rest = ref.partition(":")
     if sep and kind == "run":
         return f"run:{int(rest)}" if rest.isdigit() and reads.run_exists(int(rest)) else None

@@ -25,6 +25,14 @@ the other left in the page cache):
 
 Prints, per step and tool, wall and CPU-seconds as median (min–max) over the repetitions, peak
 RSS, the bytes each stored, and the ratio of the medians (modelkeep / DVC: below 1 is better).
+On a virtual machine that hands freed memory back to its host (free page reporting: Firecracker and
+others; ``page_reporting`` on the kernel's command line), the first process to write into memory an
+earlier step freed pays a host-side fault per page as its own CPU time (about 0.9 CPU-s a GiB here),
+and two threads writing one file make it twice (ext4 lets one write at a time; the other spins).
+The steps after a mutation, the large-file checkouts above all, then measure who wrote first: time
+them alone as well (a repository built by the same steps, the builds taking turns) before reading
+a ratio.
+
 ``--before SRC`` adds modelkeep from another source tree (``PYTHONPATH=SRC``, e.g. a git worktree
 of an older commit) as a third tool, so a change is measured against its parent in the same run.
 """

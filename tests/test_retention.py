@@ -109,6 +109,7 @@ def test_no_policy_keeps_everything_and_releasing_a_hold_lets_it_go(workspace: W
 
 def test_cli_and_permissions(workspace: Workspace, estate: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     from modelkeep.cli.main import app
+    from modelkeep.services.retention.fast_reads import policies_and_holds
 
     env = {"MODELKEEP_HOME": str(workspace.config.root)}
     runner = CliRunner()
@@ -120,6 +121,11 @@ def test_cli_and_permissions(workspace: Workspace, estate: dict[str, str], monke
     shown = json.loads(runner.invoke(app, ["retention", "show", "--json"], env=env).stdout)
     assert {(p["kind"], p["scope"]) for p in shown["policies"]} == {("model", "*"), ("model", "fraud"), ("dataset", "*")}
     assert shown["holds"][0]["reason"] == "case 42"
+    # on a personal registry the fast way (sqlite3, no workspace) answers, exactly as the service does
+    monkeypatch.setenv("MODELKEEP_HOME", str(workspace.config.root))
+    service = LocalConnection(workspace).retention
+    expected = json.loads(json.dumps({"policies": service.policies(), "holds": service.holds()}))
+    assert policies_and_holds() == expected and shown == expected
     planned = runner.invoke(app, ["gc", "--dry-run", "--json"], env=env)
     assert planned.exit_code == 0 and json.loads(planned.stdout)["drop"] == [
         {"ref": "dataset:train@2", "why": "no rule of the dataset * policy keeps it"}]  # keep-last 2 now keeps 'dropped'
@@ -130,6 +136,7 @@ def test_cli_and_permissions(workspace: Workspace, estate: dict[str, str], monke
     assert isinstance(bad.exception, InvalidInput) and "exactly one" in str(bad.exception)
     workspace.access.create_user(workspace.access.actor, role="admin")  # the registry becomes a shared one
     workspace.access.create_user("carl", role="contributor")
+    assert policies_and_holds() is None  # with users, reads are checked: the normal path
     carl = LocalConnection(workspace.as_user("carl")).retention
     with pytest.raises(PermissionDenied):
         carl.set_policy("model", "*", {"keep_last": 5})

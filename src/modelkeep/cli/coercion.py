@@ -7,8 +7,9 @@ value that needs it. A string for a ``str`` parameter, or a number default for a
 number, is the value pydantic would return, and is passed through; so is the ``int`` of a plain run
 of up to 18 digits (``mk runs show 12``), as pydantic reads it. A string for a ``Path`` becomes
 the ``Path`` pydantic would make of it and goes through Typer's own path checks (``exists``,
-``dir_okay`` ...). Anything else (a number typed on the command line, a choice, a list, a custom
-parser) goes to the adapter Typer builds, with Typer's own messages for bad values.
+``dir_okay`` ...). Anything else (any other number typed on the command line, a choice, a list, a
+custom parser, a bounded option) goes to the adapter Typer builds, with Typer's own messages for
+bad values.
 
 It replaces one name in ``typer.core`` (``build_runtime_param``); on a Typer without it, nothing is
 replaced and every parameter is coerced as Typer does it.

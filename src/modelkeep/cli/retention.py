@@ -79,10 +79,13 @@ def unset_policy(model: Model = None, dataset: Dataset = None, all_models: AllMo
 @retention_app.command("show")
 def show(json_out: JsonFlag = False) -> None:
     """The policies and the legal holds."""
-    from modelkeep.cli.remote import connection
+    from modelkeep.cli.remote import connection, local_read
+    from modelkeep.services.retention.fast_reads import policies_and_holds
 
-    retention = connection().retention
-    doc = {"policies": retention.policies(), "holds": retention.holds()}
+    doc = local_read(policies_and_holds)
+    if doc is None:
+        retention = connection().retention
+        doc = {"policies": retention.policies(), "holds": retention.holds()}
     if json_out:
         emit_json(doc)
         return

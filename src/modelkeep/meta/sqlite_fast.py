@@ -282,6 +282,16 @@ def lineage_read(db_url: str, read: Callable[[LineageReads], T]) -> T | None:
     return _read(_personal(db_url), lambda conn: read(LineageReads(conn)))
 
 
+def retention_rows(db_url: str) -> tuple[list[tuple[str, str, str, str, str]], list[tuple[str, str, str, str]]] | None:
+    """The retention policies (kind, scope, rules as stored, updated_by, updated_at) by kind and scope,
+    and the legal holds (target, reason, created_by, created_at) by target, for ``mk retention show``
+    in a personal registry; None when the fast path does not apply."""
+    return _read(_personal(db_url), lambda conn: (
+        conn.execute("SELECT kind, scope, rules, updated_by, updated_at FROM retention_policies ORDER BY kind, scope").fetchall(),
+        conn.execute("SELECT target, reason, created_by, created_at FROM legal_holds ORDER BY target").fetchall(),
+    ))
+
+
 def audit_rows(db_url: str, model: str | None, actor: str | None, action: str | None,
                limit: int) -> list[tuple[Any, ...]] | None:
     """Audit entries, newest first, filtered as ``services.governance.audit.query`` filters them

@@ -1,0 +1,33 @@
+"""Retention read commands answered without opening the workspace: the standard library's sqlite3
+on a personal SQLite registry (``meta.sqlite_fast``), as ``services.models.fast_reads`` answers
+model reads. Each returns None when the fast path does not apply, and the command takes the
+normal path.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from modelkeep.config import local_config
+from modelkeep.meta.sqlite_fast import retention_rows
+
+
+def policies_and_holds() -> dict[str, list[dict[str, Any]]] | None:
+    """What ``Retention.policies`` and ``Retention.holds`` answer, for the local repository."""
+    rows = retention_rows(local_config().db_url)
+    if rows is None:
+        return None
+    from modelkeep.services.retention.rules import RetentionRules  # the rules' own description (pydantic)
+
+    policies, holds = rows
+    out = []
+    for kind, scope, stored, updated_by, updated_at in policies:
+        rules = json.loads(stored) if isinstance(stored, str) else stored
+        out.append({"kind": kind, "scope": scope, "rules": dict(rules),
+                    "says": RetentionRules.model_validate(rules).describe(), "updated_by": updated_by,
+                    "updated_at": datetime.fromisoformat(updated_at).isoformat() + "Z"})
+    return {"policies": out, "holds": [{"target": target, "reason": reason, "by": by,
+                                        "at": datetime.fromisoformat(at).isoformat() + "Z"}
+                                       for target, reason, by, at in holds]}

@@ -92,6 +92,14 @@ class RepoConfig:
         """The repository, as messages name it."""
         return f"the repository at {self.root.parent}"
 
+    @property
+    def lineage_namespace(self) -> str:
+        """Where this registry's lineage nodes live, as an OpenLineage namespace: ``lineage.namespace``,
+        else ``modelkeep://HOST/PATH`` of the repository (the same through a server as on it)."""
+        import socket  # here: most commands never ask
+
+        return self.get("lineage.namespace") or f"modelkeep://{socket.gethostname()}{self.root.parent.as_posix()}"
+
     def get(self, key: str) -> str | None:
         return self.values.get(key)
 

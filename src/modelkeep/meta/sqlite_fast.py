@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from modelkeep.meta.schema import SCHEMA_HEAD
@@ -29,6 +30,16 @@ _BY_SPEC = {  # as Registry.resolve: an alias, an exact version, or the highest 
     "range": _VERSION + ("WHERE m.name = ? AND v.status != 'reproduction' AND (? IS NULL OR v.sort_key >= ?) "
                          "AND (? IS NULL OR v.sort_key < ?) ORDER BY v.sort_key DESC LIMIT 1"),
 }
+
+
+def stored_json(value: Any) -> Any:
+    """A JSON column's value as SQLite hands it back (its text), decoded as SQLAlchemy decodes it."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def stored_time(value: str) -> str:
+    """A time column's text (UTC) as the services write times: ISO 8601 with a ``Z``."""
+    return datetime.fromisoformat(value).isoformat() + "Z"
 
 
 def _connect(db_url: str) -> sqlite3.Connection | None:

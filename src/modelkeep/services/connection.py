@@ -3,7 +3,6 @@ opened in this process (database + store), acting as the repository's configured
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -34,9 +33,7 @@ class LocalLineage:
         ws.access.check("model.read")
         graph = walk(ws.db, resolve_node(ws.db, ws.registry, ws.datasets, ref), downstream=downstream, max_depth=depth,
                      parents=parents)
-        # where these nodes live, as an OpenLineage namespace (the same through a server as on it)
-        graph["namespace"] = (ws.config.get("lineage.namespace")
-                              or f"modelkeep://{socket.gethostname()}{ws.config.root.parent.as_posix()}")
+        graph["namespace"] = ws.config.lineage_namespace
         return graph
 
 

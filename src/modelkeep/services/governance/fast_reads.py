@@ -5,12 +5,10 @@ reads. Each returns None when the fast path does not apply, and the command take
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from typing import Any
 
 from modelkeep.config import local_config
-from modelkeep.meta.sqlite_fast import audit_rows
+from modelkeep.meta.sqlite_fast import audit_rows, stored_json, stored_time
 
 
 def audit_log(model: str | None, actor: str | None, action: str | None, limit: int) -> list[dict[str, Any]] | None:
@@ -18,7 +16,7 @@ def audit_log(model: str | None, actor: str | None, action: str | None, limit: i
     rows = audit_rows(local_config().db_url, model, actor, action, limit)
     if rows is None:
         return None
-    return [{"seq": seq, "at": datetime.fromisoformat(at).isoformat() + "Z", "actor": by, "action": what, "target": target,
-             "outcome": outcome, "source": source, "detail": json.loads(detail) if isinstance(detail, str) else detail,
+    return [{"seq": seq, "at": stored_time(at), "actor": by, "action": what, "target": target,
+             "outcome": outcome, "source": source, "detail": stored_json(detail),
              "hash": digest}
             for seq, at, by, what, target, outcome, source, detail, digest in rows]

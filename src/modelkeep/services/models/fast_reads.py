@@ -7,12 +7,11 @@ schema not current, a registry with users), and the command takes the normal pat
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from modelkeep.config import local_config
-from modelkeep.meta.sqlite_fast import model_rows, version_record
+from modelkeep.meta.sqlite_fast import model_rows, stored_json, version_record
 from modelkeep.services.models.inputs import split_ref
 from modelkeep.services.models.views import DATASET_PREFIX, ModelSummary, VersionView, metric_label
 from modelkeep.version import MLVersion, VersionSpec
@@ -36,17 +35,14 @@ def show_version(ref: str) -> VersionView | None:
     if record is None:
         return None
 
-    def document(column: str) -> Any:
-        text = record[column]
-        return json.loads(text) if isinstance(text, str) else text
-
     parent = record["parent"]
     return VersionView(
         id=record["id"], name=name, version=record["version"], status=record["status"],
-        description=record["description"], bump=record["bump"], reasons=list(document("reasons") or []),
+        description=record["description"], bump=record["bump"], reasons=list(stored_json(record["reasons"]) or []),
         digest=record["digest"], artifact_kind=record["artifact_kind"], artifact_size=record["artifact_size"],
-        signature=document("signature"), metadata=document("metadata"), environment=document("environment"),
-        code=document("code"), composite_config=document("composite_config"),
+        signature=stored_json(record["signature"]), metadata=stored_json(record["metadata"]),
+        environment=stored_json(record["environment"]),
+        code=stored_json(record["code"]), composite_config=stored_json(record["composite_config"]),
         parent=None if parent is None else parent[1] if parent[0] == name else f"{parent[0]}@{parent[1]}",
         created_at=datetime.fromisoformat(record["created_at"]), created_by=record["created_by"],
         params=dict(record["params"]),

@@ -6,12 +6,10 @@ normal path.
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from typing import Any
 
 from modelkeep.config import local_config
-from modelkeep.meta.sqlite_fast import retention_rows
+from modelkeep.meta.sqlite_fast import retention_rows, stored_json, stored_time
 
 
 def policies_and_holds() -> dict[str, list[dict[str, Any]]] | None:
@@ -24,10 +22,10 @@ def policies_and_holds() -> dict[str, list[dict[str, Any]]] | None:
     policies, holds = rows
     out = []
     for kind, scope, stored, updated_by, updated_at in policies:
-        rules = json.loads(stored) if isinstance(stored, str) else stored
+        rules = stored_json(stored)
         out.append({"kind": kind, "scope": scope, "rules": dict(rules),
                     "says": RetentionRules.model_validate(rules).describe(), "updated_by": updated_by,
-                    "updated_at": datetime.fromisoformat(updated_at).isoformat() + "Z"})
+                    "updated_at": stored_time(updated_at)})
     return {"policies": out, "holds": [{"target": target, "reason": reason, "by": by,
-                                        "at": datetime.fromisoformat(at).isoformat() + "Z"}
+                                        "at": stored_time(at)}
                                        for target, reason, by, at in holds]}

@@ -5,13 +5,11 @@ reads. Each returns None when the fast path does not apply, and the command take
 
 from __future__ import annotations
 
-import json
-import socket
 from datetime import datetime
 from typing import Any
 
 from modelkeep.config import local_config
-from modelkeep.meta.sqlite_fast import LineageReads, lineage_read, run_record, run_rows
+from modelkeep.meta.sqlite_fast import LineageReads, lineage_read, run_record, run_rows, stored_json, stored_time
 from modelkeep.services.models.views import RunView
 
 
@@ -21,7 +19,7 @@ def list_runs(project: str | None, limit: int) -> list[dict[str, Any]] | None:
     if rows is None:
         return None
     return [{"id": run_id, "name": name, "project": in_project, "status": status,
-             "started_at": datetime.fromisoformat(started).isoformat() + "Z", "exit_code": exit_code}
+             "started_at": stored_time(started), "exit_code": exit_code}
             for run_id, name, in_project, status, started, exit_code in rows]
 
 
@@ -31,10 +29,6 @@ def show_run(run_id: int) -> RunView | None:
     if record is None:
         return None
 
-    def document(column: str) -> Any:
-        text = record[column]
-        return json.loads(text) if isinstance(text, str) else text
-
     metrics: dict[str, list[tuple[int, float]]] = {}
     for key, step, value in record["metrics"]:
         metrics.setdefault(key, []).append((step, value))
@@ -42,9 +36,10 @@ def show_run(run_id: int) -> RunView | None:
     ended = record["ended_at"]
     return RunView(
         record["id"], record["name"], record["project"], record["status"], datetime.fromisoformat(record["started_at"]),
-        None if ended is None else datetime.fromisoformat(ended), record["created_by"], document("command"),
-        record["exit_code"], document("environment") or {}, document("code") or {}, document("seeds"),
-        list(document("warnings") or []), dict(record["params"]), metrics, dict(record["tags"]),
+        None if ended is None else datetime.fromisoformat(ended), record["created_by"], stored_json(record["command"]),
+        record["exit_code"], stored_json(record["environment"]) or {}, stored_json(record["code"]) or {},
+        stored_json(record["seeds"]),
+        list(stored_json(record["warnings"]) or []), dict(record["params"]), metrics, dict(record["tags"]),
         sorted(src.split(":", 1)[1] for src in record["inputs"]),
         [{"name": name, "kind": kind, "digest": digest, "size": size} for name, kind, digest, size in record["artifacts"]],
         [known.get(ref, f"(deleted {ref})") for ref in record["outputs"] if ref.startswith("model_version:")],
@@ -64,7 +59,7 @@ def lineage(ref: str, *, downstream: bool = False, depth: int | None = None, par
         if start is None:
             return None
         graph = walk_graph(reads.edges, reads.labels, start, downstream=downstream, max_depth=depth, parents=parents)
-        graph["namespace"] = config.get("lineage.namespace") or f"modelkeep://{socket.gethostname()}{config.root.parent.as_posix()}"
+        graph["namespace"] = config.lineage_namespace
         return graph
 
     return lineage_read(config.db_url, read)

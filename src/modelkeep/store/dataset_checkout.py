@@ -10,6 +10,7 @@ import shutil
 import stat as stat_mod
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,7 +200,7 @@ def checkout_files(
         else:
             kept.append(rel)
 
-    staged = _stage(repo, base, to_write, progress, created=not existed, previous=previous)
+    staged = _stage(repo, base, to_write, progress, previous=previous)
     try:
         for folder in sorted({target.parent for _, target, _ in to_write}):
             folder.mkdir(parents=True, exist_ok=True)
@@ -223,7 +224,6 @@ def checkout_files(
     finally:
         if staged.folder is not None:
             shutil.rmtree(staged.folder, ignore_errors=True)
-    base.mkdir(parents=True, exist_ok=True)  # an empty version still leaves its (empty) checkout
     new = CheckoutManifest(owner, version)
     if manifest is not None and not prune:  # files an earlier checkout wrote stay ours while unchanged
         for rel, row in manifest.files.items():
@@ -247,12 +247,8 @@ def _fresh(repo: Repository, base: Path, files: dict[str, TreeEntry], progress: 
         staged = {rel: place(rel) for rel in files}
         for parent in sorted({path.parent for path in staged.values()}):
             parent.mkdir(parents=True, exist_ok=True)
-        try:
+        with _nothing_changed():
             write_entries(repo, [(staged[rel], entry) for rel, entry in files.items()], progress)
-        except NotFound as exc:
-            raise _unreadable(exc) from exc
-        except IntegrityError as exc:
-            raise IntegrityError(f"{exc}; nothing in the folder was changed", hint=exc.hint) from exc
         manifest = CheckoutManifest(owner, version)
         for rel, entry in files.items():
             manifest.files[rel] = [*stat_key(os.stat(staged[rel])), entry.kind, entry.id]  # survive the rename
@@ -274,34 +270,31 @@ class _Staged:
 
 
 def _stage(repo: Repository, base: Path, to_write: list[tuple[str, Path, TreeEntry]],
-           progress: Callable[[int], None] | None, *, created: bool,
-           previous: dict[str, tuple[Path, str]] | None = None) -> _Staged:
+           progress: Callable[[int], None] | None, previous: dict[str, tuple[Path, str]] | None = None) -> _Staged:
+    """The files to write, read from the store into a staging folder inside ``base``; on any failure
+    the staging folder is removed and ``base`` is as it was."""
     if not to_write:
         return _Staged(None, [])
-    base.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=base))
     paths = [folder / str(i) for i in range(len(to_write))]
     try:
         staged_from = {path: previous[rel] for path, (rel, _, _) in zip(paths, to_write, strict=True)
                        if previous and rel in previous}
-        write_entries(repo, [(path, entry) for path, (_, _, entry) in zip(paths, to_write, strict=True)], progress,
-                       staged_from)
-    except NotFound as exc:
-        _discard(folder, base if created else None)
-        raise _unreadable(exc) from exc
-    except IntegrityError as exc:
-        _discard(folder, base if created else None)
-        raise IntegrityError(f"{exc}; nothing in the folder was changed", hint=exc.hint) from exc
+        with _nothing_changed():
+            write_entries(repo, [(path, entry) for path, (_, _, entry) in zip(paths, to_write, strict=True)], progress,
+                           staged_from)
     except BaseException:
-        _discard(folder, base if created else None)
+        shutil.rmtree(folder, ignore_errors=True)
         raise
     return _Staged(folder, paths)
 
 
-def _discard(folder: Path, created: Path | None) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
-    if created is not None:
-        try:
-            created.rmdir()  # it did not exist before: leave no empty folder behind
-        except OSError:
-            pass
+@contextmanager
+def _nothing_changed() -> Iterator[None]:
+    """An object missing or damaged while staging, said as what it is: the folder was not touched."""
+    try:
+        yield
+    except NotFound as exc:
+        raise _unreadable(exc) from exc
+    except IntegrityError as exc:
+        raise IntegrityError(f"{exc}; nothing in the folder was changed", hint=exc.hint) from exc

@@ -95,21 +95,25 @@ def test_a_plain_http_client_loads_no_certificate_authority_and_refuses_any_tls(
     assert context.cert_store_stats()["x509_ca"] == 0  # nothing to trust: a TLS handshake through it fails
 
 
-def test_remote_read_commands_import_neither_the_orm_nor_request_models_nor_httpx_command_line() -> None:
+def test_remote_read_commands_import_neither_the_orm_nor_request_models_nor_httpx() -> None:
     """A command talking to a server costs its imports: SQLAlchemy and the tables (0.5 s), the
-    interface's request models (0.15 s) and httpx's own command line (60-110 ms) are not needed to read."""
+    interface's request models (0.15 s) and httpx (70-90 ms with httpcore) are not needed to read;
+    where httpx is needed (an upload, TLS), its own command line (60-110 ms) is not."""
     import subprocess
     import sys
 
     script = """
 import sys
 import modelkeep.client.connect, modelkeep.client.registry, modelkeep.client.runs, modelkeep.client.datasets
-import httpx
-heavy = ("sqlalchemy", "modelkeep.meta.tables", "modelkeep.services.interface", "click", "pygments")
-print([m for m in heavy if m in sys.modules], hasattr(sys.modules["httpx._main"], "main"), callable(httpx.main))
+heavy = ("sqlalchemy", "modelkeep.meta.tables", "modelkeep.services.interface", "httpx", "httpcore")
+print([m for m in heavy if m in sys.modules])
+from modelkeep.client.http import _httpx
+httpx = _httpx()
+print([m for m in ("click", "pygments") if m in sys.modules], hasattr(sys.modules["httpx._main"], "main"),
+      callable(httpx.main))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == "[] False True"  # httpx took its own fallback ``main`` for a missing command line
+    assert out == "[]\n[] False True"  # httpx took its own fallback ``main`` for a missing command line
     # a read command imports its fast way (sqlite3 on a personal registry) before it knows a server
     # is configured: that import stays light (the lineage walk's dataset references cost 40-75 ms)
     script = """
@@ -121,3 +125,100 @@ print([m for m in heavy if m in sys.modules])
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+class _KeptThenDropped(BaseHTTPRequestHandler):
+    """HTTP/1.1, but drops each connection after its first answer without saying so (as a server's
+    idle timeout does); records each request's method, path, body and client port."""
+
+    protocol_version = "HTTP/1.1"
+    seen: list[tuple[str, str, bytes, int]] = []
+    dropped = threading.Event()
+
+    def _answer(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.seen.append((self.command, self.path, body, self.client_address[1]))
+        data = json.dumps({"ok": True}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.close_connection = True
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _Dropping(ThreadingHTTPServer):
+    def shutdown_request(self, request: object) -> None:
+        super().shutdown_request(request)  # type: ignore[arg-type]
+        _KeptThenDropped.dropped.set()  # the connection is closed now
+
+
+def test_a_json_call_without_httpx_reuses_nothing_stale_and_encodes_as_httpx_does() -> None:
+    import httpx
+
+    from modelkeep.client.http import query
+
+    _KeptThenDropped.seen = []
+    _KeptThenDropped.dropped.clear()
+    httpd = _Dropping(("127.0.0.1", 0), _KeptThenDropped)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    client = Transport(f"http://127.0.0.1:{httpd.server_address[1]}/mk/", "t", attempts=1)
+    try:
+        params = {"outputs": False, "tag": ["a=1", "b c"], "none": None, "n": 3}
+        assert client.call("GET", "/api/v1/runs", params=params) == {"ok": True}
+        assert _KeptThenDropped.dropped.wait(10)
+        _KeptThenDropped.dropped.clear()
+        assert client.call("GET", "/api/v1/models/a b/é") == {"ok": True}  # a path is %-encoded as httpx does
+        assert _KeptThenDropped.dropped.wait(10)
+        # the server dropped the kept connection: a POST (never retried) goes on a fresh one
+        assert client.call("POST", "/api/v1/runs", json={"name": "é", "n": [1.5]}) == {"ok": True}
+    finally:
+        client.close()
+        httpd.shutdown()
+        httpd.server_close()
+    (_, path, _, first), (_, encoded, _, _), (method, posted, body, second) = _KeptThenDropped.seen
+    assert path == "/mk/api/v1/runs?" + str(httpx.QueryParams(params)) == "/mk/api/v1/runs?" + query(params)
+    assert encoded == "/mk/api/v1/models/a%20b/%C3%A9"
+    assert (method, posted, first != second) == ("POST", "/mk/api/v1/runs", True)
+    assert body == httpx.Request("POST", "http://x", json={"name": "é", "n": [1.5]}).read()
+    assert "httpx" not in repr(client.__dict__.get("_http"))  # no httpx client was made for JSON calls
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """HTTP/1.1 kept alive: answers each request with its own path (in one write)."""
+
+    protocol_version = "HTTP/1.1"
+    wbufsize = -1
+
+    def do_GET(self) -> None:
+        data = json.dumps({"path": self.path}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_threads_sharing_a_transport_each_get_their_own_answer() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    client = Transport(f"http://127.0.0.1:{httpd.server_address[1]}", "t", attempts=1)
+    try:
+        def ask(i: int) -> bool:
+            return client.call("GET", f"/thing/{i}", params={"n": i}) == {"path": f"/thing/{i}?n={i}"}
+
+        with ThreadPoolExecutor(8) as pool:
+            assert all(pool.map(ask, range(200)))
+        assert client.plain is not None and 1 <= len(client.plain.idle) <= client.plain.KEEP  # connections kept for reuse
+    finally:
+        client.close()
+        httpd.shutdown()
+        httpd.server_close()

@@ -95,6 +95,9 @@ def test_sources_must_be_stored_files_and_numbers_are_never_reused(client: tuple
     assert again["model_version"]["version"] == "4"  # 3 was handed out once: never again
     one = http.get(f"{API}/model-versions/get", params={"name": "m", "version": "4"}, headers=carl).json()["model_version"]
     assert {t["key"] for t in one["tags"]} >= {"modelkeep.version", "modelkeep.bump"} and one["status"] == "READY"
+    # MLflow's own fields are fields, not tags as well; empty ones are left out, as MLflow's server leaves them out
+    assert one["source"] == source and not any(t["key"].startswith("mlflow.") for t in one["tags"])
+    assert not {"description", "run_id", "aliases", "run_link", "status_message"} & one.keys()
     # the versions of fraud registered with mk (before any MLflow call) have numbers too
     first = http.get(f"{API}/model-versions/get", params={"name": "fraud", "version": "1"}, headers=carl).json()
     assert {"key": "modelkeep.version", "value": "1.0.0.0.0"} in first["model_version"]["tags"]

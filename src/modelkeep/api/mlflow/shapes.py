@@ -76,23 +76,31 @@ def modelkeep_tags(view: VersionView | VersionRow) -> dict[str, str]:
             "modelkeep.reasons": orjson.dumps(view.reasons).decode(), "modelkeep.digest": view.digest or ""}
 
 
+FIELD_TAGS = frozenset({"mlflow.source", "mlflow.run_id", "mlflow.model_id"})  # set by a create through MLflow's API
+
+
 def model_version(view: VersionView | VersionRow) -> dict[str, Any]:
     """A version as MLflow's ``ModelVersion``: from a full view or a search's row alike (a search
-    shapes 1,000 of them, so this stays plain: one tag dict, sorted once)."""
+    shapes 1,000 of them, so this stays plain: one tag dict, sorted once). As MLflow's server does,
+    empty fields are left out (its client reads them as empty), and the tags that keep MLflow's own
+    fields (``FIELD_TAGS``) are the fields, not tags as well: a search of 1,000 is 160 KB shorter."""
     own = view.tags
-    tags = {k: v for k, v in own.items() if not k.startswith("mlflow.internal")}
+    tags = {k: v for k, v in own.items() if k not in FIELD_TAGS and not k.startswith("mlflow.internal")}
     tags.update(modelkeep_tags(view))
     created = ms(view.created_at)
     out = {
         "name": view.name, "version": str(view.seq), "creation_timestamp": created,
-        "last_updated_timestamp": created, "user_id": view.created_by, "current_stage": "None",
-        "description": view.description, "source": own.get("mlflow.source") or f"models:/{view.name}/{view.seq}",
-        "run_id": own.get("mlflow.run_id", ""), "status": "READY",  # registration stores the files first
-        "status_message": "", "tags": [{"key": k, "value": str(tags[k])} for k in sorted(tags)], "run_link": "",
-        "aliases": list(view.aliases),
+        "last_updated_timestamp": created, "current_stage": "None",
+        "source": own.get("mlflow.source") or f"models:/{view.name}/{view.seq}",
+        "status": "READY",  # registration stores the files first
+        "tags": [{"key": k, "value": str(tags[k])} for k in sorted(tags)],
     }
-    if own.get("mlflow.model_id"):
-        out["model_id"] = own["mlflow.model_id"]
+    for field, value in (("user_id", view.created_by), ("description", view.description),
+                         ("run_id", own.get("mlflow.run_id")), ("model_id", own.get("mlflow.model_id"))):
+        if value:
+            out[field] = value
+    if view.aliases:
+        out["aliases"] = list(view.aliases)
     return out
 
 

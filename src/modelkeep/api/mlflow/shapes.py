@@ -88,7 +88,7 @@ def model_version(view: VersionView | VersionRow) -> dict[str, Any]:
     tags = {k: v for k, v in own.items() if k not in FIELD_TAGS and not k.startswith("mlflow.internal")}
     tags.update(modelkeep_tags(view))
     created = ms(view.created_at)
-    out = {
+    out: dict[str, Any] = {
         "name": view.name, "version": str(view.seq), "creation_timestamp": created,
         "last_updated_timestamp": created, "current_stage": "None",
         "source": own.get("mlflow.source") or f"models:/{view.name}/{view.seq}",

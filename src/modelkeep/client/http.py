@@ -210,6 +210,13 @@ class Transport:
             self._http = _client(self.url, self.headers, self.timeout)
         return self._http
 
+    @http.setter
+    def http(self, client: httpx.Client) -> None:
+        """Every request through ``client`` from now on (a test's in-process app, say)."""
+        if self.plain is not None:
+            self.plain.close()
+        self._http, self.plain = client, None
+
     def close(self) -> None:
         if self._http is not None:
             self._http.close()

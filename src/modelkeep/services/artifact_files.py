@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.meta.db import Database
@@ -44,6 +44,10 @@ def check_path(path: str, what: str = "artifact path") -> str:
     return clean
 
 
+_ALL = select(ArtifactFile).order_by(ArtifactFile.path)
+_UNDER = _ALL.where(ArtifactFile.path.like(bindparam("pattern"), escape="\\"))  # built once: each MLflow create lists its files
+
+
 class ArtifactFiles:
     def __init__(self, db: Database, store: ArtifactStore, access: Access) -> None:
         self.db, self.store, self.access = db, store, access
@@ -65,11 +69,10 @@ class ArtifactFiles:
 
     def _rows(self, prefix: str) -> list[ArtifactFile]:
         with self.db.reader() as session:
-            query = select(ArtifactFile).order_by(ArtifactFile.path)
-            if prefix:
-                escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                query = query.where(ArtifactFile.path.like(escaped + "/%", escape="\\"))
-            return list(session.scalars(query))
+            if not prefix:
+                return list(session.scalars(_ALL))
+            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            return list(session.scalars(_UNDER, {"pattern": escaped + "/%"}))
 
     def file(self, path: str, *, project: str | None = None) -> ArtifactFile | None:
         path = check_path(path)

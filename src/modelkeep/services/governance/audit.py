@@ -30,6 +30,12 @@ from modelkeep.services.clock import utcnow
 
 GENESIS = "0" * 64
 _LOCK_KEY = 7_311_027  # advisory lock id for audit appends (PostgreSQL)
+# Built once: every registration and alias move appends, and building a statement (its clauses and
+# cache key) cost more than running it on SQLite.
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_LAST = select(AuditEntry.seq, AuditEntry.hash, AuditEntry.mac).order_by(AuditEntry.seq.desc()).limit(1)
+_INSERT_ENTRY = insert(table_of(AuditEntry))
+_INSERT_EVENT = insert(table_of(Event))
 
 
 def _digest(prev: str, seq: int, at: datetime, actor: str, action: str, target: str, outcome: str,
@@ -71,9 +77,8 @@ def append(
 ) -> None:
     """Add one entry inside the caller's transaction (it commits or rolls back with the change)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    last = session.execute(select(AuditEntry.seq, AuditEntry.hash, AuditEntry.mac)
-                           .order_by(AuditEntry.seq.desc()).limit(1)).first()
+        session.execute(_LOCK, {"key": _LOCK_KEY})
+    last = session.execute(_LAST).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     key: bytes | None = session.info.get("audit_key")
     if key is not None and last is not None and last[2] is None:
@@ -82,14 +87,14 @@ def append(
     detail = json.loads(json.dumps(detail or {}, default=str))
     digest = _digest(prev, seq, at, actor, action, target, outcome, source, detail)
     # Core inserts, not the unit of work: every registration and alias move appends here
-    session.execute(insert(table_of(AuditEntry)).values(
-        seq=seq, at=at, actor=actor, action=action, target=target, outcome=outcome, source=source, detail=detail,
-        prev_hash=prev, hash=digest, mac=entry_mac(key, digest) if key is not None else None))
+    session.execute(_INSERT_ENTRY, {
+        "seq": seq, "at": at, "actor": actor, "action": action, "target": target, "outcome": outcome, "source": source,
+        "detail": detail, "prev_hash": prev, "hash": digest, "mac": entry_mac(key, digest) if key is not None else None})
     event = event_type(action, detail, outcome)
     if event is not None:  # the outbox row commits (or not) with the change itself
-        session.execute(insert(table_of(Event)).values(type=event, created_at=at, payload={
+        session.execute(_INSERT_EVENT, {"type": event, "created_at": at, "payload": {
             "event": event, "at": at.isoformat() + "Z", "actor": actor, "target": target, "detail": detail,
-            "audit_seq": seq}))
+            "audit_seq": seq}})
 
 
 EVENTS = {

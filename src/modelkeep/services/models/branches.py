@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from modelkeep.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -36,12 +36,15 @@ def split_line(line: str) -> tuple[str, str]:
     return model, branch or MAIN
 
 
+_LINE = select(Branch).where(Branch.model == bindparam("model"), Branch.name == bindparam("branch"))  # every registration's
+
+
 def check_line(db: Database, name: str, *, via_merge: bool = False) -> None:
     """Before a version is registered as ``name``: a branch line must exist; a protected main
     takes versions only by merge."""
     model, branch = split_line(name)
     with db.reader() as session:
-        row = session.scalars(select(Branch).where(Branch.model == model, Branch.name == branch)).first()
+        row = session.scalars(_LINE, {"model": model, "branch": branch}).first()
     if branch != MAIN and row is None:
         raise NotFound(f"{model} has no branch {branch!r}", hint=f"create it: mk branch create {name}")
     if branch == MAIN and row is not None and row.protected and not via_merge:
@@ -138,7 +141,7 @@ class Branches:
             raise InvalidInput("main is the model itself: delete versions with mk model delete")
         self.access.check("model.write", model=model)
         with self.db.writer() as session, session.begin():
-            row = session.scalars(select(Branch).where(Branch.model == model, Branch.name == branch)).first()
+            row = session.scalars(_LINE, {"model": model, "branch": branch}).first()
             if row is None:
                 raise NotFound(f"{model} has no branch {branch!r}")
             session.delete(row)
@@ -162,7 +165,7 @@ class Branches:
     def base_of(self, line: str) -> str | None:
         model, branch = split_line(line)
         with self.db.reader() as session:
-            row = session.scalars(select(Branch).where(Branch.model == model, Branch.name == branch)).first()
+            row = session.scalars(_LINE, {"model": model, "branch": branch}).first()
         if branch != MAIN and row is None:
             raise NotFound(f"{model} has no branch {branch!r}")
         return f"{model}@{row.base}" if row is not None and row.base else None

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, func, insert, select, update
+from sqlalchemy import CursorResult, bindparam, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
@@ -76,6 +76,19 @@ SnapshotKey = tuple[int, int | None, str]  # a version's id, seq and number: an 
 # needs of a version, but its tags, is immutable; the tags are read again at every use.
 _SNAPSHOTS: dict[int, OrderedDict[SnapshotKey, bumps.Snapshot]] = {}  # by id() of the Database, while it lives
 
+# The registration's statements, built once: building one (its clauses, its cache key) cost more than
+# running it on SQLite, and a registration runs a dozen.
+_MODEL_LOCKED = select(Model).where(Model.name == bindparam("name")).with_for_update()
+_NEXT_SEQ = (update(table_of(Model)).where(table_of(Model).c.id == bindparam("model_id"))
+             .values(last_seq=table_of(Model).c.last_seq + 1).returning(table_of(Model).c.last_seq))
+_LATEST = (select(ModelVersion).where(ModelVersion.model_id == bindparam("model_id"), ModelVersion.status != REPRODUCTION)
+           .order_by(ModelVersion.sort_key.desc()).limit(1))
+_TAGS_OF = select(VersionTag.key, VersionTag.value).where(VersionTag.version_id == bindparam("version_id"))
+_HIGHEST = select(func.max(ModelVersion.sort_key)).where(ModelVersion.model_id == bindparam("model_id"))
+_HIGHEST_WITH = _HIGHEST.where(ModelVersion.sort_key.like(bindparam("prefix")))
+_INSERTS = {table: insert(table_of(table)) for table in (ModelVersion, VersionParam, VersionMetric, VersionTag,
+                                                          CompositeComponent, LineageEdge)}
+
 
 class Registry(RegistryChanges):
     """Model versions in one registry database and object store."""
@@ -105,7 +118,7 @@ class Registry(RegistryChanges):
             snapshot = _snapshot(load_views(session, [(row, name)])[0])
             self._remember(key, snapshot)
             return snapshot
-        tags = session.execute(select(VersionTag.key, VersionTag.value).where(VersionTag.version_id == row.id)).all()
+        tags = session.execute(_TAGS_OF, {"version_id": row.id}).all()
         return dataclasses.replace(snapshot, tags=dict(tags))  # tags change after registration
 
     def _remember(self, key: SnapshotKey, snapshot: bumps.Snapshot) -> None:
@@ -404,8 +417,7 @@ class Registry(RegistryChanges):
 
     def _ensure_model(self, session: Session, name: str) -> Model:
         """The model row, created on first use, locked for this transaction (PostgreSQL)."""
-        query = select(Model).where(Model.name == name).with_for_update()
-        model = session.scalars(query).first()
+        model = session.scalars(_MODEL_LOCKED, {"name": name}).first()
         if model is not None:
             return model
         if self.db.dialect == "postgresql":
@@ -417,7 +429,7 @@ class Registry(RegistryChanges):
             .values(name=name, description="", created_at=utcnow(), created_by=self.user)
             .on_conflict_do_nothing(index_elements=["name"])
         )
-        return session.scalars(query).one()
+        return session.scalars(_MODEL_LOCKED, {"name": name}).one()
 
     def _insert(
         self,
@@ -432,19 +444,12 @@ class Registry(RegistryChanges):
         status: str = "ready",
     ) -> VersionView:
         model = self._ensure_model(session, name)
-        seq = session.execute(  # the model row is locked: numbers are handed out in order, never twice
-            update(table_of(Model)).where(table_of(Model).c.id == model.id)
-            .values(last_seq=table_of(Model).c.last_seq + 1).returning(table_of(Model).c.last_seq)
-        ).scalar_one()
+        # the model row is locked: numbers are handed out in order, never twice
+        seq = session.execute(_NEXT_SEQ, {"model_id": model.id}).scalar_one()
         if parent_spec:
             parent_row: ModelVersion | None = self._resolve_row(session, model, parent_spec)
         else:  # the latest: a reproduction is never a parent by default
-            parent_row = session.scalars(
-                select(ModelVersion)
-                .where(ModelVersion.model_id == model.id, ModelVersion.status != REPRODUCTION)
-                .order_by(ModelVersion.sort_key.desc())
-                .limit(1)
-            ).first()
+            parent_row = session.scalars(_LATEST, {"model_id": model.id}).first()
             if parent_row is None and "~" in name:  # a branch's first version bumps from its fork point
                 from modelkeep.services.models.branches import fork_point
 
@@ -506,27 +511,27 @@ class Registry(RegistryChanges):
             "created_by": self.user,
         }
         # Core inserts, not the unit of work: registration is the write hot path.
-        inserted = cast(CursorResult[Any], session.execute(insert(table_of(ModelVersion)).values(values)))
+        inserted = cast(CursorResult[Any], session.execute(_INSERTS[ModelVersion], values))
         primary_key = inserted.inserted_primary_key
         assert primary_key is not None  # an INSERT of one row
         version_id = primary_key[0]
         if candidate.params:
-            session.execute(insert(table_of(VersionParam)), [
+            session.execute(_INSERTS[VersionParam], [
                 {"version_id": version_id, "key": k, "value": v, "value_num": param_number(v)}
                 for k, v in candidate.params.items()
             ])
         if candidate.metrics:
-            session.execute(insert(table_of(VersionMetric)), [
+            session.execute(_INSERTS[VersionMetric], [
                 {"version_id": version_id, "model_id": model.id, "key": m.key, "value": m.value, "dataset": m.dataset,
                  "split": m.split}
                 for m in candidate.metrics
             ])
         if candidate.tags:
-            session.execute(insert(table_of(VersionTag)), [
+            session.execute(_INSERTS[VersionTag], [
                 {"version_id": version_id, "key": k, "value": v} for k, v in candidate.tags.items()
             ])
         if candidate.components:
-            session.execute(insert(table_of(CompositeComponent)), [
+            session.execute(_INSERTS[CompositeComponent], [
                 {"composite_id": version_id, "position": i, "component_id": c.id, "role": ""}
                 for i, c in enumerate(candidate.components)
             ])
@@ -538,7 +543,7 @@ class Registry(RegistryChanges):
         if candidate.produced_by is not None:
             edges.append(("produced_by", run_node(candidate.produced_by)))
         if edges:
-            session.execute(insert(table_of(LineageEdge)), [
+            session.execute(_INSERTS[LineageEdge], [
                 {"kind": kind, "src": src, "dst": node, "created_at": now} for kind, src in edges
             ])
         audit.append(session, self.user, "model.register", f"model:{name}@{number}", source=self.source,
@@ -555,12 +560,9 @@ class Registry(RegistryChanges):
         """
         candidate = parent.bump(part)
         prefix = sort_key_prefix(candidate.parts[: int(part)])
-        highest = session.scalars(
-            select(func.max(ModelVersion.sort_key)).where(
-                ModelVersion.model_id == model_id,
-                ModelVersion.sort_key.like(prefix + "%") if prefix else ModelVersion.sort_key.is_not(None),
-            )
-        ).first()
+        found = session.scalars(_HIGHEST_WITH, {"model_id": model_id, "prefix": prefix + "%"}) if prefix else \
+            session.scalars(_HIGHEST, {"model_id": model_id})
+        highest = found.first()
         if highest is None:
             return candidate
         taken = MLVersion.from_sort_key(highest).parts[int(part)]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from modelkeep.errors import Conflict, InvalidInput, NotFound
 from modelkeep.meta.db import Database
@@ -40,6 +40,9 @@ class ExperimentView:
 def _view(row: Experiment) -> ExperimentView:
     return ExperimentView(row.id, row.name, row.project, row.lifecycle_stage, row.created_at, row.updated_at,
                           dict(row.tags or {}))
+
+
+_OF_PROJECT = select(Experiment).where(Experiment.project == bindparam("project"))  # built once: each MLflow create asks
 
 
 class Experiments:
@@ -103,7 +106,7 @@ class Experiments:
     def by_project(self, project: str) -> ExperimentView:
         """The experiment over ``project`` (one is made for a project that runs used before any experiment)."""
         with self.db.reader() as session:  # the common case: one query
-            row = session.scalars(select(Experiment).where(Experiment.project == project)).first()
+            row = session.scalars(_OF_PROJECT, {"project": project}).first()
             if row is not None:
                 return _view(row)
         self._ensure_default()

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from modelkeep.errors import InvalidInput, NotFound
@@ -50,6 +50,15 @@ from modelkeep.store.artifacts import ArtifactStore
 
 RUN_STATUSES = ("running", "finished", "failed", "killed")
 __all__ = ["RUN_ENV", "RUN_STATUSES", "ActiveRun", "Runs"]
+
+
+# A run's parts, built once (a registration through MLflow's API reads its run each time).
+_PARAMS = select(RunParam.key, RunParam.value).where(RunParam.run_id == bindparam("run_id"))
+_TAGS = select(RunTag.key, RunTag.value).where(RunTag.run_id == bindparam("run_id"))
+_METRICS = (select(RunMetric.key, RunMetric.step, RunMetric.value).where(RunMetric.run_id == bindparam("run_id"))
+            .order_by(RunMetric.key, RunMetric.step))
+_INPUTS = select(LineageEdge.src).where(LineageEdge.dst == bindparam("node"))
+_OUTPUTS = select(LineageEdge.dst).where(LineageEdge.src == bindparam("node"))
 
 
 class Runs:
@@ -113,22 +122,15 @@ class Runs:
         registered hundreds of versions is then read in a fixed number of queries."""
         with self.db.reader() as session:
             run = self._run(session, run_id, write=False)
-            params = dict(session.execute(select(RunParam.key, RunParam.value).where(RunParam.run_id == run_id)).all())
-            tags = dict(session.execute(select(RunTag.key, RunTag.value).where(RunTag.run_id == run_id)).all())
+            which = {"run_id": run_id}
+            params = dict(session.execute(_PARAMS, which).all())
+            tags = dict(session.execute(_TAGS, which).all())
             metrics: dict[str, list[tuple[int, float]]] = {}
-            for key, step, value in session.execute(
-                select(RunMetric.key, RunMetric.step, RunMetric.value)
-                .where(RunMetric.run_id == run_id)
-                .order_by(RunMetric.key, RunMetric.step)
-            ):
+            for key, step, value in session.execute(_METRICS, which):
                 metrics.setdefault(key, []).append((step, value))
-            node = run_node(run_id)
-            inputs = sorted(
-                src.split(":", 1)[1]
-                for src, in session.execute(select(LineageEdge.src).where(LineageEdge.dst == node))
-            )
-            models = ([dst for dst, in session.execute(select(LineageEdge.dst).where(LineageEdge.src == node))]
-                      if outputs else [])
+            node = {"node": run_node(run_id)}
+            inputs = sorted(src.split(":", 1)[1] for src, in session.execute(_INPUTS, node))
+            models = [dst for dst, in session.execute(_OUTPUTS, node)] if outputs else []
             version_ids = [int(ref.split(":")[1]) for ref in models if ref.startswith("model_version:")]
             known = {  # one query for every version the run made (a run may make hundreds)
                 f"model_version:{vid}": f"{name}@{version}" for vid, name, version in session.execute(

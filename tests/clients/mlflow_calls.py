@@ -30,8 +30,8 @@ def refused(call):
 mlflow.set_experiment(f"exp-{model}")
 with mlflow.start_run() as run:
     mlflow.log_param("C", 0.5)
-    mlflow.log_metric("auc", 0.91, step=0)
-    mlflow.log_metric("auc", 0.93, step=1)
+    mlflow.log_metric("auc", 0.91, step=0, timestamp=1_700_000_000_123)
+    mlflow.log_metric("auc", 0.93, step=1, timestamp=1_700_000_060_456)
     mlflow.set_tag("team", "risk")
     clf = LogisticRegression(C=0.5).fit(x, y)
     where = {"name": "model"} if major >= 3 else {"artifact_path": "model"}
@@ -42,7 +42,7 @@ out["run_id"] = run_id
 seen = client.get_run(run_id)
 out["run"] = {"status": seen.info.status, "params": seen.data.params, "metrics": seen.data.metrics,
               "team": seen.data.tags.get("team")}
-out["history"] = [[m.step, m.value] for m in client.get_metric_history(run_id, "auc")]
+out["history"] = [[m.step, m.value, m.timestamp] for m in client.get_metric_history(run_id, "auc")]
 first = client.get_model_version(model, "1")
 out["v1"] = {"status": first.status, "run_id": first.run_id, "tags": first.tags}
 client.set_registered_model_alias(model, "champion", "1")

@@ -103,6 +103,33 @@ def test_sources_must_be_stored_files_and_numbers_are_never_reused(client: tuple
     assert {"key": "modelkeep.version", "value": "1.0.0.0.0"} in first["model_version"]["tags"]
 
 
+def test_metric_points_keep_the_moment_they_were_measured(client: tuple[TestClient, dict[str, str]]) -> None:
+    """log-metric and log-batch keep each point's timestamp (a batch in one transaction); get-history
+    answers them to the millisecond; a timestamp no date can hold is refused and stores nothing."""
+    http, auth = client
+    carl = {"Authorization": auth["carl"]}
+    experiment = http.post(f"{API}/experiments/create", json={"name": "moments"}, headers=carl).json()["experiment_id"]
+    run = http.post(f"{API}/runs/create", json={"experiment_id": experiment}, headers=carl).json()["run"]["info"]["run_id"]
+    assert http.post(f"{API}/runs/log-metric", json={"run_id": run, "key": "loss", "value": 0.5, "step": 0,
+                                                     "timestamp": 1_700_000_000_001}, headers=carl).status_code == 200
+    batch = [{"key": "loss", "value": 0.4, "step": 1, "timestamp": 1_700_000_000_999},
+             {"key": "loss", "value": 0.3, "step": 2, "timestamp": 86_400_000}, {"key": "acc", "value": 0.9, "step": 2,
+                                                                                "timestamp": 5}]
+    assert http.post(f"{API}/runs/log-batch", json={"run_id": run, "metrics": batch}, headers=carl).status_code == 200
+
+    def history(key: str) -> list[tuple[int, float, int]]:
+        found = http.get(f"{API}/metrics/get-history", params={"run_id": run, "metric_key": key}, headers=carl).json()
+        return [(m["step"], m["value"], m["timestamp"]) for m in found["metrics"]]
+
+    assert history("loss") == [(0, 0.5, 1_700_000_000_001), (1, 0.4, 1_700_000_000_999), (2, 0.3, 86_400_000)]
+    assert history("acc") == [(2, 0.9, 5)]
+    refused = http.post(f"{API}/runs/log-batch", json={"run_id": run, "metrics": [
+        {"key": "loss", "value": 0.1, "step": 3, "timestamp": 1}, {"key": "loss", "value": 0.2, "step": 4, "timestamp": 10**18}]},
+        headers=carl)
+    assert refused.status_code == 400 and refused.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "between the years 1 and 9999" in refused.json()["message"] and len(history("loss")) == 3  # nothing stored
+
+
 def test_runs_search_orders_as_mlflow_does(client: tuple[TestClient, dict[str, str]]) -> None:
     http, auth = client
     carl = {"Authorization": auth["carl"]}

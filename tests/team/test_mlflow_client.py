@@ -39,7 +39,7 @@ def test_the_mlflow_client_works_against_mk_server(server: dict[str, str], clien
     out = json.loads(done.stdout.strip().splitlines()[-1])  # mlflow prints its own lines before ours
     assert out["mlflow"].startswith("3." if client == "mlflow3" else "2.")
     assert out["run"] == {"status": "FINISHED", "params": {"C": "0.5"}, "metrics": {"auc": 0.93}, "team": "risk"}
-    assert out["history"] == [[0, 0.91], [1, 0.93]]
+    assert out["history"] == [[0, 0.91, 1_700_000_000_123], [1, 0.93, 1_700_000_060_456]]  # each point's own moment
     assert out["v1"]["status"] == "READY" and out["v1"]["run_id"] == out["run_id"]
     assert out["v1"]["tags"]["modelkeep.version"] == "1.0.0.0.0" and out["v1"]["tags"]["modelkeep.bump"] == "initial"
     assert out["alias_version"] == "1" and out["same_predictions"] is True

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from fastapi.responses import Response
 
+from modelkeep.errors import InvalidInput
 from modelkeep.services.models.records import ModelRecord
 from modelkeep.services.models.version_rows import VersionRow
 from modelkeep.services.models.views import RunView, VersionView
@@ -36,6 +37,17 @@ def ms(moment: datetime | None) -> int | None:
     if moment is None:
         return None
     return (moment - (NAIVE_EPOCH if moment.tzinfo is None else EPOCH)) // MILLISECOND
+
+
+def moment(milliseconds: int | None) -> datetime | None:
+    """``ms`` undone: a naive UTC moment (None stays None); one outside years 1-9999 is refused."""
+    if milliseconds is None:
+        return None
+    try:
+        return NAIVE_EPOCH + milliseconds * MILLISECOND
+    except OverflowError:
+        raise InvalidInput(f"timestamp {milliseconds}: milliseconds since 1970-01-01 (UTC), "
+                           "between the years 1 and 9999") from None
 
 
 def pairs(values: dict[str, Any], key: str = "key") -> list[dict[str, str]]:
@@ -66,9 +78,9 @@ def run(view: RunView, experiment_id: int) -> dict[str, Any]:
     }
 
 
-def history(view: RunView, key: str) -> list[dict[str, Any]]:
-    started = ms(view.started_at) or 0
-    return [{"key": key, "value": value, "timestamp": started, "step": step} for step, value in view.metrics.get(key, [])]
+def history(key: str, points: list[tuple[int, float, datetime]]) -> list[dict[str, Any]]:
+    """A metric's points (``Runs.metric_history``), each with the moment it was measured."""
+    return [{"key": key, "value": value, "timestamp": ms(when), "step": step} for step, value, when in points]
 
 
 def modelkeep_tags(view: VersionView | VersionRow) -> dict[str, str]:

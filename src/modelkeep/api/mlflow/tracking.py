@@ -266,7 +266,7 @@ def tracking_routes(Ws: Any) -> APIRouter:
 
     @router.post("/runs/log-metric")
     def log_metric(ws: Ws, body: LogMetric) -> dict[str, Any]:
-        ws.runs.log_metrics(run_number(body.id), {body.key: body.value}, body.step)
+        ws.runs.log_points(run_number(body.id), [(body.key, body.value, body.step, shapes.moment(body.timestamp))])
         return {}
 
     @router.post("/runs/set-tag")
@@ -279,8 +279,8 @@ def tracking_routes(Ws: Any) -> APIRouter:
         run_id = run_number(body.id)
         if body.params:
             ws.runs.log_params(run_id, {p.key: p.value or "" for p in body.params})
-        for metric in body.metrics:
-            ws.runs.log_metrics(run_id, {metric.key: metric.value}, metric.step)
+        if body.metrics:  # in one transaction, each point with its own moment
+            ws.runs.log_points(run_id, [(m.key, m.value, m.step, shapes.moment(m.timestamp)) for m in body.metrics])
         if body.tags:
             ws.runs.set_tags(run_id, {t.key: t.value or "" for t in body.tags})
         return {}
@@ -311,8 +311,8 @@ def tracking_routes(Ws: Any) -> APIRouter:
     @router.get("/metrics/get-history")
     def metric_history(ws: Ws, metric_key: str, run_id: str | None = None, run_uuid: str | None = None,
                        max_results: Annotated[int, Query(ge=1)] = 25_000) -> Response:
-        view = ws.runs.get(run_number(run_id or run_uuid or ""), outputs=False)
-        return shapes.listing({"metrics": shapes.history(view, metric_key)[:max_results]})
+        points = ws.runs.metric_history(run_number(run_id or run_uuid or ""), metric_key)
+        return shapes.listing({"metrics": shapes.history(metric_key, points[:max_results])})
 
     # --- logged models (MLflow 3) ---------------------------------------------------------------------------
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select
@@ -59,6 +60,11 @@ _METRICS = (select(RunMetric.key, RunMetric.step, RunMetric.value).where(RunMetr
             .order_by(RunMetric.key, RunMetric.step))
 _INPUTS = select(LineageEdge.src).where(LineageEdge.dst == bindparam("node"))
 _OUTPUTS = select(LineageEdge.dst).where(LineageEdge.src == bindparam("node"))
+_HISTORY = (select(RunMetric.step, RunMetric.value, RunMetric.logged_at)
+            .where(RunMetric.run_id == bindparam("run_id"), RunMetric.key == bindparam("key")).order_by(RunMetric.step))
+_POINTS = table_of(RunMetric)
+_DELETE_POINT = delete(_POINTS).where(_POINTS.c.run_id == bindparam("run"), _POINTS.c.key == bindparam("name"),
+                                      _POINTS.c.step == bindparam("at"))
 
 
 class Runs:
@@ -183,23 +189,30 @@ class Runs:
     def log_metrics(self, run_id: int, metrics: Mapping[str, float], step: int) -> None:
         self.log_points(run_id, [(key, value, step) for key, value in metrics.items()])
 
-    def log_points(self, run_id: int, points: builtins.list[tuple[str, Any, int]]) -> None:
-        """Metric points ``(key, value, step)``; a point logged again at the same step replaces it."""
+    def log_points(self, run_id: int, points: Iterable[tuple[str, Any, int] | tuple[str, Any, int, datetime | None]]) -> None:
+        """Metric points ``(key, value, step)``, or ``(key, value, step, when)`` with the moment it was
+        measured (naive UTC; now if not given). A point logged again at the same step replaces it.
+        All of them in one transaction (MLflow's log-batch sends up to 1,000)."""
         rows: dict[tuple[str, int], dict[str, Any]] = {}
-        for key, value, step in points:
+        now = utcnow()
+        for key, value, step, *when in points:
             number = param_number(str(value))
             if number is None:
                 raise InvalidInput(f"metric {key!r} must be a finite number, got {value!r}")
-            name, at = check_key(key, "metric"), int(step)
-            rows[(name, at)] = {"run_id": run_id, "key": name, "step": at, "value": number, "logged_at": utcnow()}
+            name, at, measured = check_key(key, "metric"), int(step), (when[0] if when else None) or now
+            rows[(name, at)] = {"run_id": run_id, "key": name, "step": at, "value": number, "logged_at": measured}
         if not rows:
             return
         with self.db.writer() as session, session.begin():
             self._run(session, run_id, write=True)
-            for key, step in rows:
-                session.execute(delete(RunMetric).where(RunMetric.run_id == run_id, RunMetric.key == key,
-                                                        RunMetric.step == step))
+            session.execute(_DELETE_POINT, [{"run": run_id, "name": key, "at": step} for key, step in rows])
             session.execute(insert(table_of(RunMetric)), builtins.list(rows.values()))
+
+    def metric_history(self, run_id: int, key: str) -> builtins.list[tuple[int, float, datetime]]:
+        """A metric's points ``(step, value, when measured)`` in step order."""
+        with self.db.reader() as session:
+            self._run(session, run_id, write=False)
+            return [(step, value, when) for step, value, when in session.execute(_HISTORY, {"run_id": run_id, "key": key})]
 
     def set_tags(self, run_id: int, tags: Mapping[str, Any]) -> None:
         self._upsert(RunTag, run_id, {check_key(k, "tag"): str(v) for k, v in tags.items()})

@@ -222,3 +222,22 @@ def test_threads_sharing_a_transport_each_get_their_own_answer() -> None:
         client.close()
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_a_proxy_in_the_environment_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """http.client knows nothing of HTTP_PROXY: where one is set, httpx (which honours it and
+    NO_PROXY) takes the JSON calls too, and they reach the proxy."""
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = Transport("http://modelkeep.invalid:8080", "t", attempts=1)
+    try:
+        assert client.plain is None
+        # a proxy is sent the whole URL as the request's target
+        assert client.call("GET", "/api/v1/whoami") == {"path": "http://modelkeep.invalid:8080/api/v1/whoami"}
+    finally:
+        client.close()
+        proxy.shutdown()
+        proxy.server_close()

@@ -7,15 +7,16 @@ how often it tried. Error bodies become the exception class the server raised
 (:func:`modelkeep.errors.error_from_body`).
 
 A JSON call to an ``http://`` server (every read command's one request) goes through the standard
-library's ``http.client`` on one kept-alive connection (:class:`PlainConnection`): importing httpx
-and httpcore costs a command 70-90 ms, more than the request. Uploads, downloads, TLS and an
-injected client take httpx, imported when first needed.
+library's ``http.client`` on kept-alive connections (:class:`PlainConnection`): importing httpx
+and httpcore costs a command 70-90 ms, more than the request. Uploads, downloads, TLS, a proxy
+set in the environment and an injected client take httpx, imported when first needed.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
 import random
 import select
 import ssl
@@ -73,8 +74,8 @@ def _client(url: str, headers: dict[str, str], timeout: float) -> httpx.Client:
     hx = _httpx()
     if not url.startswith("http://"):
         return hx.Client(base_url=url, headers=headers, timeout=timeout)  # type: ignore[no-any-return]
-    return hx.Client(base_url=url, headers=headers, timeout=timeout,  # type: ignore[no-any-return]
-                     transport=hx.HTTPTransport(verify=trusting_no_one()))
+    # the context given as ``verify``, not in a transport of our own: with one, httpx ignores HTTP_PROXY
+    return hx.Client(base_url=url, headers=headers, timeout=timeout, verify=trusting_no_one())  # type: ignore[no-any-return]
 
 
 class Answer:
@@ -177,6 +178,11 @@ class PlainConnection:
         return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, content)
 
 
+def _proxied() -> bool:
+    """A proxy is configured for plain HTTP: httpx honours it (and ``NO_PROXY``), so it takes every request."""
+    return any(os.environ.get(name) for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"))
+
+
 R = TypeVar("R", "httpx.Response", Answer)
 PLAIN_KWARGS = frozenset({"json", "params", "timeout"})
 
@@ -198,7 +204,8 @@ class Transport:
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.timeout = timeout
         self._http = http
-        self.plain = PlainConnection(self.url, self.headers, timeout) if http is None and self.url.startswith("http://") else None
+        plain = http is None and self.url.startswith("http://") and not _proxied()
+        self.plain = PlainConnection(self.url, self.headers, timeout) if plain else None
         self.attempts = max(1, attempts)
         self.backoff = backoff
         self.sleep = sleep

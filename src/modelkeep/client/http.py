@@ -19,6 +19,7 @@ import json
 import os
 import random
 import select
+import socket
 import ssl
 import sys
 import threading
@@ -110,6 +111,16 @@ def query(params: Mapping[str, Any]) -> str:
                       for item in (value if isinstance(value, list | tuple) else [value])])
 
 
+def _readable(sock: socket.socket) -> bool:
+    """Whether an idle connection has something to read: the server closed it (or sent what nobody
+    asked for). ``poll`` where there is one: ``select`` refuses descriptors past 1,023."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([sock], [], [], 0)[0])
+
+
 class PlainConnection:
     """JSON requests to one ``http://`` server through ``http.client``, over kept-alive connections
     that threads take one at a time (the gateway authorizes from many). A connection the server
@@ -136,7 +147,7 @@ class PlainConnection:
                 conn = self.idle.pop() if self.idle else None
             if conn is None:
                 break
-            if conn.sock is not None and not select.select([conn.sock], [], [], 0)[0]:
+            if conn.sock is not None and not _readable(conn.sock):
                 conn.sock.settimeout(timeout)
                 return conn
             conn.close()  # closed by the server (or it sent what nobody asked for)

@@ -111,7 +111,14 @@ def test_four_eyes_gates_and_rollback(team: Callable[[str], Workspace], workspac
 def test_tokens_are_hashed_expire_and_revoke(team: Callable[[str], Workspace], workspace: Workspace) -> None:
     admin = team("admin")
     issued = admin.access.create_token("carl", name="ci")
+    now = [1000.0]
+    admin.access.clock = lambda: now[0]
+    assert admin.access.known(issued["token"]) is None  # never asked: the server's loop hands it to a thread
     assert admin.access.authenticate(issued["token"]).name == "carl"
+    known = admin.access.known(issued["token"])
+    assert known is not None and known.name == "carl"  # answered without the database, for CACHE_S
+    now[0] += admin.access.CACHE_S
+    assert admin.access.known(issued["token"]) is None
     with workspace.db.reader() as session:
         stored = session.execute(text("SELECT hash FROM api_tokens")).scalars().all()
     assert issued["token"] not in stored and all(len(h) == 64 for h in stored)

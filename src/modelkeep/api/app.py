@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelkeep.about import __version__
@@ -142,8 +143,6 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
 
     @app.exception_handler(ModelKeepError)
     async def domain_error(request: Request, exc: ModelKeepError) -> Response:
-        from starlette.concurrency import run_in_threadpool
-
         if isinstance(exc, PermissionDenied) and not isinstance(exc, SignInRequired):  # refusals are audited too
             try:
                 await run_in_threadpool(audit_denied, request, exc)
@@ -209,8 +208,15 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
             raise Unauthenticated("missing token: send 'Authorization: Bearer <token>' (MLflow: MLFLOW_TRACKING_TOKEN)")
         return workspace.as_user(workspace.access.authenticate(token).name, source)
 
-    def acting(request: Request, authorization: Annotated[str | None, Header()] = None) -> Workspace:
-        return acting_as(authorization, request.client.host if request.client else "unknown")
+    async def acting(request: Request, authorization: Annotated[str | None, Header()] = None) -> Workspace:
+        """The workspace acting as the request's user: in the event loop for a token answered in the last
+        ``Access.CACHE_S`` (nothing to wait for), else in a thread (FastAPI ran every request's in one: a hop)."""
+        source = request.client.host if request.client else "unknown"
+        token = bearer_or_basic(authorization)
+        principal = workspace.access.known(token) if token is not None else None
+        if principal is not None:
+            return workspace.as_user(principal.name, source)
+        return await run_in_threadpool(acting_as, authorization, source)
 
     app.add_middleware(FastReads, acting=acting_as, reads={MLFLOW_ROOT + path: read for path, read in FAST_READS.items()},
                        inline=workspace.db.dialect == "sqlite")
@@ -274,8 +280,6 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
         import os
         import tempfile
         from pathlib import Path as FilePath
-
-        from starlette.concurrency import run_in_threadpool
 
         ws.access.check("model.write")
         if filename in (".", ".."):

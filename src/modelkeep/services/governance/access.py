@@ -166,13 +166,17 @@ class Access:
     def authenticate(self, token: str) -> Principal:
         """The user a token belongs to; Unauthenticated for unknown, expired or revoked tokens.
         Answers are cached for ``CACHE_S`` seconds, keyed by the token's hash."""
-        key = _hash(token) if isinstance(token, str) else ""
-        cached = self._tokens.get(key)
-        if cached is not None and self.clock() - cached[0] < self.CACHE_S:
-            return cached[1]
-        principal = self._authenticate(token)
-        self._tokens[key] = (self.clock(), principal)
+        principal = self.known(token)
+        if principal is None:
+            principal = self._authenticate(token)
+            self._tokens[_hash(token) if isinstance(token, str) else ""] = (self.clock(), principal)
         return principal
+
+    def known(self, token: str) -> Principal | None:
+        """The user ``authenticate`` answered for ``token`` less than ``CACHE_S`` ago, without asking
+        the database (the server's event loop may ask); None otherwise."""
+        cached = self._tokens.get(_hash(token) if isinstance(token, str) else "")
+        return cached[1] if cached is not None and self.clock() - cached[0] < self.CACHE_S else None
 
     def _authenticate(self, token: str) -> Principal:
         parts = token.split("_", 2) if isinstance(token, str) else []

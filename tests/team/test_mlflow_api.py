@@ -104,8 +104,8 @@ def test_sources_must_be_stored_files_and_numbers_are_never_reused(client: tuple
 
 
 def test_metric_points_keep_the_moment_they_were_measured(client: tuple[TestClient, dict[str, str]]) -> None:
-    """log-metric and log-batch keep each point's timestamp (a batch in one transaction); get-history
-    answers them to the millisecond; a timestamp no date can hold is refused and stores nothing."""
+    """log-metric and log-batch keep each point's timestamp; get-history answers them to the millisecond;
+    a batch is stored whole or, with a timestamp no date can hold or a value that is no number, not at all."""
     http, auth = client
     carl = {"Authorization": auth["carl"]}
     experiment = http.post(f"{API}/experiments/create", json={"name": "moments"}, headers=carl).json()["experiment_id"]
@@ -123,11 +123,22 @@ def test_metric_points_keep_the_moment_they_were_measured(client: tuple[TestClie
 
     assert history("loss") == [(0, 0.5, 1_700_000_000_001), (1, 0.4, 1_700_000_000_999), (2, 0.3, 86_400_000)]
     assert history("acc") == [(2, 0.9, 5)]
-    refused = http.post(f"{API}/runs/log-batch", json={"run_id": run, "metrics": [
-        {"key": "loss", "value": 0.1, "step": 3, "timestamp": 1}, {"key": "loss", "value": 0.2, "step": 4, "timestamp": 10**18}]},
-        headers=carl)
-    assert refused.status_code == 400 and refused.json()["error_code"] == "INVALID_PARAMETER_VALUE"
-    assert "between the years 1 and 9999" in refused.json()["message"] and len(history("loss")) == 3  # nothing stored
+    def batch_of(last: dict[str, Any]) -> dict[str, Any]:
+        return {"run_id": run, "params": [{"key": "lr", "value": "0.1"}], "tags": [{"key": "team", "value": "risk"}],
+                "metrics": [{"key": "loss", "value": 0.1, "step": 3, "timestamp": 1}, last]}
+
+    for bad, said in (({"key": "loss", "value": 0.2, "step": 4, "timestamp": 10**18}, "between the years 1 and 9999"),
+                      ({"key": "loss", "value": "NaN", "step": 4, "timestamp": 2}, "finite number")):
+        refused = http.post(f"{API}/runs/log-batch", json=batch_of(bad), headers=carl)
+        assert refused.status_code == 400 and refused.json()["error_code"] == "INVALID_PARAMETER_VALUE", refused.text
+        assert said in refused.json()["message"]
+        seen = http.get(f"{API}/runs/get", params={"run_id": run}, headers=carl).json()["run"]["data"]
+        assert len(history("loss")) == 3 and not seen.get("params") and "team" not in str(seen.get("tags"))  # none of it
+    assert http.post(f"{API}/runs/log-batch", json=batch_of({"key": "acc", "value": 0.95, "step": 3, "timestamp": 7}),
+                     headers=carl).status_code == 200
+    seen = http.get(f"{API}/runs/get", params={"run_id": run}, headers=carl).json()["run"]["data"]
+    assert {"key": "lr", "value": "0.1"} in seen["params"] and {"key": "team", "value": "risk"} in seen["tags"]
+    assert history("acc") == [(2, 0.9, 5), (3, 0.95, 7)] and len(history("loss")) == 4
 
 
 def test_runs_search_orders_as_mlflow_does(client: tuple[TestClient, dict[str, str]]) -> None:

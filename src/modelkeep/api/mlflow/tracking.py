@@ -276,13 +276,9 @@ def tracking_routes(Ws: Any) -> APIRouter:
 
     @router.post("/runs/log-batch")
     def log_batch(ws: Ws, body: LogBatch) -> dict[str, Any]:
-        run_id = run_number(body.id)
-        if body.params:
-            ws.runs.log_params(run_id, {p.key: p.value or "" for p in body.params})
-        if body.metrics:  # in one transaction, each point with its own moment
-            ws.runs.log_points(run_id, [(m.key, m.value, m.step, shapes.moment(m.timestamp)) for m in body.metrics])
-        if body.tags:
-            ws.runs.set_tags(run_id, {t.key: t.value or "" for t in body.tags})
+        points = [(m.key, m.value, m.step, shapes.moment(m.timestamp)) for m in body.metrics]  # each with its moment
+        ws.runs.log_batch(run_number(body.id), params={p.key: p.value or "" for p in body.params}, points=points,
+                          tags={t.key: t.value or "" for t in body.tags})  # all of it, or (refused) none
         return {}
 
     @router.post("/runs/log-inputs")

@@ -192,7 +192,16 @@ class Runs:
     def log_points(self, run_id: int, points: Iterable[tuple[str, Any, int] | tuple[str, Any, int, datetime | None]]) -> None:
         """Metric points ``(key, value, step)``, or ``(key, value, step, when)`` with the moment it was
         measured (naive UTC; now if not given). A point logged again at the same step replaces it.
-        All of them in one transaction (MLflow's log-batch sends up to 1,000)."""
+        All of them in one transaction."""
+        self.log_batch(run_id, points=points)
+
+    def log_batch(self, run_id: int, *, params: Mapping[str, Any] | None = None,
+                  points: Iterable[tuple[str, Any, int] | tuple[str, Any, int, datetime | None]] = (),
+                  tags: Mapping[str, Any] | None = None) -> None:
+        """Params, metric points (as ``log_points`` takes them) and tags in one transaction, all checked
+        first: all of them are stored or none (MLflow's log-batch)."""
+        named = normalize_params(params or {})
+        labels = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
         rows: dict[tuple[str, int], dict[str, Any]] = {}
         now = utcnow()
         for key, value, step, *when in points:
@@ -201,12 +210,15 @@ class Runs:
                 raise InvalidInput(f"metric {key!r} must be a finite number, got {value!r}")
             name, at, measured = check_key(key, "metric"), int(step), (when[0] if when else None) or now
             rows[(name, at)] = {"run_id": run_id, "key": name, "step": at, "value": number, "logged_at": measured}
-        if not rows:
+        if not (named or rows or labels):
             return
         with self.db.writer() as session, session.begin():
             self._run(session, run_id, write=True)
-            session.execute(_DELETE_POINT, [{"run": run_id, "name": key, "at": step} for key, step in rows])
-            session.execute(insert(table_of(RunMetric)), builtins.list(rows.values()))
+            self._replace(session, RunParam, run_id, named)
+            if rows:
+                session.execute(_DELETE_POINT, [{"run": run_id, "name": key, "at": step} for key, step in rows])
+                session.execute(insert(table_of(RunMetric)), builtins.list(rows.values()))
+            self._replace(session, RunTag, run_id, labels)
 
     def metric_history(self, run_id: int, key: str) -> builtins.list[tuple[int, float, datetime]]:
         """A metric's points ``(step, value, when measured)`` in step order."""
@@ -271,9 +283,13 @@ class Runs:
     def _upsert(self, table: Any, run_id: int, values: Mapping[str, str]) -> None:
         with self.db.writer() as session, session.begin():
             self._run(session, run_id, write=True)
-            for key, value in values.items():
-                session.execute(delete(table).where(table.run_id == run_id, table.key == key))
-                session.execute(insert(table_of(table)).values(run_id=run_id, key=key, value=value))
+            self._replace(session, table, run_id, values)
+
+    @staticmethod
+    def _replace(session: Session, table: Any, run_id: int, values: Mapping[str, str]) -> None:
+        for key, value in values.items():
+            session.execute(delete(table).where(table.run_id == run_id, table.key == key))
+            session.execute(insert(table_of(table)).values(run_id=run_id, key=key, value=value))
 
 
 def check_artifact_name(name: str) -> str:

@@ -199,6 +199,9 @@ PLAIN_KWARGS = frozenset({"json", "params", "timeout"})
 
 
 class Transport:
+    """The connection to one server every remote client shares: JSON calls, uploads and downloads,
+    retried as the module says, errors raised as the server's own classes."""
+
     def __init__(
         self,
         url: str,
@@ -306,7 +309,6 @@ class Transport:
                 yield response
         except hx.TransportError as exc:
             raise Unavailable(f"cannot reach the modelkeep server at {self.url}: {exc}") from exc
-
 
 
 def _checked(response: R) -> R:

@@ -14,6 +14,12 @@ from modelkeep.services.workspace import Workspace, init_workspace
 _counter = itertools.count()
 pytest_plugins = ["tests.live_server"]  # the live `mk server` fixture
 
+# The tests' servers are on loopback: a proxy set in the environment (which clients honour) must not
+# carry their traffic, here or in the processes the tests start.
+for _name in ("NO_PROXY", "no_proxy"):
+    _hosts = [host for host in os.environ.get(_name, "").split(",") if host]
+    os.environ[_name] = ",".join(dict.fromkeys([*_hosts, "127.0.0.1", "localhost"]))
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``long`` (half a minute and more on 2 cores) run first: ``pytest -n 2`` hands tests

@@ -127,6 +127,13 @@ print([m for m in heavy if m in sys.modules])
     assert out == "[]"
 
 
+@pytest.fixture
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy in the environment: JSON calls take the plain connection."""
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
 class _KeptThenDropped(BaseHTTPRequestHandler):
     """HTTP/1.1, but drops each connection after its first answer without saying so (as a server's
     idle timeout does); records each request's method, path, body and client port."""
@@ -157,7 +164,7 @@ class _Dropping(ThreadingHTTPServer):
         _KeptThenDropped.dropped.set()  # the connection is closed now
 
 
-def test_a_json_call_without_httpx_reuses_nothing_stale_and_encodes_as_httpx_does() -> None:
+def test_a_json_call_without_httpx_reuses_nothing_stale_and_encodes_as_httpx_does(no_proxy: None) -> None:
     import httpx
 
     from modelkeep.client.http import query
@@ -205,7 +212,7 @@ class _Echo(BaseHTTPRequestHandler):
         pass
 
 
-def test_threads_sharing_a_transport_each_get_their_own_answer() -> None:
+def test_threads_sharing_a_transport_each_get_their_own_answer(no_proxy: None) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)

@@ -53,6 +53,8 @@ RUN_STATUSES = ("running", "finished", "failed", "killed")
 __all__ = ["RUN_ENV", "RUN_STATUSES", "ActiveRun", "Runs"]
 
 
+MetricPoint = tuple[str, Any, int] | tuple[str, Any, int, datetime | None]  # (key, value, step[, when measured])
+
 # A run's parts, built once (a registration through MLflow's API reads its run each time).
 _PARAMS = select(RunParam.key, RunParam.value).where(RunParam.run_id == bindparam("run_id"))
 _TAGS = select(RunTag.key, RunTag.value).where(RunTag.run_id == bindparam("run_id"))
@@ -189,19 +191,19 @@ class Runs:
     def log_metrics(self, run_id: int, metrics: Mapping[str, float], step: int) -> None:
         self.log_points(run_id, [(key, value, step) for key, value in metrics.items()])
 
-    def log_points(self, run_id: int, points: Iterable[tuple[str, Any, int] | tuple[str, Any, int, datetime | None]]) -> None:
+    def log_points(self, run_id: int, points: Iterable[MetricPoint]) -> None:
         """Metric points ``(key, value, step)``, or ``(key, value, step, when)`` with the moment it was
         measured (naive UTC; now if not given). A point logged again at the same step replaces it.
         All of them in one transaction."""
         self.log_batch(run_id, points=points)
 
     def log_batch(self, run_id: int, *, params: Mapping[str, Any] | None = None,
-                  points: Iterable[tuple[str, Any, int] | tuple[str, Any, int, datetime | None]] = (),
+                  points: Iterable[MetricPoint] = (),
                   tags: Mapping[str, Any] | None = None) -> None:
         """Params, metric points (as ``log_points`` takes them) and tags in one transaction, all checked
         first: all of them are stored or none (MLflow's log-batch)."""
         named = normalize_params(params or {})
-        labels = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
+        labels = _tag_values(tags or {})
         rows: dict[tuple[str, int], dict[str, Any]] = {}
         now = utcnow()
         for key, value, step, *when in points:
@@ -227,7 +229,7 @@ class Runs:
             return [(step, value, when) for step, value, when in session.execute(_HISTORY, {"run_id": run_id, "key": key})]
 
     def set_tags(self, run_id: int, tags: Mapping[str, Any]) -> None:
-        self._upsert(RunTag, run_id, {check_key(k, "tag"): str(v) for k, v in tags.items()})
+        self._upsert(RunTag, run_id, _tag_values(tags))
 
     def use_dataset(self, run_id: int, ref: str) -> str:
         canonical = self.datasets.canonical_ref(ref)
@@ -290,6 +292,11 @@ class Runs:
         for key, value in values.items():
             session.execute(delete(table).where(table.run_id == run_id, table.key == key))
             session.execute(insert(table_of(table)).values(run_id=run_id, key=key, value=value))
+
+
+def _tag_values(tags: Mapping[str, Any]) -> dict[str, str]:
+    """A run's tags as stored: checked keys, values as text."""
+    return {check_key(k, "tag"): str(v) for k, v in tags.items()}
 
 
 def check_artifact_name(name: str) -> str:

@@ -139,6 +139,10 @@ def test_metric_points_keep_the_moment_they_were_measured(client: tuple[TestClie
     seen = http.get(f"{API}/runs/get", params={"run_id": run}, headers=carl).json()["run"]["data"]
     assert {"key": "lr", "value": "0.1"} in seen["params"] and {"key": "team", "value": "risk"} in seen["tags"]
     assert history("acc") == [(2, 0.9, 5), (3, 0.95, 7)] and len(history("loss")) == 4
+    latest = {m["key"]: (m["step"], m["value"], m["timestamp"]) for m in seen["metrics"]}
+    assert latest == {"acc": (3, 0.95, 7), "loss": (3, 0.1, 1)}  # the last step's point, with its own moment
+    found = http.post(f"{API}/runs/search", json={"experiment_ids": [experiment]}, headers=carl).json()["runs"]
+    assert {m["key"]: m["timestamp"] for m in found[0]["data"]["metrics"]} == {"acc": 7, "loss": 1}
 
 
 def test_runs_search_orders_as_mlflow_does(client: tuple[TestClient, dict[str, str]]) -> None:

@@ -63,7 +63,8 @@ def experiment(view: ExperimentView) -> dict[str, Any]:
 def run(view: RunView, experiment_id: int) -> dict[str, Any]:
     run_id = str(view.id)
     started = ms(view.started_at) or 0
-    metrics = [{"key": key, "value": points[-1][1], "timestamp": started, "step": points[-1][0]}
+    measured = view.metric_times
+    metrics = [{"key": key, "value": points[-1][1], "timestamp": ms(measured.get(key)) or started, "step": points[-1][0]}
                for key, points in sorted(view.metrics.items()) if points]
     tags = {k: v for k, v in view.tags.items()} | {"mlflow.runName": view.name, "mlflow.user": view.created_by}
     return {

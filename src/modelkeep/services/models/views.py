@@ -148,6 +148,9 @@ class RunView:
     inputs: list[str] = field(default_factory=list)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
+    # when each series' last point was measured (MLflow's documents show it); not in to_dict: a client reads
+    # a metric's history for its moments
+    metric_times: dict[str, datetime] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         duration = (self.ended_at - self.started_at).total_seconds() if self.ended_at else None

@@ -30,8 +30,10 @@ def show_run(run_id: int) -> RunView | None:
         return None
 
     metrics: dict[str, list[tuple[int, float]]] = {}
-    for key, step, value in record["metrics"]:
+    times: dict[str, datetime] = {}
+    for key, step, value, when in record["metrics"]:
         metrics.setdefault(key, []).append((step, value))
+        times[key] = datetime.fromisoformat(when)  # the last step's, as the points come in order
     known = {f"model_version:{vid}": f"{name}@{version}" for vid, name, version in record["versions"]}
     ended = record["ended_at"]
     return RunView(
@@ -42,7 +44,7 @@ def show_run(run_id: int) -> RunView | None:
         list(stored_json(record["warnings"]) or []), dict(record["params"]), metrics, dict(record["tags"]),
         sorted(src.split(":", 1)[1] for src in record["inputs"]),
         [{"name": name, "kind": kind, "digest": digest, "size": size} for name, kind, digest, size in record["artifacts"]],
-        [known.get(ref, f"(deleted {ref})") for ref in record["outputs"] if ref.startswith("model_version:")],
+        [known.get(ref, f"(deleted {ref})") for ref in record["outputs"] if ref.startswith("model_version:")], times,
     )
 
 

@@ -58,8 +58,8 @@ MetricPoint = tuple[str, Any, int] | tuple[str, Any, int, datetime | None]  # (k
 # A run's parts, built once (a registration through MLflow's API reads its run each time).
 _PARAMS = select(RunParam.key, RunParam.value).where(RunParam.run_id == bindparam("run_id"))
 _TAGS = select(RunTag.key, RunTag.value).where(RunTag.run_id == bindparam("run_id"))
-_METRICS = (select(RunMetric.key, RunMetric.step, RunMetric.value).where(RunMetric.run_id == bindparam("run_id"))
-            .order_by(RunMetric.key, RunMetric.step))
+_METRICS = (select(RunMetric.key, RunMetric.step, RunMetric.value, RunMetric.logged_at)
+            .where(RunMetric.run_id == bindparam("run_id")).order_by(RunMetric.key, RunMetric.step))
 _INPUTS = select(LineageEdge.src).where(LineageEdge.dst == bindparam("node"))
 _OUTPUTS = select(LineageEdge.dst).where(LineageEdge.src == bindparam("node"))
 _HISTORY = (select(RunMetric.step, RunMetric.value, RunMetric.logged_at)
@@ -134,8 +134,10 @@ class Runs:
             params = dict(session.execute(_PARAMS, which).all())
             tags = dict(session.execute(_TAGS, which).all())
             metrics: dict[str, list[tuple[int, float]]] = {}
-            for key, step, value in session.execute(_METRICS, which):
+            times: dict[str, datetime] = {}
+            for key, step, value, when in session.execute(_METRICS, which):
                 metrics.setdefault(key, []).append((step, value))
+                times[key] = when  # the last step's, as the points come in order
             node = {"node": run_node(run_id)}
             inputs = sorted(src.split(":", 1)[1] for src, in session.execute(_INPUTS, node))
             models = [dst for dst, in session.execute(_OUTPUTS, node)] if outputs else []
@@ -153,7 +155,7 @@ class Runs:
         return RunView(
             run.id, run.name, run.project, run.status, run.started_at, run.ended_at, run.created_by, run.command,
             run.exit_code, run.environment or {}, run.code or {}, run.seeds, list(run.warnings or []),
-            params, metrics, tags, inputs, artifacts, labels,
+            params, metrics, tags, inputs, artifacts, labels, times,
         )
 
     def list(self, project: str | None = None, limit: int = 50) -> list[dict[str, Any]]:

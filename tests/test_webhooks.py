@@ -113,7 +113,8 @@ def test_slack_format_and_bad_input(workspace: Workspace, receiver: Receiver) ->
     hooks.add(receiver.url, ["*"], format="slack")
     workspace.registry.register("churn", params={"a": 1})
     hooks.dispatch()
-    (_, body), = receiver.requests
+    (_, made), (_, body) = receiver.requests  # the model, made by its first version, then the version
+    assert "model.created" in json.loads(made)["text"]
     assert set(json.loads(body)) == {"text"} and "version.created" in json.loads(body)["text"]
     with pytest.raises(InvalidInput, match="unknown events"):
         hooks.add(receiver.url, ["nonsense"])
@@ -130,3 +131,71 @@ def test_events_commit_with_the_change(workspace: Workspace, receiver: Receiver)
         workspace.registry.register("m", params={"a": 2}, version="1.0.0")  # rolled back
     hooks.dispatch()
     assert [json.loads(b)["target"] for _, b in receiver.requests] == ["model:m@1.0.0.0.0"]
+
+
+def test_mlflow_webhooks_get_mlflow_bodies_signed_with_their_own_secret(workspace: Workspace, receiver: Receiver) -> None:
+    """A webhook made through MLflow's API: MLflow's events and bodies, signed as MLflow's server signs
+    them with the secret its creator chose, which the database keeps sealed, never in clear."""
+    import base64
+
+    from modelkeep.meta.tables import Webhook
+
+    hooks = workspace.webhooks
+    hook = hooks.add_mlflow("ci", receiver.url, ["model_version.created", "model_version_alias.created",
+                                                 "model_version_alias.deleted", "model_version_tag.set",
+                                                 "model_version_tag.deleted", "registered_model.created"],
+                            secret="s3cret-of-the-receiver")
+    assert hook.format == "mlflow" and hook.signed and hook.name == "ci"
+    with workspace.db.reader() as session:
+        sealed = session.get(Webhook, hook.id).secret_sealed  # type: ignore[union-attr]
+    assert sealed and b"s3cret" not in base64.b64decode(sealed)
+    workspace.model_records.create("fraud", description="catches fraud", tags={"team": "risk"})
+    workspace.registry.register("fraud", params={"C": 1}, tags={"stage": "dev"}, description="first")
+    workspace.registry.set_alias("fraud@latest", "champion")
+    workspace.model_records.update_version("fraud", 1, tags={"reviewed": "yes"})
+    workspace.model_records.update_version("fraud", 1, tags={"reviewed": None})
+    workspace.registry.delete_alias("fraud", "champion")
+    workspace.registry.register("churn", params={"a": 1})  # made by its first version: created all the same
+    hooks.dispatch()
+    seen = []
+    for headers, body in receiver.requests:
+        delivery, stamp = headers["X-MLflow-Delivery-Id"], headers["X-MLflow-Timestamp"]
+        mac = hmac.new(b"s3cret-of-the-receiver", f"{delivery}.{stamp}.{body.decode()}".encode(), hashlib.sha256).digest()
+        assert headers["X-MLflow-Signature"] == "v1," + base64.b64encode(mac).decode()
+        doc = json.loads(body)
+        seen.append((f"{doc['entity']}.{doc['action']}", doc["data"]))
+    assert seen == [
+        ("registered_model.created", {"name": "fraud", "tags": {"team": "risk"}, "description": "catches fraud"}),
+        ("model_version.created", {"name": "fraud", "version": "1", "source": "models:/fraud/1", "run_id": None,
+                                   "description": "first", "tags": {"stage": "dev"}}),
+        ("model_version_alias.created", {"name": "fraud", "alias": "champion", "version": "1"}),
+        ("model_version_tag.set", {"name": "fraud", "version": "1", "key": "reviewed", "value": "yes"}),
+        ("model_version_tag.deleted", {"name": "fraud", "version": "1", "key": "reviewed"}),
+        ("model_version_alias.deleted", {"name": "fraud", "alias": "champion"}),
+        ("registered_model.created", {"name": "churn", "tags": {}, "description": None}),
+        ("model_version.created", {"name": "churn", "version": "1", "source": "models:/churn/1", "run_id": None,
+                                   "description": None, "tags": {}}),
+    ]
+    assert {d["status"] for d in hooks.deliveries()} == {"delivered"}
+
+    # disabled: nothing more; enabled again without a secret: unsigned, as MLflow's server sends them
+    hooks.update(hook.id, active=False)
+    workspace.registry.register("fraud", params={"C": 2})
+    hooks.dispatch()
+    assert len(receiver.requests) == 8
+    assert not hooks.update(hook.id, active=True, secret="").signed
+    workspace.registry.register("fraud", params={"C": 3})
+    hooks.dispatch()
+    headers, body = receiver.requests[-1]
+    assert "X-MLflow-Signature" not in headers and json.loads(body)["data"]["version"] == "3"
+
+    result = hooks.test(hook.id, "model_version_tag.set")  # MLflow's own example, sent now, logged nowhere
+    assert result.success and result.status == 200
+    assert json.loads(receiver.requests[-1][1])["data"] == {"name": "example_model", "version": "1", "key": "example_key",
+                                                            "value": "example_value"}
+    with pytest.raises(InvalidInput, match="no prompts"):
+        hooks.update(hook.id, events=["prompt.created"])
+    with pytest.raises(InvalidInput, match="cannot be set"):
+        hooks.update(hooks.add(receiver.url, ["*"])["id"], secret="mine")
+    hooks.remove(hook.id)
+    assert [h.format for h in hooks.hooks()] == ["json"] and not [d for d in hooks.deliveries() if d["webhook_id"] == hook.id]

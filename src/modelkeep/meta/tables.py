@@ -468,7 +468,8 @@ class Event(Base):
 
 
 class Webhook(Base):
-    """A subscriber. Its signing secret is derived from the server key, never stored."""
+    """A subscriber. Its signing secret is derived from the server key, never stored; an MLflow
+    webhook's (``format="mlflow"``) is the one its creator chose, kept sealed with the server key."""
 
     __tablename__ = "webhooks"
 
@@ -480,6 +481,10 @@ class Webhook(Base):
     bumps: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)  # a watch: new versions of these bumps only
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    name: Mapped[str | None] = mapped_column(String(256), nullable=True)  # MLflow's webhooks have a name ...
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)  # ... and a description
+    secret_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)  # AES-GCM under the server key
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Delivery(Base):

@@ -56,7 +56,13 @@ class Workspace:
         from modelkeep.services.governance.webhooks import Webhooks, load_key
 
         return Webhooks(self.db, self._access, load_key(self.config.root / "server.key"),
-                        renderers={"openlineage": self._openlineage_event, "words": self._words})
+                        renderers={"openlineage": self._openlineage_event, "words": self._words, "mlflow": self._mlflow_data})
+
+    def _mlflow_data(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """An outbox event as MLflow's webhook ``data``, read as the user who caused it."""
+        from modelkeep.services.governance.mlflow_webhooks import data
+
+        return data(self.as_user(str(payload.get("actor", ""))).model_records, payload)
 
     def _words(self, payload: dict[str, Any]) -> dict[str, Any] | None:
         """An outbox event in plain words (``mk watch``), read as the user who caused it."""

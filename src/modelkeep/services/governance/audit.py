@@ -98,7 +98,9 @@ def append(
 
 
 EVENTS = {
+    "model.create": "model.created",
     "model.register": "version.created",
+    "model.update_version": "version.updated",
     "model.delete_version": "version.deleted",
     "alias.set": "alias.moved",
     "alias.delete": "alias.moved",

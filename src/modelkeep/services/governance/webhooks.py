@@ -11,7 +11,10 @@ are retried with exponential backoff (``RETRY_DELAYS``); after the last one the 
 ``failed`` and stays in the log until replayed. ``format="slack"`` posts a payload that
 Slack-compatible incoming webhooks accept (``{"text": ...}``); ``format="openlineage"`` posts the
 OpenLineage event of each ``run.started``/``run.ended`` (to a Marquez-shaped endpoint), rendered
-by the ``render`` the workspace gives (as the event's actor).
+by the ``render`` the workspace gives (as the event's actor). ``format="mlflow"`` is a webhook made
+through MLflow's webhooks API: MLflow's events, bodies and signature
+(:mod:`modelkeep.services.governance.mlflow_webhooks`), with the secret its creator chose, kept
+sealed (AES-GCM under a key derived from the server key), never in clear.
 """
 
 from __future__ import annotations
@@ -21,22 +24,25 @@ import hashlib
 import hmac
 import json
 import secrets
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.meta.db import Database
 from modelkeep.meta.tables import Delivery, Event, Webhook
 from modelkeep.services.clock import utcnow
-from modelkeep.services.governance import audit
+from modelkeep.services.governance import audit, mlflow_webhooks
 from modelkeep.services.governance.access import Access
 
-FORMATS = ("json", "slack", "openlineage", "words")
+FORMATS = ("json", "slack", "openlineage", "words", "mlflow")
+TEST_BODY_LIMIT = 10_000  # characters of a test delivery's answer kept
 OPENLINEAGE_EVENTS = ("run.started", "run.ended")
 RETRY_DELAYS = [1, 5, 30, 120, 600, 3600]  # seconds after attempt 1, 2, ...
 
@@ -81,6 +87,75 @@ def slack_payload(event: dict[str, Any]) -> dict[str, Any]:
 BUMPS = ("major", "minor", "patch", "data", "experiment", "initial")
 
 
+def _sealer(key: bytes) -> Any:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(hmac.new(key, b"modelkeep webhook secrets", hashlib.sha256).digest())
+
+
+def seal(key: bytes, secret: str) -> str:
+    """A webhook's own secret as stored: AES-GCM under a key derived from the server key."""
+    nonce = secrets.token_bytes(12)
+    return base64.b64encode(nonce + _sealer(key).encrypt(nonce, secret.encode(), b"webhook secret")).decode()
+
+
+def unseal(key: bytes, sealed: str) -> str:
+    raw = base64.b64decode(sealed)
+    return _sealer(key).decrypt(raw[:12], raw[12:], b"webhook secret").decode()
+
+
+@dataclass(frozen=True)
+class WebhookView:
+    """A webhook as its admin sees it (never its secret)."""
+
+    id: int
+    url: str
+    events: list[str]
+    format: str
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+    name: str | None = None
+    description: str | None = None
+    subject: str | None = None
+    bumps: list[str] | None = None
+    signed: bool = True  # MLflow's webhooks without a secret are sent unsigned
+
+    @classmethod
+    def of(cls, row: Webhook) -> WebhookView:
+        return cls(id=row.id, url=row.url, events=list(row.events), format=row.format, active=row.active,
+                   created_at=row.created_at, updated_at=row.updated_at or row.created_at, name=row.name,
+                   description=row.description, subject=row.subject, bumps=row.bumps,
+                   signed=row.format != "mlflow" or row.secret_sealed is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "description": self.description, "url": self.url,
+                "events": self.events, "format": self.format, "active": self.active, "subject": self.subject,
+                "bumps": self.bumps, "signed": self.signed, "created_at": self.created_at.isoformat() + "Z",
+                "updated_at": self.updated_at.isoformat() + "Z"}
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """What one test delivery got back (MLflow's ``WebhookTestResult``)."""
+
+    success: bool
+    status: int | None = None
+    body: str | None = None
+    error: str | None = None
+
+
+def _check_url(url: str) -> None:
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInput(f"webhook URL {url!r} must start with http:// or https://")
+
+
+def _check_name(name: str) -> str:
+    if not name.strip() or len(name) > 256:
+        raise InvalidInput(f"webhook name {name!r}: 1 to 256 characters")
+    return name
+
+
 def watched(subject: str | None, target: str) -> bool:
     """Whether an event's target (``model:fraud@1.2.0``) is about a watch's ``model:fraud`` (or any, unset)."""
     return not subject or target == subject or target.startswith(subject + "@")
@@ -110,8 +185,9 @@ class Webhooks:
             if kind not in ("model", "dataset") or not name:
                 raise InvalidInput(f"watch subject {subject!r}: model:NAME or dataset:NAME")
             self.access.check("model.read" if kind == "model" else "data.read", **({"model": name} if kind == "model" else {}))
-        if not url.startswith(("http://", "https://")):
-            raise InvalidInput(f"webhook URL {url!r} must start with http:// or https://")
+        if format == "mlflow":
+            raise InvalidInput("an MLflow webhook is made through MLflow's webhooks API (/api/2.0/mlflow/webhooks)")
+        _check_url(url)
         unknown = set(events) - set(audit.EVENT_TYPES) - {"*"}
         if unknown or not events:
             raise InvalidInput(f"unknown events {sorted(unknown)}; valid: {', '.join(audit.EVENT_TYPES)} or *")
@@ -133,6 +209,140 @@ class Webhooks:
             return {"id": hook.id, "url": url, "events": hook.events, "format": format, "secret": secret,
                     "standard_secret": standard_secret(secret)}
 
+    def add_mlflow(self, name: str, url: str, events: list[str], *, description: str | None = None,
+                   secret: str | None = None, active: bool = True) -> WebhookView:
+        """A webhook made through MLflow's API (admin): MLflow's events, bodies and signature."""
+        self.access.check("admin")
+        _check_url(url)
+        wanted = mlflow_webhooks.check_events(events)
+        now = utcnow()
+        with self.db.writer() as session, session.begin():
+            hook = Webhook(url=url, events=wanted, format="mlflow", active=active, name=_check_name(name),
+                           description=description or None, secret_sealed=seal(self.key, secret) if secret else None,
+                           created_at=now, updated_at=now)
+            session.add(hook)
+            session.flush()
+            audit.append(session, self.access.actor, "webhook.add", f"webhook:{hook.id}",
+                         detail={"url": url, "events": wanted, "format": "mlflow", "name": name})
+            return WebhookView.of(hook)
+
+    def hooks(self) -> list[WebhookView]:
+        """Every webhook, oldest first (admin)."""
+        self.access.check("admin")
+        with self.db.reader() as session:
+            return [WebhookView.of(row) for row in session.scalars(select(Webhook).order_by(Webhook.id))]
+
+    def hook(self, webhook_id: int) -> WebhookView:
+        self.access.check("admin")
+        with self.db.reader() as session:
+            return WebhookView.of(self._row(session, webhook_id))
+
+    @staticmethod
+    def _row(session: Any, webhook_id: int) -> Webhook:
+        row = session.get(Webhook, webhook_id) if 0 < webhook_id < 2**63 else None
+        if row is None:
+            raise NotFound(f"webhook {webhook_id} does not exist", hint="see 'mk webhook list'")
+        return row
+
+    def update(self, webhook_id: int, *, name: str | None = None, description: str | None = None, url: str | None = None,
+               events: list[str] | None = None, secret: str | None = None, active: bool | None = None) -> WebhookView:
+        """Change what is given (admin); ``secret=""`` leaves an MLflow webhook unsigned."""
+        self.access.check("admin")
+        with self.db.writer() as session, session.begin():
+            row = self._row(session, webhook_id)
+            if url is not None:
+                _check_url(url)
+                row.url = url
+            if events is not None:
+                if row.format == "mlflow":
+                    row.events = mlflow_webhooks.check_events(events)
+                else:
+                    unknown = set(events) - set(audit.EVENT_TYPES) - {"*"}
+                    if unknown or not events:
+                        raise InvalidInput(f"unknown events {sorted(unknown)}; valid: {', '.join(audit.EVENT_TYPES)} or *")
+                    row.events = sorted(events)
+            if secret is not None:
+                if row.format != "mlflow":
+                    raise InvalidInput("this webhook's secret is derived from the server key: it cannot be set")
+                row.secret_sealed = seal(self.key, secret) if secret else None
+            if name is not None:
+                row.name = _check_name(name)
+            if description is not None:
+                row.description = description or None
+            if active is not None:
+                row.active = active
+            row.updated_at = utcnow()
+            audit.append(session, self.access.actor, "webhook.update", f"webhook:{webhook_id}", detail={
+                "url": url, "events": events, "name": name, "active": active, "secret": None if secret is None else bool(secret)})
+            session.flush()
+            return WebhookView.of(row)
+
+    def remove(self, webhook_id: int) -> None:
+        """Delete a webhook and its delivery log (admin)."""
+        self.access.check("admin")
+        with self.db.writer() as session, session.begin():
+            row = self._row(session, webhook_id)
+            session.execute(delete(Delivery).where(Delivery.webhook_id == webhook_id))
+            session.delete(row)
+            audit.append(session, self.access.actor, "webhook.remove", f"webhook:{webhook_id}", detail={"url": row.url})
+
+    def test(self, webhook_id: int, event: str | None = None) -> TestResult:
+        """Send one example delivery now, as the webhook would get it (admin); nothing is logged."""
+        self.access.check("admin")
+        with self.db.reader() as session:
+            hook = self._row(session, webhook_id)
+            session.expunge(hook)
+        now = datetime.now(UTC)
+        if hook.format == "mlflow":
+            chosen = mlflow_webhooks.check_events([event])[0] if event else hook.events[0]
+            secret = unseal(self.key, hook.secret_sealed) if hook.secret_sealed else None
+            body, headers = mlflow_webhooks.request(chosen, mlflow_webhooks.EXAMPLES[chosen], secret, str(uuid.uuid4()), now)
+        elif hook.format in ("json", "slack"):
+            kind = event or "webhook.test"
+            payload = {"event": kind, "at": now.replace(tzinfo=None).isoformat() + "Z", "actor": self.access.actor,
+                       "target": f"webhook:{webhook_id}", "detail": {"test": True}}
+            body, headers = self._signed(hook, self._body(hook.format, payload) or {}, f"msg_test_{uuid.uuid4().hex}",
+                                         kind, "test", now)
+        else:
+            raise InvalidInput(f"a {hook.format} webhook carries rendered events only: it has no test delivery")
+        try:
+            response = self.client.post(hook.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return TestResult(False, error=f"{type(exc).__name__}: {exc}")
+        return TestResult(response.status_code < 400, response.status_code, response.text[:TEST_BODY_LIMIT])
+
+    def _signed(self, hook: Webhook, doc: dict[str, Any], message_id: str, event: str, delivery: str,
+                now: datetime) -> tuple[bytes, dict[str, str]]:
+        """A modelkeep delivery: the JSON body, signed both ways (ours and Standard Webhooks')."""
+        body = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+        secret = self.secret(hook.id)
+        return body, {"Content-Type": "application/json", "X-Modelkeep-Event": event, "X-Modelkeep-Delivery": delivery,
+                      "X-Modelkeep-Signature": sign(secret, body), **standard_headers(secret, message_id, body, now)}
+
+    def _request(self, hook: Webhook, delivery: Delivery, event: Event) -> tuple[bytes, dict[str, str]] | None:
+        """What to post for one delivery (None: nothing to say in the webhook's format)."""
+        now = datetime.now(UTC)
+        if hook.format == "mlflow":
+            kind, data = mlflow_webhooks.event_of(event.payload), self._body("mlflow", event.payload)
+            if kind is None or data is None:
+                return None
+            secret = unseal(self.key, hook.secret_sealed) if hook.secret_sealed else None
+            # the same delivery id on every attempt: a receiver can drop a repeat
+            delivery_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"modelkeep:delivery:{delivery.id}:{hook.created_at.isoformat()}"))
+            return mlflow_webhooks.request(kind, data, secret, delivery_id, now)
+        doc = self._body(hook.format, event.payload)
+        if doc is None:  # e.g. the run was deleted before its event went out
+            return None
+        return self._signed(hook, doc, f"msg_{delivery.id}", event.type, str(delivery.id), now)
+
+    @staticmethod
+    def _wants(hook: Webhook, event: Event) -> bool:
+        if hook.format == "mlflow":
+            return mlflow_webhooks.event_of(event.payload) in hook.events
+        return ("*" in hook.events or event.type in hook.events) and watched(
+            hook.subject, str(event.payload.get("target", ""))) and (
+            not hook.bumps or event.type != "version.created" or (event.payload.get("detail") or {}).get("bump") in hook.bumps)
+
     def _fan_out(self) -> None:
         """Create a delivery for every (event, matching active webhook) pair not yet planned."""
         with self.db.writer() as session, session.begin():
@@ -145,12 +355,7 @@ class Webhooks:
             rows = []
             for event in session.scalars(select(Event).where(Event.id > since).order_by(Event.id)):
                 for hook in hooks:
-                    if event.id > newest[hook.id] and event.created_at >= hook.created_at and (
-                        "*" in hook.events or event.type in hook.events
-                    ) and watched(hook.subject, str(event.payload.get("target", ""))) and (
-                        not hook.bumps or event.type != "version.created"
-                        or (event.payload.get("detail") or {}).get("bump") in hook.bumps
-                    ):
+                    if event.id > newest[hook.id] and event.created_at >= hook.created_at and self._wants(hook, event):
                         rows.append({"event_id": event.id, "webhook_id": hook.id, "status": "pending", "attempts": 0,
                                      "next_attempt_at": utcnow()})
             if rows:
@@ -169,18 +374,14 @@ class Webhooks:
                 .order_by(Delivery.id).limit(limit)
             ).all()
         for delivery, event, hook in due:
-            body_doc = self._body(hook.format, event.payload)
-            if body_doc is None:  # e.g. the run was deleted before its event went out: nothing to say
+            prepared = self._request(hook, delivery, event)
+            if prepared is None:  # e.g. the run was deleted before its event went out: nothing to say
                 with self.db.writer() as session, session.begin():
                     row = session.get(Delivery, delivery.id)
                     assert row is not None
                     row.status, row.last_error = "skipped", "nothing to send in this format"
                 continue
-            body = json.dumps(body_doc, separators=(",", ":"), sort_keys=True).encode()
-            secret = self.secret(hook.id)
-            headers = {"Content-Type": "application/json", "X-Modelkeep-Event": event.type,
-                       "X-Modelkeep-Delivery": str(delivery.id), "X-Modelkeep-Signature": sign(secret, body),
-                       **standard_headers(secret, f"msg_{delivery.id}", body, datetime.now(UTC))}
+            body, headers = prepared
             status, error = None, None
             try:
                 response = self.client.post(hook.url, content=body, headers=headers)
@@ -207,7 +408,7 @@ class Webhooks:
     def _body(self, format: str, payload: dict[str, Any]) -> dict[str, Any] | None:
         if format == "slack":
             return slack_payload(payload)
-        if format in ("openlineage", "words"):
+        if format in ("openlineage", "words", "mlflow"):
             render = self.renderers.get(format)
             if render is None:
                 raise InvalidInput(f"this process cannot render {format} events")

@@ -146,5 +146,6 @@ class ModelRecords:
                 if value is not None:
                     session.add(VersionTag(version_id=view.id, key=key, value=str(value)))
             audit.append(session, self.access.actor, "model.update_version", f"model:{view.ref}",
-                         detail={"description": description is not None, "tags": sorted(tags or {})})
+                         detail={"description": description is not None,  # each tag's new value (None: deleted)
+                                 "tags": {k: None if v is None else str(v) for k, v in sorted((tags or {}).items())}})
         return self.registry.get(view.ref)

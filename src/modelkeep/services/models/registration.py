@@ -257,11 +257,14 @@ class Registration:
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-        session.execute(
+        made: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             insert(Model)
             .values(name=name, description="", created_at=utcnow(), created_by=self.user)
             .on_conflict_do_nothing(index_elements=["name"])
         )
+        if made.rowcount and "~" not in name:  # a model made by its first version is created as any other (model.created)
+            audit.append(session, self.user, "model.create", f"model:{name}", source=self.source,
+                         detail={"tags": [], "by": "registration"})
         return session.scalars(_MODEL_LOCKED, {"name": name}).one()
 
     def _insert(

@@ -443,3 +443,37 @@ def test_a_fast_read_takes_optional_parameters_and_a_heavy_one_always_answers_in
     assert http.get("/heavy", params={"filter": "x", "page": "3"}).json()["optional"] == {"filter": "x", "page": "3"}
     assert http.get("/heavy?page=1&page=2").text == "routed"
     assert http.get("/heavy", params={"other": "1"}).text == "routed"
+
+
+def test_mlflows_webhooks_api_refuses_what_it_should(team: Callable[[str], Workspace],  # noqa: F811
+                                                      client: tuple[TestClient, dict[str, str]]) -> None:
+    """Admins only; MLflow's ids, statuses and events checked; modelkeep's own webhooks are not MLflow's
+    to read or change; the secret never comes back."""
+    http, auth = client
+    admin = team("admin")
+    boss = {"Authorization": f"Bearer {admin.access.create_token('admin')['token']}"}
+    body = {"name": "ci", "url": "http://127.0.0.1:9/hook", "secret": "hush",
+            "events": [{"entity": "MODEL_VERSION", "action": "CREATED"}]}
+    denied = http.post(f"{API}/webhooks", json=body, headers={"Authorization": auth["carl"]})
+    assert denied.status_code == 403 and denied.json()["error_code"] == "PERMISSION_DENIED"
+    made = http.post(f"{API}/webhooks", json=body, headers=boss)
+    assert made.status_code == 200, made.text
+    hook = made.json()["webhook"]
+    assert hook["status"] == "ACTIVE" and hook["events"] == body["events"] and "hush" not in made.text
+    own = admin.webhooks.add("http://127.0.0.1:9/own", ["*"])["id"]  # modelkeep's: not an MLflow webhook
+    listed = http.get(f"{API}/webhooks", headers=boss).json()["webhooks"]
+    assert [w["webhook_id"] for w in listed] == [hook["webhook_id"]]
+    for bad_id in (str(own), "abc", "0", "99999"):
+        answer = http.get(f"{API}/webhooks/{bad_id}", headers=boss)
+        assert answer.status_code == 404 and answer.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST", bad_id
+    assert http.delete(f"{API}/webhooks/{own}", headers=boss).status_code == 404
+    for change, said in (({"status": "PAUSED"}, "ACTIVE or DISABLED"), ({"url": "ftp://x"}, "http"),
+                         ({"events": [{"entity": "BUDGET_POLICY", "action": "EXCEEDED"}]}, "no prompts or budgets"),
+                         ({"events": [{"entity": "MODEL_VERSION", "action": "DELETED"}]}, "not an MLflow event")):
+        answer = http.patch(f"{API}/webhooks/{hook['webhook_id']}", json=change, headers=boss)
+        assert answer.status_code == 400 and answer.json()["error_code"] == "INVALID_PARAMETER_VALUE", change
+        assert said in answer.json()["message"]
+    disabled = http.patch(f"{API}/webhooks/{hook['webhook_id']}", json={"status": "DISABLED"}, headers=boss).json()
+    assert disabled["webhook"]["status"] == "DISABLED" and disabled["webhook"]["name"] == "ci"
+    unreachable = http.post(f"{API}/webhooks/{hook['webhook_id']}/test", json={}, headers=boss).json()["result"]
+    assert unreachable["success"] is False and "ConnectError" in unreachable["error_message"]  # port 9: nobody there

@@ -102,3 +102,36 @@ def test_the_mlflow_client_works_against_mk_server(server: dict[str, str], clien
         gateway.stop()
     finally:
         deployer.close()
+
+
+@pytest.mark.long
+def test_mlflow_webhooks_through_the_mlflow_client(server: dict[str, str], tmp_path: Path) -> None:
+    """MLflow 3's webhooks API: create, get, list in pages, update, test, delete; deliveries of what a
+    contributor then does through MLflow, in MLflow's shape, verified with MLflow's own signing code."""
+    python = client_venvs.ensure("mlflow3")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server["url"], "MLFLOW_TRACKING_TOKEN": server["admin"],
+           "WRITER_TOKEN": server["carl"], "HOME": str(tmp_path)}
+    done = subprocess.run([str(python), str(CALLS.with_name("mlflow_webhooks.py")), "hooked"], capture_output=True,
+                          text=True, timeout=600, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["created"] == {"name": "ci", "status": "ACTIVE", "description": "tells CI", "events": [
+        "model_version.created", "model_version_alias.created", "model_version_tag.set", "registered_model.created"]}
+    assert out["got"] is True and out["updated"] == "tells CI, again"
+    assert out["listed"] == {"pages": 2, "names": ["ci", "spare-0", "spare-1", "spare-2"]}
+    assert out["test"] == {"success": True, "status": 200, "signed": True,
+                           "data": {"name": "example_model", "alias": "example_alias", "version": "1"}}
+    assert out["writer_create"]["code"] == "PERMISSION_DENIED"
+    assert out["delivered"] == [
+        {"event": "registered_model.created", "signed": True,
+         "data": {"name": "hooked", "tags": {"team": "risk"}, "description": "catches fraud"}},
+        {"event": "model_version.created", "signed": True,
+         "data": {"name": "hooked", "version": "1", "source": f"runs:/{out['run_id']}/model", "run_id": out["run_id"],
+                  "description": None, "tags": {"stage": "dev"}}},
+        {"event": "model_version_alias.created", "signed": True, "data": {"name": "hooked", "alias": "champion", "version": "1"}},
+        {"event": "model_version_tag.set", "signed": True,
+         "data": {"name": "hooked", "version": "1", "key": "reviewed", "value": "yes"}},
+    ]
+    assert out["distinct_deliveries"] == 4
+    assert out["after_delete"]["code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert out["bad_event"]["code"] == "INVALID_PARAMETER_VALUE" and "no prompts" in out["bad_event"]["message"]

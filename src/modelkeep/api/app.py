@@ -36,6 +36,7 @@ from modelkeep.api.mlflow.errors import is_mlflow, mlflow_error, mlflow_status_e
 from modelkeep.api.mlflow.multipart import multipart_routes
 from modelkeep.api.mlflow.registry import FAST_READS, registry_routes
 from modelkeep.api.mlflow.tracking import tracking_routes
+from modelkeep.api.mlflow.webhooks import webhook_routes
 from modelkeep.api.observe import metrics_response, observe
 from modelkeep.api.retention_routes import retention_routes
 from modelkeep.api.run_routes import run_routes
@@ -227,7 +228,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     app.add_middleware(PathAlias, alias="/ajax-api/2.0/", target="/api/2.0/")  # outermost
     for router in (store_routes(Ws), run_routes(Ws), data_routes(Ws), admin_routes(Ws), deploy_routes(Ws),
                    retention_routes(Ws), evaluation_routes(Ws, Name, Spec), web_routes(workspace), tracking_routes(Ws),
-                   registry_routes(Ws), artifact_routes(Ws, max_upload),
+                   registry_routes(Ws), webhook_routes(Ws), artifact_routes(Ws, max_upload),
                    multipart_routes(Ws, workspace, max_upload, artifact_project)):
         adopt(app, router)
 

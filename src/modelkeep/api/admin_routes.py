@@ -114,6 +114,16 @@ def admin_routes(Ws: Any) -> APIRouter:
         return ws.webhooks.add(body.url, body.events, format=body.format, subject=body.subject,
                                bumps=list(body.bumps) if body.bumps else None)
 
+    @router.get("/webhooks")
+    def webhooks(ws: Ws) -> list[dict[str, Any]]:
+        """Every webhook, MLflow's included (never a secret)."""
+        return LocalAdmin(ws).webhooks()
+
+    @router.delete("/webhooks/{webhook_id}", status_code=204)
+    def remove_webhook(ws: Ws, webhook_id: Id) -> None:
+        """Delete a webhook and its delivery log."""
+        LocalAdmin(ws).remove_webhook(webhook_id)
+
     @router.get("/webhooks/deliveries")
     def deliveries(ws: Ws, webhook: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> list[dict[str, Any]]:
         ws.access.check("admin")

@@ -309,6 +309,27 @@ def webhook_add(
                             f"{doc['standard_secret']}", markup=False, soft_wrap=True)
 
 
+@webhook_app.command("list")
+def webhook_list(json_out: JsonFlag = False) -> None:
+    """Every webhook: its URL, events, format and whether it is active (MLflow's included)."""
+    rows = _admin().webhooks()
+    if json_out:
+        emit_json(rows)
+        return
+    for row in rows:
+        name = f" {row['name']!r}" if row.get("name") else ""
+        state = "" if row["active"] else " (disabled)"
+        out_console().print(f"{row['id']:>5} {row['format']:<11} {row['url']}{name}{state}: {', '.join(row['events'])}",
+                            markup=False, soft_wrap=True)
+
+
+@webhook_app.command("remove")
+def webhook_remove(webhook_id: Annotated[int, typer.Argument()]) -> None:
+    """Delete a webhook and its delivery log."""
+    _admin().remove_webhook(webhook_id)
+    err_console().print(f"webhook {webhook_id} removed", markup=False)
+
+
 @webhook_app.command("dispatch")
 def webhook_dispatch(
     loop: Annotated[bool, typer.Option("--loop", help="Keep dispatching every second.")] = False,

@@ -126,6 +126,12 @@ class RemoteAdmin:
             {"bumps": bumps} if bumps else {})
         return dict(self.transport.call("POST", "/api/v1/webhooks", json=body))
 
+    def webhooks(self) -> list[dict[str, Any]]:
+        return list(self.transport.call("GET", "/api/v1/webhooks"))
+
+    def remove_webhook(self, webhook_id: int) -> None:
+        self.transport.call("DELETE", f"/api/v1/webhooks/{int(webhook_id)}")
+
     def deliveries(self, webhook_id: int | None = None) -> list[dict[str, Any]]:
         params = {"webhook": webhook_id} if webhook_id is not None else {}
         return list(self.transport.call("GET", "/api/v1/webhooks/deliveries", params=params))

@@ -98,6 +98,12 @@ class LocalAdmin:
                     bumps: list[str] | None = None) -> dict[str, Any]:
         return self.workspace.webhooks.add(url, events, format=format, subject=subject, bumps=bumps)
 
+    def webhooks(self) -> list[dict[str, Any]]:
+        return [hook.to_dict() for hook in self.workspace.webhooks.hooks()]
+
+    def remove_webhook(self, webhook_id: int) -> None:
+        self.workspace.webhooks.remove(webhook_id)
+
     def deliveries(self, webhook_id: int | None = None) -> list[dict[str, Any]]:
         self.workspace.access.check("admin")
         return self.workspace.webhooks.deliveries(webhook_id)

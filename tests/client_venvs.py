@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / ".venv-clients"
 CLIENTS = {
     "triton": ["tritonclient[http]>=2.40", "numpy"],
-    "mlflow3": ["mlflow>=3.1,<4", "scikit-learn"],  # the latest installable 3.x
+    "mlflow3": ["mlflow>=3.1,<4", "scikit-learn", "onnx", "onnxruntime"],  # the latest 3.x (onnx*: mlflow.onnx.log_model)
     "mlflow2": ["mlflow>=2.20,<3", "scikit-learn"],  # the newest 2.x
     "kserve": ["kserve>=0.14"],  # its SDK's models, generated from the InferenceService CRD (mk deploy export)
 }

@@ -1,6 +1,7 @@
-"""A folder MLflow saved (``MLmodel`` + its scikit-learn flavor) loads and serves in modelkeep
-(issue 13): ``mk.load_model`` and the gateway read it as MLflow wrote it, with modelkeep's trust
-rules (skops types checked; a pickle only with allow_pickle)."""
+"""A folder MLflow saved (``MLmodel`` + its scikit-learn or ONNX flavor) loads and serves in
+modelkeep (issue 13): ``mk.load_model`` and the gateway read it as MLflow wrote it, with modelkeep's
+trust rules (skops types checked; a pickle only with allow_pickle; ONNX weights only from files of
+the model's own folder)."""
 
 from __future__ import annotations
 
@@ -70,3 +71,67 @@ def test_a_pickled_mlflow_model_needs_the_explicit_opt_in(workspace: Workspace, 
         load_version(files)
     loaded, _ = load_version(files, allow_pickle=True)
     assert loaded.predict(np.zeros((1, 3))).tolist() == model.predict(np.zeros((1, 3))).tolist()
+
+
+ONNX_MLMODEL = """flavors:
+  onnx:
+    code: null
+    data: {file}
+    onnx_version: 1.17.0
+    providers: [CUDAExecutionProvider, CPUExecutionProvider]
+  python_function:
+    data: {file}
+    loader_module: mlflow.onnx
+mlflow_version: 3.17.2
+"""
+
+
+def _mlflow_onnx_folder(tmp_path: Path, name: str = "mlflow-onnx") -> tuple[Path, np.ndarray, np.ndarray]:
+    """As ``mlflow.onnx.save_model`` writes it: ``model.onnx`` with weights over 1 KB as external data."""
+    import onnx
+
+    from tests.clients.onnx_linear import linear
+
+    weights = np.random.default_rng(6).normal(size=(300, 1)).astype(np.float32)
+    bias = np.array([0.5], dtype=np.float32)
+    proto = linear(weights, bias)
+    folder = tmp_path / name
+    folder.mkdir()
+    onnx.save_model(proto, str(folder / "model.onnx"), save_as_external_data=True)
+    (folder / "MLmodel").write_text(ONNX_MLMODEL.format(file="model.onnx"))
+    assert len(list(folder.iterdir())) == 3  # the weights went to a file of their own
+    return folder, weights, bias
+
+
+def test_an_mlflow_onnx_folder_loads_and_serves_with_its_external_weights(workspace: Workspace, tmp_path: Path) -> None:
+    folder, weights, bias = _mlflow_onnx_folder(tmp_path)
+    view = workspace.registry.register("onnx-from-mlflow", folder)
+    loaded, flavor = load_version(cached_files(workspace.store, view, tmp_path / "cache"))
+    assert flavor == "onnx" and [t.name for t in loaded.graph.initializer] == ["w", "b"]
+    x = np.random.default_rng(7).normal(size=(5, 300)).astype(np.float32)
+    d = workspace.deployments
+    d.create("onnx-svc", d.plan("single", view.ref))
+    served = gateway(workspace, "onnx-svc", tmp_path).infer(x.tolist(), "k")
+    assert np.allclose(np.array(served["predictions"]), x @ weights + bias, atol=1e-4)
+
+
+def test_onnx_weights_are_read_only_from_the_models_own_folder(tmp_path: Path) -> None:
+    """A model whose external data points out of its folder (``../secret``) is refused before any read."""
+    import onnx
+
+    from modelkeep.errors import InvalidInput
+    from modelkeep.flavors import load_model
+
+    folder, _, _ = _mlflow_onnx_folder(tmp_path)
+    (tmp_path / "secret").write_bytes(b"\0" * 1200)
+    proto = onnx.load(str(folder / "model.onnx"), load_external_data=False)
+    for tensor in proto.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = "../secret"
+    (folder / "model.onnx").write_bytes(proto.SerializeToString())
+    with pytest.raises(InvalidInput, match="not a file of the model's folder"):
+        load_model(folder)
+    (folder / "MLmodel").write_text(ONNX_MLMODEL.format(file="../model.onnx"))
+    with pytest.raises(InvalidInput, match="not a file of its folder"):
+        load_model(folder)

@@ -8,6 +8,7 @@ server?" itself.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from pathlib import Path
@@ -24,6 +25,16 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 _current: Connection | None = None
 _current_key: str | None = None
+
+
+@atexit.register
+def _close() -> None:
+    """The connection's kept-alive sockets and database handles, closed as the process ends."""
+    global _current
+    with _lock:
+        if _current is not None:
+            _current.close()
+            _current = None
 
 
 def init(directory: str | Path = ".", db_url: str | None = None) -> Workspace:

@@ -135,3 +135,27 @@ def test_mlflow_webhooks_through_the_mlflow_client(server: dict[str, str], tmp_p
     assert out["distinct_deliveries"] == 4
     assert out["after_delete"]["code"] == "RESOURCE_DOES_NOT_EXIST"
     assert out["bad_event"]["code"] == "INVALID_PARAMETER_VALUE" and "no prompts" in out["bad_event"]["message"]
+
+
+@pytest.mark.long
+def test_an_onnx_model_logged_with_mlflow_loads_and_predicts_with_mk(server: dict[str, str], tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mlflow.onnx.log_model(..., registered_model_name=...)`` (weights as external data, as MLflow
+    saves them) gives a version that ``mk.load_model`` loads as ONNX and predicts with: no pickle anywhere."""
+    import numpy as np
+
+    import modelkeep as mk
+
+    python = client_venvs.ensure("mlflow3")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server["url"], "MLFLOW_TRACKING_TOKEN": server["carl"], "HOME": str(tmp_path)}
+    done = subprocess.run([str(python), str(CALLS.with_name("mlflow_onnx.py")), "onnx-linear"], capture_output=True,
+                          text=True, timeout=600, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert str(out["version"]) == "1"
+    monkeypatch.setenv("MODELKEEP_URL", server["url"])
+    monkeypatch.setenv("MODELKEEP_TOKEN", server["vera"])
+    monkeypatch.setenv("MODELKEEP_CACHE", str(tmp_path / "cache"))
+    predictor = mk.load_model("onnx-linear@latest", as_predictor=True)
+    predicted = predictor.predict(np.array(out["x"], dtype=np.float32))
+    assert np.allclose(np.asarray(predicted, dtype=np.float64).reshape(-1, 1), np.array(out["y"]), atol=1e-4)

@@ -61,21 +61,32 @@ def save_model(
     return descriptor
 
 
+def _own_file(path: Path, file: Any) -> str:
+    """A model file MLflow's ``MLmodel`` names: a plain name in the folder, never a path out of it."""
+    file = str(file)
+    if "/" in file or "\\" in file or file in (".", "..") or not (path / file).is_file():
+        raise InvalidInput(f"{path / 'MLmodel'} names a model file that is not a file of its folder: {file!r}")
+    return file
+
+
 def mlflow_descriptor(path: Path) -> dict[str, Any] | None:
     """The descriptor of a folder MLflow saved (``MLmodel``), for the flavors modelkeep loads itself:
-    scikit-learn (skops files as skops, with the same trust rules; pickles only with allow_pickle)."""
+    scikit-learn (skops files as skops, with the same trust rules; pickles only with allow_pickle)
+    and ONNX (``mlflow.onnx``: protobuf, its weights inline or as external data in the folder)."""
     import yaml
 
     try:
         mlmodel = yaml.safe_load((path / "MLmodel").read_text())
     except (OSError, yaml.YAMLError):
         return None
-    sklearn = (mlmodel.get("flavors") or {}).get("sklearn") if isinstance(mlmodel, dict) else None
+    flavors = (mlmodel.get("flavors") or {}) if isinstance(mlmodel, dict) else {}
+    onnx = flavors.get("onnx") if isinstance(flavors, dict) else None
+    if isinstance(onnx, dict) and onnx.get("data"):
+        return {"flavor": "onnx", "format": "onnx", "file": _own_file(path, onnx["data"]), "source": "mlflow"}
+    sklearn = flavors.get("sklearn") if isinstance(flavors, dict) else None
     if not isinstance(sklearn, dict) or not sklearn.get("pickled_model"):
         return None
-    file = str(sklearn["pickled_model"])
-    if "/" in file or file in (".", ".."):
-        raise InvalidInput(f"{path / 'MLmodel'} names a model file outside its folder: {file!r}")
+    file = _own_file(path, sklearn["pickled_model"])
     fmt = {"skops": "skops", "pickle": "pickle", "cloudpickle": "pickle"}.get(str(sklearn.get("serialization_format")))
     if fmt is None:
         raise InvalidInput(f"{path / 'MLmodel'}: sklearn serialization {sklearn.get('serialization_format')!r} is not one "
@@ -91,13 +102,13 @@ def describe(path: Path) -> dict[str, Any]:
         found = mlflow_descriptor(path) if (path / "MLmodel").exists() else None
         if found is None:
             raise InvalidInput(f"{path} is not a saved modelkeep model: {DESCRIPTOR} is missing or unreadable "
-                               "(and it is not an MLflow scikit-learn model either)") from exc
+                               "(and it is not an MLflow scikit-learn or ONNX model either)") from exc
         return found
 
 
 def load_model(path: Path, *, allow_pickle: bool = False, trusted: list[str] | None = None) -> Any:
     """Load a saved model folder (see the module docstring for the trust rules); a folder MLflow
-    saved with its scikit-learn flavor loads too (``MLmodel``)."""
+    saved with its scikit-learn or ONNX flavor loads too (``MLmodel``)."""
     descriptor = describe(path)
     if descriptor["flavor"] == "sklearn":
         from modelkeep.flavors.sklearn import load

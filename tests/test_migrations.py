@@ -20,6 +20,7 @@ def _schema(url: str) -> dict[str, object]:
             sorted((c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table)),
             sorted(i["name"] for i in insp.get_indexes(table)),
             sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(table)),
+            insp.get_pk_constraint(table)["constrained_columns"],
         )
         for table in sorted(insp.get_table_names())
     }
@@ -44,6 +45,7 @@ def test_fresh_and_upgraded_databases_reach_the_same_schema(db_url: str, pg_or_t
     old.dispose()
 
     assert _schema(db_url) == _schema(pg_or_tmp_second)
+    assert _schema(db_url)["run_metrics"][3] == ["run_id", "key", "step", "logged_at"]  # several points at a step
 
 
 def test_migrations_match_the_table_definitions(db_url: str) -> None:

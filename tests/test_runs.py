@@ -156,3 +156,23 @@ def test_mk_run_wraps_a_command(tmp_path: Path) -> None:
     diffed = json.loads(subprocess.run([*mk, "env", "diff", "1", "run:1", "--json"], cwd=tmp_path, env=env,
                                        capture_output=True, text=True, check=True).stdout)
     assert diffed["differences"] == []
+
+
+def test_a_point_logged_again_at_a_step_replaces_it_unless_each_moment_is_kept(workspace: Workspace) -> None:
+    """modelkeep's own logging corrects a step's value; MLflow's (replace_step=False) keeps each point
+    of a step by its moment, as MLflow does, and the run's latest value is the step's last measured."""
+    from datetime import datetime
+
+    runs = workspace.runs
+    run_id = runs.start("points").id
+    runs.log_metrics(run_id, {"loss": 0.5}, 1)
+    runs.log_metrics(run_id, {"loss": 0.4}, 1)
+    assert [(s, v) for s, v, _ in runs.metric_history(run_id, "loss")] == [(1, 0.4)]
+    first, second = datetime(2026, 1, 1, 12), datetime(2026, 1, 1, 13)
+    runs.log_points(run_id, [("acc", 0.8, 1, second), ("acc", 0.7, 1, first)], replace_step=False)
+    runs.log_points(run_id, [("acc", 0.9, 1, second)], replace_step=False)  # the same moment: replaced
+    assert runs.metric_history(run_id, "acc") == [(1, 0.7, first), (1, 0.9, second)]
+    view = runs.get(run_id)
+    assert view.metrics["acc"][-1] == (1, 0.9) and view.metric_times["acc"] == second
+    runs.log_metrics(run_id, {"acc": 0.95}, 1)  # modelkeep's way again: the step holds one point
+    assert [(s, v) for s, v, _ in runs.metric_history(run_id, "acc")] == [(1, 0.95)]

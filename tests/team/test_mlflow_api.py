@@ -141,8 +141,15 @@ def test_metric_points_keep_the_moment_they_were_measured(client: tuple[TestClie
     assert history("acc") == [(2, 0.9, 5), (3, 0.95, 7)] and len(history("loss")) == 4
     latest = {m["key"]: (m["step"], m["value"], m["timestamp"]) for m in seen["metrics"]}
     assert latest == {"acc": (3, 0.95, 7), "loss": (3, 0.1, 1)}  # the last step's point, with its own moment
+    # MLflow keeps every point of a step (each moment once): the latest is the step's last measured
+    for value, moment in ((0.97, 9), (0.96, 8), (0.98, 9)):
+        assert http.post(f"{API}/runs/log-metric", json={"run_id": run, "key": "acc", "value": value, "step": 3,
+                                                         "timestamp": moment}, headers=carl).status_code == 200
+    assert history("acc") == [(2, 0.9, 5), (3, 0.95, 7), (3, 0.96, 8), (3, 0.98, 9)]  # 0.98 took 0.97's moment
+    seen = http.get(f"{API}/runs/get", params={"run_id": run}, headers=carl).json()["run"]["data"]
+    assert {m["key"]: (m["value"], m["timestamp"]) for m in seen["metrics"]}["acc"] == (0.98, 9)
     found = http.post(f"{API}/runs/search", json={"experiment_ids": [experiment]}, headers=carl).json()["runs"]
-    assert {m["key"]: m["timestamp"] for m in found[0]["data"]["metrics"]} == {"acc": 7, "loss": 1}
+    assert {m["key"]: m["timestamp"] for m in found[0]["data"]["metrics"]} == {"acc": 9, "loss": 1}
 
 
 def test_runs_search_orders_as_mlflow_does(client: tuple[TestClient, dict[str, str]]) -> None:

@@ -223,8 +223,8 @@ def run_record(db_url: str, run_id: int) -> dict[str, Any] | None:
         node = f"run:{run_id}"
         record["params"] = conn.execute("SELECT key, value FROM run_params WHERE run_id = ?", (run_id,)).fetchall()
         record["tags"] = conn.execute("SELECT key, value FROM run_tags WHERE run_id = ?", (run_id,)).fetchall()
-        record["metrics"] = conn.execute(
-            "SELECT key, step, value, logged_at FROM run_metrics WHERE run_id = ? ORDER BY key, step", (run_id,)).fetchall()
+        record["metrics"] = conn.execute("SELECT key, step, value, logged_at FROM run_metrics WHERE run_id = ? "
+                                         "ORDER BY key, step, logged_at", (run_id,)).fetchall()
         record["inputs"] = [src for (src,) in conn.execute("SELECT src FROM lineage_edges WHERE dst = ?", (node,))]
         record["outputs"] = [dst for (dst,) in conn.execute("SELECT dst FROM lineage_edges WHERE src = ?", (node,))]
         ids = [int(ref.split(":")[1]) for ref in record["outputs"] if ref.startswith("model_version:")]

@@ -301,7 +301,8 @@ class RunParam(Base):
 
 
 class RunMetric(Base):
-    """One point of a metric's step series."""
+    """One point of a metric's step series: several at one step are kept when their moments differ
+    (MLflow's client logs them so), one per moment."""
 
     __tablename__ = "run_metrics"
 
@@ -309,7 +310,7 @@ class RunMetric(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     value: Mapped[float] = mapped_column(Float)
-    logged_at: Mapped[datetime] = mapped_column(DateTime)
+    logged_at: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
 
 
 class RunTag(Base):

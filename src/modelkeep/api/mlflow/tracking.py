@@ -266,7 +266,8 @@ def tracking_routes(Ws: Any) -> APIRouter:
 
     @router.post("/runs/log-metric")
     def log_metric(ws: Ws, body: LogMetric) -> dict[str, Any]:
-        ws.runs.log_points(run_number(body.id), [(body.key, body.value, body.step, shapes.moment(body.timestamp))])
+        ws.runs.log_points(run_number(body.id), [(body.key, body.value, body.step, shapes.moment(body.timestamp))],
+                           replace_step=False)  # MLflow keeps each point of a step
         return {}
 
     @router.post("/runs/set-tag")
@@ -278,7 +279,7 @@ def tracking_routes(Ws: Any) -> APIRouter:
     def log_batch(ws: Ws, body: LogBatch) -> dict[str, Any]:
         points = [(m.key, m.value, m.step, shapes.moment(m.timestamp)) for m in body.metrics]  # each with its moment
         ws.runs.log_batch(run_number(body.id), params={p.key: p.value or "" for p in body.params}, points=points,
-                          tags={t.key: t.value or "" for t in body.tags})  # all of it, or (refused) none
+                          tags={t.key: t.value or "" for t in body.tags}, replace_step=False)  # all of it, or none
         return {}
 
     @router.post("/runs/log-inputs")

@@ -59,14 +59,16 @@ MetricPoint = tuple[str, Any, int] | tuple[str, Any, int, datetime | None]  # (k
 _PARAMS = select(RunParam.key, RunParam.value).where(RunParam.run_id == bindparam("run_id"))
 _TAGS = select(RunTag.key, RunTag.value).where(RunTag.run_id == bindparam("run_id"))
 _METRICS = (select(RunMetric.key, RunMetric.step, RunMetric.value, RunMetric.logged_at)
-            .where(RunMetric.run_id == bindparam("run_id")).order_by(RunMetric.key, RunMetric.step))
+            .where(RunMetric.run_id == bindparam("run_id")).order_by(RunMetric.key, RunMetric.step, RunMetric.logged_at))
 _INPUTS = select(LineageEdge.src).where(LineageEdge.dst == bindparam("node"))
 _OUTPUTS = select(LineageEdge.dst).where(LineageEdge.src == bindparam("node"))
 _HISTORY = (select(RunMetric.step, RunMetric.value, RunMetric.logged_at)
-            .where(RunMetric.run_id == bindparam("run_id"), RunMetric.key == bindparam("key")).order_by(RunMetric.step))
+            .where(RunMetric.run_id == bindparam("run_id"), RunMetric.key == bindparam("key"))
+            .order_by(RunMetric.step, RunMetric.logged_at))
 _POINTS = table_of(RunMetric)
 _DELETE_POINT = delete(_POINTS).where(_POINTS.c.run_id == bindparam("run"), _POINTS.c.key == bindparam("name"),
                                       _POINTS.c.step == bindparam("at"))
+_DELETE_MOMENT = _DELETE_POINT.where(_POINTS.c.logged_at == bindparam("when"))
 
 
 class Runs:
@@ -193,34 +195,38 @@ class Runs:
     def log_metrics(self, run_id: int, metrics: Mapping[str, float], step: int) -> None:
         self.log_points(run_id, [(key, value, step) for key, value in metrics.items()])
 
-    def log_points(self, run_id: int, points: Iterable[MetricPoint]) -> None:
+    def log_points(self, run_id: int, points: Iterable[MetricPoint], *, replace_step: bool = True) -> None:
         """Metric points ``(key, value, step)``, or ``(key, value, step, when)`` with the moment it was
-        measured (naive UTC; now if not given). A point logged again at the same step replaces it.
-        All of them in one transaction."""
-        self.log_batch(run_id, points=points)
+        measured (naive UTC; now if not given), all in one transaction. A point logged again at the same
+        step replaces what was there; with ``replace_step=False`` (MLflow's way) only a point of the
+        same step and moment, and the step keeps its other points."""
+        self.log_batch(run_id, points=points, replace_step=replace_step)
 
     def log_batch(self, run_id: int, *, params: Mapping[str, Any] | None = None,
                   points: Iterable[MetricPoint] = (),
-                  tags: Mapping[str, Any] | None = None) -> None:
+                  tags: Mapping[str, Any] | None = None, replace_step: bool = True) -> None:
         """Params, metric points (as ``log_points`` takes them) and tags in one transaction, all checked
         first: all of them are stored or none (MLflow's log-batch)."""
         named = normalize_params(params or {})
         labels = _tag_values(tags or {})
-        rows: dict[tuple[str, int], dict[str, Any]] = {}
+        rows: dict[tuple[str, int, datetime | None], dict[str, Any]] = {}
         now = utcnow()
         for key, value, step, *when in points:
             number = param_number(str(value))
             if number is None:
                 raise InvalidInput(f"metric {key!r} must be a finite number, got {value!r}")
             name, at, measured = check_key(key, "metric"), int(step), (when[0] if when else None) or now
-            rows[(name, at)] = {"run_id": run_id, "key": name, "step": at, "value": number, "logged_at": measured}
+            rows[(name, at, None if replace_step else measured)] = {
+                "run_id": run_id, "key": name, "step": at, "value": number, "logged_at": measured}
         if not (named or rows or labels):
             return
         with self.db.writer() as session, session.begin():
             self._run(session, run_id, write=True)
             self._replace(session, RunParam, run_id, named)
             if rows:
-                session.execute(_DELETE_POINT, [{"run": run_id, "name": key, "at": step} for key, step in rows])
+                session.execute(_DELETE_POINT if replace_step else _DELETE_MOMENT, [
+                    {"run": run_id, "name": key, "at": step} | ({} if replace_step else {"when": when})
+                    for key, step, when in rows])
                 session.execute(insert(table_of(RunMetric)), builtins.list(rows.values()))
             self._replace(session, RunTag, run_id, labels)
 

@@ -484,3 +484,40 @@ def test_mlflows_webhooks_api_refuses_what_it_should(team: Callable[[str], Works
     assert disabled["webhook"]["status"] == "DISABLED" and disabled["webhook"]["name"] == "ci"
     unreachable = http.post(f"{API}/webhooks/{hook['webhook_id']}/test", json={}, headers=boss).json()["result"]
     assert unreachable["success"] is False and "ConnectError" in unreachable["error_message"]  # port 9: nobody there
+
+
+def test_a_run_deleted_through_mlflow_goes_to_the_trash_and_comes_back(client: tuple[TestClient, dict[str, str]]) -> None:
+    """As MLflow's: a deleted run is ``deleted``, left out of searches but DELETED_ONLY and ALL, takes
+    no more logging, and ``runs/restore`` brings it back whole; ``runs/delete-tag`` removes one tag."""
+    http, auth = client
+    carl = {"Authorization": auth["carl"]}
+    experiment = http.post(f"{API}/experiments/create", json={"name": "trash"}, headers=carl).json()["experiment_id"]
+    made = [http.post(f"{API}/runs/create", json={"experiment_id": experiment}, headers=carl).json() for _ in range(2)]
+    kept, gone = (doc["run"]["info"]["run_id"] for doc in made)
+    for run in (kept, gone):
+        tagged = http.post(f"{API}/runs/set-tag", json={"run_id": run, "key": "team", "value": "risk"}, headers=carl)
+        assert tagged.status_code == 200
+    assert http.post(f"{API}/runs/delete", json={"run_id": gone}, headers=carl).status_code == 200
+
+    def found(view: str | None = None) -> list[str]:
+        body = {"experiment_ids": [experiment]} | ({"run_view_type": view} if view else {})
+        return sorted(r["info"]["run_id"] for r in http.post(f"{API}/runs/search", json=body, headers=carl).json()["runs"])
+
+    assert found() == [kept] and found("DELETED_ONLY") == [gone] and found("ALL") == sorted([kept, gone])
+    info = http.get(f"{API}/runs/get", params={"run_id": gone}, headers=carl).json()["run"]["info"]
+    assert info["lifecycle_stage"] == "deleted"
+    refused = http.post(f"{API}/runs/log-metric", json={"run_id": gone, "key": "auc", "value": 0.9, "timestamp": 1},
+                        headers=carl)
+    assert refused.status_code == 400 and "in the trash" in refused.json()["message"]
+    assert http.post(f"{API}/runs/search", json={"run_view_type": "SOME"}, headers=carl).status_code == 400
+    assert http.post(f"{API}/runs/restore", json={"run_id": gone}, headers=carl).status_code == 200
+    assert found() == sorted([kept, gone])
+    data = http.get(f"{API}/runs/get", params={"run_id": gone}, headers=carl).json()["run"]
+    assert data["info"]["lifecycle_stage"] == "active" and {"key": "team", "value": "risk"} in data["data"]["tags"]
+    assert http.post(f"{API}/runs/delete-tag", json={"run_id": gone, "key": "team"}, headers=carl).status_code == 200
+    data = http.get(f"{API}/runs/get", params={"run_id": gone}, headers=carl).json()["run"]["data"]
+    assert "team" not in {t["key"] for t in data["tags"]}
+    missing = http.post(f"{API}/runs/delete-tag", json={"run_id": gone, "key": "team"}, headers=carl)
+    assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    denied = http.post(f"{API}/runs/delete", json={"run_id": kept}, headers={"Authorization": auth["vera"]})
+    assert denied.status_code == 403

@@ -205,9 +205,9 @@ def run_rows(db_url: str, project: str | None, limit: int) -> list[tuple[Any, ..
 
 
 RUN_COLUMNS = ("id", "name", "project", "status", "started_at", "ended_at", "created_by", "command", "exit_code",
-               "environment", "code", "seeds", "warnings")
+               "environment", "code", "seeds", "warnings", "deleted_at")
 _RUN = ("SELECT id, name, project, status, started_at, ended_at, created_by, command, exit_code, environment, code, seeds, "
-        "warnings FROM runs WHERE id = ?")
+        "warnings, deleted_at FROM runs WHERE id = ?")
 
 
 def run_record(db_url: str, run_id: int) -> dict[str, Any] | None:

@@ -290,6 +290,7 @@ class Run(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     created_by: Mapped[str] = mapped_column(String(128))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # in the trash (MLflow's delete)
 
 
 class RunParam(Base):

@@ -71,7 +71,7 @@ def run(view: RunView, experiment_id: int) -> dict[str, Any]:
         "info": {"run_id": run_id, "run_uuid": run_id, "experiment_id": str(experiment_id), "run_name": view.name,
                  "user_id": view.created_by, "status": RUN_STATUS.get(view.status, "RUNNING"), "start_time": started,
                  "end_time": ms(view.ended_at), "artifact_uri": f"mlflow-artifacts:/{experiment_id}/{run_id}/artifacts",
-                 "lifecycle_stage": "active"},
+                 "lifecycle_stage": "active" if view.deleted_at is None else "deleted"},
         "data": {"metrics": metrics, "params": pairs(view.params), "tags": pairs(tags)},
         "inputs": {"dataset_inputs": [{"dataset": {"name": ref.partition("@")[0], "digest": ref, "source_type": "modelkeep",
                                                    "source": f"modelkeep:{ref}"}} for ref in view.inputs]},

@@ -100,6 +100,10 @@ class SetTag(RunRef, Tag):
     pass
 
 
+class RunTagRef(RunRef):
+    key: str
+
+
 class LogBatch(RunRef):
     metrics: list[Metric] = Field(default_factory=list)
     params: list[Param] = Field(default_factory=list)
@@ -109,6 +113,7 @@ class LogBatch(RunRef):
 class SearchRuns(_Body):
     experiment_ids: list[str] = Field(default_factory=list)
     filter: str | None = None
+    run_view_type: str | None = None  # ACTIVE_ONLY (the default), DELETED_ONLY or ALL
     max_results: int = 1000
     order_by: list[str] = Field(default_factory=list)
     page_token: str | None = None
@@ -256,7 +261,17 @@ def tracking_routes(Ws: Any) -> APIRouter:
 
     @router.post("/runs/delete")
     def run_delete(ws: Ws, body: RunRef) -> dict[str, Any]:
-        ws.runs.delete(run_number(body.id))
+        ws.runs.trash(run_number(body.id))  # as MLflow's: to the trash, restorable
+        return {}
+
+    @router.post("/runs/restore")
+    def run_restore(ws: Ws, body: RunRef) -> dict[str, Any]:
+        ws.runs.trash(run_number(body.id), restore=True)
+        return {}
+
+    @router.post("/runs/delete-tag")
+    def run_delete_tag(ws: Ws, body: RunTagRef) -> dict[str, Any]:
+        ws.runs.delete_tag(run_number(body.id), body.key)
         return {}
 
     @router.post("/runs/log-parameter")
@@ -294,11 +309,16 @@ def tracking_routes(Ws: Any) -> APIRouter:
 
     @router.post("/runs/search")
     def runs_search(ws: Ws, body: SearchRuns) -> Response:
+        wanted = {"ACTIVE_ONLY": {False}, "DELETED_ONLY": {True}, "ALL": {False, True}}.get(body.run_view_type or "ACTIVE_ONLY")
+        if wanted is None:
+            raise InvalidInput(f"run_view_type {body.run_view_type!r}: ACTIVE_ONLY, DELETED_ONLY or ALL")
         docs = []
         for experiment_id in body.experiment_ids or ["0"]:
             experiment = ws.experiments.get(experiment_number(experiment_id))
             for row in ws.runs.list(experiment.project, limit=50_000):
-                docs.append(shapes.run(ws.runs.get(int(row["id"]), outputs=False), experiment.id))
+                view = ws.runs.get(int(row["id"]), outputs=False)
+                if (view.deleted_at is not None) in wanted:
+                    docs.append(shapes.run(view, experiment.id))
         if body.filter:
             docs = [d for d in docs if _run_matches(d, body.filter)]
         docs = _run_order(docs, body.order_by)

@@ -151,6 +151,7 @@ class RunView:
     # when each series' last point was measured (MLflow's documents show it); not in to_dict: a client reads
     # a metric's history for its moments
     metric_times: dict[str, datetime] = field(default_factory=dict)
+    deleted_at: datetime | None = None  # in the trash since (deleted through MLflow's API; restorable)
 
     def to_dict(self) -> dict[str, Any]:
         duration = (self.ended_at - self.started_at).total_seconds() if self.ended_at else None
@@ -163,6 +164,7 @@ class RunView:
             "metrics": {k: [{"step": s, "value": v} for s, v in series] for k, series in self.metrics.items()},
             "tags": self.tags, "inputs": self.inputs, "artifacts": self.artifacts, "models": self.models,
             "code": self.code, "seeds": self.seeds, "warnings": self.warnings, "environment": self.environment,
+            "deleted_at": self.deleted_at.isoformat() + "Z" if self.deleted_at else None,
         }
 
     @classmethod
@@ -177,6 +179,7 @@ class RunView:
             doc["seeds"], list(doc["warnings"] or []), dict(doc["params"]),
             {k: [(p["step"], p["value"]) for p in series] for k, series in doc["metrics"].items()},
             dict(doc["tags"]), list(doc["inputs"]), list(doc["artifacts"]), list(doc["models"]),
+            deleted_at=when(doc.get("deleted_at")),
         )
 
 

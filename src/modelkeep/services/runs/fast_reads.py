@@ -45,6 +45,7 @@ def show_run(run_id: int) -> RunView | None:
         sorted(src.split(":", 1)[1] for src in record["inputs"]),
         [{"name": name, "kind": kind, "digest": digest, "size": size} for name, kind, digest, size in record["artifacts"]],
         [known.get(ref, f"(deleted {ref})") for ref in record["outputs"] if ref.startswith("model_version:")], times,
+        None if record["deleted_at"] is None else datetime.fromisoformat(record["deleted_at"]),
     )
 
 

@@ -116,11 +116,14 @@ class Runs:
             if project != "default" and run.project == "default":
                 run.project = project
 
-    def _run(self, session: Session, run_id: int, *, write: bool) -> Run:
+    def _run(self, session: Session, run_id: int, *, write: bool, trashed: bool = False) -> Run:
+        """The run, checked for reading or writing (a run in the trash takes no writes but ``trashed`` ones)."""
         run = session.get(Run, run_id)
         if run is None:
             raise NotFound(f"run {run_id} does not exist", hint="see 'mk runs list'")
         self.access.check("model.write" if write else "model.read", project=run.project)
+        if write and not trashed and run.deleted_at is not None:
+            raise InvalidInput(f"run {run_id} is in the trash (deleted through MLflow's API): restore it to log to it")
         return run
 
     def _check(self, run_id: int, *, write: bool = True) -> None:
@@ -157,7 +160,7 @@ class Runs:
         return RunView(
             run.id, run.name, run.project, run.status, run.started_at, run.ended_at, run.created_by, run.command,
             run.exit_code, run.environment or {}, run.code or {}, run.seeds, list(run.warnings or []),
-            params, metrics, tags, inputs, artifacts, labels, times,
+            params, metrics, tags, inputs, artifacts, labels, times, run.deleted_at,
         )
 
     def list(self, project: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -175,9 +178,24 @@ class Runs:
     def delete(self, run_id: int) -> None:
         """Delete a run and what it logged; the model versions and their lineage stay."""
         with self.db.writer() as session, session.begin():
-            self._run(session, run_id, write=True)
+            self._run(session, run_id, write=True, trashed=True)
             session.execute(delete(Run).where(Run.id == run_id))
             audit.append(session, self.user, "run.delete", run_node(run_id))
+
+    def trash(self, run_id: int, *, restore: bool = False) -> None:
+        """Put a run in the trash (MLflow's delete: its lifecycle stage becomes ``deleted``), or with
+        ``restore`` take it out again; nothing it logged is removed (``delete`` does that)."""
+        with self.db.writer() as session, session.begin():
+            run = self._run(session, run_id, write=True, trashed=True)
+            run.deleted_at = None if restore else run.deleted_at or utcnow()
+            audit.append(session, self.user, "run.restore" if restore else "run.trash", run_node(run_id))
+
+    def delete_tag(self, run_id: int, key: str) -> None:
+        with self.db.writer() as session, session.begin():
+            self._run(session, run_id, write=True)
+            gone = session.execute(delete(RunTag).where(RunTag.run_id == run_id, RunTag.key == key))
+            if not gone.rowcount:  # type: ignore[attr-defined]
+                raise NotFound(f"run {run_id} has no tag {key!r}")
 
     # --- what a run logs (ActiveRun calls these) ----------------------------------------
 

@@ -1,5 +1,5 @@
 """Run by the mlflow client venv's Python: fills a real MLflow server with what a team has —
-3 models, 20 versions, runs with params and metric histories, aliases and files — and prints,
+3 models, 20 versions, runs with params and metric histories (two points at one step), aliases and files — and prints,
 per model and version, the SHA-256 of each file as MLflow stores it."""
 
 import hashlib
@@ -18,7 +18,8 @@ for m, count in enumerate((7, 7, 6)):  # issue 13: at least 3 models and 20 vers
         with mlflow.start_run(run_name=f"train-{m}-{i}") as run:
             mlflow.log_param("depth", i + 2)
             for step in range(3):
-                mlflow.log_metric("loss", round(1.0 / (i + step + 1), 6), step=step)
+                mlflow.log_metric("loss", round(1.0 / (i + step + 1), 6), step=step, timestamp=1_700_000_000_000 + 1000 * step)
+            mlflow.log_metric("loss", 0.2, step=2, timestamp=1_700_000_002_500)  # a second point at step 2, later
             mlflow.set_tag("team", f"t{m}")
             weights = f"weights of {name} #{i}\n" * (200 + i)
             mlflow.log_text(weights, "model/weights.txt")

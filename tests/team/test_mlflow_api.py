@@ -313,7 +313,7 @@ def test_a_deployment_system_reads_only_approved_versions_by_number_or_alias(
 def test_times_are_milliseconds_since_the_epoch_for_naive_and_aware_moments_alike() -> None:
     from datetime import UTC, datetime, timedelta, timezone
 
-    from modelkeep.api.mlflow.shapes import ms
+    from modelkeep.services.clock import ms
 
     naive = datetime(2026, 11, 28, 21, 36, 4, 370999)  # the database's moments are naive UTC
     assert ms(naive) == 1_795_901_764_370 == ms(naive.replace(tzinfo=UTC))

@@ -16,12 +16,16 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from modelkeep.services.clock import moment
 from modelkeep.services.runs.lineage import walk
 from modelkeep.services.workspace import Workspace
 from tests import client_venvs
 from tests.live_server import free_port
 
 SEED = Path(__file__).parent.parent / "clients" / "mlflow_seed.py"
+# the champion's run (depth 3) as the seed logs it: three steps, and a second point at step 2 later
+HISTORY = [(0, 0.5, moment(1_700_000_000_000)), (1, 0.333333, moment(1_700_000_001_000)),
+           (2, 0.25, moment(1_700_000_002_000)), (2, 0.2, moment(1_700_000_002_500))]
 pytestmark = pytest.mark.long  # both tests, handed to one worker together: they share a 40 s MLflow server
 
 
@@ -78,7 +82,8 @@ def test_import_brings_everything_over_once(mlflow_server: tuple[str, dict, Path
         up = walk(workspace.db, f"model_version:{champion.id}", max_depth=1)
         [made_by] = [n["id"] for n in up["nodes"] if n["kind"] == "run"]  # lineage: the run that registered it
         run = workspace.runs.get(int(made_by.split(":")[1]))
-        assert run.params == {"depth": "3"} and [v for _, v in run.metrics["loss"]] == [0.5, 0.333333, 0.25]
+        assert run.params == {"depth": "3"} and [v for _, v in run.metrics["loss"]] == [0.5, 0.333333, 0.25, 0.2]
+        assert workspace.runs.metric_history(run.id, "loss") == HISTORY  # every point, with the moment MLflow had
     again = CliRunner().invoke(app, ["import", "mlflow", "--from", url, "--json"], env=env)
     assert again.exit_code == 0, again.output
     second = json.loads(again.stdout)
@@ -106,7 +111,7 @@ def test_import_from_the_database_and_artifact_root(mlflow_server: tuple[str, di
         champion = target.registry.get(f"{name}@champion")
         [made_by] = [n["id"] for n in walk(target.db, f"model_version:{champion.id}", max_depth=1)["nodes"]
                      if n["kind"] == "run"]
-        assert [v for _, v in target.runs.get(int(made_by.split(":")[1])).metrics["loss"]] == [0.5, 0.333333, 0.25]
+        assert target.runs.metric_history(int(made_by.split(":")[1]), "loss") == HISTORY
     again = json.loads(CliRunner().invoke(app, args, env=env).stdout)
     assert (again["runs_new"], again["versions_new"]) == (0, 0)
     missing = CliRunner().invoke(app, ["import", "mlflow", "--from", f"sqlite:///{tmp_path / 'nope.db'}"], env=env)

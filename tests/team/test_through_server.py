@@ -340,3 +340,27 @@ def test_an_admin_verifies_and_backs_up_the_servers_store_from_a_client(
     assert code == 0 and json.loads(out)["version"] is None, err
     code, out, err = mk_cli(monkeypatch, capsys, "webhook", "dispatch", "--json")
     assert code == 0 and isinstance(json.loads(out), dict), err
+
+
+def test_an_imported_history_keeps_every_point_through_the_server(server: dict[str, str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``log_history`` (what ``mk import mlflow`` writes into a server): each point with its moment,
+    two at one step included, in requests of at most 10,000 points."""
+    from datetime import datetime
+
+    from modelkeep.client import runs as remote_runs
+    from modelkeep.client.connect import RemoteConnection
+    from modelkeep.services.interface import RunCreate
+
+    conn = RemoteConnection(server["url"], server["carl"])
+    try:
+        run_id = conn.runs.create(RunCreate(name="imported", project="team"))
+        moments = [datetime(2026, 1, 1, 0, 0, s) for s in range(4)]
+        points = [("loss", 0.5, 0, moments[0]), ("loss", 0.4, 1, moments[1]), ("loss", 0.3, 1, moments[2]),
+                  ("acc", 0.9, 1, moments[3])]
+        monkeypatch.setattr(remote_runs, "HISTORY_ROWS", 3)  # two requests
+        conn.runs.log_history(run_id, points)
+        view = conn.runs.get(run_id)
+        assert view.metrics == {"acc": [(1, 0.9)], "loss": [(0, 0.5), (1, 0.4), (1, 0.3)]}
+    finally:
+        conn.close()

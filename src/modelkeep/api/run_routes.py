@@ -44,6 +44,14 @@ class Points(_Body):
     points: list[Point] = Field(min_length=1, max_length=10_000)
 
 
+class TimedPoint(Point):
+    timestamp: int = Field(ge=-(2**62), le=2**62, description="when it was measured: milliseconds since 1970 (UTC)")
+
+
+class History(_Body):
+    points: list[TimedPoint] = Field(min_length=1, max_length=10_000)
+
+
 class Tags(_Body):
     tags: dict[str, str]
 
@@ -112,6 +120,13 @@ def run_routes(Ws: Any) -> APIRouter:
     def log_metric_points(ws: Ws, run_id: RunId, body: Points) -> None:
         """Many points at once, each with its own step (what a client buffers during training)."""
         ws.runs.log_points(run_id, [(p.key, p.value, p.step) for p in body.points])
+
+    @router.post("/{run_id}/metrics/history", status_code=204)
+    def log_history(ws: Ws, run_id: RunId, body: History) -> None:
+        """Points measured elsewhere (an import), each with its moment: every one kept, several at a step too."""
+        from modelkeep.services.clock import moment
+
+        ws.runs.log_history(run_id, [(p.key, p.value, p.step, moment(p.timestamp)) for p in body.points])
 
     @router.post("/{run_id}/tags", status_code=204)
     def set_tags(ws: Ws, run_id: RunId, body: Tags) -> None:

@@ -21,6 +21,8 @@ from modelkeep.errors import InvalidInput
 from modelkeep.services.models.views import RunView
 
 if TYPE_CHECKING:  # the interface's request models cost 0.15 s to import: listing runs needs none of them
+    from datetime import datetime
+
     from modelkeep.services.interface import ArtifactRef, RegistryService, RunCreate
     from modelkeep.services.runs.run_handle import ActiveRun
     from modelkeep.store.artifacts import ArtifactStore
@@ -28,6 +30,7 @@ if TYPE_CHECKING:  # the interface's request models cost 0.15 s to import: listi
 
 FLUSH_S = 1.0
 FLUSH_ROWS = 1000
+HISTORY_ROWS = 10_000  # points of a history per request (the server takes as many at once)
 _LIVE: weakref.WeakSet[RemoteRuns] = weakref.WeakSet()
 
 
@@ -117,6 +120,14 @@ class RemoteRuns:
             points.append({"key": check_key(key, "metric"), "value": number, "step": int(step)})
         if len(points) >= FLUSH_ROWS or time.monotonic() - self._last_flush >= FLUSH_S:
             self.flush(int(run_id))
+
+    def log_history(self, run_id: int, points: builtins.list[tuple[str, float, int, datetime]]) -> None:
+        from modelkeep.services.clock import ms
+
+        for start in range(0, len(points), HISTORY_ROWS):
+            body = [{"key": key, "value": value, "step": step, "timestamp": ms(when)}
+                    for key, value, step, when in points[start:start + HISTORY_ROWS]]
+            self.transport.call("POST", self._run(run_id, "/metrics/history"), json={"points": body})
 
     def set_tags(self, run_id: int, tags: Mapping[str, Any]) -> None:
         self.transport.call("POST", self._run(run_id, "/tags"), json={"tags": {k: str(v) for k, v in tags.items()}})

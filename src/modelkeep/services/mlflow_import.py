@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
@@ -21,6 +22,7 @@ from urllib.parse import unquote, urlparse
 import httpx
 
 from modelkeep.errors import InvalidInput, ModelKeepError, NotFound, PermissionDenied, Unavailable
+from modelkeep.services.clock import NAIVE_EPOCH, moment
 from modelkeep.services.interface import Connection, RunCreate
 from modelkeep.services.models.inputs import KEY_PATTERN
 
@@ -241,12 +243,13 @@ def _copy_run(conn: Connection, source: MlflowSource, run: dict[str, Any], proje
     params = _pairs(data.get("params"))
     if params:
         conn.runs.log_params(run_id, params)
-    by_step: dict[int, dict[str, float]] = {}
+    points: list[tuple[str, float, int, datetime]] = []
     for key in sorted({m["key"] for m in data.get("metrics", [])}):
-        for point in source.history(info["run_id"], key):
-            by_step.setdefault(int(point.get("step", 0)), {})[key] = float(point["value"])
-    for step_number in sorted(by_step):
-        conn.runs.log_metrics(run_id, by_step[step_number], step_number)
+        for point in source.history(info["run_id"], key):  # every point, with the moment MLflow has for it
+            when = moment(int(point.get("timestamp") or 0)) or NAIVE_EPOCH
+            points.append((key, float(point["value"]), int(point.get("step") or 0), when))
+    if points:
+        conn.runs.log_history(run_id, points)
     kept = {k: v for k, v in tags.items() if not k.startswith("mlflow.log-model")}
     conn.runs.set_tags(run_id, {**kept, IMPORTED: mark, "mlflow.start_time": str(info.get("start_time", ""))})
     status = RUN_STATUS.get(str(info.get("status")))

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelkeep.api.mlflow import errors, shapes
 from modelkeep.errors import InvalidInput, NotFound
+from modelkeep.services.clock import moment
 from modelkeep.services.interface import RunCreate
 from modelkeep.services.models.views import RunView
 from modelkeep.services.runs.experiments import ExperimentView
@@ -281,7 +282,7 @@ def tracking_routes(Ws: Any) -> APIRouter:
 
     @router.post("/runs/log-metric")
     def log_metric(ws: Ws, body: LogMetric) -> dict[str, Any]:
-        ws.runs.log_points(run_number(body.id), [(body.key, body.value, body.step, shapes.moment(body.timestamp))],
+        ws.runs.log_points(run_number(body.id), [(body.key, body.value, body.step, moment(body.timestamp))],
                            replace_step=False)  # MLflow keeps each point of a step
         return {}
 
@@ -292,7 +293,7 @@ def tracking_routes(Ws: Any) -> APIRouter:
 
     @router.post("/runs/log-batch")
     def log_batch(ws: Ws, body: LogBatch) -> dict[str, Any]:
-        points = [(m.key, m.value, m.step, shapes.moment(m.timestamp)) for m in body.metrics]  # each with its moment
+        points = [(m.key, m.value, m.step, moment(m.timestamp)) for m in body.metrics]  # each with its moment
         ws.runs.log_batch(run_number(body.id), params={p.key: p.value or "" for p in body.params}, points=points,
                           tags={t.key: t.value or "" for t in body.tags}, replace_step=False)  # all of it, or none
         return {}

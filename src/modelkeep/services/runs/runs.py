@@ -248,6 +248,9 @@ class Runs:
                 session.execute(insert(table_of(RunMetric)), builtins.list(rows.values()))
             self._replace(session, RunTag, run_id, labels)
 
+    def log_history(self, run_id: int, points: builtins.list[tuple[str, float, int, datetime]]) -> None:
+        self.log_points(run_id, points, replace_step=False)
+
     def metric_history(self, run_id: int, key: str) -> builtins.list[tuple[int, float, datetime]]:
         """A metric's points ``(step, value, when measured)`` in step order."""
         with self.db.reader() as session:

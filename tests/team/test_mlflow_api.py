@@ -521,3 +521,50 @@ def test_a_run_deleted_through_mlflow_goes_to_the_trash_and_comes_back(client: t
     assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     denied = http.post(f"{API}/runs/delete", json={"run_id": kept}, headers={"Authorization": auth["vera"]})
     assert denied.status_code == 403
+
+
+def test_runs_and_experiments_are_filtered_as_mlflow_filters_them(client: tuple[TestClient, dict[str, str]]) -> None:
+    http, auth = client
+    carl = {"Authorization": auth["carl"]}
+    experiment = http.post(f"{API}/experiments/create", json={"name": "filtered", "tags": [{"key": "team", "value": "risk"}]},
+                           headers=carl).json()["experiment_id"]
+    http.post(f"{API}/experiments/create", json={"name": "other"}, headers=carl)
+    runs = {}
+    for name, model, auc, start in (("lr-small", "logistic regression", 0.81, 1_000), ("lr-big", "Logistic", 0.9, 2_000),
+                                    ("tree", "tree's", 0.7, 3_000)):
+        run = http.post(f"{API}/runs/create", json={"experiment_id": experiment, "run_name": name, "start_time": start},
+                        headers=carl).json()["run"]["info"]["run_id"]
+        batch = {"run_id": run, "metrics": [{"key": "val auc", "value": auc, "step": 0, "timestamp": 1}],
+                 "params": [{"key": "model", "value": model}], "tags": [{"key": "stage", "value": name.split("-")[0]}]}
+        assert http.post(f"{API}/runs/log-batch", json=batch, headers=carl).status_code == 200
+        runs[name] = run
+    http.post(f"{API}/runs/update", json={"run_id": runs["tree"], "status": "FAILED"}, headers=carl)
+
+    def found(text: str) -> list[str]:
+        answer = http.post(f"{API}/runs/search", json={"experiment_ids": [experiment], "filter": text}, headers=carl)
+        assert answer.status_code == 200, answer.text
+        names = {v: k for k, v in runs.items()}
+        return sorted(names[r["info"]["run_id"]] for r in answer.json()["runs"])
+
+    assert found("metrics.`val auc` > 0.8") == ["lr-big", "lr-small"]
+    assert found("metrics.`val auc` >= 0.81 AND params.model LIKE 'log%'") == ["lr-small"]
+    assert found("params.model ILIKE 'log%'") == ["lr-big", "lr-small"]
+    assert found("params.model = 'tree''s'") == ["tree"]  # '' is a quote inside a string
+    assert found("tags.stage != 'lr'") == ["tree"] and found("tags.missing IS NULL") == ["lr-big", "lr-small", "tree"]
+    assert found("attributes.status IN ('FAILED', 'KILLED')") == ["tree"] and found("status NOT IN ('FAILED')") == [
+        "lr-big", "lr-small"]
+    assert found("attributes.run_name LIKE 'lr-_ig'") == ["lr-big"] and found("created > 0") == ["lr-big", "lr-small", "tree"]
+    assert found("params.model = 'x and y' AND tags.stage = 'lr'") == []  # AND inside a string is text
+    for bad, said in (("metrics.auc > 'high'", "compares with a number"), ("params.model > 'a'", "takes"),
+                      ("attributes.colour = 'red'", "is not one of"), ("metrics.auc > 0.5 OR metrics.auc < 0.1", "joined by AND"),
+                      ("datasets.name = 'x'", "not a kind of column"), ("params.model =", "ends too soon")):
+        answer = http.post(f"{API}/runs/search", json={"experiment_ids": [experiment], "filter": bad}, headers=carl)
+        assert answer.status_code == 400 and said in answer.json()["message"], (bad, answer.text)
+
+    def experiments(text: str) -> list[str]:
+        answer = http.post(f"{API}/experiments/search", json={"filter": text}, headers=carl)
+        assert answer.status_code == 200, answer.text
+        return sorted(e["name"] for e in answer.json()["experiments"])
+
+    assert experiments("tags.team = 'risk'") == ["filtered"] and experiments("name ILIKE 'OTH%'") == ["other"]
+    assert experiments("attribute.name = 'other' AND creation_time > 0") == ["other"]

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelkeep.api.mlflow import errors, shapes
+from modelkeep.api.mlflow import errors, filters, shapes
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.services.clock import moment
 from modelkeep.services.interface import RunCreate
@@ -213,8 +213,8 @@ def tracking_routes(Ws: Any) -> APIRouter:
         stage = {"ACTIVE_ONLY": "active", "DELETED_ONLY": "deleted", "ALL": "all"}.get(body.view_type or "", "active")
         views = ws.experiments.list(stage=stage)
         if body.filter:
-            wanted = _name_filter(body.filter)
-            views = [v for v in views if wanted(v.name)]
+            wanted = filters.experiment_filter(body.filter)
+            views = [v for v in views if wanted(shapes.experiment(v))]
         items, token = page(views, body.page_token, body.max_results)
         return {"experiments": [shapes.experiment(v) for v in items]} | ({"next_page_token": token} if token else {})
 
@@ -321,8 +321,9 @@ def tracking_routes(Ws: Any) -> APIRouter:
                 if (view.deleted_at is not None) in wanted:
                     docs.append(shapes.run(view, experiment.id))
         if body.filter:
-            docs = [d for d in docs if _run_matches(d, body.filter)]
-        docs = _run_order(docs, body.order_by)
+            wanted_run = filters.run_filter(body.filter)
+            docs = [d for d in docs if wanted_run(d)]
+        docs = filters.run_order(docs, body.order_by)
         items, token = page(docs, body.page_token, body.max_results)
         return shapes.listing({"runs": items} | ({"next_page_token": token} if token else {}))
 
@@ -380,74 +381,3 @@ def _equals(text: str, field: str) -> str:
     if match is None:
         raise InvalidInput(f"filter {text!r}: this server understands {field} = 'VALUE' here")
     return match.group(1).replace("''", "'")
-
-
-def _name_filter(text: str) -> Any:
-    import fnmatch
-    import re
-
-    match = re.fullmatch(r"\s*(?:attribute\.)?name\s*(=|LIKE|ILIKE)\s*'((?:[^']|'')*)'\s*", text, re.IGNORECASE)
-    if match is None:
-        raise InvalidInput(f"filter {text!r}: this server understands name = '...' or name LIKE '...%'")
-    op, value = match.group(1).upper(), match.group(2).replace("''", "'")
-    if op == "=":
-        return lambda name: name == value
-    pattern = value.replace("%", "*").replace("_", "?")
-    return lambda name: fnmatch.fnmatchcase(name.lower() if op == "ILIKE" else name,
-                                            pattern.lower() if op == "ILIKE" else pattern)
-
-
-def _run_value(doc: dict[str, Any], kind: str, key: str) -> Any:
-    if kind.startswith("metric"):
-        return {m["key"]: m["value"] for m in doc["data"]["metrics"]}.get(key)
-    if kind.startswith("attribute"):
-        return doc["info"].get(key)
-    return {p["key"]: p["value"] for p in doc["data"]["params" if kind.startswith("param") else "tags"]}.get(key)
-
-
-def _run_order(docs: list[dict[str, Any]], order_by: list[str]) -> list[dict[str, Any]]:
-    """MLflow's ``order_by``: ``[KIND.]KEY [ASC|DESC]`` clauses (KIND metrics, params, tags or
-    attributes, the default), runs lacking a value last; then start time (newest first) and id."""
-    import re
-
-    docs = sorted(docs, key=lambda d: (-(d["info"].get("start_time") or 0), str(d["info"]["run_id"])))
-    for clause in reversed(order_by):
-        match = re.fullmatch(r"(?:(params|param|tags|tag|metrics|metric|attributes|attribute)\.)?`?([^`\s]+)`?"
-                             r"(?:\s+(ASC|DESC))?", clause.strip(), flags=re.IGNORECASE)
-        if match is None:
-            raise InvalidInput(f"order_by {clause!r}: [KIND.]KEY [ASC|DESC], KIND metrics, params, tags or attributes")
-        kind, key, direction = (match[1] or "attributes").lower(), match[2], (match[3] or "ASC").upper()
-        present = [d for d in docs if _run_value(d, kind, key) is not None]
-        missing = [d for d in docs if _run_value(d, kind, key) is None]
-        number = kind.startswith("metric") or key in ("start_time", "end_time")
-        present.sort(key=lambda d: float(_run_value(d, kind, key)) if number else str(_run_value(d, kind, key)),
-                     reverse=direction == "DESC")
-        docs = present + missing
-    return docs
-
-
-def _run_matches(doc: dict[str, Any], text: str) -> bool:
-    """``params.K = 'V'``, ``tags.K = 'V'``, ``metrics.K OP N``, ``attributes.status = 'S'`` joined by AND."""
-    import operator
-    import re
-
-    ops = {"=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
-    for clause in re.split(r"\s+AND\s+", text.strip(), flags=re.IGNORECASE):
-        match = re.fullmatch(r"(params|param|tags|tag|metrics|metric|attributes|attribute)\.`?([^`\s=!<>]+)`?\s*"
-                             r"(=|!=|>=|<=|>|<)\s*(.+)", clause.strip())
-        if match is None:
-            raise InvalidInput(f"filter clause {clause!r}: KIND.KEY OP VALUE with KIND params, tags, metrics or attributes")
-        kind, key, op, raw = match.groups()
-        value = raw.strip().strip("'\"")
-        if kind.startswith("metric"):
-            found = {m["key"]: m["value"] for m in doc["data"]["metrics"]}.get(key)
-            if found is None or not ops[op](float(found), float(value)):
-                return False
-            continue
-        if kind.startswith("attribute"):
-            found = doc["info"].get(key if key != "run_name" else "run_name")
-        else:
-            found = {p["key"]: p["value"] for p in doc["data"]["params" if kind.startswith("param") else "tags"]}.get(key)
-        if found is None or not ops[op](str(found), value):
-            return False
-    return True

@@ -85,6 +85,7 @@ class RunCreate(BaseModel):
     command: list[str] | None = None
     environment: dict[str, Any] = Field(default_factory=dict)
     code: dict[str, Any] = Field(default_factory=dict)
+    started_at: datetime | None = None  # naive UTC; now if not given (MLflow's client may say when it started)
 
 
 class RegistryService(Protocol):

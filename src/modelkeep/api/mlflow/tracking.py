@@ -240,6 +240,7 @@ def tracking_routes(Ws: Any) -> APIRouter:
         tags = {t.key: t.value or "" for t in body.tags}
         name = body.run_name or tags.get("mlflow.runName")
         run_id = ws.runs.create(RunCreate(name=name[:200] if name else None, project=experiment.project,
+                                          started_at=moment(body.start_time) if body.start_time else None,
                                           code={k: v for k, v in {"source": tags.get("mlflow.source.name"),
                                                                   "commit": tags.get("mlflow.source.git.commit")}.items()
                                                 if v}))

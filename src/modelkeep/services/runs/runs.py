@@ -99,7 +99,7 @@ class Runs:
             session.execute(
                 insert(table_of(Run)).values(
                     id=run_id, name=name, project=request.project, status="running", command=request.command,
-                    environment=request.environment, code=request.code, warnings=[], started_at=utcnow(),
+                    environment=request.environment, code=request.code, warnings=[], started_at=request.started_at or utcnow(),
                     created_by=self.user,
                 )
             )

@@ -84,6 +84,7 @@ def test_import_brings_everything_over_once(mlflow_server: tuple[str, dict, Path
         run = workspace.runs.get(int(made_by.split(":")[1]))
         assert run.params == {"depth": "3"} and [v for _, v in run.metrics["loss"]] == [0.5, 0.333333, 0.25, 0.2]
         assert workspace.runs.metric_history(run.id, "loss") == HISTORY  # every point, with the moment MLflow had
+        assert run.started_at == moment(int(run.tags["mlflow.start_time"]))  # it started when it did in MLflow
     again = CliRunner().invoke(app, ["import", "mlflow", "--from", url, "--json"], env=env)
     assert again.exit_code == 0, again.output
     second = json.loads(again.stdout)

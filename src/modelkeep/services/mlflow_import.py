@@ -238,7 +238,8 @@ def _copy_run(conn: Connection, source: MlflowSource, run: dict[str, Any], proje
     info, data = run["info"], run.get("data", {})
     tags = _pairs(data.get("tags"))
     name = (info.get("run_name") or tags.get("mlflow.runName") or f"mlflow-{info['run_id']}")[:200]
-    run_id = conn.runs.create(RunCreate(name=name, project=project, code={k: v for k, v in {
+    started = moment(int(info["start_time"])) if info.get("start_time") else None  # when it ran in MLflow
+    run_id = conn.runs.create(RunCreate(name=name, project=project, started_at=started, code={k: v for k, v in {
         "source": tags.get("mlflow.source.name"), "commit": tags.get("mlflow.source.git.commit")}.items() if v}))
     params = _pairs(data.get("params"))
     if params:

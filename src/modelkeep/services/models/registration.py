@@ -257,12 +257,12 @@ class Registration:
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-        made: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        made = session.execute(  # RETURNING says whether this insert made the row (psycopg's rowcount is -1 here)
             insert(Model)
             .values(name=name, description="", created_at=utcnow(), created_by=self.user)
-            .on_conflict_do_nothing(index_elements=["name"])
-        )
-        if made.rowcount and "~" not in name:  # a model made by its first version is created as any other (model.created)
+            .on_conflict_do_nothing(index_elements=["name"]).returning(Model.id)
+        ).scalar()
+        if made is not None and "~" not in name:  # a model made by its first version is created as any other (model.created)
             audit.append(session, self.user, "model.create", f"model:{name}", source=self.source,
                          detail={"tags": [], "by": "registration"})
         return session.scalars(_MODEL_LOCKED, {"name": name}).one()

@@ -199,3 +199,25 @@ def test_mlflow_webhooks_get_mlflow_bodies_signed_with_their_own_secret(workspac
         hooks.update(hooks.add(receiver.url, ["*"])["id"], secret="mine")
     hooks.remove(hook.id)
     assert [h.format for h in hooks.hooks()] == ["json"] and not [d for d in hooks.deliveries() if d["webhook_id"] == hook.id]
+
+
+def test_a_secret_sealed_under_another_server_key_fails_its_delivery_not_the_others(workspace: Workspace,
+                                                                                    receiver: Receiver) -> None:
+    """server.key replaced: an MLflow webhook's sealed secret no longer opens. Its deliveries fail with
+    a message saying what to do, and every other webhook's still go out."""
+    from modelkeep.services.governance.webhooks import Webhooks
+
+    hooks = workspace.webhooks
+    sealed = hooks.add_mlflow("ci", receiver.url, ["model_version.created"], secret="old secret")
+    hooks.add(receiver.url, ["version.created"])
+    workspace.registry.register("fraud", params={"C": 1})
+    rekeyed = Webhooks(workspace.db, workspace.access, b"another server key" * 2, renderers=hooks.renderers)
+    assert rekeyed.dispatch() == {"delivered": 1, "retrying": 0, "failed": 1}
+    [failed] = [d for d in rekeyed.deliveries() if d["webhook_id"] == sealed.id]
+    assert failed["status"] == "failed" and "sealed under another server key" in failed["last_error"]
+    assert len(receiver.requests) == 1 and "X-Modelkeep-Signature" in receiver.requests[0][0]
+    rekeyed.update(sealed.id, secret="new secret")  # set again: it opens under this key
+    rekeyed.replay(failed["id"])
+    assert rekeyed.dispatch()["delivered"] == 1
+    with pytest.raises(InvalidInput, match="run events only"):
+        hooks.update(hooks.add(receiver.url, ["run.started"], format="openlineage")["id"], events=["version.created"])

@@ -102,8 +102,15 @@ def seal(key: bytes, secret: str) -> str:
 
 
 def unseal(key: bytes, sealed: str) -> str:
+    """The secret ``seal`` kept; refused when the server key is not the one that sealed it."""
+    from cryptography.exceptions import InvalidTag
+
     raw = base64.b64decode(sealed)
-    return _sealer(key).decrypt(raw[:12], raw[12:], b"webhook secret").decode()
+    try:
+        return _sealer(key).decrypt(raw[:12], raw[12:], b"webhook secret").decode()
+    except InvalidTag:
+        raise InvalidInput("this webhook's secret was sealed under another server key (server.key changed): "
+                           "set its secret again (MLflow's update_webhook)") from None
 
 
 @dataclass(frozen=True)
@@ -138,8 +145,8 @@ class WebhookView:
 
 
 @dataclass(frozen=True)
-class TestResult:
-    """What one test delivery got back (MLflow's ``WebhookTestResult``)."""
+class WebhookTestResult:
+    """What one test delivery got back (as MLflow's ``WebhookTestResult``)."""
 
     success: bool
     status: int | None = None
@@ -156,6 +163,18 @@ def _http_error() -> type[Exception]:
 def _check_url(url: str) -> None:
     if not url.startswith(("http://", "https://")):
         raise InvalidInput(f"webhook URL {url!r} must start with http:// or https://")
+
+
+def _check_events(format: str, events: list[str]) -> list[str]:
+    """The events a webhook of ``format`` may carry, sorted; anything else is refused, naming what is valid."""
+    if format == "mlflow":
+        return mlflow_webhooks.check_events(events)
+    unknown = set(events) - set(audit.EVENT_TYPES) - {"*"}
+    if unknown or not events:
+        raise InvalidInput(f"unknown events {sorted(unknown)}; valid: {', '.join(audit.EVENT_TYPES)} or *")
+    if format == "openlineage" and not set(events) <= set(OPENLINEAGE_EVENTS):
+        raise InvalidInput(f"an openlineage webhook carries run events only: --events {','.join(OPENLINEAGE_EVENTS)}")
+    return sorted(events)
 
 
 def _check_name(name: str) -> str:
@@ -204,13 +223,9 @@ class Webhooks:
         if format == "mlflow":
             raise InvalidInput("an MLflow webhook is made through MLflow's webhooks API (/api/2.0/mlflow/webhooks)")
         _check_url(url)
-        unknown = set(events) - set(audit.EVENT_TYPES) - {"*"}
-        if unknown or not events:
-            raise InvalidInput(f"unknown events {sorted(unknown)}; valid: {', '.join(audit.EVENT_TYPES)} or *")
         if format not in FORMATS:
             raise InvalidInput(f"format {format!r}: one of {', '.join(FORMATS)}")
-        if format == "openlineage" and not set(events) <= set(OPENLINEAGE_EVENTS):
-            raise InvalidInput(f"an openlineage webhook carries run events only: --events {','.join(OPENLINEAGE_EVENTS)}")
+        _check_events(format, events)
         unknown_bumps = set(bumps or []) - set(BUMPS)
         if unknown_bumps:
             raise InvalidInput(f"bumps {sorted(unknown_bumps)}: any of {', '.join(BUMPS)}")
@@ -270,13 +285,7 @@ class Webhooks:
                 _check_url(url)
                 row.url = url
             if events is not None:
-                if row.format == "mlflow":
-                    row.events = mlflow_webhooks.check_events(events)
-                else:
-                    unknown = set(events) - set(audit.EVENT_TYPES) - {"*"}
-                    if unknown or not events:
-                        raise InvalidInput(f"unknown events {sorted(unknown)}; valid: {', '.join(audit.EVENT_TYPES)} or *")
-                    row.events = sorted(events)
+                row.events = _check_events(row.format, events)
             if secret is not None:
                 if row.format != "mlflow":
                     raise InvalidInput("this webhook's secret is derived from the server key: it cannot be set")
@@ -302,7 +311,7 @@ class Webhooks:
             session.delete(row)
             audit.append(session, self.access.actor, "webhook.remove", f"webhook:{webhook_id}", detail={"url": row.url})
 
-    def test(self, webhook_id: int, event: str | None = None) -> TestResult:
+    def test(self, webhook_id: int, event: str | None = None) -> WebhookTestResult:
         """Send one example delivery now, as the webhook would get it (admin); nothing is logged."""
         self.access.check("admin")
         with self.db.reader() as session:
@@ -324,8 +333,8 @@ class Webhooks:
         try:
             response = self.client.post(hook.url, content=body, headers=headers)
         except _http_error() as exc:
-            return TestResult(False, error=f"{type(exc).__name__}: {exc}")
-        return TestResult(response.status_code < 400, response.status_code, response.text[:TEST_BODY_LIMIT])
+            return WebhookTestResult(False, error=f"{type(exc).__name__}: {exc}")
+        return WebhookTestResult(response.status_code < 400, response.status_code, response.text[:TEST_BODY_LIMIT])
 
     def _signed(self, hook: Webhook, doc: dict[str, Any], message_id: str, event: str, delivery: str,
                 now: datetime) -> tuple[bytes, dict[str, str]]:
@@ -342,7 +351,7 @@ class Webhooks:
             kind, data = mlflow_webhooks.event_of(event.payload), self._body("mlflow", event.payload)
             if kind is None or data is None:
                 return None
-            secret = unseal(self.key, hook.secret_sealed) if hook.secret_sealed else None
+            secret = unseal(self.key, hook.secret_sealed) if hook.secret_sealed else None  # or refused
             # the same delivery id on every attempt: a receiver can drop a repeat
             delivery_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"modelkeep:delivery:{delivery.id}:{hook.created_at.isoformat()}"))
             return mlflow_webhooks.request(kind, data, secret, delivery_id, now)
@@ -390,12 +399,16 @@ class Webhooks:
                 .order_by(Delivery.id).limit(limit)
             ).all()
         for delivery, event, hook in due:
-            prepared = self._request(hook, delivery, event)
-            if prepared is None:  # e.g. the run was deleted before its event went out: nothing to say
+            try:  # None: nothing to say in this format (e.g. the run was deleted before its event went out)
+                prepared, outcome = self._request(hook, delivery, event), ("skipped", "nothing to send in this format")
+            except InvalidInput as exc:  # it cannot go out as it is (a secret no key here opens): failed, logged
+                prepared, outcome = None, ("failed", str(exc))
+            if prepared is None:
                 with self.db.writer() as session, session.begin():
                     row = session.get(Delivery, delivery.id)
                     assert row is not None
-                    row.status, row.last_error = "skipped", "nothing to send in this format"
+                    row.status, row.last_error = outcome
+                counts["failed"] += outcome[0] == "failed"
                 continue
             body, headers = prepared
             status, error = None, None

@@ -169,3 +169,27 @@ def test_the_sweep_reports_its_progress_in_bytes(workspace: Workspace) -> None:
     seen = Seen()
     result = collect(workspace.db, repo, workspace.access, utcnow(), grace_s=0, progress=seen)
     assert result["sweep"]["deleted_packs"] == 3 and seen.total >= 300_000 and seen.done == seen.total
+
+
+def test_gc_deletes_runs_in_the_trash_longer_than_its_grace(workspace: Workspace) -> None:
+    """As ``mlflow gc``: a run deleted through MLflow's API waits in the trash (restorable) for the
+    grace period; the gc after that deletes it, and the dry run lists what is in the trash."""
+    from modelkeep.services.interface import RunCreate
+
+    runs = workspace.runs
+    trashed, kept, restored = (runs.create(RunCreate(name=n)) for n in ("trashed", "kept", "restored"))
+    runs.log_params(trashed, {"lr": 0.1})
+    t0 = utcnow()
+    for run_id in (trashed, restored):
+        runs.trash(run_id)
+    runs.trash(restored, restore=True)
+    retention = LocalConnection(workspace).retention
+    assert [row["run"] for row in retention.plan()["trash"]] == [trashed]
+    hour = 3600.0
+    assert collect(workspace.db, workspace.repo, workspace.access, t0, grace_s=hour)["runs_deleted"] == []
+    later = collect(workspace.db, workspace.repo, workspace.access, t0 + timedelta(hours=2), grace_s=hour)
+    assert later["runs_deleted"] == [trashed]
+    with pytest.raises(NotFound):
+        runs.get(trashed)
+    assert runs.get(kept).deleted_at is None and runs.get(restored).deleted_at is None
+    assert retention.plan()["trash"] == []

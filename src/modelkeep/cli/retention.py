@@ -141,7 +141,8 @@ def gc(
             return
         out_console().print(
             f"marked {len(result['marked'])} versions (mk undelete restores them for {grace}), purged "
-            f"{len(result['purged'])} tombstones; swept {sweep['objects_deleted']} objects "
+            f"{len(result['purged'])} tombstones, deleted {len(result.get('runs_deleted', []))} runs from the trash; "
+            f"swept {sweep['objects_deleted']} objects "
             f"({human_bytes(sweep['bytes_freed'])}: {sweep['deleted_packs']} packs deleted, {sweep['repacked_packs']} "
             f"repacked); {sweep['condemned_now']} unreferenced objects ({human_bytes(sweep['condemned_bytes'])}) "
             f"condemned, swept by a gc after {grace}", markup=False)
@@ -159,6 +160,9 @@ def gc(
         out.print(f"drop  {row['ref']}  ({row['why']})", markup=False)
     for row in plan["keep"]:
         out.print(f"keep  {row['ref']}  ({row['why']})", markup=False)
+    for row in plan.get("trash", []):
+        out.print(f"trash run {row['run']}  (deleted through MLflow's API at {row['since']}: gc deletes it once it "
+                  f"has been in the trash longer than --grace)", markup=False)
     sizes = plan["bytes"]
     out.print(f"{len(plan['drop'])} versions to drop, {len(plan['keep'])} to keep; would free "
               f"{human_bytes(sizes['would_free'])} of {human_bytes(sizes['stored'])} stored "

@@ -1,14 +1,19 @@
 """``mk gc``: plan, mark the dropped versions as tombstones, purge tombstones past the grace
-period, and sweep the store in two phases a grace period apart (``store/gc.py``). Everything it
-does is audited; the run ends with a ``gc.completed`` event."""
+period, delete the runs in the trash longer than the grace (deleted through MLflow's API, as
+``mlflow gc`` does), and sweep the store in two phases a grace period apart (``store/gc.py``).
+Everything it does is audited; the run ends with a ``gc.completed`` event."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
 from modelkeep.config import RepoConfig
 from modelkeep.meta.db import Database
+from modelkeep.meta.tables import Run
 from modelkeep.services.clock import utcnow
 from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
@@ -35,12 +40,22 @@ def _collect(db: Database, repo: Repository, access: Access, now: datetime, grac
         for decision in dropped:
             mark(session, decision, access.actor, now)
         purged = [stone.key for stone in purge(session, now - timedelta(seconds=grace_s), access.actor)]
-    sweep = _sweep(db, repo, now, grace_s, progress)
-    summary = {"marked": [d.key for d in dropped], "purged": purged, "sweep": sweep, "grace_s": grace_s}
+        emptied = _empty_trash(session, now - timedelta(seconds=grace_s))
+    sweep = _sweep(db, repo, now, grace_s, progress)  # what the deleted runs alone referenced goes too
+    summary = {"marked": [d.key for d in dropped], "purged": purged, "runs_deleted": emptied, "sweep": sweep,
+               "grace_s": grace_s}
     with db.writer() as session, session.begin():
-        audit.append(session, access.actor, "gc.run", "store", detail=summary | {"marked": len(dropped),
-                                                                                  "purged": len(purged)})
+        audit.append(session, access.actor, "gc.run", "store", detail=summary | {
+            "marked": len(dropped), "purged": len(purged), "runs_deleted": len(emptied)})
     return summary
+
+
+def _empty_trash(session: Session, before: datetime) -> list[int]:
+    """Delete the runs put in the trash before ``before`` (with what they logged); their ids."""
+    gone = [run_id for run_id, in session.execute(select(Run.id).where(Run.deleted_at < before).order_by(Run.id))]
+    if gone:
+        session.execute(delete(Run).where(Run.id.in_(gone)))
+    return gone
 
 
 def _sweep(db: Database, repo: Repository, now: datetime, grace_s: float,

@@ -33,6 +33,7 @@ from modelkeep.meta.tables import (
     ModelVersion,
     PromotionRequest,
     RetentionPolicy,
+    Run,
     RunArtifact,
     VersionMetric,
     VersionTag,
@@ -59,6 +60,7 @@ class GcPlan:
     decisions: list[Decision] = field(default_factory=list)
     packs: list[dict[str, Any]] = field(default_factory=list)
     bytes: dict[str, int] = field(default_factory=dict)
+    trash: list[tuple[int, datetime]] = field(default_factory=list)  # runs in the trash, and since when
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +68,7 @@ class GcPlan:
             "drop": [{"ref": d.key, "why": d.why} for d in self.decisions if not d.keep],
             "packs": self.packs,
             "bytes": self.bytes,
+            "trash": [{"run": run_id, "since": since.isoformat() + "Z"} for run_id, since in self.trash],
         }
 
 
@@ -169,6 +172,9 @@ def plan(db: Database, repo: Repository, access: Access, now: datetime, *, check
     decisions.sort(key=lambda d: (d.keep, d.key))
     result = GcPlan(decisions)
     _bytes(db, repo, decisions, result)
+    with db.reader() as session:  # a gc deletes those in the trash longer than its grace
+        result.trash = [(run_id, since) for run_id, since in session.execute(
+            select(Run.id, Run.deleted_at).where(Run.deleted_at.is_not(None)).order_by(Run.deleted_at)) if since]
     return result
 
 

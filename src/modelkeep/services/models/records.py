@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from modelkeep.errors import Conflict, NotFound
 from modelkeep.meta.db import Database
@@ -109,16 +108,17 @@ class ModelRecords:
         """Every version of ``name`` as a listing shows it, as rows (MLflow's version search of 1,000)."""
         check_name(name)
         self.access.check("model.read", model=name)
-        with self.db.reader() as session:
-            return version_rows(session, name, self._model_id(session, name))
+        with self.db.engine.connect() as conn:  # Core: a Session's set-up and close were a fifth of a read
+            return version_rows(conn, name, self._model_id(conn, name))
 
     def listed(self, name: str, *, number: int | None = None, alias: str | None = None) -> VersionView:
         """One version, by its number (MLflow's integer version) or by an alias, as a listing shows it,
         checked as ``Registry.get`` checks a read (a deployment system reads approved versions only)."""
         check_name(name)
-        with self.db.reader() as session:
-            model_id = self._model_id(session, name)
-            found = version_rows(session, name, model_id, number=number, alias=alias)
+        with self.db.engine.connect() as conn:
+            found = version_rows(conn, name, number=number, alias=alias)
+            if not found:
+                self._model_id(conn, name)  # no such model, said as such
         if not found:
             if number is not None:
                 raise NotFound(f"{name} has no version number {number}", hint=f"see 'mk model show {name}'")
@@ -126,8 +126,8 @@ class ModelRecords:
         return self.registry.readable(found[0].view())
 
     @staticmethod
-    def _model_id(session: Session, name: str) -> int:
-        model_id = session.connection().scalar(_MODEL_ID, {"name": name})  # Core: no ORM result to set up
+    def _model_id(conn: Connection, name: str) -> int:
+        model_id = conn.scalar(_MODEL_ID, {"name": name})  # Core: no ORM result to set up
         if model_id is None:
             raise NotFound(f"model {name!r} does not exist")
         return int(model_id)

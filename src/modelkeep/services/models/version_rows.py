@@ -15,10 +15,9 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import String, bindparam, select, type_coerce
-from sqlalchemy.orm import Session
+from sqlalchemy import CompoundSelect, Connection, String, bindparam, literal, null, select, type_coerce, union_all
 
-from modelkeep.meta.tables import Alias, ModelVersion, VersionTag
+from modelkeep.meta.tables import Alias, Model, ModelVersion, VersionTag
 from modelkeep.services.models.views import VersionView
 
 
@@ -54,44 +53,55 @@ _VERSIONS = (select(ModelVersion.id, ModelVersion.seq, ModelVersion.version, Mod
                      ModelVersion.digest, ModelVersion.artifact_kind, ModelVersion.artifact_size,
                      type_coerce(ModelVersion.created_at, String), ModelVersion.created_by)
              .where(ModelVersion.model_id == bindparam("model_id")).order_by(ModelVersion.sort_key))
-# built once: building a statement (its comparisons, its columns) cost more than running it on SQLite
+_MODEL_NAMED = select(Model.id).where(Model.name == bindparam("name")).scalar_subquery()
+# built once: building a statement (its comparisons, its columns) cost more than running it on SQLite. One
+# version is found by the model's name in the same statement (a read of one version is two statements)
 _STATEMENTS = {
     "all": _VERSIONS,
-    "number": _VERSIONS.where(ModelVersion.seq == bindparam("number")),
-    "alias": _VERSIONS.where(ModelVersion.id == select(Alias.version_id).where(
-        Alias.model_id == bindparam("model_id"), Alias.name == bindparam("alias")).scalar_subquery()),
+    "number": (select(*_VERSIONS.selected_columns).where(ModelVersion.model_id == _MODEL_NAMED,
+                                                         ModelVersion.seq == bindparam("number"))),
+    "alias": (select(*_VERSIONS.selected_columns).where(ModelVersion.id == select(Alias.version_id).where(
+        Alias.model_id == _MODEL_NAMED, Alias.name == bindparam("alias")).scalar_subquery())),
 }
 _TAGS = select(VersionTag.version_id, VersionTag.key, VersionTag.value)
-_TAGS_OF_ONE = _TAGS.where(VersionTag.version_id == bindparam("version_id"))
 _TAGS_OF_MODEL = _TAGS.join(ModelVersion, ModelVersion.id == VersionTag.version_id).where(
     ModelVersion.model_id == bindparam("model_id"))
-_ALIASES = select(Alias.name, Alias.version_id).order_by(Alias.name)
-_ALIASES_OF_ONE = _ALIASES.where(Alias.version_id == bindparam("version_id"))
-_ALIASES_OF_MODEL = _ALIASES.where(Alias.model_id == bindparam("model_id"))
+_ALIASES_OF_MODEL = select(Alias.name, Alias.version_id).where(Alias.model_id == bindparam("model_id")).order_by(Alias.name)
+# one version's tags and aliases in one statement: (True, key, value) for a tag, (False, alias, NULL) for an alias
+_PARTS_OF_ONE: CompoundSelect[Any] = union_all(
+    select(literal(True), VersionTag.key, VersionTag.value).where(VersionTag.version_id == bindparam("version_id")),
+    select(literal(False), Alias.name, null()).where(Alias.version_id == bindparam("version_id")))
 
 
-def version_rows(session: Session, name: str, model_id: int, *, number: int | None = None,
+def version_rows(conn: Connection, name: str, model_id: int | None = None, *, number: int | None = None,
                  alias: str | None = None) -> list[VersionRow]:
-    """The versions of the model ``model_id`` (named ``name``) in version order: all of them, the
-    one numbered ``number``, or the one ``alias`` holds. Three queries, no ORM. One version (a get,
-    a get by alias) reads only its own tags and aliases, not the model's."""
-    conn = session.connection()
+    """The versions of the model named ``name`` in version order: all of them (the model's id given),
+    the one numbered ``number``, or the one ``alias`` holds (found by the name in the same statement).
+    No ORM: all of them in three statements, one version in two (its own tags and aliases, not the
+    model's). Nothing found (no such version, or no such model) is an empty list."""
     if number is not None:
-        rows = conn.execute(_STATEMENTS["number"], {"model_id": model_id, "number": number}).all()
+        rows = conn.execute(_STATEMENTS["number"], {"name": name, "number": number}).all()
     elif alias is not None:
-        rows = conn.execute(_STATEMENTS["alias"], {"model_id": model_id, "alias": alias}).all()
+        rows = conn.execute(_STATEMENTS["alias"], {"name": name, "alias": alias}).all()
     else:
         rows = conn.execute(_STATEMENTS["all"], {"model_id": model_id}).all()
     if not rows:
         return []
-    one = len(rows) == 1
-    which = {"version_id": rows[0][0]} if one else {"model_id": model_id}
     tags: dict[int, dict[str, str]] = {}
-    for version_id, key, value in conn.execute(_TAGS_OF_ONE if one else _TAGS_OF_MODEL, which).all():  # fetched at once
-        tags.setdefault(version_id, {})[key] = value
     aliases: dict[int, list[str]] = {}
-    for alias_name, version_id in conn.execute(_ALIASES_OF_ONE if one else _ALIASES_OF_MODEL, which).all():
-        aliases.setdefault(version_id, []).append(alias_name)
+    if number is not None or alias is not None:
+        version_id = rows[0][0]
+        for is_tag, key, value in conn.execute(_PARTS_OF_ONE, {"version_id": version_id}).all():
+            if is_tag:
+                tags.setdefault(version_id, {})[key] = value
+            else:
+                aliases.setdefault(version_id, []).append(key)
+        aliases.get(version_id, []).sort()
+    else:
+        for version_id, key, value in conn.execute(_TAGS_OF_MODEL, {"model_id": model_id}).all():  # fetched at once
+            tags.setdefault(version_id, {})[key] = value
+        for alias_name, version_id in conn.execute(_ALIASES_OF_MODEL, {"model_id": model_id}).all():
+            aliases.setdefault(version_id, []).append(alias_name)
     return [VersionRow(id_, name, seq or 0, version, status, description, bump, _reasons(reasons), digest, kind, size,
                        _moment(created), created_by, tags.get(id_, {}), aliases.get(id_, []))
             for id_, seq, version, status, description, bump, reasons, digest, kind, size, created, created_by in rows]

@@ -221,3 +221,17 @@ def test_a_secret_sealed_under_another_server_key_fails_its_delivery_not_the_oth
     assert rekeyed.dispatch()["delivered"] == 1
     with pytest.raises(InvalidInput, match="run events only"):
         hooks.update(hooks.add(receiver.url, ["run.started"], format="openlineage")["id"], events=["version.created"])
+
+
+def test_a_test_delivery_is_signed_as_the_webhooks_are_and_logged_nowhere(workspace: Workspace, receiver: Receiver) -> None:
+    from modelkeep.services.connection import LocalConnection
+
+    hook = workspace.webhooks.add(receiver.url, ["version.created"])
+    result = LocalConnection(workspace).admin.test_webhook(hook["id"])
+    assert result == {"success": True, "status": 200, "body": "", "error": None}
+    (headers, body), = receiver.requests
+    assert json.loads(body)["event"] == "webhook.test" and json.loads(body)["detail"] == {"test": True}
+    expected = "sha256=" + hmac.new(hook["secret"].encode(), body, hashlib.sha256).hexdigest()
+    assert headers["X-Modelkeep-Signature"] == expected and workspace.webhooks.deliveries() == []
+    receiver.fail_next = 1
+    assert LocalConnection(workspace).admin.test_webhook(hook["id"], "alias.moved")["status"] == 500

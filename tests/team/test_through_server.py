@@ -157,7 +157,7 @@ THROUGH_SERVER = [
     ["audit", "holder", "m", "production", "--at", "2026-01-01"], ["audit", "verify"], ["deploy", "status", "d"],
     # carl is no admin: refused there
     ["protect", "m", "production"], ["user", "add", "u"], ["webhook", "deliveries"], ["webhook", "dispatch"],
-    ["webhook", "list"], ["webhook", "remove", "1"],
+    ["webhook", "list"], ["webhook", "remove", "1"], ["webhook", "test", "1"],
     ["push"], ["pull"], ["verify"], ["audit", "checkpoint"],
     ["retention", "show"], ["retention", "set", "--all-models", "--keep-last", "3"], ["hold", "m@1", "--reason", "r"],
     ["gc", "--dry-run"], ["gc"], ["undelete", "m@1"],
@@ -300,6 +300,8 @@ def test_an_admin_manages_the_team_through_the_server(server: dict[str, str], mo
     code, out, err = mk_cli(monkeypatch, capsys, "webhook", "list", "--json")
     listed = {row["id"]: row for row in json.loads(out)}
     assert listed[hook]["url"] == "http://127.0.0.1:9/hook" and "secret" not in listed[hook], err
+    code, _, err = mk_cli(monkeypatch, capsys, "webhook", "test", str(hook))
+    assert code == 1 and "the test delivery failed: ConnectError" in err  # port 9: nobody answers there
     assert mk_cli(monkeypatch, capsys, "webhook", "remove", str(hook))[0] == 0
     assert hook not in {row["id"] for row in json.loads(mk_cli(monkeypatch, capsys, "webhook", "list", "--json")[1])}
     code, _, err = mk_cli(monkeypatch, capsys, "webhook", "remove", str(hook))

@@ -55,6 +55,10 @@ class WebhookBody(_Body):
         default=None, max_length=6, description="of new versions, only those of these bumps")
 
 
+class WebhookTestBody(_Body):
+    event: str | None = Field(default=None, max_length=64, description="the event to send an example of (the first)")
+
+
 class VerifyBody(_Body):
     sample: float | None = Field(default=None, gt=0, le=100, description="percentage of objects to check")
 
@@ -123,6 +127,11 @@ def admin_routes(Ws: Any) -> APIRouter:
     def remove_webhook(ws: Ws, webhook_id: Id) -> None:
         """Delete a webhook and its delivery log."""
         LocalAdmin(ws).remove_webhook(webhook_id)
+
+    @router.post("/webhooks/{webhook_id}/test")
+    def test_webhook(ws: Ws, webhook_id: Id, body: WebhookTestBody) -> dict[str, Any]:
+        """Send one example delivery now, as the webhook would get it; what the receiver answered."""
+        return LocalAdmin(ws).test_webhook(webhook_id, body.event)
 
     @router.get("/webhooks/deliveries")
     def deliveries(ws: Ws, webhook: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> list[dict[str, Any]]:

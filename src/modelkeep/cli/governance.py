@@ -323,6 +323,26 @@ def webhook_list(json_out: JsonFlag = False) -> None:
                             markup=False, soft_wrap=True)
 
 
+@webhook_app.command("test")
+def webhook_test(
+    webhook_id: Annotated[int, typer.Argument()],
+    event: Annotated[str | None, typer.Option("--event", help="The event to send an example of (the webhook's first).")]
+    = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Send one example delivery now, signed as the webhook's are; says what the receiver answered."""
+    result = _admin().test_webhook(webhook_id, event)
+    if json_out:
+        emit_json(result)
+    elif result["success"]:
+        out_console().print(f"webhook {webhook_id}: the receiver answered {result['status']}", markup=False)
+    else:
+        from modelkeep.errors import ModelKeepError
+
+        raise ModelKeepError(f"webhook {webhook_id}: the test delivery failed: "
+                             f"{result['error'] or 'the receiver answered ' + str(result['status'])}")
+
+
 @webhook_app.command("remove")
 def webhook_remove(webhook_id: Annotated[int, typer.Argument()]) -> None:
     """Delete a webhook and its delivery log."""

@@ -132,6 +132,10 @@ class RemoteAdmin:
     def remove_webhook(self, webhook_id: int) -> None:
         self.transport.call("DELETE", f"/api/v1/webhooks/{int(webhook_id)}")
 
+    def test_webhook(self, webhook_id: int, event: str | None = None) -> dict[str, Any]:
+        body = {"event": event} if event else {}
+        return dict(self.transport.call("POST", f"/api/v1/webhooks/{int(webhook_id)}/test", json=body))
+
     def deliveries(self, webhook_id: int | None = None) -> list[dict[str, Any]]:
         params = {"webhook": webhook_id} if webhook_id is not None else {}
         return list(self.transport.call("GET", "/api/v1/webhooks/deliveries", params=params))

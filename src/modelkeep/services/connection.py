@@ -3,6 +3,7 @@ opened in this process (database + store), acting as the repository's configured
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -103,6 +104,9 @@ class LocalAdmin:
 
     def remove_webhook(self, webhook_id: int) -> None:
         self.workspace.webhooks.remove(webhook_id)
+
+    def test_webhook(self, webhook_id: int, event: str | None = None) -> dict[str, Any]:
+        return dataclasses.asdict(self.workspace.webhooks.test(webhook_id, event))
 
     def deliveries(self, webhook_id: int | None = None) -> list[dict[str, Any]]:
         self.workspace.access.check("admin")

@@ -323,6 +323,8 @@ class Webhooks:
             secret = unseal(self.key, hook.secret_sealed) if hook.secret_sealed else None
             body, headers = mlflow_webhooks.request(chosen, mlflow_webhooks.EXAMPLES[chosen], secret, str(uuid.uuid4()), now)
         elif hook.format in ("json", "slack"):
+            if event is not None and event not in audit.EVENT_TYPES:
+                raise InvalidInput(f"event {event!r}: one of {', '.join(audit.EVENT_TYPES)}")
             kind = event or "webhook.test"
             payload = {"event": kind, "at": now.replace(tzinfo=None).isoformat() + "Z", "actor": self.access.actor,
                        "target": f"webhook:{webhook_id}", "detail": {"test": True}}

@@ -205,3 +205,23 @@ def test_a_search_reads_versions_as_rows_that_agree_with_the_listing(any_workspa
     assert rows[0].tags == {"team": "risk"} and rows[1].description == "deeper"
     with pytest.raises(NotFound):
         any_workspace.model_records.rows("nope")
+
+
+def test_one_version_reads_with_its_own_tags_and_sorted_aliases(any_workspace: Workspace) -> None:
+    """MLflow's get and get-by-alias (``ModelRecords.listed``, two statements) on SQLite and PostgreSQL:
+    the version's own tags, its aliases in order, and a refusal naming what is missing."""
+    records = any_workspace.model_records
+    any_workspace.registry.register("pair", params={"a": 1}, tags={"t": "x", "u": "y"})
+    any_workspace.registry.register("pair", params={"a": 2})
+    for alias in ("zeta", "alpha"):
+        any_workspace.registry.set_alias("pair@latest", alias)
+    second = records.listed("pair", alias="zeta")
+    assert (second.seq, second.aliases, second.tags) == (2, ["alpha", "zeta"], {})
+    first = records.listed("pair", number=1)
+    assert (first.seq, first.aliases, first.tags) == (1, [], {"t": "x", "u": "y"})
+    assert [(r.seq, r.aliases) for r in records.rows("pair")] == [(1, []), (2, ["alpha", "zeta"])]
+    for missing, said in ((lambda: records.listed("pair", number=9), "no version number 9"),
+                          (lambda: records.listed("pair", alias="nope"), "no version or alias 'nope'"),
+                          (lambda: records.listed("ghost", number=1), "model 'ghost' does not exist")):
+        with pytest.raises(NotFound, match=said):
+            missing()

@@ -264,6 +264,17 @@ def test_a_search_lists_each_version_as_get_shows_it(client: tuple[TestClient, d
         got = http.get(f"{API}/model-versions/get", params={"name": "fraud", "version": doc["version"]}, headers=carl)
         assert doc == got.json()["model_version"]
     assert listed[1]["aliases"] == ["production"] and {"key": "evaluated", "value": "yes"} in listed[0]["tags"]
+    # a search's documents are kept once shaped (shapes.listed_version): each change shows in the next search
+    for path, body in (("/model-versions/set-tag", {"name": "fraud", "version": "2", "key": "evaluated", "value": "no"}),
+                       ("/registered-models/alias", {"name": "fraud", "alias": "challenger", "version": "2"}),
+                       ("/model-versions/update", {"name": "fraud", "version": "1", "description": "the first"})):
+        method = "PATCH" if path.endswith("update") else "POST"
+        assert http.request(method, f"{API}{path}", json=body, headers=carl).status_code == 200, path
+        again = http.get(f"{API}/model-versions/search", params={"filter": "name='fraud'"}, headers=carl).json()
+        for doc in again["model_versions"]:
+            got = http.get(f"{API}/model-versions/get", params={"name": "fraud", "version": doc["version"]}, headers=carl)
+            assert doc == got.json()["model_version"], path
+    assert again["model_versions"][0]["aliases"] == ["challenger"] and again["model_versions"][1]["description"] == "the first"
 
 
 def test_abandoned_multipart_uploads_are_dropped_after_their_urls_expire(workspace: Workspace) -> None:

@@ -189,7 +189,7 @@ def version_search(ws: Workspace, filter: str | None, max_results: int, order_by
     if order_by and any("version_number" in o and "ASC" in o.upper() for o in order_by):
         rows.sort(key=lambda v: (v.name, v.seq))
     items, token = page(rows, page_token, max_results)
-    return {"model_versions": [shapes.model_version(v) for v in items]} | ({"next_page_token": token} if token else {})
+    return {"model_versions": [shapes.listed_version(v) for v in items]} | ({"next_page_token": token} if token else {})
 
 
 def search_read(ws: Workspace, filter: str | None = None, max_results: str = "10000", order_by: str | None = None,

@@ -106,8 +106,8 @@ def listed_version(row: VersionRow) -> dict[str, Any]:
     its name (a rename), description, tags or aliases, all in the key, with what says which version
     it is (SQLite may give a deleted version's id to the next one). A search's pages, a UI or a
     deployment system asking again shape each version once. Callers do not change the document."""
-    key = (row.id, row.seq, row.version, row.name, row.description, row.created_at, tuple(row.tags.items()),
-           tuple(row.aliases))
+    key = (row.id, row.seq, row.version, row.digest, row.name, row.description, row.created_at,
+           tuple(row.tags.items()), tuple(row.aliases))
     doc = _SHAPED.get(key)
     if doc is None:
         if len(_SHAPED) >= SHAPED_MAX:

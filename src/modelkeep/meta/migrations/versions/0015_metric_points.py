@@ -13,7 +13,7 @@ down_revision = "0014_webhook_fields"
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("run_metrics", recreate="always") as batch:
+    with op.batch_alter_table("run_metrics") as batch:  # PostgreSQL alters in place; SQLite copies the table
         batch.drop_constraint("pk_run_metrics", type_="primary")
         batch.create_primary_key("pk_run_metrics", ["run_id", "key", "step", "logged_at"])
 
@@ -23,6 +23,6 @@ def downgrade() -> None:
     op.execute("DELETE FROM run_metrics WHERE EXISTS (SELECT 1 FROM run_metrics later WHERE later.run_id = "
                "run_metrics.run_id AND later.key = run_metrics.key AND later.step = run_metrics.step "
                "AND later.logged_at > run_metrics.logged_at)")
-    with op.batch_alter_table("run_metrics", recreate="always") as batch:
+    with op.batch_alter_table("run_metrics") as batch:  # PostgreSQL alters in place; SQLite copies the table
         batch.drop_constraint("pk_run_metrics", type_="primary")
         batch.create_primary_key("pk_run_metrics", ["run_id", "key", "step"])

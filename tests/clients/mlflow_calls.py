@@ -9,7 +9,7 @@ import sys
 import mlflow
 import numpy as np
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
+from mlflow_refusal import refused  # beside this script
 from sklearn.linear_model import LogisticRegression
 
 model = sys.argv[1]
@@ -18,13 +18,6 @@ out: dict = {"mlflow": mlflow.__version__}
 x = np.random.default_rng(3).normal(size=(60, 3))
 y = (x[:, 0] + 0.3 * x[:, 1] > 0).astype(int)
 
-
-def refused(call):
-    try:
-        call()
-    except MlflowException as exc:
-        return {"code": exc.error_code, "message": exc.message}
-    return "accepted"
 
 
 mlflow.set_experiment(f"exp-{model}")

@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.webhook import WebhookEvent, WebhookStatus
-from mlflow.exceptions import MlflowException
 from mlflow.webhooks.delivery import _generate_hmac_signature
+from mlflow_refusal import refused  # beside this script
 
 model = sys.argv[1]
 SECRET = "receiver-s3cret"
@@ -36,13 +36,6 @@ class Receiver(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-
-def refused(call):
-    try:
-        call()
-    except MlflowException as exc:
-        return {"code": exc.error_code, "message": exc.message}
-    return "accepted"
 
 
 def wait_for(count: int, seconds: float = 60) -> None:

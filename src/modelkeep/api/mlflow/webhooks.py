@@ -68,9 +68,7 @@ def webhook_id(text: str) -> int:
 
 
 def webhook(view: WebhookView) -> dict[str, Any]:
-    """A webhook as MLflow's ``Webhook`` (its secret never leaves the server)."""
-    if view.format != "mlflow":  # modelkeep's own (mk webhook add) have other events and bodies
-        raise NotFound(f"webhook {view.id} is not an MLflow webhook", hint="see 'mk webhook list'")
+    """An MLflow webhook as MLflow's ``Webhook`` (its secret never leaves the server)."""
     events = [dict(zip(("entity", "action"), e.upper().split("."), strict=True)) for e in view.events]
     doc = {"webhook_id": str(view.id), "name": view.name or "", "url": view.url, "events": events,
            "status": "ACTIVE" if view.active else "DISABLED", "creation_timestamp": ms(view.created_at),
@@ -93,32 +91,27 @@ def webhook_routes(Ws: Any) -> APIRouter:
         items, token = page(views, page_token, min(max(max_results, 1), 1000))
         return {"webhooks": [webhook(v) for v in items]} | ({"next_page_token": token} if token else {})
 
+    # each MLflow route sees MLflow's webhooks only (only="mlflow"): modelkeep's own are not found there
     @router.get("/webhooks/{id}")
     def get(ws: Ws, id: str) -> dict[str, Any]:
-        return {"webhook": webhook(ws.webhooks.hook(webhook_id(id)))}
+        return {"webhook": webhook(ws.webhooks.hook(webhook_id(id), only="mlflow"))}
 
     @router.patch("/webhooks/{id}")
     def update(ws: Ws, id: str, body: UpdateWebhook) -> dict[str, Any]:
-        number = webhook_id(id)
-        webhook(ws.webhooks.hook(number))  # an MLflow webhook, or not found
-        view = ws.webhooks.update(number, name=body.name or None, description=body.description, url=body.url or None,
-                                  events=[e.name() for e in body.events] if body.events else None, secret=body.secret,
-                                  active=active(body.status))
+        view = ws.webhooks.update(webhook_id(id), name=body.name or None, description=body.description,
+                                  url=body.url or None, events=[e.name() for e in body.events] if body.events else None,
+                                  secret=body.secret, active=active(body.status), only="mlflow")
         return {"webhook": webhook(view)}
 
     @router.delete("/webhooks/{id}")
     def remove(ws: Ws, id: str) -> dict[str, Any]:
-        number = webhook_id(id)
-        webhook(ws.webhooks.hook(number))
-        ws.webhooks.remove(number)
+        ws.webhooks.remove(webhook_id(id), only="mlflow")
         return {}
 
     @router.post("/webhooks/{id}/test")
     def test(ws: Ws, id: str, body: TestWebhook | None = None) -> dict[str, Any]:
-        number = webhook_id(id)
-        webhook(ws.webhooks.hook(number))
         event = body.event.name() if body is not None and body.event is not None else None
-        result = ws.webhooks.test(number, event)
+        result = ws.webhooks.test(webhook_id(id), event, only="mlflow")
         doc: dict[str, Any] = {"success": result.success}
         for field, value in (("response_status", result.status), ("response_body", result.body),
                              ("error_message", result.error)):

@@ -263,24 +263,28 @@ class Webhooks:
         with self.db.reader() as session:
             return [WebhookView.of(row) for row in session.scalars(select(Webhook).order_by(Webhook.id))]
 
-    def hook(self, webhook_id: int) -> WebhookView:
+    def hook(self, webhook_id: int, *, only: str | None = None) -> WebhookView:
+        """One webhook (admin); with ``only``, one of that format or none (MLflow's API sees its own)."""
         self.access.check("admin")
         with self.db.reader() as session:
-            return WebhookView.of(self._row(session, webhook_id))
+            return WebhookView.of(self._row(session, webhook_id, only))
 
     @staticmethod
-    def _row(session: Any, webhook_id: int) -> Webhook:
+    def _row(session: Any, webhook_id: int, only: str | None = None) -> Webhook:
         row = session.get(Webhook, webhook_id) if 0 < webhook_id < 2**63 else None
         if row is None:
             raise NotFound(f"webhook {webhook_id} does not exist", hint="see 'mk webhook list'")
+        if only is not None and row.format != only:
+            raise NotFound(f"webhook {webhook_id} is not a {only} webhook", hint="see 'mk webhook list'")
         return row
 
     def update(self, webhook_id: int, *, name: str | None = None, description: str | None = None, url: str | None = None,
-               events: list[str] | None = None, secret: str | None = None, active: bool | None = None) -> WebhookView:
+               events: list[str] | None = None, secret: str | None = None, active: bool | None = None,
+               only: str | None = None) -> WebhookView:
         """Change what is given (admin); ``secret=""`` leaves an MLflow webhook unsigned."""
         self.access.check("admin")
         with self.db.writer() as session, session.begin():
-            row = self._row(session, webhook_id)
+            row = self._row(session, webhook_id, only)
             if url is not None:
                 _check_url(url)
                 row.url = url
@@ -302,20 +306,20 @@ class Webhooks:
             session.flush()
             return WebhookView.of(row)
 
-    def remove(self, webhook_id: int) -> None:
+    def remove(self, webhook_id: int, *, only: str | None = None) -> None:
         """Delete a webhook and its delivery log (admin)."""
         self.access.check("admin")
         with self.db.writer() as session, session.begin():
-            row = self._row(session, webhook_id)
+            row = self._row(session, webhook_id, only)
             session.execute(delete(Delivery).where(Delivery.webhook_id == webhook_id))
             session.delete(row)
             audit.append(session, self.access.actor, "webhook.remove", f"webhook:{webhook_id}", detail={"url": row.url})
 
-    def test(self, webhook_id: int, event: str | None = None) -> WebhookTestResult:
+    def test(self, webhook_id: int, event: str | None = None, *, only: str | None = None) -> WebhookTestResult:
         """Send one example delivery now, as the webhook would get it (admin); nothing is logged."""
         self.access.check("admin")
         with self.db.reader() as session:
-            hook = self._row(session, webhook_id)
+            hook = self._row(session, webhook_id, only)
             session.expunge(hook)
         now = datetime.now(UTC)
         if hook.format == "mlflow":

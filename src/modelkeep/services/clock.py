@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 EPOCH, NAIVE_EPOCH, MILLISECOND = datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 1), timedelta(milliseconds=1)
 
@@ -16,6 +17,14 @@ def ms(moment: datetime | None) -> int | None:
     if moment is None:
         return None
     return (moment - (NAIVE_EPOCH if moment.tzinfo is None else EPOCH)) // MILLISECOND
+
+
+@overload
+def moment(milliseconds: int) -> datetime: ...
+
+
+@overload
+def moment(milliseconds: None) -> None: ...
 
 
 def moment(milliseconds: int | None) -> datetime | None:

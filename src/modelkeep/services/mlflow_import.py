@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlparse
 import httpx
 
 from modelkeep.errors import InvalidInput, ModelKeepError, NotFound, PermissionDenied, Unavailable
-from modelkeep.services.clock import NAIVE_EPOCH, moment
+from modelkeep.services.clock import moment
 from modelkeep.services.interface import Connection, RunCreate
 from modelkeep.services.models.inputs import KEY_PATTERN
 
@@ -247,8 +247,7 @@ def _copy_run(conn: Connection, source: MlflowSource, run: dict[str, Any], proje
     points: list[tuple[str, float, int, datetime]] = []
     for key in sorted({m["key"] for m in data.get("metrics", [])}):
         for point in source.history(info["run_id"], key):  # every point, with the moment MLflow has for it
-            when = moment(int(point.get("timestamp") or 0)) or NAIVE_EPOCH
-            points.append((key, float(point["value"]), int(point.get("step") or 0), when))
+            points.append((key, float(point["value"]), int(point.get("step") or 0), moment(int(point.get("timestamp") or 0))))
     if points:
         conn.runs.log_history(run_id, points)
     kept = {k: v for k, v in tags.items() if not k.startswith("mlflow.log-model")}

@@ -30,10 +30,11 @@ def show_run(run_id: int) -> RunView | None:
         return None
 
     metrics: dict[str, list[tuple[int, float]]] = {}
-    times: dict[str, datetime] = {}
+    last: dict[str, str] = {}
     for key, step, value, when in record["metrics"]:
         metrics.setdefault(key, []).append((step, value))
-        times[key] = datetime.fromisoformat(when)  # the last step's, as the points come in order
+        last[key] = when  # the last step's, as the points come in order (parsed once, below)
+    times = {key: datetime.fromisoformat(when) for key, when in last.items()}
     known = {f"model_version:{vid}": f"{name}@{version}" for vid, name, version in record["versions"]}
     ended = record["ended_at"]
     return RunView(

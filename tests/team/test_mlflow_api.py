@@ -85,10 +85,19 @@ def test_sources_must_be_stored_files_and_numbers_are_never_reused(client: tuple
         assert answer.status_code == 400 and "registers files it stores" in answer.json()["message"], source
     experiment = http.post(f"{API}/experiments/create", json={"name": "numbers"}, headers=carl).json()["experiment_id"]
     http.put(f"{FILES}/{experiment}/files/model.bin", content=b"weights", headers=carl)
+    http.put(f"{FILES}/{experiment}/files/artifacts/vocab.json", content=b"{}", headers=carl)
     source = f"mlflow-artifacts:/{experiment}/files"
     numbers = [http.post(f"{API}/model-versions/create", json={"name": "m", "source": source},
                          headers=carl).json()["model_version"]["version"] for _ in range(3)]
     assert numbers == ["1", "2", "3"]
+    # a version's own files list as MLflow's server lists a folder: the names in it, which the client joins
+    uri = http.get(f"{API}/model-versions/get-download-uri", params={"name": "m", "version": "1"}, headers=carl).json()
+    root = uri["artifact_uri"].removeprefix("mlflow-artifacts:/")
+    assert http.get(FILES, params={"path": root}, headers=carl).json()["files"] == [
+        {"path": "artifacts", "is_dir": True}, {"path": "model.bin", "is_dir": False, "file_size": 7}]
+    assert http.get(FILES, params={"path": f"{root}/artifacts"}, headers=carl).json()["files"] == [
+        {"path": "vocab.json", "is_dir": False, "file_size": 2}]
+    assert http.get(f"{FILES}/{root}/artifacts/vocab.json", headers=carl).content == b"{}"
     assert http.request("DELETE", f"{API}/model-versions/delete", json={"name": "m", "version": "3"},
                         headers=carl).status_code == 200
     again = http.post(f"{API}/model-versions/create", json={"name": "m", "source": source}, headers=carl).json()

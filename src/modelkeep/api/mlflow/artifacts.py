@@ -53,10 +53,9 @@ def artifact_routes(Ws: Any, max_upload: int) -> APIRouter:
                 if inner and not entry.path.startswith(inner + "/"):
                     continue
                 rest = entry.path[len(inner) + 1:] if inner else entry.path
-                head, sep, _ = rest.partition("/")
-                shown = f"{inner}/{head}" if inner else head
-                out.setdefault(head, {"path": shown, "is_dir": True} if sep else
-                               {"path": shown, "is_dir": False, "file_size": entry.size})
+                head, sep, _ = rest.partition("/")  # names in the folder listed, as MLflow's server answers
+                out.setdefault(head, {"path": head, "is_dir": True} if sep else
+                               {"path": head, "is_dir": False, "file_size": entry.size})
             return {"files": [out[k] for k in sorted(out)]}
         if not path:
             return {"files": []}

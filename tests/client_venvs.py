@@ -13,11 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent / ".venv-clients"
+REPO = Path(__file__).resolve().parent.parent
+ROOT = REPO / ".venv-clients"
 CLIENTS = {
     "triton": ["tritonclient[http]>=2.40", "numpy"],
     "mlflow3": ["mlflow>=3.1,<4", "scikit-learn", "onnx", "onnxruntime"],  # the latest 3.x (onnx*: mlflow.onnx.log_model)
     "mlflow2": ["mlflow>=2.20,<3", "scikit-learn"],  # the newest 2.x
+    # a serving environment with MLflow in it: modelkeep (this checkout, editable) loads MLflow's pyfunc models
+    "mlflow3-serve": ["mlflow>=3.1,<4", "pandas", "-e", str(REPO)],
     "kserve": ["kserve>=0.14"],  # its SDK's models, generated from the InferenceService CRD (mk deploy export)
 }
 
@@ -28,7 +31,10 @@ NPM = {"k8s-schemas": Path(__file__).resolve().parent / "clients" / "k8s-schemas
 def ensure(name: str) -> Path:
     """The Python of client venv ``name`` (created and installed if it is not yet)."""
     requirements = CLIENTS[name]
-    key = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:12]
+    keyed = "\n".join(requirements)
+    if str(REPO) in requirements:  # this checkout installed: its own requirements key the venv too
+        keyed += (REPO / "pyproject.toml").read_text()
+    key = hashlib.sha256(keyed.encode()).hexdigest()[:12]
     venv = ROOT / name
     python = venv / "bin" / "python"
     stamp = venv / ".installed"

@@ -1,7 +1,8 @@
 """A folder MLflow saved (``MLmodel`` + its scikit-learn or ONNX flavor) loads and serves in
 modelkeep (issue 13): ``mk.load_model`` and the gateway read it as MLflow wrote it, with modelkeep's
 trust rules (skops types checked; a pickle only with allow_pickle; ONNX weights only from files of
-the model's own folder)."""
+the model's own folder). Any other flavor goes to MLflow's own pyfunc loader, behind the same opt-in
+(its load with the real MLflow is ``tests/team/test_mlflow_client.py``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
-from modelkeep.errors import PermissionDenied
+from modelkeep.errors import InvalidInput, PermissionDenied
 from modelkeep.services.model_files import cached_files, load_version
 from modelkeep.services.workspace import Workspace
 from tests.deploy_helpers import gateway
@@ -135,3 +136,41 @@ def test_onnx_weights_are_read_only_from_the_models_own_folder(tmp_path: Path) -
     (folder / "MLmodel").write_text(ONNX_MLMODEL.format(file="../model.onnx"))
     with pytest.raises(InvalidInput, match="not a file of its folder"):
         load_model(folder)
+
+
+PYFUNC_MLMODEL = """flavors:
+  python_function:
+    artifacts: {{}}
+    cloudpickle_version: 3.1.3
+    loader_module: {loader}
+    python_model: python_model.pkl
+    python_version: 3.11.2
+mlflow_version: 3.17.2
+"""
+
+
+def test_any_other_mlflow_flavor_goes_to_mlflows_loader_only_with_the_opt_in(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A custom pyfunc (or pytorch, ...) is a cloudpickle MLflow loads: never without allow_pickle, never
+    through a loader module that is not MLflow's unless trusted, and a clear message where MLflow is absent."""
+    def folder(loader: str) -> Path:
+        made = tmp_path / loader.replace(".", "-").replace("/", "_")
+        made.mkdir()
+        (made / "MLmodel").write_text(PYFUNC_MLMODEL.format(loader=loader))
+        (made / "python_model.pkl").write_bytes(pickle.dumps({"never": "unpickled"}))
+        return made
+
+    monkeypatch.setitem(__import__("sys").modules, "mlflow", None)  # this environment without MLflow, surely
+    ours = folder("mlflow.pyfunc.model")
+    with pytest.raises(PermissionDenied, match="runs arbitrary code") as refused:
+        load_version(ours)
+    assert "allow_pickle=True" in (refused.value.hint or "")
+    with pytest.raises(InvalidInput, match="needs the mlflow package"):
+        load_version(ours, allow_pickle=True)
+    custom = folder("acme.loader")
+    with pytest.raises(PermissionDenied, match="'acme.loader', which is not MLflow's"):
+        load_version(custom, allow_pickle=True)
+    with pytest.raises(InvalidInput, match="needs the mlflow package"):  # trusted: on to MLflow's loader
+        load_version(custom, allow_pickle=True, trusted=["acme.loader"])
+    with pytest.raises(InvalidInput, match="no valid loader_module"):
+        load_version(folder("../escape"), allow_pickle=True)

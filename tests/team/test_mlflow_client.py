@@ -159,3 +159,23 @@ def test_an_onnx_model_logged_with_mlflow_loads_and_predicts_with_mk(server: dic
     predictor = mk.load_model("onnx-linear@latest", as_predictor=True)
     predicted = predictor.predict(np.array(out["x"], dtype=np.float32))
     assert np.allclose(np.asarray(predicted, dtype=np.float64).reshape(-1, 1), np.array(out["y"]), atol=1e-4)
+
+
+@pytest.mark.long
+def test_a_custom_pyfunc_model_logged_with_mlflow_loads_through_mlflow_with_the_opt_in(server: dict[str, str],
+                                                                                        tmp_path: Path) -> None:
+    """A custom ``mlflow.pyfunc.PythonModel`` (a cloudpickle, with an artifact) registered through MLflow
+    loads with ``mk.load_model`` in an environment that has MLflow, through MLflow's own loader, only with
+    ``allow_pickle=True``; the predictor takes a DataFrame in any column order, or rows as the gateway does."""
+    python = client_venvs.ensure("mlflow3-serve")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server["url"], "MLFLOW_TRACKING_TOKEN": server["carl"],
+           "MODELKEEP_URL": server["url"], "MODELKEEP_TOKEN": server["vera"], "MODELKEEP_CACHE": str(tmp_path / "cache"),
+           "HOME": str(tmp_path)}
+    done = subprocess.run([str(python), str(CALLS.with_name("mlflow_pyfunc.py")), "custom-scorer"], capture_output=True,
+                          text=True, timeout=600, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert str(out["version"]) == "1"
+    assert "allow_pickle" not in out["without_opt_in"] and "runs arbitrary code" in out["without_opt_in"]
+    assert out["through_mlflow"] == pytest.approx(out["expected"])
+    assert out["frame"] == pytest.approx(out["expected"]) and out["rows"] == pytest.approx(out["expected"])

@@ -330,7 +330,7 @@ def serve(
     trust: Annotated[list[str], typer.Option("--trust", help="A Python class this gateway may import (repeat).")] = [],  # noqa: B006
     gateway_id: Annotated[str | None, typer.Option("--gateway-id", help="This replica's name in reports.")] = None,
     window: Annotated[float | None, typer.Option("--window", help="Override the analysis window (seconds).")] = None,
-    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Load pickled sklearn models (trusted only).")] = False,
+    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Load pickles, MLflow pyfunc too (trusted only).")] = False,
     webhooks: Annotated[
         bool, typer.Option("--webhooks/--no-webhooks", help="Deliver alert and rollback events to webhooks from here too.")
     ] = True,

@@ -3,7 +3,9 @@
 A saved model is a folder holding the framework's files and ``modelkeep-model.json``
 (flavor, format, class, framework version, signature). Loading never unpickles anything unless
 the caller opts in explicitly (``allow_pickle=True``); skops files load only the types skops
-considers safe unless the caller trusts more (``trusted=[...]``).
+considers safe unless the caller trusts more (``trusted=[...]``). A folder MLflow saved loads too:
+its scikit-learn and ONNX flavors by modelkeep, any other flavor with a pyfunc loader through MLflow
+itself (``flavors/mlflow_pyfunc.py``).
 """
 
 from __future__ import annotations
@@ -70,9 +72,11 @@ def _own_file(path: Path, file: Any) -> str:
 
 
 def mlflow_descriptor(path: Path) -> dict[str, Any] | None:
-    """The descriptor of a folder MLflow saved (``MLmodel``), for the flavors modelkeep loads itself:
-    scikit-learn (skops files as skops, with the same trust rules; pickles only with allow_pickle)
-    and ONNX (``mlflow.onnx``: protobuf, its weights inline or as external data in the folder)."""
+    """The descriptor of a folder MLflow saved (``MLmodel``). The flavors modelkeep loads itself come
+    first: scikit-learn (skops files as skops, with the same trust rules; pickles only with
+    allow_pickle) and ONNX (``mlflow.onnx``: protobuf, its weights inline or as external data in the
+    folder). Any other with a ``python_function`` flavor (custom pyfunc, pytorch, ...) is loaded by
+    MLflow's own loader (see ``mlflow_pyfunc``)."""
     import yaml
 
     try:
@@ -85,6 +89,11 @@ def mlflow_descriptor(path: Path) -> dict[str, Any] | None:
         return {"flavor": "onnx", "format": "onnx", "file": _own_file(path, onnx["data"]), "source": "mlflow"}
     sklearn = flavors.get("sklearn") if isinstance(flavors, dict) else None
     if not isinstance(sklearn, dict) or not sklearn.get("pickled_model"):
+        pyfunc = flavors.get("python_function") if isinstance(flavors, dict) else None
+        if isinstance(pyfunc, dict):
+            from modelkeep.flavors.mlflow_pyfunc import descriptor
+
+            return descriptor(path, pyfunc)
         return None
     file = _own_file(path, sklearn["pickled_model"])
     fmt = {"skops": "skops", "pickle": "pickle", "cloudpickle": "pickle"}.get(str(sklearn.get("serialization_format")))
@@ -102,13 +111,13 @@ def describe(path: Path) -> dict[str, Any]:
         found = mlflow_descriptor(path) if (path / "MLmodel").exists() else None
         if found is None:
             raise InvalidInput(f"{path} is not a saved modelkeep model: {DESCRIPTOR} is missing or unreadable "
-                               "(and it is not an MLflow scikit-learn or ONNX model either)") from exc
+                               "(and it is not a model MLflow saved either: no MLmodel with a flavor modelkeep loads)") from exc
         return found
 
 
 def load_model(path: Path, *, allow_pickle: bool = False, trusted: list[str] | None = None) -> Any:
     """Load a saved model folder (see the module docstring for the trust rules); a folder MLflow
-    saved with its scikit-learn or ONNX flavor loads too (``MLmodel``)."""
+    saved loads too (``MLmodel``)."""
     descriptor = describe(path)
     if descriptor["flavor"] == "sklearn":
         from modelkeep.flavors.sklearn import load
@@ -126,6 +135,10 @@ def load_model(path: Path, *, allow_pickle: bool = False, trusted: list[str] | N
         from modelkeep.flavors.python import load as load_python
 
         return load_python(path, descriptor, trusted=trusted)
+    if descriptor["flavor"] == "mlflow":
+        from modelkeep.flavors.mlflow_pyfunc import load as load_mlflow
+
+        return load_mlflow(path, descriptor, allow_pickle=allow_pickle, trusted=trusted)
     if descriptor["flavor"] == "folder":
         return path
     raise InvalidInput(f"unknown flavor {descriptor['flavor']!r} in {path / DESCRIPTOR}")

@@ -89,7 +89,7 @@ class Predictor:
 
         self.model = LoadedModel(obj, flavor)
         self.version = view.ref
-        self.inputs = (view.signature or {}).get("inputs")
+        self.inputs = (view.signature or {}).get("inputs") or self.model.inputs
 
     def predict(self, data: Any) -> list[Any]:
         from modelkeep.services.deploy.predictor import rows_to_array, to_json

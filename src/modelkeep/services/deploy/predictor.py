@@ -96,6 +96,7 @@ class LoadedModel:
     def __init__(self, obj: Any, flavor: str, *, preprocessing: bool = False) -> None:
         self.obj = obj
         self.flavor = flavor
+        self.inputs: list[dict[str, Any]] | None = None  # what the model itself declares it takes (MLflow's)
         if flavor == "onnx":
             import onnxruntime  # type: ignore[import-untyped]
 
@@ -112,6 +113,20 @@ class LoadedModel:
                     return obj(torch.as_tensor(np.asarray(x, dtype=np.float32))).numpy()
 
             self.call = call
+        elif flavor == "mlflow":  # a PyFuncModel: a column signature takes a DataFrame with its names
+            from modelkeep.flavors.mlflow_pyfunc import input_spec
+
+            self.inputs = input_spec(obj)
+            columns = [c["name"] for c in self.inputs] if self.inputs else None
+
+            def call_pyfunc(x: Any) -> Any:
+                if columns is not None and getattr(x, "ndim", 0) == 2 and x.shape[1] == len(columns):
+                    import pandas as pd  # type: ignore[import-untyped]
+
+                    x = pd.DataFrame(x, columns=columns)
+                return obj.predict(x)
+
+            self.call = call_pyfunc
         else:
             method = None
             names = ("transform", "predict", "__call__") if preprocessing else ("predict", "__call__")
@@ -132,7 +147,8 @@ class ArmPredictor:
         self.model = model
         self.preprocess = preprocess
         self.load_ms = load_ms
-        self.inputs = (pinned.signature or {}).get("inputs") or None
+        first = preprocess or model  # the version's own signature, else what the first model declares
+        self.inputs = (pinned.signature or {}).get("inputs") or first.inputs or None
         self.warmup_ms: float | None = None
 
     def predict(self, array: np.ndarray) -> list[Any]:

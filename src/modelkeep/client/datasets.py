@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from modelkeep.client.http import Transport
 from modelkeep.errors import InvalidInput, NotFound
-from modelkeep.services.data.dataset_files import DatasetFiles, partition_key_for, split_dataset_ref, stage
+from modelkeep.services.data.dataset_files import DatasetFiles, partition_key_for, stage
 from modelkeep.services.data.views import DatasetVersionView
+from modelkeep.services.models.inputs import split_dataset_ref
 from modelkeep.store.ingest import StatCache
 
 if TYPE_CHECKING:

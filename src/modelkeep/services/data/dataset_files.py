@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.services.data.data_status import recorded_files, status_of
-from modelkeep.services.models.inputs import check_name
 from modelkeep.store.chunk_cache import ChunkCache
 from modelkeep.store.dataset_checkout import CheckoutResult, checkout_files
 from modelkeep.store.format import TreeEntry
@@ -37,13 +36,6 @@ if TYPE_CHECKING:
 Progress = Callable[[int], None]
 PARTITION_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]*\Z")
 PARTITION_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
-def split_dataset_ref(ref: str) -> tuple[str, str | None]:
-    """``NAME@SPEC`` (or ``NAME``: the latest) of a dataset version."""
-    name, _, spec = ref.strip().partition("@")
-    check_name(name, "dataset name")
-    return name, spec or None
 
 
 @dataclass(frozen=True)

@@ -36,13 +36,12 @@ from modelkeep.services.data.dataset_files import (
     check_partitioned,
     parse_partition,
     partition_key_for,
-    split_dataset_ref,
     stage,
 )
 from modelkeep.services.data.views import DatasetVersionView
 from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
-from modelkeep.services.models.inputs import check_name
+from modelkeep.services.models.inputs import check_name, split_dataset_ref
 from modelkeep.store.format import TreeEntry
 from modelkeep.store.ingest import Ingestor, StatCache
 from modelkeep.store.repository import Repository

@@ -41,6 +41,13 @@ def split_ref(ref: str) -> tuple[str, str]:
     return name, spec or "latest"
 
 
+def split_dataset_ref(ref: str) -> tuple[str, str | None]:
+    """``NAME@SPEC`` (or ``NAME``: the latest) of a dataset version."""
+    name, _, spec = ref.strip().partition("@")
+    check_name(name, "dataset name")
+    return name, spec or None
+
+
 def check_key(key: str, what: str) -> str:
     if not isinstance(key, str) or not KEY_PATTERN.match(key):
         raise InvalidInput(

@@ -70,8 +70,7 @@ def lineage(ref: str, *, downstream: bool = False, depth: int | None = None, par
 
 
 def _node(reads: LineageReads, ref: str) -> str | None:
-    from modelkeep.services.data.dataset_files import split_dataset_ref
-    from modelkeep.services.models.inputs import split_ref
+    from modelkeep.services.models.inputs import split_dataset_ref, split_ref
     from modelkeep.version import VersionSpec
 
     kind, sep, rest = ref.partition(":")

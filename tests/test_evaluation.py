@@ -158,6 +158,33 @@ def test_the_card_is_a_valid_hugging_face_card_with_evaluations_notes_and_data(
     assert "version.decision" in actions and "evaluation.record" in actions
 
 
+def test_mk_card_of_a_personal_registry_reads_it_with_sqlite3_and_renders_the_same_card(
+    workspace: Workspace, estate: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The card's fast path (no workspace, no SQLAlchemy) renders what the service renders: evaluations,
+    notes, training data, lineage and the alias that approved the version."""
+    from modelkeep.meta.sqlite_fast import card_rows
+    from modelkeep.services.evaluation.card import card
+    from modelkeep.services.evaluation.fast_reads import card as fast_card
+    from modelkeep.services.evaluation.records import NoteRequest
+
+    conn = LocalConnection(workspace)
+    evaluate(conn, estate["strong"], "holdout@1", slice_by="region")
+    conn.evaluations.note(NoteRequest(ref=estate["strong"], kind="risk", text="scores drift with the season"))
+    workspace.datasets.add(_csv(tmp_path / "train.csv", *_data(50, 9)), "train")
+    (tmp_path / "weights.bin").write_text("w")
+    trained = workspace.registry.register("fraud", tmp_path / "weights.bin", data=["holdout@1", "train@1"]).ref
+    workspace.registry.set_alias(estate["strong"], "champion")
+    monkeypatch.chdir(workspace.config.root.parent)
+    for ref in (estate["strong"], "fraud@champion", trained):
+        fast = fast_card(ref)
+        assert fast is not None, ref  # the fast path applies here
+        assert fast == card(conn, ref), ref  # and renders the same card
+    assert "scores drift with the season" in fast_card(estate["strong"]) and "champion" in fast_card("fraud@champion")
+    assert card_rows(workspace.config.db_url, "fraud", "1.0.0", ["holdout"]) is None  # not NAME@N: the normal path
+    assert fast_card("fraud@9.9.9") is None  # the normal path says what is missing
+
+
 def test_the_ci_examples_use_a_valid_policy_and_the_real_commands() -> None:
     import yaml
 

@@ -98,10 +98,11 @@ def card(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the card here (default: print it).")] = None,
 ) -> None:
     """Render the version's model card (Markdown with Hugging Face model-index front matter) from the registry."""
-    from modelkeep.cli.remote import connection
+    from modelkeep.cli.remote import connection, local_read
     from modelkeep.services.evaluation.card import card as render
+    from modelkeep.services.evaluation.fast_reads import card as fast_card
 
-    text = render(connection(), ref)
+    text = local_read(fast_card, ref) or render(connection(), ref)
     if output is None:
         typer.echo(text, nl=False)
     else:

@@ -318,6 +318,38 @@ def audit_rows(db_url: str, model: str | None, actor: str | None, action: str | 
         (model, escaped, model, actor, actor, action, pattern, limit)).fetchall())
 
 
+EVALUATION_COLUMNS = ("id", "model", "version", "dataset", "dataset_digest", "split", "slice_by", "target", "task",
+                      "metrics", "environment", "created_by", "created_at")
+NOTE_COLUMNS = ("id", "model", "version", "kind", "text", "created_by", "created_at")
+_EVALUATIONS = ("SELECT id, model, version, dataset, dataset_digest, split, slice_by, target, task, metrics, environment, "
+                "created_by, created_at FROM evaluations WHERE model = ? AND version = ? ORDER BY id")
+_NOTES = ("SELECT id, model, version, kind, text, created_by, created_at FROM version_notes WHERE model = ? "
+          "AND version = ? ORDER BY id")
+
+
+def card_rows(db_url: str, model: str, version: str, datasets: list[str]) -> tuple[
+        list[tuple[Any, ...]], list[tuple[Any, ...]], dict[str, str | None]] | None:
+    """What ``mk card`` reads besides the version, its lineage and the audit log, in a personal
+    registry: the version's evaluations (``EVALUATION_COLUMNS``) and notes (``NOTE_COLUMNS``) in the
+    order they were made, and the content digest of each training dataset version ``NAME@N`` (None
+    for one that is gone). None when the fast path does not apply, or a dataset is named otherwise."""
+    numbered = [ref.rpartition("@") for ref in datasets]
+    if any(not sep or not number.isascii() or not number.isdigit() for _, sep, number in numbered):
+        return None
+
+    def read(conn: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[str, str | None]]:
+        evaluations = conn.execute(_EVALUATIONS, (model, version)).fetchall()
+        notes = conn.execute(_NOTES, (model, version)).fetchall()
+        digests: dict[str, str | None] = {}
+        for ref, (name, _, number) in zip(datasets, numbered, strict=True):
+            row = conn.execute("SELECT v.digest FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id "
+                               "WHERE d.name = ? AND v.number = ?", (name, int(number))).fetchone()
+            digests[ref] = None if row is None else str(row[0])
+        return evaluations, notes, digests
+
+    return _read(_personal(db_url), read)
+
+
 def deployment_rows(db_url: str) -> list[tuple[str, int, str, str, str]] | None:
     """(name, revision, status, spec document, updated_at) of every deployment, by name, for ``mk
     deploy list`` in a personal registry; None once it has users."""

@@ -13,7 +13,9 @@ from typing import Any
 
 import yaml
 
-from modelkeep.services.evaluation.records import EvaluationView, NoteView
+from modelkeep.services.evaluation.views import EvaluationView, NoteView
+
+AUDIT_ENTRIES = 200  # the model's latest entries a card looks through for its approvals
 
 
 def _model_index(name: str, evaluations: list[EvaluationView]) -> list[dict[str, Any]]:
@@ -94,6 +96,12 @@ def render(view: Any, evaluations: list[EvaluationView], notes: list[NoteView], 
     return "\n".join(out)
 
 
+def approvals_of(view: Any, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The audit entries (of the version's model, newest first) that promoted or aliased this version."""
+    return [e for e in entries if str(e.get("action", "")).startswith(("promotion.", "alias."))
+            and view.version in str(e.get("detail", "")) + str(e.get("target", ""))]
+
+
 def card(conn: Any, ref: str) -> str:
     view = conn.registry.get(ref)
     evaluations = conn.evaluations.list(view.ref)
@@ -106,9 +114,7 @@ def card(conn: Any, ref: str) -> str:
         except Exception:
             datasets[name] = "(not available)"
     try:
-        entries = conn.audit.log(model=view.name, limit=200)
+        entries = conn.audit.log(model=view.name, limit=AUDIT_ENTRIES)
     except Exception:
         entries = []
-    approvals = [e for e in entries if str(e.get("action", "")).startswith(("promotion.", "alias."))
-                 and view.version in str(e.get("detail", "")) + str(e.get("target", ""))]
-    return render(view, evaluations, notes, lineage, approvals, datasets)
+    return render(view, evaluations, notes, lineage, approvals_of(view, entries), datasets)

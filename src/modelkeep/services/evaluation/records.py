@@ -9,7 +9,6 @@ score the same version on the same data twice.
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +17,7 @@ from sqlalchemy import select
 from modelkeep.meta.collaboration_tables import Evaluation, VersionNote
 from modelkeep.meta.db import Database
 from modelkeep.services.clock import utcnow
+from modelkeep.services.evaluation.views import EvaluationView, NoteView
 from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
 from modelkeep.services.models.views import VersionView
@@ -45,49 +45,6 @@ class NoteRequest(BaseModel):
     ref: str = Field(max_length=200)
     text: str = Field(min_length=1, max_length=20_000)
     kind: NoteKind = "note"
-
-
-@dataclass
-class EvaluationView:
-    id: int
-    model: str
-    version: str
-    dataset: str
-    dataset_digest: str
-    split: str | None
-    slice_by: str | None
-    target: str
-    task: str
-    metrics: dict[str, dict[str, float]]
-    environment: dict[str, Any]
-    created_by: str
-    created_at: str
-    reused: bool = False
-
-    @property
-    def ref(self) -> str:
-        return f"{self.model}@{self.version}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__) | {"ref": self.ref}
-
-    @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> EvaluationView:
-        return cls(**{k: v for k, v in doc.items() if k != "ref"})
-
-
-@dataclass
-class NoteView:
-    id: int
-    model: str
-    version: str
-    kind: str
-    text: str
-    created_by: str
-    created_at: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def _evaluation(row: Evaluation, reused: bool = False) -> EvaluationView:

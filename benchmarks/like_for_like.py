@@ -23,6 +23,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -116,6 +118,25 @@ def span(values: list[float], digits: int = 1) -> str:
     return f"{min(values):.{digits}f}–{max(values):.{digits}f}"
 
 
+@contextmanager
+def both_servers(rep: int, python: Path, versions: int) -> Iterator[tuple[dict[str, Client], dict[str, int]]]:
+    """``mk server`` and ``mlflow server`` started fresh in scratch folders (which starts first alternates
+    with ``rep``): a client of each by kind, in name order, and each server's process id; both stopped after."""
+    with tempfile.TemporaryDirectory(prefix="bench-mk-") as a, tempfile.TemporaryDirectory(prefix="bench-mlflow-") as b:
+        procs, clients = [], {}
+        try:
+            order = [("mk", Path(a)), ("mlflow", Path(b))]
+            for kind, scratch in order if rep % 2 == 0 else order[::-1]:
+                proc, url, token = mlflow_compat.start(kind, scratch, python, versions)
+                procs.append((kind, proc))
+                clients[kind] = Client(url, token)
+            yield dict(sorted(clients.items())), {kind: proc.pid for kind, proc in procs}
+        finally:
+            for _, proc in procs:
+                proc.terminate()
+                proc.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--versions", type=int, default=1000)
@@ -126,22 +147,11 @@ def main() -> None:
     results: list[dict[str, dict[str, list[float]]]] = []
     cpu: dict[str, list[float]] = {"mk": [], "mlflow": []}
     for rep in range(args.reps):
-        with tempfile.TemporaryDirectory(prefix="bench-mk-") as a, tempfile.TemporaryDirectory(prefix="bench-mlflow-") as b:
-            procs, clients = [], {}
-            try:
-                order = [("mk", Path(a)), ("mlflow", Path(b))]
-                for kind, scratch in order if rep % 2 == 0 else order[::-1]:  # which starts first alternates too
-                    proc, url, token = mlflow_compat.start(kind, scratch, python, args.versions)
-                    procs.append((kind, proc))
-                    clients[kind] = Client(url, token)
-                before = {kind: mlflow_compat.cpu_seconds(proc.pid) for kind, proc in procs}
-                results.append(workload(dict(sorted(clients.items())), args.versions, args.reads))
-                for kind, proc in procs:
-                    cpu[kind].append(mlflow_compat.cpu_seconds(proc.pid) - before[kind])
-            finally:
-                for _, proc in procs:
-                    proc.terminate()
-                    proc.wait(timeout=30)
+        with both_servers(rep, python, args.versions) as (clients, pids):
+            before = {kind: mlflow_compat.cpu_seconds(pid) for kind, pid in pids.items()}
+            results.append(workload(clients, args.versions, args.reads))
+            for kind, pid in pids.items():
+                cpu[kind].append(mlflow_compat.cpu_seconds(pid) - before[kind])
     print(f"One raw HTTP client (http.client, kept alive, TCP_NODELAY), the servers taking turns call by call: "
           f"{args.versions} versions, {args.reads} reads, {args.reps} reps (ms, min–max over reps)")
     print("| operation | mk p50 | mlflow p50 | mlflow / mk (p50, each rep) | mk p99 | mlflow p99 |")

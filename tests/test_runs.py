@@ -176,3 +176,37 @@ def test_a_point_logged_again_at_a_step_replaces_it_unless_each_moment_is_kept(w
     assert view.metrics["acc"][-1] == (1, 0.9) and view.metric_times["acc"] == second
     runs.log_metrics(run_id, {"acc": 0.95}, 1)  # modelkeep's way again: the step holds one point
     assert [(s, v) for s, v, _ in runs.metric_history(run_id, "acc")] == [(1, 0.95)]
+
+
+def test_a_projects_runs_read_together_show_each_series_latest_point_as_get_does(any_workspace: Workspace,
+                                                                                   tmp_path: Path) -> None:
+    """Runs.latest (what MLflow's runs/search lists) reads a project's runs in a fixed number of statements
+    on either database: params, tags, input datasets and each series' latest point (a step measured
+    twice: its later moment) are those Runs.get shows; other projects' runs stay out."""
+    from datetime import datetime
+
+    ws = any_workspace
+    data = tmp_path / "rows.csv"
+    data.write_text("a,b\n1,2\n")
+    ws.datasets.add(data, "rows")
+    made = []
+    for i in range(4):
+        run = ws.runs.start(f"r{i}", project="fraud")
+        run.log_params({"depth": i})
+        run.set_tag("team", f"t{i}")
+        if i % 2:
+            run.use_dataset("rows@1")
+        ws.runs.log_points(run.id, [("loss", 1.0 - s / 10 - i, s, datetime(2026, 1, 1, s)) for s in range(3)]
+                           + [("loss", 9.0 + i, 2, datetime(2026, 1, 1, 5))], replace_step=False)
+        run.end()
+        made.append(run.id)
+    ws.runs.start("elsewhere", project="churn").end()
+    listed = ws.runs.latest("fraud")
+    assert [v.id for v in listed] == made[::-1]  # newest first, this project's only
+    for view in listed:
+        whole = ws.runs.get(view.id, outputs=False)
+        assert view.metrics == {k: points[-1:] for k, points in whole.metrics.items()}
+        assert view.metric_times == whole.metric_times and view.metrics["loss"] == [(2, 9.0 + made.index(view.id))]
+        assert (view.params, view.tags, view.inputs, view.status, view.started_at) == (
+            whole.params, whole.tags, whole.inputs, whole.status, whole.started_at)
+    assert [v.inputs for v in listed] == [["rows@1"], [], ["rows@1"], []]

@@ -262,6 +262,61 @@ def test_mlflows_ui_prefix_serves_the_same_routes(client: tuple[TestClient, dict
     assert http.get("/ajax-api/2.0/mlflow/registered-models/get", params={"name": "via-ui"}).status_code == 401
 
 
+def test_a_run_search_lists_each_run_as_get_shows_it_in_a_fixed_number_of_statements(
+        client: tuple[TestClient, dict[str, str]], workspace: Workspace) -> None:
+    """runs/search reads an experiment's runs together (Runs.latest: each series' latest point, no
+    outputs), not each run whole: its documents are runs/get's, and 12 runs take as many statements as 3."""
+    from sqlalchemy import event
+
+    http, auth = client
+    carl = {"Authorization": auth["carl"]}
+    experiment = http.post(f"{API}/experiments/create", json={"name": "many"}, headers=carl).json()["experiment_id"]
+
+    def add_runs(count: int, first: int) -> None:
+        for i in range(first, first + count):
+            run = http.post(f"{API}/runs/create", json={"experiment_id": experiment, "run_name": f"r{i}",
+                                                        "start_time": 1_000 + i}, headers=carl).json()["run"]["info"]["run_id"]
+            points = [{"key": "loss", "value": 1 / (i + s + 1), "step": s, "timestamp": 10 * s} for s in range(3)]
+            points += [{"key": "loss", "value": 0.5 + i, "step": 2, "timestamp": 25}]  # the last step twice: 25 is later
+            points += [{"key": f"only-{i % 2}", "value": i, "step": 0, "timestamp": 1}] if i % 3 else []
+            body = {"run_id": run, "metrics": points, "params": [{"key": "lr", "value": str(i)}],
+                    "tags": [{"key": "team", "value": f"t{i % 2}"}] if i % 2 else []}
+            assert http.post(f"{API}/runs/log-batch", json=body, headers=carl).status_code == 200
+            if i % 4 == 3:
+                assert http.post(f"{API}/runs/update", json={"run_id": run, "status": "FINISHED", "end_time": 5_000 + i},
+                                 headers=carl).status_code == 200
+            if i == 5:
+                assert http.post(f"{API}/runs/delete", json={"run_id": run}, headers=carl).status_code == 200
+
+    def search() -> tuple[list[dict[str, Any]], int]:
+        statements: list[str] = []
+
+        def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+            statements.append(statement)
+
+        event.listen(workspace.db.engine, "before_cursor_execute", count)
+        try:
+            found = http.post(f"{API}/runs/search", json={"experiment_ids": [experiment], "run_view_type": "ALL"},
+                              headers=carl)
+        finally:
+            event.remove(workspace.db.engine, "before_cursor_execute", count)
+        assert found.status_code == 200, found.text
+        return found.json()["runs"], len(statements)
+
+    add_runs(3, 0)
+    few, statements_for_3 = search()
+    add_runs(9, 3)
+    runs, statements_for_12 = search()
+    assert len(few) == 3 and len(runs) == 12 and statements_for_12 == statements_for_3
+    for doc in runs:
+        got = http.get(f"{API}/runs/get", params={"run_id": doc["info"]["run_id"]}, headers=carl).json()["run"]
+        assert doc == got, doc["info"]["run_name"]
+    latest = {doc["info"]["run_name"]: {m["key"]: (m["step"], m["value"], m["timestamp"]) for m in doc["data"]["metrics"]}
+              for doc in runs}
+    assert latest["r4"]["loss"] == (2, 4.5, 25) and latest["r4"]["only-0"] == (0, 4.0, 1) and "only-1" not in latest["r3"]
+    assert [doc["info"]["lifecycle_stage"] for doc in runs].count("deleted") == 1
+
+
 def test_a_search_lists_each_version_as_get_shows_it(client: tuple[TestClient, dict[str, str]]) -> None:
     """Searches read a listing (no signature, environment or params): the documents are the same."""
     http, auth = client

@@ -314,13 +314,11 @@ def tracking_routes(Ws: Any) -> APIRouter:
         wanted = {"ACTIVE_ONLY": {False}, "DELETED_ONLY": {True}, "ALL": {False, True}}.get(body.run_view_type or "ACTIVE_ONLY")
         if wanted is None:
             raise InvalidInput(f"run_view_type {body.run_view_type!r}: ACTIVE_ONLY, DELETED_ONLY or ALL")
-        docs = []
+        docs: list[dict[str, Any]] = []
         for experiment_id in body.experiment_ids or ["0"]:
             experiment = ws.experiments.get(experiment_number(experiment_id))
-            for row in ws.runs.list(experiment.project, limit=50_000):
-                view = ws.runs.get(int(row["id"]), outputs=False)
-                if (view.deleted_at is not None) in wanted:
-                    docs.append(shapes.run(view, experiment.id))
+            docs.extend(shapes.run(view, experiment.id) for view in ws.runs.latest(experiment.project)
+                        if (view.deleted_at is not None) in wanted)
         if body.filter:
             wanted_run = filters.run_filter(body.filter)
             docs = [d for d in docs if wanted_run(d)]

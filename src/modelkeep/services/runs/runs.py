@@ -175,6 +175,16 @@ class Runs:
                 for r in session.scalars(query)
             ]
 
+    def latest(self, project: str, limit: int = 50_000) -> builtins.list[RunView]:
+        """The latest runs of ``project`` as a search lists them, in a fixed number of statements:
+        each metric series as its latest point only; no artifacts, models, command, environment or
+        code (``run_summaries``)."""
+        from modelkeep.services.runs.run_summaries import latest_views
+
+        self.access.check("model.read", project=project)
+        with self.db.reader() as session:
+            return latest_views(session, project, limit)
+
     def delete(self, run_id: int) -> None:
         """Delete a run and what it logged; the model versions and their lineage stay."""
         with self.db.writer() as session, session.begin():

@@ -23,7 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -137,21 +137,34 @@ def both_servers(rep: int, python: Path, versions: int) -> Iterator[tuple[dict[s
                 proc.wait(timeout=30)
 
 
+Timings = dict[str, dict[str, list[float]]]  # server -> operation -> seconds of each call
+
+
+def repeated(reps: int, versions: int,
+             prepare: Callable[[dict[str, Client], int], Callable[[], Timings]]) -> tuple[list[Timings], dict[str, list[float]]]:
+    """Each repetition on fresh servers (``both_servers``): ``prepare(clients, rep)`` fills them (untimed)
+    and returns the workload, which is timed call by call and by the servers' CPU-seconds."""
+    python = client_venvs.ensure("mlflow3")
+    results: list[Timings] = []
+    cpu: dict[str, list[float]] = {"mk": [], "mlflow": []}
+    for rep in range(reps):
+        with both_servers(rep, python, versions) as (clients, pids):
+            work = prepare(clients, rep)
+            before = {kind: mlflow_compat.cpu_seconds(pid) for kind, pid in pids.items()}
+            results.append(work())
+            for kind, pid in pids.items():
+                cpu[kind].append(mlflow_compat.cpu_seconds(pid) - before[kind])
+    return results, cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--versions", type=int, default=1000)
     parser.add_argument("--reads", type=int, default=200)
     parser.add_argument("--reps", type=int, default=2)
     args = parser.parse_args()
-    python = client_venvs.ensure("mlflow3")
-    results: list[dict[str, dict[str, list[float]]]] = []
-    cpu: dict[str, list[float]] = {"mk": [], "mlflow": []}
-    for rep in range(args.reps):
-        with both_servers(rep, python, args.versions) as (clients, pids):
-            before = {kind: mlflow_compat.cpu_seconds(pid) for kind, pid in pids.items()}
-            results.append(workload(clients, args.versions, args.reads))
-            for kind, pid in pids.items():
-                cpu[kind].append(mlflow_compat.cpu_seconds(pid) - before[kind])
+    results, cpu = repeated(args.reps, args.versions, lambda clients, rep: (
+        lambda: workload(clients, args.versions, args.reads)))
     print(f"One raw HTTP client (http.client, kept alive, TCP_NODELAY), the servers taking turns call by call: "
           f"{args.versions} versions, {args.reads} reads, {args.reps} reps (ms, min–max over reps)")
     print("| operation | mk p50 | mlflow p50 | mlflow / mk (p50, each rep) | mk p99 | mlflow p99 |")

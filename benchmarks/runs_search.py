@@ -18,15 +18,14 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-import mlflow_compat  # noqa: E402
-from like_for_like import Client, both_servers, span  # noqa: E402
-from tests import client_venvs  # noqa: E402
+from like_for_like import Client, Timings, repeated, span  # noqa: E402
 
 OPERATIONS = ("search_all", "search_filtered")
 
@@ -79,16 +78,11 @@ def main() -> None:
     parser.add_argument("--searches", type=int, default=20)
     parser.add_argument("--reps", type=int, default=2)
     args = parser.parse_args()
-    python = client_venvs.ensure("mlflow3")
-    results: list[dict[str, dict[str, list[float]]]] = []
-    cpu: dict[str, list[float]] = {"mk": [], "mlflow": []}
-    for rep in range(args.reps):
-        with both_servers(rep, python, 0) as (clients, pids):
-            experiments = fill(clients, args.runs, seed=rep)
-            before = {kind: mlflow_compat.cpu_seconds(pid) for kind, pid in pids.items()}
-            results.append(workload(clients, experiments, args.runs, args.searches))
-            for kind, pid in pids.items():
-                cpu[kind].append(mlflow_compat.cpu_seconds(pid) - before[kind])
+    def prepare(clients: dict[str, Client], rep: int) -> Callable[[], Timings]:
+        experiments = fill(clients, args.runs, seed=rep)
+        return lambda: workload(clients, experiments, args.runs, args.searches)
+
+    results, cpu = repeated(args.reps, 0, prepare)
     print(f"One raw HTTP client, the servers taking turns call by call: {args.runs} runs (10 params, 3 tags, "
           f"5 metrics x 20 steps), {args.searches} searches of each kind, {args.reps} reps (ms, min–max over reps)")
     print("| operation | mk p50 | mlflow p50 | mlflow / mk (p50, each rep) |")

@@ -270,6 +270,7 @@ def test_a_run_search_lists_each_run_as_get_shows_it_in_a_fixed_number_of_statem
 
     http, auth = client
     carl = {"Authorization": auth["carl"]}
+    workspace.access.clock = lambda: 1_000.0  # permissions read once stay read, however slow the machine
     experiment = http.post(f"{API}/experiments/create", json={"name": "many"}, headers=carl).json()["experiment_id"]
 
     def add_runs(count: int, first: int) -> None:
@@ -315,6 +316,50 @@ def test_a_run_search_lists_each_run_as_get_shows_it_in_a_fixed_number_of_statem
               for doc in runs}
     assert latest["r4"]["loss"] == (2, 4.5, 25) and latest["r4"]["only-0"] == (0, 4.0, 1) and "only-1" not in latest["r3"]
     assert [doc["info"]["lifecycle_stage"] for doc in runs].count("deleted") == 1
+
+
+def test_a_model_search_reads_every_record_together_and_lists_each_model_as_get_shows_it(
+        client: tuple[TestClient, dict[str, str]], workspace: Workspace) -> None:
+    """registered-models/search (the MLflow UI's models page) reads the models' records in a fixed number of
+    statements (ModelRecords.every), then only its page's latest versions: 9 models cost what 4 cost."""
+    from sqlalchemy import event
+
+    http, auth = client
+    carl = {"Authorization": auth["carl"]}
+
+    def add_models(names: list[str]) -> None:
+        for name in names:
+            assert http.post(f"{API}/registered-models/create", json={"name": name, "tags": [{"key": "team", "value": name[-1]}]},
+                             headers=carl).status_code == 200
+        assert http.post(f"{API}/model-versions/create", json={"name": names[0], "source": "models:/fraud/1"},
+                         headers=carl).status_code == 200
+
+    def search(page: int) -> tuple[list[dict[str, Any]], int]:
+        statements: list[str] = []
+
+        def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+            statements.append(statement)
+
+        event.listen(workspace.db.engine, "before_cursor_execute", count)
+        try:
+            found = http.get(f"{API}/registered-models/search", params={"max_results": page}, headers=carl)
+        finally:
+            event.remove(workspace.db.engine, "before_cursor_execute", count)
+        assert found.status_code == 200, found.text
+        return found.json()["registered_models"], len(statements)
+
+    workspace.access.clock = lambda: 1_000.0  # permissions read once stay read, however slow the machine
+    add_models(["m-a", "m-b", "m-c"])  # with fraud (two versions, production): four models
+    search(2)  # (the caller's permissions are read on first use)
+    _, statements_for_4 = search(2)
+    add_models(["m-d", "m-e", "m-f", "m-g", "m-h"])
+    _, statements_for_9 = search(2)
+    listed, _ = search(100)
+    assert statements_for_9 == statements_for_4 and [m["name"] for m in listed] == sorted(m["name"] for m in listed)
+    assert len(listed) == 9 and [len(m["latest_versions"]) for m in listed].count(1) == 3  # fraud, m-a, m-d
+    for doc in listed:
+        got = http.get(f"{API}/registered-models/get", params={"name": doc["name"]}, headers=carl).json()
+        assert doc == got["registered_model"], doc["name"]
 
 
 def test_a_search_lists_each_version_as_get_shows_it(client: tuple[TestClient, dict[str, str]]) -> None:

@@ -241,8 +241,7 @@ def registry_routes(Ws: Any) -> APIRouter:
     @router.get("/registered-models/search")
     def rm_search(ws: Ws, filter: str | None = None, max_results: int = 100,
                   page_token: str | None = None) -> Response:
-        names = ws.model_records.names()
-        records = [ws.model_records.get(n) for n in names]
+        records = ws.model_records.every()
         if filter:
             records = [r for r in records if _model_matches(r.name, r.tags, filter)]
         items, token = page(records, page_token, min(max_results, 1000))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, select
+from sqlalchemy import Connection, and_, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from modelkeep.errors import Conflict, NotFound
@@ -73,6 +73,27 @@ class ModelRecords:
                                     .order_by(ModelVersion.sort_key.desc()).limit(1))
             return ModelRecord(model.name, model.description, model.created_at, updated or model.created_at, model.created_by,
                                dict(model.tags or {}), aliases, latest)
+
+    def every(self) -> builtins.list[ModelRecord]:
+        """Every model's record, by name, in four statements however many models there are (MLflow's
+        model search and its UI's models page read them all; one ``get`` each took 2 ms a model)."""
+        self.access.check("model.read")
+        with self.db.reader() as session:
+            models = session.execute(select(Model.id, Model.name, Model.description, Model.created_at, Model.created_by,
+                                            Model.tags).order_by(Model.name)).all()
+            updated = dict(session.execute(select(ModelVersion.model_id, func.max(ModelVersion.created_at))
+                                           .group_by(ModelVersion.model_id)).all())
+            aliases: dict[int, dict[str, int]] = {}
+            for model_id, alias, seq in session.execute(select(Alias.model_id, Alias.name, ModelVersion.seq)
+                                                        .join(ModelVersion, ModelVersion.id == Alias.version_id)):
+                aliases.setdefault(model_id, {})[alias] = seq or 0
+            highest = (select(ModelVersion.model_id, func.max(ModelVersion.sort_key).label("key"))
+                       .where(ModelVersion.status == "ready").group_by(ModelVersion.model_id).subquery())
+            latest = dict(session.execute(select(ModelVersion.model_id, ModelVersion.seq).join(
+                highest, and_(ModelVersion.model_id == highest.c.model_id, ModelVersion.sort_key == highest.c.key))).all())
+        return [ModelRecord(name, description, created, updated.get(model_id) or created, created_by, dict(tags or {}),
+                            aliases.get(model_id, {}), latest.get(model_id))
+                for model_id, name, description, created, created_by, tags in models]
 
     def names(self) -> builtins.list[str]:
         self.access.check("model.read")

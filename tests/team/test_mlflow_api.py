@@ -321,7 +321,8 @@ def test_a_run_search_lists_each_run_as_get_shows_it_in_a_fixed_number_of_statem
 def test_a_model_search_reads_every_record_together_and_lists_each_model_as_get_shows_it(
         client: tuple[TestClient, dict[str, str]], workspace: Workspace) -> None:
     """registered-models/search (the MLflow UI's models page) reads the models' records in a fixed number of
-    statements (ModelRecords.every), then only its page's latest versions: 9 models cost what 4 cost."""
+    statements (ModelRecords.every), then only its page's latest versions; model-versions/search with no model
+    named reads every version at once (every_version_row): 9 models cost what 4 cost."""
     from sqlalchemy import event
 
     http, auth = client
@@ -334,7 +335,7 @@ def test_a_model_search_reads_every_record_together_and_lists_each_model_as_get_
         assert http.post(f"{API}/model-versions/create", json={"name": names[0], "source": "models:/fraud/1"},
                          headers=carl).status_code == 200
 
-    def search(page: int) -> tuple[list[dict[str, Any]], int]:
+    def search(page: int, what: str = "registered-models") -> tuple[list[dict[str, Any]], int]:
         statements: list[str] = []
 
         def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
@@ -342,24 +343,29 @@ def test_a_model_search_reads_every_record_together_and_lists_each_model_as_get_
 
         event.listen(workspace.db.engine, "before_cursor_execute", count)
         try:
-            found = http.get(f"{API}/registered-models/search", params={"max_results": page}, headers=carl)
+            found = http.get(f"{API}/{what}/search", params={"max_results": page}, headers=carl)
         finally:
             event.remove(workspace.db.engine, "before_cursor_execute", count)
         assert found.status_code == 200, found.text
-        return found.json()["registered_models"], len(statements)
+        return found.json()["registered_models" if what == "registered-models" else "model_versions"], len(statements)
 
     workspace.access.clock = lambda: 1_000.0  # permissions read once stay read, however slow the machine
     add_models(["m-a", "m-b", "m-c"])  # with fraud (two versions, production): four models
     search(2)  # (the caller's permissions are read on first use)
-    _, statements_for_4 = search(2)
+    counts_for_4 = search(2)[1], search(2, "model-versions")[1]
     add_models(["m-d", "m-e", "m-f", "m-g", "m-h"])
-    _, statements_for_9 = search(2)
+    counts_for_9 = search(2)[1], search(2, "model-versions")[1]
     listed, _ = search(100)
-    assert statements_for_9 == statements_for_4 and [m["name"] for m in listed] == sorted(m["name"] for m in listed)
+    assert counts_for_9 == counts_for_4 and [m["name"] for m in listed] == sorted(m["name"] for m in listed)
     assert len(listed) == 9 and [len(m["latest_versions"]) for m in listed].count(1) == 3  # fraud, m-a, m-d
     for doc in listed:
         got = http.get(f"{API}/registered-models/get", params={"name": doc["name"]}, headers=carl).json()
         assert doc == got["registered_model"], doc["name"]
+    versions, _ = search(100, "model-versions")  # no model named: every version of every model
+    assert [(v["name"], v["version"]) for v in versions] == [("fraud", "2"), ("fraud", "1"), ("m-a", "1"), ("m-d", "1")]
+    for doc in versions:
+        got = http.get(f"{API}/model-versions/get", params={"name": doc["name"], "version": doc["version"]}, headers=carl)
+        assert doc == got.json()["model_version"], (doc["name"], doc["version"])
 
 
 def test_a_search_lists_each_version_as_get_shows_it(client: tuple[TestClient, dict[str, str]]) -> None:

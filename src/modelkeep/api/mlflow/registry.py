@@ -176,13 +176,12 @@ def version_get(ws: Workspace, name: str, version: str) -> dict[str, Any]:
 def version_search(ws: Workspace, filter: str | None, max_results: int, order_by: list[str] | None,
                    page_token: str | None) -> dict[str, Any]:
     name, rest = _split_name(filter or "")
-    names = [name] if name else ws.model_records.names()
-    rows: list[VersionRow] = []
-    for model in names:
+    rows: list[VersionRow] = ws.model_records.every_row() if not name else []
+    if name:
         try:
-            rows.extend(ws.model_records.rows(model))
+            rows = ws.model_records.rows(name)
         except NotFound:
-            continue
+            pass
     if rest:
         rows = [v for v in rows if _version_matches(v, rest)]
     rows.sort(key=lambda v: (v.name, -v.seq))

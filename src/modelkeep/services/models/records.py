@@ -20,7 +20,7 @@ from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
 from modelkeep.services.models.inputs import check_name, merge_tags
 from modelkeep.services.models.registry import Registry
-from modelkeep.services.models.version_rows import VersionRow, version_rows
+from modelkeep.services.models.version_rows import VersionRow, every_version_row, version_rows
 from modelkeep.services.models.views import VersionView
 
 _MODEL_ID = select(Model.id).where(Model.name == bindparam("name"))  # built once, as version_rows' statements
@@ -131,6 +131,13 @@ class ModelRecords:
         self.access.check("model.read", model=name)
         with self.db.engine.connect() as conn:  # Core: a Session's set-up and close were a fifth of a read
             return version_rows(conn, name, self._model_id(conn, name))
+
+    def every_row(self) -> builtins.list[VersionRow]:
+        """Every version of every model as a listing shows it (MLflow's version search with no model
+        named), in three statements."""
+        self.access.check("model.read")
+        with self.db.engine.connect() as conn:
+            return every_version_row(conn)
 
     def listed(self, name: str, *, number: int | None = None, alias: str | None = None) -> VersionView:
         """One version, by its number (MLflow's integer version) or by an alias, as a listing shows it,

@@ -107,6 +107,27 @@ def version_rows(conn: Connection, name: str, model_id: int | None = None, *, nu
             for id_, seq, version, status, description, bump, reasons, digest, kind, size, created, created_by in rows]
 
 
+_EVERY_VERSION = (select(*_VERSIONS.selected_columns, Model.name).join(Model, Model.id == ModelVersion.model_id)
+                  .order_by(Model.name, ModelVersion.sort_key))
+_EVERY_TAG = _TAGS
+_EVERY_ALIAS = select(Alias.name, Alias.version_id).order_by(Alias.name)
+
+
+def every_version_row(conn: Connection) -> list[VersionRow]:
+    """Every version of every model (by model name, then in version order) in three statements,
+    however many models there are (a search of all versions read each model's three)."""
+    tags: dict[int, dict[str, str]] = {}
+    for version_id, key, value in conn.execute(_EVERY_TAG).all():
+        tags.setdefault(version_id, {})[key] = value
+    aliases: dict[int, list[str]] = {}
+    for alias_name, version_id in conn.execute(_EVERY_ALIAS).all():
+        aliases.setdefault(version_id, []).append(alias_name)
+    return [VersionRow(id_, name, seq or 0, version, status, description, bump, _reasons(reasons), digest, kind, size,
+                       _moment(created), created_by, tags.get(id_, {}), aliases.get(id_, []))
+            for id_, seq, version, status, description, bump, reasons, digest, kind, size, created, created_by, name
+            in conn.execute(_EVERY_VERSION).all()]
+
+
 def _reasons(value: Any) -> list[str]:
     return list(orjson.loads(value) or []) if isinstance(value, str | bytes) else list(value or [])
 

@@ -182,7 +182,8 @@ def test_a_projects_runs_read_together_show_each_series_latest_point_as_get_does
                                                                                    tmp_path: Path) -> None:
     """Runs.latest (what MLflow's runs/search lists) reads a project's runs in a fixed number of statements
     on either database: params, tags, input datasets and each series' latest point (a step measured
-    twice: its later moment) are those Runs.get shows; other projects' runs stay out."""
+    twice: its later moment) are those Runs.get shows; other projects' runs stay out. Runs.get with
+    history=False reads one run's latest points the same way."""
     from datetime import datetime
 
     ws = any_workspace
@@ -209,4 +210,7 @@ def test_a_projects_runs_read_together_show_each_series_latest_point_as_get_does
         assert view.metric_times == whole.metric_times and view.metrics["loss"] == [(2, 9.0 + made.index(view.id))]
         assert (view.params, view.tags, view.inputs, view.status, view.started_at) == (
             whole.params, whole.tags, whole.inputs, whole.status, whole.started_at)
+        latest = ws.runs.get(view.id, outputs=False, history=False)  # one run, as a create or runs/get reads it
+        assert (latest.metrics, latest.metric_times, latest.params, latest.inputs) == (
+            view.metrics, view.metric_times, whole.params, whole.inputs)
     assert [v.inputs for v in listed] == [["rows@1"], [], ["rows@1"], []]

@@ -126,7 +126,7 @@ def _resolve_source(ws: Workspace, body: CreateVersion,
     elif source.startswith("runs:/"):
         run_text, _, path = source[len("runs:/"):].partition("/")
         run_id = run_number(run_text)
-        loaded[run_id] = ws.runs.get(run_id, outputs=False)
+        loaded[run_id] = ws.runs.get(run_id, outputs=False, history=False)
         experiment = ws.experiments.by_project(loaded[run_id].project)
         prefix = f"{experiment.id}/{run_id}/artifacts/{path}".rstrip("/")
         try:  # the run's files under the path, as one tree
@@ -295,7 +295,7 @@ def registry_routes(Ws: Any) -> APIRouter:
         artifact, run_id, params, model_id = _resolve_source(ws, body, loaded)
         metrics: dict[str, float] = {}
         if run_id is not None:
-            run = loaded.get(run_id) or ws.runs.get(run_id, outputs=False)
+            run = loaded.get(run_id) or ws.runs.get(run_id, outputs=False, history=False)
             params = {**run.params, **params}
             metrics = {k: points[-1][1] for k, points in run.metrics.items() if points}
             ws.access.check("model.write", project=run.project)  # the run's lineage gains the version

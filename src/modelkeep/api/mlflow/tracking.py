@@ -231,7 +231,7 @@ def tracking_routes(Ws: Any) -> APIRouter:
     # --- runs -----------------------------------------------------------------------------------------------
 
     def run_doc(ws: Workspace, run_id: int) -> dict[str, Any]:
-        view = ws.runs.get(run_id, outputs=False)
+        view = ws.runs.get(run_id, outputs=False, history=False)
         return shapes.run(view, experiment_of(ws, view).id)
 
     @router.post("/runs/create")
@@ -301,12 +301,12 @@ def tracking_routes(Ws: Any) -> APIRouter:
 
     @router.post("/runs/log-inputs")
     def log_inputs(ws: Ws, body: RunRef) -> dict[str, Any]:
-        ws.runs.get(run_number(body.id), outputs=False)  # the run exists; MLflow's dataset inputs are not kept
+        ws.runs.get(run_number(body.id), outputs=False, history=False)  # the run exists; MLflow's dataset inputs are not kept
         return {}
 
     @router.post("/runs/outputs")
     def log_outputs(ws: Ws, body: RunRef) -> dict[str, Any]:
-        ws.runs.get(run_number(body.id), outputs=False)  # a logged model names its run itself (source_run_id)
+        ws.runs.get(run_number(body.id), outputs=False, history=False)  # a logged model names its run itself (source_run_id)
         return {}
 
     @router.post("/runs/search")

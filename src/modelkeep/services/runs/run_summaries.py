@@ -6,6 +6,7 @@ run, and reading each run whole (its own session, every point of every series) t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -34,13 +35,7 @@ def latest_views(session: Session, project: str, limit: int) -> list[RunView]:
     tags: dict[int, dict[str, str]] = {}
     for run_id, key, value in session.execute(select(RunTag.run_id, RunTag.key, RunTag.value).where(RunTag.run_id.in_(ids))):
         tags.setdefault(run_id, {})[key] = value
-    metrics: dict[int, dict[str, list[tuple[int, float]]]] = {}
-    times: dict[int, dict[str, datetime]] = {}
-    for run_id, key, step, value, when in session.execute(_latest_points(ids)):
-        measured = times.setdefault(run_id, {})
-        if key not in measured or when > measured[key]:
-            metrics.setdefault(run_id, {})[key] = [(step, value)]
-            measured[key] = when
+    metrics, times = latest_series(session.execute(latest_points(ids)))
     inputs: dict[int, list[str]] = {}
     nodes = select(literal("run:", String) + cast(Run.id, String)).where(Run.id.in_(ids)).scalar_subquery()
     for src, dst in session.execute(select(LineageEdge.src, LineageEdge.dst).where(LineageEdge.dst.in_(nodes))):
@@ -51,11 +46,25 @@ def latest_views(session: Session, project: str, limit: int) -> list[RunView]:
             for run in runs]
 
 
-def _latest_points(ids: Any) -> Any:
+def latest_points(ids: Any) -> Any:
     """(run, key, step, value, moment) of the points at each series' last step among the runs ``ids``
-    (several where a step was logged more than once: the caller keeps the last measured). Grouped on
-    the primary key's order, then joined back: a window over every point sorted them all (4x slower)."""
+    (several where a step was logged more than once: ``latest_series`` keeps the last measured).
+    Grouped on the primary key's order, then joined back: a window over every point sorted them all
+    (4x slower)."""
     last = (select(RunMetric.run_id, RunMetric.key, func.max(RunMetric.step).label("step"))
             .where(RunMetric.run_id.in_(ids)).group_by(RunMetric.run_id, RunMetric.key).subquery())
     return (select(RunMetric.run_id, RunMetric.key, RunMetric.step, RunMetric.value, RunMetric.logged_at)
             .join(last, and_(RunMetric.run_id == last.c.run_id, RunMetric.key == last.c.key, RunMetric.step == last.c.step)))
+
+
+def latest_series(rows: Iterable[Any]) -> tuple[dict[int, dict[str, list[tuple[int, float]]]], dict[int, dict[str, datetime]]]:
+    """``latest_points``' rows as each run's series (``{key: [(step, value)]}``, the latest point
+    only) and the moment of each."""
+    metrics: dict[int, dict[str, list[tuple[int, float]]]] = {}
+    times: dict[int, dict[str, datetime]] = {}
+    for run_id, key, step, value, when in rows:
+        measured = times.setdefault(run_id, {})
+        if key not in measured or when > measured[key]:
+            metrics.setdefault(run_id, {})[key] = [(step, value)]
+            measured[key] = when
+    return metrics, times

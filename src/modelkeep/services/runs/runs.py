@@ -47,6 +47,7 @@ from modelkeep.services.models.inputs import check_key, normalize_params, param_
 from modelkeep.services.models.registry import Registry
 from modelkeep.services.models.views import RunView
 from modelkeep.services.runs.run_handle import RUN_ENV, ActiveRun, start_run
+from modelkeep.services.runs.run_summaries import latest_points, latest_series, latest_views
 from modelkeep.store.artifacts import ArtifactStore
 
 RUN_STATUSES = ("running", "finished", "failed", "killed")
@@ -60,6 +61,7 @@ _PARAMS = select(RunParam.key, RunParam.value).where(RunParam.run_id == bindpara
 _TAGS = select(RunTag.key, RunTag.value).where(RunTag.run_id == bindparam("run_id"))
 _METRICS = (select(RunMetric.key, RunMetric.step, RunMetric.value, RunMetric.logged_at)
             .where(RunMetric.run_id == bindparam("run_id")).order_by(RunMetric.key, RunMetric.step, RunMetric.logged_at))
+_LATEST = latest_points(bindparam("ids", expanding=True))
 _INPUTS = select(LineageEdge.src).where(LineageEdge.dst == bindparam("node"))
 _OUTPUTS = select(LineageEdge.dst).where(LineageEdge.src == bindparam("node"))
 _HISTORY = (select(RunMetric.step, RunMetric.value, RunMetric.logged_at)
@@ -130,9 +132,11 @@ class Runs:
         with self.db.reader() as session:
             self._run(session, run_id, write=write)
 
-    def get(self, run_id: int, *, outputs: bool = True) -> RunView:
+    def get(self, run_id: int, *, outputs: bool = True, history: bool = True) -> RunView:
         """The run; ``outputs=False`` leaves out what it made (``models``, ``artifacts``): a run that
-        registered hundreds of versions is then read in a fixed number of queries."""
+        registered hundreds of versions is then read in a fixed number of queries. ``history=False``
+        reads each metric series' latest point only (what MLflow's run documents show, and what a
+        version registered from the run records), however many steps the run logged."""
         with self.db.reader() as session:
             run = self._run(session, run_id, write=False)
             which = {"run_id": run_id}
@@ -140,9 +144,13 @@ class Runs:
             tags = dict(session.execute(_TAGS, which).all())
             metrics: dict[str, list[tuple[int, float]]] = {}
             times: dict[str, datetime] = {}
-            for key, step, value, when in session.execute(_METRICS, which):
-                metrics.setdefault(key, []).append((step, value))
-                times[key] = when  # the last step's, as the points come in order
+            if history:
+                for key, step, value, when in session.execute(_METRICS, which):
+                    metrics.setdefault(key, []).append((step, value))
+                    times[key] = when  # the last step's, as the points come in order
+            else:
+                latest, moments = latest_series(session.execute(_LATEST, {"ids": [run_id]}))
+                metrics, times = latest.get(run_id, {}), moments.get(run_id, {})
             node = {"node": run_node(run_id)}
             inputs = sorted(src.split(":", 1)[1] for src, in session.execute(_INPUTS, node))
             models = [dst for dst, in session.execute(_OUTPUTS, node)] if outputs else []
@@ -179,8 +187,6 @@ class Runs:
         """The latest runs of ``project`` as a search lists them, in a fixed number of statements:
         each metric series as its latest point only; no artifacts, models, command, environment or
         code (``run_summaries``)."""
-        from modelkeep.services.runs.run_summaries import latest_views
-
         self.access.check("model.read", project=project)
         with self.db.reader() as session:
             return latest_views(session, project, limit)

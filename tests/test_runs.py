@@ -201,7 +201,9 @@ def test_a_projects_runs_read_together_show_each_series_latest_point_as_get_does
                            + [("loss", 9.0 + i, 2, datetime(2026, 1, 1, 5))], replace_step=False)
         run.end()
         made.append(run.id)
-    ws.runs.start("elsewhere", project="churn").end()
+    elsewhere = ws.runs.start("elsewhere", project="churn")
+    elsewhere.end()
+    assert ws.runs.get(elsewhere.id, history=False).metrics == {}  # no series: none found, nothing made up
     listed = ws.runs.latest("fraud")
     assert [v.id for v in listed] == made[::-1]  # newest first, this project's only
     for view in listed:

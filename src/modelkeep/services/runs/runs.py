@@ -47,7 +47,7 @@ from modelkeep.services.models.inputs import check_key, normalize_params, param_
 from modelkeep.services.models.registry import Registry
 from modelkeep.services.models.views import RunView
 from modelkeep.services.runs.run_handle import RUN_ENV, ActiveRun, start_run
-from modelkeep.services.runs.run_summaries import latest_points, latest_series, latest_views
+from modelkeep.services.runs.run_summaries import latest_points_of_run, latest_series, latest_views
 from modelkeep.store.artifacts import ArtifactStore
 
 RUN_STATUSES = ("running", "finished", "failed", "killed")
@@ -61,7 +61,7 @@ _PARAMS = select(RunParam.key, RunParam.value).where(RunParam.run_id == bindpara
 _TAGS = select(RunTag.key, RunTag.value).where(RunTag.run_id == bindparam("run_id"))
 _METRICS = (select(RunMetric.key, RunMetric.step, RunMetric.value, RunMetric.logged_at)
             .where(RunMetric.run_id == bindparam("run_id")).order_by(RunMetric.key, RunMetric.step, RunMetric.logged_at))
-_LATEST = latest_points(bindparam("ids", expanding=True))
+_LATEST = latest_points_of_run()
 _INPUTS = select(LineageEdge.src).where(LineageEdge.dst == bindparam("node"))
 _OUTPUTS = select(LineageEdge.dst).where(LineageEdge.src == bindparam("node"))
 _HISTORY = (select(RunMetric.step, RunMetric.value, RunMetric.logged_at)
@@ -149,7 +149,7 @@ class Runs:
                     metrics.setdefault(key, []).append((step, value))
                     times[key] = when  # the last step's, as the points come in order
             else:
-                latest, moments = latest_series(session.execute(_LATEST, {"ids": [run_id]}))
+                latest, moments = latest_series(session.execute(_LATEST, which))
                 metrics, times = latest.get(run_id, {}), moments.get(run_id, {})
             node = {"node": run_node(run_id)}
             inputs = sorted(src.split(":", 1)[1] for src, in session.execute(_INPUTS, node))

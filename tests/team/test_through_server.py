@@ -81,6 +81,9 @@ def test_a_training_script_runs_unchanged_through_the_server(remote: Path, monke
     assert [value for _, value in logged.metrics["loss"]] == pytest.approx([1, 1 / 2, 1 / 3, 1 / 4, 1 / 5])
     assert [(a["name"], a["kind"]) for a in logged.artifacts] == [("plots", "tree")]
     assert logged.models == [version.ref] and logged.seeds and logged.environment["python"]
+    latest = mk.connection().runs.get(run.id, outputs=False, history=False)  # each series' last point only
+    assert latest.metrics == {"loss": [(4, pytest.approx(1 / 5))]} and latest.params == logged.params
+    assert not latest.models and not latest.artifacts
     graph = mk.lineage(version.ref)
     assert f"run:{run.id}" in {node["id"] for node in graph["nodes"]}
 

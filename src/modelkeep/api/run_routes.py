@@ -92,9 +92,10 @@ def run_routes(Ws: Any) -> APIRouter:
         return ws.runs.list(project, limit)
 
     @router.get("/{run_id}")
-    def get_run(ws: Ws, run_id: RunId, outputs: bool = True) -> dict[str, Any]:
-        """The run; ``outputs=false`` leaves out the versions and artifacts it made."""
-        return ws.runs.get(run_id, outputs=outputs).to_dict()
+    def get_run(ws: Ws, run_id: RunId, outputs: bool = True, history: bool = True) -> dict[str, Any]:
+        """The run; ``outputs=false`` leaves out the versions and artifacts it made, ``history=false``
+        every metric point but each series' latest."""
+        return ws.runs.get(run_id, outputs=outputs, history=history).to_dict()
 
     @router.delete("/{run_id}", status_code=204)
     def delete_run(ws: Ws, run_id: RunId) -> None:

@@ -93,8 +93,9 @@ class RemoteRuns:
     def attach(self, run_id: int, project: str) -> None:
         self.transport.call("POST", self._run(run_id, "/attach"), json={"project": project})
 
-    def get(self, run_id: int, *, outputs: bool = True) -> RunView:
-        return RunView.from_dict(self.transport.call("GET", self._run(run_id), params={"outputs": outputs}))
+    def get(self, run_id: int, *, outputs: bool = True, history: bool = True) -> RunView:
+        params = {"outputs": outputs} | ({} if history else {"history": False})
+        return RunView.from_dict(self.transport.call("GET", self._run(run_id), params=params))
 
     def list(self, project: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"limit": limit, **({"project": project} if project else {})}

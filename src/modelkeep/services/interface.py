@@ -150,8 +150,9 @@ class RunsService(Protocol):
 
     def attach(self, run_id: int, project: str) -> None: ...
 
-    def get(self, run_id: int, *, outputs: bool = True) -> RunView:
-        """``outputs=False``: without what the run made (its models and artifacts), in fewer queries."""
+    def get(self, run_id: int, *, outputs: bool = True, history: bool = True) -> RunView:
+        """``outputs=False``: without what the run made (its models and artifacts), in fewer queries;
+        ``history=False``: each metric series' latest point only, however many steps it has."""
         ...
 
     def list(self, project: str | None = None, limit: int = 50) -> list[dict[str, Any]]: ...

@@ -228,7 +228,7 @@ def _imported_runs(conn: Connection, project: str, origin: str) -> dict[str, int
     except NotFound:
         return out
     for row in rows:
-        mark = conn.runs.get(int(row["id"]), outputs=False).tags.get(IMPORTED, "")
+        mark = conn.runs.get(int(row["id"]), outputs=False, history=False).tags.get(IMPORTED, "")
         if mark.startswith(origin + "#"):
             out[mark] = int(row["id"])
     return out
@@ -288,7 +288,7 @@ def _copy_model(conn: Connection, source: MlflowSource, model: dict[str, Any], r
             params: dict[str, str] = {}
             metrics: dict[str, float] = {}
             if run_id is not None:
-                run = conn.runs.get(run_id, outputs=False)
+                run = conn.runs.get(run_id, outputs=False, history=False)
                 params = dict(run.params)
                 metrics = {k: points[-1][1] for k, points in run.metrics.items() if points}
             tags = {**_pairs(version.get("tags")), IMPORTED: mark, "mlflow.source": str(version.get("source", "")),

@@ -178,8 +178,8 @@ def test_a_point_logged_again_at_a_step_replaces_it_unless_each_moment_is_kept(w
     assert [(s, v) for s, v, _ in runs.metric_history(run_id, "acc")] == [(1, 0.95)]
 
 
-def test_a_projects_runs_read_together_show_each_series_latest_point_as_get_does(any_workspace: Workspace,
-                                                                                   tmp_path: Path) -> None:
+def test_a_projects_runs_read_together_show_each_series_latest_point_as_get_does(
+        any_workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs.latest (what MLflow's runs/search lists) reads a project's runs in a fixed number of statements
     on either database: params, tags, input datasets and each series' latest point (a step measured
     twice: its later moment) are those Runs.get shows; other projects' runs stay out. Runs.get with
@@ -216,3 +216,10 @@ def test_a_projects_runs_read_together_show_each_series_latest_point_as_get_does
         assert (latest.metrics, latest.metric_times, latest.params, latest.inputs) == (
             view.metrics, view.metric_times, whole.params, whole.inputs)
     assert [v.inputs for v in listed] == [["rows@1"], [], ["rows@1"], []]
+    # a page a search chose: those runs in its order, read a few ids a statement; another project's run left out
+    from modelkeep.services.runs import run_summaries
+
+    monkeypatch.setattr(run_summaries, "IDS_A_STATEMENT", 3)
+    page = [made[1], made[3], elsewhere.id, made[0], made[2]]
+    assert ws.runs.summaries("fraud", page) == [next(v for v in listed if v.id == run_id) for run_id in page if run_id in made]
+    assert sorted(run_id for run_id, _, _ in ws.runs.starts("fraud")) == made

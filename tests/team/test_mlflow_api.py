@@ -316,6 +316,25 @@ def test_a_run_search_lists_each_run_as_get_shows_it_in_a_fixed_number_of_statem
               for doc in runs}
     assert latest["r4"]["loss"] == (2, 4.5, 25) and latest["r4"]["only-0"] == (0, 4.0, 1) and "only-1" not in latest["r3"]
     assert [doc["info"]["lifecycle_stage"] for doc in runs].count("deleted") == 1
+    # with neither filter nor order, a search orders and pages by start times alone and reads only the page's
+    # runs: page by page it gives what one search gives, in the order an explicit start_time order gives
+    for i in (12, 13):  # two runs started at one moment: their ids break the tie, as strings (MLflow's order)
+        http.post(f"{API}/runs/create", json={"experiment_id": experiment, "run_name": f"r{i}", "start_time": 1_011},
+                  headers=carl)
+    every = {"experiment_ids": [experiment], "run_view_type": "ALL"}
+    whole = http.post(f"{API}/runs/search", json=every, headers=carl).json()["runs"]
+    ordered = http.post(f"{API}/runs/search", json=every | {"order_by": ["attributes.start_time DESC"]}, headers=carl)
+    paged, token = [], None
+    while True:
+        answer = http.post(f"{API}/runs/search", json=every | {"max_results": 5} | ({"page_token": token} if token else {}),
+                           headers=carl).json()
+        paged += answer["runs"]
+        token = answer.get("next_page_token")
+        if not token:
+            break
+    assert paged == whole == ordered.json()["runs"] and len(whole) == 14
+    active = http.post(f"{API}/runs/search", json={"experiment_ids": [experiment]}, headers=carl).json()["runs"]
+    assert [d["info"]["run_name"] for d in active] == [d["info"]["run_name"] for d in whole if d["info"]["run_name"] != "r5"]
 
 
 def test_a_model_search_reads_every_record_together_and_lists_each_model_as_get_shows_it(

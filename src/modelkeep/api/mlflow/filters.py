@@ -195,10 +195,16 @@ def experiment_filter(text: str) -> Callable[[dict[str, Any]], bool]:
     return lambda doc: all(holds(c, value(doc, c)) for c in clauses)
 
 
+def newest_first(start_time: int | None, run_id: str) -> tuple[int, str]:
+    """The order runs take before (and beneath) any ``order_by``: start time in milliseconds, newest
+    first, then run id."""
+    return -(start_time or 0), run_id
+
+
 def run_order(docs: list[dict[str, Any]], order_by: list[str]) -> list[dict[str, Any]]:
     """MLflow's ``order_by``: ``[KIND.]KEY [ASC|DESC]`` clauses (KIND metrics, params, tags or
     attributes, the default), runs lacking a value last; then start time (newest first) and id."""
-    docs = sorted(docs, key=lambda d: (-(d["info"].get("start_time") or 0), str(d["info"]["run_id"])))
+    docs = sorted(docs, key=lambda d: newest_first(d["info"].get("start_time"), str(d["info"]["run_id"])))
     for clause in reversed(order_by):
         match = re.fullmatch(r"(?:(params|param|tags|tag|metrics|metric|attributes|attribute)\.)?`?([^`\s]+)`?"
                              r"(?:\s+(ASC|DESC))?", clause.strip(), flags=re.IGNORECASE)

@@ -6,7 +6,7 @@ run, and reading each run whole (its own session, every point of every series) t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,18 +16,45 @@ from sqlalchemy.orm import Session, aliased
 from modelkeep.meta.tables import LineageEdge, Run, RunMetric, RunParam, RunTag
 from modelkeep.services.models.views import RunView
 
+_SUMMARY_COLUMNS = (Run.id, Run.name, Run.project, Run.status, Run.started_at, Run.ended_at, Run.created_by, Run.exit_code,
+                    Run.deleted_at)
+
 
 def latest_views(session: Session, project: str, limit: int) -> list[RunView]:
     """The latest ``limit`` runs of ``project``, newest first; each view's ``metrics`` hold only the
     latest point of each series (``metric_times`` its moment). Left out (empty), as a search shows
     none of them: ``artifacts`` and ``models`` (as ``Runs.get(outputs=False)`` leaves them out), and the
     command, environment, code, seeds and warnings (a captured environment alone may be many KB a run)."""
-    runs = session.execute(select(Run.id, Run.name, Run.project, Run.status, Run.started_at, Run.ended_at, Run.created_by,
-                                  Run.exit_code, Run.deleted_at)
-                           .where(Run.project == project).order_by(Run.id.desc()).limit(limit)).all()
-    if not runs:
-        return []
+    runs = session.execute(select(*_SUMMARY_COLUMNS).where(Run.project == project).order_by(Run.id.desc())
+                           .limit(limit)).all()
     ids = select(Run.id).where(Run.project == project).order_by(Run.id.desc()).limit(limit).scalar_subquery()
+    return _views(session, runs, ids) if runs else []
+
+
+IDS_A_STATEMENT = 900  # bound ids in one IN (SQLite allows 32,766 variables; a page may hold 50,000 runs)
+
+
+def views_of(session: Session, run_ids: list[int]) -> list[RunView]:
+    """``latest_views``' views of the runs ``run_ids``, in that order (a page a search chose), read
+    ``IDS_A_STATEMENT`` runs at a time."""
+    views: dict[int, RunView] = {}
+    for start in range(0, len(run_ids), IDS_A_STATEMENT):
+        ids = run_ids[start:start + IDS_A_STATEMENT]
+        runs = session.execute(select(*_SUMMARY_COLUMNS).where(Run.id.in_(ids))).all()
+        views.update((view.id, view) for view in _views(session, runs, ids))
+    return [views[run_id] for run_id in run_ids if run_id in views]
+
+
+def starts(session: Session, project: str) -> list[tuple[int, datetime, datetime | None]]:
+    """(id, start, in the trash since) of every run of ``project``: what a search orders and pages
+    by before it reads the page's runs."""
+    return [(run_id, started, trashed) for run_id, started, trashed in session.execute(
+        select(Run.id, Run.started_at, Run.deleted_at).where(Run.project == project)).all()]
+
+
+def _views(session: Session, runs: Sequence[Any], ids: Any) -> list[RunView]:
+    """The views of ``runs`` (rows of ``_SUMMARY_COLUMNS``), their parts read for ``ids`` (a list of
+    their ids, or a subquery giving them) in four statements."""
     params: dict[int, dict[str, str]] = {}
     for run_id, key, value in session.execute(select(RunParam.run_id, RunParam.key, RunParam.value)
                                               .where(RunParam.run_id.in_(ids))):

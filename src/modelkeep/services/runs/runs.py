@@ -47,7 +47,7 @@ from modelkeep.services.models.inputs import check_key, normalize_params, param_
 from modelkeep.services.models.registry import Registry
 from modelkeep.services.models.views import RunView
 from modelkeep.services.runs.run_handle import RUN_ENV, ActiveRun, start_run
-from modelkeep.services.runs.run_summaries import latest_points_of_run, latest_series, latest_views
+from modelkeep.services.runs.run_summaries import latest_points_of_run, latest_series, latest_views, starts, views_of
 from modelkeep.store.artifacts import ArtifactStore
 
 RUN_STATUSES = ("running", "finished", "failed", "killed")
@@ -190,6 +190,19 @@ class Runs:
         self.access.check("model.read", project=project)
         with self.db.reader() as session:
             return latest_views(session, project, limit)
+
+    def starts(self, project: str) -> builtins.list[tuple[int, datetime, datetime | None]]:
+        """(id, start, in the trash since) of every run of ``project``, for a search to order and page."""
+        self.access.check("model.read", project=project)
+        with self.db.reader() as session:
+            return starts(session, project)
+
+    def summaries(self, project: str, run_ids: builtins.list[int]) -> builtins.list[RunView]:
+        """The runs ``run_ids`` of ``project`` (in that order) as ``latest`` shows them; a run of
+        another project is left out."""
+        self.access.check("model.read", project=project)
+        with self.db.reader() as session:
+            return [view for view in views_of(session, run_ids) if view.project == project]
 
     def delete(self, run_id: int) -> None:
         """Delete a run and what it logged; the model versions and their lineage stay."""

@@ -42,8 +42,9 @@ def test_runs_search_orders_as_mlflow_does(client: tuple[TestClient, dict[str, s
 
 def test_a_run_search_lists_each_run_as_get_shows_it_in_a_fixed_number_of_statements(
         client: tuple[TestClient, dict[str, str]], workspace: Workspace) -> None:  # noqa: F811
-    """runs/search reads an experiment's runs together (Runs.latest: each series' latest point, no
-    outputs), not each run whole: its documents are runs/get's, and 12 runs take as many statements as 3."""
+    """runs/search reads an experiment's runs together, not each run whole (with neither filter nor order:
+    their start times, then the page's runs; otherwise Runs.latest; each series' latest point, no outputs):
+    its documents are runs/get's, and 12 runs take as many statements as 3."""
     from sqlalchemy import event
 
     http, auth = client
@@ -67,7 +68,7 @@ def test_a_run_search_lists_each_run_as_get_shows_it_in_a_fixed_number_of_statem
             if i == 5:
                 assert http.post(f"{API}/runs/delete", json={"run_id": run}, headers=carl).status_code == 200
 
-    def search() -> tuple[list[dict[str, Any]], int]:
+    def search(**more: Any) -> tuple[list[dict[str, Any]], int]:
         statements: list[str] = []
 
         def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
@@ -75,18 +76,20 @@ def test_a_run_search_lists_each_run_as_get_shows_it_in_a_fixed_number_of_statem
 
         event.listen(workspace.db.engine, "before_cursor_execute", count)
         try:
-            found = http.post(f"{API}/runs/search", json={"experiment_ids": [experiment], "run_view_type": "ALL"},
+            found = http.post(f"{API}/runs/search", json={"experiment_ids": [experiment], "run_view_type": "ALL", **more},
                               headers=carl)
         finally:
             event.remove(workspace.db.engine, "before_cursor_execute", count)
         assert found.status_code == 200, found.text
         return found.json()["runs"], len(statements)
 
+    filtered = {"filter": "params.lr != 'none'", "order_by": ["params.lr ASC"]}  # every run, through Runs.latest
     add_runs(3, 0)
-    few, statements_for_3 = search()
+    (few, statements_for_3), (_, filtered_for_3) = search(), search(**filtered)
     add_runs(9, 3)
-    runs, statements_for_12 = search()
-    assert len(few) == 3 and len(runs) == 12 and statements_for_12 == statements_for_3
+    (runs, statements_for_12), (all_filtered, filtered_for_12) = search(), search(**filtered)
+    assert len(few) == 3 and len(runs) == 12 and statements_for_12 == statements_for_3 and filtered_for_12 == filtered_for_3
+    assert sorted(all_filtered, key=lambda d: d["info"]["run_id"]) == sorted(runs, key=lambda d: d["info"]["run_id"])
     for doc in runs:
         got = http.get(f"{API}/runs/get", params={"run_id": doc["info"]["run_id"]}, headers=carl).json()["run"]
         assert doc == got, doc["info"]["run_name"]

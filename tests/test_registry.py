@@ -225,3 +225,24 @@ def test_one_version_reads_with_its_own_tags_and_sorted_aliases(any_workspace: W
                           (lambda: records.listed("ghost", number=1), "model 'ghost' does not exist")):
         with pytest.raises(NotFound, match=said):
             missing()
+
+
+def test_model_records_and_versions_read_in_bulk_match_those_read_one_by_one(any_workspace: Workspace) -> None:
+    """What MLflow's searches read together (every record, every version, a page's latest versions by
+    model and number) is what the reads of one model or version give, on either database."""
+    ws = any_workspace
+    for name, versions in (("alpha", 2), ("beta", 0), ("gamma", 3)):
+        ws.model_records.create(name, tags={"team": name[0]})
+        for i in range(versions):
+            ws.registry.register(name, params={"i": i}, tags={"n": str(i)})
+    ws.registry.set_alias("gamma@1.0.1", "champion")
+    records = ws.model_records.every()
+    assert records == [ws.model_records.get(name) for name in ("alpha", "beta", "gamma")]
+    assert [r.latest for r in records] == [2, None, 3] and records[2].aliases == {"champion": 2}
+    assert ws.model_records.every_row() == [*ws.model_records.rows("alpha"), *ws.model_records.rows("gamma")]
+    wanted = [("gamma", 2), ("alpha", 1), ("beta", 1), ("gamma", 9)]  # beta has none, gamma no 9: left out
+    found = ws.model_records.listed_many(wanted)
+    assert set(found) == {("gamma", 2), ("alpha", 1)}
+    for (name, number), view in found.items():
+        assert view == ws.model_records.listed(name, number=number)
+    assert found[("gamma", 2)].aliases == ["champion"] and found[("alpha", 1)].tags["n"] == "0"

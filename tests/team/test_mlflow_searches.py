@@ -121,8 +121,9 @@ def test_a_run_search_lists_each_run_as_get_shows_it_in_a_fixed_number_of_statem
 def test_a_model_search_reads_every_record_together_and_lists_each_model_as_get_shows_it(
         client: tuple[TestClient, dict[str, str]], workspace: Workspace) -> None:  # noqa: F811
     """registered-models/search (the MLflow UI's models page) reads the models' records in a fixed number of
-    statements (ModelRecords.every), then only its page's latest versions; model-versions/search with no model
-    named reads every version at once (every_version_row): 9 models cost what 4 cost."""
+    statements (ModelRecords.every), then its page's latest versions together (ModelRecords.listed_many);
+    model-versions/search with no model named reads every version at once (every_version_row): 9 models
+    cost what 4 cost, and a page of 9 what a page of 2 costs."""
     from sqlalchemy import event
 
     http, auth = client
@@ -155,8 +156,9 @@ def test_a_model_search_reads_every_record_together_and_lists_each_model_as_get_
     counts_for_4 = search(2)[1], search(2, "model-versions")[1]
     add_models(["m-d", "m-e", "m-f", "m-g", "m-h"])
     counts_for_9 = search(2)[1], search(2, "model-versions")[1]
-    listed, _ = search(100)
+    listed, statements_for_a_page_of_9 = search(100)
     assert counts_for_9 == counts_for_4 and [m["name"] for m in listed] == sorted(m["name"] for m in listed)
+    assert statements_for_a_page_of_9 == counts_for_9[0]  # the page's latest versions are read together too
     assert len(listed) == 9 and [len(m["latest_versions"]) for m in listed].count(1) == 3  # fraud, m-a, m-d
     for doc in listed:
         got = http.get(f"{API}/registered-models/get", params={"name": doc["name"]}, headers=carl).json()

@@ -244,7 +244,8 @@ def registry_routes(Ws: Any) -> APIRouter:
         if filter:
             records = [r for r in records if _model_matches(r.name, r.tags, filter)]
         items, token = page(records, page_token, min(max_results, 1000))
-        docs = [shapes.registered_model(r, ws.model_records.listed(r.name, number=r.latest) if r.latest else None) for r in items]
+        latest = ws.model_records.listed_many([(r.name, r.latest) for r in items if r.latest])
+        docs = [shapes.registered_model(r, latest.get((r.name, r.latest)) if r.latest else None) for r in items]
         return shapes.listing({"registered_models": docs} | ({"next_page_token": token} if token else {}))
 
     def latest_versions(ws: Workspace, body: LatestVersions) -> dict[str, Any]:

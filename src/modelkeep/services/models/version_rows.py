@@ -11,11 +11,12 @@ code, params, metrics or data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import CompoundSelect, Connection, String, bindparam, literal, null, select, type_coerce, union_all
+from sqlalchemy import CompoundSelect, Connection, String, bindparam, literal, null, select, tuple_, type_coerce, union_all
 
 from modelkeep.meta.tables import Alias, Model, ModelVersion, VersionTag
 from modelkeep.services.models.views import VersionView
@@ -116,16 +117,32 @@ _EVERY_ALIAS = select(Alias.name, Alias.version_id).order_by(Alias.name)
 def every_version_row(conn: Connection) -> list[VersionRow]:
     """Every version of every model (by model name, then in version order) in three statements,
     however many models there are (a search of all versions read each model's three)."""
+    return _named_rows(conn, conn.execute(_EVERY_VERSION).all(), _EVERY_TAG, _EVERY_ALIAS)
+
+
+def numbered_rows(conn: Connection, numbers: list[tuple[str, int]]) -> list[VersionRow]:
+    """The versions named by (model name, number) pairs (a models page's latest versions) in three
+    statements, in no particular order; a pair naming nothing is left out."""
+    if not numbers:
+        return []
+    rows = conn.execute(select(*_VERSIONS.selected_columns, Model.name).join(Model, Model.id == ModelVersion.model_id)
+                        .where(tuple_(Model.name, ModelVersion.seq).in_(numbers))).all()
+    ids = [row[0] for row in rows]
+    return _named_rows(conn, rows, _TAGS.where(VersionTag.version_id.in_(ids)), _EVERY_ALIAS.where(Alias.version_id.in_(ids)))
+
+
+def _named_rows(conn: Connection, rows: Sequence[Any], tag_rows: Any, alias_rows: Any) -> list[VersionRow]:
+    """``rows`` (``_VERSIONS``' columns and the model's name) as VersionRows, with the tags and aliases
+    the two statements read (version id, key, value; alias, version id)."""
     tags: dict[int, dict[str, str]] = {}
-    for version_id, key, value in conn.execute(_EVERY_TAG).all():
+    for version_id, key, value in conn.execute(tag_rows).all():
         tags.setdefault(version_id, {})[key] = value
     aliases: dict[int, list[str]] = {}
-    for alias_name, version_id in conn.execute(_EVERY_ALIAS).all():
+    for alias_name, version_id in conn.execute(alias_rows).all():
         aliases.setdefault(version_id, []).append(alias_name)
     return [VersionRow(id_, name, seq or 0, version, status, description, bump, _reasons(reasons), digest, kind, size,
                        _moment(created), created_by, tags.get(id_, {}), aliases.get(id_, []))
-            for id_, seq, version, status, description, bump, reasons, digest, kind, size, created, created_by, name
-            in conn.execute(_EVERY_VERSION).all()]
+            for id_, seq, version, status, description, bump, reasons, digest, kind, size, created, created_by, name in rows]
 
 
 def _reasons(value: Any) -> list[str]:

@@ -157,6 +157,20 @@ def repeated(reps: int, versions: int,
     return results, cpu
 
 
+def p50_cells(results: list[Timings], op: str) -> str:
+    """``| op | mk p50 | mlflow p50 | each repetition's ratio |`` cells (ms, min–max over repetitions)."""
+    mine = [statistics.median(r["mk"][op]) * 1000 for r in results]
+    theirs = [statistics.median(r["mlflow"][op]) * 1000 for r in results]
+    ratios = [t / m for m, t in zip(mine, theirs, strict=True)]  # each repetition's own ratio
+    return f"| {op} | {span(mine)} | {span(theirs)} | {min(ratios):.2f}–{max(ratios):.2f}x |"
+
+
+def cpu_cells(label: str, cpu: dict[str, list[float]]) -> str:
+    """``| label | mk CPU-s | mlflow CPU-s | ratio |`` cells (min–max over repetitions)."""
+    ratios = [t / m for m, t in zip(cpu["mk"], cpu["mlflow"], strict=True)]
+    return f"| {label} | {span(cpu['mk'], 2)} | {span(cpu['mlflow'], 2)} | {span(ratios)}x |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--versions", type=int, default=1000)
@@ -170,14 +184,9 @@ def main() -> None:
     print("| operation | mk p50 | mlflow p50 | mlflow / mk (p50, each rep) | mk p99 | mlflow p99 |")
     print("|---|---|---|---|---|---|")
     for op in OPERATIONS:
-        mine = [statistics.median(r["mk"][op]) * 1000 for r in results]
-        theirs = [statistics.median(r["mlflow"][op]) * 1000 for r in results]
-        ratios = [b / a for a, b in zip(mine, theirs, strict=True)]  # each repetition's own ratio
-        print(f"| {op} | {span(mine)} | {span(theirs)} | {min(ratios):.2f}–{max(ratios):.2f}x | "
-              f"{span([pct(r['mk'][op], 99) * 1000 for r in results])} | "
+        print(f"{p50_cells(results, op)} {span([pct(r['mk'][op], 99) * 1000 for r in results])} | "
               f"{span([pct(r['mlflow'][op], 99) * 1000 for r in results])} |")
-    print(f"| server CPU-s, whole workload | {span(cpu['mk'], 2)} | {span(cpu['mlflow'], 2)} | "
-          f"{span([b / a for a, b in zip(cpu['mk'], cpu['mlflow'], strict=True)])}x | | |")
+    print(cpu_cells("server CPU-s, whole workload", cpu) + " | |")
     started = mlflow_compat.STARTED
     print(f"| start-up to /health, s | {span(started['mk'], 2)} | {span(started['mlflow'], 2)} | | | |")
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from like_for_like import Client, Timings, repeated, span  # noqa: E402
+from like_for_like import Client, Timings, cpu_cells, p50_cells, repeated  # noqa: E402
 
 OPERATIONS = ("search_all", "search_filtered")
 
@@ -78,6 +77,7 @@ def main() -> None:
     parser.add_argument("--searches", type=int, default=20)
     parser.add_argument("--reps", type=int, default=2)
     args = parser.parse_args()
+
     def prepare(clients: dict[str, Client], rep: int) -> Callable[[], Timings]:
         experiments = fill(clients, args.runs, seed=rep)
         return lambda: workload(clients, experiments, args.runs, args.searches)
@@ -88,12 +88,8 @@ def main() -> None:
     print("| operation | mk p50 | mlflow p50 | mlflow / mk (p50, each rep) |")
     print("|---|---|---|---|")
     for op in OPERATIONS:
-        mine = [statistics.median(r["mk"][op]) * 1000 for r in results]
-        theirs = [statistics.median(r["mlflow"][op]) * 1000 for r in results]
-        ratios = [t / m for m, t in zip(mine, theirs, strict=True)]
-        print(f"| {op} | {span(mine)} | {span(theirs)} | {min(ratios):.2f}–{max(ratios):.2f}x |")
-    print(f"| server CPU-s, the searches | {span(cpu['mk'], 2)} | {span(cpu['mlflow'], 2)} | "
-          f"{span([t / m for m, t in zip(cpu['mk'], cpu['mlflow'], strict=True)])}x |")
+        print(p50_cells(results, op))
+    print(cpu_cells("server CPU-s, the searches", cpu))
 
 
 if __name__ == "__main__":

@@ -95,11 +95,6 @@ class ModelRecords:
                             aliases.get(model_id, {}), latest.get(model_id))
                 for model_id, name, description, created, created_by, tags in models]
 
-    def names(self) -> builtins.list[str]:
-        self.access.check("model.read")
-        with self.db.reader() as session:
-            return list(session.scalars(select(Model.name).order_by(Model.name)))
-
     def update(self, name: str, *, description: str | None = None, tags: dict[str, Any] | None = None) -> ModelRecord:
         """Describe, or set tags (a value of None deletes the tag)."""
         self.access.check("model.write", model=name)

@@ -65,7 +65,9 @@ def main() -> None:
     step = 0
     churned: list[bytes] = []  # the own files of this writer's churn versions, newest last
     with report.open("a") as out:
-        while time.monotonic() < deadline or step < 6:  # at least 3 churn versions: the policy drops some
+        # at least 5 steps: a model, two churn versions (the policy drops the first), a dataset, a push,
+        # and a model reusing the dropped churn version's file
+        while time.monotonic() < deadline or step < 5:
             step += 1
             folder = scratch / str(step)
             churn = step % 2 == 0

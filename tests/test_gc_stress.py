@@ -3,7 +3,7 @@ register models and push, on a local store and on an S3 store (moto). Afterwards
 is clean and every version any writer reported committed — and that no retention policy dropped —
 reads back byte for byte.
 
-``make test`` runs each for ``MODELKEEP_STRESS_SECONDS`` (default 8, and at least six commands a writer); the issue's two minutes:
+``make test`` runs each for ``MODELKEEP_STRESS_SECONDS`` (default 8, and at least five steps a writer); the issue's two minutes:
 ``MODELKEEP_STRESS_SECONDS=120 .venv/bin/pytest tests/test_gc_stress.py``.
 """
 

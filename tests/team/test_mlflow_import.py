@@ -26,7 +26,7 @@ SEED = Path(__file__).parent.parent / "clients" / "mlflow_seed.py"
 # the champion's run (depth 3) as the seed logs it: three steps, and a second point at step 2 later
 HISTORY = [(0, 0.5, moment(1_700_000_000_000)), (1, 0.333333, moment(1_700_000_001_000)),
            (2, 0.25, moment(1_700_000_002_000)), (2, 0.2, moment(1_700_000_002_500))]
-pytestmark = pytest.mark.long  # both tests, handed to one worker together: they share a 40 s MLflow server
+pytestmark = pytest.mark.long
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +60,18 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         log.close()
 
 
-def test_import_brings_everything_over_once(mlflow_server: tuple[str, dict, Path], workspace: Workspace) -> None:
+def test_import_from_a_server_and_from_its_database_brings_everything_over_once(
+        mlflow_server: tuple[str, dict, Path], workspace: Workspace, tmp_path: Path) -> None:
+    """One test for both roads: the MLflow server they read takes half a minute to start and fill,
+    and two tests sharing it were handed to both xdist workers, each filling one."""
+    url, expected, folder = mlflow_server
+    _import_from_the_server(url, expected, workspace)
+    _import_from_the_database_and_artifact_root(folder, expected, tmp_path)
+
+
+def _import_from_the_server(url: str, expected: dict, workspace: Workspace) -> None:
     from modelkeep.cli.main import app
 
-    url, expected, _ = mlflow_server
     env = {"MODELKEEP_HOME": str(workspace.config.root)}
     first = CliRunner().invoke(app, ["import", "mlflow", "--from", url, "--json"], env=env)
     assert first.exit_code == 0, first.output
@@ -92,12 +100,11 @@ def test_import_brings_everything_over_once(mlflow_server: tuple[str, dict, Path
     assert (second["runs_skipped"], second["versions_skipped"]) == (20, 20)
 
 
-def test_import_from_the_database_and_artifact_root(mlflow_server: tuple[str, dict, Path], tmp_path: Path) -> None:
+def _import_from_the_database_and_artifact_root(folder: Path, expected: dict, tmp_path: Path) -> None:
     """No server needed: MLflow's own tables and its artifact root give the same history."""
     from modelkeep.cli.main import app
     from modelkeep.services.workspace import init_workspace
 
-    _url, expected, folder = mlflow_server
     target, _ = init_workspace(tmp_path / "target")
     env = {"MODELKEEP_HOME": str(target.config.root)}
     args = ["import", "mlflow", "--from", f"sqlite:///{folder / 'mlflow.db'}", "--artifacts", str(folder / "artifacts"),

@@ -103,6 +103,27 @@ def status(
 
 
 @app.command()
+def watch(
+    folder: Annotated[Path, typer.Argument(help="The data folder to watch (where a dataset is added from).")],
+    stop: Annotated[bool, typer.Option("--stop", help="Stop the folder's watcher.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Watch a folder (Linux inotify) so `mk data status` reads only the files that changed."""
+    from modelkeep.services.data.data_status import watch_folder
+
+    doc = watch_folder(folder, stop=stop)
+    if json_out:
+        emit_json(doc)
+    elif stop:
+        out_console().print(f"stopped the watcher of {doc['folder']}" if doc["stopped"]
+                            else f"no watcher was running for {doc['folder']}", markup=False)
+    else:
+        verb = "watching" if doc["started"] else "already watching"
+        out_console().print(f"{verb} {doc['folder']} ({doc['folders_watched']} folders, pid {doc['pid']}); "
+                            f"stop with: mk data watch {folder} --stop", markup=False)
+
+
+@app.command()
 def diff(
     a: Annotated[str, typer.Argument(help="NAME@N")],
     b: Annotated[str, typer.Argument(help="NAME@N")],

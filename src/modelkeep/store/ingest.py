@@ -117,39 +117,63 @@ def scan(root: Path) -> list[ScannedFile]:
     if not stat_mod.S_ISDIR(st.st_mode):
         raise InvalidInput(f"{root} is neither a file nor a folder")
     out: list[ScannedFile] = []
-    visiting: set[tuple[int, int]] = set()
-
-    def walk(folder: str, rel: str, dir_st: os.stat_result) -> None:
-        ident = (dir_st.st_dev, dir_st.st_ino)
-        if ident in visiting:
-            raise InvalidInput(f"symbolic link loop at {folder}: it leads back to a folder above it")
-        visiting.add(ident)
-        try:
-            with os.scandir(folder) as listing:  # names and joined paths from C, one stat call a file
-                found = sorted(listing, key=lambda e: e.name)
-        except PermissionError:
-            raise InvalidInput(f"cannot read folder {folder}: permission denied") from None
-        for item in found:
-            name, path = item.name, item.path
-            if name in _BOOKKEEPING or name.startswith(STAGING_PREFIX):
-                continue  # a checkout's manifest and staging folder are modelkeep's, not the data's
-            if not name.isascii():
-                _check_name(name, folder)
-            try:
-                item_st = item.stat()  # follows symlinks
-            except FileNotFoundError:
-                raise InvalidInput(f"{path} is a broken symbolic link") from None
-            child = f"{rel}{name}"
-            if stat_mod.S_ISDIR(item_st.st_mode):
-                walk(path, child + "/", item_st)
-            elif stat_mod.S_ISREG(item_st.st_mode):
-                out.append(ScannedFile(path, child, item_st.st_size, item_st))
-            else:
-                raise InvalidInput(f"{path} is not a regular file (fifo, socket or device); remove it or add a subfolder")
-        visiting.discard(ident)
-
-    walk(str(root), "", st)
+    _walk(str(root), "", st, out, set())
     return out
+
+
+def scan_within(root: Path, rel: str) -> list[ScannedFile]:
+    """What ``scan(root)`` lists at or under ``rel`` (a relative POSIX path in ``root``): nothing
+    when it does not exist or is modelkeep's own, the file, or every file of the folder — with
+    ``scan``'s rules, so a watcher's changed paths are read as a whole scan would read them."""
+    folder, _, name = rel.rpartition("/")
+    if any(part in _BOOKKEEPING or part.startswith(STAGING_PREFIX) for part in rel.split("/")):
+        return []
+    path = os.path.join(root, rel)
+    if not os.path.lexists(path):
+        return []
+    if not name.isascii():
+        _check_name(name, os.path.join(root, folder))
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InvalidInput(f"{path} is a broken symbolic link") from None
+    if stat_mod.S_ISREG(st.st_mode):
+        return [ScannedFile(path, rel, st.st_size, st)]
+    if not stat_mod.S_ISDIR(st.st_mode):
+        raise InvalidInput(f"{path} is not a regular file (fifo, socket or device); remove it or add a subfolder")
+    out: list[ScannedFile] = []
+    _walk(path, rel + "/", st, out, set())
+    return out
+
+
+def _walk(folder: str, rel: str, dir_st: os.stat_result, out: list[ScannedFile], visiting: set[tuple[int, int]]) -> None:
+    ident = (dir_st.st_dev, dir_st.st_ino)
+    if ident in visiting:
+        raise InvalidInput(f"symbolic link loop at {folder}: it leads back to a folder above it")
+    visiting.add(ident)
+    try:
+        with os.scandir(folder) as listing:  # names and joined paths from C, one stat call a file
+            found = sorted(listing, key=lambda e: e.name)
+    except PermissionError:
+        raise InvalidInput(f"cannot read folder {folder}: permission denied") from None
+    for item in found:
+        name, path = item.name, item.path
+        if name in _BOOKKEEPING or name.startswith(STAGING_PREFIX):
+            continue  # a checkout's manifest and staging folder are modelkeep's, not the data's
+        if not name.isascii():
+            _check_name(name, folder)
+        try:
+            item_st = item.stat()  # follows symlinks
+        except FileNotFoundError:
+            raise InvalidInput(f"{path} is a broken symbolic link") from None
+        child = f"{rel}{name}"
+        if stat_mod.S_ISDIR(item_st.st_mode):
+            _walk(path, child + "/", item_st, out, visiting)
+        elif stat_mod.S_ISREG(item_st.st_mode):
+            out.append(ScannedFile(path, child, item_st.st_size, item_st))
+        else:
+            raise InvalidInput(f"{path} is not a regular file (fifo, socket or device); remove it or add a subfolder")
+    visiting.discard(ident)
 
 
 class Ingestor:

@@ -25,6 +25,7 @@ from typing import Any
 
 from modelkeep.store.cache_files import replace_whole
 from modelkeep.store.format import ObjectId, TreeEntry
+from modelkeep.store.ingest import scan_within
 from modelkeep.store.stat_cache import racy
 
 MAGIC = b"MKSTATUS1\n"
@@ -58,15 +59,17 @@ class StatusIndex:
     stats: array  # FIELDS per file
     ids: list[str]
     kinds: bytes  # an index into KINDS per file
+    watch: dict[str, Any] | None = None  # the folder watcher's token from before these stats were read
 
     @classmethod
-    def of(cls, digest: str, files: Iterable[tuple[str, os.stat_result, TreeEntry]], started: float) -> StatusIndex:
+    def of(cls, digest: str, files: Iterable[tuple[str, os.stat_result, TreeEntry]], started: float,
+           watch: dict[str, Any] | None = None) -> StatusIndex:
         rows = list(files)  # in scan order: a status scanning the same folder lists them alike
         stats = array("q")
         for _, st, _ in rows:
             stats.extend(stat_row(st, started))
         return cls(digest, [r[0] for r in rows], stats, [str(r[2].id) for r in rows],
-                   bytes(KINDS.index(r[2].kind) for r in rows))
+                   bytes(KINDS.index(r[2].kind) for r in rows), watch)
 
     def entry(self, i: int) -> TreeEntry:
         path = self.paths[i]
@@ -75,7 +78,7 @@ class StatusIndex:
     def save(self, path: Path) -> None:
         blobs = ["\0".join(self.paths).encode(), self.stats.tobytes(), bytes.fromhex("".join(self.ids)), self.kinds]
         header = {"digest": self.digest, "count": len(self.paths), "byteorder": sys.byteorder,
-                  "lengths": [len(b) for b in blobs]}
+                  "lengths": [len(b) for b in blobs], "watch": self.watch}
         try:
             replace_whole(path, [MAGIC + json.dumps(header).encode() + b"\n", *blobs])
         except OSError:
@@ -106,7 +109,8 @@ class StatusIndex:
                 return None
             if any(k >= len(KINDS) for k in blobs[3]):
                 return None
-            return cls(str(header["digest"]), paths, stats, ids, bytes(blobs[3]))
+            watch = header.get("watch")
+            return cls(str(header["digest"]), paths, stats, ids, bytes(blobs[3]), watch if isinstance(watch, dict) else None)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -127,6 +131,40 @@ class StatusIndex:
             added = [{"path": p, "size": st.st_size} for p, st in sorted(now.items()) if p not in known]
             removed = [{"path": p, "size": self.stats[i * FIELDS]} for p, i in sorted(known.items()) if p not in now]
             candidates = [i for p, i in known.items() if p in now]
+        return self._verdict(added, removed, candidates, now, hash_file, started)
+
+    def compare_changed(self, root: Path, changed: list[str], hash_file: Callable[[str], TreeEntry],
+                        started: float) -> tuple[dict[str, Any], bool]:
+        """``compare`` of the folder ``root`` as it is now, reading only the ``changed`` paths (a
+        watcher's answer: files, or folders read whole) and the files whose recorded stat was too
+        recent to trust; every other file is as this index recorded it."""
+        racy = [i for i in range(len(self.paths)) if self.stats[i * FIELDS + 1] == -1] \
+            if -1 in self.stats[1::FIELDS] else []
+        if not changed and not racy:  # the common case: nothing to read
+            return {"added": [], "removed": [], "modified": [], "clean": True}, False
+        known = {p: i for i, p in enumerate(self.paths)}
+        now: dict[str, Any] = {}
+        recorded: set[int] = set()  # the index's entries at or under the paths read again
+        folders: set[str] = set()  # read paths the index holds no file at: maybe a folder it had files in
+        for rel in [*changed, *(self.paths[i] for i in racy)]:
+            now.update((item.rel, item.st) for item in scan_within(root, rel))
+            if rel in known:
+                recorded.add(known[rel])
+            else:
+                folders.add(rel)
+        if folders:
+            recorded.update(i for i, path in enumerate(self.paths) if _under(path, folders))
+        recorded.update(known[path] for path in now if path in known)
+        added = [{"path": p, "size": st.st_size} for p, st in sorted(now.items()) if p not in known]
+        removed = [{"path": self.paths[i], "size": self.stats[i * FIELDS]}
+                   for i in sorted(recorded, key=self.paths.__getitem__) if self.paths[i] not in now]
+        candidates = [i for i in recorded if self.paths[i] in now]
+        return self._verdict(added, removed, candidates, now, hash_file, started)
+
+    def _verdict(self, added: list[dict[str, Any]], removed: list[dict[str, Any]], candidates: list[int],
+                 now: dict[str, Any], hash_file: Callable[[str], TreeEntry], started: float) -> tuple[dict[str, Any], bool]:
+        """The ``candidates`` (index positions of files still there) whose stat moved, hashed: modified
+        when the content differs, else their new stat recorded (touched, not changed)."""
         modified, refreshed = [], False
         for i in candidates:
             path = self.paths[i]
@@ -168,3 +206,14 @@ class StatusIndex:
                 out.extend(i for i in range(start // FIELDS, min(start + block, len(current)) // FIELDS)
                            if current[i * FIELDS:(i + 1) * FIELDS] != self.stats[i * FIELDS:(i + 1) * FIELDS])
         return out
+
+
+def _under(path: str, replaced: set[str]) -> bool:
+    """``path`` or one of the folders above it is in ``replaced``."""
+    while True:
+        if path in replaced:
+            return True
+        cut = path.rfind("/")
+        if cut < 0:
+            return False
+        path = path[:cut]

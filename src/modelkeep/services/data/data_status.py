@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from modelkeep.store import folder_watch
 from modelkeep.store.format import ObjectId, TreeEntry
-from modelkeep.store.ingest import Ingestor, ScannedFile, StatCache, scan
+from modelkeep.store.ingest import Ingestor, StatCache, scan, scan_within
 from modelkeep.store.repository import Repository
 from modelkeep.store.status_index import StatusIndex, index_path
 
@@ -45,26 +46,36 @@ def status_of(
 ) -> dict[str, Any]:
     """Compare ``path`` (default: the latest version's source) with ``latest`` (number, digest,
     root_kind, source, bytes): in one scan when the folder's status index is of that version
-    (``store.status_index``), else by computing every file's id and reading the version's tree."""
+    (``store.status_index``), reading only what changed when a watcher of the folder vouches for the
+    rest (``store.folder_watch``), else by computing every file's id and reading the version's tree."""
     source = Path(path) if path is not None else Path(latest["source"])
-    started = time.time()
-    items = scan(source)
-    where = {"version": f"{name}@{latest['number']}", "path": str(source)}
+    status_dir = cache.path.parent / "status" if cache.path is not None else None
     kept = index_path(cache.path.parent, source) if cache.path is not None and source.is_dir() else None
     index = StatusIndex.load(kept) if kept is not None and latest["root_kind"] == "tree" else None
+    where = {"version": f"{name}@{latest['number']}", "path": str(source)}
+    started = time.time()
     if kept is not None and index is not None and index.digest == latest["digest"]:
-        by_rel: dict[str, ScannedFile] = {}
+        watched = folder_watch.changed_since(status_dir, source, index.watch)
+        if watched is None:
+            watch = folder_watch.token(status_dir, source)  # before the scan: what changes during it is after
 
-        def hash_file(rel: str) -> TreeEntry:  # only for files whose stat moved
-            if not by_rel:
-                by_rel.update((item.rel, item) for item in items)
-            return ingest.add_file(by_rel[rel])
+        def hash_file(rel: str) -> TreeEntry:  # only for files whose stat moved (read now: they are few)
+            [item] = scan_within(source, rel)
+            return ingest.add_file(item)
 
         with Ingestor(repo, None, dry_run=True) as ingest:  # (the index is this folder's stat cache)
-            changes, refreshed = index.compare([(i.rel, i.st) for i in items], hash_file, started)
-        if refreshed:
+            if watched is None:
+                changes, refreshed = index.compare([(i.rel, i.st) for i in scan(source)], hash_file, started)
+            else:
+                changed, watch = watched
+                changes, refreshed = index.compare_changed(source, changed, hash_file, started)
+        # a token is kept only with a clean answer: every file's stat is then the one recorded
+        if refreshed or (changes["clean"] and watch is not None and watch != index.watch):
+            index.watch = watch if changes["clean"] else index.watch
             index.save(kept)
-        return changes | where
+        return changes | where | ({"watched": True} if watched is not None else {})
+    watch = folder_watch.token(status_dir, source) if kept is not None else None
+    items = scan(source)
     with Ingestor(repo, cache, dry_run=True) as ingest:
         if source.is_dir():
             current = ingest.add_files(items)
@@ -73,7 +84,7 @@ def status_of(
     recorded = recorded_files(repo, name, latest["digest"], latest["root_kind"], latest["source"], latest["bytes"])
     result = compare_files(recorded, current)
     if kept is not None and result["clean"] and latest["root_kind"] == "tree":  # the next status takes one scan
-        StatusIndex.of(latest["digest"], ((i.rel, i.st, current[i.rel]) for i in items), started).save(kept)
+        StatusIndex.of(latest["digest"], ((i.rel, i.st, current[i.rel]) for i in items), started, watch).save(kept)
     return result | where
 
 
@@ -91,3 +102,16 @@ def fast_status(name: str, path: Path | None = None) -> dict[str, Any] | None:
         return None
     repo = Repository.open(open_backend(config.store_url))
     return status_of(repo, StatCache(config.cache_dir / "stat.db"), name, latest, path)
+
+
+def watch_folder(folder: Path, *, stop: bool = False) -> dict[str, Any]:
+    """Start (or ``stop``) the watcher of a data folder (``store.folder_watch``) for this repository."""
+    from modelkeep.config import find_root, load_config
+
+    status_dir = load_config(find_root()).cache_dir / "status"
+    where = str(Path(folder).resolve())
+    if stop:
+        return {"folder": where, "stopped": folder_watch.stop(status_dir, folder)}
+    answer = folder_watch.start(status_dir, folder)
+    return {"folder": where, "started": answer["started"], "pid": answer.get("pid"),
+            "folders_watched": answer.get("folders_watched")}

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.services.data.data_status import recorded_files, status_of
+from modelkeep.store import folder_watch
 from modelkeep.store.chunk_cache import ChunkCache
 from modelkeep.store.dataset_checkout import CheckoutResult, checkout_files
 from modelkeep.store.format import TreeEntry
@@ -93,6 +94,9 @@ def stage(
     so packs and indexes are durable before anything refers to them."""
     path = Path(path)
     started = time.time()
+    keeps_index = cache is not None and cache.path is not None and partition is None and path.is_dir()
+    # the folder watcher's token before the scan (what changes during it counts as after): the next status
+    watch = folder_watch.token(cache.path.parent / "status", path) if keeps_index and cache and cache.path else None
     items = scan(path)
     if on_total:
         on_total(sum(i.size for i in items))
@@ -108,7 +112,7 @@ def stage(
                 check_partitioned(entries, key, path)
             root = ingest.build_tree(entries)
             if cache is not None and cache.path is not None:  # the next status of this folder takes one scan
-                StatusIndex.of(root.id, ((i.rel, i.st, entries[i.rel]) for i in items), started).save(
+                StatusIndex.of(root.id, ((i.rel, i.st, entries[i.rel]) for i in items), started, watch).save(
                     index_path(cache.path.parent, path))
         else:
             if key is not None:

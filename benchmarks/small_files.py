@@ -6,7 +6,8 @@ Makes ``files`` files of 50-400 bytes in folders of 1,000 (a fixed seed), then: 
 (wall, CPU-seconds and peak RSS from ``/usr/bin/time``), a no-change ``mk data status`` (median
 of 5), ``mk data status`` after touching 10 files (median of 3, 10 other files each time, written
 more than a second before the status), ``mk data add`` again after touching 10 more files (what
-the stat cache answers) and ``mk model list`` in that repository (median of 5).
+the stat cache answers), the two statuses again with ``mk data watch`` running (the add before
+them keeps its token), and ``mk model list`` in that repository (median of 5).
 DVC (in ``$ANCHORS``, where ``../shared/bench/setup_anchors.sh`` puts it) does the same on its own copy
 of the files in the same invocation, taking turns with modelkeep step by step.
 """
@@ -54,6 +55,9 @@ def make_files(root: Path, count: int) -> list[Path]:
     return made
 
 
+ANCHOR = {"watched": "clean", "watched-touched": "touched"}  # DVC has no watcher: its own statuses
+
+
 def median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
@@ -98,14 +102,25 @@ def main() -> None:
             for path in files[tool][6000:6010]:
                 os.utime(path)
         time.sleep(1.1)
-        for tool in tools:
+        subprocess.run([*MK, "data", "watch", "tree"], cwd=tools["modelkeep"][0], check=True, capture_output=True)
+        for tool in tools:  # (modelkeep's add keeps the watcher's token: the statuses after it are watched)
             step("readd", tool, *adds[tool])
+        for _ in range(5):
+            step("watched", "modelkeep", *statuses["modelkeep"])
+        for round_ in range(3):
+            for path in files["modelkeep"][round_ * 10 + 7000:(round_ + 1) * 10 + 7000]:
+                os.utime(path)
+            time.sleep(1.1)
+            step("watched-touched", "modelkeep", *statuses["modelkeep"])
         for _ in range(5):
             step("list", "modelkeep", "model", "list")
     finally:
+        subprocess.run([*MK, "data", "watch", "tree", "--stop"], cwd=tools["modelkeep"][0], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 
     def cell(tool: str, name: str) -> str:
+        if tool == "dvc":
+            name = ANCHOR.get(name, name)
         runs = found.get(tool, {}).get(name)
         if not runs:
             return "—"
@@ -113,10 +128,11 @@ def main() -> None:
         if name in ("add", "readd"):
             wall, cpu, rss = runs[0]
             return f"{wall:.1f} s / {cpu:.1f} CPU-s / {rss / 1024:.0f} MB"
-        return f"{median(walls):.2f} s ({min(walls):.2f}–{max(walls):.2f})"
+        cpus = [r[1] for r in runs]
+        return f"{median(walls):.2f} s ({min(walls):.2f}–{max(walls):.2f}) / {median(cpus):.2f} CPU-s"
 
     def ratio(name: str) -> str:
-        ours, theirs = found["modelkeep"].get(name), found.get("dvc", {}).get(name)
+        ours, theirs = found["modelkeep"].get(name), found.get("dvc", {}).get(ANCHOR.get(name, name))
         return f"{median([r[0] for r in ours]) / median([r[0] for r in theirs]):.2f}x" if ours and theirs else "—"
 
     print(f"\n| {args.files:,} small files | modelkeep | DVC | modelkeep / DVC (wall) | goal |")
@@ -125,6 +141,8 @@ def main() -> None:
             ("clean", "no-change status, median of 5 (min–max)", "< 0.5 s"),
             ("touched", "status after touching 10 files, median of 3", "< 0.6 s"),
             ("readd", "data add again after touching 10 files: wall / CPU / peak RSS", ""),
+            ("watched", "with `mk data watch`: no-change status, median of 5 (DVC: its status)", "< 0.5 s"),
+            ("watched-touched", "with `mk data watch`: status after touching 10 files, median of 3", "< 0.6 s"),
             ("list", "mk model list in that repository, median of 5", "< 0.3 s"))
     for name, label, goal in rows:
         print(f"| {label} | {cell('modelkeep', name)} | {cell('dvc', name)} | {ratio(name)} | {goal} |")

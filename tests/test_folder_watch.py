@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -174,3 +176,29 @@ def test_mk_data_watch_starts_once_and_stops(workspace: Workspace, tmp_path: Pat
     assert json.loads(none.stdout)["stopped"] is False
     missing = runner.invoke(app, ["data", "watch", str(tmp_path / "nope")], env=env)
     assert missing.exit_code != 0 and "is not a folder" in str(missing.exception or missing.output)
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def test_a_second_watcher_of_a_folder_takes_over_and_the_first_ends(tmp_path: Path) -> None:
+    status_dir, data = tmp_path / "status", tmp_path / "data"
+    data.mkdir()
+    first = folder_watch.start(status_dir, data)
+    try:
+        # two starts racing: the later one binds the socket's name
+        subprocess.run([sys.executable, "-m", "modelkeep.store.folder_watch", str(data), str(status_dir)], check=True)
+        second = folder_watch.ask(status_dir, data.resolve(), {"ask": "token"})
+        assert second and second["pid"] != first["pid"]
+        (data / "wake").write_text("x")  # an event wakes the first, which finds its name taken and ends
+        deadline = time.monotonic() + 30
+        while _running(first["pid"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(first["pid"])
+        assert folder_watch.ask(status_dir, data.resolve(), {"ask": "token"})["pid"] == second["pid"]  # type: ignore[index]
+    finally:
+        assert folder_watch.stop(status_dir, data)

@@ -52,6 +52,7 @@ class WatchState:
     valid_from: int = 0  # tokens older than this are refused (the kernel's queue overflowed)
     changed: dict[str, int] = field(default_factory=dict)
     always: set[str] = field(default_factory=set)  # symbolic links: what they point to is not watched
+    blind: str | None = None  # why a folder is not watched: no token is vouched for again
 
     def touch(self, rel: str) -> None:
         self.seq += 1
@@ -68,7 +69,7 @@ class WatchState:
 
     def since(self, token: dict[str, Any]) -> list[str] | None:
         """Paths changed after ``token`` (symbolic links always), or None when it cannot be vouched for."""
-        if token.get("instance") != self.instance or not isinstance(token.get("seq"), int):
+        if self.blind or token.get("instance") != self.instance or not isinstance(token.get("seq"), int):
             return None
         if token["seq"] < self.valid_from or token["seq"] > self.seq:
             return None
@@ -188,7 +189,9 @@ class Watcher:
         self.inotify = INotify()
         self.folders: dict[int, str] = {}  # watch descriptor -> the folder's relative path ("" for the root)
         self.state = WatchState(secrets.token_hex(8))
+        self.ready = False
         self._watch_tree("")
+        self.ready = True
 
     def _watch_tree(self, rel: str) -> None:
         """Watch ``rel`` and every folder under it (symbolic links are noted, not followed)."""
@@ -201,6 +204,12 @@ class Watcher:
                 listing = list(os.scandir(path))
             except (FileNotFoundError, NotADirectoryError):
                 continue  # gone already: its parent's event says so
+            except OSError as exc:  # ENOSPC: the user's inotify watches are used up
+                why = f"{path} could not be watched ({exc.strerror}); raise fs.inotify.max_user_watches with sysctl"
+                if not self.ready:
+                    raise SystemExit(why) from None
+                self.state.blind = why
+                return
             for item in listing:
                 child = f"{current}/{item.name}" if current else item.name
                 if item.is_symlink():
@@ -300,12 +309,20 @@ class Watcher:
         return listener
 
     def serve(self, listener: socket.socket) -> None:
+        """Answer until asked to stop, or until the folder or this watcher's socket is gone (the
+        repository removed, or a second watcher of the folder bound the name: the later one serves)."""
         name = socket_name(self.root)
+        ours = os.stat(name).st_ino
         selector = selectors.DefaultSelector()
         selector.register(listener, selectors.EVENT_READ, "listener")
         selector.register(self.inotify.fileno(), selectors.EVENT_READ, "inotify")
         try:
             while True:
+                try:
+                    if os.stat(name).st_ino != ours:
+                        return
+                except OSError:
+                    return
                 for key, _ in selector.select(timeout=60):
                     if key.data == "inotify":
                         self.drain()
@@ -317,8 +334,9 @@ class Watcher:
                         if not self._handle(conn):
                             return
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name)
+            with contextlib.suppress(OSError):
+                if os.stat(name).st_ino == ours:
+                    os.unlink(name)
 
     def _handle(self, conn: socket.socket) -> bool:
         """Answer one request; False when it asked the watcher to stop."""

@@ -182,3 +182,35 @@ def test_a_filter_pins_one_model_only_when_every_match_must_be_of_it(text: str, 
     from modelkeep.meta.search import pinned_model
 
     assert pinned_model(text) == model
+
+
+def test_a_filters_counts_are_kept_a_while_and_never_change_an_answer(populated: Workspace) -> None:
+    """The capped counts that pick EXISTS or IN (and walk or sort) are kept in ``db.hints`` for a
+    minute: a search repeated within it runs two statements fewer, and answers the same."""
+    from sqlalchemy import event
+
+    from modelkeep.meta.db import PlanHints
+
+    now = [0.0]
+    db = populated.db
+    db.hints = PlanHints(ttl=60.0, clock=lambda: now[0])
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        text = "metrics.auc > 0.85 and tags.team = 'risk'"
+        runs = []
+        for at in (0.0, 30.0, 61.0):
+            now[0] = at
+            statements.clear()
+            runs.append((names(search_versions(db, text, order_by="params.depth desc")), len(statements),
+                         sum("count(*)" in s for s in statements)))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    (first, n_first, counted_first), (kept, n_kept, counted_kept), (expired, n_expired, counted_expired) = runs
+    assert first == kept == expired and first
+    assert counted_first == 3 and counted_kept == 0 and counted_expired == 3  # two conditions and the match count
+    assert n_kept == n_first - 3 and n_expired == n_first

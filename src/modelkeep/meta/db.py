@@ -8,8 +8,9 @@ lock; that is what makes version allocation safe across processes.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Collection, Hashable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, any_, bindparam, create_engine, event, text
@@ -22,6 +23,30 @@ from modelkeep.meta.schema import SCHEMA_HEAD
 SQLITE_BUSY_MS = 60_000
 
 
+class PlanHints:
+    """Counts that only choose between equivalent forms of a statement (a filter's EXISTS or IN, a
+    page walked along an index or sorted): an old one costs time, never a different answer, so each
+    is kept for ``ttl`` seconds and a search does not count again what the last one counted (two
+    statements of a filtered search's four)."""
+
+    def __init__(self, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic, size: int = 1024) -> None:
+        self.ttl, self.clock, self.size = ttl, clock, size
+        self._counts: dict[Hashable, tuple[float, int]] = {}
+
+    def count(self, key: Hashable, compute: Callable[[], int]) -> int:
+        now = self.clock()
+        kept = self._counts.get(key)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        value = compute()
+        if len(self._counts) >= self.size:
+            self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
+            if len(self._counts) >= self.size:
+                self._counts.clear()
+        self._counts[key] = (now + self.ttl, value)
+        return value
+
+
 @dataclass
 class Database:
     """A registry database: a read engine and a write engine over one pool."""
@@ -32,6 +57,7 @@ class Database:
     # The audit chain's HMAC key: it lives outside the database (see services/governance/audit_keys.py) and
     # reaches each write transaction through ``Session.info``.
     audit_key: bytes | None = None
+    hints: PlanHints = field(default_factory=PlanHints)
 
     @property
     def dialect(self) -> str:

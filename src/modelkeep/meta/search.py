@@ -28,7 +28,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -134,15 +134,16 @@ def _split_key(field: str, what: str = "filter: unknown field") -> tuple[str, st
     return prefix, key
 
 
-Probe = Callable[[Any], int]
+# counts the rows of a capped subquery; the key names what it counts (for a cache of counts)
+Probe = Callable[[Any, Hashable], int]
 # A child-table condition matching at least this many rows is tested per candidate version
 # (EXISTS, a primary-key probe) instead of being collected up front (IN): collecting 20k ids
 # costs more than probing the few hundred versions a page of results needs.
 SEMIJOIN_CAP = 2000
 
 
-def _semijoin(sub: Any, table: Any, probe: Probe | None) -> ColumnElement[bool]:
-    if probe is not None and probe(sub.limit(SEMIJOIN_CAP)) >= SEMIJOIN_CAP:
+def _semijoin(sub: Any, table: Any, probe: Probe | None, key: Hashable) -> ColumnElement[bool]:
+    if probe is not None and probe(sub.limit(SEMIJOIN_CAP), ("semijoin", key)) >= SEMIJOIN_CAP:
         return exists(sub.where(table.version_id == ModelVersion.id))
     return ModelVersion.id.in_(sub)
 
@@ -183,7 +184,8 @@ def condition(field: str, op: str, literal: Token, probe: Probe | None = None) -
         sub = select(VersionParam.version_id).where(VersionParam.key == key, test)
     else:
         raise InvalidInput(f"filter: unknown field {field!r}; fields are {FIELDS}")
-    return _semijoin(sub, {"tags": VersionTag, "metrics": VersionMetric, "params": VersionParam}[prefix], probe)
+    return _semijoin(sub, {"tags": VersionTag, "metrics": VersionMetric, "params": VersionParam}[prefix], probe,
+                     (prefix, key, op, literal.kind, literal.text))
 
 
 def _maybe_number(text: str) -> float | None:
@@ -309,13 +311,16 @@ MAX_TERMS = 200  # comparisons in one filter (SQLite's expression tree has a dep
 MAX_IN_VALUES = 500
 
 
-def pinned_model(text: str | None) -> str | None:
+def pinned_model(text: str | None, *, alone: bool = False) -> str | None:
     """The model every version matching ``text`` belongs to, when the filter says so outright
-    (``name = 'fraud' and ...``: a ``name =`` joined to the rest by 'and' alone); else None."""
+    (``name = 'fraud' and ...``: a ``name =`` joined to the rest by 'and' alone; with ``alone``,
+    only ``name = 'fraud'``: every version of it matches); else None."""
     if text is None or not text.strip():
         return None
     parser = _Parser(text)
     parser.parse()
+    if alone and parser.terms != 1:
+        return None
     return parser.names[0] if len(set(parser.names)) == 1 and not parser.either else None
 
 

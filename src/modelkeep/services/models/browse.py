@@ -32,6 +32,7 @@ from modelkeep.meta.tables import (
     Run,
     VersionMetric,
 )
+from modelkeep.services.models.search import counter
 from modelkeep.services.models.spec_statements import REPRODUCTION
 from modelkeep.services.models.view_loading import load_views
 from modelkeep.services.models.views import VersionView, metric_label
@@ -117,10 +118,7 @@ def models_page(db: Database, filter_text: str = "", sort: str = "name", cursor:
     column, descending = MODEL_SORTS[sort]
     query = select(Model)
     with db.reader() as session:
-        def probe(sub: Any) -> int:  # lets a common condition be a primary-key probe per version (meta.search)
-            return int(session.scalar(select(func.count()).select_from(sub.subquery())) or 0)
-
-        condition = parse_filter(filter_text, probe)
+        condition = parse_filter(filter_text, counter(db, session))  # a common condition: a probe per version
         if condition is not None:  # correlated: walk models in page order, stop at a page of matches
             query = query.where(exists(select(ModelVersion.id).where(ModelVersion.model_id == Model.id, condition)))
         if cursor:

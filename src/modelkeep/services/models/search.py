@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select, true
@@ -11,7 +12,15 @@ from sqlalchemy.sql.util import find_tables
 
 from modelkeep.errors import InvalidInput
 from modelkeep.meta.db import Database, among
-from modelkeep.meta.search import after_cursor, decode_cursor, encode_cursor, parse_filter, parse_order, pinned_model
+from modelkeep.meta.search import (
+    Probe,
+    after_cursor,
+    decode_cursor,
+    encode_cursor,
+    parse_filter,
+    parse_order,
+    pinned_model,
+)
 from modelkeep.meta.tables import Model, ModelVersion, VersionMetric, table_of
 from modelkeep.services.models.view_loading import load_views
 from modelkeep.services.models.views import SearchPage
@@ -45,25 +54,34 @@ def search_versions(
     text = filter_text or ""
     order = parse_order(order_by)
     with db.reader() as session:
-
-        def probe(sub: Any) -> int:
-            return int(session.scalar(select(func.count()).select_from(sub.subquery())) or 0)
-
-        condition = parse_filter(text, probe)
+        condition = parse_filter(text, counter(db, session))
         if order.scan is not None:
             model_id = _ranked_within(session, text, order)
-            if model_id is not None or _matches_at_least(session, condition, SCAN_ABOVE):
-                walked = _page_by_scan(session, condition, order, text, limit, cursor, model_id)
+            many = model_id is not None or db.hints.count(
+                ("matches", text, SCAN_ABOVE), lambda: _matches(session, condition, SCAN_ABOVE)) >= SCAN_ABOVE
+            if many:
+                # a filter that is the model's name alone keeps every row of the model's walk
+                kept = None if model_id is not None and pinned_model(text, alone=True) else condition
+                walked = _page_by_scan(session, kept, order, text, limit, cursor, model_id)
                 if walked is not None:
                     return walked
         return _page(session, condition, order, text, limit, cursor)
 
 
-def _matches_at_least(session: Any, condition: Any, n: int) -> bool:
+def counter(db: Database, session: Any) -> Probe:
+    """The filter's probe (``meta.search``): a capped count, kept a while in ``db.hints`` (it only
+    chooses the statement's form)."""
+    def probe(sub: Any, key: Hashable) -> int:
+        return db.hints.count(key, lambda: int(session.scalar(select(func.count()).select_from(sub.subquery())) or 0))
+    return probe
+
+
+def _matches(session: Any, condition: Any, n: int) -> int:
+    """How many versions match ``condition``, counting to ``n`` at most."""
     query = _versions(condition)
     if condition is not None:
         query = query.where(condition)
-    return int(session.scalar(select(func.count()).select_from(query.limit(n).subquery())) or 0) >= n
+    return int(session.scalar(select(func.count()).select_from(query.limit(n).subquery())) or 0)
 
 
 def _versions(condition: Any) -> Any:

@@ -376,10 +376,10 @@ def test_model_show_and_diff_of_a_personal_registry_read_it_with_sqlite3_and_ans
     assert "no version of fraud matches" in mk(repo, "model", "show", "fraud@9.9.9", code=1).stderr  # said by the normal path
 
 
-def test_data_log_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_same(
+def test_data_log_and_ls_of_a_personal_registry_read_it_with_sqlite3_and_answer_the_same(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modelkeep.services.data.fast_reads import dataset_log
+    from modelkeep.services.data.fast_reads import dataset_files, dataset_log
     from modelkeep.services.workspace import open_workspace
 
     for day, rows in (("2024-01-01", "1,2\n"), ("2024-01-02", "3,4\n")):
@@ -401,8 +401,17 @@ def test_data_log_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_s
             assert json.loads(mk(repo, "data", "log", name, "--json").stdout) == expected, name
         assert len(expected) == 1 and len(dataset_log("events") or []) == 2 and (dataset_log("events") or [])[0].partitions
         assert dataset_log("nothing") is None
+        for ref in ("events", "events@latest", "events@1", "events@2", "single", "single@1"):
+            files = dataset_files(ref)
+            assert files is not None and files == ws.datasets.files(ref), ref
+            listed = [{"path": p, "size": e.size, "digest": e.id} for p, e in files.items()]
+            assert json.loads(mk(repo, "data", "ls", ref, "--json").stdout) == listed, ref
+        assert sorted(dataset_files("events@1") or {}) == ["day=2024-01-01/part.csv", "day=2024-01-02/part.csv"]
+        for ref in ("events@3", "nothing@1", f"events@{ws.datasets.get('events@1').digest[:8]}"):
+            assert dataset_files(ref) is None, ref  # the normal path answers (and says what is wrong)
+        assert "has no version 3" in mk(repo, "data", "ls", "events@3", code=1).stderr
         ws.access.create_user("admin", role="admin")
-        assert dataset_log("events") is None  # with users, reads are checked: the normal path
+        assert dataset_log("events") is None and dataset_files("events") is None  # with users, reads are checked
     finally:
         ws.close()
 

@@ -178,7 +178,12 @@ def log(name: Annotated[str, typer.Argument()], json_out: JsonFlag = False) -> N
 @app.command("ls")
 def ls(ref: Annotated[str, typer.Argument(help="NAME@N")], json_out: JsonFlag = False) -> None:
     """The files of a dataset version."""
-    files = _datasets().files(ref)
+    from modelkeep.cli.remote import local_read
+    from modelkeep.services.data.fast_reads import dataset_files
+
+    files = local_read(dataset_files, ref)
+    if files is None:
+        files = _datasets().files(ref)
     if json_out:
         emit_json([{"path": p, "size": e.size, "digest": e.id} for p, e in files.items()])
         return

@@ -202,3 +202,28 @@ def test_a_second_watcher_of_a_folder_takes_over_and_the_first_ends(tmp_path: Pa
         assert folder_watch.ask(status_dir, data.resolve(), {"ask": "token"})["pid"] == second["pid"]  # type: ignore[index]
     finally:
         assert folder_watch.stop(status_dir, data)
+
+
+def test_a_change_to_the_folder_itself_reads_it_whole(workspace: Workspace, tmp_path: Path) -> None:
+    from modelkeep.store.status_index import StatusIndex, index_path
+
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "a.csv").write_text("a\n")
+    (data / "sub" / "b.csv").write_text("b\n")
+    _old(data)
+    ws = workspace
+    ws.datasets.add(data, "ds")
+    index = StatusIndex.load(index_path(ws.datasets.cache.path.parent, data))
+    assert index is not None
+    (data / "sub" / "b.csv").unlink()
+    (data / "c.csv").write_text("c\n")
+
+    def never(rel: str) -> Any:
+        raise AssertionError(f"{rel} kept its stat: nothing to hash")
+
+    changes, refreshed = index.compare_changed(data, [""], never, time.time())
+    assert (changes["added"], changes["removed"], changes["modified"]) == (
+        [{"path": "c.csv", "size": 2}], [{"path": "sub/b.csv", "size": 2}], [])
+    assert changes == index.compare_changed(data, ["sub", "c.csv"], never, time.time())[0]  # the same, read by path
+    assert not refreshed

@@ -122,9 +122,11 @@ def scan(root: Path) -> list[ScannedFile]:
 
 
 def scan_within(root: Path, rel: str) -> list[ScannedFile]:
-    """What ``scan(root)`` lists at or under ``rel`` (a relative POSIX path in ``root``): nothing
-    when it does not exist or is modelkeep's own, the file, or every file of the folder — with
+    """What ``scan(root)`` lists at or under ``rel`` (a relative POSIX path in ``root``, "" for all of
+    it): nothing when it does not exist or is modelkeep's own, the file, or every file of the folder — with
     ``scan``'s rules, so a watcher's changed paths are read as a whole scan would read them."""
+    if not rel:
+        return scan(root) if os.path.isdir(root) else []
     folder, _, name = rel.rpartition("/")
     if any(part in _BOOKKEEPING or part.startswith(STAGING_PREFIX) for part in rel.split("/")):
         return []

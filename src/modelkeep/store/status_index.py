@@ -142,6 +142,8 @@ class StatusIndex:
             if -1 in self.stats[1::FIELDS] else []
         if not changed and not racy:  # the common case: nothing to read
             return {"added": [], "removed": [], "modified": [], "clean": True}, False
+        if "" in changed:  # the folder itself (moved away and back, say): read it all
+            return self.compare([(item.rel, item.st) for item in scan_within(root, "")], hash_file, started)
         known = {p: i for i, p in enumerate(self.paths)}
         now: dict[str, Any] = {}
         recorded: set[int] = set()  # the index's entries at or under the paths read again

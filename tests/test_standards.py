@@ -202,3 +202,23 @@ def test_server_emits_run_events_to_openlineage_as_they_happen(workspace: Worksp
         hooks.client.close()
     finally:
         receiver.close()
+
+
+def test_a_wide_lineage_labels_its_versions_as_a_narrow_one_does(any_workspace: Workspace, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``JOINED_LABELS`` versions, a walk reads their models by id in a statement of their own
+    (joined, PostgreSQL hashed every model of the registry): the same labels and aliases."""
+    from modelkeep.services.runs import lineage as lineage_module
+
+    ws = any_workspace
+    (tmp_path / "train.csv").write_text("a\n1\n")
+    ws.datasets.add(tmp_path / "train.csv", "train")
+    for i in range(70):
+        ws.registry.register(("fraud", "churn", "risk")[i % 3], params={"i": i}, data=["train@1"])
+    ws.registry.set_alias("fraud@latest", "production")
+    ws.registry.set_alias("churn@1.0.0", "staging")
+    wide = walk(ws.db, "dataset:train@1", downstream=True)
+    monkeypatch.setattr(lineage_module, "JOINED_LABELS", 10_000)
+    joined = walk(ws.db, "dataset:train@1", downstream=True)
+    assert wide == joined and len(wide["model_versions"]) == 70
+    assert wide["aliases"] == ["churn@staging", "fraud@production"]

@@ -19,6 +19,8 @@ from modelkeep.services.data.datasets import Datasets
 from modelkeep.services.models.registry import Registry
 from modelkeep.services.runs.lineage_graph import walk_graph
 
+JOINED_LABELS = 64  # up to this many versions, their labels in one statement joined with their models
+
 
 def walk(
     db: Database, start: str, *, downstream: bool = False, max_depth: int | None = None, parents: bool = False
@@ -33,10 +35,25 @@ def walk(
                 among(session, column, level), LineageEdge.kind.in_(kinds))).all()
 
         def labels_of(ids: list[int]) -> Any:
-            rows = session.execute(select(ModelVersion.id, Model.name, ModelVersion.version)
-                                   .join(Model, Model.id == ModelVersion.model_id)
-                                   .where(among(session, ModelVersion.id, ids))).all()
-            return rows, session.execute(select(Alias.version_id, Alias.name).where(among(session, Alias.version_id, ids))).all()
+            names: dict[int, str] = {}
+            if len(ids) <= JOINED_LABELS:
+                versions = []
+                for version_id, model_id, version, name in session.execute(
+                        select(ModelVersion.id, ModelVersion.model_id, ModelVersion.version, Model.name)
+                        .join(Model, Model.id == ModelVersion.model_id).where(among(session, ModelVersion.id, ids))):
+                    versions.append((version_id, model_id, version))
+                    names[model_id] = name
+            else:  # the versions, then their few models by id: joined, PostgreSQL hashed all 10,000 models
+                # of a registry for 499 versions of one (2.5 of the walk's 16 ms at 1M versions)
+                versions = [(version_id, model_id, version) for version_id, model_id, version in session.execute(
+                    select(ModelVersion.id, ModelVersion.model_id, ModelVersion.version)
+                    .where(among(session, ModelVersion.id, ids)))]
+                names = dict(session.execute(select(Model.id, Model.name).where(
+                    among(session, Model.id, {model_id for _, model_id, _ in versions}))).all())
+            wanted = set(ids)  # and their models' aliases (a model has few), not a scan of every alias
+            aliases = [(version_id, alias) for version_id, alias in session.execute(
+                select(Alias.version_id, Alias.name).where(among(session, Alias.model_id, names))) if version_id in wanted]
+            return [(version_id, names[model_id], version) for version_id, model_id, version in versions], aliases
 
         return walk_graph(edges_of, labels_of, start, downstream=downstream, max_depth=max_depth, parents=parents)
 

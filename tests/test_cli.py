@@ -376,10 +376,11 @@ def test_model_show_and_diff_of_a_personal_registry_read_it_with_sqlite3_and_ans
     assert "no version of fraud matches" in mk(repo, "model", "show", "fraud@9.9.9", code=1).stderr  # said by the normal path
 
 
-def test_data_log_and_ls_of_a_personal_registry_read_it_with_sqlite3_and_answer_the_same(
+def test_data_log_ls_and_diff_of_a_personal_registry_read_it_with_sqlite3_and_answer_the_same(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modelkeep.services.data.fast_reads import dataset_files, dataset_log
+    from modelkeep.services.data.dataset_diff import diff_dataset_versions
+    from modelkeep.services.data.fast_reads import dataset_diff, dataset_files, dataset_log
     from modelkeep.services.workspace import open_workspace
 
     for day, rows in (("2024-01-01", "1,2\n"), ("2024-01-02", "3,4\n")):
@@ -410,8 +411,15 @@ def test_data_log_and_ls_of_a_personal_registry_read_it_with_sqlite3_and_answer_
         for ref in ("events@3", "nothing@1", f"events@{ws.datasets.get('events@1').digest[:8]}"):
             assert dataset_files(ref) is None, ref  # the normal path answers (and says what is wrong)
         assert "has no version 3" in mk(repo, "data", "ls", "events@3", code=1).stderr
+        for a, b in (("events@1", "events@2"), ("events@2", "events@1"), ("events@1", "events"), ("single@1", "single")):
+            diff = dataset_diff(a, b)
+            assert diff is not None and diff == diff_dataset_versions(ws.datasets, a, b), (a, b)
+            assert json.loads(mk(repo, "data", "diff", a, b, "--json").stdout) == diff, (a, b)
+        assert dataset_diff("events@1", "events@2")["rows"]["day=2024-01-02/part.csv"]["added"] == 1  # type: ignore[index]
+        assert dataset_diff("events@1", "events@9") is None and dataset_diff("events@1", "single@1") is not None
         ws.access.create_user("admin", role="admin")
         assert dataset_log("events") is None and dataset_files("events") is None  # with users, reads are checked
+        assert dataset_diff("events@1", "events@2") is None
     finally:
         ws.close()
 

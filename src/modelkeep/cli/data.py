@@ -130,9 +130,13 @@ def diff(
     json_out: JsonFlag = False,
 ) -> None:
     """Files added, removed and modified between two versions; row counts for CSV and Parquet."""
+    from modelkeep.cli.remote import local_read
     from modelkeep.services.data.dataset_diff import diff_dataset_versions
+    from modelkeep.services.data.fast_reads import dataset_diff
 
-    doc = diff_dataset_versions(_datasets(), a, b)
+    doc = local_read(dataset_diff, a, b)
+    if doc is None:
+        doc = diff_dataset_versions(_datasets(), a, b)
     if json_out:
         emit_json(doc)
         return

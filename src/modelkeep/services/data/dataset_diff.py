@@ -14,12 +14,24 @@ from __future__ import annotations
 import io
 from collections import Counter
 from difflib import SequenceMatcher
-from typing import Any
+from typing import Any, Protocol
 
-from modelkeep.services.data.datasets import compare_files
-from modelkeep.services.interface import DatasetsService
+from modelkeep.services.data.data_status import compare_files
+from modelkeep.services.data.views import DatasetVersionView
 from modelkeep.store.format import ObjectId, TreeEntry
 from modelkeep.store.repository import Repository
+
+
+class VersionReads(Protocol):
+    """What a diff reads: the datasets service (local or through a server), or the fast path's sqlite3
+    reads of a personal registry (``services.data.fast_reads``)."""
+
+    @property
+    def repo(self) -> Repository: ...
+
+    def get(self, ref: str) -> DatasetVersionView: ...
+
+    def files_of(self, view: DatasetVersionView) -> dict[str, TreeEntry]: ...
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson")
 
@@ -98,7 +110,7 @@ def _tabular_rows(repo: Repository, path: str, a: TreeEntry | None, b: TreeEntry
     return None
 
 
-def diff_dataset_versions(datasets: DatasetsService, a_ref: str, b_ref: str) -> dict[str, Any]:
+def diff_dataset_versions(datasets: VersionReads, a_ref: str, b_ref: str) -> dict[str, Any]:
     """The JSON document of ``mk data diff A B``."""
     a, b = datasets.get(a_ref), datasets.get(b_ref)
     files_a, files_b = datasets.files_of(a), datasets.files_of(b)

@@ -6,6 +6,7 @@ reads. Each returns None when the fast path does not apply, and the command take
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from modelkeep.config import local_config
 from modelkeep.meta.sqlite_fast import dataset_version_rows
@@ -25,27 +26,51 @@ def dataset_log(name: str) -> list[DatasetVersionView] | None:
             for number, digest, kind, message, source, files, size, new, stored, created, by, parts in rows]
 
 
-def dataset_files(ref: str) -> dict[str, TreeEntry] | None:
-    """What ``Datasets.files`` answers for ``NAME``, ``NAME@latest`` or ``NAME@N``, for the local
-    repository: the version from sqlite3, its tree from the store (a digest prefix, a version that
-    does not exist and other specs take the normal path, which says what is wrong)."""
-    from modelkeep.services.data.data_status import recorded_files
-    from modelkeep.store.backends import open_backend
-    from modelkeep.store.repository import Repository
+class _Declined(Exception):
+    """The fast path does not apply: the normal path answers (and says what is wrong, if anything)."""
 
-    name, spec = split_dataset_ref(ref)
-    config = local_config()
-    rows = dataset_version_rows(config.db_url, name)
-    if not rows:
-        return None
-    if spec is None or spec == "latest":
-        row = rows[0]  # newest first
-    elif spec.isdigit():
-        found = [r for r in rows if r[0] == int(spec)]
+
+class LocalVersions:
+    """The version reads of ``mk data ls`` and ``mk data diff`` (``get``, ``files_of``, ``repo``) from
+    sqlite3 and the store: ``NAME``, ``NAME@latest`` or ``NAME@N`` of a personal registry; anything
+    else (a digest prefix, a version that does not exist) is declined."""
+
+    def __init__(self) -> None:
+        from modelkeep.store.backends import open_backend
+        from modelkeep.store.repository import Repository
+
+        self.repo = Repository.open(open_backend(local_config().store_url))
+
+    def get(self, ref: str) -> DatasetVersionView:
+        name, spec = split_dataset_ref(ref)
+        if spec is not None and spec != "latest" and not spec.isdigit():
+            raise _Declined(ref)
+        views = dataset_log(name) or []
+        found = views[:1] if spec is None or spec == "latest" else [v for v in views if v.number == int(spec)]
         if not found:
-            return None
-        row = found[0]
-    else:
+            raise _Declined(ref)
+        return found[0]
+
+    def files_of(self, view: DatasetVersionView) -> dict[str, TreeEntry]:
+        from modelkeep.services.data.data_status import recorded_files
+
+        return recorded_files(self.repo, view.name, view.digest, view.root_kind, view.source, view.bytes)
+
+
+def dataset_files(ref: str) -> dict[str, TreeEntry] | None:
+    """What ``Datasets.files`` answers, for the local repository (``LocalVersions``)."""
+    try:
+        versions = LocalVersions()
+        return versions.files_of(versions.get(ref))
+    except _Declined:
         return None
-    _number, digest, kind, _message, source, _files, size = row[:7]
-    return recorded_files(Repository.open(open_backend(config.store_url)), name, digest, kind, source, size)
+
+
+def dataset_diff(a_ref: str, b_ref: str) -> dict[str, Any] | None:
+    """What ``mk data diff`` answers, for the local repository (``LocalVersions``)."""
+    from modelkeep.services.data.dataset_diff import diff_dataset_versions
+
+    try:
+        return diff_dataset_versions(LocalVersions(), a_ref, b_ref)
+    except _Declined:
+        return None

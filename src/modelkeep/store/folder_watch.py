@@ -362,7 +362,7 @@ class Watcher:
 
 def main() -> None:
     """Watch, listen, then fork: the parent's exit (0) tells ``start`` the watcher is ready."""
-    folder, status_dir = Path(sys.argv[1]), Path(sys.argv[2])
+    folder, status_dir = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()  # (it changes folder to listen)
     watcher = Watcher(folder)
     listener = watcher.listen(status_dir)
     if os.fork() > 0:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from modelkeep.errors import InvalidInput
 from modelkeep.store import folder_watch
 from modelkeep.store.format import ObjectId, TreeEntry
 from modelkeep.store.ingest import Ingestor, StatCache, scan, scan_within
@@ -60,8 +61,10 @@ def status_of(
             watch = folder_watch.token(status_dir, source)  # before the scan: what changes during it is after
 
         def hash_file(rel: str) -> TreeEntry:  # only for files whose stat moved (read now: they are few)
-            [item] = scan_within(source, rel)
-            return ingest.add_file(item)
+            found = scan_within(source, rel)
+            if len(found) != 1:
+                raise InvalidInput(f"{source / rel} changed while the status read it; run the status again")
+            return ingest.add_file(found[0])
 
         with Ingestor(repo, None, dry_run=True) as ingest:  # (the index is this folder's stat cache)
             if watched is None:

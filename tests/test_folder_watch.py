@@ -176,6 +176,15 @@ def test_mk_data_watch_starts_once_and_stops(workspace: Workspace, tmp_path: Pat
     assert json.loads(none.stdout)["stopped"] is False
     missing = runner.invoke(app, ["data", "watch", str(tmp_path / "nope")], env=env)
     assert missing.exit_code != 0 and "is not a folder" in str(missing.exception or missing.output)
+    other = tmp_path / "other"
+    other.mkdir()
+    for each in (data, other):
+        assert runner.invoke(app, ["data", "watch", str(each)], env=env).exit_code == 0
+    listed = json.loads(runner.invoke(app, ["data", "watch", "--json"], env=env).stdout)["watchers"]
+    assert [w["folder"] for w in listed] == [str(data.resolve()), str(other.resolve())]
+    every = json.loads(runner.invoke(app, ["data", "watch", "--stop", "--json"], env=env).stdout)["watchers"]
+    assert [w["stopped"] for w in every] == [True, True]
+    assert "no watcher is running" in runner.invoke(app, ["data", "watch"], env=env).stdout
 
 
 def _running(pid: int) -> bool:

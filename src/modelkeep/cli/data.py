@@ -104,8 +104,9 @@ def status(
 
 @app.command()
 def watch(
-    folder: Annotated[Path, typer.Argument(help="The data folder to watch (where a dataset is added from).")],
-    stop: Annotated[bool, typer.Option("--stop", help="Stop the folder's watcher.")] = False,
+    folder: Annotated[Path | None, typer.Argument(
+        help="The data folder to watch (where a dataset is added from); none: list the running watchers.")] = None,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop the folder's watcher (no folder: every one).")] = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Watch a folder (Linux inotify) so `mk data status` reads only the files that changed."""
@@ -114,13 +115,21 @@ def watch(
     doc = watch_folder(folder, stop=stop)
     if json_out:
         emit_json(doc)
+        return
+    out = out_console()
+    if folder is None:
+        for w in doc["watchers"]:
+            state = "stopped" if w.get("stopped") else f"pid {w['pid']}, {w['folders_watched']} folders"
+            out.print(f"{w['folder']}  ({state})", markup=False)
+        if not doc["watchers"]:
+            out.print("no watcher is running for this repository", markup=False)
     elif stop:
-        out_console().print(f"stopped the watcher of {doc['folder']}" if doc["stopped"]
-                            else f"no watcher was running for {doc['folder']}", markup=False)
+        out.print(f"stopped the watcher of {doc['folder']}" if doc["stopped"]
+                  else f"no watcher was running for {doc['folder']}", markup=False)
     else:
         verb = "watching" if doc["started"] else "already watching"
-        out_console().print(f"{verb} {doc['folder']} ({doc['folders_watched']} folders, pid {doc['pid']}); "
-                            f"stop with: mk data watch {folder} --stop", markup=False)
+        out.print(f"{verb} {doc['folder']} ({doc['folders_watched']} folders, pid {doc['pid']}); "
+                  f"stop with: mk data watch {folder} --stop", markup=False)
 
 
 @app.command()

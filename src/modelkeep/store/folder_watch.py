@@ -88,12 +88,11 @@ def socket_name(folder: Path) -> str:
 
 
 @contextlib.contextmanager
-def _connected(status_dir: Path, folder: Path) -> Iterator[socket.socket]:
-    """A connection to the folder's watcher. The socket is reached through the status folder's file
-    descriptor: a socket's path is limited to 108 bytes, a cache's path is not."""
+def _connected(status_dir: Path, name: str) -> Iterator[socket.socket]:
+    """A connection to the watcher listening on ``name``. The socket is reached through the status
+    folder's file descriptor: a socket's path is limited to 108 bytes, a cache's path is not."""
     dir_fd = os.open(status_dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        name = socket_name(folder)
         st = os.stat(name, dir_fd=dir_fd)
         if not stat_mod.S_ISSOCK(st.st_mode) or st.st_uid != os.geteuid():
             raise ConnectionRefusedError(f"{name} is not this user's watcher")
@@ -110,8 +109,20 @@ def _connected(status_dir: Path, folder: Path) -> Iterator[socket.socket]:
 
 def ask(status_dir: Path, folder: Path, request: dict[str, Any]) -> dict[str, Any] | None:
     """The watcher's answer, or None when no watcher of ``folder`` answers."""
+    return _ask(status_dir, socket_name(folder), request)
+
+
+def running(status_dir: Path) -> list[dict[str, Any]]:
+    """Every watcher of this cache that answers: its folder, pid and folders watched."""
+    if not status_dir.is_dir():
+        return []
+    found = (_ask(status_dir, path.name, {"ask": "token"}) for path in sorted(status_dir.glob("*.sock")))
+    return sorted((answer for answer in found if answer), key=lambda answer: str(answer.get("folder")))
+
+
+def _ask(status_dir: Path, name: str, request: dict[str, Any]) -> dict[str, Any] | None:
     try:
-        with _connected(status_dir, folder) as sock:
+        with _connected(status_dir, name) as sock:
             sock.sendall(json.dumps(request).encode() + b"\n")
             data = b""
             while not data.endswith(b"\n"):

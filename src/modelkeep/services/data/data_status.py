@@ -107,11 +107,19 @@ def fast_status(name: str, path: Path | None = None) -> dict[str, Any] | None:
     return status_of(repo, StatCache(config.cache_dir / "stat.db"), name, latest, path)
 
 
-def watch_folder(folder: Path, *, stop: bool = False) -> dict[str, Any]:
-    """Start (or ``stop``) the watcher of a data folder (``store.folder_watch``) for this repository."""
+def watch_folder(folder: Path | None, *, stop: bool = False) -> dict[str, Any]:
+    """Start (or ``stop``) the watcher of a data folder (``store.folder_watch``) for this repository;
+    without a folder, the running watchers (stopped with ``stop``)."""
     from modelkeep.config import find_root, load_config
 
     status_dir = load_config(find_root()).cache_dir / "status"
+    if folder is None:
+        watchers = [{"folder": w.get("folder"), "pid": w.get("pid"), "folders_watched": w.get("folders_watched")}
+                    for w in folder_watch.running(status_dir)]
+        if stop:
+            for watcher in watchers:
+                watcher["stopped"] = folder_watch.stop(status_dir, Path(str(watcher["folder"])))
+        return {"watchers": watchers}
     where = str(Path(folder).resolve())
     if stop:
         return {"folder": where, "stopped": folder_watch.stop(status_dir, folder)}

@@ -40,7 +40,7 @@ from typing import Any
 from modelkeep.errors import InvalidInput
 
 WAIT_READY = 120.0  # seconds a start waits for the watcher to have every folder watched
-ASK_TIMEOUT = 2.0
+ASK_TIMEOUT = 5.0  # a watcher answers in milliseconds; this is for one stopped or starved
 
 
 @dataclass

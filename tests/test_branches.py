@@ -148,3 +148,43 @@ def test_mk_merge_exit_codes(team: LocalConnection, tmp_path: Path, monkeypatch:
     assert "└ ~wide" in runner.invoke(app, ["model", "list"]).output  # the line under its model
     listed = runner.invoke(app, ["branch", "list", "fraud", "--json"])
     assert listed.exit_code == 0 and '"line": "fraud~wide"' in listed.output
+
+
+def test_branch_list_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_same(
+        workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from sqlalchemy import update
+
+    from modelkeep.cli.main import app
+    from modelkeep.meta.collaboration_tables import Branch
+    from modelkeep.services.models.fast_reads import branches
+
+    monkeypatch.setenv("MODELKEEP_HOME", str(workspace.config.root))
+    conn = LocalConnection(workspace)
+
+    def same() -> list[dict]:
+        fast = branches("fraud")
+        assert fast is not None  # the fast path applies here
+        expected = [b.to_dict() for b in conn.branches.list("fraud")]
+        assert [b.to_dict() for b in fast] == expected  # and answers as the service does
+        listed = CliRunner().invoke(app, ["branch", "list", "fraud", "--json"])
+        assert listed.exit_code == 0 and json.loads(listed.stdout) == expected
+        return expected
+
+    conn.registry.register("fraud", params={"depth": 1})
+    assert [b["line"] for b in same()] == ["fraud"]  # main, never recorded
+    conn.branches.create("fraud~wide")
+    conn.branches.create("fraud~empty")
+    conn.registry.register("fraud~wide", params={"depth": 2})
+    conn.branches.protect("fraud")
+    with workspace.db.writer() as session, session.begin():  # as a merge leaves it
+        session.execute(update(Branch).where(Branch.name == "wide").values(merged={"into": "fraud", "version": "fraud@2"}))
+    lines = same()
+    main_head, wide_head = conn.registry.get("fraud@latest").ref, conn.registry.get("fraud~wide@latest").ref
+    assert [(b["line"], b["head"], b["protected"]) for b in lines] == [
+        ("fraud", main_head, True), ("fraud~empty", None, False), ("fraud~wide", wide_head, False)]
+    assert lines[2]["merged"] == {"into": "fraud", "version": "fraud@2"} and lines[1]["base"] == main_head.split("@")[1]
+    assert branches("nothing") is None  # the normal path says it does not exist
+    workspace.access.create_user("admin", role="admin")
+    assert branches("fraud") is None  # with users, reads are checked: the normal path

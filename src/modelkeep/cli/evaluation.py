@@ -150,9 +150,12 @@ def branch_create(
 @branch_app.command("list")
 def branch_list(model: Annotated[str, typer.Argument(help="The model.")], json_out: JsonFlag = False) -> None:
     """The model's lines: main (and whether it is protected) and each branch with its head and base."""
-    from modelkeep.cli.remote import connection
+    from modelkeep.cli.remote import connection, local_read
+    from modelkeep.services.models.fast_reads import branches
 
-    rows = connection().branches.list(model)
+    rows = local_read(branches, model)
+    if rows is None:
+        rows = connection().branches.list(model)
     if json_out:
         emit_json([r.to_dict() for r in rows])
         return

@@ -95,6 +95,29 @@ def latest_dataset_version(db_url: str, name: str) -> dict[str, Any] | None:
     return {"number": number, "digest": digest, "root_kind": root_kind, "source": source, "bytes": size}
 
 
+def branch_rows(db_url: str, model: str) -> tuple[str, list[tuple[Any, ...]]] | None:
+    """The latest version of ``model`` and its recorded lines, each as (name, base, protected,
+    merged, created_by, its latest version or None), by name, for ``mk branch list`` in a personal
+    registry; None when the fast path does not apply or the model has no version (the normal path
+    then says so)."""
+    latest_query, latest_args = _by_spec(model, VersionSpec.parse("latest"))
+
+    def latest(conn: sqlite3.Connection, line: str) -> str | None:
+        query, args = _by_spec(line, VersionSpec.parse("latest"))
+        row = conn.execute(query, args).fetchone()
+        return None if row is None else str(row[1])
+
+    def read(conn: sqlite3.Connection) -> tuple[str, list[tuple[Any, ...]]] | None:
+        head = conn.execute(latest_query, latest_args).fetchone()
+        if head is None:
+            return None
+        rows = conn.execute("SELECT name, base, protected, merged, created_by FROM branches WHERE model = ? ORDER BY name",
+                            (model,)).fetchall()
+        return str(head[1]), [(*row, latest(conn, model if row[0] == "main" else f"{model}~{row[0]}")) for row in rows]
+
+    return _read(_personal(db_url), read)
+
+
 def registry_root_rows(
     db_url: str,
 ) -> tuple[list[tuple[str, int, str, str]], list[tuple[str, str, str, str]]] | None:

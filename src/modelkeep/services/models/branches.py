@@ -6,7 +6,6 @@ aliases and bumps: the versions of the model named so), forked from a version of
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,8 +20,9 @@ from modelkeep.services.clock import utcnow
 from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
 from modelkeep.services.models.inputs import check_name
+from modelkeep.services.models.views import BRANCH_MAIN, BranchView
 
-MAIN = "main"
+MAIN = BRANCH_MAIN
 
 
 def split_line(line: str) -> tuple[str, str]:
@@ -73,24 +73,6 @@ class MergeRequest(BaseModel):
     comparison: dict[str, Any] = Field(description="the verdict, the intervals and the evaluation ids")
     params: dict[str, Any] = Field(default_factory=dict, description="the merged version's parameters")
     conflicts: list[dict[str, Any]] = Field(default_factory=list)
-
-
-@dataclass
-class BranchView:
-    model: str
-    name: str
-    base: str | None
-    protected: bool
-    head: str | None
-    merged: dict[str, Any] | None
-    created_by: str
-
-    @property
-    def line(self) -> str:
-        return self.model if self.name == MAIN else f"{self.model}~{self.name}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__) | {"line": self.line}
 
 
 class Branches:

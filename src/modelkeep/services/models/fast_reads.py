@@ -11,9 +11,16 @@ from datetime import datetime
 from typing import Any
 
 from modelkeep.config import local_config
-from modelkeep.meta.sqlite_fast import model_rows, stored_json, version_record
-from modelkeep.services.models.inputs import split_ref
-from modelkeep.services.models.views import DATASET_PREFIX, ModelSummary, VersionView, metric_label
+from modelkeep.meta.sqlite_fast import branch_rows, model_rows, stored_json, version_record
+from modelkeep.services.models.inputs import check_name, split_ref
+from modelkeep.services.models.views import (
+    BRANCH_MAIN,
+    DATASET_PREFIX,
+    BranchView,
+    ModelSummary,
+    VersionView,
+    metric_label,
+)
 from modelkeep.version import MLVersion, VersionSpec
 
 
@@ -66,3 +73,20 @@ def diff(a: str, b: str) -> dict[str, Any] | None:
     from modelkeep.store.repository import Repository
 
     return diff_versions(ArtifactStore(Repository.open(open_backend(local_config().store_url))), first, second)
+
+
+def branches(model: str) -> list[BranchView] | None:
+    """What ``Branches.list`` answers for ``model``, for the local repository: main first (as
+    recorded, or unprotected when it never was), then each branch by name, each with its head."""
+    check_name(model)
+    found = branch_rows(local_config().db_url, model)
+    if found is None:
+        return None
+    head, rows = found
+    views: dict[str, BranchView] = {}
+    for name, base, protected, merged, created_by, latest in rows:
+        view = BranchView(model, name, base, bool(protected), None, stored_json(merged), created_by)
+        view.head = None if latest is None else f"{view.line}@{latest}"
+        views[name] = view
+    main = views.pop(BRANCH_MAIN, None) or BranchView(model, BRANCH_MAIN, None, False, f"{model}@{head}", None, "")
+    return [main, *views.values()]

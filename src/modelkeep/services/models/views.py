@@ -196,3 +196,26 @@ class SearchPage:
             "next_cursor": self.next_cursor,
             "count": len(self.results),
         }
+
+
+BRANCH_MAIN = "main"  # the model's own line
+
+
+@dataclass
+class BranchView:
+    """A line of a model: ``main`` (the model itself) or a branch ``MODEL~NAME``, with its head."""
+
+    model: str
+    name: str
+    base: str | None
+    protected: bool
+    head: str | None
+    merged: dict[str, Any] | None
+    created_by: str
+
+    @property
+    def line(self) -> str:
+        return self.model if self.name == BRANCH_MAIN else f"{self.model}~{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__) | {"line": self.line}

@@ -52,7 +52,7 @@ def walk(
                     among(session, Model.id, {model_id for _, model_id, _ in versions}))).all())
             wanted = set(ids)  # and their models' aliases (a model has few), not a scan of every alias
             aliases = [(version_id, alias) for version_id, alias in session.execute(
-                select(Alias.version_id, Alias.name).where(among(session, Alias.model_id, names))) if version_id in wanted]
+                select(Alias.version_id, Alias.name).where(among(session, Alias.model_id, list(names)))) if version_id in wanted]
             return [(version_id, names[model_id], version) for version_id, model_id, version in versions], aliases
 
         return walk_graph(edges_of, labels_of, start, downstream=downstream, max_depth=max_depth, parents=parents)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from modelkeep.cli.main import app
 from modelkeep.services.data.data_status import status_of
 from modelkeep.services.workspace import Workspace
 from modelkeep.store import folder_watch
@@ -84,6 +85,8 @@ def test_a_watched_status_reads_only_changes_and_answers_as_a_full_scan(
     ws.datasets.add(data, "ds")  # the add keeps the watcher's token: the next status is watched
     first, scanned = _both(ws, "ds")
     assert first.pop("watched") is True and first == scanned and first["clean"]
+    said = CliRunner().invoke(app, ["data", "status", "ds"], env={"MODELKEEP_HOME": str(ws.config.root), "COLUMNS": "300"})
+    assert said.exit_code == 0 and said.stdout.strip() == f"{data} matches ds@1 (read what its watcher saw change)"
 
     def mutate_link() -> None:
         os.symlink(outside, data / "link.txt")
@@ -157,8 +160,6 @@ def test_a_restarted_watcher_is_not_trusted_with_an_older_token(watched: tuple[W
 
 
 def test_mk_data_watch_starts_once_and_stops(workspace: Workspace, tmp_path: Path) -> None:
-    from modelkeep.cli.main import app
-
     data = tmp_path / "data"
     data.mkdir()
     (data / "a.csv").write_text("a\n")

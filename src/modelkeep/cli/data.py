@@ -97,7 +97,8 @@ def status(
         emit_json(doc)
         return
     if doc["clean"]:
-        out_console().print(f"{doc['path']} matches {doc['version']}", markup=False)
+        how = " (read what its watcher saw change)" if doc.get("watched") else ""
+        out_console().print(f"{doc['path']} matches {doc['version']}{how}", markup=False)
         return
     _changes_table(doc, f"{doc['path']} vs {doc['version']}")
 

@@ -26,11 +26,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
-import selectors
 import socket
 import stat as stat_mod
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -165,6 +162,8 @@ def start(status_dir: Path, folder: Path) -> dict[str, Any]:
     running = ask(status_dir, folder, {"ask": "token"})
     if running:
         return running | {"started": False}
+    import subprocess  # (here: a status asks a watcher, it starts none)
+
     log = (status_dir / socket_name(folder)).with_suffix(".log")
     try:
         with log.open("ab") as out:  # the process forks the watcher once it listens, and exits: 0 when ready
@@ -191,6 +190,8 @@ class Watcher:
     """The watching process: inotify on every folder under ``root``, answering on a socket."""
 
     def __init__(self, root: Path) -> None:
+        import secrets
+
         from inotify_simple import INotify, flags
 
         self.root = root
@@ -201,6 +202,7 @@ class Watcher:
         self.folders: dict[int, str] = {}  # watch descriptor -> the folder's relative path ("" for the root)
         self.state = WatchState(secrets.token_hex(8))
         self.ready = False
+        self.links_unnoted = False  # a hard link was made inside: its first name is noted before the next answer
         self._watch_tree("")
         self.ready = True
 
@@ -291,12 +293,15 @@ class Watcher:
                         if not event.mask & flags.ATTRIB:
                             self._watch_tree(rel)  # files made in it before its watch: the folder is read whole
                     elif st.st_nlink > 1 and event.mask & (flags.CREATE | flags.MOVED_TO) and rel not in self.state.always:
-                        self._note_all_links()  # a second name made here: the first one raised no event
+                        self.links_unnoted = True  # a second name made here: the first one raised no event
                 elif event.mask & (flags.DELETE | flags.MOVED_FROM):
                     self.state.always.discard(rel)
 
     def answer(self, request: dict[str, Any]) -> dict[str, Any]:
         self.drain()
+        if self.links_unnoted:  # one walk before an answer, not one per link (cp -al of 100,000 files)
+            self._note_all_links()
+            self.links_unnoted = False
         if request.get("ask") == "since":
             since = request.get("token")
             changed = self.state.since(since) if isinstance(since, dict) else None
@@ -322,6 +327,8 @@ class Watcher:
     def serve(self, listener: socket.socket) -> None:
         """Answer until asked to stop, or until the folder or this watcher's socket is gone (the
         repository removed, or a second watcher of the folder bound the name: the later one serves)."""
+        import selectors
+
         name = socket_name(self.root)
         ours = os.stat(name).st_ino
         selector = selectors.DefaultSelector()

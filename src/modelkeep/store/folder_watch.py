@@ -24,6 +24,7 @@ started, or that get one inside the folder, are reported as changed every time.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import socket
@@ -74,11 +75,15 @@ class WatchState:
         return sorted({rel for rel, at in self.changed.items() if at > seq} | self.always)
 
 
+def folder_key(folder: Path) -> str:
+    """The name a data folder's files in the cache's ``status`` folder share: its status index
+    (``KEY.idx``), its watcher's socket (``KEY.sock``) and log."""
+    return hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:32]
+
+
 def socket_name(folder: Path) -> str:
     """The watcher's socket, in the cache's ``status`` folder beside the folder's status index."""
-    from modelkeep.store.status_index import index_path
-
-    return index_path(Path("."), folder).with_suffix(".sock").name
+    return f"{folder_key(folder)}.sock"
 
 
 # --------------------------------------------------------------------------- the asking side

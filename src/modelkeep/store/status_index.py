@@ -13,7 +13,6 @@ its ``stat`` is not recorded (it is hashed again next time), as in the stat cach
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from modelkeep.store.cache_files import replace_whole
+from modelkeep.store.folder_watch import folder_key
 from modelkeep.store.format import ObjectId, TreeEntry
 from modelkeep.store.ingest import scan_within
 from modelkeep.store.stat_cache import racy
@@ -35,8 +35,7 @@ FIELDS = 4  # size, mtime_ns, ino, ctime_ns
 
 def index_path(folder: Path, source: Path) -> Path:
     """The index file of ``source`` (a data folder) under the cache ``folder``."""
-    key = hashlib.sha256(str(Path(source).resolve()).encode()).hexdigest()[:32]
-    return folder / "status" / f"{key}.idx"
+    return folder / "status" / f"{folder_key(source)}.idx"
 
 
 def stat_row(st: os.stat_result, started: float) -> list[int]:

@@ -40,12 +40,15 @@ class LocalVersions:
         from modelkeep.store.repository import Repository
 
         self.repo = Repository.open(open_backend(local_config().store_url))
+        self._logs: dict[str, list[DatasetVersionView]] = {}  # a diff of two versions of one dataset reads it once
 
     def get(self, ref: str) -> DatasetVersionView:
         name, spec = split_dataset_ref(ref)
         if spec is not None and spec != "latest" and not spec.isdigit():
             raise _Declined(ref)
-        views = dataset_log(name) or []
+        if name not in self._logs:
+            self._logs[name] = dataset_log(name) or []
+        views = self._logs[name]
         found = views[:1] if spec is None or spec == "latest" else [v for v in views if v.number == int(spec)]
         if not found:
             raise _Declined(ref)

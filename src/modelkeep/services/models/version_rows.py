@@ -110,14 +110,13 @@ def version_rows(conn: Connection, name: str, model_id: int | None = None, *, nu
 
 _EVERY_VERSION = (select(*_VERSIONS.selected_columns, Model.name).join(Model, Model.id == ModelVersion.model_id)
                   .order_by(Model.name, ModelVersion.sort_key))
-_EVERY_TAG = _TAGS
 _EVERY_ALIAS = select(Alias.name, Alias.version_id).order_by(Alias.name)
 
 
 def every_version_row(conn: Connection) -> list[VersionRow]:
     """Every version of every model (by model name, then in version order) in three statements,
     however many models there are (a search of all versions read each model's three)."""
-    return _named_rows(conn, conn.execute(_EVERY_VERSION).all(), _EVERY_TAG, _EVERY_ALIAS)
+    return _named_rows(conn, conn.execute(_EVERY_VERSION).all(), _TAGS, _EVERY_ALIAS)
 
 
 def numbered_rows(conn: Connection, numbers: list[tuple[str, int]]) -> list[VersionRow]:

@@ -55,6 +55,7 @@ def walk_graph(edges_of: EdgesOf, labels_of: LabelsOf, start: str, *, downstream
         if len(seen) > MAX_NODES:
             raise InvalidInput(f"lineage of {start} has more than {MAX_NODES} nodes; pass a depth limit")
     nodes = describe(labels_of, seen)
+    edges.sort(key=lambda e: (e["src"], e["dst"], e["kind"]))  # the database's order is not stable (PostgreSQL's)
     result: dict[str, Any] = {"root": start, "direction": "downstream" if downstream else "upstream",
                               "nodes": nodes, "edges": edges}
     if downstream:

@@ -179,7 +179,7 @@ def test_a_walk_that_finds_too_few_matches_gives_way_to_sorting(
     ("not name = 'fraud'", None), ("(name = 'fraud' or tags.a = 'x')", None), ("name like 'fr%'", None),
     ("name = 'fraud' and name = 'churn'", None), ("", None)])
 def test_a_filter_pins_one_model_only_when_every_match_must_be_of_it(text: str, model: str | None) -> None:
-    from modelkeep.meta.search import pinned_model
+    from modelkeep.meta.search_language import pinned_model
 
     assert pinned_model(text) == model
 
@@ -214,3 +214,57 @@ def test_a_filters_counts_are_kept_a_while_and_never_change_an_answer(populated:
     assert first == kept == expired and first
     assert counted_first == 3 and counted_kept == 0 and counted_expired == 3  # two conditions and the match count
     assert n_kept == n_first - 3 and n_expired == n_first
+
+
+def test_a_personal_registrys_search_reads_it_with_sqlite3_and_answers_the_same(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``mk model search`` on a personal registry translates the filter to SQLite's text
+    (``meta.sqlite_search``): every filter and order below answers, page by page and cursor by
+    cursor, as ``search_versions`` does; a bad one is refused with the same words."""
+    from modelkeep.services.models.fast_reads import search as fast_search
+
+    reg = workspace.registry
+    (tmp_path / "rows.csv").write_text("a\n1\n")
+    workspace.datasets.add(tmp_path / "rows.csv", "rows")
+    for i in range(14):
+        reg.register("fraud" if i % 3 else "churn", params={"depth": i % 5, "optimizer": ("adam", "sgd")[i % 2]},
+                     metrics={"auc": round(0.5 + (i * 7 % 13) / 40, 3), "loss[rows:test]": 1 - i / 20},
+                     tags={"team": ("risk", "ops", "growth")[i % 3]} if i % 4 else {},
+                     description="the %d" % i if i % 5 else "", data=["rows@1"] if i % 6 == 0 else None)
+    reg.register("pair", components=["fraud@latest", "churn@1.0.0"])
+    reg.set_alias("fraud@latest", "production")
+    reg.set_alias("churn@1.0.1", "staging")
+    monkeypatch.chdir(workspace.config.root)
+    filters = ["", "metrics.auc > 0.7 and tags.team = 'risk'", "name = 'fraud'", "not tags.team = 'ops'",
+               "params.depth >= 2 or alias = 'staging'", "params.optimizer like 's%'", "version < 1.0.3",
+               "tags.team in ('risk', 'ops')", "created_at > 2000-01-01T00:00:00Z and created_by = 'tester'",
+               "description != '' and not (name = 'churn' or metrics.loss < 0.6)", "params.depth = '3'",
+               "metrics.`auc` >= 0.6 and bump = 'patch'", "alias like 'prod%'", "digest like 'zz%'"]
+    orders = [None, "version", "-version", "name desc", "metrics.auc desc", "metrics.auc", "params.depth desc",
+              "tags.team", "-created", "description"]
+    compared = 0
+    for text in filters:
+        for order in orders:
+            cursor = None
+            while True:
+                fast = fast_search(text, order_by=order, limit=4, cursor=cursor)
+                assert fast is not None, (text, order)
+                expected = reg.search(text, order_by=order, limit=4, cursor=cursor)
+                assert fast.to_dict() == expected.to_dict(), (text, order, cursor)
+                compared += len(expected.results)
+                cursor = expected.next_cursor
+                if cursor is None:
+                    break
+    assert compared > 500
+    for bad in ("metrics.auc >", "colour = 'red'", "created_at > yesterday", "version like '1%'"):
+        with pytest.raises(InvalidInput) as normal:
+            reg.search(bad)
+        with pytest.raises(InvalidInput) as local:
+            fast_search(bad)
+        assert str(local.value) == str(normal.value)
+    with pytest.raises(InvalidInput, match="different filter"):
+        fast_search("name = 'x'", order_by="version", cursor=reg.search("", order_by="version", limit=2).next_cursor)
+    assert fast_search("", limit=0) is None  # the normal path says what is valid
+    workspace.access.create_user("admin", role="admin")
+    assert fast_search("") is None  # with users, reads are checked: the normal path

@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from modelkeep.errors import InvalidInput
-from modelkeep.meta.search import MAX_DEPTH, MAX_TERMS
+from modelkeep.meta.search_language import MAX_DEPTH, MAX_TERMS
 from modelkeep.services.models.search import search_versions
 from modelkeep.services.workspace import Workspace
 from tests.test_cli_data import mk

@@ -402,7 +402,7 @@ def create_app(workspace: Workspace, *, dispatch_webhooks: bool = True) -> FastA
     def alias_holder(ws: Ws, name: Name, alias: AliasName,
                      at: Annotated[str, Query(max_length=40, description="ISO date-time, UTC")]) -> dict[str, Any]:
         """Which version held NAME@ALIAS at ``at``."""
-        from modelkeep.meta.search import parse_datetime
+        from modelkeep.meta.search_language import parse_datetime
 
         return {"model": name, "alias": alias, "at": at, "version": ws.promotions.holder_at(name, alias, parse_datetime(at))}
 

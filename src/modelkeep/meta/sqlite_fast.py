@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from modelkeep.meta.schema import SCHEMA_HEAD
+from modelkeep.meta.search_language import Filter, Ordering
+from modelkeep.meta.sqlite_search import page_statement
 from modelkeep.version import VersionSpec
 
 T = TypeVar("T")
@@ -21,9 +23,8 @@ T = TypeVar("T")
 VERSION_COLUMNS = ("id", "version", "seq", "status", "description", "bump", "reasons", "digest", "artifact_kind",
                    "artifact_size", "signature", "metadata", "environment", "code", "composite_config", "parent_id",
                    "created_at", "created_by")
-_VERSION = ("SELECT v.id, v.version, v.seq, v.status, v.description, v.bump, v.reasons, v.digest, v.artifact_kind, "
-            "v.artifact_size, v.signature, v.metadata, v.environment, v.code, v.composite_config, v.parent_id, "
-            "v.created_at, v.created_by FROM model_versions v JOIN models m ON m.id = v.model_id ")
+_VERSION_COLUMNS = ", ".join(f"v.{column}" for column in VERSION_COLUMNS)
+_VERSION = f"SELECT {_VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id "  # noqa: S608 (fixed names)
 _BY_SPEC = {  # as Registry.resolve: an alias, an exact version, or the highest in range that is not a reproduction
     "alias": _VERSION + "JOIN aliases a ON a.version_id = v.id WHERE m.name = ? AND a.name = ?",
     "exact": _VERSION + "WHERE m.name = ? AND v.sort_key = ?",
@@ -173,26 +174,42 @@ def version_record(db_url: str, name: str, spec: VersionSpec) -> dict[str, Any] 
 
     def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
         row = conn.execute(query, args).fetchone()
-        if row is None:
-            return None
-        record = dict(zip(VERSION_COLUMNS, row, strict=True))
-        version_id = record["id"]
-        record["params"] = conn.execute("SELECT key, value FROM version_params WHERE version_id = ?", (version_id,)).fetchall()
-        record["metrics"] = conn.execute("SELECT key, dataset, split, value FROM version_metrics WHERE version_id = ?",
-                                         (version_id,)).fetchall()
-        record["tags"] = conn.execute("SELECT key, value FROM version_tags WHERE version_id = ?", (version_id,)).fetchall()
-        record["aliases"] = [a for (a,) in conn.execute("SELECT name FROM aliases WHERE version_id = ?", (version_id,))]
-        record["sources"] = [src for (src,) in conn.execute(
-            "SELECT src FROM lineage_edges WHERE dst = ? AND kind = 'trained_on'", (f"model_version:{version_id}",))]
-        record["components"] = [f"{model}@{version}" for model, version in conn.execute(
-            "SELECT m.name, v.version FROM composite_components c JOIN model_versions v ON v.id = c.component_id "
-            "JOIN models m ON m.id = v.model_id WHERE c.composite_id = ? ORDER BY c.position", (version_id,))]
-        record["parent"] = None if record["parent_id"] is None else conn.execute(
-            "SELECT m.name, v.version FROM model_versions v JOIN models m ON m.id = v.model_id WHERE v.id = ?",
-            (record["parent_id"],)).fetchone()
-        return record
+        return None if row is None else _version_record(conn, row)
 
     return _read(_personal(db_url), read)
+
+
+def _version_record(conn: sqlite3.Connection, row: tuple[Any, ...]) -> dict[str, Any]:
+    """A version's row (``VERSION_COLUMNS``) with its params, metrics, tags, aliases, training data,
+    components and parent, as ``version_record`` answers."""
+    record = dict(zip(VERSION_COLUMNS, row, strict=True))
+    version_id = record["id"]
+    record["params"] = conn.execute("SELECT key, value FROM version_params WHERE version_id = ?", (version_id,)).fetchall()
+    record["metrics"] = conn.execute("SELECT key, dataset, split, value FROM version_metrics WHERE version_id = ?",
+                                     (version_id,)).fetchall()
+    record["tags"] = conn.execute("SELECT key, value FROM version_tags WHERE version_id = ?", (version_id,)).fetchall()
+    record["aliases"] = [a for (a,) in conn.execute("SELECT name FROM aliases WHERE version_id = ?", (version_id,))]
+    record["sources"] = [src for (src,) in conn.execute(
+        "SELECT src FROM lineage_edges WHERE dst = ? AND kind = 'trained_on'", (f"model_version:{version_id}",))]
+    record["components"] = [f"{model}@{version}" for model, version in conn.execute(
+        "SELECT m.name, v.version FROM composite_components c JOIN model_versions v ON v.id = c.component_id "
+        "JOIN models m ON m.id = v.model_id WHERE c.composite_id = ? ORDER BY c.position", (version_id,))]
+    record["parent"] = None if record["parent_id"] is None else conn.execute(
+        "SELECT m.name, v.version FROM model_versions v JOIN models m ON m.id = v.model_id WHERE v.id = ?",
+        (record["parent_id"],)).fetchone()
+    return record
+
+
+def search_records(db_url: str, tree: Filter | None, ordering: Ordering, after: tuple[Any, int] | None,
+                   limit: int) -> list[tuple[str, dict[str, Any], Any]] | None:
+    """Up to ``limit`` versions matching ``tree`` after ``after`` (a cursor's value and version id) in
+    ``ordering``'s order, each as (its model's name, its record as ``version_record`` reads it, its
+    value in the order), for ``mk model search`` in a personal registry; None when the fast path
+    does not apply."""
+    sql, args = page_statement(tree, ordering, f"{_VERSION_COLUMNS}, m.name", after, limit)
+    width = len(VERSION_COLUMNS)
+    return _read(_personal(db_url), lambda conn: [
+        (row[width], _version_record(conn, row[:width]), row[width + 1]) for row in conn.execute(sql, args).fetchall()])
 
 
 def dataset_version_rows(db_url: str, name: str) -> list[tuple[Any, ...]] | None:

@@ -42,6 +42,6 @@ def moment(milliseconds: int | None) -> datetime | None:
 
 def parse_time(text: str) -> datetime:
     """A time a user typed (ISO date or date-time; UTC unless it names its zone), as recorded."""
-    from modelkeep.meta.search import parse_datetime
+    from modelkeep.meta.search_language import parse_datetime
 
     return parse_datetime(text)

@@ -143,7 +143,7 @@ class LocalAudit:
 
     def log(self, *, model: str | None = None, user: str | None = None, action: str | None = None,
             since: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        from modelkeep.meta.search import parse_datetime
+        from modelkeep.meta.search_language import parse_datetime
         from modelkeep.services.governance.audit import query
 
         self.workspace.access.check("audit.read")

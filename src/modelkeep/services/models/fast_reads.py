@@ -11,13 +11,15 @@ from datetime import datetime
 from typing import Any
 
 from modelkeep.config import local_config
-from modelkeep.meta.sqlite_fast import branch_rows, model_rows, stored_json, version_record
+from modelkeep.meta.search_language import MAX_LIMIT, decode_cursor, encode_cursor, parse_ordering, parse_tree
+from modelkeep.meta.sqlite_fast import branch_rows, model_rows, search_records, stored_json, version_record
 from modelkeep.services.models.inputs import check_name, split_ref
 from modelkeep.services.models.views import (
     BRANCH_MAIN,
     DATASET_PREFIX,
     BranchView,
     ModelSummary,
+    SearchPage,
     VersionView,
     metric_label,
 )
@@ -39,9 +41,31 @@ def show_version(ref: str) -> VersionView | None:
     """What ``Registry.get`` answers for ``ref``, for the local repository."""
     name, spec_text = split_ref(ref)
     record = version_record(local_config().db_url, name, VersionSpec.parse(spec_text))
-    if record is None:
-        return None
+    return None if record is None else _view(name, record)
 
+
+def search(filter_text: str | None = None, *, order_by: str | None = None, limit: int = 50,
+           cursor: str | None = None) -> SearchPage | None:
+    """What ``Registry.search`` answers, for the local repository: the same page, and the same
+    cursor after it. A bad filter, order or cursor is refused here as there."""
+    if not 1 <= limit <= MAX_LIMIT:
+        return None  # the normal path says what is valid
+    text = filter_text or ""
+    tree, ordering = parse_tree(text), parse_ordering(order_by)
+    after = decode_cursor(cursor, ordering, text) if cursor else None
+    found = search_records(local_config().db_url, tree, ordering, after, limit + 1)
+    if found is None:
+        return None
+    page = found[:limit]
+    next_cursor = None
+    if len(found) > limit and page:
+        _, last, value = page[-1]
+        next_cursor = encode_cursor(ordering, text, value, last["id"])
+    return SearchPage([_view(name, record) for name, record, _ in page], next_cursor)
+
+
+def _view(name: str, record: dict[str, Any]) -> VersionView:
+    """A version of model ``name`` as ``sqlite_fast.version_record`` reads it, as the services show it."""
     parent = record["parent"]
     return VersionView(
         id=record["id"], name=name, version=record["version"], status=record["status"],

@@ -21,11 +21,11 @@ from modelkeep.meta.search import (
     parse_order,
     pinned_model,
 )
+from modelkeep.meta.search_language import MAX_LIMIT
 from modelkeep.meta.tables import Model, ModelVersion, VersionMetric, table_of
 from modelkeep.services.models.view_loading import load_views
 from modelkeep.services.models.views import SearchPage
 
-MAX_LIMIT = 1000
 # Above this many matching versions, a page ordered by a tag, param or metric walks that key's
 # index (cost: about one page of rows) instead of computing and sorting every match's value.
 SCAN_ABOVE = 500

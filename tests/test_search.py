@@ -231,7 +231,7 @@ def test_a_personal_registrys_search_reads_it_with_sqlite3_and_answers_the_same(
         reg.register("fraud" if i % 3 else "churn", params={"depth": i % 5, "optimizer": ("adam", "sgd")[i % 2]},
                      metrics={"auc": round(0.5 + (i * 7 % 13) / 40, 3), "loss[rows:test]": 1 - i / 20},
                      tags={"team": ("risk", "ops", "growth")[i % 3]} if i % 4 else {},
-                     description="the %d" % i if i % 5 else "", data=["rows@1"] if i % 6 == 0 else None)
+                     description=f"the {i}" if i % 5 else "", data=["rows@1"] if i % 6 == 0 else None)
     reg.register("pair", components=["fraud@latest", "churn@1.0.0"])
     reg.set_alias("fraud@latest", "production")
     reg.set_alias("churn@1.0.1", "staging")

@@ -235,3 +235,34 @@ def test_a_test_delivery_is_signed_as_the_webhooks_are_and_logged_nowhere(worksp
     assert headers["X-Modelkeep-Signature"] == expected and workspace.webhooks.deliveries() == []
     receiver.fail_next = 1
     assert LocalConnection(workspace).admin.test_webhook(hook["id"], "alias.moved")["status"] == 500
+
+
+def test_webhook_list_and_deliveries_of_a_personal_registry_read_it_with_sqlite3_and_answer_the_same(
+    workspace: Workspace, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``mk webhook list`` and ``deliveries`` on a personal registry read SQLite with the standard
+    library: every kind of webhook and delivery answers as ``AdminService`` does."""
+    from modelkeep.services.connection import LocalAdmin
+    from modelkeep.services.governance import fast_reads
+
+    hooks = workspace.webhooks
+    hooks.add(receiver.url, ["version.created", "alias.moved"])
+    hooks.add(receiver.url, ["version.created"], format="slack")
+    hooks.add(receiver.url, ["version.created"], subject="model:fraud", bumps=["major", "minor"])
+    hooks.add_mlflow("signed", receiver.url, ["model_version.created"], secret="s3cret-of-the-receiver")
+    unsigned = hooks.add_mlflow("unsigned", receiver.url, ["model_version.created"], description="no secret")
+    hooks.update(unsigned.id, active=False, only="mlflow")
+    workspace.registry.register("fraud", params={"C": 1})
+    workspace.registry.set_alias("fraud@latest", "staging")
+    receiver.fail_next = 1
+    hooks.dispatch()
+    monkeypatch.chdir(workspace.config.root)
+    admin = LocalAdmin(workspace)
+    expected_hooks, expected_log = admin.webhooks(), admin.deliveries()
+    assert len(expected_hooks) == 5 and {d["status"] for d in expected_log} == {"delivered", "pending"}
+    assert fast_reads.webhooks() == expected_hooks
+    assert fast_reads.deliveries(None) == expected_log
+    assert fast_reads.deliveries(expected_hooks[0]["id"]) == admin.deliveries(expected_hooks[0]["id"]) != []
+    assert fast_reads.deliveries(999) == []
+    workspace.access.create_user("admin", role="admin")
+    assert fast_reads.webhooks() is None and fast_reads.deliveries(None) is None  # with users: the normal path

@@ -312,7 +312,12 @@ def webhook_add(
 @webhook_app.command("list")
 def webhook_list(json_out: JsonFlag = False) -> None:
     """Every webhook: its URL, events, format and whether it is active (MLflow's included)."""
-    rows = _admin().webhooks()
+    from modelkeep.cli.remote import local_read
+    from modelkeep.services.governance.fast_reads import webhooks
+
+    rows = local_read(webhooks)  # sqlite3 on a personal registry: ~0.15 s instead of ~0.9
+    if rows is None:
+        rows = _admin().webhooks()
     if json_out:
         emit_json(rows)
         return
@@ -370,7 +375,12 @@ def webhook_dispatch(
 @webhook_app.command("deliveries")
 def webhook_deliveries(webhook_id: Annotated[int | None, typer.Option("--webhook")] = None, json_out: JsonFlag = False) -> None:
     """The delivery log: attempts, last status, errors."""
-    rows = _admin().deliveries(webhook_id)
+    from modelkeep.cli.remote import local_read
+    from modelkeep.services.governance.fast_reads import deliveries
+
+    rows = local_read(deliveries, webhook_id)
+    if rows is None:
+        rows = _admin().deliveries(webhook_id)
     if json_out:
         emit_json(rows)
         return

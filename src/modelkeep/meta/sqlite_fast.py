@@ -395,3 +395,22 @@ def deployment_rows(db_url: str) -> list[tuple[str, int, str, str, str]] | None:
     deploy list`` in a personal registry; None once it has users."""
     return _read(_personal(db_url), lambda conn: conn.execute(
         "SELECT name, revision, status, spec, updated_at FROM deployments ORDER BY name").fetchall())
+
+
+def webhook_rows(db_url: str) -> list[tuple[Any, ...]] | None:
+    """Every webhook, oldest first, as (id, url, events, format, active, created_at, updated_at, name,
+    description, subject, bumps, secret_sealed) with JSON and times as SQLite stores them, for ``mk
+    webhook list`` in a personal registry; None when the fast path does not apply."""
+    return _read(_personal(db_url), lambda conn: conn.execute(
+        "SELECT id, url, events, format, active, created_at, updated_at, name, description, subject, bumps, secret_sealed "
+        "FROM webhooks ORDER BY id").fetchall())
+
+
+def delivery_rows(db_url: str, webhook_id: int | None) -> list[tuple[Any, ...]] | None:
+    """The delivery log (of one webhook), oldest first, as (id, event_id, event type, webhook_id, status,
+    attempts, last_status, last_error), for ``mk webhook deliveries`` in a personal registry; None when
+    the fast path does not apply."""
+    return _read(_personal(db_url), lambda conn: conn.execute(
+        "SELECT d.id, d.event_id, e.type, d.webhook_id, d.status, d.attempts, d.last_status, d.last_error "
+        "FROM deliveries d JOIN events e ON e.id = d.event_id WHERE ? IS NULL OR d.webhook_id = ? ORDER BY d.id",
+        (webhook_id, webhook_id)).fetchall())

@@ -39,6 +39,7 @@ from modelkeep.meta.tables import Delivery, Event, Webhook
 from modelkeep.services.clock import utcnow
 from modelkeep.services.governance import audit, mlflow_webhooks
 from modelkeep.services.governance.access import Access
+from modelkeep.services.governance.webhook_views import WebhookView, delivery_row
 
 if TYPE_CHECKING:
     import httpx  # imported when a delivery goes out: 150 ms a server would spend starting
@@ -111,37 +112,6 @@ def unseal(key: bytes, sealed: str) -> str:
     except InvalidTag:
         raise InvalidInput("this webhook's secret was sealed under another server key (server.key changed): "
                            "set its secret again (MLflow's update_webhook)") from None
-
-
-@dataclass(frozen=True)
-class WebhookView:
-    """A webhook as its admin sees it (never its secret)."""
-
-    id: int
-    url: str
-    events: list[str]
-    format: str
-    active: bool
-    created_at: datetime
-    updated_at: datetime
-    name: str | None = None
-    description: str | None = None
-    subject: str | None = None
-    bumps: list[str] | None = None
-    signed: bool = True  # MLflow's webhooks without a secret are sent unsigned
-
-    @classmethod
-    def of(cls, row: Webhook) -> WebhookView:
-        return cls(id=row.id, url=row.url, events=list(row.events), format=row.format, active=row.active,
-                   created_at=row.created_at, updated_at=row.updated_at or row.created_at, name=row.name,
-                   description=row.description, subject=row.subject, bumps=row.bumps,
-                   signed=row.format != "mlflow" or row.secret_sealed is not None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "description": self.description, "url": self.url,
-                "events": self.events, "format": self.format, "active": self.active, "subject": self.subject,
-                "bumps": self.bumps, "signed": self.signed, "created_at": self.created_at.isoformat() + "Z",
-                "updated_at": self.updated_at.isoformat() + "Z"}
 
 
 @dataclass(frozen=True)
@@ -455,8 +425,7 @@ class Webhooks:
             query = select(Delivery, Event.type).join(Event, Event.id == Delivery.event_id).order_by(Delivery.id)
             if webhook_id is not None:
                 query = query.where(Delivery.webhook_id == webhook_id)
-            return [{"id": d.id, "event_id": d.event_id, "event": t, "webhook_id": d.webhook_id, "status": d.status,
-                     "attempts": d.attempts, "last_status": d.last_status, "last_error": d.last_error}
+            return [delivery_row(d.id, d.event_id, t, d.webhook_id, d.status, d.attempts, d.last_status, d.last_error)
                     for d, t in session.execute(query)]
 
     def replay(self, delivery_id: int) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from modelkeep.errors import InvalidInput
+
 MK = [sys.executable, "-m", "modelkeep.cli.main"]
 
 
@@ -376,11 +378,11 @@ def test_model_show_and_diff_of_a_personal_registry_read_it_with_sqlite3_and_ans
     assert "no version of fraud matches" in mk(repo, "model", "show", "fraud@9.9.9", code=1).stderr  # said by the normal path
 
 
-def test_data_log_ls_and_diff_of_a_personal_registry_read_it_with_sqlite3_and_answer_the_same(
+def test_data_log_ls_diff_and_cat_of_a_personal_registry_read_it_with_sqlite3_and_answer_the_same(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from modelkeep.services.data.dataset_diff import diff_dataset_versions
-    from modelkeep.services.data.fast_reads import dataset_diff, dataset_files, dataset_log
+    from modelkeep.services.data.fast_reads import dataset_cat, dataset_diff, dataset_files, dataset_log
     from modelkeep.services.workspace import open_workspace
 
     for day, rows in (("2024-01-01", "1,2\n"), ("2024-01-02", "3,4\n")):
@@ -417,9 +419,21 @@ def test_data_log_ls_and_diff_of_a_personal_registry_read_it_with_sqlite3_and_an
             assert json.loads(mk(repo, "data", "diff", a, b, "--json").stdout) == diff, (a, b)
         assert dataset_diff("events@1", "events@2")["rows"]["day=2024-01-02/part.csv"]["added"] == 1  # type: ignore[index]
         assert dataset_diff("events@1", "events@9") is None and dataset_diff("events@1", "single@1") is not None
+        for ref, file in (("events@1", "day=2024-01-02/part.csv"), ("events", "/day=2024-01-02/part.csv"),
+                          ("single", None), ("single@1", "one.csv")):
+            contents = dataset_cat(ref, file)
+            assert contents is not None, (ref, file)
+            expected_bytes = b"".join(ws.datasets.cat(ref, file))
+            assert b"".join(contents) == expected_bytes
+            assert expected_bytes.startswith(b"x\n" if ref.startswith("single") else b"a,b\n")
+            assert mk(repo, "data", "cat", ref, *([file] if file else [])).stdout == expected_bytes.decode()
+        assert dataset_cat("events@9", None) is None  # the normal path says what is missing
+        with pytest.raises(InvalidInput, match="has 2 files; name one"):
+            dataset_cat("events", None)
+        assert "has no file 'nope.csv'" in mk(repo, "data", "cat", "events@1", "nope.csv", code=1).stderr
         ws.access.create_user("admin", role="admin")
         assert dataset_log("events") is None and dataset_files("events") is None  # with users, reads are checked
-        assert dataset_diff("events@1", "events@2") is None
+        assert dataset_diff("events@1", "events@2") is None and dataset_cat("single", None) is None
     finally:
         ws.close()
 

@@ -14,24 +14,12 @@ from __future__ import annotations
 import io
 from collections import Counter
 from difflib import SequenceMatcher
-from typing import Any, Protocol
+from typing import Any
 
 from modelkeep.services.data.data_status import compare_files
-from modelkeep.services.data.views import DatasetVersionView
+from modelkeep.services.data.version_reads import VersionReads
 from modelkeep.store.format import ObjectId, TreeEntry
 from modelkeep.store.repository import Repository
-
-
-class VersionReads(Protocol):
-    """What a diff reads: the datasets service (local or through a server), or the fast path's sqlite3
-    reads of a personal registry (``services.data.fast_reads``)."""
-
-    @property
-    def repo(self) -> Repository: ...
-
-    def get(self, ref: str) -> DatasetVersionView: ...
-
-    def files_of(self, view: DatasetVersionView) -> dict[str, TreeEntry]: ...
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson")
 

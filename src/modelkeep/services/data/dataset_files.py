@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelkeep.errors import InvalidInput, NotFound
 from modelkeep.services.data.data_status import recorded_files, status_of
+from modelkeep.services.data.version_reads import version_file
 from modelkeep.store import folder_watch
 from modelkeep.store.chunk_cache import ChunkCache
 from modelkeep.store.dataset_checkout import CheckoutResult, checkout_files
@@ -144,16 +145,7 @@ class DatasetFiles:
         return recorded_files(self.repo, view.name, view.digest, view.root_kind, view.source, view.bytes)
 
     def cat(self, ref: str, file: str | None = None) -> Iterator[bytes | memoryview]:
-        view = self.get(ref)
-        files = self.files_of(view)
-        if file is None:
-            if len(files) != 1:
-                raise InvalidInput(f"{view.ref} has {len(files)} files; name one (see 'mk data ls {view.ref}')")
-            file = next(iter(files))
-        entry = files.get(file.strip("/"))
-        if entry is None:
-            raise NotFound(f"{view.ref} has no file {file!r}", hint=f"see 'mk data ls {view.ref}'")
-        return self.repo.iter_file(entry.kind, entry.id)
+        return version_file(self, ref, file)
 
     def read_range(self, ref: str, file: str, start: int, end: int) -> bytes:
         """Bytes ``start`` to ``end`` (exclusive) of one file of a version, reading only the chunks

@@ -5,11 +5,13 @@ reads. Each returns None when the fast path does not apply, and the command take
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from modelkeep.config import local_config
 from modelkeep.meta.sqlite_fast import dataset_version_rows
+from modelkeep.services.data.version_reads import version_file
 from modelkeep.services.data.views import DatasetVersionView
 from modelkeep.services.models.inputs import check_name, split_dataset_ref
 from modelkeep.store.format import TreeEntry
@@ -75,5 +77,14 @@ def dataset_diff(a_ref: str, b_ref: str) -> dict[str, Any] | None:
 
     try:
         return diff_dataset_versions(LocalVersions(), a_ref, b_ref)
+    except _Declined:
+        return None
+
+
+def dataset_cat(ref: str, file: str | None) -> Iterator[bytes | memoryview] | None:
+    """What ``mk data cat`` writes, for the local repository (``LocalVersions``); a file the version
+    does not hold is said by the normal path."""
+    try:
+        return version_file(LocalVersions(), ref, file)
     except _Declined:
         return None

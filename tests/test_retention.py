@@ -75,6 +75,21 @@ def estate(workspace: Workspace, tmp_path: Path) -> dict[str, str]:
     return refs
 
 
+@pytest.mark.parametrize(("rules", "says"), [
+    ({}, "keep nothing but roots"),
+    ({"keep_tags": ["stage=prod", "pinned"], "keep_monthly": 6, "keep_last": 3, "keep_within": "30d"},
+     "keep-last 3, keep-within 30d, keep-monthly 6, keep-tag stage=prod, keep-tag pinned"),
+    ({"keep_daily": 7, "keep_hourly": 24, "keep_weekly": 4, "keep_top": {"metric": "auc", "k": 2}},
+     "keep-hourly 24, keep-daily 7, keep-weekly 4, keep-top 2 by auc (max)"),
+])
+def test_rules_say_what_they_keep_from_their_stored_form_as_validated(rules: dict[str, object], says: str) -> None:
+    """``mk retention show``'s fast path words the stored rules without pydantic: as the model does."""
+    from modelkeep.services.retention.rule_words import describe_rules
+
+    validated = RetentionRules.model_validate(rules)
+    assert validated.describe() == describe_rules(validated.model_dump(exclude_none=True)) == says
+
+
 def test_the_plan_keeps_every_root_and_what_they_were_made_from(workspace: Workspace, estate: dict[str, str]) -> None:
     plan = LocalConnection(workspace).retention.plan()
     why = {row["ref"]: row["why"] for row in plan["keep"]}

@@ -10,6 +10,7 @@ from typing import Any
 
 from modelkeep.config import local_config
 from modelkeep.meta.sqlite_fast import retention_rows, stored_json, stored_time
+from modelkeep.services.retention.rule_words import describe_rules
 
 
 def policies_and_holds() -> dict[str, list[dict[str, Any]]] | None:
@@ -17,14 +18,12 @@ def policies_and_holds() -> dict[str, list[dict[str, Any]]] | None:
     rows = retention_rows(local_config().db_url)
     if rows is None:
         return None
-    from modelkeep.services.retention.rules import RetentionRules  # the rules' own description (pydantic)
-
     policies, holds = rows
     out = []
     for kind, scope, stored, updated_by, updated_at in policies:
         rules = stored_json(stored)
         out.append({"kind": kind, "scope": scope, "rules": dict(rules),
-                    "says": RetentionRules.model_validate(rules).describe(), "updated_by": updated_by,
+                    "says": describe_rules(rules), "updated_by": updated_by,
                     "updated_at": stored_time(updated_at)})
     return {"policies": out, "holds": [{"target": target, "reason": reason, "by": by,
                                         "at": stored_time(at)}

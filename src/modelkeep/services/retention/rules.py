@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelkeep.errors import InvalidInput
+from modelkeep.services.retention.rule_words import describe_rules
 
 _DURATION = re.compile(r"^(\d+)([hdwmy])$")
 _UNITS = {"h": 1, "d": 24, "w": 24 * 7, "m": 24 * 30, "y": 24 * 365}
@@ -57,12 +58,7 @@ class RetentionRules(BaseModel):
         return value
 
     def describe(self) -> str:
-        parts = [f"{k.replace('_', '-')} {v}" for k, v in self.model_dump(exclude_none=True).items()
-                 if k not in ("keep_tags", "keep_top")]
-        parts += [f"keep-tag {t}" for t in self.keep_tags]
-        if self.keep_top:
-            parts.append(f"keep-top {self.keep_top.k} by {self.keep_top.metric} ({self.keep_top.direction})")
-        return ", ".join(parts) or "keep nothing but roots"
+        return describe_rules(self.model_dump(exclude_none=True))
 
 
 @dataclass

@@ -217,8 +217,12 @@ def test_runs_show_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_
         ws.close()
 
 
-def test_deploy_list_of_a_personal_registry_reads_it_with_sqlite3_and_answers_the_same(repo: Path) -> None:
+def test_deploy_list_status_and_history_of_a_personal_registry_read_it_with_sqlite3_and_answer_the_same(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from modelkeep.meta.sqlite_fast import deployment_rows
+    from modelkeep.services.deploy.fast_reads import deployment_history, deployment_status
+    from modelkeep.services.deploy.spec import Monitoring, Policy, Sticky
+    from modelkeep.services.deploy.views import MONITORING_FIELDS, POLICY_FIELDS, STICKY_FIELDS
     from modelkeep.services.workspace import open_workspace
 
     mk(repo, "model", "register", "m", "model.bin")
@@ -238,8 +242,31 @@ def test_deploy_list_of_a_personal_registry_reads_it_with_sqlite3_and_answers_th
             [("canary", 2, 1), ("single", 1, None)]
         assert [s["fraction"] for s in listed[0]["shadows"]] == [0.25]
         assert "rollout step 2/2" in mk(repo, "deploy", "list").stdout
+        ws.deployments.report("canary", "gw-b", 2, {"requests": 12, "attribution": {"stable": "ok"}})
+        ws.deployments.report("canary", "gw-a", 1, {"requests": 3})
+        ws.deployments.update("single", lambda spec: spec.model_copy(update={"contract": {"inputs": ["x"]}}),
+                              reason="a contract", allow_contract_change=True)
+        monkeypatch.chdir(repo)
+        for name in ("canary", "single"):
+            status, history = deployment_status(name), deployment_history(name)
+            assert status is not None and history is not None, name  # the fast path applies here
+            expected = json.loads(json.dumps(ws.deployments.status(name)))
+            assert status == expected and json.loads(mk(repo, "deploy", "status", name, "--json").stdout) == expected
+            expected_history = json.loads(json.dumps(ws.deployments.history(name)))
+            assert history == expected_history, name
+            assert json.loads(mk(repo, "deploy", "history", name, "--json").stdout) == expected_history
+        canary = deployment_status("canary")
+        assert canary is not None and [g["gateway"] for g in canary["gateways"]] == ["gw-a", "gw-b"]
+        assert canary["gateways"][1]["attribution"] == {"stable": "ok"}
+        # the sections a status shows whole are named in views.py, in the models' order: a field added to a
+        # model and not there would decline every fast read and break the service's status
+        models = (tuple(Policy.model_fields), tuple(Monitoring.model_fields), tuple(Sticky.model_fields))
+        assert models == (POLICY_FIELDS, MONITORING_FIELDS, STICKY_FIELDS)
+        assert deployment_status("nope") is None and deployment_history("nope") is None  # the normal path says so
+        assert "deployment 'nope' does not exist" in mk(repo, "deploy", "status", "nope", code=1).stderr
         ws.access.create_user("admin", role="admin")
         assert deployment_rows(ws.config.db_url) is None  # with users, reads are checked: the normal path
+        assert deployment_status("canary") is None and deployment_history("canary") is None
     finally:
         ws.close()
     assert "cli-tester" in mk(repo, "deploy", "list", "--json", code=4).stderr  # no user of this registry now

@@ -196,12 +196,20 @@ def update(
 
 def status(name: Name, json_out: JsonFlag = False) -> None:
     """The current revision, its traffic split, and what each gateway last saw."""
-    _show(_target().deployment_status(name), json_out)
+    from modelkeep.cli.remote import local_read
+    from modelkeep.services.deploy.fast_reads import deployment_status
+
+    _show(local_read(deployment_status, name) or _target().deployment_status(name), json_out)
 
 
 def history(name: Name, json_out: JsonFlag = False) -> None:
     """Every revision: what changed, why, who, the evidence and the validation."""
-    rows = _target().deployment_history(name)
+    from modelkeep.cli.remote import local_read
+    from modelkeep.services.deploy.fast_reads import deployment_history
+
+    rows = local_read(deployment_history, name)
+    if rows is None:
+        rows = _target().deployment_history(name)
     if json_out:
         emit_json(rows)
         return

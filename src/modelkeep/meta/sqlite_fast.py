@@ -414,3 +414,31 @@ def delivery_rows(db_url: str, webhook_id: int | None) -> list[tuple[Any, ...]] 
         "SELECT d.id, d.event_id, e.type, d.webhook_id, d.status, d.attempts, d.last_status, d.last_error "
         "FROM deliveries d JOIN events e ON e.id = d.event_id WHERE ? IS NULL OR d.webhook_id = ? ORDER BY d.id",
         (webhook_id, webhook_id)).fetchall())
+
+
+def deployment_status_rows(db_url: str, name: str) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None:
+    """Deployment ``name`` as (revision, status, spec, updated_at) and its gateways' reports as (gateway,
+    revision, at, report) by gateway, JSON and times as SQLite stores them, for ``mk deploy status`` in a
+    personal registry; None when the fast path does not apply or there is no such deployment."""
+    def read(conn: sqlite3.Connection) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None:
+        row = conn.execute("SELECT id, revision, status, spec, updated_at FROM deployments WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        return row[1:], conn.execute("SELECT gateway, revision, at, report FROM gateway_reports WHERE deployment_id = ? "
+                                     "ORDER BY gateway", (row[0],)).fetchall()
+
+    return _read(_personal(db_url), read)
+
+
+def deployment_revision_rows(db_url: str, name: str) -> list[tuple[Any, ...]] | None:
+    """The revisions of deployment ``name``, newest first, as (revision, action, status, reason, actor, at,
+    spec, evidence, validation), for ``mk deploy history`` in a personal registry; None when the fast path
+    does not apply or there is no such deployment."""
+    def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]] | None:
+        row = conn.execute("SELECT id FROM deployments WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        return conn.execute("SELECT revision, action, status, reason, actor, at, spec, evidence, validation "
+                            "FROM deployment_revisions WHERE deployment_id = ? ORDER BY revision DESC", (row[0],)).fetchall()
+
+    return _read(_personal(db_url), read)

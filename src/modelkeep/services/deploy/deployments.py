@@ -27,7 +27,7 @@ from modelkeep.services.deploy.spec import (
     parse_section,
     parse_spec,
 )
-from modelkeep.services.deploy.views import deployment_view
+from modelkeep.services.deploy.views import deployment_view, revision_view, status_view
 from modelkeep.services.deploy.windows import WindowSummary
 from modelkeep.services.governance import audit
 from modelkeep.services.governance.access import Access
@@ -396,16 +396,10 @@ class Deployments:
         self.access.check("deployment.read", model=name)
         with self.db.reader() as session:
             row = self._row(session, name)
-            spec = parse_spec(row.spec)
-            out = self._view(row, spec)
-            out["policy"] = spec.policy.model_dump()
-            out["monitoring"] = spec.monitoring.model_dump()
-            out["contract"] = spec.contract
-            out["sticky"] = spec.sticky.model_dump()
-            out["gateways"] = [{"gateway": g.gateway, "revision": g.revision, "at": g.at.isoformat() + "Z", **g.report}
-                               for g in session.scalars(select(GatewayReport).where(GatewayReport.deployment_id == row.id)
-                                                        .order_by(GatewayReport.gateway))]
-            return out
+            gateways = [(g.gateway, g.revision, g.at, g.report) for g in session.scalars(
+                select(GatewayReport).where(GatewayReport.deployment_id == row.id).order_by(GatewayReport.gateway))]
+            return status_view(row.name, row.revision, row.status, parse_spec(row.spec).model_dump(mode="json"),
+                               row.updated_at, gateways)
 
     def history(self, name: str) -> list[dict[str, Any]]:
         self.access.check("deployment.read", model=name)
@@ -413,11 +407,8 @@ class Deployments:
             row = self._row(session, name)
             revisions = session.scalars(select(DeploymentRevision).where(DeploymentRevision.deployment_id == row.id)
                                         .order_by(DeploymentRevision.revision.desc())).all()
-            return [{"revision": r.revision, "action": r.action, "status": r.status, "reason": r.reason,
-                     "actor": r.actor, "at": r.at.isoformat() + "Z",
-                     "arms": [{"name": a["name"], "model": a["model"], "weight": a["weight"],
-                               "preprocess": a.get("preprocess")} for a in r.spec["arms"]],
-                     "evidence": r.evidence, "validation": r.validation} for r in revisions]
+            return [revision_view(r.revision, r.action, r.status, r.reason, r.actor, r.at, r.spec, r.evidence,
+                                  r.validation) for r in revisions]
 
     def list(self) -> list[dict[str, Any]]:
         self.access.check("deployment.read")

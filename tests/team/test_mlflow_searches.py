@@ -116,6 +116,23 @@ def test_a_run_search_lists_each_run_as_get_shows_it_in_a_fixed_number_of_statem
     assert paged == whole == ordered.json()["runs"] and len(whole) == 14
     active = http.post(f"{API}/runs/search", json={"experiment_ids": [experiment]}, headers=carl).json()["runs"]
     assert [d["info"]["run_name"] for d in active] == [d["info"]["run_name"] for d in whole if d["info"]["run_name"] != "r5"]
+    # a filter or an order reads every run's few columns it names, then the page's runs whole: page by page the
+    # same documents as filtering and ordering every run's whole document
+    from modelkeep.api.mlflow.filters import run_filter, run_order
+
+    for text, order_by in (("metrics.loss < 5 and tags.team = 't1'", ["metrics.loss DESC"]), ("params.lr = '4'", []),
+                           ("tags.mlflow.runName LIKE 'r1%'", ["params.lr DESC"]), ("", ["metrics.`only-0` ASC"]),
+                           ("attributes.status = 'FINISHED' and metrics.`only-1` >= 0", ["tags.team", "start_time"])):
+        expected = run_order([d for d in whole if not text or run_filter(text)(d)], order_by)
+        paged, token = [], None
+        while True:
+            asked = every | {"filter": text, "order_by": order_by, "max_results": 3} | ({"page_token": token} if token else {})
+            answer = http.post(f"{API}/runs/search", json=asked, headers=carl).json()
+            paged += answer["runs"]
+            token = answer.get("next_page_token")
+            if not token:
+                break
+        assert paged == expected and expected, (text, order_by)
 
 
 def test_a_model_search_reads_every_record_together_and_lists_each_model_as_get_shows_it(

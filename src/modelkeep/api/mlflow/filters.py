@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from modelkeep.errors import InvalidInput
+from modelkeep.services.models.views import RunColumns
 
 KINDS = {"metric": "metric", "metrics": "metric", "param": "param", "params": "param", "parameter": "param",
          "parameters": "param", "tag": "tag", "tags": "tag", "attribute": "attribute", "attributes": "attribute",
@@ -201,16 +202,31 @@ def newest_first(start_time: int | None, run_id: str) -> tuple[int, str]:
     return -(start_time or 0), run_id
 
 
-def run_order(docs: list[dict[str, Any]], order_by: list[str]) -> list[dict[str, Any]]:
-    """MLflow's ``order_by``: ``[KIND.]KEY [ASC|DESC]`` clauses (KIND metrics, params, tags or
-    attributes, the default), runs lacking a value last; then start time (newest first) and id."""
-    docs = sorted(docs, key=lambda d: newest_first(d["info"].get("start_time"), str(d["info"]["run_id"])))
-    for clause in reversed(order_by):
+def _order_clauses(order_by: list[str]) -> list[tuple[str, str, str]]:
+    """``order_by``'s clauses as (kind, key, ASC or DESC)."""
+    out = []
+    for clause in order_by:
         match = re.fullmatch(r"(?:(params|param|tags|tag|metrics|metric|attributes|attribute)\.)?`?([^`\s]+)`?"
                              r"(?:\s+(ASC|DESC))?", clause.strip(), flags=re.IGNORECASE)
         if match is None:
             raise InvalidInput(f"order_by {clause!r}: [KIND.]KEY [ASC|DESC], KIND metrics, params, tags or attributes")
-        kind, key, direction = KINDS[(match[1] or "attributes").lower()], match[2], (match[3] or "ASC").upper()
+        out.append((KINDS[(match[1] or "attributes").lower()], match[2], (match[3] or "ASC").upper()))
+    return out
+
+
+def run_columns(text: str, order_by: list[str]) -> RunColumns:
+    """The metrics, params and tags a run filter and order read: a search reads only those of every
+    run, and the page's runs whole."""
+    named = [(c.kind, c.key) for c in parse(text, RUN_NUMERIC, RUN_STRINGS)] if text else []
+    named += [(kind, key) for kind, key, _ in _order_clauses(order_by)]
+    return RunColumns(*(frozenset(key for kind, key in named if kind == wanted) for wanted in ("metric", "param", "tag")))
+
+
+def run_order(docs: list[dict[str, Any]], order_by: list[str]) -> list[dict[str, Any]]:
+    """MLflow's ``order_by``: ``[KIND.]KEY [ASC|DESC]`` clauses (KIND metrics, params, tags or
+    attributes, the default), runs lacking a value last; then start time (newest first) and id."""
+    docs = sorted(docs, key=lambda d: newest_first(d["info"].get("start_time"), str(d["info"]["run_id"])))
+    for kind, key, direction in reversed(_order_clauses(order_by)):
         present = [d for d in docs if run_value(d, kind, key) is not None]
         missing = [d for d in docs if run_value(d, kind, key) is None]
         number = kind == "metric" or key in RUN_NUMERIC

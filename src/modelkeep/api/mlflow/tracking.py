@@ -317,16 +317,28 @@ def tracking_routes(Ws: Any) -> APIRouter:
         experiments = [ws.experiments.get(experiment_number(e)) for e in body.experiment_ids or ["0"]]
         if not body.filter and not body.order_by and len(experiments) == 1:
             return shapes.listing(runs_page(ws, experiments[0], wanted, body))
+        # every run with only what the filter and the order read, then the page's runs whole
+        columns = filters.run_columns(body.filter or "", body.order_by)
         docs: list[dict[str, Any]] = []
         for experiment in experiments:
-            docs.extend(shapes.run(view, experiment.id) for view in ws.runs.latest(experiment.project)
+            docs.extend(shapes.run(view, experiment.id) for view in ws.runs.latest(experiment.project, columns=columns)
                         if (view.deleted_at is not None) in wanted)
         if body.filter:
             wanted_run = filters.run_filter(body.filter)
             docs = [d for d in docs if wanted_run(d)]
         docs = filters.run_order(docs, body.order_by)
         items, token = page(docs, body.page_token, body.max_results)
-        return shapes.listing({"runs": items} | ({"next_page_token": token} if token else {}))
+        return shapes.listing({"runs": whole_runs(ws, experiments, items)} | ({"next_page_token": token} if token else {}))
+
+    def whole_runs(ws: Workspace, experiments: list[ExperimentView], docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The runs of ``docs`` (a page of a search's partial documents) as documents of everything a search
+        shows, in the same order; a run deleted since is left out."""
+        read: dict[str, dict[str, Any]] = {}
+        for experiment in experiments:
+            ids = [int(d["info"]["run_id"]) for d in docs if d["info"]["experiment_id"] == str(experiment.id)]
+            if ids:
+                read.update((str(v.id), shapes.run(v, experiment.id)) for v in ws.runs.summaries(experiment.project, ids))
+        return [read[d["info"]["run_id"]] for d in docs if d["info"]["run_id"] in read]
 
     def runs_page(ws: Workspace, experiment: ExperimentView, wanted: set[bool], body: SearchRuns) -> dict[str, Any]:
         """A search with neither filter nor order (the MLflow UI's experiment page): the runs ordered and

@@ -127,6 +127,16 @@ class ModelSummary:
         }
 
 
+@dataclass(frozen=True)
+class RunColumns:
+    """The metrics, params and tags of each run a search reads (a filter and an order name a few), the
+    run's own fields always: its views hold only those, and no input datasets."""
+
+    metrics: frozenset[str] = frozenset()
+    params: frozenset[str] = frozenset()
+    tags: frozenset[str] = frozenset()
+
+
 @dataclass
 class RunView:
     id: int

@@ -45,7 +45,7 @@ from modelkeep.services.governance.access import Access
 from modelkeep.services.interface import ArtifactRef, RunCreate
 from modelkeep.services.models.inputs import check_key, normalize_params, param_number
 from modelkeep.services.models.registry import Registry
-from modelkeep.services.models.views import RunView
+from modelkeep.services.models.views import RunColumns, RunView
 from modelkeep.services.runs.run_handle import RUN_ENV, ActiveRun, start_run
 from modelkeep.services.runs.run_summaries import latest_points_of_run, latest_series, latest_views, starts, views_of
 from modelkeep.store.artifacts import ArtifactStore
@@ -183,13 +183,13 @@ class Runs:
                 for r in session.scalars(query)
             ]
 
-    def latest(self, project: str, limit: int = 50_000) -> builtins.list[RunView]:
+    def latest(self, project: str, limit: int = 50_000, columns: RunColumns | None = None) -> builtins.list[RunView]:
         """The latest runs of ``project`` as a search lists them, in a fixed number of statements:
         each metric series as its latest point only; no artifacts, models, command, environment or
-        code (``run_summaries``)."""
+        code (``run_summaries``); with ``columns``, only those metrics, params and tags."""
         self.access.check("model.read", project=project)
         with self.db.reader() as session:
-            return latest_views(session, project, limit)
+            return latest_views(session, project, limit, columns)
 
     def starts(self, project: str) -> builtins.list[tuple[int, datetime, datetime | None]]:
         """(id, start, in the trash since) of every run of ``project``, for a search to order and page."""

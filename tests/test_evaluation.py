@@ -4,6 +4,7 @@ the registry."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -164,8 +165,9 @@ def test_mk_card_of_a_personal_registry_reads_it_with_sqlite3_and_renders_the_sa
     """The card's fast path (no workspace, no SQLAlchemy) renders what the service renders: evaluations,
     notes, training data, lineage and the alias that approved the version."""
     from modelkeep.meta.sqlite_fast import card_rows
-    from modelkeep.services.evaluation.card import card
+    from modelkeep.services.evaluation.card import card, card_parts
     from modelkeep.services.evaluation.fast_reads import card as fast_card
+    from modelkeep.services.evaluation.fast_reads import card_parts as fast_card_parts
     from modelkeep.services.evaluation.records import NoteRequest
 
     conn = LocalConnection(workspace)
@@ -180,6 +182,22 @@ def test_mk_card_of_a_personal_registry_reads_it_with_sqlite3_and_renders_the_sa
         fast = fast_card(ref)
         assert fast is not None, ref  # the fast path applies here
         assert fast == card(conn, ref), ref  # and renders the same card
+        fast_parts = fast_card_parts(ref)  # and mk card --json says the same of it
+        assert fast_parts is not None
+        document = json.loads(json.dumps(card_parts(conn, ref).to_dict(), default=str))
+        assert json.loads(json.dumps(fast_parts.to_dict(), default=str)) == document, ref
+        assert document["ref"] == fast_parts.view.ref and document["version"]["ref"] == document["ref"]
+    document = card_parts(conn, estate["strong"]).to_dict()
+    assert document["front_matter"]["model-index"][0]["results"] and document["evaluations"][0]["dataset"] == "holdout@1"
+    assert [n["text"] for n in document["notes"]] == ["scores drift with the season"]
+    assert card_parts(conn, trained).to_dict()["training_data"].keys() == {"holdout@1", "train@1"}
+    from modelkeep.cli.main import app
+
+    printed = CliRunner().invoke(app, ["card", trained, "--json"])
+    assert printed.exit_code == 0, printed.output
+    assert json.loads(printed.stdout) == json.loads(json.dumps(card_parts(conn, trained).to_dict(), default=str))
+    written = CliRunner().invoke(app, ["card", trained, "--json", "-o", str(tmp_path / "card.json")])
+    assert written.exit_code == 0 and json.loads((tmp_path / "card.json").read_text())["ref"] == trained
     assert "scores drift with the season" in fast_card(estate["strong"]) and "champion" in fast_card("fraud@champion")
     assert card_rows(workspace.config.db_url, "fraud", "1.0.0", ["holdout"]) is None  # not NAME@N: the normal path
     assert fast_card("fraud@9.9.9") is None  # the normal path says what is missing

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from modelkeep.cli.output import emit_json, out_console
+from modelkeep.cli.output import emit_json, json_text, out_console
 from modelkeep.errors import ModelKeepError
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -96,13 +96,19 @@ def gate(
 def card(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION (or alias).")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the card here (default: print it).")] = None,
+    json_out: JsonFlag = False,
 ) -> None:
-    """Render the version's model card (Markdown with Hugging Face model-index front matter) from the registry."""
+    """Render the version's model card (Markdown with Hugging Face model-index front matter) from the registry;
+    with --json, its front matter and what it is made from."""
     from modelkeep.cli.remote import connection, local_read
-    from modelkeep.services.evaluation.card import card as render
-    from modelkeep.services.evaluation.fast_reads import card as fast_card
+    from modelkeep.services.evaluation.card import card_parts
+    from modelkeep.services.evaluation.fast_reads import card_parts as local_card_parts
 
-    text = local_read(fast_card, ref) or render(connection(), ref)
+    parts = local_read(local_card_parts, ref) or card_parts(connection(), ref)
+    if json_out and output is None:
+        emit_json(parts.to_dict())
+        return
+    text = json_text(parts.to_dict()) if json_out else parts.render()
     if output is None:
         typer.echo(text, nl=False)
     else:

@@ -11,9 +11,14 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
+def json_text(document: Any) -> str:
+    """A JSON document as the commands print it."""
+    return json.dumps(document, indent=2, default=str, ensure_ascii=False) + "\n"
+
+
 def emit_json(document: Any) -> None:
     """Print one JSON document on stdout and nothing else."""
-    sys.stdout.write(json.dumps(document, indent=2, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_text(document))
     sys.stdout.flush()
 
 

@@ -9,6 +9,7 @@ approvals (the audit log).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -36,16 +37,45 @@ def _model_index(name: str, evaluations: list[EvaluationView]) -> list[dict[str,
     return [{"name": name, "results": results}] if results else []
 
 
-def render(view: Any, evaluations: list[EvaluationView], notes: list[NoteView], lineage: dict[str, Any],
-           approvals: list[dict[str, Any]], datasets: dict[str, str]) -> str:
-    """The card of ``view`` (a VersionView); ``datasets``: training dataset ref -> content digest."""
-    meta = view.metadata or {}
+@dataclass
+class CardParts:
+    """What a card is made from: the version (a VersionView), its evaluations and notes, its lineage
+    upstream, the audit entries that approved it, and its training data (dataset ref -> content digest)."""
+
+    view: Any
+    evaluations: list[EvaluationView]
+    notes: list[NoteView]
+    lineage: dict[str, Any]
+    approvals: list[dict[str, Any]]
+    datasets: dict[str, str]
+
+    def render(self) -> str:
+        return render(self.view, self.evaluations, self.notes, self.lineage, self.approvals, self.datasets)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``mk card --json``: the card's front matter (Hugging Face's model-index) and what it is made from."""
+        return {"ref": self.view.ref, "front_matter": front_matter(self.view, self.evaluations, self.datasets),
+                "version": self.view.to_dict(), "training_data": dict(sorted(self.datasets.items())),
+                "evaluations": [e.to_dict() for e in self.evaluations], "notes": [n.to_dict() for n in self.notes],
+                "lineage": self.lineage, "approvals": self.approvals}
+
+
+def front_matter(view: Any, evaluations: list[EvaluationView], datasets: dict[str, str]) -> dict[str, Any]:
+    """The card's YAML front matter: Hugging Face's fields, ``model-index`` an evaluation a result."""
     front: dict[str, Any] = {"library_name": "modelkeep", "tags": ["modelkeep", view.name],
                              "model_name": view.ref, "model-index": _model_index(view.ref, evaluations)}
     if datasets:
         front["datasets"] = sorted(datasets)
     if not front["model-index"]:
         del front["model-index"]
+    return front
+
+
+def render(view: Any, evaluations: list[EvaluationView], notes: list[NoteView], lineage: dict[str, Any],
+           approvals: list[dict[str, Any]], datasets: dict[str, str]) -> str:
+    """The card of ``view`` (a VersionView); ``datasets``: training dataset ref -> content digest."""
+    meta = view.metadata or {}
+    front = front_matter(view, evaluations, datasets)
     by_kind: dict[str, list[NoteView]] = {}
     for note in notes:
         by_kind.setdefault(note.kind, []).append(note)
@@ -103,6 +133,11 @@ def approvals_of(view: Any, entries: list[dict[str, Any]]) -> list[dict[str, Any
 
 
 def card(conn: Any, ref: str) -> str:
+    return card_parts(conn, ref).render()
+
+
+def card_parts(conn: Any, ref: str) -> CardParts:
+    """What the card of ``ref`` is made from, read through the connection (local or a server's)."""
     view = conn.registry.get(ref)
     evaluations = conn.evaluations.list(view.ref)
     notes = conn.evaluations.notes(view.ref)
@@ -117,4 +152,4 @@ def card(conn: Any, ref: str) -> str:
         entries = conn.audit.log(model=view.name, limit=AUDIT_ENTRIES)
     except Exception:
         entries = []
-    return render(view, evaluations, notes, lineage, approvals_of(view, entries), datasets)
+    return CardParts(view, evaluations, notes, lineage, approvals_of(view, entries), datasets)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from modelkeep.config import local_config
 from modelkeep.meta.sqlite_fast import EVALUATION_COLUMNS, NOTE_COLUMNS, card_rows, stored_json, stored_time
-from modelkeep.services.evaluation.card import AUDIT_ENTRIES, approvals_of, render
+from modelkeep.services.evaluation.card import AUDIT_ENTRIES, CardParts, approvals_of
 from modelkeep.services.evaluation.views import EvaluationView, NoteView
 from modelkeep.services.governance.fast_reads import audit_log
 from modelkeep.services.models.fast_reads import show_version
@@ -17,6 +17,12 @@ from modelkeep.services.runs.fast_reads import lineage
 
 def card(ref: str) -> str | None:
     """What ``card.card`` renders for ``ref``, for the local repository."""
+    parts = card_parts(ref)
+    return None if parts is None else parts.render()
+
+
+def card_parts(ref: str) -> CardParts | None:
+    """What ``card.card_parts`` reads for ``ref``, for the local repository."""
     view = show_version(ref)
     graph = None if view is None else lineage(view.ref)
     rows = None if view is None or graph is None else card_rows(local_config().db_url, view.name, view.version, view.data)
@@ -33,4 +39,4 @@ def card(ref: str) -> str | None:
     notes = [NoteView(**(dict(zip(NOTE_COLUMNS, row, strict=True)) | {"created_at": stored_time(row[-1])}))
              for row in note_rows]
     datasets = {ref: digest or "(not available)" for ref, digest in digests.items()}
-    return render(view, evaluations, notes, graph, approvals_of(view, entries), datasets)
+    return CardParts(view, evaluations, notes, graph, approvals_of(view, entries), datasets)

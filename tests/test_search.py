@@ -179,9 +179,9 @@ def test_a_walk_that_finds_too_few_matches_gives_way_to_sorting(
     ("not name = 'fraud'", None), ("(name = 'fraud' or tags.a = 'x')", None), ("name like 'fr%'", None),
     ("name = 'fraud' and name = 'churn'", None), ("", None)])
 def test_a_filter_pins_one_model_only_when_every_match_must_be_of_it(text: str, model: str | None) -> None:
-    from modelkeep.meta.search_language import pinned_model
+    from modelkeep.meta.search_language import parse_tree, pinned_model
 
-    assert pinned_model(text) == model
+    assert pinned_model(parse_tree(text)) == model
 
 
 def test_a_filters_counts_are_kept_a_while_and_never_change_an_answer(populated: Workspace) -> None:

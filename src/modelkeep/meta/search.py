@@ -21,11 +21,10 @@ from modelkeep.meta.search_language import (
     encode_cursor,
     parse_ordering,
     parse_tree,
-    pinned_model,
 )
 from modelkeep.meta.tables import Alias, Model, ModelVersion, VersionMetric, VersionParam, VersionTag
 
-__all__ = ["Order", "Probe", "after_cursor", "decode_cursor", "encode_cursor", "parse_filter", "parse_order", "pinned_model"]
+__all__ = ["Order", "Probe", "after_cursor", "decode_cursor", "encode_cursor", "parse_filter", "parse_order", "translate"]
 
 _TEXT_COLUMNS = {
     "name": Model.name,
@@ -89,12 +88,17 @@ def condition(compared: Comparison, probe: Probe | None = None) -> ColumnElement
     return _semijoin(sub, table, probe, (field, compared.key, op, type(value).__name__, value))
 
 
-def _translate(node: Filter, probe: Probe | None) -> ColumnElement[bool]:
+def translate(tree: Filter | None, probe: Probe | None = None) -> ColumnElement[bool] | None:
+    """A filter's tree (``search_language.parse_tree``) as a SQL condition, or None for no filter."""
+    return None if tree is None else _condition_of(tree, probe)
+
+
+def _condition_of(node: Filter, probe: Probe | None) -> ColumnElement[bool]:
     if isinstance(node, Comparison):
         return condition(node, probe)
     if isinstance(node, Negation):
-        return not_(_translate(node.term, probe))
-    terms = [_translate(term, probe) for term in node.terms]
+        return not_(_condition_of(node.term, probe))
+    terms = [_condition_of(term, probe) for term in node.terms]
     return and_(*terms) if isinstance(node, AllOf) else or_(*terms)
 
 
@@ -104,8 +108,7 @@ def parse_filter(text: str | None, probe: Probe | None = None) -> ColumnElement[
     Raises:
         InvalidInput: naming the position and what was expected.
     """
-    tree = parse_tree(text)
-    return None if tree is None else _translate(tree, probe)
+    return translate(parse_tree(text), probe)
 
 
 # --- ordering and cursors -------------------------------------------------------------------

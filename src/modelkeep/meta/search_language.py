@@ -181,8 +181,6 @@ class _Parser:
         self.tokens = tokenize(text)
         self.index = 0
         self.depth = self.terms = 0
-        self.names: list[str] = []  # the literal of each `name = ...` outside parentheses and 'not'
-        self.either = False  # whether an 'or' joins terms outside parentheses
 
     def peek(self) -> Token:
         return self.tokens[self.index]
@@ -221,7 +219,6 @@ class _Parser:
     def parse_or(self) -> Filter:
         terms = [self.parse_and()]
         while self.keyword("or"):
-            self.either = self.either or self.depth == 0
             terms.append(self.parse_and())
         return terms[0] if len(terms) == 1 else AnyOf(tuple(terms))
 
@@ -274,10 +271,7 @@ class _Parser:
             return either[0] if len(either) == 1 else AnyOf(tuple(either))
         if op not in _OPS:
             raise self.error(op_token, "expected an operator (=, !=, <, <=, >, >=, like, in)")
-        literal = self.literal()
-        if self.depth == 0 and op in ("=", "==") and field.text.lower() == "name":
-            self.names.append(_text(literal))
-        return comparison(field.text, op, literal)
+        return comparison(field.text, op, self.literal())
 
     def literal(self) -> Token:
         token = self.take()
@@ -297,17 +291,15 @@ def parse_tree(text: str | None) -> Filter | None:
     return _Parser(text).parse()
 
 
-def pinned_model(text: str | None, *, alone: bool = False) -> str | None:
-    """The model every version matching ``text`` belongs to, when the filter says so outright
+def pinned_model(tree: Filter | None, *, alone: bool = False) -> str | None:
+    """The model every version matching ``tree`` belongs to, when the filter says so outright
     (``name = 'fraud' and ...``: a ``name =`` joined to the rest by 'and' alone; with ``alone``,
     only ``name = 'fraud'``: every version of it matches); else None."""
-    if text is None or not text.strip():
+    terms = () if tree is None else tree.terms if isinstance(tree, AllOf) else (tree,)
+    if alone and len(terms) != 1:
         return None
-    parser = _Parser(text)
-    parser.parse()
-    if alone and parser.terms != 1:
-        return None
-    return parser.names[0] if len(set(parser.names)) == 1 and not parser.either else None
+    names = {str(t.value) for t in terms if isinstance(t, Comparison) and t.field == "name" and t.op == "="}
+    return names.pop() if len(names) == 1 else None
 
 
 # --- ordering and cursors -------------------------------------------------------------------

@@ -72,7 +72,8 @@ def page_statement(tree: Filter | None, ordering: Ordering, select: str, after: 
         value = _COLUMNS[ordering.by]
         sql += f"{value} FROM model_versions v JOIN models m ON m.id = v.model_id"
     conditions = [] if tree is None else [where(tree, args)]
-    later, more = None, list[Any]()
+    later: str | None = None
+    more: list[Any] = []
     if after is not None:
         before = "<" if ordering.descending else ">"
         if ordering.by == "id":

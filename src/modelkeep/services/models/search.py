@@ -17,11 +17,10 @@ from modelkeep.meta.search import (
     after_cursor,
     decode_cursor,
     encode_cursor,
-    parse_filter,
     parse_order,
-    pinned_model,
+    translate,
 )
-from modelkeep.meta.search_language import MAX_LIMIT
+from modelkeep.meta.search_language import MAX_LIMIT, Filter, parse_tree, pinned_model
 from modelkeep.meta.tables import Model, ModelVersion, VersionMetric, table_of
 from modelkeep.services.models.view_loading import load_views
 from modelkeep.services.models.views import SearchPage
@@ -53,15 +52,16 @@ def search_versions(
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
     text = filter_text or ""
     order = parse_order(order_by)
+    tree = parse_tree(text)  # parsed once: its condition, and the model it may pin
     with db.reader() as session:
-        condition = parse_filter(text, counter(db, session))
+        condition = translate(tree, counter(db, session))
         if order.scan is not None:
-            model_id = _ranked_within(session, text, order)
+            model_id = _ranked_within(session, tree, order)
             many = model_id is not None or db.hints.count(
                 ("matches", text, SCAN_ABOVE), lambda: _matches(session, condition, SCAN_ABOVE)) >= SCAN_ABOVE
             if many:
                 # a filter that is the model's name alone keeps every row of the model's walk
-                kept = None if model_id is not None and pinned_model(text, alone=True) else condition
+                kept = None if model_id is not None and pinned_model(tree, alone=True) else condition
                 walked = _page_by_scan(session, kept, order, text, limit, cursor, model_id)
                 if walked is not None:
                     return walked
@@ -94,11 +94,11 @@ def _versions(condition: Any) -> Any:
     return query
 
 
-def _ranked_within(session: Any, text: str, order: Any) -> int | None:
+def _ranked_within(session: Any, tree: Filter | None, order: Any) -> int | None:
     """The id of the one model a filter keeps to, when its versions are ranked by a metric: its
     metric rows are walked on the (model_id, key, value) index, a model's 5,000 versions among a
     million as fast as all of them."""
-    name = pinned_model(text)
+    name = pinned_model(tree)
     if name is None or order.scan[0] is not VersionMetric:
         return None
     model_id: int | None = session.scalar(select(Model.id).where(Model.name == name))
